@@ -1,0 +1,26 @@
+# Two entry points: `make demo` and `make test`. Each builds .venv from nothing when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "is ignored" || true
+	@$(BIN)/python -c "import gmaildesk, googleapiclient, pytest, jsonschema" 
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gmaildesk demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/sandbox.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,3 @@
+from gmaildesk.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""The gmaildesk command: one typer app, one top-level error handler."""
+
+from __future__ import annotations
+
+import typer
+from typer.core import TyperGroup
+
+from gmaildesk.errors import ExitCode, GmailDeskError
+
+
+def report_error(error: GmailDeskError) -> None:
+    """Print a GmailDeskError the one way gmaildesk prints errors: stderr, one line, then hints."""
+    typer.echo(f"Error: {error.message}", err=True)
+    for hint in error.hints:
+        typer.echo(f"Hint: {hint}", err=True)
+
+
+class _DeskGroup(TyperGroup):
+    """Root group whose invoke() is the single place GmailDeskError becomes an exit code.
+
+    Handling it here (not in main()) means CliRunner tests see the same
+    behaviour as the installed console script.
+    """
+
+    def invoke(self, ctx):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except GmailDeskError as error:
+            report_error(error)
+            raise typer.Exit(int(error.exit_code)) from None
+        except KeyboardInterrupt:
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+app = typer.Typer(
+    name="gmaildesk",
+    cls=_DeskGroup,
+    help="Run a small support desk from a shared Gmail mailbox.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold OAuth tokens
+    add_completion=False,
+)
+
+
+def _register_commands() -> None:
+    from gmaildesk.cli import auth, demo, sandbox
+
+    app.add_typer(sandbox.app, name="sandbox")
+    app.add_typer(auth.app, name="auth")
+    demo.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

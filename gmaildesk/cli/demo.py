@@ -1,0 +1,41 @@
+"""`gmaildesk demo`: the whole story on an embedded sandbox (what `make demo` runs)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="demo")(demo)
+
+
+def demo(as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False) -> None:
+    """Run gmaildesk's story on a throw-away local Gmail sandbox; touches no real mailbox.
+
+    Example: gmaildesk demo
+    """
+    from gmaildesk.demo import run_demo
+
+    result = run_demo()
+    if as_json:
+        typer.echo(json.dumps(asdict(result), indent=2))
+        return
+    console = Console()
+    console.print(f"[bold]gmaildesk demo[/] on an embedded Gmail sandbox at {result.url}")
+    for number, step in enumerate(result.steps, 1):
+        console.print(f"  {number}. {step}")
+    table = Table(title="Conversations in support@example.com, read back with googleapiclient")
+    for column in ("thread", "subject", "msgs", "last from", "labels"):
+        table.add_column(column)
+    for row in result.threads:
+        table.add_row(row.thread_id, row.subject, str(row.messages), row.last_from, " ".join(row.labels))
+    console.print(table)
+    console.print(f"The dev team's inbox received: {', '.join(result.colleague_inbox) or 'nothing'}")
+    console.print(f"Left the mailbox (outbox): " + "; ".join(f"{o['kind']} to {', '.join(o['to'])}" for o in result.outbox))
+    console.print(f"Gmail API calls: {result.api_calls}, quota units: {result.quota_units}")

@@ -1,0 +1,144 @@
+"""`gmaildesk sandbox ...`: run the local Gmail API server and drive its control API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.sandbox import DEFAULT_USER, SandboxControl, SandboxOptions, start_server
+
+app = typer.Typer(help="Run the local Gmail API sandbox and drive it (deliver mail, move its clock, ...).",
+                  no_args_is_help=True)
+
+SandboxUrl = Annotated[str, typer.Option("--endpoint", envvar="GMAILDESK_ENDPOINT",
+                                         help="URL of a running sandbox.")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (keep it loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
+    db: Annotated[Optional[Path], typer.Option(help="SQLite file to keep state in; memory when absent.")] = None,
+    user: Annotated[Optional[list[str]], typer.Option(help="Mailbox to create (repeatable); the first is 'me'.")] = None,
+    history_retention: Annotated[float, typer.Option(help="Seconds of history kept before history.list answers 404.")] = 7 * 86400,
+    quota: Annotated[Optional[float], typer.Option(help="Enforce this many quota units per second per user.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request to stderr.")] = False,
+) -> None:
+    """Serve the Gmail API sandbox until interrupted.
+
+    Example: gmaildesk sandbox serve --port 8765 --db desk.sqlite --user support@example.com
+    """
+    options = SandboxOptions(users=tuple(user or (DEFAULT_USER,)), db=str(db) if db else None,
+                             history_retention_s=history_retention, quota_units_per_second=quota)
+    try:
+        server = start_server(options, host, port, log=(lambda line: print(line, file=sys.stderr)) if verbose else None)
+    except OSError as error:
+        raise GmailDeskError(f"cannot listen on {host}:{port}: {error.strerror}",
+                             hints=("Pick another --port, or 0 for a free one.",)) from None
+    typer.echo(f"gmaildesk sandbox serving {server.url} for {', '.join(sorted(server.sandbox.mailboxes))}")
+    typer.echo(f"Use it with: export GMAILDESK_ENDPOINT={server.url}")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("Sandbox stopped.", err=True)
+    finally:
+        server.server_close()
+        server.sandbox.store.close()
+
+
+@app.command()
+def deliver(
+    files: Annotated[list[Path], typer.Argument(help="RFC 822 message files (.eml).", exists=True, dir_okay=False)],
+    endpoint: SandboxUrl,
+    to: Annotated[str, typer.Option("--to", help="Sandbox mailbox receiving the mail.")] = DEFAULT_USER,
+    spam: Annotated[bool, typer.Option(help="Deliver into SPAM instead of the inbox.")] = False,
+) -> None:
+    """Deliver messages as if they arrived by SMTP (filters, threading, vacation auto-reply).
+
+    Example: gmaildesk sandbox deliver --endpoint http://127.0.0.1:8765/ mail/*.eml
+    """
+    control = SandboxControl(endpoint)
+    for path in files:
+        result = control.deliver(to, path.read_bytes(), spam=spam)
+        reply = f", auto-reply to {result['autoReply']['to']}" if result.get("autoReply") else ""
+        typer.echo(f"{path.name}: message {result['id']} in thread {result['threadId']} "
+                   f"[{' '.join(result['labelIds'])}]{reply}")
+
+
+@app.command()
+def clock(
+    endpoint: SandboxUrl,
+    advance: Annotated[Optional[str], typer.Option(help="Move the clock forward, e.g. 90s, 30m, 4h, 2d.")] = None,
+) -> None:
+    """Show the sandbox clock, or move it forward.
+
+    Example: gmaildesk sandbox clock --endpoint http://127.0.0.1:8765/ --advance 2h
+    """
+    control = SandboxControl(endpoint)
+    state = control.advance_clock(_seconds(advance)) if advance else control.clock()
+    typer.echo(json.dumps(state))
+
+
+@app.command()
+def verify(
+    address: Annotated[str, typer.Argument(help="Send-as alias or forwarding address to mark verified.")],
+    endpoint: SandboxUrl,
+    user: Annotated[str, typer.Option(help="Sandbox mailbox owning the address.")] = DEFAULT_USER,
+    forwarding: Annotated[bool, typer.Option(help="Verify a forwarding address instead of a send-as alias.")] = False,
+) -> None:
+    """Complete the verification Gmail would ask the address owner for.
+
+    Example: gmaildesk sandbox verify help@acme-support.com --endpoint http://127.0.0.1:8765/
+    """
+    control = SandboxControl(endpoint)
+    result = control.verify_forwarding(user, address) if forwarding else control.verify_send_as(user, address)
+    typer.echo(json.dumps(result))
+
+
+@app.command()
+def counters(
+    endpoint: SandboxUrl,
+    reset: Annotated[bool, typer.Option(help="Reset the counters after printing them.")] = False,
+) -> None:
+    """Print API calls, quota units, errors and injected faults per method (JSON).
+
+    Example: gmaildesk sandbox counters --endpoint http://127.0.0.1:8765/
+    """
+    control = SandboxControl(endpoint)
+    typer.echo(json.dumps(control.counters(), indent=2))
+    if reset:
+        control.reset_counters()
+
+
+@app.command()
+def faults(
+    endpoint: SandboxUrl,
+    rate_429: Annotated[float, typer.Option("--429", help="Probability of a 429 per call.")] = 0.0,
+    rate_500: Annotated[float, typer.Option("--500", help="Probability of a 500 per call.")] = 0.0,
+    rate_503: Annotated[float, typer.Option("--503", help="Probability of a 503 per call.")] = 0.0,
+    drop: Annotated[float, typer.Option(help="Probability of dropping the connection per request.")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Latency added to every request, in ms.")] = 0.0,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for repeatable faults.")] = None,
+) -> None:
+    """Inject faults into every following Gmail API call (all zero turns them off).
+
+    Example: gmaildesk sandbox faults --endpoint http://127.0.0.1:8765/ --503 0.2 --latency-ms 50
+    """
+    control = SandboxControl(endpoint)
+    typer.echo(json.dumps(control.set_faults(rate_429=rate_429, rate_500=rate_500, rate_503=rate_503, drop=drop,
+                                             latency_ms=latency_ms, seed=seed)))
+
+
+def _seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not number.replace(".", "", 1).isdigit():
+        raise GmailDeskError(f"--advance: {text!r} is not a duration", hints=("Use e.g. 90s, 30m, 4h or 2d.",),
+                             exit_code=ExitCode.USAGE)
+    return float(number) * units[unit]

@@ -1,0 +1,158 @@
+"""The `make demo` story: an embedded sandbox, a realistic morning of support mail, and the
+mailbox read back through the real Gmail client exactly as production reads Gmail.
+
+Later issues (desk apply, sweep, audit) extend the story; each step returns data and the
+CLI renders it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gmaildesk.gmail import ConnectionOptions, connect, scopes
+from gmaildesk.sandbox import SandboxHandle, running_sandbox
+from gmaildesk.sandbox.mime import b64url_encode, build_message
+
+SUPPORT = "support@example.com"
+COLLEAGUE = "devteam@example.com"
+HOUR_MS = 3600 * 1000
+
+
+@dataclass
+class ThreadRow:
+    thread_id: str
+    subject: str
+    messages: int
+    last_from: str
+    labels: list[str]
+
+
+@dataclass
+class DemoResult:
+    url: str
+    steps: list[str] = field(default_factory=list)
+    threads: list[ThreadRow] = field(default_factory=list)
+    colleague_inbox: list[str] = field(default_factory=list)
+    outbox: list[dict] = field(default_factory=list)
+    api_calls: int = 0
+    quota_units: int = 0
+    units_by_method: dict[str, int] = field(default_factory=dict)
+
+
+def run_demo() -> DemoResult:
+    """Run the whole story on a fresh in-memory sandbox and return what it shows."""
+    with running_sandbox(users=(SUPPORT, COLLEAGUE)) as sb:
+        result = DemoResult(url=sb.url)
+        client = connect(ConnectionOptions(endpoint=sb.url), scopes.SWEEP)
+        _morning_of_mail(sb, client, result)
+        _read_back(sb, client, result)
+        counters = sb.control.counters()
+        result.api_calls = counters["total_calls"]
+        result.quota_units = counters["total_units"]
+        result.units_by_method = counters["units"]
+        result.outbox = [{k: e[k] for k in ("kind", "to", "subject")} for e in sb.control.outbox(SUPPORT)]
+        return result
+
+
+def _customer_mail(sb: SandboxHandle, sender: str, subject: str, text: str, **extra) -> dict:
+    raw = build_message(from_=sender, to=[SUPPORT], subject=subject, text=text,
+                        date_ms=sb.sandbox.now_ms(), **extra)
+    return sb.control.deliver(SUPPORT, raw)
+
+
+def _reply(client, thread_id: str, to: str, subject: str, text: str) -> dict:
+    """Answer the newest message of a thread through messages.send, threaded as Gmail requires."""
+    users = client.users()
+    thread = client.execute(users.threads().get(userId="me", id=thread_id, format="metadata",
+                                                metadataHeaders=["Message-ID", "References"]), "reading the thread")
+    last = thread["messages"][-1]["payload"]["headers"]
+    message_id = next(h["value"] for h in last if h["name"].lower() == "message-id")
+    refs = next((h["value"] for h in last if h["name"].lower() == "references"), "")
+    raw = build_message(from_=f"Acme Support <{SUPPORT}>", to=[to], subject=subject, text=text,
+                        in_reply_to=message_id, references=[*refs.split(), message_id], date_ms=0)
+    return client.execute(users.messages().send(userId="me", body={"raw": b64url_encode(raw), "threadId": thread_id}),
+                          "sending a reply")
+
+
+def _morning_of_mail(sb: SandboxHandle, client, result: DemoResult) -> None:
+    steps = result.steps
+    ann = _customer_mail(sb, "Ann Lee <ann@customer.example>", "Invoice 1042 charged twice",
+                         "Hello, my card was charged twice for invoice 1042. Can you refund one?")
+    steps.append("Ann (customer) writes about a double charge")
+    sb.control.advance_clock(2 * 3600 + 600)
+    _reply(client, ann["threadId"], "ann@customer.example", "Re: Invoice 1042 charged twice",
+           "Hi Ann, sorry about that - the duplicate charge is refunded today.")
+    steps.append("2h10m later we answer Ann (messages.send, threaded)")
+    sb.control.advance_clock(1800)
+    thanks = build_message(from_="Ann Lee <ann@customer.example>", to=[SUPPORT], subject="Re: Invoice 1042 charged twice",
+                           text="Thanks! One more question: can I get a PDF receipt?", date_ms=sb.sandbox.now_ms(),
+                           in_reply_to=_last_message_id(client, ann["threadId"]))
+    sb.control.deliver(SUPPORT, thanks)
+    steps.append("Ann answers back in the same conversation")
+
+    bob = _customer_mail(sb, "Bob Ray <bob@shop.example>", "App crashes on login",
+                         "Since the update the app crashes as soon as I log in.")
+    steps.append("Bob reports a crash")
+    _reply(client, bob["threadId"], COLLEAGUE, "Fwd: App crashes on login",
+           "Dev team, can you look at Bob's crash below?")
+    steps.append("We forward Bob's report to the dev team (a sandbox mailbox too)")
+
+    carla = _customer_mail(sb, "Carla Diaz <carla@retail.example>", "Change of delivery address",
+                           "Please ship my order to the new address below.")
+    _reply(client, carla["threadId"], "carla@retail.example", "Re: Change of delivery address",
+           "Done, the order ships to the new address.")
+    ooo = build_message(from_="Carla Diaz <carla@retail.example>", to=[SUPPORT],
+                        subject="Automatic reply: Re: Change of delivery address",
+                        text="I am out of the office until Monday.", date_ms=sb.sandbox.now_ms(),
+                        in_reply_to=_last_message_id(client, carla["threadId"]),
+                        extra_headers=[("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")])
+    sb.control.deliver(SUPPORT, ooo)
+    steps.append("Carla's out-of-office answers our reply")
+
+    bounce = build_message(from_="Mail Delivery Subsystem <mailer-daemon@mx.example>", to=[SUPPORT],
+                           subject="Undelivered Mail Returned to Sender",
+                           text="This is the mail system at host mx.example. Your message could not be delivered.",
+                           date_ms=sb.sandbox.now_ms(),
+                           extra_headers=[("Auto-Submitted", "auto-replied"), ("Return-Path", "<>")])
+    sb.control.deliver(SUPPORT, bounce)
+    steps.append("A bounce arrives from a mailer-daemon")
+    newsletter = build_message(from_="Tools Weekly <news@tools.example>", to=[SUPPORT], subject="This week in tools",
+                               text="Ten tools for your support team.", date_ms=sb.sandbox.now_ms(),
+                               extra_headers=[("List-Id", "Tools Weekly <weekly.tools.example>"),
+                                              ("List-Unsubscribe", "<mailto:unsubscribe@tools.example>"),
+                                              ("Precedence", "list")])
+    sb.control.deliver(SUPPORT, newsletter)
+    steps.append("A newsletter (list mail) arrives")
+
+
+def _last_message_id(client, thread_id: str) -> str:
+    thread = client.execute(client.users().threads().get(userId="me", id=thread_id, format="metadata",
+                                                         metadataHeaders=["Message-ID"]), "reading the thread")
+    headers = thread["messages"][-1]["payload"]["headers"]
+    return next(h["value"] for h in headers if h["name"].lower() == "message-id")
+
+
+def _read_back(sb: SandboxHandle, client, result: DemoResult) -> None:
+    """List every conversation and fetch them in one batch, the way gmaildesk reads Gmail."""
+    users = client.users()
+    listing = client.execute(users.threads().list(userId="me", maxResults=100), "listing threads")
+    ids = [t["id"] for t in listing.get("threads", [])]
+    threads = client.execute_batch(
+        [users.threads().get(userId="me", id=i, format="metadata", metadataHeaders=["From", "Subject"]) for i in ids],
+        "reading threads")
+    labels = {lab["id"]: lab["name"] for lab in client.execute(users.labels().list(userId="me"))["labels"]}
+    for thread in threads:
+        first, last = thread["messages"][0], thread["messages"][-1]
+        header = {h["name"].lower(): h["value"] for h in first["payload"]["headers"]}
+        last_from = next((h["value"] for h in last["payload"]["headers"] if h["name"].lower() == "from"), "")
+        names = sorted({labels.get(i, i) for m in thread["messages"] for i in m.get("labelIds", [])})
+        result.threads.append(ThreadRow(thread["id"], header.get("subject", ""), len(thread["messages"]),
+                                        last_from, names))
+    # The sandbox serves several mailboxes; the dev team's is addressed by its userId.
+    inbox = client.execute(users.messages().list(userId=COLLEAGUE, labelIds=["INBOX"]))
+    for ref in inbox.get("messages", []):
+        msg = client.execute(users.messages().get(userId=COLLEAGUE, id=ref["id"], format="metadata",
+                                                  metadataHeaders=["Subject"]))
+        result.colleague_inbox.append(msg["payload"]["headers"][0]["value"])
+
+

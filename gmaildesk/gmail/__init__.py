@@ -1,0 +1,1 @@
+"""Talking to Gmail: connection, retries, batching, errors, search syntax."""

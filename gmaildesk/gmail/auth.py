@@ -1,0 +1,310 @@
+"""Installed-app OAuth: log in through the browser, keep the token private, load it for calls.
+
+The token file holds a refresh token, so it is written 0600 from its first byte and no
+function here returns, logs or prints the access or refresh token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import google_auth_httplib2
+import httplib2
+from google.auth.exceptions import RefreshError
+from google.oauth2.credentials import Credentials
+from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+from platformdirs import user_config_dir
+
+from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail import scopes as gmail_scopes
+
+CONFIG_DIR_ENV = "GMAILDESK_CONFIG_DIR"
+TOKEN_FILE = "token.json"
+DEFAULT_TIMEOUT_S = 60.0
+LOGIN_TIMEOUT_S = 300.0
+GOOGLE_TOKEN_HOSTS = frozenset({"oauth2.googleapis.com", "accounts.google.com", "www.googleapis.com"})
+LOGIN_HINT = "Run `gmaildesk auth login --client-secret CLIENT_SECRET.json`."
+PROMPT = "Open this URL in a browser to let gmaildesk use the mailbox:\n\n    {url}\n"
+SUCCESS = "gmaildesk is authorized. You may close this window."
+
+# Any one of these lets users.getProfile tell us the account's address (discovery document).
+_PROFILE_SCOPES = frozenset({gmail_scopes.FULL, gmail_scopes.READONLY, gmail_scopes.METADATA,
+                             gmail_scopes.MODIFY, "https://www.googleapis.com/auth/gmail.compose"})
+
+
+@dataclass(frozen=True)
+class AuthStatus:
+    """What is known about the stored login; deliberately holds no token."""
+
+    account: str | None
+    scopes: tuple[str, ...]
+    expiry: datetime | None  # of the access token, naive UTC as google-auth keeps it
+    refreshable: bool
+    path: Path
+    token_uri: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "account": self.account,
+            "scopes": list(self.scopes),
+            "expiry": self.expiry.isoformat() + "Z" if self.expiry else None,
+            "refreshable": self.refreshable,
+            "path": str(self.path),
+            "token_uri": self.token_uri,
+        }
+
+
+def token_path() -> Path:
+    """Where the login is kept: $GMAILDESK_CONFIG_DIR/token.json, else the platform config dir."""
+    configured = os.environ.get(CONFIG_DIR_ENV)
+    return Path(configured or user_config_dir("gmaildesk")) / TOKEN_FILE
+
+
+def login(client_secret: Path, scopes: Sequence[str], *, open_browser: bool = True, browser: str | None = None,
+          port: int = 0, endpoint: str | None = None, timeout_seconds: float | None = LOGIN_TIMEOUT_S,
+          login_hint: str | None = None) -> AuthStatus:
+    """Run the loopback OAuth flow (PKCE), look up the account, and store the token privately.
+
+    `endpoint` is a sandbox base URL: the client secret's auth_uri/token_uri must then point
+    at that sandbox, and the account is looked up there instead of at Google.
+    """
+    config = _read_client_secret(client_secret)
+    check_issuer(config["token_uri"], endpoint, what=f"token_uri in {client_secret}")
+    check_issuer(config["auth_uri"], endpoint, what=f"auth_uri in {client_secret}")
+    wanted = list(dict.fromkeys(scopes)) or list(gmail_scopes.LOGIN)
+    flow = InstalledAppFlow.from_client_secrets_file(str(client_secret), scopes=wanted)
+    extra = {"login_hint": login_hint} if login_hint else {}
+    try:
+        with _oauthlib_environment(config["token_uri"]):
+            credentials = flow.run_local_server(
+                host="127.0.0.1", port=port, open_browser=open_browser, browser=browser,
+                authorization_prompt_message=PROMPT, success_message=SUCCESS,
+                timeout_seconds=timeout_seconds,
+                # Google returns a refresh token only on consent; without prompt=consent a
+                # second login would store a token that cannot be refreshed.
+                prompt="consent", **extra)
+    except WSGITimeoutError:
+        raise GmailDeskError("login timed out waiting for the browser to come back",
+                             ["Run the command again; pass --no-browser to open the printed URL yourself."],
+                             ExitCode.AUTH) from None
+    except OAuth2Error as error:  # e.g. access_denied when the user clicks Cancel
+        raise GmailDeskError(f"login failed: {error.error}: {error.description or 'no details'}",
+                             [], ExitCode.AUTH) from None
+    except OSError as error:  # the loopback port is taken, or the token endpoint is unreachable
+        raise GmailDeskError(f"login failed: {error}", [], ExitCode.AUTH) from None
+    granted = _granted_scopes(credentials, wanted)
+    account = _lookup_account(credentials, granted, endpoint) if set(granted) & _PROFILE_SCOPES else None
+    info = json.loads(credentials.to_json())
+    info.update(account=account, scopes=list(granted))
+    _write_private(token_path(), json.dumps(info, indent=2))
+    return status()
+
+
+def status() -> AuthStatus:
+    """The stored login, without its tokens; GmailDeskError (AUTH) when there is none."""
+    path = token_path()
+    info = _read_token(path)
+    return AuthStatus(
+        account=info.get("account") or None,
+        scopes=tuple(info.get("scopes") or ()),
+        expiry=_parse_expiry(info.get("expiry")),
+        refreshable=all(info.get(key) for key in ("refresh_token", "client_id", "client_secret", "token_uri")),
+        path=path,
+        token_uri=info.get("token_uri"),
+    )
+
+
+def logout() -> bool:
+    """Forget the stored login; False when there was none."""
+    try:
+        token_path().unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def load_credentials(scopes: Sequence[str], *, endpoint: str | None = None,
+                     http: httplib2.Http | None = None) -> Credentials:
+    """Credentials from the stored login, refreshed (and saved again) when expired.
+
+    Raises GmailDeskError (AUTH) when there is no login, it lacks a needed scope, it was
+    issued by another server than `endpoint` (None: Google), or it cannot be refreshed.
+    """
+    path = token_path()
+    info = _read_token(path)
+    token_uri = info.get("token_uri")
+    check_issuer(token_uri, endpoint, what="the stored login's token_uri")
+    granted = tuple(info.get("scopes") or ())
+    lacking = gmail_scopes.missing(granted, scopes)
+    if lacking:
+        names = sorted({gmail_scopes.short_name(s) for s in (*granted, *scopes)})
+        raise GmailDeskError(
+            f"the stored login lacks scope {', '.join(gmail_scopes.short_name(s) for s in lacking)}",
+            [f"Run `gmaildesk auth login --client-secret CLIENT_SECRET.json "
+             f"{' '.join('--scope ' + name for name in names)}`."],
+            ExitCode.AUTH)
+    # Built directly rather than with Credentials.from_authorized_user_info, which in
+    # google-auth 2.62 always resets token_uri to Google's: a sandbox login must refresh at
+    # the sandbox. check_issuer above is what keeps a token away from a foreign server.
+    credentials = Credentials(
+        token=info.get("token"), refresh_token=info.get("refresh_token"), token_uri=token_uri,
+        client_id=info.get("client_id"), client_secret=info.get("client_secret"), scopes=list(granted),
+        expiry=_parse_expiry(info.get("expiry")), account=info.get("account") or "")
+    if credentials.valid:
+        return credentials
+    if not (credentials.refresh_token and credentials.client_id and credentials.client_secret):
+        raise GmailDeskError("the stored login has expired and cannot be refreshed", [LOGIN_HINT], ExitCode.AUTH)
+    try:
+        credentials.refresh(google_auth_httplib2.Request(http or httplib2.Http(timeout=DEFAULT_TIMEOUT_S)))
+    except RefreshError as error:
+        raise _refresh_failed(error) from None
+    info.update(token=credentials.token, expiry=credentials.expiry.isoformat() + "Z" if credentials.expiry else None)
+    _write_private(path, json.dumps(info, indent=2))
+    return credentials
+
+
+def check_issuer(token_uri: str | None, endpoint: str | None, *, what: str) -> None:
+    """Refuse OAuth endpoints that do not belong to where the calls go.
+
+    A Google token must never be sent to a sandbox, and a sandbox login is useless at Google:
+    with an endpoint the URI must lie under it, without one it must be Google's (https).
+    """
+    parts = urllib.parse.urlsplit(token_uri or "")
+    if endpoint:
+        if not (token_uri or "").startswith(endpoint):
+            raise GmailDeskError(f"{what} ({token_uri}) is not on the endpoint {endpoint}",
+                                 [f"Use a client secret or key whose URIs point at {endpoint}sandbox/oauth/."],
+                                 ExitCode.USAGE)
+    elif parts.scheme != "https" or parts.hostname not in GOOGLE_TOKEN_HOSTS:
+        hint = ("It points at a sandbox: pass --endpoint with that sandbox's URL, or log in to Google again."
+                if _is_loopback_url(token_uri) else "Download the OAuth client or key again from the Cloud console.")
+        raise GmailDeskError(f"{what} ({token_uri}) is not a Google OAuth endpoint", [hint], ExitCode.USAGE)
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+def _read_client_secret(path: Path) -> dict:
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GmailDeskError(f"client secret file not found: {path}",
+                             ["Create an OAuth client ID of type 'Desktop app' in the Cloud console "
+                              "(APIs & Services > Credentials) and download its JSON."], ExitCode.USAGE) from None
+    except (OSError, ValueError) as error:
+        raise GmailDeskError(f"cannot read client secret file {path}: {error}", [], ExitCode.USAGE) from None
+    if not isinstance(document, dict) or "installed" not in document:
+        kind = "a 'web' client" if isinstance(document, dict) and "web" in document else "not an OAuth client file"
+        raise GmailDeskError(f"{path} is {kind}; gmaildesk needs an OAuth client of type 'Desktop app'",
+                             ["Create one under APIs & Services > Credentials and download its JSON."], ExitCode.USAGE)
+    config = document["installed"]
+    absent = [key for key in ("client_id", "client_secret", "auth_uri", "token_uri") if not config.get(key)]
+    if absent:
+        raise GmailDeskError(f"{path} lacks {', '.join(absent)}", [], ExitCode.USAGE)
+    return config
+
+
+@contextlib.contextmanager
+def _oauthlib_environment(token_uri: str) -> Iterator[None]:
+    """Relax oauthlib's checks for the duration of one login.
+
+    OAUTHLIB_RELAX_TOKEN_SCOPE: Google may grant fewer scopes than asked (the user can untick
+    them); oauthlib would raise, we store what was granted instead. OAUTHLIB_INSECURE_TRANSPORT
+    only for a loopback token endpoint (a sandbox): that traffic never leaves the machine.
+    """
+    changes = {"OAUTHLIB_RELAX_TOKEN_SCOPE": "1"}
+    if _is_loopback_url(token_uri) and token_uri.startswith("http://"):
+        changes["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _granted_scopes(credentials: Credentials, wanted: Sequence[str]) -> tuple[str, ...]:
+    granted = credentials.granted_scopes or credentials.scopes or wanted
+    if isinstance(granted, str):
+        granted = granted.split()
+    return tuple(sorted(set(granted)))
+
+
+def _lookup_account(credentials: Credentials, granted: Sequence[str], endpoint: str | None) -> str | None:
+    from gmaildesk.gmail.connection import client_for_credentials  # connection imports this module
+
+    client = client_for_credentials(credentials, endpoint)
+    profile = client.execute(client.users().getProfile(userId="me"), "looking up the account's address")
+    return profile.get("emailAddress")
+
+
+def _read_token(path: Path) -> dict:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GmailDeskError(f"not logged in (no token at {path})", [LOGIN_HINT], ExitCode.AUTH) from None
+    except (OSError, ValueError):
+        raise GmailDeskError(f"the token file {path} is unreadable", [LOGIN_HINT], ExitCode.AUTH) from None
+    if not isinstance(info, dict):
+        raise GmailDeskError(f"the token file {path} is damaged", [LOGIN_HINT], ExitCode.AUTH)
+    return info
+
+
+def _refresh_failed(error: RefreshError) -> GmailDeskError:
+    from gmaildesk.gmail.errors import translate
+
+    translated = translate(error)
+    assert translated is not None  # translate handles every RefreshError
+    return translated
+
+
+def _parse_expiry(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.strptime(value.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write atomically with mode 0600 from creation; a new parent directory gets 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)  # umask can only remove bits; make the mode exact
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            descriptor = -1
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if descriptor != -1:
+            os.close(descriptor)
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _is_loopback_url(uri: str | None) -> bool:
+    host = urllib.parse.urlsplit(uri or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False

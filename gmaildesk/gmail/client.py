@@ -1,0 +1,173 @@
+"""GmailClient: run googleapiclient requests with gmaildesk's retries, batching and errors."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import asdict, dataclass
+from ipaddress import ip_address
+from typing import Any, Sequence
+
+from googleapiclient.http import BatchHttpRequest, HttpRequest
+
+from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail.errors import translate
+from gmaildesk.gmail.retry import RetryPolicy, call_with_retry, failure_signal, is_retryable
+
+# Gmail accepts 100 calls per batch but recommends at most 50: larger batches draw
+# "Too many concurrent requests for user" 429s (Gmail batch guide).
+MAX_BATCH_CALLS = 50
+
+_UNSET = object()  # a slot not answered yet (a successful answer may be None or "")
+
+# Errors after which no later call can succeed either: stop and tell the user.
+_FATAL_EXIT_CODES = frozenset({ExitCode.AUTH, ExitCode.USAGE})
+
+
+@dataclass
+class CallStats:
+    """What a client did, for --json summaries."""
+
+    calls: int = 0  # API calls sent, each batch part and each attempt counted
+    retries: int = 0  # waits before sending again (plain retries and batch rounds)
+    batches: int = 0  # batch POSTs sent
+    batch_parts_resent: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class GmailClient:
+    """A Gmail service plus the policy to run its requests; `user_id` is "me" for every mode."""
+
+    def __init__(self, service: Any, batch_uri: str, http: Any, policy: RetryPolicy | None = None,
+                 user_id: str = "me"):
+        self.service = service
+        self.batch_uri = batch_uri
+        self.http = http
+        self.policy = policy or RetryPolicy()
+        self.user_id = user_id
+        self.stats = CallStats()
+        self.loopback = _is_loopback(batch_uri)
+
+    def users(self) -> Any:
+        """The `users()` resource, the root of every Gmail call."""
+        return self.service.users()
+
+    def execute(self, request: HttpRequest, what: str = "") -> Any:
+        """Run one request with retries; raise GmailDeskError once it fails for good."""
+        attempts = 0
+
+        def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            self.stats.calls += 1
+            return request.execute(num_retries=0)  # the policy retries, not the library
+
+        try:
+            return call_with_retry(attempt, self.policy, on_retry=self._count_retry)
+        except Exception as error:
+            translated = translate(error, what, loopback=self.loopback, attempts=attempts)
+            if translated is None:
+                raise
+            raise translated from error
+
+    def execute_batch(self, requests: Sequence[HttpRequest], what: str = "") -> list[Any]:
+        """Run requests in batches of at most MAX_BATCH_CALLS; results in input order.
+
+        A call that fails for good is returned as a GmailDeskError in its slot: the caller
+        decides. Auth and usage errors raise, since no other call can succeed either. If a
+        whole batch fails for good, its calls and every later one get that error, unsent.
+        """
+        results: list[Any] = [_UNSET] * len(requests)
+        for start in range(0, len(requests), MAX_BATCH_CALLS):
+            indexes = list(range(start, min(start + MAX_BATCH_CALLS, len(requests))))
+            failure = self._run_chunk(requests, indexes, results, what)
+            if failure is not None:
+                results = [failure if result is _UNSET else result for result in results]
+                break
+        return results
+
+    def _run_chunk(self, requests: Sequence[HttpRequest], indexes: list[int], results: list[Any],
+                   what: str) -> GmailDeskError | None:
+        """Send one chunk, re-batching retryable failures; the error if the whole POST failed for good."""
+        pending = indexes
+        attempt = 1
+        while True:
+            try:
+                outcomes = self._post_batch(requests, pending)
+            except Exception as error:
+                signal = failure_signal(error)
+                if signal is not None and is_retryable(*signal) and attempt < self.policy.max_attempts:
+                    self._back_off(attempt, error)
+                    self.stats.batch_parts_resent += len(pending)
+                    attempt += 1
+                    continue
+                translated = translate(error, _batch_context(what, len(pending)), loopback=self.loopback,
+                                       attempts=attempt)
+                if translated is None:
+                    raise
+                if translated.exit_code in _FATAL_EXIT_CODES:
+                    raise translated from error
+                return translated
+            retry_later = []
+            for index in pending:
+                response, error = outcomes[index]
+                if error is None:
+                    results[index] = response
+                    continue
+                signal = failure_signal(error)
+                if signal is not None and is_retryable(*signal) and attempt < self.policy.max_attempts:
+                    retry_later.append(index)
+                    continue
+                translated = translate(error, what, loopback=self.loopback, attempts=attempt)
+                if translated is None:
+                    raise error
+                if translated.exit_code in _FATAL_EXIT_CODES:
+                    raise translated from error
+                results[index] = translated
+            if not retry_later:
+                return None
+            self._back_off(attempt, outcomes[retry_later[0]][1])
+            self.stats.batch_parts_resent += len(retry_later)
+            pending = retry_later
+            attempt += 1
+
+    def _post_batch(self, requests: Sequence[HttpRequest], indexes: list[int]) -> dict[int, tuple[Any, Any]]:
+        outcomes: dict[int, tuple[Any, Any]] = {}
+
+        def collect(request_id: str, response: Any, error: Exception | None) -> None:
+            outcomes[int(request_id)] = (response, error)
+
+        # Built here with an explicit URI: service.new_batch_http_request() ignores the
+        # api_endpoint client option and would post to Google (googleapis/google-api-python-client#1107).
+        batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
+        for index in indexes:
+            # The same HttpRequest may be added to a new batch after a failed round: the batch
+            # only serializes it (copying its headers) and runs its postproc on the answer.
+            batch.add(requests[index], request_id=str(index))
+        self.stats.batches += 1
+        self.stats.calls += len(indexes)
+        batch.execute(http=self.http)
+        return outcomes
+
+    def _back_off(self, attempt: int, error: BaseException) -> None:
+        delay = self.policy.delay(attempt)
+        self._count_retry(attempt, error, delay)
+        self.policy.sleep(delay)
+
+    def _count_retry(self, attempt: int, error: BaseException, delay: float) -> None:
+        self.stats.retries += 1
+
+
+def _batch_context(what: str, size: int) -> str:
+    return f"{what} (batch of {size} calls)" if what else f"batch of {size} calls"
+
+
+def _is_loopback(uri: str) -> bool:
+    host = urllib.parse.urlsplit(uri).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,169 @@
+"""The one place a Gmail connection is made: sandbox, installed-app OAuth or service account."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from dataclasses import dataclass
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import google_auth_httplib2
+import httplib2
+from google.auth.exceptions import RefreshError, TransportError
+from google.oauth2 import service_account
+from googleapiclient.discovery import build
+
+from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail import auth
+from gmaildesk.gmail.client import GmailClient
+from gmaildesk.gmail.errors import SERVICE_ACCOUNT_SETUP, translate
+from gmaildesk.gmail.retry import RetryPolicy
+
+ENDPOINT_ENV = "GMAILDESK_ENDPOINT"
+SERVICE_ACCOUNT_ENV = "GMAILDESK_SERVICE_ACCOUNT"
+USER_ENV = "GMAILDESK_USER"
+PRODUCTION_BATCH_URI = "https://gmail.googleapis.com/batch/gmail/v1"
+DEFAULT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """Where to connect and as whom.
+
+    endpoint: a sandbox base URL ("http://127.0.0.1:8025/"); None means Gmail itself.
+    service_account + user: domain-wide delegation, acting for `user`.
+    use_login: also use the stored `auth login` token with an endpoint (rehearsing OAuth
+    against a sandbox); without an endpoint and service account the login is always used.
+    """
+
+    endpoint: str | None = None
+    service_account: Path | None = None
+    user: str | None = None
+    use_login: bool = False
+    timeout: float = DEFAULT_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if self.endpoint is not None:
+            object.__setattr__(self, "endpoint", normalize_endpoint(self.endpoint))
+        if self.service_account is not None and not self.user:
+            raise GmailDeskError("--service-account needs --user EMAIL: the mailbox the service account acts for",
+                                 exit_code=ExitCode.USAGE)
+        if self.user and self.service_account is None:
+            raise GmailDeskError("--user only applies with --service-account KEY",
+                                 ["With `gmaildesk auth login` the account is the one you logged in as."],
+                                 exit_code=ExitCode.USAGE)
+
+    @classmethod
+    def from_env(cls, endpoint: str | None = None, service_account: Path | None = None, user: str | None = None,
+                 *, environ: Mapping[str, str] | None = None) -> "ConnectionOptions":
+        """Options from arguments, falling back to GMAILDESK_ENDPOINT / _SERVICE_ACCOUNT / _USER."""
+        env = os.environ if environ is None else environ
+        key = service_account or env.get(SERVICE_ACCOUNT_ENV) or None
+        return cls(endpoint=endpoint or env.get(ENDPOINT_ENV) or None,
+                   service_account=Path(key) if key else None,
+                   user=user or env.get(USER_ENV) or None)
+
+    @property
+    def batch_uri(self) -> str:
+        # Derived here because service.new_batch_http_request() ignores api_endpoint and
+        # would post a sandbox's calls to Google (googleapis/google-api-python-client#1107).
+        return batch_uri_for(self.endpoint)
+
+
+def connect(options: ConnectionOptions, scopes: Sequence[str], *, policy: RetryPolicy | None = None) -> GmailClient:
+    """A GmailClient for `options`, authorized for `scopes` (ignored by an anonymous sandbox)."""
+    http = new_http(options.endpoint, options.timeout)
+    if options.service_account is not None:
+        credentials: Any = _service_account_credentials(options, scopes, http)
+    elif options.endpoint is None or options.use_login:
+        credentials = auth.load_credentials(scopes, endpoint=options.endpoint, http=http)
+    else:
+        credentials = None  # the sandbox's anonymous mode: no Authorization header at all
+    if credentials is not None:
+        http = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
+    return _client(http, options.endpoint, policy)
+
+
+def client_for_credentials(credentials: Any, endpoint: str | None, *, timeout: float = DEFAULT_TIMEOUT_S,
+                           policy: RetryPolicy | None = None) -> GmailClient:
+    """A GmailClient for credentials already in hand (right after `auth login`)."""
+    endpoint = normalize_endpoint(endpoint) if endpoint else None
+    http = google_auth_httplib2.AuthorizedHttp(credentials, http=new_http(endpoint, timeout))
+    return _client(http, endpoint, policy)
+
+
+def new_http(endpoint: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> httplib2.Http:
+    """An httplib2.Http with a timeout; a loopback sandbox is never reached through a proxy."""
+    if endpoint and _is_loopback(endpoint):
+        return httplib2.Http(timeout=timeout, proxy_info=None)
+    return httplib2.Http(timeout=timeout)
+
+
+def batch_uri_for(endpoint: str | None) -> str:
+    return f"{endpoint}batch/gmail/v1" if endpoint else PRODUCTION_BATCH_URI
+
+
+def normalize_endpoint(endpoint: str) -> str:
+    """The endpoint with one trailing slash; plain http only for loopback addresses."""
+    url = endpoint.strip()
+    if not url.endswith("/"):
+        url += "/"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GmailDeskError(f"--endpoint must be an http(s) URL, not {endpoint!r}",
+                             ["For the sandbox: --endpoint http://127.0.0.1:PORT/"], ExitCode.USAGE)
+    if parts.scheme == "http" and not _is_loopback(url):
+        raise GmailDeskError(f"--endpoint {endpoint} would send credentials unencrypted",
+                             ["Use https, or a loopback address for the sandbox."], ExitCode.USAGE)
+    return url
+
+
+def _client(http: Any, endpoint: str | None, policy: RetryPolicy | None) -> GmailClient:
+    # static_discovery: the discovery document ships with the library, so building needs no
+    # network; api_endpoint redirects plain calls (not batches, see batch_uri_for).
+    service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
+                    client_options={"api_endpoint": endpoint} if endpoint else None)
+    return GmailClient(service, batch_uri_for(endpoint), http, policy or RetryPolicy())
+
+
+def _service_account_credentials(options: ConnectionOptions, scopes: Sequence[str],
+                                 http: httplib2.Http) -> service_account.Credentials:
+    key = Path(options.service_account or "")
+    try:
+        token_uri = json.loads(key.read_text(encoding="utf-8")).get("token_uri")
+        credentials = service_account.Credentials.from_service_account_file(
+            str(key), scopes=list(scopes), subject=options.user)
+    except FileNotFoundError:
+        raise GmailDeskError(f"service account key not found: {key}", exit_code=ExitCode.USAGE) from None
+    except (OSError, ValueError, KeyError, AttributeError) as error:
+        raise GmailDeskError(f"{key} is not a service account key file ({error})",
+                             ["Download a JSON key for the service account from the Cloud console."],
+                             ExitCode.USAGE) from None
+    auth.check_issuer(token_uri, options.endpoint, what=f"token_uri in {key}")
+    # Fetch the token now, so a refused delegation reads as a setup problem rather than as
+    # the failure of whatever call happened to come first.
+    try:
+        credentials.refresh(google_auth_httplib2.Request(http))
+    except RefreshError as error:
+        detail = str(error.args[0]) if error.args else "no details"
+        raise GmailDeskError(f"service account {credentials.service_account_email} could not act for "
+                             f"{options.user}: {detail}", [SERVICE_ACCOUNT_SETUP], ExitCode.AUTH) from None
+    except (OSError, TransportError) as error:
+        translated = translate(error, "fetching a service-account token", loopback=_is_loopback(token_uri or ""))
+        if translated is None:
+            raise
+        raise translated from error
+    return credentials
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False

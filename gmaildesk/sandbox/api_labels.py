@@ -1,0 +1,32 @@
+"""Gmail API handlers: labels."""
+
+from __future__ import annotations
+
+from gmaildesk.sandbox.request import ApiRequest
+
+# labels.list returns only these fields; counts come from labels.get.
+_LIST_FIELDS = ("id", "name", "messageListVisibility", "labelListVisibility", "type", "color")
+
+
+def list_labels(req: ApiRequest) -> dict:
+    return {"labels": [{k: v for k, v in lab.items() if k in _LIST_FIELDS} for lab in req.mailbox.labels.values()]}
+
+
+def get_label(req: ApiRequest) -> dict:
+    return req.mailbox.label_with_counts(req.params["id"])
+
+
+def create_label(req: ApiRequest) -> dict:
+    return req.mailbox.create_label(req.json_body())
+
+
+def update_label(req: ApiRequest) -> dict:
+    return req.mailbox.change_label(req.params["id"], req.json_body(), replace_all=True)
+
+
+def patch_label(req: ApiRequest) -> dict:
+    return req.mailbox.change_label(req.params["id"], req.json_body(), replace_all=False)
+
+
+def delete_label(req: ApiRequest) -> None:
+    req.mailbox.delete_label(req.params["id"], req.now_ms)

@@ -1,0 +1,323 @@
+"""Gmail API handlers: profile, messages, threads, attachments and history."""
+
+from __future__ import annotations
+
+from gmaildesk.gmail import query
+from gmaildesk.sandbox import delivery, mime
+from gmaildesk.sandbox.errors import bad_request, not_found
+from gmaildesk.sandbox.mailbox import Mailbox, StoredMessage
+from gmaildesk.sandbox.request import ApiRequest, page
+
+MAX_BATCH_IDS = 1000
+_FORMATS = ("minimal", "metadata", "full", "raw")
+_HISTORY_FIELDS = {
+    "messageAdded": "messagesAdded", "messageDeleted": "messagesDeleted",
+    "labelAdded": "labelsAdded", "labelRemoved": "labelsRemoved",
+}
+
+
+# ---- rendering ---------------------------------------------------------------------------------
+def render_message(msg: StoredMessage, fmt: str = "full", metadata_headers: list[str] | None = None) -> dict:
+    if fmt not in _FORMATS:
+        raise bad_request(f"Invalid format: {fmt}")
+    resource: dict = {"id": msg.id, "threadId": msg.thread_id}
+    if msg.labels:
+        resource["labelIds"] = sorted(msg.labels)
+    resource.update({
+        "snippet": msg.parsed.snippet, "sizeEstimate": msg.parsed.size,
+        "historyId": str(msg.history_id), "internalDate": str(msg.internal_date),
+    })
+    if fmt == "raw":
+        resource["raw"] = mime.b64url_encode(msg.raw)
+    elif fmt in ("metadata", "full"):
+        resource["payload"] = msg.parsed.payload(fmt, metadata_headers or None)
+    return resource
+
+
+def _short(msg: StoredMessage) -> dict:
+    resource = {"id": msg.id, "threadId": msg.thread_id}
+    if msg.labels:
+        resource["labelIds"] = sorted(msg.labels)
+    return resource
+
+
+def _thread_history_id(messages: list[StoredMessage]) -> str:
+    return str(max(m.history_id for m in messages))
+
+
+def render_thread(mailbox: Mailbox, thread_id: str, fmt: str, metadata_headers: list[str] | None) -> dict:
+    if fmt not in ("minimal", "metadata", "full"):
+        raise bad_request(f"Invalid format: {fmt}")
+    messages = mailbox.thread(thread_id)
+    return {
+        "id": thread_id, "historyId": _thread_history_id(messages),
+        "messages": [render_message(m, fmt, metadata_headers) for m in messages],
+    }
+
+
+# ---- search ------------------------------------------------------------------------------------
+def _matcher(req: ApiRequest):
+    """A predicate for messages.list/threads.list: labelIds AND q, spam/trash excluded unless asked."""
+    try:
+        node = query.parse(req.arg("q") or "")
+    except query.QuerySyntaxError as error:
+        raise bad_request(f"Invalid search query: {error}") from None
+    label_ids = set(req.args("labelIds"))
+    include_spam_trash = (req.flag("includeSpamTrash") or query.mentions_spam_or_trash(node)
+                          or bool(label_ids & {"SPAM", "TRASH"}))
+    mailbox, now = req.mailbox, req.now_ms
+
+    def matches(msg: StoredMessage) -> bool:
+        if not include_spam_trash and msg.labels & {"SPAM", "TRASH"}:
+            return False
+        if not label_ids <= msg.labels:
+            return False
+        return query.matches(node, mailbox.search_doc(msg), now)
+
+    return matches
+
+
+def _newest_first(messages) -> list[StoredMessage]:
+    return sorted(messages, key=lambda m: (m.internal_date, m.id), reverse=True)
+
+
+# ---- profile -----------------------------------------------------------------------------------
+def get_profile(req: ApiRequest) -> dict:
+    mb = req.mailbox
+    return {
+        "emailAddress": mb.email, "messagesTotal": len(mb.messages),
+        "threadsTotal": len(mb.threads), "historyId": str(mb.history_id),
+    }
+
+
+# ---- messages ----------------------------------------------------------------------------------
+def list_messages(req: ApiRequest) -> dict:
+    matches = _matcher(req)
+    found = _newest_first(m for m in req.mailbox.messages.values() if matches(m))
+    chunk, token = page(found, req.arg("pageToken"), req.int_arg("maxResults", 100, 500))
+    result: dict = {}
+    if chunk:
+        result["messages"] = [{"id": m.id, "threadId": m.thread_id} for m in chunk]
+    if token:
+        result["nextPageToken"] = token
+    result["resultSizeEstimate"] = len(found)
+    return result
+
+
+def get_message(req: ApiRequest) -> dict:
+    msg = req.mailbox.message(req.params["id"])
+    return render_message(msg, req.arg("format", "full"), req.args("metadataHeaders"))
+
+
+def get_attachment(req: ApiRequest) -> dict:
+    msg = req.mailbox.message(req.params["messageId"])
+    data = msg.parsed.attachment(req.params["id"])
+    if data is None:
+        raise not_found()
+    return {"attachmentId": req.params["id"], "size": len(data), "data": mime.b64url_encode(data)}
+
+
+def _message_bytes(req: ApiRequest) -> tuple[bytes, dict]:
+    body = req.body if isinstance(req.body, dict) else {}
+    if req.media is not None:
+        return req.media, body
+    raw = body.get("raw")
+    if not isinstance(raw, str) or not raw:
+        raise bad_request("'raw' RFC822 payload message string or uploading message via /upload/* URL required")
+    try:
+        return mime.b64url_decode(raw), body
+    except ValueError:
+        raise bad_request("Invalid value for ByteString: raw") from None
+
+
+def _label_ids_of(req: ApiRequest, body: dict) -> list[str]:
+    return req.mailbox.check_label_ids(body.get("labelIds", []), allow_unmodifiable=True)
+
+
+def insert_message(req: ApiRequest) -> dict:
+    raw, body = _message_bytes(req)
+    source = req.arg("internalDateSource", "receivedTime")
+    msg = delivery.store_message(req.sandbox, req.mailbox, raw, label_ids=_label_ids_of(req, body),
+                                 date_source=source, thread_id=body.get("threadId"))
+    return _short(msg)
+
+
+def import_message(req: ApiRequest) -> dict:
+    raw, body = _message_bytes(req)
+    source = req.arg("internalDateSource", "dateHeader")
+    msg = delivery.store_message(req.sandbox, req.mailbox, raw, label_ids=_label_ids_of(req, body),
+                                 date_source=source, thread_id=body.get("threadId"))
+    return _short(msg)
+
+
+def send_message(req: ApiRequest) -> dict:
+    raw, body = _message_bytes(req)
+    msg = delivery.send(req.sandbox, req.mailbox, raw, thread_id=body.get("threadId"))
+    return _short(msg)
+
+
+def _modify_lists(req: ApiRequest) -> tuple[list[str], list[str]]:
+    body = req.json_body() if req.body is not None else {}
+    add = req.mailbox.check_label_ids(body.get("addLabelIds", []))
+    remove = req.mailbox.check_label_ids(body.get("removeLabelIds", []))
+    return add, remove
+
+
+def modify_message(req: ApiRequest) -> dict:
+    msg = req.mailbox.message(req.params["id"])
+    add, remove = _modify_lists(req)
+    req.mailbox.modify(msg, add, remove, req.now_ms)
+    return _short(msg)
+
+
+def batch_modify(req: ApiRequest) -> None:
+    body = req.json_body()
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids:
+        raise bad_request("ids must be a non-empty list")
+    if len(ids) > MAX_BATCH_IDS:
+        raise bad_request(f"Number of ids cannot exceed {MAX_BATCH_IDS}")
+    add, remove = _modify_lists(req)
+    for msg_id in ids:
+        msg = req.mailbox.messages.get(msg_id) if isinstance(msg_id, str) else None
+        if msg is not None:  # Gmail skips ids that no longer exist
+            req.mailbox.modify(msg, add, remove, req.now_ms)
+    return None
+
+
+def trash_message(req: ApiRequest) -> dict:
+    msg = req.mailbox.message(req.params["id"])
+    req.mailbox.trash(msg, req.now_ms)
+    return _short(msg)
+
+
+def untrash_message(req: ApiRequest) -> dict:
+    msg = req.mailbox.message(req.params["id"])
+    req.mailbox.untrash(msg, req.now_ms)
+    return _short(msg)
+
+
+def delete_message(req: ApiRequest) -> None:
+    req.mailbox.delete_message(req.mailbox.message(req.params["id"]), req.now_ms)
+
+
+def batch_delete(req: ApiRequest) -> None:
+    ids = req.json_body().get("ids")
+    if not isinstance(ids, list) or len(ids) > MAX_BATCH_IDS:
+        raise bad_request(f"ids must be a list of at most {MAX_BATCH_IDS}")
+    for msg_id in ids:
+        msg = req.mailbox.messages.get(msg_id)
+        if msg is not None:
+            req.mailbox.delete_message(msg, req.now_ms)
+
+
+# ---- threads -----------------------------------------------------------------------------------
+def list_threads(req: ApiRequest) -> dict:
+    matches = _matcher(req)
+    mb = req.mailbox
+    hits = {m.thread_id for m in mb.messages.values() if matches(m)}
+    ordered = sorted(hits, key=lambda t: (mb.messages[mb.threads[t][-1]].internal_date, t), reverse=True)
+    chunk, token = page(ordered, req.arg("pageToken"), req.int_arg("maxResults", 100, 500))
+    result: dict = {}
+    if chunk:
+        result["threads"] = [
+            {"id": t, "snippet": mb.messages[mb.threads[t][-1]].parsed.snippet,
+             "historyId": _thread_history_id(mb.thread(t))}
+            for t in chunk
+        ]
+    if token:
+        result["nextPageToken"] = token
+    result["resultSizeEstimate"] = len(ordered)
+    return result
+
+
+def get_thread(req: ApiRequest) -> dict:
+    return render_thread(req.mailbox, req.params["id"], req.arg("format", "full"), req.args("metadataHeaders"))
+
+
+def _thread_short(mailbox: Mailbox, thread_id: str) -> dict:
+    messages = mailbox.thread(thread_id)
+    return {"id": thread_id, "historyId": _thread_history_id(messages), "messages": [_short(m) for m in messages]}
+
+
+def modify_thread(req: ApiRequest) -> dict:
+    messages = req.mailbox.thread(req.params["id"])
+    add, remove = _modify_lists(req)
+    for msg in messages:
+        req.mailbox.modify(msg, add, remove, req.now_ms)
+    return _thread_short(req.mailbox, req.params["id"])
+
+
+def trash_thread(req: ApiRequest) -> dict:
+    for msg in req.mailbox.thread(req.params["id"]):
+        req.mailbox.trash(msg, req.now_ms)
+    return _thread_short(req.mailbox, req.params["id"])
+
+
+def untrash_thread(req: ApiRequest) -> dict:
+    for msg in req.mailbox.thread(req.params["id"]):
+        req.mailbox.untrash(msg, req.now_ms)
+    return _thread_short(req.mailbox, req.params["id"])
+
+
+def delete_thread(req: ApiRequest) -> None:
+    for msg in req.mailbox.thread(req.params["id"]):
+        req.mailbox.delete_message(msg, req.now_ms)
+
+
+# ---- history -----------------------------------------------------------------------------------
+def list_history(req: ApiRequest) -> dict:
+    mb = req.mailbox
+    start_text = req.arg("startHistoryId")
+    if not start_text:
+        raise bad_request("Required parameter: startHistoryId")
+    if not start_text.isdigit():
+        raise bad_request(f"Invalid startHistoryId: {start_text}")
+    start = int(start_text)
+    req.sandbox.prune_history()
+    if start < mb.history_floor:
+        raise not_found("Requested entity was not found.")
+    types = req.args("historyTypes")
+    unknown = set(types) - set(_HISTORY_FIELDS)
+    if unknown:
+        raise bad_request(f"Invalid value for historyTypes: {sorted(unknown)[0]}")
+    label_id = req.arg("labelId")
+    token = req.arg("pageToken")
+    after = start
+    if token:
+        if not token.isdigit():
+            raise bad_request("Invalid pageToken")
+        after = int(token)
+    size = req.int_arg("maxResults", 100, 500)
+    selected: list[dict] = []
+    more = False
+    for record in mb.history:
+        if record["id"] <= after:
+            continue
+        if types and record["kind"] not in types:
+            continue
+        if label_id and label_id not in record["message"]["labelIds"] and label_id not in record.get("labelIds", []):
+            continue
+        if len(selected) == size:
+            more = True
+            break
+        selected.append(record)
+    result: dict = {}
+    if selected:
+        result["history"] = [_render_history(r) for r in selected]
+    if more:
+        result["nextPageToken"] = str(selected[-1]["id"])
+    result["historyId"] = str(mb.history_id)
+    return result
+
+
+def _render_history(record: dict) -> dict:
+    message = record["message"]
+    change: dict = {"message": {k: v for k, v in message.items() if k != "labelIds" or v}}
+    if "labelIds" in record:
+        change["labelIds"] = record["labelIds"]
+    return {
+        "id": str(record["id"]),
+        "messages": [{"id": message["id"], "threadId": message["threadId"]}],
+        _HISTORY_FIELDS[record["kind"]]: [change],
+    }

@@ -1,0 +1,81 @@
+"""A small client for the sandbox control API (tests, demo, `gmaildesk sandbox ...` commands)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from urllib.parse import quote
+
+from gmaildesk.errors import GmailDeskError
+
+
+class SandboxControl:
+    def __init__(self, url: str, timeout: float = 30.0):
+        self.url = url if url.endswith("/") else url + "/"
+        self.timeout = timeout
+
+    def _call(self, verb: str, path: str, body: object = None, *, raw: bytes | None = None,
+              content_type: str = "application/json") -> dict:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.url + "sandbox/" + path, data=data, method=verb,
+                                         headers={"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", "replace")
+            try:
+                detail = json.loads(detail)["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                pass
+            raise GmailDeskError(f"sandbox control {verb} {path}: {detail} (HTTP {error.code})") from None
+        except urllib.error.URLError as error:
+            raise GmailDeskError(f"cannot reach the sandbox at {self.url}: {error.reason}",
+                                 hints=("Start one with `gmaildesk sandbox serve`.",)) from None
+
+    def status(self) -> dict:
+        return self._call("GET", "status")
+
+    def add_user(self, email: str, delegated: bool | None = None) -> dict:
+        return self._call("POST", "users", {"email": email, "delegated": delegated})
+
+    def set_delegated(self, user: str, delegated: bool) -> dict:
+        return self._call("PATCH", f"users/{quote(user)}", {"delegated": delegated})
+
+    def deliver(self, user: str, raw: bytes, *, spam: bool = False) -> dict:
+        suffix = "?spam=true" if spam else ""
+        return self._call("POST", f"users/{quote(user)}/deliver{suffix}", raw=raw, content_type="message/rfc822")
+
+    def outbox(self, user: str, *, include_raw: bool = False) -> list[dict]:
+        return self._call("GET", f"users/{quote(user)}/outbox" + ("?raw=true" if include_raw else ""))["messages"]
+
+    def verify_send_as(self, user: str, address: str) -> dict:
+        return self._call("POST", f"users/{quote(user)}/sendAs/{quote(address)}/verify")
+
+    def verify_forwarding(self, user: str, address: str) -> dict:
+        return self._call("POST", f"users/{quote(user)}/forwardingAddresses/{quote(address)}/verify")
+
+    def clock(self) -> dict:
+        return self._call("GET", "clock")
+
+    def advance_clock(self, seconds: float) -> dict:
+        return self._call("POST", "clock", {"advanceSeconds": seconds})
+
+    def set_faults(self, **settings) -> dict:
+        return self._call("PUT", "faults", settings)
+
+    def clear_faults(self) -> dict:
+        return self._call("PUT", "faults", {})
+
+    def set_quota(self, units_per_second: float | None, costs: str | None = None) -> dict:
+        return self._call("PUT", "quota", {"units_per_second": units_per_second, "costs": costs})
+
+    def counters(self) -> dict:
+        return self._call("GET", "counters")
+
+    def reset_counters(self) -> dict:
+        return self._call("POST", "counters/reset")
+
+    def configure(self, *, history_retention_seconds: float) -> dict:
+        return self._call("POST", "config", {"historyRetentionSeconds": history_retention_seconds})

@@ -1,0 +1,119 @@
+"""The sandbox as a whole: users' mailboxes, the clock, the outbox and the limits."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+
+from gmaildesk.sandbox.errors import ApiError, not_found
+from gmaildesk.sandbox.limits import Counters, Faults, QuotaGate
+from gmaildesk.sandbox.mailbox import Mailbox
+from gmaildesk.sandbox.store import Store
+
+DEFAULT_USER = "support@example.com"
+WEEK_S = 7 * 24 * 3600
+
+
+@dataclass
+class SandboxOptions:
+    users: tuple[str, ...] = (DEFAULT_USER,)
+    db: str | None = None
+    history_retention_s: float = WEEK_S  # Gmail keeps history "at least a week"
+    validate_responses: bool = False
+    quota_units_per_second: float | None = None
+    quota_costs: str = "current"
+    extra: dict = field(default_factory=dict)
+
+
+class Sandbox:
+    """Everything a sandbox server serves. All mailbox work happens under `lock`."""
+
+    def __init__(self, options: SandboxOptions | None = None):
+        from gmaildesk.sandbox.oauth import AuthRegistry  # the OAuth imitation, its own module
+
+        self.options = options or SandboxOptions()
+        self.lock = threading.RLock()
+        self.store = Store(self.options.db)
+        self.clock_offset_ms = 0
+        self.outbox: list[dict] = []
+        self.faults = Faults()
+        self.quota = QuotaGate(self.options.quota_units_per_second, self.options.quota_costs)
+        self.counters = Counters()
+        self.auth = AuthRegistry()
+        self.history_retention_ms = int(self.options.history_retention_s * 1000)
+        self.validator = None
+        if self.options.validate_responses:
+            from gmaildesk.sandbox.schema import ResponseValidator  # needs jsonschema (test extra)
+
+            self.validator = ResponseValidator()
+        self._id_seq = itertools.count(1)
+        self.mailboxes: dict[str, Mailbox] = {}
+        sandbox_state = self.store.load_objects("", "sandbox")
+        self.clock_offset_ms = sandbox_state.get("clock", {}).get("offset_ms", 0)
+        for email in self.store.users():
+            self._open_mailbox(email, load=True)
+        for email in self.options.users:
+            if email.lower() not in self.mailboxes:
+                self.add_user(email)
+        self.default_user = (self.options.users[0] if self.options.users else self.store.users()[0]).lower()
+
+    # ---- users -------------------------------------------------------------------------------
+    def _open_mailbox(self, email: str, *, load: bool, delegated: bool | None = None) -> Mailbox:
+        mailbox = Mailbox(email, self.store, now_ms=self.now_ms(), delegated=delegated)
+        if load:
+            mailbox.load()
+        self.mailboxes[mailbox.email] = mailbox
+        return mailbox
+
+    def add_user(self, email: str, delegated: bool | None = None) -> Mailbox:
+        if "@" not in email:
+            raise ApiError(400, f"not an email address: {email!r}")
+        with self.lock, self.store.transaction():
+            if email.lower() in self.mailboxes:
+                raise ApiError(409, f"user {email} already exists", "alreadyExists")
+            mailbox = self._open_mailbox(email, load=False, delegated=delegated)
+            mailbox.save_state()
+            return mailbox
+
+    def mailbox(self, user_id: str, grant_user: str | None = None) -> Mailbox:
+        """Resolve a path's userId: 'me' is the authenticated user (or the default user)."""
+        if user_id == "me":
+            user_id = grant_user or self.default_user
+        mailbox = self.mailboxes.get(user_id.lower())
+        if mailbox is None:
+            raise not_found(f"Requested entity was not found. (no sandbox user {user_id})")
+        return mailbox
+
+    # ---- time and ids ------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.clock_offset_ms
+
+    def advance_clock(self, seconds: float) -> int:
+        with self.lock, self.store.transaction():
+            self.clock_offset_ms += int(seconds * 1000)
+            self.store.put("", "sandbox", "clock", {"offset_ms": self.clock_offset_ms})
+            self.prune_history()
+            return self.now_ms()
+
+    def prune_history(self) -> None:
+        now = self.now_ms()
+        for mailbox in self.mailboxes.values():
+            mailbox.prune_history(now, self.history_retention_ms)
+
+    def new_message_id(self, internal_date: int, mailbox: Mailbox) -> str:
+        # Gmail ids are 16 hex digits whose top bits encode the time; keep that shape.
+        while True:
+            candidate = f"{(internal_date << 20 | next(self._id_seq) & 0xFFFFF) & 0xFFFFFFFFFFFFFFFF:016x}"
+            if candidate not in mailbox.messages:
+                return candidate
+
+    # ---- outgoing mail -----------------------------------------------------------------------
+    def record_outgoing(self, sender: str, recipients: list[str], raw: bytes, kind: str, subject: str) -> dict:
+        entry = {
+            "seq": len(self.outbox) + 1, "kind": kind, "from": sender, "to": recipients,
+            "subject": subject, "time": self.now_ms(), "size": len(raw), "raw": raw,
+        }
+        self.outbox.append(entry)
+        return entry

@@ -1,0 +1,203 @@
+"""How mail enters and leaves a sandbox mailbox: SMTP-style delivery (filters, threading,
+the vacation responder), API insert/import, and send."""
+
+from __future__ import annotations
+
+from gmaildesk.gmail import query
+from gmaildesk.sandbox import mime
+from gmaildesk.sandbox.core import Sandbox
+from gmaildesk.sandbox.errors import bad_request
+from gmaildesk.sandbox.mailbox import Mailbox, StoredMessage
+
+VACATION_WINDOW_MS = 4 * 24 * 3600 * 1000  # Gmail answers a sender again only after four days
+_NO_REPLY_LOCALPARTS = ("mailer-daemon", "postmaster", "no-reply", "noreply", "do-not-reply", "donotreply")
+
+
+def store_message(sb: Sandbox, mb: Mailbox, raw: bytes, *, label_ids: list[str], date_source: str,
+                  thread_id: str | None) -> StoredMessage:
+    """messages.insert / messages.import: no filters, no auto-reply, labels as given."""
+    if date_source not in ("receivedTime", "dateHeader"):
+        raise bad_request(f"Invalid value for internalDateSource: {date_source}")
+    parsed = mime.parse(raw)
+    now = sb.now_ms()
+    internal_date = parsed.date_ms if date_source == "dateHeader" and parsed.date_ms else now
+    return mb.add_message(raw, internal_date=internal_date, label_ids=label_ids, now_ms=now,
+                          thread_id=thread_id if isinstance(thread_id, str) else None,
+                          msg_id=sb.new_message_id(internal_date, mb))
+
+
+def filter_query(criteria: dict) -> str:
+    """A filter's criteria as one Gmail search query; all criteria must hold (Gmail's rule)."""
+    parts = []
+    for key, operator in (("from", "from"), ("to", "to"), ("subject", "subject")):
+        if criteria.get(key):
+            parts.append(f"{operator}:({criteria[key]})")
+    if criteria.get("query"):
+        parts.append(f"({criteria['query']})")
+    if criteria.get("negatedQuery"):
+        parts.append(f"-({criteria['negatedQuery']})")
+    if criteria.get("hasAttachment"):
+        parts.append("has:attachment")
+    if criteria.get("size") and criteria.get("sizeComparison") in ("larger", "smaller"):
+        parts.append(f"{criteria['sizeComparison']}:{int(criteria['size'])}")
+    return " ".join(parts)
+
+
+def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False) -> dict:
+    """A message arriving by SMTP: Delivered-To added, filters applied, threaded, auto-replied."""
+    raw = f"Delivered-To: {mb.email}\r\n".encode() + raw
+    now = sb.now_ms()
+    labels = {"SPAM" if spam else "INBOX", "UNREAD"}
+    parsed = mime.parse(raw)
+    probe = StoredMessage("", "", now, set(labels), raw, 0, _parsed=parsed)
+    applied, forwards = [], []
+    for filter_id, flt in mb.filters.items():
+        doc = mb.search_doc(probe)
+        if query.search(filter_query(flt.get("criteria", {})), doc, now):
+            action = flt.get("action", {})
+            labels.update(action.get("addLabelIds", []))
+            labels.difference_update(action.get("removeLabelIds", []))
+            probe.labels = set(labels)
+            if action.get("forward"):
+                forwards.append(action["forward"])
+            applied.append(filter_id)
+    msg = mb.add_message(raw, internal_date=now, label_ids=sorted(labels), now_ms=now,
+                         msg_id=sb.new_message_id(now, mb))
+    for address in forwards:
+        _send_out(sb, mb, address_list=[address], raw=raw, kind="forward", subject=parsed.subject)
+    reply = None if "SPAM" in msg.labels else _vacation_reply(sb, mb, msg)
+    return {"id": msg.id, "threadId": msg.thread_id, "labelIds": sorted(msg.labels),
+            "filtersApplied": applied, "forwardedTo": forwards, "autoReply": reply}
+
+
+def send(sb: Sandbox, mb: Mailbox, raw: bytes, *, thread_id: str | None) -> StoredMessage:
+    """messages.send: From fixed to an address we own, Message-ID added, SENT, then delivered."""
+    parsed = mime.parse(raw)
+    recipients = [a.email for a in (*parsed.to, *parsed.cc, *parsed.bcc) if a.email]
+    if not recipients:
+        raise bad_request("Invalid To header")
+    raw = _outgoing_headers(sb, mb, raw, parsed)
+    now = sb.now_ms()
+    labels = ["SENT"]
+    if set(recipients) & mb.our_addresses():
+        labels.append("INBOX")  # mail to ourselves shows in the inbox too
+    msg = mb.add_message(raw, internal_date=now, label_ids=labels, now_ms=now,
+                         thread_id=thread_id if isinstance(thread_id, str) else None,
+                         msg_id=sb.new_message_id(now, mb))
+    outside = [r for r in recipients if r not in mb.our_addresses()]
+    if outside:
+        _send_out(sb, mb, address_list=outside, raw=_without_bcc(raw), kind="sent", subject=parsed.subject)
+    return msg
+
+
+def _outgoing_headers(sb: Sandbox, mb: Mailbox, raw: bytes, parsed: mime.ParsedMessage) -> bytes:
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+    lines = head.splitlines()
+    sender = parsed.from_.email if parsed.from_ else ""
+    alias = mb.send_as.get(sender)
+    if not alias or not (alias.get("isPrimary") or alias.get("verificationStatus") == "accepted"):
+        # Gmail replaces a From it cannot vouch for with the account's default address.
+        default = next((s for s in mb.send_as.values() if s.get("isDefault")), mb.send_as[mb.email])
+        lines = [ln for ln in lines if not ln.lower().startswith(b"from:")]
+        name = default.get("displayName") or ""
+        lines.insert(0, f"From: {name} <{default['sendAsEmail']}>".strip().encode())
+    if not parsed.message_id:
+        lines.append(f"Message-ID: {mime.make_message_id('mail.gmail.com')}".encode())
+    if parsed.date_ms is None:
+        from email.utils import formatdate
+        lines.append(f"Date: {formatdate(sb.now_ms() / 1000, usegmt=True)}".encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _without_bcc(raw: bytes) -> bytes:
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    kept = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith(b"bcc:")]
+    return b"\r\n".join(kept) + sep + body
+
+
+def _send_out(sb: Sandbox, mb: Mailbox, *, address_list: list[str], raw: bytes, kind: str, subject: str) -> dict:
+    """Mail leaving the mailbox: kept in the outbox; sandbox users receive it by delivery."""
+    entry = sb.record_outgoing(mb.email, address_list, raw, kind, subject)
+    for address in address_list:
+        local = sb.mailboxes.get(address.lower())
+        if local is not None and local is not mb:
+            deliver(sb, local, raw)
+    return entry
+
+
+# ---- the vacation responder --------------------------------------------------------------------
+def _vacation_reply(sb: Sandbox, mb: Mailbox, msg: StoredMessage) -> dict | None:
+    settings = mb.vacation
+    if not settings.get("enableAutoReply"):
+        return None
+    now = sb.now_ms()
+    if settings.get("startTime") and now < int(settings["startTime"]):
+        return None
+    if settings.get("endTime") and now > int(settings["endTime"]):
+        return None
+    parsed = msg.parsed
+    sender = parsed.from_.email if parsed.from_ else ""
+    if not sender or not _may_auto_reply(mb, parsed, sender):
+        return None
+    if settings.get("restrictToDomain") and sender.rsplit("@", 1)[-1] != mb.domain:
+        return None
+    if settings.get("restrictToContacts") and sender not in _contacts(mb):
+        return None
+    last = mb.vacation_replied.get(sender)
+    if last is not None and last >= mb.vacation_changed_at and now - last < VACATION_WINDOW_MS:
+        return None
+    reply = _build_vacation(sb, mb, parsed, sender)
+    mb.vacation_replied[sender] = now
+    mb.save_state()
+    stored = mb.add_message(reply, internal_date=now, label_ids=["SENT"], now_ms=now,
+                            thread_id=msg.thread_id, msg_id=sb.new_message_id(now, mb),
+                            # Gmail files its own auto-reply in the conversation it answers.
+                            force_thread=True)
+    entry = _send_out(sb, mb, address_list=[sender], raw=reply, kind="vacation",
+                      subject=mime.parse(reply).subject)
+    return {"id": stored.id, "to": sender, "outboxSeq": entry["seq"]}
+
+
+def _may_auto_reply(mb: Mailbox, parsed: mime.ParsedMessage, sender: str) -> bool:
+    """RFC 3834 and Gmail's own rules: never to ourselves, lists, bulk, bounces or auto-replies."""
+    if sender in mb.our_addresses():
+        return False
+    local = sender.split("@", 1)[0]
+    if any(local.startswith(p) for p in _NO_REPLY_LOCALPARTS):
+        return False
+    if parsed.list_id or parsed.header("List-Unsubscribe") or parsed.header("List-Post"):
+        return False
+    if (parsed.header("Precedence") or "").strip().lower() in ("bulk", "junk", "list", "auto_reply"):
+        return False
+    auto = (parsed.header("Auto-Submitted") or "no").strip().lower()
+    if auto != "no" or parsed.header("X-Autoreply") or parsed.header("X-Autorespond"):
+        return False
+    return (parsed.header("Return-Path") or "").strip() != "<>"
+
+
+def _contacts(mb: Mailbox) -> set[str]:
+    # The sandbox has no address book; people we have written to stand for "contacts".
+    return {a.email for m in mb.messages.values() if "SENT" in m.labels
+            for a in (*m.parsed.to, *m.parsed.cc) if a.email}
+
+
+def _build_vacation(sb: Sandbox, mb: Mailbox, parsed: mime.ParsedMessage, sender: str) -> bytes:
+    settings = mb.vacation
+    prefix = settings.get("responseSubject") or ""
+    original = parsed.subject or ""
+    subject = f"{prefix} {original}".strip() if prefix else f"Re: {original}".strip()
+    html = settings.get("responseBodyHtml") or None
+    text = settings.get("responseBodyPlainText") or (mime.parse(
+        mime.build_message(from_=mb.email, to=[sender], subject="x", text="", html=html, date_ms=0)).text
+        if html else "")
+    primary = mb.send_as[mb.email]
+    from_ = f"{primary.get('displayName')} <{mb.email}>" if primary.get("displayName") else mb.email
+    references = [*parsed.references, *( [parsed.message_id] if parsed.message_id else [])]
+    return mime.build_message(
+        from_=from_, to=[sender], subject=subject, text=text, html=html,
+        in_reply_to=parsed.message_id, references=references,
+        extra_headers=[("Auto-Submitted", "auto-replied")], date_ms=sb.now_ms(),
+    )
+

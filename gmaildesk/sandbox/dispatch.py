@@ -1,0 +1,124 @@
+"""One Gmail API call through the sandbox: faults, auth, quota, the handler, counters, schema check.
+
+Direct requests and every part of a batch go through `call`, so a batch of n calls
+costs n calls and n quota charges, as Gmail counts them.
+"""
+
+from __future__ import annotations
+
+import json
+from email.parser import BytesParser
+from email.policy import compat32
+from urllib.parse import parse_qs, urlsplit
+
+from gmaildesk.sandbox import oauth, routes
+from gmaildesk.sandbox.core import Sandbox
+from gmaildesk.sandbox.errors import ApiError, bad_request
+from gmaildesk.sandbox.request import ApiRequest
+
+JSON = "application/json; charset=UTF-8"
+Response = tuple[int, dict[str, str], bytes]
+
+
+def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
+    return status, {"Content-Type": JSON, **(headers or {})}, json.dumps(body, indent=1).encode()
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response(error.code, error.body())
+
+
+def call(sb: Sandbox, verb: str, target: str, headers: dict[str, str], body: bytes) -> Response:
+    """Serve one Gmail API request (path + query string, as sent on the wire or in a batch part)."""
+    url = urlsplit(target)
+    path, query = url.path, parse_qs(url.query, keep_blank_values=True)
+    method_id = "unknown"
+    try:
+        upload = routes.match_upload(verb, path) if path.startswith("/upload/") else None
+        if upload:
+            method_id, handler, params = upload
+        else:
+            try:
+                method_id, handler, params = routes.match(verb, path)
+            except routes.NoRoute as missing:
+                if missing.allowed:
+                    raise ApiError(405, f"Method {verb} is not allowed here", "methodNotAllowed") from None
+                raise ApiError(404, f"Not Found: {path}", "notFound") from None
+        fault = sb.faults.roll_error()
+        if fault is not None:
+            sb.counters.record_fault(str(fault.code))
+            raise fault
+        grant_user = oauth.authorize_call(
+            sb.auth, header(headers, "Authorization"), method_id, params["userId"], now=sb.now_ms() / 1000,
+            targets_primary_send_as=_targets_primary(sb, params),
+        )
+        json_body, media = _decode_body(query, headers, body, upload is not None)
+        units = sb.quota.cost(method_id)
+        with sb.lock:
+            mailbox = sb.mailbox(params["userId"], grant_user)
+            sb.quota.charge(mailbox.email, units)
+            request = ApiRequest(sb, mailbox, params, query, json_body, media)
+            with sb.store.transaction():
+                result = handler(request)
+        _validate(sb, method_id, result)
+        status, out_headers, payload = (204, {}, b"") if result is None else json_response(200, result)
+        sb.counters.record_call(method_id, units, status)
+        return status, out_headers, payload
+    except ApiError as error:
+        sb.counters.record_call(method_id, 0, error.code)
+        return error_response(error)
+
+
+def header(headers: dict[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+def _targets_primary(sb: Sandbox, params: dict[str, str]) -> bool:
+    address = params.get("sendAsEmail")
+    return bool(address) and address.lower() in sb.mailboxes
+
+
+def _decode_body(query: dict, headers: dict[str, str], body: bytes, upload: bool) -> tuple[object, bytes | None]:
+    if upload:
+        kind = (query.get("uploadType") or ["media"])[-1]
+        if kind == "media":
+            return None, body
+        if kind == "multipart":
+            return _split_related(header(headers, "Content-Type") or "", body)
+        raise bad_request(f"uploadType={kind} is not supported by the gmaildesk sandbox; use media or multipart")
+    if not body.strip():
+        return None, None
+    try:
+        return json.loads(body), None
+    except ValueError:
+        raise bad_request("Invalid JSON payload received.") from None
+
+
+def _split_related(content_type: str, body: bytes) -> tuple[object, bytes]:
+    """multipart/related upload: a JSON metadata part, then the message/rfc822 part."""
+    message = BytesParser(policy=compat32).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    parts = message.get_payload() if message.is_multipart() else []
+    if len(parts) != 2:
+        raise bad_request("multipart upload needs exactly a metadata part and a media part")
+    meta_text = parts[0].get_payload(decode=True) or b"{}"
+    media = parts[1].get_payload(decode=True)
+    if media is None:
+        media = parts[1].as_bytes().split(b"\n\n", 1)[-1]
+    try:
+        return json.loads(meta_text or b"{}"), media
+    except ValueError:
+        raise bad_request("Invalid JSON in the metadata part") from None
+
+
+def _validate(sb: Sandbox, method_id: str, result: object) -> None:
+    """With validation on, a body that breaks the discovery schema becomes a 500 and is recorded."""
+    validator = sb.validator
+    if validator is None:
+        return
+    problems = validator.errors(method_id, result)
+    if problems:
+        sb.counters.record_violation(method_id, problems)
+        raise ApiError(500, f"sandbox response of {method_id} breaks the discovery schema: {problems[:3]}",
+                       "sandboxSchemaViolation")
+    sb.counters.record_validated(method_id)

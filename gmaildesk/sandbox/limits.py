@@ -1,0 +1,209 @@
+"""Quota, fault injection and call counters: the sandbox's imitation of Gmail's limits."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from gmaildesk.sandbox.errors import ApiError
+
+# Quota units per method from Gmail's quota page. "current" is the table in force for Cloud
+# projects created from 1 May 2026 (body reads cost more); "legacy" is the earlier table.
+_LEGACY_COSTS = {
+    "gmail.users.getProfile": 1, "gmail.users.history.list": 2,
+    "gmail.users.labels.create": 5, "gmail.users.labels.delete": 5, "gmail.users.labels.update": 5,
+    "gmail.users.labels.patch": 5, "gmail.users.labels.get": 1, "gmail.users.labels.list": 1,
+    "gmail.users.messages.list": 5, "gmail.users.messages.get": 5, "gmail.users.messages.modify": 5,
+    "gmail.users.messages.batchModify": 50, "gmail.users.messages.batchDelete": 50,
+    "gmail.users.messages.insert": 25, "gmail.users.messages.import": 25, "gmail.users.messages.send": 100,
+    "gmail.users.messages.delete": 10, "gmail.users.messages.trash": 5, "gmail.users.messages.untrash": 5,
+    "gmail.users.messages.attachments.get": 5,
+    "gmail.users.threads.list": 10, "gmail.users.threads.get": 10, "gmail.users.threads.modify": 10,
+    "gmail.users.threads.trash": 10, "gmail.users.threads.untrash": 10, "gmail.users.threads.delete": 20,
+    "gmail.users.settings.filters.create": 5, "gmail.users.settings.filters.delete": 5,
+    "gmail.users.settings.filters.get": 1, "gmail.users.settings.filters.list": 1,
+    "gmail.users.settings.getVacation": 1, "gmail.users.settings.updateVacation": 5,
+    "gmail.users.settings.getAutoForwarding": 1, "gmail.users.settings.updateAutoForwarding": 5,
+    "gmail.users.settings.sendAs.list": 1, "gmail.users.settings.sendAs.get": 1,
+    "gmail.users.settings.sendAs.create": 100, "gmail.users.settings.sendAs.update": 100,
+    "gmail.users.settings.sendAs.patch": 100, "gmail.users.settings.sendAs.verify": 100,
+    "gmail.users.settings.sendAs.delete": 5,
+    "gmail.users.settings.forwardingAddresses.list": 1, "gmail.users.settings.forwardingAddresses.get": 1,
+    "gmail.users.settings.forwardingAddresses.create": 100, "gmail.users.settings.forwardingAddresses.delete": 5,
+}
+_CURRENT_COSTS = {
+    **_LEGACY_COSTS,
+    "gmail.users.messages.get": 20, "gmail.users.messages.trash": 20, "gmail.users.messages.attachments.get": 20,
+    "gmail.users.threads.get": 40, "gmail.users.threads.trash": 20,
+}
+COST_TABLES = {"current": _CURRENT_COSTS, "legacy": _LEGACY_COSTS}
+DEFAULT_COST = 5
+
+
+def method_cost(method_id: str, table: str = "current") -> int:
+    return COST_TABLES[table].get(method_id, DEFAULT_COST)
+
+
+class QuotaGate:
+    """Per-user token bucket: refills `units_per_second`, holds one second of burst.
+
+    Gmail's per-user limit is a moving average that "allows short bursts"; a one-second
+    bucket is the simplest model with that property.
+    """
+
+    def __init__(self, units_per_second: float | None = None, table: str = "current", clock=time.monotonic):
+        self.units_per_second = units_per_second
+        self.table = table
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def configure(self, units_per_second: float | None, table: str | None = None) -> None:
+        with self._lock:
+            self.units_per_second = units_per_second
+            if table:
+                if table not in COST_TABLES:
+                    raise ApiError(400, f"unknown cost table {table!r}; use one of {sorted(COST_TABLES)}")
+                self.table = table
+            self._buckets.clear()
+
+    def cost(self, method_id: str) -> int:
+        return method_cost(method_id, self.table)
+
+    def charge(self, user: str, units: int) -> None:
+        rate = self.units_per_second
+        if not rate:
+            return
+        with self._lock:
+            now = self._clock()
+            tokens, last = self._buckets.get(user, (rate, now))
+            tokens = min(rate, tokens + (now - last) * rate)
+            if tokens < units:
+                self._buckets[user] = (tokens, now)
+                raise ApiError(
+                    429,
+                    "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' "
+                    "of service 'gmail.googleapis.com' for consumer 'project_number:sandbox'.",
+                    "rateLimitExceeded", domain="usageLimits",
+                )
+            self._buckets[user] = (tokens - units, now)
+
+    def describe(self) -> dict:
+        return {"units_per_second": self.units_per_second, "costs": self.table}
+
+
+@dataclass
+class FaultConfig:
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_503: float = 0.0
+    drop: float = 0.0
+    latency_ms: float = 0.0
+    seed: int | None = None
+
+
+class Faults:
+    """Random failures per call: 429/500/503 answers, dropped connections, added latency."""
+
+    def __init__(self) -> None:
+        self.config = FaultConfig()
+        self._rng = random.Random()
+        self._lock = threading.Lock()
+
+    def configure(self, **settings) -> FaultConfig:
+        unknown = set(settings) - set(FaultConfig.__dataclass_fields__)
+        if unknown:
+            raise ApiError(400, f"unknown fault setting(s): {', '.join(sorted(unknown))}")
+        config = FaultConfig(**settings)
+        for name in ("rate_429", "rate_500", "rate_503", "drop"):
+            value = getattr(config, name)
+            if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ApiError(400, f"fault {name} must be a probability between 0 and 1")
+        with self._lock:
+            self.config = config
+            self._rng = random.Random(config.seed)
+        return config
+
+    def latency(self) -> float:
+        return self.config.latency_ms / 1000.0
+
+    def roll_drop(self) -> bool:
+        with self._lock:
+            return self.config.drop > 0 and self._rng.random() < self.config.drop
+
+    def roll_error(self) -> ApiError | None:
+        with self._lock:
+            c = self.config
+            r = self._rng.random()
+        if r < c.rate_429:
+            return ApiError(429, "Too many concurrent requests for user", "rateLimitExceeded", domain="usageLimits")
+        if r < c.rate_429 + c.rate_500:
+            return ApiError(500, "Backend Error", "backendError")
+        if r < c.rate_429 + c.rate_500 + c.rate_503:
+            return ApiError(503, "The service is currently unavailable.", "backendError")
+        return None
+
+    def describe(self) -> dict:
+        return asdict(self.config)
+
+
+class Counters:
+    """Calls, quota units, errors and injected faults per method; resettable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls: dict[str, int] = defaultdict(int)
+            self.units: dict[str, int] = defaultdict(int)
+            self.errors: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            self.faults: dict[str, int] = defaultdict(int)
+            self.validated: dict[str, int] = defaultdict(int)
+            self.violations: list[dict] = []
+            self.http_requests = 0
+            self.batches = 0
+
+    def record_call(self, method_id: str, units: int, status: int) -> None:
+        with self._lock:
+            self.calls[method_id] += 1
+            self.units[method_id] += units
+            if status >= 400:
+                self.errors[method_id][str(status)] += 1
+
+    def record_fault(self, kind: str) -> None:
+        with self._lock:
+            self.faults[kind] += 1
+
+    def record_http(self, *, batch: bool = False) -> None:
+        with self._lock:
+            self.http_requests += 1
+            if batch:
+                self.batches += 1
+
+    def record_validated(self, method_id: str) -> None:
+        with self._lock:
+            self.validated[method_id] += 1
+
+    def record_violation(self, method_id: str, problems: list[str]) -> None:
+        with self._lock:
+            self.violations.append({"method": method_id, "problems": problems[:5]})
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "calls": dict(self.calls),
+                "units": dict(self.units),
+                "errors": {m: dict(e) for m, e in self.errors.items()},
+                "faults": dict(self.faults),
+                "validated": dict(self.validated),
+                "schema_violations": list(self.violations),
+                "total_calls": sum(self.calls.values()),
+                "total_units": sum(self.units.values()),
+                "http_requests": self.http_requests,
+                "batches": self.batches,
+            }

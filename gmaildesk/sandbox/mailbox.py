@@ -1,0 +1,425 @@
+"""One user's mailbox: labels, messages, threads and the history log.
+
+Gmail rules enforced here (not in the HTTP layer) so every path - API call,
+batch part or control-API delivery - obeys them the same way.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+
+from gmaildesk.gmail.palette import is_gmail_colour
+from gmaildesk.gmail.query import SearchDoc
+from gmaildesk.sandbox import mime
+from gmaildesk.sandbox.errors import ApiError, bad_request, not_found
+from gmaildesk.sandbox.store import Store
+
+# (id, messageListVisibility, labelListVisibility) as labels.list returns them.
+SYSTEM_LABELS: tuple[tuple[str, str | None, str | None], ...] = (
+    ("CHAT", "hide", "labelHide"),
+    ("SENT", "hide", "labelHide"),
+    ("INBOX", "hide", "labelShow"),
+    ("IMPORTANT", "hide", "labelHide"),
+    ("TRASH", "hide", "labelHide"),
+    ("DRAFT", "hide", "labelHide"),
+    ("SPAM", "hide", "labelHide"),
+    ("CATEGORY_FORUMS", "hide", "labelHide"),
+    ("CATEGORY_UPDATES", "hide", "labelHide"),
+    ("CATEGORY_PERSONAL", "hide", "labelHide"),
+    ("CATEGORY_PROMOTIONS", "hide", "labelHide"),
+    ("CATEGORY_SOCIAL", "hide", "labelHide"),
+    ("STARRED", None, None),
+    ("UNREAD", None, None),
+)
+SYSTEM_LABEL_IDS = frozenset(label_id for label_id, _, _ in SYSTEM_LABELS)
+# Gmail only lets the owner's mail flow set these two; modify calls may not touch them.
+UNMODIFIABLE_LABELS = frozenset({"SENT", "DRAFT", "CHAT"})
+# Names Gmail reserves beyond the system ids (400 "Invalid label name"); compared casefolded.
+RESERVED_NAMES = frozenset(
+    name.casefold()
+    for name in (*SYSTEM_LABEL_IDS, "Inbox", "Sent Mail", "Sent", "Drafts", "All Mail", "Spam", "Trash",
+                 "Starred", "Important", "Chats", "Scheduled", "Snoozed", "Outbox", "Muted", "Unread")
+)
+MAX_USER_LABELS = 10_000
+MAX_LABEL_NAME = 225
+MAX_THREAD_MESSAGES = 100  # Gmail breaks a conversation after 100 messages
+MAX_LABELS_PER_MODIFY = 100
+_CONSUMER_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+@dataclass
+class StoredMessage:
+    id: str
+    thread_id: str
+    internal_date: int
+    labels: set[str]
+    raw: bytes
+    history_id: int
+    extra: dict = field(default_factory=dict)  # e.g. {"trashedFromInbox": true}
+    _parsed: mime.ParsedMessage | None = None
+    _doc: SearchDoc | None = None
+
+    @property
+    def parsed(self) -> mime.ParsedMessage:
+        if self._parsed is None:
+            self._parsed = mime.parse(self.raw)
+        return self._parsed
+
+    def base_doc(self) -> SearchDoc:
+        if self._doc is None:
+            p = self.parsed
+            self._doc = SearchDoc(
+                from_=p.header("From") or "",
+                to=p.header("To") or "",
+                cc=p.header("Cc") or "",
+                bcc=p.header("Bcc") or "",
+                delivered_to=", ".join(p.delivered_to),
+                subject=p.subject,
+                list_id=p.list_id,
+                body=p.text,
+                filenames=p.filenames,
+                has_attachment=p.has_attachment,
+                size=p.size,
+                internal_date_ms=self.internal_date,
+            )
+        return self._doc
+
+
+class Mailbox:
+    """State and rules of one sandbox user. Callers hold the sandbox lock."""
+
+    def __init__(self, email: str, store: Store, *, now_ms: int, delegated: bool | None = None):
+        self.email = email.lower()
+        self.domain = self.email.rsplit("@", 1)[-1]
+        self.store = store
+        # Consumer accounts cannot get domain-wide delegation; Workspace ones can.
+        self.delegated = self.domain not in _CONSUMER_DOMAINS if delegated is None else delegated
+        self.labels: dict[str, dict] = {}
+        self.messages: dict[str, StoredMessage] = {}
+        self.threads: dict[str, list[str]] = {}
+        self.rfc_ids: dict[str, str] = {}
+        self.history: list[dict] = []
+        self.history_id = 1000
+        self.history_floor = self.history_id  # startHistoryId below this -> 404
+        self.label_seq = 0
+        self.filters: dict[str, dict] = {}
+        self.vacation: dict = {"enableAutoReply": False}
+        self.vacation_changed_at = now_ms
+        self.vacation_replied: dict[str, int] = {}
+        self.send_as: dict[str, dict] = {}
+        self.forwarding: dict[str, dict] = {}
+        self.auto_forwarding: dict = {"enabled": False}
+        self._steps = itertools.cycle((1, 3, 2, 5, 1, 4))  # history ids have gaps, like Gmail's
+        for label_id, mlv, llv in SYSTEM_LABELS:
+            label = {"id": label_id, "name": label_id, "type": "system"}
+            if mlv:
+                label["messageListVisibility"] = mlv
+            if llv:
+                label["labelListVisibility"] = llv
+            self.labels[label_id] = label
+        self.send_as[self.email] = {
+            "sendAsEmail": self.email, "displayName": "", "replyToAddress": "", "signature": "",
+            "isPrimary": True, "isDefault": True,
+        }
+
+    # ---- persistence -------------------------------------------------------------------------
+    def save_state(self) -> None:
+        self.store.put(self.email, "user", self.email, {
+            "history_id": self.history_id, "history_floor": self.history_floor, "label_seq": self.label_seq,
+            "delegated": self.delegated, "vacation": self.vacation, "vacation_changed_at": self.vacation_changed_at,
+            "vacation_replied": self.vacation_replied, "auto_forwarding": self.auto_forwarding,
+        })
+
+    def save(self, kind: str, key: str, value: dict | None) -> None:
+        if value is None:
+            self.store.delete(self.email, kind, key)
+        else:
+            self.store.put(self.email, kind, key, value)
+
+    def load(self) -> None:
+        """Rebuild this mailbox from the store (a restarted `--db FILE` sandbox)."""
+        state = self.store.load_objects(self.email, "user").get(self.email)
+        if not state:
+            return
+        self.history_id = state["history_id"]
+        self.history_floor = state["history_floor"]
+        self.label_seq = state["label_seq"]
+        self.delegated = state["delegated"]
+        self.vacation = state["vacation"]
+        self.vacation_changed_at = state["vacation_changed_at"]
+        self.vacation_replied = state["vacation_replied"]
+        self.auto_forwarding = state["auto_forwarding"]
+        self.labels.update(self.store.load_objects(self.email, "label"))
+        self.filters = self.store.load_objects(self.email, "filter")
+        self.send_as.update(self.store.load_objects(self.email, "sendAs"))
+        self.forwarding = self.store.load_objects(self.email, "forwarding")
+        for msg_id, thread_id, internal_date, history_id, labels, extra, raw in self.store.load_messages(self.email):
+            msg = StoredMessage(msg_id, thread_id, internal_date, set(labels), raw, history_id, extra)
+            self._index(msg)
+        self.history = self.store.load_history(self.email)
+
+    def _persist_message(self, msg: StoredMessage, *, with_raw: bool = False) -> None:
+        self.store.put_message(self.email, msg.id, msg.thread_id, msg.internal_date, msg.history_id,
+                               sorted(msg.labels), msg.extra, msg.raw if with_raw else None)
+
+    # ---- history -----------------------------------------------------------------------------
+    def _next_history_id(self) -> int:
+        self.history_id += next(self._steps)
+        return self.history_id
+
+    def _record(self, kind: str, msg: StoredMessage, now_ms: int, label_ids: list[str] | None = None) -> None:
+        record = {
+            "id": self._next_history_id(), "time": now_ms, "kind": kind,
+            "message": {"id": msg.id, "threadId": msg.thread_id, "labelIds": sorted(msg.labels)},
+        }
+        if label_ids is not None:
+            record["labelIds"] = label_ids
+        msg.history_id = record["id"]
+        self.history.append(record)
+        self.store.add_history(self.email, record)
+
+    def prune_history(self, now_ms: int, retention_ms: int) -> None:
+        """Forget history older than the retention window, as Gmail does after about a week."""
+        cutoff = now_ms - retention_ms
+        keep = 0
+        while keep < len(self.history) and self.history[keep]["time"] < cutoff:
+            keep += 1
+        if keep:
+            self.history_floor = self.history[keep - 1]["id"]
+            del self.history[:keep]
+            self.store.prune_history(self.email, self.history_floor + 1)
+            self.save_state()
+
+    # ---- labels ------------------------------------------------------------------------------
+    def label(self, label_id: str) -> dict:
+        label = self.labels.get(label_id)
+        if label is None:
+            raise not_found()
+        return label
+
+    def label_by_name(self, name: str) -> dict | None:
+        folded = name.casefold()
+        return next((lab for lab in self.labels.values() if lab["name"].casefold() == folded), None)
+
+    def check_label_name(self, name: object, exclude_id: str | None = None) -> str:
+        if not isinstance(name, str) or not name.strip():
+            raise bad_request("Invalid label name")
+        segments = name.split("/")
+        if (len(name) > MAX_LABEL_NAME or any(not s.strip() for s in segments)
+                or name.casefold() in RESERVED_NAMES or segments[0].casefold() == "inbox"):
+            raise bad_request("Invalid label name")
+        existing = self.label_by_name(name)
+        if existing is not None and existing["id"] != exclude_id:
+            raise ApiError(409, "Label name exists or conflicts", "aborted")
+        return name
+
+    @staticmethod
+    def check_label_color(color: object) -> dict | None:
+        if color is None:
+            return None
+        if not isinstance(color, dict):
+            raise bad_request("Invalid label color")
+        for key in ("backgroundColor", "textColor"):
+            value = color.get(key)
+            if not isinstance(value, str) or not value:
+                raise bad_request(f"Label color {key} is required")
+            if not is_gmail_colour(value):
+                raise bad_request(f"Label color {value} is not on the allowed color palette")
+        return {"textColor": color["textColor"], "backgroundColor": color["backgroundColor"]}
+
+    def create_label(self, body: dict) -> dict:
+        name = self.check_label_name(body.get("name"))
+        if sum(1 for lab in self.labels.values() if lab["type"] == "user") >= MAX_USER_LABELS:
+            raise bad_request("Too many labels", "failedPrecondition")
+        self.label_seq += 1
+        label = {
+            "id": f"Label_{self.label_seq}", "name": name,
+            "messageListVisibility": _visibility(body.get("messageListVisibility"), ("show", "hide"), "show"),
+            "labelListVisibility": _visibility(body.get("labelListVisibility"),
+                                               ("labelShow", "labelShowIfUnread", "labelHide"), "labelShow"),
+            "type": "user",
+        }
+        color = self.check_label_color(body.get("color"))
+        if color:
+            label["color"] = color
+        self.labels[label["id"]] = label
+        self.save("label", label["id"], label)
+        self.save_state()
+        return label
+
+    def change_label(self, label_id: str, body: dict, *, replace_all: bool) -> dict:
+        label = self.label(label_id)
+        if label["type"] == "system":
+            raise bad_request("Invalid label name" if "name" in body else "Cannot modify system label")
+        updated = dict(label)
+        if replace_all:
+            updated = {"id": label_id, "type": "user"}
+            updated["name"] = self.check_label_name(body.get("name"), exclude_id=label_id)
+            updated["messageListVisibility"] = _visibility(body.get("messageListVisibility"), ("show", "hide"), "show")
+            updated["labelListVisibility"] = _visibility(body.get("labelListVisibility"),
+                                                         ("labelShow", "labelShowIfUnread", "labelHide"), "labelShow")
+        else:
+            if "name" in body:
+                updated["name"] = self.check_label_name(body["name"], exclude_id=label_id)
+            if "messageListVisibility" in body:
+                updated["messageListVisibility"] = _visibility(body["messageListVisibility"], ("show", "hide"), "show")
+            if "labelListVisibility" in body:
+                updated["labelListVisibility"] = _visibility(body["labelListVisibility"],
+                                                             ("labelShow", "labelShowIfUnread", "labelHide"), "labelShow")
+        if "color" in body or replace_all:
+            color = self.check_label_color(body.get("color"))
+            updated.pop("color", None)
+            if color:
+                updated["color"] = color
+        self.labels[label_id] = updated
+        self.save("label", label_id, updated)
+        return updated
+
+    def delete_label(self, label_id: str, now_ms: int) -> None:
+        label = self.label(label_id)
+        if label["type"] == "system":
+            raise bad_request("Invalid delete request")
+        for msg in self.messages.values():
+            if label_id in msg.labels:
+                msg.labels.discard(label_id)
+                self._record("labelRemoved", msg, now_ms, [label_id])
+                self._persist_message(msg)
+        del self.labels[label_id]
+        self.save("label", label_id, None)
+        self.save_state()
+
+    def label_with_counts(self, label_id: str) -> dict:
+        label = dict(self.label(label_id))
+        messages = [m for m in self.messages.values() if label_id in m.labels]
+        unread = [m for m in messages if "UNREAD" in m.labels]
+        label.update({
+            "messagesTotal": len(messages), "messagesUnread": len(unread),
+            "threadsTotal": len({m.thread_id for m in messages}),
+            "threadsUnread": len({m.thread_id for m in unread}),
+        })
+        return label
+
+    def user_label_names(self, label_ids: set[str]) -> frozenset[str]:
+        return frozenset(self.labels[i]["name"] for i in label_ids if i in self.labels and self.labels[i]["type"] == "user")
+
+    # ---- messages ----------------------------------------------------------------------------
+    def message(self, msg_id: str) -> StoredMessage:
+        msg = self.messages.get(msg_id)
+        if msg is None:
+            raise not_found()
+        return msg
+
+    def thread(self, thread_id: str) -> list[StoredMessage]:
+        ids = self.threads.get(thread_id)
+        if not ids:
+            raise not_found()
+        return [self.messages[i] for i in ids]
+
+    def search_doc(self, msg: StoredMessage) -> SearchDoc:
+        return replace(msg.base_doc(), label_ids=frozenset(msg.labels),
+                       label_names=self.user_label_names(msg.labels))
+
+    def _index(self, msg: StoredMessage) -> None:
+        self.messages[msg.id] = msg
+        ids = self.threads.setdefault(msg.thread_id, [])
+        ids.append(msg.id)
+        ids.sort(key=lambda i: (self.messages[i].internal_date, i))
+        if msg.parsed.message_id:
+            self.rfc_ids.setdefault(msg.parsed.message_id, msg.id)
+
+    def find_thread(self, parsed: mime.ParsedMessage, wanted_thread: str | None) -> str | None:
+        """The thread a new message joins, the way Gmail threads: it must reference a message
+        of the thread (In-Reply-To/References) and carry the same subject, prefixes aside."""
+        subject = mime.normalize_subject(parsed.subject)
+        for ref in (*reversed(parsed.in_reply_to), *reversed(parsed.references)):
+            target_id = self.rfc_ids.get(ref)
+            if target_id is None:
+                continue
+            target = self.messages[target_id]
+            if wanted_thread and target.thread_id != wanted_thread:
+                continue
+            if mime.normalize_subject(target.parsed.subject) != subject:
+                continue
+            if len(self.threads[target.thread_id]) >= MAX_THREAD_MESSAGES:
+                continue
+            return target.thread_id
+        return None
+
+    def check_label_ids(self, label_ids: list, *, allow_unmodifiable: bool = False) -> list[str]:
+        if not isinstance(label_ids, list) or len(label_ids) > MAX_LABELS_PER_MODIFY:
+            raise bad_request("Invalid label list")
+        for label_id in label_ids:
+            if not isinstance(label_id, str) or label_id not in self.labels:
+                raise bad_request(f"Invalid label: {label_id}")
+            if label_id in UNMODIFIABLE_LABELS and not allow_unmodifiable:
+                raise bad_request(f"Invalid label: {label_id}")
+        return label_ids
+
+    def add_message(self, raw: bytes, *, internal_date: int, label_ids: list[str], now_ms: int,
+                    thread_id: str | None = None, msg_id: str, force_thread: bool = False) -> StoredMessage:
+        parsed = mime.parse(raw)
+        if force_thread and thread_id in self.threads:
+            joined = thread_id
+        else:
+            joined = self.find_thread(parsed, thread_id)
+        msg = StoredMessage(msg_id, joined or msg_id, internal_date, set(label_ids), raw, 0, _parsed=parsed)
+        self._index(msg)
+        self._record("messageAdded", msg, now_ms)
+        self._persist_message(msg, with_raw=True)
+        self.save_state()
+        return msg
+
+    def modify(self, msg: StoredMessage, add: list[str], remove: list[str], now_ms: int) -> None:
+        added = [i for i in dict.fromkeys(add) if i not in msg.labels]
+        removed = [i for i in dict.fromkeys(remove) if i in msg.labels and i not in add]
+        if not added and not removed:
+            return
+        msg.labels.update(added)
+        msg.labels.difference_update(removed)
+        if added:
+            self._record("labelAdded", msg, now_ms, added)
+        if removed:
+            self._record("labelRemoved", msg, now_ms, removed)
+        self._persist_message(msg)
+        self.save_state()
+
+    def trash(self, msg: StoredMessage, now_ms: int) -> None:
+        if "TRASH" in msg.labels:
+            return
+        msg.extra["trashedFromInbox"] = "INBOX" in msg.labels
+        self.modify(msg, ["TRASH"], ["INBOX", "SPAM"], now_ms)
+
+    def untrash(self, msg: StoredMessage, now_ms: int) -> None:
+        restore = ["INBOX"] if msg.extra.pop("trashedFromInbox", False) else []
+        self.modify(msg, restore, ["TRASH"], now_ms)
+
+    def delete_message(self, msg: StoredMessage, now_ms: int) -> None:
+        self._record("messageDeleted", msg, now_ms)
+        del self.messages[msg.id]
+        ids = self.threads[msg.thread_id]
+        ids.remove(msg.id)
+        if not ids:
+            del self.threads[msg.thread_id]
+        if msg.parsed.message_id and self.rfc_ids.get(msg.parsed.message_id) == msg.id:
+            del self.rfc_ids[msg.parsed.message_id]
+        self.store.delete_message(self.email, msg.id)
+        self.save_state()
+
+    # ---- identity ----------------------------------------------------------------------------
+    def our_addresses(self) -> set[str]:
+        """The account address plus every accepted send-as alias."""
+        return {self.email} | {
+            e for e, s in self.send_as.items() if s.get("isPrimary") or s.get("verificationStatus") == "accepted"
+        }
+
+    def is_workspace(self) -> bool:
+        return self.domain not in _CONSUMER_DOMAINS
+
+
+def _visibility(value: object, allowed: tuple[str, ...], default: str) -> str:
+    if value is None:
+        return default
+    if value not in allowed:
+        raise bad_request(f"Invalid value for visibility: {value}")
+    return value  # type: ignore[return-value]
