@@ -13,12 +13,12 @@ import secrets
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import google_auth_httplib2
 import httplib2
+import requests.adapters
 from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
@@ -27,6 +27,7 @@ from platformdirs import user_config_dir
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import scopes as gmail_scopes
+from gmaildesk.gmail.client import is_loopback_url
 
 CONFIG_DIR_ENV = "GMAILDESK_CONFIG_DIR"
 TOKEN_FILE = "token.json"
@@ -83,6 +84,8 @@ def login(client_secret: Path, scopes: Sequence[str], *, open_browser: bool = Tr
     check_issuer(config["auth_uri"], endpoint, what=f"auth_uri in {client_secret}")
     wanted = list(dict.fromkeys(scopes)) or list(gmail_scopes.LOGIN)
     flow = InstalledAppFlow.from_client_secrets_file(str(client_secret), scopes=wanted)
+    for prefix in ("https://", "http://"):
+        flow.oauth2session.mount(prefix, _TimeoutAdapter(DEFAULT_TIMEOUT_S))
     extra = {"login_hint": login_hint} if login_hint else {}
     try:
         with _oauthlib_environment(config["token_uri"]):
@@ -187,11 +190,24 @@ def check_issuer(token_uri: str | None, endpoint: str | None, *, what: str) -> N
                                  ExitCode.USAGE)
     elif parts.scheme != "https" or parts.hostname not in GOOGLE_TOKEN_HOSTS:
         hint = ("It points at a sandbox: pass --endpoint with that sandbox's URL, or log in to Google again."
-                if _is_loopback_url(token_uri) else "Download the OAuth client or key again from the Cloud console.")
+                if is_loopback_url(token_uri) else "Download the OAuth client or key again from the Cloud console.")
         raise GmailDeskError(f"{what} ({token_uri}) is not a Google OAuth endpoint", [hint], ExitCode.USAGE)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+class _TimeoutAdapter(requests.adapters.HTTPAdapter):
+    """The code-for-token exchange goes through requests, which has no session-wide timeout."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self._timeout = timeout
+
+    def send(self, request, **kwargs):  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
+
 
 def _read_client_secret(path: Path) -> dict:
     try:
@@ -222,7 +238,7 @@ def _oauthlib_environment(token_uri: str) -> Iterator[None]:
     only for a loopback token endpoint (a sandbox): that traffic never leaves the machine.
     """
     changes = {"OAUTHLIB_RELAX_TOKEN_SCOPE": "1"}
-    if _is_loopback_url(token_uri) and token_uri.startswith("http://"):
+    if is_loopback_url(token_uri) and token_uri.startswith("http://"):
         changes["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
     saved = {name: os.environ.get(name) for name in changes}
     os.environ.update(changes)
@@ -298,13 +314,3 @@ def _write_private(path: Path, text: str) -> None:
             os.close(descriptor)
         temporary.unlink(missing_ok=True)
         raise
-
-
-def _is_loopback_url(uri: str | None) -> bool:
-    host = urllib.parse.urlsplit(uri or "").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False

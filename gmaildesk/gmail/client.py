@@ -19,7 +19,7 @@ MAX_BATCH_CALLS = 50
 
 _UNSET = object()  # a slot not answered yet (a successful answer may be None or "")
 
-# Errors after which no later call can succeed either: stop and tell the user.
+# Whole-batch failures after which no call can succeed until the user acts: raise them.
 _FATAL_EXIT_CODES = frozenset({ExitCode.AUTH, ExitCode.USAGE})
 
 
@@ -47,7 +47,7 @@ class GmailClient:
         self.policy = policy or RetryPolicy()
         self.user_id = user_id
         self.stats = CallStats()
-        self.loopback = _is_loopback(batch_uri)
+        self.loopback = is_loopback_url(batch_uri)
 
     def users(self) -> Any:
         """The `users()` resource, the root of every Gmail call."""
@@ -75,8 +75,9 @@ class GmailClient:
         """Run requests in batches of at most MAX_BATCH_CALLS; results in input order.
 
         A call that fails for good is returned as a GmailDeskError in its slot: the caller
-        decides. Auth and usage errors raise, since no other call can succeed either. If a
-        whole batch fails for good, its calls and every later one get that error, unsent.
+        decides. If a whole batch POST fails for good, its unanswered calls and every later
+        one get that error, unsent; when that error is about credentials (AUTH, USAGE) it is
+        raised instead, since no call can succeed until the user acts.
         """
         results: list[Any] = [_UNSET] * len(requests)
         for start in range(0, len(requests), MAX_BATCH_CALLS):
@@ -122,8 +123,6 @@ class GmailClient:
                 translated = translate(error, what, loopback=self.loopback, attempts=attempt)
                 if translated is None:
                     raise error
-                if translated.exit_code in _FATAL_EXIT_CODES:
-                    raise translated from error
                 results[index] = translated
             if not retry_later:
                 return None
@@ -163,8 +162,9 @@ def _batch_context(what: str, size: int) -> str:
     return f"{what} (batch of {size} calls)" if what else f"batch of {size} calls"
 
 
-def _is_loopback(uri: str) -> bool:
-    host = urllib.parse.urlsplit(uri).hostname or ""
+def is_loopback_url(uri: str | None) -> bool:
+    """True for URLs on 127.0.0.0/8, ::1 or localhost: a sandbox, never Google."""
+    host = urllib.parse.urlsplit(uri or "").hostname or ""
     if host == "localhost":
         return True
     try:

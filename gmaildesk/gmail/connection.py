@@ -6,7 +6,6 @@ import json
 import os
 import urllib.parse
 from dataclasses import dataclass
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -18,7 +17,7 @@ from googleapiclient.discovery import build
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import auth
-from gmaildesk.gmail.client import GmailClient
+from gmaildesk.gmail.client import GmailClient, is_loopback_url
 from gmaildesk.gmail.errors import SERVICE_ACCOUNT_SETUP, translate
 from gmaildesk.gmail.retry import RetryPolicy
 
@@ -84,7 +83,7 @@ def connect(options: ConnectionOptions, scopes: Sequence[str], *, policy: RetryP
         credentials = None  # the sandbox's anonymous mode: no Authorization header at all
     if credentials is not None:
         http = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
-    return _client(http, options.endpoint, policy)
+    return client_for_http(http, options.endpoint, policy)
 
 
 def client_for_credentials(credentials: Any, endpoint: str | None, *, timeout: float = DEFAULT_TIMEOUT_S,
@@ -92,12 +91,12 @@ def client_for_credentials(credentials: Any, endpoint: str | None, *, timeout: f
     """A GmailClient for credentials already in hand (right after `auth login`)."""
     endpoint = normalize_endpoint(endpoint) if endpoint else None
     http = google_auth_httplib2.AuthorizedHttp(credentials, http=new_http(endpoint, timeout))
-    return _client(http, endpoint, policy)
+    return client_for_http(http, endpoint, policy)
 
 
 def new_http(endpoint: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> httplib2.Http:
     """An httplib2.Http with a timeout; a loopback sandbox is never reached through a proxy."""
-    if endpoint and _is_loopback(endpoint):
+    if endpoint and is_loopback_url(endpoint):
         return httplib2.Http(timeout=timeout, proxy_info=None)
     return httplib2.Http(timeout=timeout)
 
@@ -115,13 +114,15 @@ def normalize_endpoint(endpoint: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise GmailDeskError(f"--endpoint must be an http(s) URL, not {endpoint!r}",
                              ["For the sandbox: --endpoint http://127.0.0.1:PORT/"], ExitCode.USAGE)
-    if parts.scheme == "http" and not _is_loopback(url):
+    if parts.scheme == "http" and not is_loopback_url(url):
         raise GmailDeskError(f"--endpoint {endpoint} would send credentials unencrypted",
                              ["Use https, or a loopback address for the sandbox."], ExitCode.USAGE)
     return url
 
 
-def _client(http: Any, endpoint: str | None, policy: RetryPolicy | None) -> GmailClient:
+def client_for_http(http: Any, endpoint: str | None, policy: RetryPolicy | None = None) -> GmailClient:
+    """A GmailClient over a ready http object (authorized or not) for `endpoint` (None: Gmail)."""
+    endpoint = normalize_endpoint(endpoint) if endpoint else None
     # static_discovery: the discovery document ships with the library, so building needs no
     # network; api_endpoint redirects plain calls (not batches, see batch_uri_for).
     service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
@@ -152,18 +153,8 @@ def _service_account_credentials(options: ConnectionOptions, scopes: Sequence[st
         raise GmailDeskError(f"service account {credentials.service_account_email} could not act for "
                              f"{options.user}: {detail}", [SERVICE_ACCOUNT_SETUP], ExitCode.AUTH) from None
     except (OSError, TransportError) as error:
-        translated = translate(error, "fetching a service-account token", loopback=_is_loopback(token_uri or ""))
+        translated = translate(error, "fetching a service-account token", loopback=is_loopback_url(token_uri or ""))
         if translated is None:
             raise
         raise translated from error
     return credentials
-
-
-def _is_loopback(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -1,0 +1,84 @@
+"""`gmaildesk auth ...`: log in to Gmail with OAuth, show the stored login, log out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail import auth, scopes
+from gmaildesk.gmail.auth import AuthStatus
+from gmaildesk.gmail.connection import normalize_endpoint
+
+from gmaildesk.cli.options import Endpoint
+
+app = typer.Typer(help="Log in to Gmail with OAuth (installed app), show the stored login, log out.",
+                  no_args_is_help=True)
+
+
+@app.command()
+def login(
+    client_secret: Annotated[Path, typer.Option(
+        "--client-secret", envvar="GMAILDESK_CLIENT_SECRET", metavar="FILE", dir_okay=False,
+        help="OAuth client JSON of type 'Desktop app' from the Cloud console.")],
+    scope: Annotated[Optional[list[str]], typer.Option(
+        "--scope", metavar="SCOPE",
+        help="Scope to ask for (repeatable): read, sweep, desk, all, or a name like gmail.modify. "
+             "Default: all.")] = None,
+    no_browser: Annotated[bool, typer.Option(
+        "--no-browser", help="Print the URL instead of opening a browser.")] = False,
+    port: Annotated[int, typer.Option(help="Loopback port for the redirect; 0 picks a free one.")] = 0,
+    endpoint: Endpoint = None,
+) -> None:
+    """Authorize gmaildesk in the browser and store the token privately (mode 0600).
+
+    Example: gmaildesk auth login --client-secret client_secret.json --scope sweep
+    """
+    try:
+        wanted = scopes.parse(scope or ["all"])
+    except ValueError as error:
+        raise GmailDeskError(str(error), exit_code=ExitCode.USAGE) from None
+    result = auth.login(client_secret, wanted, open_browser=not no_browser, port=port,
+                        endpoint=normalize_endpoint(endpoint) if endpoint else None)
+    typer.echo(f"Logged in as {result.account or '(account unknown: no read scope)'}.")
+    _echo_human(result)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Show the stored login: account, scopes, expiry and token file (never the token).
+
+    Example: gmaildesk auth status --json
+    """
+    result = auth.status()
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        _echo_human(result)
+
+
+@app.command()
+def logout() -> None:
+    """Delete the stored login from this machine.
+
+    Example: gmaildesk auth logout
+    """
+    path = auth.token_path()
+    if auth.logout():
+        typer.echo(f"Logged out; removed {path}.")
+    else:
+        typer.echo(f"Not logged in (no token at {path}).")
+
+
+def _echo_human(result: AuthStatus) -> None:
+    typer.echo(f"Account:    {result.account or 'unknown'}")
+    typer.echo(f"Scopes:     {', '.join(scopes.short_name(s) for s in result.scopes) or 'none'}")
+    expiry = f"{result.expiry.isoformat(timespec='seconds')}Z" if result.expiry else "unknown"
+    refresh = "refreshable" if result.refreshable else "NOT refreshable: log in again when it expires"
+    typer.echo(f"Expires:    {expiry} ({refresh})")
+    typer.echo(f"Token file: {result.path}")
