@@ -79,6 +79,8 @@ def login(client_secret: Path, scopes: Sequence[str], *, open_browser: bool = Tr
     `endpoint` is a sandbox base URL: the client secret's auth_uri/token_uri must then point
     at that sandbox, and the account is looked up there instead of at Google.
     """
+    if endpoint and not endpoint.endswith("/"):
+        endpoint += "/"
     config = _read_client_secret(client_secret)
     check_issuer(config["token_uri"], endpoint, what=f"token_uri in {client_secret}")
     check_issuer(config["auth_uri"], endpoint, what=f"auth_uri in {client_secret}")
@@ -106,7 +108,7 @@ def login(client_secret: Path, scopes: Sequence[str], *, open_browser: bool = Tr
     except OSError as error:  # the loopback port is taken, or the token endpoint is unreachable
         raise GmailDeskError(f"login failed: {error}", [], ExitCode.AUTH) from None
     granted = _granted_scopes(credentials, wanted)
-    account = _lookup_account(credentials, granted, endpoint) if set(granted) & _PROFILE_SCOPES else None
+    account = _lookup_account(credentials, endpoint) if set(granted) & _PROFILE_SCOPES else None
     info = json.loads(credentials.to_json())
     info.update(account=account, scopes=list(granted))
     _write_private(token_path(), json.dumps(info, indent=2))
@@ -259,7 +261,7 @@ def _granted_scopes(credentials: Credentials, wanted: Sequence[str]) -> tuple[st
     return tuple(sorted(set(granted)))
 
 
-def _lookup_account(credentials: Credentials, granted: Sequence[str], endpoint: str | None) -> str | None:
+def _lookup_account(credentials: Credentials, endpoint: str | None) -> str | None:
     from gmaildesk.gmail.connection import client_for_credentials  # connection imports this module
 
     client = client_for_credentials(credentials, endpoint)

@@ -39,7 +39,8 @@ from typing import Any, Iterator, Sequence
 
 __all__ = [
     "Address", "ParsedMessage", "parse", "normalize_subject", "build_message",
-    "make_message_id", "b64url_encode", "b64url_decode", "SNIPPET_CHARS",
+    "make_message_id", "b64url_encode", "b64url_decode", "decode_words", "html_to_text",
+    "SNIPPET_CHARS", "ATTACHMENT_ID_PREFIX",
 ]
 
 SNIPPET_CHARS = 200
@@ -303,7 +304,7 @@ def _own_leaves(part: Message, depth: int = 0) -> Iterator[Message]:
     children = _children(part, depth)
     if children is None:
         yield part
-    elif not _ctype(part) in _EMBEDDED:
+    elif _ctype(part) not in _EMBEDDED:
         for sub in children:
             yield from _own_leaves(sub, depth + 1)
 
@@ -363,7 +364,7 @@ def _body_text(msg: Message) -> str:
         text = _decode_bytes(_leaf_bytes(leaf), _charset(leaf))
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         (plain if ctype == "text/plain" else rich).append(text)
-    if plain:
+    if any(t.strip() for t in plain):  # an empty plain alternative should not hide the HTML
         return "\n".join(plain)
     return "\n".join(html_to_text(h) for h in rich)
 
@@ -515,30 +516,25 @@ _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 def _repair_headers(raw: bytes) -> bytes:
-    """Fix header blocks broken by continuation lines that lost their leading whitespace.
+    """Mend header blocks whose continuation lines lost their leading whitespace.
 
-    The stdlib parser ends the headers at the first such line, hiding From/Subject below
-    it. Lines before the last well-formed header become continuations; junk above the
-    first header (e.g. '---- Original message ----') is dropped.
+    The stdlib parser ends the headers at the first such line, hiding From/Subject below it.
+    Such lines between two real headers become continuations; one junk line above the first
+    header (e.g. '---- Original message ----', but not an mbox 'From ' line) is dropped.
     """
+    raw = raw.removeprefix(codecs.BOM_UTF8)  # files saved by Windows editors
     blank = _BLANK_LINE.search(raw)
     head = raw[:blank.start()] if blank else raw
     lines = head.split(b"\n")
     named = [bool(_HEADER_LINE.match(line)) for line in lines]
-    if not any(named):
+    if named.count(True) < 2 or all(named):
         return raw
-    last = max(i for i, ok in enumerate(named) if ok)
-    fixed: list[bytes] = []
-    for i, line in enumerate(lines):
-        if i < last and not named[i] and line[:1] not in (b" ", b"\t"):
-            if fixed and not (i == 0 and line.startswith(b"From ")):
-                line = b" " + line
-            elif not (i == 0 and line.startswith(b"From ")):
-                continue
-        fixed.append(line)
-    if fixed == lines:
-        return raw
-    return b"\n".join(fixed) + raw[len(head):]
+    first, last = named.index(True), len(named) - 1 - named[::-1].index(True)
+    if first > 1 or (first == 1 and lines[0].startswith(b"From ")):
+        first = 0  # more than one line of prose above: not a header block we should touch
+    fixed = [b" " + line if first < i < last and not named[i] and line[:1] not in b" \t" else line
+             for i, line in enumerate(lines) if i >= first]
+    return raw if fixed == lines else b"\n".join(fixed) + raw[len(head):]
 
 
 def parse(raw: bytes) -> ParsedMessage:
@@ -557,7 +553,7 @@ def parse(raw: bytes) -> ParsedMessage:
 _SUBJECT_PREFIX = re.compile(
     r"""^\s*(?:
         \[[^\]]*\]                                   # list tag: [support]
-      | (?:re|fwd?|aw|wg|tr|rv|sv|vs|antw|doorst|r[ée]f|odp|pd|ynt|enc|res|vl|vb)
+      | (?:re|fwd?|aw|wg|tr|rv|sv|vs|antw|doorst|r[ée]f|odp|pd|ynt|enc|res|vl)
         \s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]         # Re:, Re[2]:, RE :, fullwidth colon
       | (?:回复|回覆|转发|轉寄|答复|答覆)\s*[:：]
     )""",
