@@ -478,3 +478,16 @@ def test_cli_options_validate_service_account_needs_user(tmp_path):
     with pytest.raises(GmailDeskError) as caught:
         connection_options(None, tmp_path / "sa.json", None)
     assert caught.value.exit_code == ExitCode.USAGE and "--user" in caught.value.message
+
+
+def test_cli_login_rehearsal_with_the_client_secret_the_sandbox_serves(sandbox, config_dir, browser, tmp_path):
+    with urllib.request.urlopen(f"{sandbox.url}sandbox/oauth/client_secret.json", timeout=10) as answer:
+        served = json.loads(answer.read())
+    assert served["installed"]["token_uri"] == f"{sandbox.url}sandbox/oauth/token"
+    secret = tmp_path / "served_client_secret.json"
+    secret.write_text(json.dumps(served))
+    result = CliRunner().invoke(app, ["auth", "login", "--client-secret", str(secret), "--scope", "read",
+                                      "--endpoint", sandbox.url], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Logged in as support@example.com." in result.stdout
+    assert "sandbox-not-a-secret" not in result.stdout + result.stderr

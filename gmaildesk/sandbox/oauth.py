@@ -161,7 +161,8 @@ def handle_http(registry: AuthRegistry, method: str, path: str, query: dict[str,
                 headers: Mapping[str, str], body: bytes, *, now: float, default_user: str) -> Response:
     """Answer a request under /sandbox/oauth/ the way Google's OAuth endpoints would."""
     endpoint = path[len(PREFIX):] if path.startswith(PREFIX) else None
-    routes = {"authorize": ("GET", _authorize), "token": ("POST", _token), "revoke": ("POST", _revoke)}
+    routes = {"authorize": ("GET", _authorize), "token": ("POST", _token), "revoke": ("POST", _revoke),
+              "client_secret.json": ("GET", _client_secret)}
     if endpoint not in routes:
         return _json(404, {"error": "not_found", "error_description": f"no OAuth endpoint {path}"})
     allowed_method, handler = routes[endpoint]
@@ -175,6 +176,18 @@ def handle_http(registry: AuthRegistry, method: str, path: str, query: dict[str,
         return handler(registry, params, _lower_keys(headers), now=now, default_user=default_user)
     except _OAuthError as error:
         return _json(error.status, {"error": error.code, "error_description": error.description})
+
+
+def _client_secret(registry: AuthRegistry, params: dict[str, str], headers: dict[str, str], *,
+                   now: float, default_user: str) -> Response:
+    """An installed-app client secret pointing at this sandbox, to rehearse `gmaildesk auth login`."""
+    base = f"http://{headers.get('host', '127.0.0.1')}{PREFIX}"
+    return _json(200, {"installed": {
+        "client_id": "sandbox-desktop-client.apps.googleusercontent.com",
+        "client_secret": "sandbox-not-a-secret",
+        "auth_uri": base + "authorize", "token_uri": base + "token",
+        "redirect_uris": ["http://localhost", "http://127.0.0.1"],
+    }})
 
 
 class _OAuthError(Exception):
