@@ -313,3 +313,24 @@ def test_refresh_error_and_unknown_errors():
                                "Token has been expired or revoked.")
     assert refused.hints == (LOGIN_AGAIN,) and refused.exit_code == ExitCode.AUTH
     assert translate(KeyError("a bug")) is None
+
+
+def test_connect_reaches_the_sandbox_for_uploads_and_batches_too(sandbox):
+    """api_endpoint alone leaves /upload/ URLs on https and batches on Google's host; the factory
+    roots the whole discovery document at the endpoint instead."""
+    from googleapiclient.http import MediaInMemoryUpload
+
+    from gmaildesk.sandbox.mime import build_message
+
+    client = connect(ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP)
+    raw = build_message(from_="ann@customer.example", to=["support@example.com"], subject="Uploaded",
+                        text="via media upload", date_ms=1_700_000_000_000)
+    request = client.users().messages().insert(
+        userId="me", body={"labelIds": ["INBOX"]},
+        media_body=MediaInMemoryUpload(raw, mimetype="message/rfc822", resumable=False))
+    assert request.uri.startswith(sandbox.url + "upload/gmail/v1/users/me/messages?")
+    inserted = client.execute(request)
+    assert client.execute(client.users().messages().get(userId="me", id=inserted["id"]))["snippet"] == \
+        "via media upload"
+    assert client.service.new_batch_http_request()._batch_uri == sandbox.url + "batch"
+    assert client.batch_uri == sandbox.url + "batch/gmail/v1"

@@ -44,8 +44,9 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from gmaildesk.cli import auth, demo, sandbox
+    from gmaildesk.cli import auth, demo, init, sandbox
 
+    init.register(app)
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(auth.app, name="auth")
     demo.register(app)

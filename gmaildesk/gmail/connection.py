@@ -13,7 +13,8 @@ import google_auth_httplib2
 import httplib2
 from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2 import service_account
-from googleapiclient.discovery import build
+from googleapiclient.discovery import build, build_from_document
+from googleapiclient.discovery_cache import get_static_doc
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import auth
@@ -123,11 +124,27 @@ def normalize_endpoint(endpoint: str) -> str:
 def client_for_http(http: Any, endpoint: str | None, policy: RetryPolicy | None = None) -> GmailClient:
     """A GmailClient over a ready http object (authorized or not) for `endpoint` (None: Gmail)."""
     endpoint = normalize_endpoint(endpoint) if endpoint else None
-    # static_discovery: the discovery document ships with the library, so building needs no
-    # network; api_endpoint redirects plain calls (not batches, see batch_uri_for).
-    service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
-                    client_options={"api_endpoint": endpoint} if endpoint else None)
+    # static_discovery: the discovery document ships with the library, so building needs no network.
+    if endpoint is None:
+        service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False)
+    else:
+        service = build_from_document(_document_rooted_at(endpoint), http=http)
     return GmailClient(service, batch_uri_for(endpoint), http, policy or RetryPolicy())
+
+
+def _document_rooted_at(endpoint: str) -> dict:
+    """The bundled discovery document with every root URL moved to `endpoint`.
+
+    client_options={"api_endpoint": ...} is not enough for a plain-http sandbox: it moves
+    ordinary calls, but /upload/ URLs keep https (googleapiclient's
+    _fix_up_media_path_base_url swaps only the host) and batches keep Google's host
+    (googleapis/google-api-python-client#1107).
+    """
+    document = json.loads(get_static_doc("gmail", "v1"))
+    document["rootUrl"] = endpoint
+    document["baseUrl"] = endpoint
+    document.pop("mtlsRootUrl", None)
+    return document
 
 
 def _service_account_credentials(options: ConnectionOptions, scopes: Sequence[str],

@@ -38,7 +38,8 @@ def running_sandbox(users: tuple[str, ...] = (DEFAULT_USER,), *, db: str | None 
                     port: int = 0, **options) -> Iterator[SandboxHandle]:
     """Serve a sandbox on a background thread; yields its handle (url, sandbox, control)."""
     server = start_server(SandboxOptions(users=tuple(users), db=db, **options), host, port)
-    thread = threading.Thread(target=server.serve_forever, name="gmaildesk-sandbox", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="gmaildesk-sandbox",
+                              daemon=True)
     thread.start()
     try:
         yield SandboxHandle(server.url, server.sandbox, SandboxControl(server.url))

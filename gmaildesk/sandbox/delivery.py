@@ -3,6 +3,9 @@ the vacation responder), API insert/import, and send."""
 
 from __future__ import annotations
 
+import re
+from email.utils import formataddr, formatdate
+
 from gmaildesk.gmail import query
 from gmaildesk.sandbox import mime
 from gmaildesk.sandbox.core import Sandbox
@@ -55,7 +58,7 @@ def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False) -> dict
         doc = mb.search_doc(probe)
         if query.search(filter_query(flt.get("criteria", {})), doc, now):
             action = flt.get("action", {})
-            labels.update(action.get("addLabelIds", []))
+            labels.update(i for i in action.get("addLabelIds", []) if i in mb.labels)  # a filter may outlive its label
             labels.difference_update(action.get("removeLabelIds", []))
             probe.labels = set(labels)
             if action.get("forward"):
@@ -91,30 +94,46 @@ def send(sb: Sandbox, mb: Mailbox, raw: bytes, *, thread_id: str | None) -> Stor
 
 
 def _outgoing_headers(sb: Sandbox, mb: Mailbox, raw: bytes, parsed: mime.ParsedMessage) -> bytes:
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = raw.partition(b"\n\n")
-    lines = head.splitlines()
+    head, body = _split_head(raw)
+    fields = _header_fields(head)
     sender = parsed.from_.email if parsed.from_ else ""
     alias = mb.send_as.get(sender)
     if not alias or not (alias.get("isPrimary") or alias.get("verificationStatus") == "accepted"):
         # Gmail replaces a From it cannot vouch for with the account's default address.
         default = next((s for s in mb.send_as.values() if s.get("isDefault")), mb.send_as[mb.email])
-        lines = [ln for ln in lines if not ln.lower().startswith(b"from:")]
-        name = default.get("displayName") or ""
-        lines.insert(0, f"From: {name} <{default['sendAsEmail']}>".strip().encode())
+        fields = _without_field(fields, b"from")
+        fields.insert(0, b"From: " + formataddr((default.get("displayName") or "", default["sendAsEmail"])).encode())
     if not parsed.message_id:
-        lines.append(f"Message-ID: {mime.make_message_id('mail.gmail.com')}".encode())
+        fields.append(f"Message-ID: {mime.make_message_id('mail.gmail.com')}".encode())
     if parsed.date_ms is None:
-        from email.utils import formatdate
-        lines.append(f"Date: {formatdate(sb.now_ms() / 1000, usegmt=True)}".encode())
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+        fields.append(f"Date: {formatdate(sb.now_ms() / 1000, usegmt=True)}".encode())
+    return b"\r\n".join(fields) + b"\r\n\r\n" + body
 
 
 def _without_bcc(raw: bytes) -> bytes:
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    kept = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith(b"bcc:")]
-    return b"\r\n".join(kept) + sep + body
+    head, body = _split_head(raw)
+    return b"\r\n".join(_without_field(_header_fields(head), b"bcc")) + b"\r\n\r\n" + body
+
+
+def _split_head(raw: bytes) -> tuple[bytes, bytes]:
+    found = re.search(rb"\r?\n\r?\n", raw)
+    return (raw[:found.start()], raw[found.end():]) if found else (raw, b"")
+
+
+def _header_fields(head: bytes) -> list[bytes]:
+    """The header block as whole fields, each with its folded continuation lines."""
+    fields: list[bytes] = []
+    for line in head.splitlines():
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    return fields
+
+
+def _without_field(fields: list[bytes], name: bytes) -> list[bytes]:
+    pattern = re.compile(re.escape(name) + rb"[ \t]*:", re.IGNORECASE)
+    return [f for f in fields if not pattern.match(f)]
 
 
 def _send_out(sb: Sandbox, mb: Mailbox, *, address_list: list[str], raw: bytes, kind: str, subject: str) -> dict:

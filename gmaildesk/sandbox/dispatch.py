@@ -6,9 +6,9 @@ costs n calls and n quota charges, as Gmail counts them.
 
 from __future__ import annotations
 
+import itertools
 import json
-from email.parser import BytesParser
-from email.policy import compat32
+import re
 from urllib.parse import parse_qs, urlsplit
 
 from gmaildesk.sandbox import oauth, routes
@@ -96,19 +96,25 @@ def _decode_body(query: dict, headers: dict[str, str], body: bytes, upload: bool
 
 
 def _split_related(content_type: str, body: bytes) -> tuple[object, bytes]:
-    """multipart/related upload: a JSON metadata part, then the message/rfc822 part."""
-    message = BytesParser(policy=compat32).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-    parts = message.get_payload() if message.is_multipart() else []
+    """multipart/related upload: a JSON metadata part, then the message/rfc822 part, byte for byte."""
+    found = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not found:
+        raise bad_request("multipart upload needs a boundary")
+    pieces = body.split(b"--" + found.group(1).encode())[1:]
+    parts = [_related_part(p) for p in itertools.takewhile(lambda p: not p.startswith(b"--"), pieces)]
     if len(parts) != 2:
         raise bad_request("multipart upload needs exactly a metadata part and a media part")
-    meta_text = parts[0].get_payload(decode=True) or b"{}"
-    media = parts[1].get_payload(decode=True)
-    if media is None:
-        media = parts[1].as_bytes().split(b"\n\n", 1)[-1]
     try:
-        return json.loads(meta_text or b"{}"), media
+        return json.loads(parts[0] or b"{}"), parts[1]
     except ValueError:
         raise bad_request("Invalid JSON in the metadata part") from None
+
+
+def _related_part(piece: bytes) -> bytes:
+    """A part's content: after its headers, without the line break that belongs to the next boundary."""
+    blank = re.search(rb"\r?\n\r?\n", piece)
+    content = piece[blank.end():] if blank else b""
+    return content[:-2] if content.endswith(b"\r\n") else content[:-1] if content.endswith(b"\n") else content
 
 
 def _validate(sb: Sandbox, method_id: str, result: object) -> None:

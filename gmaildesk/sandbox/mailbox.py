@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field, replace
 
+from gmaildesk.gmail.labels import CONSUMER_DOMAINS, MAX_LABEL_NAME, RESERVED_NAMES
 from gmaildesk.gmail.palette import is_gmail_colour
 from gmaildesk.gmail.query import SearchDoc
 from gmaildesk.sandbox import mime
@@ -32,20 +33,11 @@ SYSTEM_LABELS: tuple[tuple[str, str | None, str | None], ...] = (
     ("STARRED", None, None),
     ("UNREAD", None, None),
 )
-SYSTEM_LABEL_IDS = frozenset(label_id for label_id, _, _ in SYSTEM_LABELS)
-# Gmail only lets the owner's mail flow set these two; modify calls may not touch them.
+# Gmail only lets the owner's mail flow set these; modify calls may not touch them.
 UNMODIFIABLE_LABELS = frozenset({"SENT", "DRAFT", "CHAT"})
-# Names Gmail reserves beyond the system ids (400 "Invalid label name"); compared casefolded.
-RESERVED_NAMES = frozenset(
-    name.casefold()
-    for name in (*SYSTEM_LABEL_IDS, "Inbox", "Sent Mail", "Sent", "Drafts", "All Mail", "Spam", "Trash",
-                 "Starred", "Important", "Chats", "Scheduled", "Snoozed", "Outbox", "Muted", "Unread")
-)
 MAX_USER_LABELS = 10_000
-MAX_LABEL_NAME = 225
 MAX_THREAD_MESSAGES = 100  # Gmail breaks a conversation after 100 messages
 MAX_LABELS_PER_MODIFY = 100
-_CONSUMER_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
 
 @dataclass
@@ -94,7 +86,7 @@ class Mailbox:
         self.domain = self.email.rsplit("@", 1)[-1]
         self.store = store
         # Consumer accounts cannot get domain-wide delegation; Workspace ones can.
-        self.delegated = self.domain not in _CONSUMER_DOMAINS if delegated is None else delegated
+        self.delegated = self.domain not in CONSUMER_DOMAINS if delegated is None else delegated
         self.labels: dict[str, dict] = {}
         self.messages: dict[str, StoredMessage] = {}
         self.threads: dict[str, list[str]] = {}
@@ -414,7 +406,7 @@ class Mailbox:
         }
 
     def is_workspace(self) -> bool:
-        return self.domain not in _CONSUMER_DOMAINS
+        return self.domain not in CONSUMER_DOMAINS
 
 
 def _visibility(value: object, allowed: tuple[str, ...], default: str) -> str:

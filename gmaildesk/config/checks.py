@@ -1,0 +1,132 @@
+"""Checks across several desk.yaml fields, run after the schema and before anything is contacted."""
+
+from __future__ import annotations
+
+import difflib
+
+from gmaildesk.config.labels import DeclaredLabel, check_labels
+from gmaildesk.config.schema import DeskFile
+from gmaildesk.config.yaml_source import Positions, format_path
+from gmaildesk.gmail.labels import CONSUMER_DOMAINS
+
+
+def check_desk(desk: DeskFile, declared: list[DeclaredLabel], positions: Positions) -> None:
+    """Raise the first problem (a GmailDeskError naming line and key) or return."""
+    _check_unique_names(desk, positions)
+    check_labels(declared, positions)
+    _check_send_as(desk, positions)
+    _check_forwarding(desk, positions)
+    _check_auto_ack(desk, positions)
+    _check_tests(desk, declared, positions)
+
+
+def _check_unique_names(desk: DeskFile, positions: Positions) -> None:
+    for section, items in (("departments", desk.departments), ("filters", desk.filters),
+                           ("tests", desk.tests)):
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            if item.name is None:
+                continue
+            key = " ".join(item.name.split()).casefold()
+            if key in seen:
+                first = seen[key]
+                raise positions.error(
+                    (section, index, "name"),
+                    f"'{item.name}' is already the name of {section}[{first}] (line {positions.line((section, first))})",
+                    ("names are compared ignoring case",) if section == "departments" else ())
+            seen[key] = index
+
+
+def _check_send_as(desk: DeskFile, positions: Positions) -> None:
+    seen: dict[str, int] = {}
+    default_at: int | None = None
+    for index, alias in enumerate(desk.send_as):
+        key = alias.address.casefold()
+        if key in seen:
+            raise positions.error(("send_as", index, "address"),
+                                  f"'{alias.address}' is already listed as send_as[{seen[key]}] "
+                                  f"(line {positions.line(('send_as', seen[key]))})")
+        seen[key] = index
+        if alias.default:
+            if default_at is not None:
+                raise positions.error(
+                    ("send_as", index, "default"),
+                    f"only one send-as address can be the default; send_as[{default_at}] "
+                    f"(line {positions.line(('send_as', default_at, 'default'))}) already is",
+                    ("Gmail keeps exactly one default 'From' address",))
+            default_at = index
+
+
+def _loop_reason(desk: DeskFile, address: str) -> tuple[str, str] | None:
+    """Why forwarding to *address* would bring the mail back into this desk, and a hint."""
+    address = address.casefold()
+    local, _, domain = address.partition("@")
+    base = f"{local.split('+')[0]}@{domain}"  # Gmail delivers user+tag@ to user@
+    if base == desk.mailbox.casefold():
+        return "it is this desk's own mailbox", "forward to someone outside the desk"
+    for index, alias in enumerate(desk.send_as):
+        if base == alias.address.casefold():
+            return f"it is the send-as address send_as[{index}]", "forward to someone outside the desk"
+    for index, department in enumerate(desk.departments):
+        for route in department.routes:
+            if route.to is not None and route.to.casefold() in (address, base):
+                return (f"departments[{index}] routes mail sent to it, so it arrives in this mailbox",
+                        "forward to someone outside the desk")
+    return None
+
+
+def _check_forwarding(desk: DeskFile, positions: Positions) -> None:
+    for index, spec in enumerate(desk.filters):
+        target = spec.actions.forward
+        if target is None:
+            continue
+        reason = _loop_reason(desk, target)
+        if reason is not None:
+            raise positions.error(("filters", index, "actions", "forward"),
+                                  f"forwarding to '{target}' would loop: {reason[0]}", (reason[1],))
+
+
+def _check_auto_ack(desk: DeskFile, positions: Positions) -> None:
+    ack = desk.auto_ack
+    if ack is None:
+        return
+    if ack.start is not None and ack.end is not None and ack.end <= ack.start:
+        raise positions.error(("auto_ack", "end"),
+                              f"end {_iso(ack.end)} is not after start {_iso(ack.start)}",
+                              ("Gmail requires the responder's start to come before its end",))
+    domain = desk.mailbox.rpartition("@")[2].casefold()
+    if ack.restrict_to_domain and domain in CONSUMER_DOMAINS:
+        raise positions.error(("auto_ack", "restrict_to_domain"),
+                              f"restrict_to_domain works only for Google Workspace mailboxes, not @{domain}",
+                              ("remove it, or use restrict_to_contacts",))
+
+
+def _iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _check_tests(desk: DeskFile, declared: list[DeclaredLabel], positions: Positions) -> None:
+    applied: dict[str, str] = {}  # label -> what applies it
+    for item in declared:
+        if item.label.kind == "filter":
+            applied[item.label.name] = format_path(item.path[:2])
+    for index, department in enumerate(desk.departments):
+        if department.routes:
+            applied[desk.labels.department_prefix + department.name] = f"departments[{index}]"
+    others = {item.label.name: item for item in declared}
+    for test_index, test in enumerate(desk.tests):
+        for label_index, name in enumerate(test.labels):
+            if name in applied:
+                continue
+            path = ("tests", test_index, "labels", label_index)
+            other = others.get(name)
+            if other is not None and other.label.kind == "status":
+                raise positions.error(path, f"no filter applies '{name}'",
+                                      ("status labels are set by the sweep, not by filters",))
+            if other is not None:
+                raise positions.error(path, f"no filter applies '{name}'",
+                                      (f"{format_path(other.path[:2])} has no routes",))
+            close = difflib.get_close_matches(name, list(applied), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else (
+                f"labels this desk's filters apply: {', '.join(sorted(applied)) or 'none'}")
+            raise positions.error(path, f"'{name}' is not a label this desk applies", (hint,))

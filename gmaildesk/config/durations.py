@@ -1,0 +1,50 @@
+"""Durations as desk.yaml writes them: ``30m``, ``4h``, ``2d``, ``1w``, or combined like ``1d12h``."""
+
+from __future__ import annotations
+
+import re
+
+UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_UNIT_NAMES = {"w": "week", "d": "day", "h": "hour", "m": "minute"}
+_PART_RE = re.compile(r"(\d+)([a-z]*)")
+EXAMPLES = "30m, 4h, 2d or 1w"
+
+
+class DurationError(ValueError):
+    """The text is not a duration; the message names the value and what was expected."""
+
+
+def parse_duration(value: object) -> int:
+    """Seconds in a duration such as ``4h``; raises DurationError naming the bad value."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DurationError(f"{value!r} is not a duration; use e.g. {EXAMPLES}")
+    text = str(value).strip().lower().replace(" ", "")
+    if not text:
+        raise DurationError(f"empty duration; use e.g. {EXAMPLES}")
+    total, position = 0, 0
+    for match in _PART_RE.finditer(text):
+        if match.start() != position:
+            break
+        number, unit = match.groups()
+        if not unit:
+            raise DurationError(f"'{value}' has no unit; use m (minutes), h (hours), d (days) or w (weeks), "
+                                f"e.g. {EXAMPLES}")
+        if unit not in UNIT_SECONDS:
+            raise DurationError(f"'{value}' has an unknown unit '{unit}'; use m, h, d or w, e.g. {EXAMPLES}")
+        total += int(number) * UNIT_SECONDS[unit]
+        position = match.end()
+    if position != len(text):
+        raise DurationError(f"'{value}' is not a duration; use e.g. {EXAMPLES}")
+    if total == 0:
+        raise DurationError(f"'{value}' is zero; a duration must be positive")
+    return total
+
+
+def describe_duration(seconds: int) -> str:
+    """Human text for templates: 90000 -> ``1 day 1 hour``."""
+    parts = []
+    for unit in ("w", "d", "h", "m"):
+        count, seconds = divmod(seconds, UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count} {_UNIT_NAMES[unit]}{'s' if count != 1 else ''}")
+    return " ".join(parts) or "0 minutes"
