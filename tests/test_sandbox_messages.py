@@ -490,3 +490,22 @@ def test_attachment_get_returns_the_decoded_bytes(gmail, sandbox):
     assert _ids(gmail.messages().list(userId="me", q="has:attachment filename:pdf").execute()) == [msg_id]
     assert _error(gmail.messages().attachments().get(userId="me", messageId=msg_id,
                                                      id="ANGjdJnope"))[:2] == (404, "notFound")
+
+
+def test_malformed_ids_are_400_and_unknown_ids_404(gmail):
+    with pytest.raises(HttpError) as malformed:
+        gmail.messages().get(userId="me", id="not-an-id").execute()
+    assert malformed.value.status_code == 400 and malformed.value.reason == "Invalid id value"
+    with pytest.raises(HttpError) as unknown:
+        gmail.threads().get(userId="me", id="18c0ffee00000000").execute()
+    assert unknown.value.status_code == 404
+
+
+def test_a_second_delivery_of_the_same_message_id_is_dropped(gmail, sandbox):
+    raw = build_message(from_="ann@customer.example", to=[SUPPORT], subject="Once", text="only once",
+                        date_ms=1_700_000_000_000, message_id="<once@customer.example>")
+    first = sandbox.control.deliver(SUPPORT, raw)
+    again = sandbox.control.deliver(SUPPORT, raw)
+    assert (first["duplicate"], again["duplicate"]) == (False, True)
+    assert again["id"] == first["id"]
+    assert gmail.messages().list(userId="me", q="subject:once").execute()["resultSizeEstimate"] == 1

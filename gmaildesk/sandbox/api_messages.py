@@ -134,20 +134,20 @@ def _label_ids_of(req: ApiRequest, body: dict) -> list[str]:
     return req.mailbox.check_label_ids(body.get("labelIds", []), allow_unmodifiable=True)
 
 
-def insert_message(req: ApiRequest) -> dict:
+def _store_uploaded(req: ApiRequest, default_date_source: str) -> dict:
     raw, body = _message_bytes(req)
-    source = req.arg("internalDateSource", "receivedTime")
     msg = delivery.store_message(req.sandbox, req.mailbox, raw, label_ids=_label_ids_of(req, body),
-                                 date_source=source, thread_id=body.get("threadId"))
+                                 date_source=req.arg("internalDateSource", default_date_source),
+                                 thread_id=body.get("threadId"))
     return _short(msg)
+
+
+def insert_message(req: ApiRequest) -> dict:
+    return _store_uploaded(req, "receivedTime")
 
 
 def import_message(req: ApiRequest) -> dict:
-    raw, body = _message_bytes(req)
-    source = req.arg("internalDateSource", "dateHeader")
-    msg = delivery.store_message(req.sandbox, req.mailbox, raw, label_ids=_label_ids_of(req, body),
-                                 date_source=source, thread_id=body.get("threadId"))
-    return _short(msg)
+    return _store_uploaded(req, "dateHeader")
 
 
 def send_message(req: ApiRequest) -> dict:
@@ -294,9 +294,10 @@ def list_history(req: ApiRequest) -> dict:
     for record in mb.history:
         if record["id"] <= after:
             continue
-        if types and record["kind"] not in types:
+        if types and not set(_kinds(record)) & set(types):
             continue
-        if label_id and label_id not in record["message"]["labelIds"] and label_id not in record.get("labelIds", []):
+        if label_id and label_id not in record["message"]["labelIds"] and not any(
+                label_id in change.get("labelIds", []) for change in record["changes"]):
             continue
         if len(selected) == size:
             more = True
@@ -304,20 +305,26 @@ def list_history(req: ApiRequest) -> dict:
         selected.append(record)
     result: dict = {}
     if selected:
-        result["history"] = [_render_history(r) for r in selected]
+        result["history"] = [_render_history(r, types) for r in selected]
     if more:
         result["nextPageToken"] = str(selected[-1]["id"])
     result["historyId"] = str(mb.history_id)
     return result
 
 
-def _render_history(record: dict) -> dict:
+def _kinds(record: dict) -> list[str]:
+    return [change["kind"] for change in record["changes"]]
+
+
+def _render_history(record: dict, types: list[str]) -> dict:
     message = record["message"]
-    change: dict = {"message": {k: v for k, v in message.items() if k != "labelIds" or v}}
-    if "labelIds" in record:
-        change["labelIds"] = record["labelIds"]
-    return {
-        "id": str(record["id"]),
-        "messages": [{"id": message["id"], "threadId": message["threadId"]}],
-        _HISTORY_FIELDS[record["kind"]]: [change],
-    }
+    shown = {k: v for k, v in message.items() if k != "labelIds" or v}
+    rendered: dict = {"id": str(record["id"]), "messages": [{"id": message["id"], "threadId": message["threadId"]}]}
+    for change in record["changes"]:
+        if types and change["kind"] not in types:
+            continue
+        entry: dict = {"message": shown}
+        if "labelIds" in change:
+            entry["labelIds"] = change["labelIds"]
+        rendered.setdefault(_HISTORY_FIELDS[change["kind"]], []).append(entry)
+    return rendered

@@ -48,6 +48,14 @@ def filter_query(criteria: dict) -> str:
 
 def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False) -> dict:
     """A message arriving by SMTP: Delivered-To added, filters applied, threaded, auto-replied."""
+    parsed = mime.parse(raw)
+    known = mb.rfc_ids.get(parsed.message_id) if parsed.message_id else None
+    if known is not None:
+        # Gmail keeps one copy per Message-ID: a second delivery (a list echo, a Cc to
+        # ourselves, a resend) is dropped.
+        existing = mb.messages[known]
+        return {"id": existing.id, "threadId": existing.thread_id, "labelIds": sorted(existing.labels),
+                "filtersApplied": [], "forwardedTo": [], "autoReply": None, "duplicate": True}
     raw = f"Delivered-To: {mb.email}\r\n".encode() + raw
     now = sb.now_ms()
     labels = {"SPAM" if spam else "INBOX", "UNREAD"}
@@ -70,7 +78,7 @@ def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False) -> dict
         _send_out(sb, mb, address_list=[address], raw=raw, kind="forward", subject=parsed.subject)
     reply = None if "SPAM" in msg.labels else _vacation_reply(sb, mb, msg)
     return {"id": msg.id, "threadId": msg.thread_id, "labelIds": sorted(msg.labels),
-            "filtersApplied": applied, "forwardedTo": forwards, "autoReply": reply}
+            "filtersApplied": applied, "forwardedTo": forwards, "autoReply": reply, "duplicate": False}
 
 
 def send(sb: Sandbox, mb: Mailbox, raw: bytes, *, thread_id: str | None) -> StoredMessage:
@@ -208,9 +216,7 @@ def _build_vacation(sb: Sandbox, mb: Mailbox, parsed: mime.ParsedMessage, sender
     original = parsed.subject or ""
     subject = f"{prefix} {original}".strip() if prefix else f"Re: {original}".strip()
     html = settings.get("responseBodyHtml") or None
-    text = settings.get("responseBodyPlainText") or (mime.parse(
-        mime.build_message(from_=mb.email, to=[sender], subject="x", text="", html=html, date_ms=0)).text
-        if html else "")
+    text = settings.get("responseBodyPlainText") or (mime.html_to_text(html) if html else "")
     primary = mb.send_as[mb.email]
     from_ = f"{primary.get('displayName')} <{mb.email}>" if primary.get("displayName") else mb.email
     references = [*parsed.references, *( [parsed.message_id] if parsed.message_id else [])]

@@ -7,6 +7,7 @@ batch part or control-API delivery - obeys them the same way.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field, replace
 
 from gmaildesk.gmail.labels import CONSUMER_DOMAINS, MAX_LABEL_NAME, RESERVED_NAMES
@@ -38,6 +39,7 @@ UNMODIFIABLE_LABELS = frozenset({"SENT", "DRAFT", "CHAT"})
 MAX_USER_LABELS = 10_000
 MAX_THREAD_MESSAGES = 100  # Gmail breaks a conversation after 100 messages
 MAX_LABELS_PER_MODIFY = 100
+_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass
@@ -160,13 +162,13 @@ class Mailbox:
         self.history_id += next(self._steps)
         return self.history_id
 
-    def _record(self, kind: str, msg: StoredMessage, now_ms: int, label_ids: list[str] | None = None) -> None:
+    def _record(self, msg: StoredMessage, now_ms: int, *changes: tuple[str, list[str] | None]) -> None:
+        """One history record for one call's changes to one message (e.g. labels added and removed)."""
         record = {
-            "id": self._next_history_id(), "time": now_ms, "kind": kind,
+            "id": self._next_history_id(), "time": now_ms,
             "message": {"id": msg.id, "threadId": msg.thread_id, "labelIds": sorted(msg.labels)},
+            "changes": [{"kind": kind, **({"labelIds": ids} if ids is not None else {})} for kind, ids in changes],
         }
-        if label_ids is not None:
-            record["labelIds"] = label_ids
         msg.history_id = record["id"]
         self.history.append(record)
         self.store.add_history(self.email, record)
@@ -275,7 +277,7 @@ class Mailbox:
         for msg in self.messages.values():
             if label_id in msg.labels:
                 msg.labels.discard(label_id)
-                self._record("labelRemoved", msg, now_ms, [label_id])
+                self._record(msg, now_ms, ("labelRemoved", [label_id]))
                 self._persist_message(msg)
         del self.labels[label_id]
         self.save("label", label_id, None)
@@ -297,13 +299,13 @@ class Mailbox:
 
     # ---- messages ----------------------------------------------------------------------------
     def message(self, msg_id: str) -> StoredMessage:
-        msg = self.messages.get(msg_id)
+        msg = self.messages.get(_checked_id(msg_id))
         if msg is None:
             raise not_found()
         return msg
 
     def thread(self, thread_id: str) -> list[StoredMessage]:
-        ids = self.threads.get(thread_id)
+        ids = self.threads.get(_checked_id(thread_id))
         if not ids:
             raise not_found()
         return [self.messages[i] for i in ids]
@@ -357,7 +359,7 @@ class Mailbox:
             joined = self.find_thread(parsed, thread_id)
         msg = StoredMessage(msg_id, joined or msg_id, internal_date, set(label_ids), raw, 0, _parsed=parsed)
         self._index(msg)
-        self._record("messageAdded", msg, now_ms)
+        self._record(msg, now_ms, ("messageAdded", None))
         self._persist_message(msg, with_raw=True)
         self.save_state()
         return msg
@@ -369,10 +371,8 @@ class Mailbox:
             return
         msg.labels.update(added)
         msg.labels.difference_update(removed)
-        if added:
-            self._record("labelAdded", msg, now_ms, added)
-        if removed:
-            self._record("labelRemoved", msg, now_ms, removed)
+        self._record(msg, now_ms, *([("labelAdded", added)] if added else []),
+                     *([("labelRemoved", removed)] if removed else []))
         self._persist_message(msg)
         self.save_state()
 
@@ -387,7 +387,7 @@ class Mailbox:
         self.modify(msg, restore, ["TRASH"], now_ms)
 
     def delete_message(self, msg: StoredMessage, now_ms: int) -> None:
-        self._record("messageDeleted", msg, now_ms)
+        self._record(msg, now_ms, ("messageDeleted", None))
         del self.messages[msg.id]
         ids = self.threads[msg.thread_id]
         ids.remove(msg.id)
@@ -407,6 +407,13 @@ class Mailbox:
 
     def is_workspace(self) -> bool:
         return self.domain not in CONSUMER_DOMAINS
+
+
+def _checked_id(value: str) -> str:
+    # Gmail tells a malformed id (400) from a well-formed one that does not exist (404).
+    if not _ID.fullmatch(value):
+        raise bad_request("Invalid id value")
+    return value
 
 
 def _visibility(value: object, allowed: tuple[str, ...], default: str) -> str:
