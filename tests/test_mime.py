@@ -559,7 +559,7 @@ def test_snippet_is_limited_and_escaped_after_truncation():
     ("Re: Straße", "strasse"),
     ("Hello", "hello"),
     ("Regarding: the contract", "regarding: the contract"),
-    ("Automatic reply: Hello", "automatic reply: hello"),
+    ("Automatic reply: Hello", "hello"),
     ("Hello (Re: earlier)", "hello (re: earlier)"),
     ("Re:", ""),
     ("", ""),
@@ -690,3 +690,16 @@ def _attachment_bodies(part: dict):
         yield part["partId"], "attachment", part["body"]["size"], part["body"]["attachmentId"]
     for sub in part.get("parts", []):
         yield from _attachment_bodies(sub)
+
+
+@pytest.mark.parametrize("subject, expected", [
+    ("Automatic reply: Re: Change of delivery address", "change of delivery address"),
+    ("Out of Office: RE: Invoice", "invoice"),
+    ("Réponse automatique : Re: Facture", "facture"),
+    ("Automatische Antwort: AW: Rechnung", "rechnung"),
+    ("Auto-Reply: hello", "hello"),
+    ("Autoreply test", "autoreply test"),  # no colon: an ordinary subject
+    ("Reply needed", "reply needed"),
+])
+def test_auto_reply_prefixes_do_not_change_the_conversation(subject, expected):
+    assert normalize_subject(subject) == expected

@@ -196,3 +196,14 @@ def test_unknown_thread_is_404(gmail, method):
         "delete": lambda: threads.delete(userId="me", id="0000000000000001"),
     }[method]()
     assert _error(call) == (404, "notFound")
+
+
+def test_an_outlook_auto_reply_to_our_answer_stays_in_the_conversation(gmail, sandbox):
+    first = sandbox.control.deliver(SUPPORT, build_message(
+        from_="carla@retail.example", to=[SUPPORT], subject="Change of delivery address", text="New address",
+        date_ms=1_700_000_000_000, message_id="<q1@retail.example>"))
+    ooo = sandbox.control.deliver(SUPPORT, build_message(
+        from_="carla@retail.example", to=[SUPPORT], subject="Automatic reply: Re: Change of delivery address",
+        text="I am out of the office.", date_ms=1_700_000_100_000, in_reply_to="<q1@retail.example>",
+        extra_headers=[("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")]))
+    assert ooo["threadId"] == first["threadId"]

@@ -31,11 +31,16 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print the result 
     for number, step in enumerate(result.steps, 1):
         console.print(f"  {number}. {step}")
     table = Table(title="Conversations in support@example.com, read back with googleapiclient")
-    for column in ("thread", "subject", "msgs", "last from", "labels"):
+    for column in ("subject", "msgs", "last from", "labels"):
         table.add_column(column)
     for row in result.threads:
-        table.add_row(row.thread_id, row.subject, str(row.messages), row.last_from, " ".join(row.labels))
+        table.add_row(row.subject, str(row.messages), _name(row.last_from), " ".join(row.labels))
     console.print(table)
     console.print(f"The dev team's inbox received: {', '.join(result.colleague_inbox) or 'nothing'}")
     console.print(f"Left the mailbox (outbox): " + "; ".join(f"{o['kind']} to {', '.join(o['to'])}" for o in result.outbox))
     console.print(f"Gmail API calls: {result.api_calls}, quota units: {result.quota_units}")
+
+
+def _name(address: str) -> str:
+    """'Ann Lee <ann@x>' -> 'Ann Lee'; a bare address stays as it is."""
+    return address.split("<", 1)[0].strip().strip('"') or address

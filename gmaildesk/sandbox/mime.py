@@ -556,6 +556,11 @@ _SUBJECT_PREFIX = re.compile(
       | (?:re|fwd?|aw|wg|tr|rv|sv|vs|antw|doorst|r[ée]f|odp|pd|ynt|enc|res|vl)
         \s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]         # Re:, Re[2]:, RE :, fullwidth colon
       | (?:回复|回覆|转发|轉寄|答复|答覆)\s*[:：]
+        # Auto-replies that reference the message (Exchange/Outlook, most MTAs) land in
+        # the conversation in Gmail although their subject gains this prefix.
+      | (?:automatic\s+reply|auto(?:matic)?[\s-]*reply|autoreply|out\s+of\s+(?:the\s+)?office
+          |r[ée]ponse\s+automatique|automatische\s+antwort|abwesend|respuesta\s+autom[áa]tica
+          |risposta\s+automatica|automatisch\s+antwoord)\s*[:：]
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
