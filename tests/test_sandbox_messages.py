@@ -509,3 +509,15 @@ def test_a_second_delivery_of_the_same_message_id_is_dropped(gmail, sandbox):
     assert (first["duplicate"], again["duplicate"]) == (False, True)
     assert again["id"] == first["id"]
     assert gmail.messages().list(userId="me", q="subject:once").execute()["resultSizeEstimate"] == 1
+
+
+def test_paging_sees_a_renamed_label_at_once(gmail, sandbox):
+    label = gmail.labels().create(userId="me", body={"name": "Old"}).execute()
+    for i in range(3):
+        delivered = sandbox.control.deliver(SUPPORT, build_message(
+            from_=f"c{i}@customer.example", to=[SUPPORT], subject=f"S{i}", text="x", date_ms=1_700_000_000_000))
+        gmail.messages().modify(userId="me", id=delivered["id"], body={"addLabelIds": [label["id"]]}).execute()
+    assert gmail.messages().list(userId="me", q="label:old").execute()["resultSizeEstimate"] == 3
+    gmail.labels().patch(userId="me", id=label["id"], body={"name": "New"}).execute()
+    assert gmail.messages().list(userId="me", q="label:old").execute()["resultSizeEstimate"] == 0
+    assert gmail.messages().list(userId="me", q="label:new").execute()["resultSizeEstimate"] == 3

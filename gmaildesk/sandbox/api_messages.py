@@ -91,9 +91,23 @@ def get_profile(req: ApiRequest) -> dict:
 
 
 # ---- messages ----------------------------------------------------------------------------------
+def _listing(req: ApiRequest, kind: str, compute) -> list:
+    """The full result of a list call, kept while the mailbox and the clock's minute stay the
+    same, so that paging through a large mailbox evaluates the query once, not once per page."""
+    mb = req.mailbox
+    key = (kind, req.arg("q") or "", tuple(sorted(req.args("labelIds"))), req.arg("includeSpamTrash"),
+           mb.history_id, req.now_ms // 60_000)
+    cache = mb.listing_cache
+    if key not in cache:
+        if len(cache) >= 16:
+            cache.pop(next(iter(cache)))
+        cache[key] = compute(_matcher(req))
+    return cache[key]
+
+
 def list_messages(req: ApiRequest) -> dict:
-    matches = _matcher(req)
-    found = _newest_first(m for m in req.mailbox.messages.values() if matches(m))
+    found = _listing(req, "messages",
+                     lambda matches: _newest_first(m for m in req.mailbox.messages.values() if matches(m)))
     chunk, token = page(found, req.arg("pageToken"), req.int_arg("maxResults", 100, 500))
     result: dict = {}
     if chunk:
@@ -213,10 +227,13 @@ def batch_delete(req: ApiRequest) -> None:
 
 # ---- threads -----------------------------------------------------------------------------------
 def list_threads(req: ApiRequest) -> dict:
-    matches = _matcher(req)
     mb = req.mailbox
-    hits = {m.thread_id for m in mb.messages.values() if matches(m)}
-    ordered = sorted(hits, key=lambda t: (mb.messages[mb.threads[t][-1]].internal_date, t), reverse=True)
+
+    def compute(matches) -> list[str]:
+        hits = {m.thread_id for m in mb.messages.values() if matches(m)}
+        return sorted(hits, key=lambda t: (mb.messages[mb.threads[t][-1]].internal_date, t), reverse=True)
+
+    ordered = _listing(req, "threads", compute)
     chunk, token = page(ordered, req.arg("pageToken"), req.int_arg("maxResults", 100, 500))
     result: dict = {}
     if chunk:

@@ -7,7 +7,8 @@ import re
 import uuid
 
 from gmaildesk.gmail import query
-from gmaildesk.sandbox import delivery, mime
+from gmaildesk.gmail.filter_query import filter_query
+from gmaildesk.sandbox import mime
 from gmaildesk.sandbox.errors import ApiError, bad_request, failed_precondition, not_found
 from gmaildesk.sandbox.mailbox import Mailbox
 from gmaildesk.sandbox.request import ApiRequest
@@ -52,7 +53,7 @@ def _canonical_criteria(raw: object) -> dict:
     if not {k for k in criteria if k not in ("excludeChats", "sizeComparison")}:
         raise bad_request("Filter must have at least one criterion")
     try:
-        query.parse(delivery.filter_query(criteria))
+        query.parse(filter_query(criteria))
     except query.QuerySyntaxError as error:
         raise bad_request(f"Invalid filter criteria: {error}") from None
     return criteria

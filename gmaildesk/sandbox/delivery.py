@@ -7,6 +7,7 @@ import re
 from email.utils import formataddr, formatdate
 
 from gmaildesk.gmail import query
+from gmaildesk.gmail.filter_query import filter_query
 from gmaildesk.sandbox import mime
 from gmaildesk.sandbox.core import Sandbox
 from gmaildesk.sandbox.errors import bad_request
@@ -29,25 +30,9 @@ def store_message(sb: Sandbox, mb: Mailbox, raw: bytes, *, label_ids: list[str],
                           msg_id=sb.new_message_id(internal_date, mb))
 
 
-def filter_query(criteria: dict) -> str:
-    """A filter's criteria as one Gmail search query; all criteria must hold (Gmail's rule)."""
-    parts = []
-    for key, operator in (("from", "from"), ("to", "to"), ("subject", "subject")):
-        if criteria.get(key):
-            parts.append(f"{operator}:({criteria[key]})")
-    if criteria.get("query"):
-        parts.append(f"({criteria['query']})")
-    if criteria.get("negatedQuery"):
-        parts.append(f"-({criteria['negatedQuery']})")
-    if criteria.get("hasAttachment"):
-        parts.append("has:attachment")
-    if criteria.get("size") and criteria.get("sizeComparison") in ("larger", "smaller"):
-        parts.append(f"{criteria['sizeComparison']}:{int(criteria['size'])}")
-    return " ".join(parts)
-
-
 def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False) -> dict:
     """A message arriving by SMTP: Delivered-To added, filters applied, threaded, auto-replied."""
+    raw = f"Delivered-To: {mb.email}\r\n".encode() + raw
     parsed = mime.parse(raw)
     known = mb.rfc_ids.get(parsed.message_id) if parsed.message_id else None
     if known is not None:
@@ -56,10 +41,8 @@ def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False) -> dict
         existing = mb.messages[known]
         return {"id": existing.id, "threadId": existing.thread_id, "labelIds": sorted(existing.labels),
                 "filtersApplied": [], "forwardedTo": [], "autoReply": None, "duplicate": True}
-    raw = f"Delivered-To: {mb.email}\r\n".encode() + raw
     now = sb.now_ms()
     labels = {"SPAM" if spam else "INBOX", "UNREAD"}
-    parsed = mime.parse(raw)
     probe = StoredMessage("", "", now, set(labels), raw, 0, _parsed=parsed)
     applied, forwards = [], []
     for filter_id, flt in mb.filters.items():
@@ -73,7 +56,7 @@ def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False) -> dict
                 forwards.append(action["forward"])
             applied.append(filter_id)
     msg = mb.add_message(raw, internal_date=now, label_ids=sorted(labels), now_ms=now,
-                         msg_id=sb.new_message_id(now, mb))
+                         msg_id=sb.new_message_id(now, mb), parsed=parsed)
     for address in forwards:
         _send_out(sb, mb, address_list=[address], raw=raw, kind="forward", subject=parsed.subject)
     reply = None if "SPAM" in msg.labels else _vacation_reply(sb, mb, msg)

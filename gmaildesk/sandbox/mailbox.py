@@ -96,6 +96,7 @@ class Mailbox:
         self.history: list[dict] = []
         self.history_id = 1000
         self.history_floor = self.history_id  # startHistoryId below this -> 404
+        self.listing_cache: dict[tuple, list] = {}  # see api_messages._listing
         self.label_seq = 0
         self.filters: dict[str, dict] = {}
         self.vacation: dict = {"enableAutoReply": False}
@@ -268,6 +269,7 @@ class Mailbox:
                 updated["color"] = color
         self.labels[label_id] = updated
         self.save("label", label_id, updated)
+        self.listing_cache.clear()  # label: and in: queries match names, which may have changed
         return updated
 
     def delete_label(self, label_id: str, now_ms: int) -> None:
@@ -280,6 +282,7 @@ class Mailbox:
                 self._record(msg, now_ms, ("labelRemoved", [label_id]))
                 self._persist_message(msg)
         del self.labels[label_id]
+        self.listing_cache.clear()
         self.save("label", label_id, None)
         self.save_state()
 
@@ -351,8 +354,9 @@ class Mailbox:
         return label_ids
 
     def add_message(self, raw: bytes, *, internal_date: int, label_ids: list[str], now_ms: int,
-                    thread_id: str | None = None, msg_id: str, force_thread: bool = False) -> StoredMessage:
-        parsed = mime.parse(raw)
+                    thread_id: str | None = None, msg_id: str, force_thread: bool = False,
+                    parsed: mime.ParsedMessage | None = None) -> StoredMessage:
+        parsed = parsed or mime.parse(raw)
         if force_thread and thread_id in self.threads:
             joined = thread_id
         else:
