@@ -37,7 +37,7 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print the result 
         table.add_row(row.subject, str(row.messages), _name(row.last_from), " ".join(row.labels))
     console.print(table)
     console.print(f"The dev team's inbox received: {', '.join(result.colleague_inbox) or 'nothing'}")
-    console.print(f"Left the mailbox (outbox): " + "; ".join(f"{o['kind']} to {', '.join(o['to'])}" for o in result.outbox))
+    console.print("Left the mailbox (outbox): " + "; ".join(f"{o['kind']} to {', '.join(o['to'])}" for o in result.outbox))
     console.print(f"Gmail API calls: {result.api_calls}, quota units: {result.quota_units}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gmaildesk.sandbox.errors import ApiError, not_found
 from gmaildesk.sandbox.limits import Counters, Faults, QuotaGate
@@ -24,7 +24,6 @@ class SandboxOptions:
     validate_responses: bool = False
     quota_units_per_second: float | None = None
     quota_costs: str = "current"
-    extra: dict = field(default_factory=dict)
 
 
 class Sandbox:

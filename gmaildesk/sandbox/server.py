@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,7 +98,3 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-
-def describe(server: SandboxServer) -> str:
-    sb = server.sandbox
-    return json.dumps({"url": server.url, "users": sorted(sb.mailboxes)})
