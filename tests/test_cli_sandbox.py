@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httplib2
 import pytest
