@@ -91,3 +91,9 @@ def gmail(sandbox):
     """The real googleapiclient Gmail service, over HTTP, against the sandbox."""
     return build("gmail", "v1", http=httplib2.Http(timeout=30), static_discovery=True,
                  client_options={"api_endpoint": sandbox.url}).users()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="Rewrite the checked-in golden files (tests/scenarios/*/plan.txt) from this run; "
+                          "review the diff before committing.")

@@ -27,7 +27,7 @@ def _modules(folder: str) -> list[Path]:
 
 
 def test_below_the_cli_nothing_imports_typer_or_the_cli():
-    for folder in ("gmail", "sandbox"):
+    for folder in ("gmail", "sandbox", "desk"):
         for path in _modules(folder):
             bad = {n for n in _imports(path) if n == "typer" or n.startswith(("typer.", "gmaildesk.cli"))}
             assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
@@ -39,8 +39,14 @@ def test_the_connection_layer_does_not_depend_on_the_sandbox():
         assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
 
 
+def test_the_desk_engine_does_not_know_the_client_library_or_the_sandbox():
+    for path in _modules("desk"):
+        bad = {n for n in _imports(path) if n.startswith(("googleapiclient", "gmaildesk.sandbox"))}
+        assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+
+
 def test_nothing_below_the_cli_exits_the_process():
-    for folder in ("gmail", "sandbox"):
+    for folder in ("gmail", "sandbox", "desk"):
         for path in _modules(folder):
             source = path.read_text()
             assert "sys.exit(" not in source, f"{path.relative_to(PACKAGE)} calls sys.exit"
@@ -63,6 +69,7 @@ def _commands(group, prefix: str = ""):
 def test_every_command_has_help_with_an_example():
     root = typer.main.get_command(app)
     commands = dict(_commands(root))
-    assert {"demo", "sandbox serve", "sandbox deliver", "auth login", "auth status", "auth logout"} <= set(commands)
+    assert {"demo", "sandbox serve", "sandbox deliver", "auth login", "auth status", "auth logout",
+                                "plan", "apply", "test"} <= set(commands)
     for name, command in commands.items():
         assert command.help and "Example: gmaildesk " in command.help, f"`gmaildesk {name}` lacks an Example:"

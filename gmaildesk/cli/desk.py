@@ -1,0 +1,165 @@
+"""`gmaildesk plan` and `gmaildesk apply`: make the mailbox match desk.yaml, visibly and safely."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gmaildesk.cli.options import Endpoint, ServiceAccount, User, connection_options
+from gmaildesk.errors import ExitCode, GmailDeskError
+
+ConfigFile = Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="The desk.yaml to use.")]
+AllowDelete = Annotated[bool, typer.Option(
+    "--allow-delete", help="Also delete labels, filters and aliases gmaildesk created that desk.yaml dropped.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON document (version 1) instead of text.")]
+StateFile = Annotated[Optional[Path], typer.Option(
+    "--state", metavar="FILE", show_default=False, dir_okay=False,
+    help="Ownership record to use (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR).")]
+
+NOT_INTERACTIVE_HINT = "Review the changes with `gmaildesk plan`, then run `gmaildesk apply --yes`."
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="plan")(plan)
+    app.command(name="apply")(apply)
+    app.command(name="test")(test)
+
+
+def _stdin_is_interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _prepare(config: Path, state: Path | None, allow_delete: bool, endpoint, service_account, user,
+             run_tests: bool = False):
+    """Load and check desk.yaml (before any connection), connect, read the mailbox, build the plan."""
+    from gmaildesk.config import load_desk
+    from gmaildesk.desk import plan as desk_plan, read
+    from gmaildesk.desk.ownership import Ownership, state_path
+    from gmaildesk.gmail import connect, scopes
+
+    desk = load_desk(config)
+    if run_tests:
+        _run_config_tests(desk, quiet=True, context="nothing was applied")
+    options = connection_options(endpoint, service_account, user)
+    client = connect(options, scopes.DESK)
+    record = Ownership.load(state_path(desk.mailbox, state), desk.mailbox)
+    return client, record, desk_plan.build(desk, read.current(client), record, allow_delete)
+
+
+def plan(
+    config: ConfigFile = Path("desk.yaml"),
+    as_json: AsJson = False,
+    exit_code: Annotated[bool, typer.Option(
+        "--exit-code", help=f"Exit {int(ExitCode.PLAN_HAS_CHANGES)} when there are changes or refusals "
+                            "(a drift check for cron or CI).")] = False,
+    allow_delete: AllowDelete = False,
+    state: StateFile = None,
+    endpoint: Endpoint = None,
+    service_account: ServiceAccount = None,
+    user: User = None,
+) -> None:
+    """Show what `apply` would change in the mailbox to match desk.yaml; changes nothing.
+
+    Example: gmaildesk plan -c desk.yaml --exit-code
+    """
+    _, _, the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user)
+    typer.echo(json.dumps(the_plan.to_json(), indent=2) if as_json else the_plan.render_text(), nl=as_json)
+    if exit_code and not the_plan.is_empty():
+        raise typer.Exit(int(ExitCode.PLAN_HAS_CHANGES))
+
+
+def apply(
+    config: ConfigFile = Path("desk.yaml"),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking for confirmation.")] = False,
+    allow_delete: AllowDelete = False,
+    skip_tests: Annotated[bool, typer.Option("--skip-tests", help="Do not run desk.yaml's tests first.")] = False,
+    as_json: AsJson = False,
+    state: StateFile = None,
+    endpoint: Endpoint = None,
+    service_account: ServiceAccount = None,
+    user: User = None,
+) -> None:
+    """Change the mailbox to match desk.yaml: labels, filters, the auto-acknowledgement and send-as.
+
+    Runs desk.yaml's tests first (--skip-tests skips them). Shows the plan and asks before writing (--yes skips the question). Exits 4 (partial) when something failed or a deletion was refused for lack of --allow-delete.
+
+    Example: gmaildesk apply -c desk.yaml --yes
+    """
+    from gmaildesk.desk import apply as desk_apply
+
+    client, record, the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user,
+                                        run_tests=not skip_tests)
+    if not the_plan.changes():
+        if as_json:
+            typer.echo(json.dumps({"version": 1, "plan": the_plan.to_json(), "result": None}, indent=2))
+        else:
+            typer.echo(the_plan.render_text(), nl=False)
+        desk_apply.execute(the_plan, client, record)  # records adopted filters; writes nothing to Gmail
+        _finish_refusals(the_plan)
+        return
+    if not as_json:
+        typer.echo(the_plan.render_text(), nl=False)
+    if not yes:
+        if not _stdin_is_interactive():
+            raise GmailDeskError("apply needs confirmation, but stdin is not a terminal", [NOT_INTERACTIVE_HINT])
+        if not typer.confirm("Apply these changes?", default=False, err=True):
+            raise GmailDeskError("nothing was changed (not confirmed)")
+    result = desk_apply.execute(the_plan, client, record)
+    if as_json:
+        typer.echo(json.dumps({"version": 1, "plan": the_plan.to_json(), "result": result.to_json()}, indent=2))
+    else:
+        typer.echo(f"Applied {len(result.done)} of {len(the_plan.changes())} changes.")
+    for problem in result.warnings:
+        _report("Warning", problem.message, problem.hints)
+    for problem in result.failures:
+        _report("Error", problem.message, problem.hints)
+    if result.status == "error":
+        raise typer.Exit(int(ExitCode.ERROR))
+    if result.status == "partial":
+        raise typer.Exit(int(ExitCode.PARTIAL))
+    _finish_refusals(the_plan)
+
+
+def _finish_refusals(the_plan) -> None:
+    if the_plan.refused:
+        _report("Warning", f"{len(the_plan.refused)} deletion(s) refused; the rest is applied",
+                ("pass --allow-delete to delete what desk.yaml no longer declares",))
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def _report(kind: str, message: str, hints) -> None:
+    typer.echo(f"{kind}: {message}", err=True)
+    for hint in hints:
+        typer.echo(f"Hint: {hint}", err=True)
+
+
+def test(config: ConfigFile = Path("desk.yaml")) -> None:
+    """Run desk.yaml's tests offline: does each sample message get exactly the labels it expects?
+
+    Example: gmaildesk test -c desk.yaml
+    """
+    from gmaildesk.config import load_desk
+
+    _run_config_tests(load_desk(config), quiet=False, context="")
+
+
+def _run_config_tests(desk, *, quiet: bool, context: str) -> None:
+    """Print outcomes (only failures when *quiet*); GmailDeskError when any test fails."""
+    from gmaildesk.desk import config_tests
+
+    outcomes = config_tests.run(desk)
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in outcomes:
+        if not quiet or not outcome.passed:
+            typer.echo(outcome.render(), err=quiet)
+    if failed:
+        message = f"{len(failed)} of {len(outcomes)} config tests failed"
+        raise GmailDeskError(f"{message}; {context}" if context else message,
+                             ["fix the filters or the tests in desk.yaml"
+                              + (", or pass --skip-tests" if context else "")])
+    if not quiet:
+        typer.echo(f"{len(outcomes)} passed." if outcomes else "No tests in desk.yaml.")

@@ -1,0 +1,150 @@
+"""The plan: every change desk.yaml asks of the mailbox, as a value.
+
+``gmaildesk plan`` prints it; ``gmaildesk apply`` executes exactly this value.
+
+JSON shape (version 1)::
+
+    {"version": 1,
+     "changes": [{"kind": "label"|"filter"|"vacation"|"send-as",
+                  "action": "create"|"update"|"replace"|"delete",
+                  "name": str, "before": obj|null, "after": obj|null}, ...],
+     "refused": [{<a change as above>, "reason": str, "hint": str}, ...],
+     "notes": [str, ...]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from gmaildesk.config.desk import Desk
+from gmaildesk.desk import filters, labels, sendas, vacation
+from gmaildesk.desk.filters import FilterChange
+from gmaildesk.desk.labels import LabelChange
+from gmaildesk.desk.ownership import OwnedFilter, Ownership
+from gmaildesk.desk.read import Current
+from gmaildesk.desk.sendas import SendAsChange
+from gmaildesk.desk.vacation import VacationChange
+
+JSON_VERSION = 1
+NO_CHANGES = "No changes"
+ALLOW_DELETE_HINT = "pass --allow-delete"
+
+Change = Union[LabelChange, FilterChange, VacationChange, SendAsChange]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A change the plan will not make, and why."""
+
+    change: Change
+    reason: str
+    hint: str = ""
+
+    def render(self) -> str:
+        what = f"{self.change.action} {self.change.kind} {self.change.name}"
+        return f"! refused: {what} ({self.hint or self.reason})"
+
+    def to_json(self) -> dict:
+        return {**self.change.to_json(), "reason": self.reason, "hint": self.hint}
+
+
+@dataclass(frozen=True)
+class Plan:
+    labels: tuple[LabelChange, ...] = ()
+    filters: tuple[FilterChange, ...] = ()
+    vacation: VacationChange | None = None
+    send_as: tuple[SendAsChange, ...] = ()
+    refused: tuple[Refusal, ...] = ()
+    notes: tuple[str, ...] = ()
+    # Bookkeeping apply does without writing to Gmail:
+    label_ids: tuple[tuple[str, str], ...] = ()  # casefolded name -> id of the mailbox's user labels
+    adopt: tuple[tuple[str, OwnedFilter], ...] = ()  # filters found upstream to record as ours
+    forget: tuple[str, ...] = ()  # recorded filter keys whose filters are gone
+
+    def changes(self) -> tuple[Change, ...]:
+        """Every change, in display order: labels, filters, vacation, send-as."""
+        return (*self.labels, *self.filters, *((self.vacation,) if self.vacation else ()), *self.send_as)
+
+    def is_empty(self) -> bool:
+        """Nothing to write and nothing refused."""
+        return not self.changes() and not self.refused
+
+    def counts(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "replace": 0, "delete": 0, "refused": len(self.refused)}
+        for change in self.changes():
+            counts[change.action] += 1
+        return counts
+
+    def render_text(self) -> str:
+        lines = [line for change in self.changes() for line in change.render()]
+        lines += [refusal.render() for refusal in self.refused]
+        if not lines:
+            lines.append(NO_CHANGES)
+        else:
+            c = self.counts()
+            lines.append(f"Plan: {c['create']} to create, {c['update'] + c['replace']} to change, "
+                         f"{c['delete']} to delete, {c['refused']} refused.")
+        lines += [f"! note: {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict:
+        return {"version": JSON_VERSION, "changes": [change.to_json() for change in self.changes()],
+                "refused": [refusal.to_json() for refusal in self.refused], "notes": list(self.notes)}
+
+
+def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool = False) -> Plan:
+    """Compare *desk* with the mailbox's *current* settings; deletions only when allowed and safe."""
+    current_labels = labels.from_gmail(current.labels)
+    label_changes = labels.diff(labels.from_desk(desk), current_labels, set(ownership.labels.values()),
+                                (desk.department_prefix, desk.status_prefix))
+    desired_filters = filters.from_desk(desk)
+    upstream = filters.from_gmail(current.filters, current.labels)
+    filter_changes, adopt = filters.diff(desired_filters, upstream, ownership.filters)
+    send_as_changes, notes = sendas.diff(desk.send_as, current.send_as, ownership.send_as)
+
+    refused: list[Refusal] = []
+    if not allow_delete:
+        for change in (*label_changes, *filter_changes, *send_as_changes):
+            if change.action == "delete":
+                refused.append(Refusal(change, "deleting needs --allow-delete", ALLOW_DELETE_HINT))
+    deleted_filters = _deleted_filter_ids(filter_changes, refused)
+    label_changes = _safe_label_deletions(label_changes, deleted_filters, upstream, current_labels, refused)
+    refused_ids = {id(r.change) for r in refused}
+    return Plan(
+        labels=tuple(c for c in label_changes if id(c) not in refused_ids),
+        filters=tuple(c for c in filter_changes if id(c) not in refused_ids),
+        vacation=vacation.diff(vacation.from_desk(desk.auto_ack), current.vacation),
+        send_as=tuple(c for c in send_as_changes if id(c) not in refused_ids),
+        refused=tuple(refused),
+        notes=tuple(notes),
+        label_ids=tuple(sorted((lab.name.casefold(), lab.id) for lab in current_labels)),
+        adopt=tuple(sorted(adopt.items())),
+        forget=tuple(filters.stale_records(ownership.filters, upstream, desired_filters)),
+    )
+
+
+def _deleted_filter_ids(filter_changes: list[FilterChange], refused: list[Refusal]) -> set[str]:
+    """Ids of upstream filters this plan deletes (replaced, or removed and not refused)."""
+    refused_ids = {id(r.change) for r in refused}
+    return {c.before.id for c in filter_changes if c.before is not None and id(c) not in refused_ids}
+
+
+def _safe_label_deletions(changes: list[LabelChange], deleted_filters: set[str], upstream, current_labels,
+                          refused: list[Refusal]) -> list[LabelChange]:
+    """Refuse deleting a label that a remaining filter adds or that remaining labels nest under."""
+    already = {id(r.change) for r in refused}
+    deleting = {c.name.casefold() for c in changes if c.action == "delete" and id(c) not in already}
+    for change in changes:
+        if change.action != "delete" or id(change) in already:
+            continue
+        users = [f for f in upstream if f.id not in deleted_filters
+                 and change.name.casefold() in {n.casefold() for n in (*f.spec.add, *f.spec.remove)}]
+        nested = labels.nests_kept_labels(change, current_labels, deleting)
+        if users:
+            refused.append(Refusal(change, f"filter {users[0].spec.describe()} still uses it",
+                                   "a filter gmaildesk does not manage still uses it"))
+        elif nested:
+            refused.append(Refusal(change, f"label {nested[0]} nests under it",
+                                   f"label {nested[0]} still nests under it"))
+    return changes
