@@ -1,14 +1,22 @@
-"""The `make demo` story: an embedded sandbox, a realistic morning of support mail, and the
-mailbox read back through the real Gmail client exactly as production reads Gmail.
+"""The `make demo` story: an embedded sandbox set up from the example desk.yaml, a realistic
+morning of support mail, and the mailbox read back through the real Gmail client exactly as
+production reads Gmail.
 
-Later issues (desk apply, sweep, audit) extend the story; each step returns data and the
-CLI renders it.
+Later issues (sweep, audit) extend the story; each step returns data and the CLI renders it.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from gmaildesk.config import load_desk
+from gmaildesk.config.example import write_example
+from gmaildesk.desk import apply as desk_apply
+from gmaildesk.desk import plan as desk_plan
+from gmaildesk.desk import read
+from gmaildesk.desk.ownership import Ownership
 from gmaildesk.gmail import ConnectionOptions, connect, scopes
 from gmaildesk.sandbox import SandboxHandle, running_sandbox
 from gmaildesk.sandbox.mime import b64url_encode, build_message
@@ -28,8 +36,17 @@ class ThreadRow:
 
 
 @dataclass
+class DeskSetup:
+    plan_text: str
+    applied: int
+    status: str
+    replan_text: str
+
+
+@dataclass
 class DemoResult:
     url: str
+    desk: DeskSetup | None = None
     steps: list[str] = field(default_factory=list)
     threads: list[ThreadRow] = field(default_factory=list)
     colleague_inbox: list[str] = field(default_factory=list)
@@ -41,9 +58,10 @@ class DemoResult:
 
 def run_demo() -> DemoResult:
     """Run the whole story on a fresh in-memory sandbox and return what it shows."""
-    with running_sandbox(users=(SUPPORT, COLLEAGUE)) as sb:
+    with running_sandbox(users=(SUPPORT, COLLEAGUE)) as sb, tempfile.TemporaryDirectory() as work:
         result = DemoResult(url=sb.url)
         client = connect(ConnectionOptions(endpoint=sb.url), scopes.SWEEP)
+        result.desk = _set_up_desk(client, Path(work))
         _morning_of_mail(sb, client, result)
         _read_back(sb, client, result)
         counters = sb.control.counters()
@@ -54,8 +72,23 @@ def run_demo() -> DemoResult:
         return result
 
 
-def _customer_mail(sb: SandboxHandle, sender: str, subject: str, text: str, **extra) -> dict:
-    raw = build_message(from_=sender, to=[SUPPORT], subject=subject, text=text,
+def _set_up_desk(client, work: Path) -> DeskSetup:
+    """`gmaildesk init` + `plan` + `apply` of the example desk, then a second plan: empty."""
+    write_example(work)
+    desk = load_desk(work / "desk.yaml")
+    # The example forwards crash reports to the dev team; Gmail only forwards to an address
+    # the mailbox has verified (same domain: accepted at once).
+    client.execute(client.users().settings().forwardingAddresses().create(
+        userId="me", body={"forwardingEmail": COLLEAGUE}), "adding the dev team as forwarding address")
+    record = Ownership.load(work / "desk-state.json", desk.mailbox)
+    plan = desk_plan.build(desk, read.current(client), record)
+    outcome = desk_apply.execute(plan, client, record)
+    replan = desk_plan.build(desk, read.current(client), record)
+    return DeskSetup(plan.render_text(), len(outcome.done), outcome.status, replan.render_text())
+
+
+def _customer_mail(sb: SandboxHandle, sender: str, subject: str, text: str, to: str = SUPPORT, **extra) -> dict:
+    raw = build_message(from_=sender, to=[to], subject=subject, text=text,
                         date_ms=sb.sandbox.now_ms(), **extra)
     return sb.control.deliver(SUPPORT, raw)
 
@@ -77,14 +110,16 @@ def _reply(client, thread_id: str, to: str, subject: str, text: str) -> dict:
 def _morning_of_mail(sb: SandboxHandle, client, result: DemoResult) -> None:
     steps = result.steps
     ann = _customer_mail(sb, "Ann Lee <ann@customer.example>", "Invoice 1042 charged twice",
-                         "Hello, my card was charged twice for invoice 1042. Can you refund one?")
-    steps.append("Ann (customer) writes about a double charge")
+                         "Hello, my card was charged twice for invoice 1042. Can you refund one?",
+                         to="billing@example.com")
+    steps.append("Ann (customer) writes to billing@ about a double charge; the desk acknowledges it")
     sb.control.advance_clock(2 * 3600 + 600)
     _reply(client, ann["threadId"], "ann@customer.example", "Re: Invoice 1042 charged twice",
            "Hi Ann, sorry about that - the duplicate charge is refunded today.")
     steps.append("2h10m later we answer Ann (messages.send, threaded)")
     sb.control.advance_clock(1800)
-    thanks = build_message(from_="Ann Lee <ann@customer.example>", to=[SUPPORT], subject="Re: Invoice 1042 charged twice",
+    thanks = build_message(from_="Ann Lee <ann@customer.example>", to=["billing@example.com"],
+                           subject="Re: Invoice 1042 charged twice",
                            text="Thanks! One more question: can I get a PDF receipt?", date_ms=sb.sandbox.now_ms(),
                            in_reply_to=_last_message_id(client, ann["threadId"]))
     sb.control.deliver(SUPPORT, thanks)

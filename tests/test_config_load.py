@@ -47,7 +47,7 @@ def test_example_desk_resolves_labels_routes_and_slas(example: Desk):
     assert example.departments[2].query == (
         'to:sales@example.com OR pricing OR quote OR demo OR "enterprise plan" OR discount')
     assert [label.name for label in example.statuses.all()] == [
-        "Status/New", "Status/Waiting on customer", "Status/Handled", "Status/Forwarded", "Status/Closed",
+        "Status/New", "Status/Waiting for us", "Status/Handled", "Status/Forwarded", "Status/Closed",
         "Status/Overdue"]
     assert example.statuses.waiting.colour == Colour("#a4c2f4", "#000000")
     assert [(label.name, label.kind) for label in example.labels][:3] == [

@@ -1,4 +1,5 @@
-"""`gmaildesk demo` (what `make demo` runs) tells the story and reads it back through the client."""
+"""`gmaildesk demo` (what `make demo` runs): the example desk applied, a morning of mail routed and
+acknowledged, everything read back through the real client."""
 
 from __future__ import annotations
 
@@ -9,16 +10,25 @@ from typer.testing import CliRunner
 from gmaildesk.cli import app
 
 
-def test_demo_json_shows_threaded_conversations_and_costs():
+def test_demo_json_tells_the_whole_story():
     result = CliRunner().invoke(app, ["demo", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
+    desk = data["desk"]
+    assert "+ label Dept/Billing  colour #16a766/#ffffff" in desk["plan_text"]
+    assert desk["status"] == "ok" and desk["applied"] == 22
+    assert desk["replan_text"].strip() == "No changes"
     by_subject = {t["subject"]: t for t in data["threads"]}
-    assert by_subject["Invoice 1042 charged twice"]["messages"] == 3  # question, our reply, follow-up
-    assert by_subject["App crashes on login"]["messages"] == 2  # report + our forward
-    assert "SENT" in by_subject["Change of delivery address"]["labels"]
+    billing = by_subject["Invoice 1042 charged twice"]
+    assert billing["messages"] == 4  # question, our acknowledgement, our reply, follow-up
+    assert "Dept/Billing" in billing["labels"]
+    assert "Dept/Technical" in by_subject["App crashes on login"]["labels"]
+    assert "Bounces" in by_subject["Undelivered Mail Returned to Sender"]["labels"]
+    assert "INBOX" not in by_subject["This week in tools"]["labels"]  # the newsletter filter archives
     assert data["colleague_inbox"] == ["Fwd: App crashes on login"]
-    assert sorted(o["kind"] for o in data["outbox"]) == ["sent", "sent", "sent"]
+    acknowledged = sorted(o["to"][0] for o in data["outbox"] if o["kind"] == "vacation")
+    # one acknowledgement per customer; none to the bounce, the list or Carla's out-of-office
+    assert acknowledged == ["ann@customer.example", "bob@shop.example", "carla@retail.example"]
     assert data["api_calls"] > 0 and data["quota_units"] >= data["api_calls"]
 
 
@@ -26,4 +36,5 @@ def test_demo_human_output():
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
     assert "gmaildesk demo on an embedded Gmail sandbox at http://127.0.0.1:" in result.stdout
+    assert "plan again: No changes" in result.stdout
     assert "Gmail API calls:" in result.stdout

@@ -28,6 +28,12 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print the result 
         return
     console = Console()
     console.print(f"[bold]gmaildesk demo[/] on an embedded Gmail sandbox at {result.url}")
+    if result.desk:
+        console.print("\n[bold]1. Set up the desk[/]: gmaildesk init, then plan of the example desk.yaml:")
+        console.print(result.desk.plan_text, markup=False, highlight=False, end="")
+        console.print(f"apply: {result.desk.applied} changes ({result.desk.status}); "
+                      f"plan again: {result.desk.replan_text.strip()}")
+        console.print("\n[bold]2. A morning of support mail[/]:")
     for number, step in enumerate(result.steps, 1):
         console.print(f"  {number}. {step}")
     table = Table(title="Conversations in support@example.com, read back with googleapiclient")
