@@ -1,4 +1,4 @@
-"""`gmaildesk plan` and `gmaildesk apply`: make the mailbox match desk.yaml, visibly and safely."""
+"""`gmaildesk plan`, `apply`, `export` and `test`: make the mailbox match desk.yaml, visibly and safely."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ NOT_INTERACTIVE_HINT = "Review the changes with `gmaildesk plan`, then run `gmai
 def register(app: typer.Typer) -> None:
     app.command(name="plan")(plan)
     app.command(name="apply")(apply)
+    app.command(name="export")(export)
     app.command(name="test")(test)
 
 
@@ -135,6 +136,52 @@ def _report(kind: str, message: str, hints) -> None:
     typer.echo(f"{kind}: {message}", err=True)
     for hint in hints:
         typer.echo(f"Hint: {hint}", err=True)
+
+
+def export(
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", metavar="FILE", show_default=False, dir_okay=False,
+        help="Write desk.yaml here instead of to stdout.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+    managed_only: Annotated[bool, typer.Option(
+        "--managed-only",
+        help="Leave out filters gmaildesk did not create or adopt (a department's routing filter stays).")] = False,
+    state: StateFile = None,
+    endpoint: Endpoint = None,
+    service_account: ServiceAccount = None,
+    user: User = None,
+) -> None:
+    """Write the mailbox's settings today as a desk.yaml; `plan` on it shows "No changes".
+
+    Departments come from the labels under the department prefix (with the filters that route to them), statuses from the labels under the status prefix, other filters become `filters:`, the vacation responder `auto_ack:`, send-as aliases `send_as:` (an SMTP password is never readable: the file names an environment variable for it). Filters you made by hand are exported too, marked as such: the first apply adopts them (no write) and from then on gmaildesk manages them; --managed-only leaves them out instead. What desk.yaml cannot express is listed at the top of the file and left as it is in Gmail. Reads only; changes nothing.
+
+    Example: gmaildesk export -o desk.yaml --endpoint http://127.0.0.1:8765/
+    """
+    from gmaildesk.desk import export as desk_export, export_yaml, read
+    from gmaildesk.desk.ownership import Ownership, state_path
+    from gmaildesk.gmail import connect, scopes
+
+    if output is not None and output.exists() and not force:
+        raise GmailDeskError(f"{output} already exists", ["pass --force to overwrite it, or choose another -o FILE"])
+    client = connect(connection_options(endpoint, service_account, user), scopes.DESK)
+    current = read.current(client)
+    mailbox = desk_export.mailbox_address(client, current)
+    record = Ownership.load(state_path(mailbox, state), mailbox)
+    exported = desk_export.build(mailbox, current, record, managed_only=managed_only)
+    text = export_yaml.render(exported)
+    residue = desk_export.check(text, current, record)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"Wrote {output}: {len(exported.departments)} departments, {len(exported.filters)} filters "
+                   f"({exported.adopted} made outside gmaildesk), {len(exported.send_as)} send-as.")
+    for line in exported.left_out:
+        _report("Warning", f"not exported: {line}", ())
+    if not residue.is_empty():
+        lines = [line.strip() for line in residue.render_text().splitlines() if line.startswith(("+", "~", "-", "!"))]
+        _report("Warning", f"plan on the exported file is not empty: {'; '.join(lines)}",
+                ("desk.yaml cannot express this part of the mailbox exactly; review it before you apply",))
 
 
 def test(config: ConfigFile = Path("desk.yaml")) -> None:

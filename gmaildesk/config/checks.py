@@ -57,7 +57,7 @@ def _check_send_as(desk: DeskFile, positions: Positions) -> None:
             default_at = index
 
 
-def _loop_reason(desk: DeskFile, address: str) -> tuple[str, str] | None:
+def loop_reason(desk: DeskFile, address: str) -> tuple[str, str] | None:
     """Why forwarding to *address* would bring the mail back into this desk, and a hint."""
     address = address.casefold()
     local, _, domain = address.partition("@")
@@ -80,7 +80,7 @@ def _check_forwarding(desk: DeskFile, positions: Positions) -> None:
         target = spec.actions.forward
         if target is None:
             continue
-        reason = _loop_reason(desk, target)
+        reason = loop_reason(desk, target)
         if reason is not None:
             raise positions.error(("filters", index, "actions", "forward"),
                                   f"forwarding to '{target}' would loop: {reason[0]}", (reason[1],))

@@ -62,6 +62,7 @@ class Statuses:
     forwarded: Label
     closed: Label
     overdue: Label
+    managed: bool = True  # False: desk.yaml says `managed: false`; the labels are not created or changed
 
     def all(self) -> tuple[Label, ...]:
         return tuple(getattr(self, name) for name in STATUS_NAMES)

@@ -34,8 +34,8 @@ class DeclaredLabel:
     path: Path_  # where the name comes from in desk.yaml
 
 
-def declared_labels(desk: DeskFile) -> list[DeclaredLabel]:
-    """Status, department and filter labels, in that order, with full names."""
+def status_labels(desk: DeskFile) -> list[DeclaredLabel]:
+    """The six status labels with full names and colours, in STATUS_NAMES order."""
     found = []
     for status in STATUS_NAMES:
         spec = getattr(desk.statuses, status)
@@ -43,6 +43,12 @@ def declared_labels(desk: DeskFile) -> list[DeclaredLabel]:
         colour = Colour(spec.color.background, spec.color.text) if spec.color else default_colour
         name = desk.statuses.prefix + (spec.name or default_name)
         found.append(DeclaredLabel(Label(name, colour, "status"), ("statuses", status, "name")))
+    return found
+
+
+def declared_labels(desk: DeskFile) -> list[DeclaredLabel]:
+    """Status (unless `managed: false`), department and filter labels, in that order, with full names."""
+    found = status_labels(desk) if desk.statuses.managed else []
     for index, department in enumerate(desk.departments):
         colour = Colour(department.color.background, department.color.text) if department.color else None
         name = desk.labels.department_prefix + department.name

@@ -18,7 +18,7 @@ from gmaildesk.config import schema
 from gmaildesk.config.checks import check_desk
 from gmaildesk.config.durations import describe_duration
 from gmaildesk.config.fields import describe
-from gmaildesk.config.labels import declared_labels, owned_labels
+from gmaildesk.config.labels import declared_labels, owned_labels, status_labels
 from gmaildesk.config.routes import department_query
 from gmaildesk.config.schema_errors import to_desk_error
 from gmaildesk.config.templates import TemplateRenderer
@@ -37,7 +37,7 @@ def load_desk(path: Path) -> model.Desk:
     check_desk(file_desk, declared, positions)
     departments = tuple(_department(file_desk, spec) for spec in file_desk.departments)
     renderer = TemplateRenderer(path.resolve().parent, positions, _template_context(file_desk, departments))
-    statuses = [item.label for item in declared if item.label.kind == "status"]
+    statuses = [item.label for item in status_labels(file_desk)]
     return model.Desk(
         source=path,
         mailbox=file_desk.mailbox,
@@ -45,7 +45,7 @@ def load_desk(path: Path) -> model.Desk:
         department_prefix=file_desk.labels.department_prefix,
         status_prefix=file_desk.statuses.prefix,
         departments=departments,
-        statuses=model.Statuses(*statuses),
+        statuses=model.Statuses(*statuses, managed=file_desk.statuses.managed),
         filters=tuple(_filter(index, spec) for index, spec in enumerate(file_desk.filters)),
         auto_ack=_auto_ack(file_desk, renderer, positions),
         send_as=tuple(_send_as(index, spec, renderer) for index, spec in enumerate(file_desk.send_as)),

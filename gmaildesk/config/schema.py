@@ -75,6 +75,7 @@ class Status(Section):
 
 class Statuses(Section):
     prefix: Prefix = "Status/"
+    managed: bool = True  # false: gmaildesk neither creates nor changes the status labels (export of a fresh mailbox)
     new: Status = Status()
     waiting: Status = Status()
     handled: Status = Status()

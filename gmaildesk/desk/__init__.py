@@ -8,5 +8,6 @@
 
 One module per Gmail kind (labels, filters, vacation, sendas), each with the desired
 model, the current model and ``diff``; ``plan`` combines them into a value and
-``apply`` only executes that value. Nothing here imports typer or googleapiclient.
+``apply`` only executes that value; ``export`` goes the other way (mailbox -> desk.yaml).
+Nothing here imports typer or googleapiclient.
 """

@@ -208,6 +208,7 @@ def diff(desired: Iterable[DesiredFilter], upstream: Iterable[UpstreamFilter],
     changes: list[FilterChange] = []
     adopt: dict[str, OwnedFilter] = {}
     planned: set[str] = set()
+    kept: set[str] = set()  # upstream ids a desired filter stays or becomes (e.g. one renamed in desk.yaml)
     desired = tuple(desired)
     for item in sorted(desired, key=lambda d: d.key):
         digest = item.spec.hash
@@ -218,6 +219,7 @@ def diff(desired: Iterable[DesiredFilter], upstream: Iterable[UpstreamFilter],
             continue  # two config entries asking for the same filter: Gmail keeps one
         planned.add(digest)
         if match is not None and (old is None or old.id == match.id):
+            kept.add(match.id)
             if record is None or record.id != match.id:
                 adopt[item.key] = OwnedFilter(match.id, digest)
         elif old is not None:
@@ -228,14 +230,18 @@ def diff(desired: Iterable[DesiredFilter], upstream: Iterable[UpstreamFilter],
     wanted = {item.key for item in desired}
     for key in sorted(owned):
         flt = by_id.get(owned[key].id)
-        if key not in wanted and flt is not None:
+        if key not in wanted and flt is not None and flt.id not in kept:
             changes.append(FilterChange("delete", key, before=flt))
     return changes, adopt
 
 
 def stale_records(owned: Mapping[str, OwnedFilter], upstream: Iterable[UpstreamFilter],
                   desired: Iterable[DesiredFilter]) -> list[str]:
-    """Recorded keys whose filter is gone from Gmail and no longer desired: forget them."""
+    """Recorded keys no longer desired whose filter is gone from Gmail or now desired under another key."""
+    upstream = tuple(upstream)
     ids = {f.id for f in upstream}
+    desired = tuple(desired)
     wanted = {d.key for d in desired}
-    return sorted(k for k, v in owned.items() if v.id not in ids and k not in wanted)
+    hashes = {d.spec.hash for d in desired}
+    renamed = {f.id for f in upstream if f.spec.hash in hashes}
+    return sorted(k for k, v in owned.items() if k not in wanted and (v.id not in ids or v.id in renamed))

@@ -97,7 +97,7 @@ def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool
     """Compare *desk* with the mailbox's *current* settings; deletions only when allowed and safe."""
     current_labels = labels.from_gmail(current.labels)
     label_changes = labels.diff(labels.from_desk(desk), current_labels, set(ownership.labels.values()),
-                                (desk.department_prefix, desk.status_prefix))
+                                (desk.department_prefix, desk.status_prefix if desk.statuses.managed else ""))
     desired_filters = filters.from_desk(desk)
     upstream = filters.from_gmail(current.filters, current.labels)
     filter_changes, adopt = filters.diff(desired_filters, upstream, ownership.filters)
