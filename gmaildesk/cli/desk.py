@@ -36,19 +36,14 @@ def _stdin_is_interactive() -> bool:
 
 def _prepare(config: Path, state: Path | None, allow_delete: bool, endpoint, service_account, user,
              run_tests: bool = False):
-    """Load and check desk.yaml (before any connection), connect, read the mailbox, build the plan."""
-    from gmaildesk.config import load_desk
-    from gmaildesk.desk import plan as desk_plan, read
-    from gmaildesk.desk.ownership import Ownership, state_path
+    from gmaildesk.desk import session
     from gmaildesk.gmail import connect, scopes
 
-    desk = load_desk(config)
-    if run_tests:
-        _run_config_tests(desk, quiet=True, context="nothing was applied")
     options = connection_options(endpoint, service_account, user)
-    client = connect(options, scopes.DESK)
-    record = Ownership.load(state_path(desk.mailbox, state), desk.mailbox)
-    return client, record, desk_plan.build(desk, read.current(client), record, allow_delete)
+    prepared = session.prepare(config, lambda: connect(options, scopes.DESK), state=state,
+                               allow_delete=allow_delete, run_tests=run_tests,
+                               on_test_failure=lambda outcomes: _show_outcomes(outcomes, only_failures=True))
+    return prepared.client, prepared.ownership, prepared.plan
 
 
 def plan(
@@ -157,25 +152,20 @@ def export(
 
     Example: gmaildesk export -o desk.yaml --endpoint http://127.0.0.1:8765/
     """
-    from gmaildesk.desk import export as desk_export, export_yaml, read
-    from gmaildesk.desk.ownership import Ownership, state_path
+    from gmaildesk.desk import session
     from gmaildesk.gmail import connect, scopes
 
     if output is not None and output.exists() and not force:
         raise GmailDeskError(f"{output} already exists", ["pass --force to overwrite it, or choose another -o FILE"])
-    client = connect(connection_options(endpoint, service_account, user), scopes.DESK)
-    current = read.current(client)
-    mailbox = desk_export.mailbox_address(client, current)
-    record = Ownership.load(state_path(mailbox, state), mailbox)
-    exported = desk_export.build(mailbox, current, record, managed_only=managed_only)
-    text = export_yaml.render(exported)
-    residue = desk_export.check(text, current, record)
+    exported = session.export(connect(connection_options(endpoint, service_account, user), scopes.DESK),
+                              state=state, managed_only=managed_only)
+    text, residue = exported.text, exported.residue
     if output is None:
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        typer.echo(f"Wrote {output}: {len(exported.departments)} departments, {len(exported.filters)} filters "
-                   f"({exported.adopted} made outside gmaildesk), {len(exported.send_as)} send-as.")
+        typer.echo(f"Wrote {output}: {exported.departments} departments, {exported.filters} filters "
+                   f"({exported.adopted} made outside gmaildesk), {exported.send_as} send-as.")
     for line in exported.left_out:
         _report("Warning", f"not exported: {line}", ())
     if not residue.is_empty():
@@ -190,23 +180,16 @@ def test(config: ConfigFile = Path("desk.yaml")) -> None:
     Example: gmaildesk test -c desk.yaml
     """
     from gmaildesk.config import load_desk
+    from gmaildesk.desk import session
 
-    _run_config_tests(load_desk(config), quiet=False, context="")
+    outcomes, error = session.failing_tests(load_desk(config))
+    _show_outcomes(outcomes, only_failures=False)
+    if error is not None:
+        raise error
+    typer.echo(f"{len(outcomes)} passed." if outcomes else "No tests in desk.yaml.")
 
 
-def _run_config_tests(desk, *, quiet: bool, context: str) -> None:
-    """Print outcomes (only failures when *quiet*); GmailDeskError when any test fails."""
-    from gmaildesk.desk import config_tests
-
-    outcomes = config_tests.run(desk)
-    failed = [o for o in outcomes if not o.passed]
+def _show_outcomes(outcomes, *, only_failures: bool) -> None:
     for outcome in outcomes:
-        if not quiet or not outcome.passed:
-            typer.echo(outcome.render(), err=quiet)
-    if failed:
-        message = f"{len(failed)} of {len(outcomes)} config tests failed"
-        raise GmailDeskError(f"{message}; {context}" if context else message,
-                             ["fix the filters or the tests in desk.yaml"
-                              + (", or pass --skip-tests" if context else "")])
-    if not quiet:
-        typer.echo(f"{len(outcomes)} passed." if outcomes else "No tests in desk.yaml.")
+        if not only_failures or not outcome.passed:
+            typer.echo(outcome.render(), err=only_failures)

@@ -1,0 +1,77 @@
+"""The steps every desk command takes, in the order that keeps a bad config from costing a call:
+load and check desk.yaml, run its tests, connect, read the mailbox, build the plan; and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gmaildesk.config import Desk, load_desk
+from gmaildesk.desk import config_tests, read
+from gmaildesk.desk import export as desk_export
+from gmaildesk.desk import export_yaml
+from gmaildesk.desk import plan as desk_plan
+from gmaildesk.desk.ownership import Ownership, state_path
+from gmaildesk.desk.plan import Plan
+from gmaildesk.errors import GmailDeskError
+
+
+@dataclass
+class Prepared:
+    desk: Desk
+    client: Any
+    ownership: Ownership
+    plan: Plan
+
+
+@dataclass
+class Exported:
+    text: str
+    departments: int
+    filters: int
+    adopted: int
+    send_as: int
+    left_out: tuple[str, ...]
+    residue: Plan  # the plan of the exported file against the mailbox: empty when the round trip holds
+
+
+def failing_tests(desk: Desk, context: str = "") -> tuple[list, GmailDeskError | None]:
+    """Every config test's outcome, and the error to raise when any failed."""
+    outcomes = list(config_tests.run(desk))
+    failed = [o for o in outcomes if not o.passed]
+    if not failed:
+        return outcomes, None
+    message = f"{len(failed)} of {len(outcomes)} config tests failed"
+    hint = "fix the filters or the tests in desk.yaml" + (", or pass --skip-tests" if context else "")
+    return outcomes, GmailDeskError(f"{message}; {context}" if context else message, [hint])
+
+
+def prepare(config: Path, connect, *, state: Path | None, allow_delete: bool, run_tests: bool = False,
+            on_test_failure=None) -> Prepared:
+    """desk.yaml -> checked Desk -> (tests) -> connection -> current mailbox -> Plan.
+
+    `connect` is called only after the config loaded cleanly, so bad input costs no API call.
+    `on_test_failure(outcomes)` lets the caller show failures before the error is raised.
+    """
+    desk = load_desk(config)
+    if run_tests:
+        outcomes, error = failing_tests(desk, "nothing was applied")
+        if error is not None:
+            if on_test_failure is not None:
+                on_test_failure(outcomes)
+            raise error
+    client = connect()
+    record = Ownership.load(state_path(desk.mailbox, state), desk.mailbox)
+    return Prepared(desk, client, record, desk_plan.build(desk, read.current(client), record, allow_delete))
+
+
+def export(client: Any, *, state: Path | None, managed_only: bool) -> Exported:
+    """Today's mailbox as desk.yaml text, plus what could not be expressed."""
+    current = read.current(client)
+    mailbox = desk_export.mailbox_address(client, current)
+    record = Ownership.load(state_path(mailbox, state), mailbox)
+    exported = desk_export.build(mailbox, current, record, managed_only=managed_only)
+    text = export_yaml.render(exported)
+    return Exported(text, len(exported.departments), len(exported.filters), exported.adopted,
+                    len(exported.send_as), tuple(exported.left_out), desk_export.check(text, current, record))
