@@ -44,13 +44,14 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from gmaildesk.cli import auth, demo, desk, init, sandbox
+    from gmaildesk.cli import auth, demo, desk, init, sandbox, sweep
 
     init.register(app)
     desk.register(app)
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(auth.app, name="auth")
     demo.register(app)
+    sweep.register(app)
 
 
 _register_commands()

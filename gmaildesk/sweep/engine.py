@@ -1,0 +1,447 @@
+"""The sweep: read what changed in Gmail, decide each conversation's state, relabel, remember.
+
+One run:
+1. labels.list (status and department label ids).
+2. What to read: on the first run (or --full, or when Gmail forgot our history checkpoint)
+   every thread of `sweep.scope`; later only threads history.list says changed. Two history
+   cursors: new/deleted messages from the last run's start, label changes from after the last
+   run's own writes — so our relabelling never makes work next time. Label changes that only
+   repeat what we set, or touch labels we do not manage, are ignored.
+3. threads.get(format=metadata, only the classifier's headers), 50 per batch; classify;
+   decide. Threads not read get their time-driven transitions (overdue, closed) from the store.
+4. Relabel: messages grouped by identical (add, remove) sets, one messages.batchModify per
+   group and 1000 ids. Nothing is ever deleted.
+5. Only then: checkpoint, thread rows and journal in one store transaction.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail.costs import units as method_units
+from gmaildesk.sweep.classify import CLASSIFIER_HEADERS, Kind, MessageMeta, Us, classify_thread
+from gmaildesk.sweep.state import Policy, Previous, State, decide, format_duration
+from gmaildesk.sweep.store import Checkpoint, JournalEntry, Store, ThreadRow
+
+__all__ = ["run", "SweepResult", "Transition", "state_label"]
+
+MAX_MODIFY_IDS = 1000
+READ_CHUNK = 50
+LIST_PAGE = 500
+_IGNORED_MESSAGE_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
+_MESSAGE_TYPES = ["messageAdded", "messageDeleted"]
+_LABEL_TYPES = ["labelAdded", "labelRemoved"]
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass(frozen=True)
+class Transition:
+    thread_id: str
+    from_state: str | None  # "new", "new+overdue", ... or None (no status yet)
+    to_state: str | None
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"thread": self.thread_id, "from": self.from_state, "to": self.to_state, "reason": self.reason}
+
+
+@dataclass
+class SweepResult:
+    full: bool = False
+    resynced: bool = False
+    dry_run: bool = False
+    threads_seen: int = 0   # conversations the store knows after this sweep
+    threads_read: int = 0   # conversations read from Gmail in this sweep
+    transitions: list[Transition] = field(default_factory=list)
+    by_state: dict[str, int] = field(default_factory=dict)
+    api_calls: int = 0
+    calls_by_method: dict[str, int] = field(default_factory=dict)
+    quota_units: int = 0
+    messages_modified: int = 0
+    duration_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "partial" if self.errors else "ok"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.PARTIAL if self.errors else ExitCode.OK
+
+    def transitions_by_state(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for t in self.transitions:
+            counts[t.to_state or "none"] += 1
+        return dict(sorted(counts.items()))
+
+    def to_json(self) -> dict:
+        return {
+            "version": 1, "status": self.status, "full": self.full, "resynced": self.resynced,
+            "dry_run": self.dry_run, "threads_seen": self.threads_seen, "threads_read": self.threads_read,
+            "transitions": [t.to_json() for t in self.transitions],
+            "transitions_by_state": self.transitions_by_state(), "by_state": self.by_state,
+            "api_calls": self.api_calls, "calls_by_method": self.calls_by_method, "quota_units": self.quota_units,
+            "messages_modified": self.messages_modified, "duration_s": round(self.duration_s, 3),
+            "errors": self.errors,
+        }
+
+
+def state_label(state: str | None, overdue: bool) -> str | None:
+    if state is None:
+        return None
+    return f"{state}+overdue" if overdue else state
+
+
+class _Meter:
+    """Counts logical calls per method (retries are in client.stats, not here) for the summary."""
+
+    def __init__(self, client: Any):
+        self.client = client
+        self.calls: dict[str, int] = defaultdict(int)
+        self.start_calls = client.stats.calls
+
+    def execute(self, method: str, request: Any, what: str) -> Any:
+        self.calls[method] += 1
+        return self.client.execute(request, what)
+
+    def execute_batch(self, method: str, requests: list, what: str) -> list:
+        self.calls[method] += len(requests)
+        return self.client.execute_batch(requests, what) if requests else []
+
+    def units(self) -> int:
+        return sum(method_units(m) * n for m, n in self.calls.items())
+
+
+@dataclass
+class _Labels:
+    status: dict[State, str]  # state -> label id
+    overdue: str
+    departments: list[tuple[str, str]]  # (department name, label id) in desk order
+
+    @property
+    def managed(self) -> frozenset[str]:
+        return frozenset(self.status.values()) | {self.overdue}
+
+    def desired(self, state: str | None, overdue: bool) -> frozenset[str]:
+        if state is None:
+            return frozenset()
+        return frozenset({self.status[State(state)]} | ({self.overdue} if overdue else set()))
+
+    def state_of(self, label_id: str) -> State | None:
+        for state, lid in self.status.items():
+            if lid == label_id:
+                return state
+        return None
+
+
+def run(client: Any, desk: Any, store: Store, *, full: bool = False, dry_run: bool = False, now_ms: int,
+        progress: Progress | None = None) -> SweepResult:
+    """One sweep of desk.mailbox; see the module docstring. Raises GmailDeskError when nothing could be done."""
+    started = time.monotonic()
+    meter = _Meter(client)
+    result = _Sweep(client, desk, store, meter, now_ms, dry_run, progress).run(full)
+    result.calls_by_method = dict(sorted(meter.calls.items()))
+    result.api_calls = client.stats.calls - meter.start_calls
+    result.quota_units = meter.units()
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+class _Sweep:
+    def __init__(self, client: Any, desk: Any, store: Store, meter: _Meter, now_ms: int, dry_run: bool,
+                 progress: Progress | None):
+        self.client, self.desk, self.store, self.meter = client, desk, store, meter
+        self.users = client.users()
+        self.now_ms = now_ms
+        self.dry_run = dry_run
+        self.progress = progress
+        self.us = Us(addresses=frozenset({desk.mailbox, *desk.team.addresses, *(s.address for s in desk.send_as)}),
+                     domains=frozenset(desk.team.domains))
+        self.result = SweepResult(dry_run=dry_run)
+
+    # ------------------------------------------------------------------ the run
+    def run(self, full: bool) -> SweepResult:
+        checkpoint = self.store.checkpoint()
+        rows = self.store.threads()
+        labels = self._labels()
+        new_cp = Checkpoint(label_ids={s.value: i for s, i in labels.status.items()} | {"overdue": labels.overdue})
+        to_read: list[str]
+        if not full and checkpoint.history_id is not None:
+            changes = self._history(checkpoint, rows, labels)
+            if changes is None:
+                self.result.resynced = True
+                full = True
+            else:
+                to_read, new_cp.history_id, new_cp.labels_history_id = changes
+        if full or checkpoint.history_id is None:
+            self.result.full = True
+            profile = self.meter.execute("users.getProfile", self.users.getProfile(userId="me"), "reading the profile")
+            new_cp.history_id = new_cp.labels_history_id = str(profile["historyId"])
+            to_read = self._list_scope()
+
+        new_rows: dict[str, ThreadRow] = {}
+        groups: dict[tuple[frozenset, frozenset], list[tuple[str, str]]] = defaultdict(list)  # -> (msg, thread)
+        dropped: list[str] = []
+        read_ok = self._read_threads(to_read, rows, labels, new_rows, groups, dropped)
+        for thread_id, row in rows.items():
+            if thread_id not in new_rows and thread_id not in dropped and thread_id not in read_ok:
+                self._time_driven(row, labels, new_rows, groups)
+
+        failed_threads = set() if self.dry_run else self._relabel(groups)
+        if self.meter.calls.get("users.messages.batchModify") and not failed_threads:
+            profile = self.meter.execute("users.getProfile", self.users.getProfile(userId="me"), "reading the profile")
+            new_cp.labels_history_id = str(profile["historyId"])
+
+        committed = {t: r for t, r in new_rows.items() if t not in failed_threads}
+        self.result.transitions = [t for t in self.result.transitions if t.thread_id not in failed_threads]
+        if self.result.errors:  # keep the old cursors: the next run re-reads what this one missed
+            new_cp.history_id, new_cp.labels_history_id = checkpoint.history_id, checkpoint.labels_history_id
+        new_cp.last_sweep_at = self.now_ms
+        journal = [JournalEntry(t.thread_id, t.from_state, t.to_state, t.reason, self.now_ms,
+                                (committed[t.thread_id].last_counted_id or "") if t.thread_id in committed else "")
+                   for t in self.result.transitions]
+        final = {**rows, **committed}
+        for thread_id in dropped:
+            final.pop(thread_id, None)
+        self.result.threads_seen = len(final)
+        self.result.by_state = _by_state(final.values())
+        if not self.dry_run:
+            self.store.commit(new_cp, list(committed.values()), journal, uuid.uuid4().hex, dropped)
+        return self.result
+
+    # ------------------------------------------------------------------ reading
+    def _labels(self) -> _Labels:
+        listing = self.meter.execute("users.labels.list", self.users.labels().list(userId="me"), "listing labels")
+        by_name = {label["name"]: label["id"] for label in listing.get("labels", [])}
+        statuses = self.desk.statuses
+        missing = [getattr(statuses, n).name for n in ("new", "waiting", "handled", "forwarded", "closed", "overdue")
+                   if getattr(statuses, n).name not in by_name]
+        if missing:
+            raise GmailDeskError(f"status label{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                                 f"{'do' if len(missing) > 1 else 'does'} not exist in {self.desk.mailbox}",
+                                 ["create them with `gmaildesk apply -c desk.yaml`"])
+        return _Labels(status={s: by_name[getattr(statuses, s.value).name] for s in State},
+                       overdue=by_name[statuses.overdue.name],
+                       departments=[(d.name, by_name[d.label]) for d in self.desk.departments if d.label in by_name])
+
+    def _list_scope(self) -> list[str]:
+        ids: list[str] = []
+        token = None
+        while True:
+            kwargs = {"userId": "me", "q": self.desk.sweep.scope, "maxResults": LIST_PAGE}
+            if token:
+                kwargs["pageToken"] = token
+            page = self.meter.execute("users.threads.list", self.users.threads().list(**kwargs),
+                                      "listing conversations")
+            ids.extend(t["id"] for t in page.get("threads", []))
+            token = page.get("nextPageToken")
+            if not token:
+                return list(dict.fromkeys(ids))
+
+    def _history_pages(self, start: str, types: list[str]) -> tuple[list[dict], str] | None:
+        records: list[dict] = []
+        token = None
+        while True:
+            kwargs = {"userId": "me", "startHistoryId": start, "historyTypes": types, "maxResults": LIST_PAGE}
+            if token:
+                kwargs["pageToken"] = token
+            try:
+                page = self.meter.execute("users.history.list", self.users.history().list(**kwargs),
+                                          "reading the mailbox history")
+            except GmailDeskError as error:
+                if _is_not_found(error):
+                    return None
+                raise
+            records.extend(page.get("history", []))
+            token = page.get("nextPageToken")
+            if not token:
+                return records, str(page["historyId"])
+
+    def _history(self, cp: Checkpoint, rows: dict[str, ThreadRow],
+                 labels: _Labels) -> tuple[list[str], str, str] | None:
+        """(threads to read, message cursor, label cursor); None when Gmail no longer has the history."""
+        added = self._history_pages(cp.history_id, _MESSAGE_TYPES)
+        if added is None:
+            return None
+        changed = self._history_pages(cp.labels_history_id or cp.history_id, _LABEL_TYPES)
+        if changed is None:
+            return None
+        threads: dict[str, None] = {}
+        for record in added[0]:
+            for entry in record.get("messagesAdded", []):
+                message = entry["message"]
+                if not set(message.get("labelIds") or ()) & {"DRAFT"}:
+                    threads[message["threadId"]] = None
+            for entry in record.get("messagesDeleted", []):
+                if entry["message"]["threadId"] in rows:
+                    threads[entry["message"]["threadId"]] = None
+        managed = labels.managed
+        for record in changed[0]:
+            for key in ("labelsAdded", "labelsRemoved"):
+                for entry in record.get(key, []):
+                    message = entry["message"]
+                    touched = set(entry.get("labelIds") or ())
+                    if touched & {"SPAM", "TRASH"}:
+                        threads[message["threadId"]] = None
+                    elif touched & managed and not self._ours(message, rows.get(message["threadId"]), managed):
+                        threads[message["threadId"]] = None
+        return list(threads), added[1], changed[1]
+
+    @staticmethod
+    def _ours(message: dict, row: ThreadRow | None, managed: frozenset[str]) -> bool:
+        """The message's managed labels are exactly what we set on its thread (our own write, or undone)."""
+        return row is not None and set(message.get("labelIds") or ()) & managed == set(row.labels)
+
+    def _read_threads(self, thread_ids: list[str], rows: dict[str, ThreadRow], labels: _Labels,
+                      new_rows: dict[str, ThreadRow], groups: dict, dropped: list[str]) -> set[str]:
+        """Read, classify, decide; returns the ids read (or failed: those keep their old row untouched)."""
+        handled: set[str] = set()
+        for start in range(0, len(thread_ids), READ_CHUNK):
+            chunk = thread_ids[start:start + READ_CHUNK]
+            requests = [self.users.threads().get(userId="me", id=t, format="metadata",
+                                                 metadataHeaders=list(CLASSIFIER_HEADERS)) for t in chunk]
+            answers = self.meter.execute_batch("users.threads.get", requests, "reading conversations")
+            for thread_id, answer in zip(chunk, answers):
+                handled.add(thread_id)
+                if isinstance(answer, GmailDeskError):
+                    if _is_not_found(answer):
+                        if thread_id in rows:
+                            dropped.append(thread_id)
+                        continue
+                    self.result.errors.append(f"conversation {thread_id}: {answer.message}")
+                    continue
+                self.result.threads_read += 1
+                self._decide_thread(answer, rows.get(thread_id), labels, new_rows, groups)
+            if self.progress:
+                self.progress("read", min(start + READ_CHUNK, len(thread_ids)), len(thread_ids))
+        return handled
+
+    # ------------------------------------------------------------------ deciding
+    def _policy(self, department: str | None) -> Policy:
+        close_after = self.desk.sweep.close_after
+        slas = [d.sla for d in self.desk.departments if d.name == department] or [d.sla for d in self.desk.departments]
+        # No department label: the strictest SLA of the desk, so nothing falls through the cracks.
+        first = [s.first_response for s in slas if s.first_response is not None]
+        nxt = [s.next_response for s in slas if s.next_response is not None]
+        return Policy(min(first) if first else None, min(nxt) if nxt else None, close_after)
+
+    def _decide_thread(self, thread: dict, row: ThreadRow | None, labels: _Labels, new_rows: dict, groups: dict) -> None:
+        thread_id = thread["id"]
+        messages = [m for m in thread.get("messages", []) if not set(m.get("labelIds") or ()) & {"SPAM", "TRASH"}]
+        on_thread = set().union(*(set(m.get("labelIds") or ()) for m in messages)) if messages else set()
+        department = next((name for name, lid in labels.departments if lid in on_thread), None)
+        classified = classify_thread([MessageMeta.from_gmail(m) for m in messages], self.us)
+        present = {s for s in (labels.state_of(lid) for lid in on_thread) if s is not None}
+        manual_state = None
+        if row is not None and row.state is not None:
+            others = present - {State(row.state)}
+            if len(others) == 1:
+                manual_state = others.pop()
+        elif len(present) == 1:
+            manual_state = next(iter(present))
+        previous = (Previous(State(row.state) if row.state else None, row.last_counted_id, row.manual)
+                    if row is not None else None)
+        verdict = decide(classified, self._policy(department), self.now_ms, manual_state, previous)
+        state = verdict.state.value if verdict.state else None
+        customers = [c.message.internal_date for c in classified if c.counted and c.kind is Kind.CUSTOMER]
+        last = verdict.last_counted
+        labelled = [m for m in messages if "DRAFT" not in (m.get("labelIds") or ())]
+        new = ThreadRow(thread_id=thread_id, state=state, overdue=verdict.overdue, department=department,
+                        last_counted_id=last.message.id if last else None,
+                        last_counted_side=last.kind.value if last else None,
+                        last_counted_at=last.message.internal_date if last else None,
+                        first_customer_at=min(customers) if customers else None,
+                        first_response_at=verdict.first_response_at, due_at=verdict.due_at, manual=verdict.manual,
+                        message_ids=[m["id"] for m in labelled],
+                        labels=sorted(labels.desired(state, verdict.overdue)), updated_at=self.now_ms)
+        new_rows[thread_id] = new
+        old_label = state_label(row.state, row.overdue) if row else None
+        if state_label(state, verdict.overdue) != old_label:
+            self.result.transitions.append(Transition(thread_id, old_label, state_label(state, verdict.overdue),
+                                                      verdict.reason))
+        reopened = row is not None and row.state == State.CLOSED.value and state != State.CLOSED.value
+        self._plan_labels(new, labels, groups, {m["id"]: set(m.get("labelIds") or ()) for m in labelled},
+                          reopened, {m["id"] for m in labelled if "SENT" in (m.get("labelIds") or ())})
+
+    def _time_driven(self, row: ThreadRow, labels: _Labels, new_rows: dict, groups: dict) -> None:
+        """Overdue and closed from the stored facts, without reading Gmail."""
+        if row.state is None or row.manual:
+            return
+        state, overdue, reason = row.state, row.overdue, ""
+        if state in (State.NEW.value, State.WAITING.value) and row.due_at is not None:
+            overdue = self.now_ms > row.due_at
+            reason = (f"overdue by {format_duration(self.now_ms - row.due_at)}" if overdue
+                      else "no longer overdue")
+        close_after = self.desk.sweep.close_after
+        if (state == State.HANDLED.value and row.last_counted_at is not None and close_after is not None
+                and self.now_ms - row.last_counted_at >= close_after * 1000):
+            state, overdue = State.CLOSED.value, False
+            reason = (f"handled, nothing from the customer for {format_duration(self.now_ms - row.last_counted_at)}"
+                      f" (closes after {format_duration(close_after * 1000)})")
+        if (state, overdue) == (row.state, row.overdue):
+            return
+        new = ThreadRow(**{**row.__dict__, "state": state, "overdue": overdue,
+                           "due_at": None if state == State.CLOSED.value else row.due_at,
+                           "labels": sorted(labels.desired(state, overdue)), "updated_at": self.now_ms})
+        new_rows[row.thread_id] = new
+        self.result.transitions.append(Transition(row.thread_id, state_label(row.state, row.overdue),
+                                                  state_label(state, overdue), reason))
+        # Without fresh labels, assume each message carries what we set last time; batchModify is idempotent.
+        assumed = {m: set(row.labels) | {"INBOX"} for m in row.message_ids}
+        self._plan_labels(new, labels, groups, assumed, reopened=False, sent=set())
+
+    def _plan_labels(self, row: ThreadRow, labels: _Labels, groups: dict, current: dict[str, set[str]],
+                     reopened: bool, sent: set[str]) -> None:
+        desired = labels.desired(row.state, row.overdue)
+        remove = labels.managed - desired
+        archive = self.desk.sweep.archive_closed
+        if archive and row.state == State.CLOSED.value:
+            remove = remove | {"INBOX"}
+        for message_id, have in current.items():
+            add = desired | ({"INBOX"} if archive and reopened and message_id not in sent else frozenset())
+            if add - have or remove & have:
+                groups[(frozenset(add), frozenset(remove))].append((message_id, row.thread_id))
+
+    # ------------------------------------------------------------------ writing
+    def _relabel(self, groups: dict) -> set[str]:
+        """One batchModify per (add, remove) set and 1000 ids; the threads whose writes failed."""
+        requests, members = [], []
+        for (add, remove), entries in sorted(groups.items(), key=lambda kv: (sorted(kv[0][0]), sorted(kv[0][1]))):
+            for start in range(0, len(entries), MAX_MODIFY_IDS):
+                part = entries[start:start + MAX_MODIFY_IDS]
+                body = {"ids": [m for m, _ in part], "addLabelIds": sorted(add), "removeLabelIds": sorted(remove)}
+                requests.append(self.users.messages().batchModify(userId="me", body=body))
+                members.append({t for _, t in part})
+                self.result.messages_modified += len(part)
+        failed: set[str] = set()
+        answers = self.meter.execute_batch("users.messages.batchModify", requests, "relabelling conversations")
+        for threads, answer in zip(members, answers):
+            if isinstance(answer, GmailDeskError):
+                self.result.errors.append(f"relabelling {len(threads)} conversations: {answer.message}")
+                failed |= threads
+        if self.progress and requests:
+            self.progress("write", len(requests), len(requests))
+        return failed
+
+
+def _is_not_found(error: GmailDeskError) -> bool:
+    cause = error.__cause__
+    status = getattr(cause, "status_code", None) or getattr(getattr(cause, "resp", None), "status", None)
+    return status == 404 or "(HTTP 404" in error.message
+
+
+def _by_state(rows: Iterable[ThreadRow]) -> dict[str, int]:
+    counts = {s.value: 0 for s in State} | {"overdue": 0}
+    for row in rows:
+        if row.state is not None:
+            counts[row.state] += 1
+        if row.overdue:
+            counts["overdue"] += 1
+    return counts

@@ -1,0 +1,264 @@
+"""The sweep engine end to end against the sandbox: transitions with the sandbox clock, the
+incremental path and its call counts, history expiry, faults, crash safety and the journal."""
+
+from __future__ import annotations
+
+import pytest
+
+from sweep_helpers import ALICE, H, Desk, make_desk
+
+D = 24 * H
+
+
+@pytest.fixture
+def desk(sandbox, tmp_path, monkeypatch):
+    config, _ = make_desk(sandbox, tmp_path, monkeypatch)
+    return Desk(sandbox, config, tmp_path / "sweep.sqlite")
+
+
+def test_new_overdue_handled_waiting_closed_reopen(desk):
+    c1 = desk.customer()
+    t = desk.thread_of(c1)
+    r = desk.sweep()
+    assert r.full and [(x.from_state, x.to_state) for x in r.transitions] == [(None, "new")]
+    assert desk.status(t) == {"Status/New", "INBOX"}
+
+    desk.sandbox.control.advance_clock(5 * H)  # past the 4h first-response SLA
+    r = desk.sweep()
+    assert not r.full and r.threads_read == 0  # time-driven: from the store
+    assert [(x.from_state, x.to_state) for x in r.transitions] == [("new", "new+overdue")]
+    assert desk.status(t) == {"Status/New", "Status/Overdue", "INBOX"}
+
+    desk.send(t, in_reply_to=c1)
+    r = desk.sweep()
+    assert [(x.from_state, x.to_state) for x in r.transitions] == [("new+overdue", "handled")]
+    assert desk.status(t) == {"Status/Handled", "INBOX"}
+
+    c2 = desk.customer(subject="Re: Printer offline", reply_to_mid=c1)
+    assert desk.thread_of(c2) == t
+    r = desk.sweep()
+    assert [(x.from_state, x.to_state) for x in r.transitions] == [("handled", "waiting")]
+    assert desk.status(t) == {"Status/Waiting", "INBOX"}
+
+    desk.send(t, in_reply_to=c2)
+    desk.sweep()
+    desk.sandbox.control.advance_clock(3 * D)  # cron keeps the history cursor fresh
+    assert desk.sweep().transitions == []
+    desk.sandbox.control.advance_clock(4 * D + 60)
+    r = desk.sweep()
+    assert [(x.from_state, x.to_state) for x in r.transitions] == [("handled", "closed")]
+    assert r.threads_read == 0
+    assert desk.status(t) == {"Status/Closed"}  # archived: INBOX removed
+
+    desk.customer(subject="Re: Printer offline", reply_to_mid=c2)
+    r = desk.sweep()
+    assert [(x.from_state, x.to_state) for x in r.transitions] == [("closed", "waiting")]
+    assert desk.status(t) == {"Status/Waiting", "INBOX"}
+
+
+def test_out_of_office_and_bounce_after_our_reply_leave_it_handled(desk):
+    c1 = desk.customer()
+    t = desk.thread_of(c1)
+    desk.send(t, in_reply_to=c1)
+    desk.sweep()
+    assert desk.status(t) == {"Status/Handled", "INBOX"}
+    desk.customer(subject="Automatic reply: Re: Printer offline", reply_to_mid=c1,
+                  headers=[("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")])
+    desk.customer(frm="MAILER-DAEMON@mx.customer.test", subject="Undelivered Mail Returned to Sender",
+                  reply_to_mid=c1, headers=[("Return-Path", "<>")])
+    r = desk.sweep()
+    assert r.transitions == []
+    assert desk.status(t) == {"Status/Handled", "INBOX"}
+
+
+def test_forward_then_customer_reply(desk):
+    c1 = desk.customer()
+    t = desk.thread_of(c1)
+    desk.send(t, to="vendor@parts.test", subject="Fwd: Printer offline", in_reply_to=c1)
+    desk.sweep()
+    assert desk.status(t) == {"Status/Forwarded", "INBOX"}
+    desk.customer(subject="Re: Printer offline", reply_to_mid=c1)
+    r = desk.sweep()
+    assert [(x.from_state, x.to_state) for x in r.transitions] == [("forwarded", "waiting")]
+
+
+def test_manual_closed_is_kept_until_the_customer_writes(desk):
+    c1 = desk.customer()
+    t = desk.thread_of(c1)
+    desk.send(t, in_reply_to=c1)
+    desk.sweep()
+    closed = desk.label_id("Status/Closed")
+    desk.client.execute(desk.users.threads().modify(userId="me", id=t, body={"addLabelIds": [closed]}))
+    r = desk.sweep()
+    assert [(x.from_state, x.to_state) for x in r.transitions] == [("handled", "closed")]
+    assert desk.status(t) == {"Status/Closed"}  # our Handled removed; archived like any closed
+    desk.sandbox.control.advance_clock(30 * D)
+    assert desk.sweep().transitions == []  # kept
+    desk.customer(subject="Re: Printer offline", reply_to_mid=c1)
+    r = desk.sweep()
+    assert [(x.from_state, x.to_state) for x in r.transitions] == [("closed", "waiting")]
+    assert desk.status(t) == {"Status/Waiting", "INBOX"}
+
+
+def test_aliases_and_team_count_as_us(desk):
+    c1 = desk.customer()
+    t = desk.thread_of(c1)
+    # A colleague (team address) answers the customer with the desk in Cc.
+    desk.customer(frm="bob@example.com", to=(ALICE,), cc=("support@example.com",),
+                  subject="Re: Printer offline", reply_to_mid=c1)
+    desk.sweep()
+    assert desk.status(t) == {"Status/Handled", "INBOX"}
+    c3 = desk.customer(subject="Invoice", to=("billing@example.com",))
+    t3 = desk.thread_of(c3)
+    desk.customer(frm="billing@example.com", to=(ALICE,), cc=("support@example.com",), subject="Re: Invoice",
+                  reply_to_mid=c3)
+    desk.sweep()
+    assert desk.status(t3) == {"Status/Handled", "INBOX"}
+
+
+def _many(desk, n: int) -> list[str]:
+    mids = [desk.customer(subject=f"Question {i}") for i in range(n)]
+    for i, mid in enumerate(mids):
+        if i % 3 == 1:
+            desk.send(desk.thread_of(mid), in_reply_to=mid, subject=f"Re: Question {i}")
+        elif i % 3 == 2:
+            desk.send(desk.thread_of(mid), in_reply_to=mid, subject=f"Fwd: Question {i}", to="vendor@parts.test")
+    return mids
+
+
+def test_incremental_call_counts_and_the_journal(desk):
+    mids = _many(desk, 12)
+    desk.sandbox.control.reset_counters()
+    first = desk.sweep()
+    full_calls = desk.calls()
+    assert first.full and first.threads_read == 12 and len(first.transitions) == 12
+    assert full_calls["gmail.users.threads.get"] == 12
+    assert full_calls["gmail.users.messages.batchModify"] == 3  # one per state: new, handled, forwarded
+    assert first.by_state["new"] == 4 and first.by_state["handled"] == 4 and first.by_state["forwarded"] == 4
+
+    desk.sandbox.control.reset_counters()
+    second = desk.sweep()  # nothing changed; our own relabelling must not count as a change
+    assert sum(desk.calls().values()) <= 3, desk.calls()
+    assert second.threads_read == 0 and second.transitions == [] and not second.full
+    assert second.api_calls == sum(desk.calls().values())
+
+    for i, mid in enumerate(mids[:3]):
+        desk.customer(subject=f"Re: Question {i}", reply_to_mid=mid)
+    desk.sandbox.control.reset_counters()
+    third = desk.sweep()
+    calls = desk.calls()
+    assert third.threads_read == 3 and calls["gmail.users.threads.get"] == 3
+    # Question 0 was new and stays new; 1 (handled) and 2 (forwarded) now wait for us.
+    assert sorted((t.from_state, t.to_state) for t in third.transitions) == [
+        ("forwarded", "waiting"), ("handled", "waiting")]
+    from gmaildesk.sweep.store import Store
+    with Store(desk.store_path) as store:
+        journal = store.journal()
+    assert len(journal) == len(first.transitions) + len(third.transitions)
+    desk.sandbox.control.reset_counters()
+    assert desk.sweep().transitions == [] and sum(desk.calls().values()) <= 3
+    print(f"\nCALLS full={sum(full_calls.values())} {full_calls}\n  no-change={second.api_calls} "
+          f"after-3={sum(calls.values())} {calls}")
+
+
+def test_history_expired_means_a_reported_full_resync(desk):
+    desk.customer()
+    desk.sweep()
+    desk.sandbox.control.configure(history_retention_seconds=1)
+    desk.customer(subject="Another")
+    desk.sandbox.control.advance_clock(5)
+    r = desk.sweep()
+    assert r.resynced and r.full and r.threads_read == 2
+    assert [t.to_state for t in r.transitions] == ["new"]
+
+
+def _labels_everywhere(desk) -> dict[str, set[str]]:
+    listing = desk.client.execute(desk.users.threads().list(userId="me", maxResults=500))
+    return {t["id"]: desk.status(t["id"]) for t in listing.get("threads", [])}
+
+
+def test_faults_end_with_the_labels_of_a_clean_run(sandbox, tmp_path, monkeypatch):
+    config, _ = make_desk(sandbox, tmp_path, monkeypatch)
+    desk = Desk(sandbox, config, tmp_path / "sweep.sqlite")
+    mids = _many(desk, 15)
+    desk.sandbox.control.set_faults(rate_503=0.2, latency_ms=5, seed=7)
+    results = [desk.sweep()]
+    for i, mid in enumerate(mids[:4]):
+        desk.customer(subject=f"Re: Question {i}", reply_to_mid=mid)
+    results.append(desk.sweep())
+    while results[-1].errors and len(results) < 6:  # partial: the next run completes it
+        results.append(desk.sweep())
+    assert not results[-1].errors
+    assert sum(desk.sandbox.control.counters()["faults"].values()) > 0  # faults did happen
+    desk.sandbox.control.clear_faults()
+    faulty = _labels_everywhere(desk)
+    clean_store = tmp_path / "clean.sqlite"
+    clean = Desk(sandbox, config, clean_store)
+    clean.sweep(full=True)  # a fresh store, no faults: what the labels must be
+    assert _labels_everywhere(desk) == faulty
+    assert sum(1 for labels in faulty.values() if any(l.startswith("Status/") for l in labels)) == 15
+
+
+def test_a_crash_before_the_commit_is_redone_without_duplicates(desk, monkeypatch):
+    _many(desk, 6)
+    from gmaildesk.sweep import store as store_module
+
+    real = store_module.Store.commit
+
+    def crash(self, *args, **kwargs):
+        raise KeyboardInterrupt("killed after the Gmail writes")
+
+    monkeypatch.setattr(store_module.Store, "commit", crash)
+    with pytest.raises(KeyboardInterrupt):
+        desk.sweep()
+    monkeypatch.setattr(store_module.Store, "commit", real)
+    r = desk.sweep()
+    assert len(r.transitions) == 6
+    from gmaildesk.sweep.store import Store
+    with Store(desk.store_path) as store:
+        assert len(store.journal()) == 6
+        # The same transitions recorded again (a crash right after COMMIT is replayed) add nothing.
+        store.commit(store.checkpoint(), [], store.journal(), "again")
+        assert len(store.journal()) == 6
+    assert desk.sweep().transitions == []
+
+
+def test_partial_runs_keep_the_checkpoint_and_the_next_runs_complete(sandbox, tmp_path, monkeypatch):
+    from gmaildesk.errors import ExitCode
+    from gmaildesk.gmail import connect, scopes
+    from gmaildesk.gmail.connection import ConnectionOptions
+    from gmaildesk.gmail.retry import RetryPolicy
+
+    config, _ = make_desk(sandbox, tmp_path, monkeypatch)
+    desk = Desk(sandbox, config, tmp_path / "sweep.sqlite")
+    mids = _many(desk, 12)
+    desk.sweep()
+    for i, mid in enumerate(mids[:6]):
+        desk.customer(subject=f"Re: Question {i}", reply_to_mid=mid)
+    desk.sandbox.control.advance_clock(5 * H)
+    fragile = Desk(sandbox, config, desk.store_path)
+    fragile.client = connect(ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP,
+                             policy=RetryPolicy(max_attempts=1, sleep=lambda s: None))
+    fragile.users = fragile.client.users()
+    batch_only = {"failed": 0}
+    results = []
+    sandbox.control.set_faults(rate_503=0.3, seed=3)
+    for _ in range(20):
+        try:
+            results.append(fragile.sweep())
+        except Exception:  # a single call (labels.list, history.list) failed: the whole run fails, nothing saved
+            batch_only["failed"] += 1
+            continue
+        if not results[-1].errors:
+            break
+    sandbox.control.clear_faults()
+    assert results and not results[-1].errors
+    assert any(r.exit_code == ExitCode.PARTIAL for r in results)  # seed 3: several partial runs first
+    faulty = _labels_everywhere(desk)
+    Desk(sandbox, config, tmp_path / "clean.sqlite").sweep(full=True)
+    assert _labels_everywhere(desk) == faulty
+    from gmaildesk.sweep.store import Store
+    with Store(desk.store_path) as store:
+        journal = store.journal()
+    keys = [(j.thread_id, j.from_state, j.to_state) for j in journal]
+    assert len(keys) == len(set(keys))  # no duplicate transitions
