@@ -18,6 +18,8 @@ from gmaildesk.desk import plan as desk_plan
 from gmaildesk.desk import read
 from gmaildesk.desk.ownership import Ownership
 from gmaildesk.gmail import ConnectionOptions, connect, scopes
+from gmaildesk.sweep import engine as sweep_engine
+from gmaildesk.sweep.store import Store
 from gmaildesk.sandbox import SandboxHandle, running_sandbox
 from gmaildesk.sandbox.mime import b64url_encode, build_message
 
@@ -44,9 +46,19 @@ class DeskSetup:
 
 
 @dataclass
+class SweepRun:
+    title: str
+    transitions: list[str]
+    by_state: dict[str, int]
+    api_calls: int
+    threads_read: int
+
+
+@dataclass
 class DemoResult:
     url: str
     desk: DeskSetup | None = None
+    sweeps: list[SweepRun] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     threads: list[ThreadRow] = field(default_factory=list)
     colleague_inbox: list[str] = field(default_factory=list)
@@ -61,8 +73,13 @@ def run_demo() -> DemoResult:
     with running_sandbox(users=(SUPPORT, COLLEAGUE)) as sb, tempfile.TemporaryDirectory() as work:
         result = DemoResult(url=sb.url)
         client = connect(ConnectionOptions(endpoint=sb.url), scopes.SWEEP)
-        result.desk = _set_up_desk(client, Path(work))
+        desk = _set_up_desk(client, Path(work), result)
         _morning_of_mail(sb, client, result)
+        with Store(Path(work) / "sweep.sqlite") as store:
+            result.sweeps.append(_sweep(sb, client, desk, store, "First sweep: every conversation gets its state"))
+            sb.control.advance_clock(26 * 3600)
+            result.sweeps.append(_sweep(sb, client, desk, store,
+                                        "A day later, no new mail: the sweep reads nothing, the clock decides"))
         _read_back(sb, client, result)
         counters = sb.control.counters()
         result.api_calls = counters["total_calls"]
@@ -72,7 +89,22 @@ def run_demo() -> DemoResult:
         return result
 
 
-def _set_up_desk(client, work: Path) -> DeskSetup:
+def _sweep(sb: SandboxHandle, client, desk, store: Store, title: str) -> SweepRun:
+    outcome = sweep_engine.run(client, desk, store, now_ms=sb.sandbox.now_ms())
+    names = {t.thread_id: t for t in outcome.transitions}
+    lines = [f"{_subject(client, thread_id)}: {t.from_state or '-'} -> {t.to_state} ({t.reason})"
+             for thread_id, t in names.items()]
+    return SweepRun(title, lines, dict(outcome.by_state), outcome.api_calls, outcome.threads_read)
+
+
+def _subject(client, thread_id: str) -> str:
+    thread = client.execute(client.users().threads().get(userId="me", id=thread_id, format="metadata",
+                                                         metadataHeaders=["Subject"]), "reading a subject")
+    headers = thread["messages"][0]["payload"]["headers"]
+    return next((h["value"] for h in headers if h["name"].lower() == "subject"), thread_id)
+
+
+def _set_up_desk(client, work: Path, result: DemoResult):
     """`gmaildesk init` + `plan` + `apply` of the example desk, then a second plan: empty."""
     write_example(work)
     desk = load_desk(work / "desk.yaml")
@@ -84,7 +116,8 @@ def _set_up_desk(client, work: Path) -> DeskSetup:
     plan = desk_plan.build(desk, read.current(client), record)
     outcome = desk_apply.execute(plan, client, record)
     replan = desk_plan.build(desk, read.current(client), record)
-    return DeskSetup(plan.render_text(), len(outcome.done), outcome.status, replan.render_text())
+    result.desk = DeskSetup(plan.render_text(), len(outcome.done), outcome.status, replan.render_text())
+    return desk
 
 
 def _customer_mail(sb: SandboxHandle, sender: str, subject: str, text: str, to: str = SUPPORT, **extra) -> dict:

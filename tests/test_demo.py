@@ -29,6 +29,16 @@ def test_demo_json_tells_the_whole_story():
     acknowledged = sorted(o["to"][0] for o in data["outbox"] if o["kind"] == "vacation")
     # one acknowledgement per customer; none to the bounce, the list or Carla's out-of-office
     assert acknowledged == ["ann@customer.example", "bob@shop.example", "carla@retail.example"]
+    first, later = data["sweeps"]
+    assert first["by_state"] == {"new": 0, "waiting": 1, "handled": 1, "forwarded": 1, "closed": 0, "overdue": 0}
+    assert any(line.startswith("App crashes on login: - -> forwarded") for line in first["transitions"])
+    assert later["threads_read"] == 0  # the clock alone makes Ann's conversation overdue
+    assert later["transitions"] == [line for line in later["transitions"]
+                                    if line.startswith("Invoice 1042 charged twice: waiting -> waiting+overdue")]
+    assert len(later["transitions"]) == 1
+    assert {"Status/Waiting for us", "Status/Overdue"} <= set(billing["labels"])
+    assert "Status/Handled" in by_subject["Change of delivery address"]["labels"]  # her out-of-office changed nothing
+    assert not any(label.startswith("Status/") for label in by_subject["This week in tools"]["labels"])
     assert data["api_calls"] > 0 and data["quota_units"] >= data["api_calls"]
 
 

@@ -36,6 +36,13 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print the result 
         console.print("\n[bold]2. A morning of support mail[/]:")
     for number, step in enumerate(result.steps, 1):
         console.print(f"  {number}. {step}")
+    for number, run in enumerate(result.sweeps, 3):
+        console.print(f"\n[bold]{number}. {run.title}[/] (gmaildesk sweep: {run.api_calls} API calls, "
+                      f"{run.threads_read} conversations read)")
+        for line in run.transitions:
+            console.print(f"  {line}", markup=False, highlight=False)
+        console.print("  now: " + ", ".join(f"{n} {state}" for state, n in run.by_state.items()))
+    console.print()
     table = Table(title="Conversations in support@example.com, read back with googleapiclient")
     for column in ("subject", "msgs", "last from", "labels"):
         table.add_column(column)
