@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     AUTH = 5
     QUOTA = 6
     LOCKED = 7
+    NEEDS_ATTENTION = 8  # `status --check`: something is overdue or the sweep has stalled
     INTERRUPTED = 130
 
 

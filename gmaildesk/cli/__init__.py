@@ -44,7 +44,7 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from gmaildesk.cli import auth, demo, desk, init, sandbox, sweep
+    from gmaildesk.cli import audit, auth, demo, desk, init, sandbox, sweep
 
     init.register(app)
     desk.register(app)
@@ -52,6 +52,7 @@ def _register_commands() -> None:
     app.add_typer(auth.app, name="auth")
     demo.register(app)
     sweep.register(app)
+    audit.register(app)
 
 
 _register_commands()

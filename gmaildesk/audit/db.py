@@ -1,0 +1,82 @@
+"""A read-only view of the sweep store, the SLA table from desk.yaml, thread ids from Gmail URLs."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gmaildesk.errors import ExitCode, GmailDeskError
+
+__all__ = ["open_store", "Slas", "thread_id_from", "gmail_link", "iso"]
+
+GMAIL_LINK = "https://mail.google.com/mail/u/0/#inbox/{}"
+_URL_RE = re.compile(r"^https?://mail\.google\.com/mail/[^#]*#(?:[^/]+/)*([0-9A-Za-z_-]+)/?$")
+
+
+def open_store(path: Path) -> sqlite3.Connection:
+    """The store read-only (never creates or migrates it); GmailDeskError when there is none yet."""
+    path = Path(path)
+    if not path.is_file():
+        raise GmailDeskError(f"no sweep store at {path}", ["run `gmaildesk sweep -c desk.yaml` first, "
+                                                           "or pass --refresh"], ExitCode.ERROR)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("SELECT 1 FROM threads LIMIT 1")
+    except sqlite3.DatabaseError as error:
+        db.close()
+        raise GmailDeskError(f"{path} is not a sweep store ({error})") from None
+    return db
+
+
+@dataclass(frozen=True)
+class Slas:
+    """Per department SLAs in seconds, resolved like the sweep does (no department: the strictest)."""
+
+    first: dict[str, int | None] = field(default_factory=dict)
+    next: dict[str, int | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_desk(cls, desk) -> "Slas":
+        return cls({d.name: d.sla.first_response for d in desk.departments},
+                   {d.name: d.sla.next_response for d in desk.departments})
+
+    def first_response(self, department: str | None) -> int | None:
+        return self._pick(self.first, department)
+
+    def next_response(self, department: str | None) -> int | None:
+        return self._pick(self.next, department)
+
+    @staticmethod
+    def _pick(table: dict[str, int | None], department: str | None) -> int | None:
+        if department in table:
+            return table[department]
+        values = [v for v in table.values() if v is not None]
+        return min(values) if values else None
+
+
+def thread_id_from(text: str) -> str:
+    """A thread id, or the id at the end of a Gmail web URL (…/#inbox/<id>, #all/<id>, #label/X/<id>)."""
+    text = text.strip()
+    if text.startswith(("http://", "https://")):
+        match = _URL_RE.match(text)
+        if not match:
+            raise GmailDeskError(f"'{text}' is not a Gmail conversation link",
+                                 ["use a thread id or a link like https://mail.google.com/mail/u/0/#inbox/<id>"],
+                                 ExitCode.USAGE)
+        return match.group(1)
+    if not re.fullmatch(r"[0-9A-Za-z_-]+", text):
+        raise GmailDeskError(f"'{text}' is not a thread id", [], ExitCode.USAGE)
+    return text
+
+
+def gmail_link(thread_id: str) -> str:
+    return GMAIL_LINK.format(thread_id)
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

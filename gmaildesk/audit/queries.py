@@ -1,0 +1,365 @@
+"""Pure functions over the sweep store: status, threads, show, next, report.
+
+Every function takes a read-only connection (`db.open_store`), the desk's SLAs and `now_ms`;
+nothing reads a clock. Times are epoch milliseconds.
+
+What the store knows per conversation (threads table) is message-precise: first customer
+message, our first reply, the newest counted message and who wrote it, the SLA deadline. The
+journal adds every state transition with its reason, stamped with the *sweep's* time. So:
+- first response = first_response_at - first_customer_at (exact);
+- resolution = our last reply - first customer message, for conversations now handled or closed;
+- reopens = journal transitions out of closed;
+- SLA missed = the first response came later than the department's first_response SLA, or the
+  journal ever recorded the conversation overdue (which also covers next-response breaches);
+  conversations still inside their first SLA window are not counted either way.
+Subject, customer address, the send-as address of our reply and per-message history are not in
+the store (yet): those fields are None and `--by agent` puts everything under "?".
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+
+from gmaildesk.audit.db import Slas, gmail_link
+
+__all__ = ["ThreadInfo", "Oldest", "DepartmentStatus", "Status", "HistoryEntry", "ThreadDetail", "Stats",
+           "ReportGroup", "Report", "status", "threads", "show", "next_thread", "report", "STATES",
+           "AGING_BUCKETS", "NotFound"]
+
+STATES = ("new", "waiting", "handled", "forwarded", "closed")
+OPEN_STATES = ("new", "waiting")
+# (label, upper bound in ms; None = no bound)
+AGING_BUCKETS: tuple[tuple[str, int | None], ...] = (
+    ("<1h", 3_600_000), ("1-4h", 4 * 3_600_000), ("4-24h", 24 * 3_600_000), ("1-3d", 72 * 3_600_000), (">3d", None))
+_ACTOR = {"customer": "customer", "ours_reply": "us", "ours_forward": "us (forward)"}
+_COLS = ("thread_id, state, overdue, department, last_counted_side, last_counted_at, first_customer_at, "
+         "first_response_at, due_at, manual, message_ids, updated_at")
+
+
+class NotFound(LookupError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------- rows
+@dataclass(frozen=True)
+class ThreadInfo:
+    thread_id: str
+    link: str
+    subject: str | None        # not in the store yet
+    customer: str | None       # not in the store yet
+    department: str | None
+    state: str | None
+    overdue: bool              # as of now (the store's flag, or the deadline has passed since the sweep)
+    manual: bool
+    since_at: int | None       # new: first customer message; waiting: start of the wait; else newest counted
+    age_ms: int | None         # now - since_at
+    last_actor: str | None     # "customer" | "us" | "us (forward)"
+    last_at: int | None
+    due_at: int | None
+    messages: int
+
+
+def _since(state, department, last_at, first_customer_at, due_at, slas: Slas) -> int | None:
+    if state == "new":
+        return first_customer_at if first_customer_at is not None else last_at
+    if state == "waiting":
+        nr = slas.next_response(department)
+        if due_at is not None and nr is not None:
+            return due_at - nr * 1000  # the deadline was set from the first unanswered message
+    return last_at
+
+
+def _info(r: tuple, now_ms: int, slas: Slas) -> ThreadInfo:
+    (thread_id, state, overdue, department, side, last_at, first_customer_at, _first_response_at, due_at,
+     manual, message_ids, _updated) = r
+    since = _since(state, department, last_at, first_customer_at, due_at, slas)
+    live_overdue = bool(overdue) or (state in OPEN_STATES and due_at is not None and now_ms > due_at)
+    return ThreadInfo(thread_id, gmail_link(thread_id), None, None, department, state, live_overdue, bool(manual),
+                      since, None if since is None else now_ms - since, _ACTOR.get(side or ""), last_at, due_at,
+                      message_ids.count('"') // 2 if message_ids else 0)
+
+
+# ---------------------------------------------------------------------------------------------- status
+@dataclass(frozen=True)
+class Oldest:
+    thread_id: str
+    link: str
+    since_at: int
+    age_ms: int
+
+
+@dataclass
+class DepartmentStatus:
+    department: str | None
+    counts: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STATES})
+    overdue: int = 0
+    oldest_new: Oldest | None = None
+    oldest_waiting: Oldest | None = None
+
+
+@dataclass
+class Status:
+    now_ms: int
+    last_sweep_at: int | None
+    total: int
+    overdue: int
+    by_state: dict[str, int]
+    departments: list[DepartmentStatus]
+
+    @property
+    def sweep_age_ms(self) -> int | None:
+        return None if self.last_sweep_at is None else self.now_ms - self.last_sweep_at
+
+    def problems(self, max_age_ms: int | None) -> list[str]:
+        """Why `status --check` fails: overdue conversations, a stale or missing sweep."""
+        out = []
+        if self.overdue:
+            out.append(f"{self.overdue} conversation{'s' if self.overdue != 1 else ''} overdue")
+        if self.last_sweep_at is None:
+            out.append("no sweep has completed yet")
+        elif max_age_ms is not None and self.sweep_age_ms > max_age_ms:
+            out.append(f"the last sweep is {self.sweep_age_ms // 1000}s old (max {max_age_ms // 1000}s)")
+        return out
+
+
+def _last_sweep(db: sqlite3.Connection) -> int | None:
+    row = db.execute("SELECT last_sweep_at FROM checkpoint WHERE id = 1").fetchone()
+    return row[0] if row else None
+
+
+def status(db: sqlite3.Connection, slas: Slas, now_ms: int) -> Status:
+    depts: dict[str | None, DepartmentStatus] = {}
+
+    def dept(name):
+        return depts.setdefault(name, DepartmentStatus(name))
+
+    overdue_total = 0
+    rows = db.execute("SELECT department, state, count(*), "
+                      "sum(overdue OR (state IN ('new', 'waiting') AND due_at IS NOT NULL AND due_at < ?)) "
+                      "FROM threads WHERE state IS NOT NULL GROUP BY department, state", (now_ms,))
+    for department, state, n, overdue in rows:
+        d = dept(department)
+        d.counts[state] = d.counts.get(state, 0) + n
+        d.overdue += overdue or 0
+        overdue_total += overdue or 0
+    # Oldest new: the earliest first customer message (SQLite returns the row the MIN came from).
+    for department, thread_id, since in db.execute(
+            "SELECT department, thread_id, MIN(COALESCE(first_customer_at, last_counted_at)) FROM threads "
+            "WHERE state = 'new' GROUP BY department"):
+        if since is not None:
+            dept(department).oldest_new = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
+    # Oldest waiting: the wait starts at due_at - next_response (same SLA within a department).
+    for department, thread_id, due_at, last_at in db.execute(
+            "SELECT department, thread_id, MIN(due_at), last_counted_at FROM threads "
+            "WHERE state = 'waiting' AND due_at IS NOT NULL GROUP BY department"):
+        since = _since("waiting", department, last_at, None, due_at, slas)
+        if since is not None:
+            dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
+    for department, thread_id, last_at in db.execute(
+            "SELECT department, thread_id, MIN(last_counted_at) FROM threads "
+            "WHERE state = 'waiting' AND due_at IS NULL AND last_counted_at IS NOT NULL GROUP BY department"):
+        current = dept(department).oldest_waiting
+        if current is None or last_at < current.since_at:
+            dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), last_at, now_ms - last_at)
+    by_state = {s: sum(d.counts.get(s, 0) for d in depts.values()) for s in STATES}
+    ordered = sorted(depts.values(), key=lambda d: (d.department is None, d.department or ""))
+    return Status(now_ms, _last_sweep(db), sum(by_state.values()), overdue_total, by_state, ordered)
+
+
+# ---------------------------------------------------------------------------------------------- threads / next
+def threads(db: sqlite3.Connection, slas: Slas, now_ms: int, *, state: str | None = None,
+            department: str | None = None, older_than_ms: int | None = None, sort: str = "age",
+            limit: int | None = None) -> list[ThreadInfo]:
+    """Conversations with a status, filtered; sort "age" (oldest first) or "sla" (overdue, then deadline)."""
+    if sort not in ("age", "sla"):
+        raise ValueError(f"unknown sort {sort!r}")
+    where, args = ["state IS NOT NULL"], []
+    if state == "overdue":
+        where.append("(overdue OR (state IN ('new', 'waiting') AND due_at IS NOT NULL AND due_at < ?))")
+        args.append(now_ms)
+    elif state == "open":
+        where.append("state IN ('new', 'waiting')")
+    elif state is not None:
+        where.append("state = ?")
+        args.append(state)
+    if department is not None:
+        where.append("lower(department) = lower(?)")
+        args.append(department)
+    rows = db.execute(f"SELECT {_COLS} FROM threads WHERE {' AND '.join(where)}", args).fetchall()
+    infos = [_info(r, now_ms, slas) for r in rows]
+    if older_than_ms is not None:
+        infos = [i for i in infos if i.age_ms is not None and i.age_ms >= older_than_ms]
+    big = 1 << 62
+    if sort == "age":
+        infos.sort(key=lambda i: (i.since_at if i.since_at is not None else big, i.thread_id))
+    else:
+        infos.sort(key=lambda i: (not i.overdue, i.due_at if i.due_at is not None else big,
+                                  i.since_at if i.since_at is not None else big, i.thread_id))
+    return infos[:limit] if limit else infos
+
+
+def next_thread(db: sqlite3.Connection, slas: Slas, now_ms: int, department: str | None = None) -> ThreadInfo | None:
+    """The conversation to handle now: overdue first, then the nearest SLA deadline, then the oldest."""
+    found = threads(db, slas, now_ms, state="open", department=department, sort="sla", limit=1)
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------------------------------------- show
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: int
+    from_state: str | None
+    to_state: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ThreadDetail:
+    info: ThreadInfo
+    first_customer_at: int | None
+    first_response_at: int | None
+    history: list[HistoryEntry]
+    messages: list[dict] | None  # None: the store does not keep per-message facts yet
+
+
+def show(db: sqlite3.Connection, slas: Slas, now_ms: int, thread_id: str) -> ThreadDetail:
+    row = db.execute(f"SELECT {_COLS} FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
+    history = [HistoryEntry(at, f or None, t or None, reason) for at, f, t, reason in db.execute(
+        "SELECT at, from_state, to_state, reason FROM journal WHERE thread_id = ? ORDER BY at, id", (thread_id,))]
+    if row is None:
+        if not history:
+            raise NotFound(thread_id)
+        row = (thread_id, None, 0, None, None, None, None, None, None, 0, "[]", None)
+    return ThreadDetail(_info(row, now_ms, slas), row[6], row[7], history, None)
+
+
+# ---------------------------------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class Stats:
+    n: int
+    median_ms: int | None
+    p90_ms: int | None
+
+    @classmethod
+    def of(cls, values: list[int]) -> "Stats":
+        if not values:
+            return cls(0, None, None)
+        values = sorted(values)
+        return cls(len(values), int(statistics.median(values)), values[max(0, math.ceil(0.9 * len(values)) - 1)])
+
+
+@dataclass
+class ReportGroup:
+    key: str
+    volume: int = 0
+    first_response: Stats = Stats(0, None, None)
+    resolution: Stats = Stats(0, None, None)
+    reopens: int = 0
+    sla_met: int = 0
+    sla_measured: int = 0
+    backlog: dict[str, int] = field(default_factory=lambda: {b: 0 for b, _ in AGING_BUCKETS})
+
+    @property
+    def sla_pct(self) -> float | None:
+        return round(100.0 * self.sla_met / self.sla_measured, 1) if self.sla_measured else None
+
+
+@dataclass
+class Report:
+    now_ms: int
+    since_ms: int
+    by: str
+    groups: list[ReportGroup]
+    total: ReportGroup
+    missing: list[str]
+
+
+def _week(ms: int) -> str:
+    return _week_of_day(ms // 86_400_000)
+
+
+@lru_cache(maxsize=4096)
+def _week_of_day(day: int) -> str:
+    year, week, _ = datetime.fromtimestamp(day * 86_400, timezone.utc).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _bucket(age_ms: int) -> str:
+    for label, bound in AGING_BUCKETS:
+        if bound is None or age_ms < bound:
+            return label
+    return AGING_BUCKETS[-1][0]
+
+
+def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by: str = "dept") -> Report:
+    """Conversations whose first customer message is at or after since_ms, grouped by dept|week|agent.
+
+    Backlog aging counts every open (new/waiting) conversation of the window by its current wait.
+    """
+    if by not in ("dept", "week", "agent"):
+        raise ValueError(f"unknown grouping {by!r}")
+    reopens = dict(db.execute(
+        "SELECT thread_id, count(*) FROM journal WHERE from_state IN ('closed', 'closed+overdue') "
+        "AND to_state NOT IN ('', 'closed', 'closed+overdue') GROUP BY thread_id"))
+    ever_overdue = {t for (t,) in db.execute(
+        "SELECT DISTINCT thread_id FROM journal WHERE to_state LIKE '%+overdue'")}
+    rows = db.execute(
+        "SELECT thread_id, department, state, overdue, last_counted_side, last_counted_at, first_customer_at, "
+        "first_response_at, due_at FROM threads WHERE first_customer_at >= ? AND state IS NOT NULL", (since_ms,))
+    acc: dict[str, dict] = defaultdict(lambda: {"fr": [], "res": [], "g": None})
+    total = {"fr": [], "res": [], "g": ReportGroup("total")}
+    for thread_id, department, state, overdue, side, last_at, first_at, response_at, due_at in rows:
+        key = (department or "(none)") if by == "dept" else _week(first_at) if by == "week" else "?"
+        bucket = acc[key]
+        if bucket["g"] is None:
+            bucket["g"] = ReportGroup(key)
+        for b in (bucket, total):
+            g = b["g"]
+            g.volume += 1
+            g.reopens += reopens.get(thread_id, 0)
+            if response_at is not None:
+                b["fr"].append(response_at - first_at)
+            if state in ("handled", "closed") and side == "ours_reply" and last_at is not None:
+                b["res"].append(last_at - first_at)
+            verdict = _sla(thread_id, department, state, overdue, first_at, response_at, due_at, now_ms, slas,
+                           ever_overdue)
+            if verdict is not None:
+                g.sla_measured += 1
+                g.sla_met += verdict
+            if state in OPEN_STATES:
+                since = _since(state, department, last_at, first_at, due_at, slas)
+                if since is not None:
+                    g.backlog[_bucket(now_ms - since)] += 1
+    groups = []
+    for b in [acc[k] for k in sorted(acc)] + [total]:
+        b["g"].first_response, b["g"].resolution = Stats.of(b["fr"]), Stats.of(b["res"])
+        groups.append(b["g"])
+    missing = ["agent: the store does not record the send-as address our reply went out from"] if by == "agent" else []
+    return Report(now_ms, since_ms, by, groups[:-1], groups[-1], missing)
+
+
+def _sla(thread_id, department, state, overdue, first_at, response_at, due_at, now_ms, slas: Slas,
+         ever_overdue: set[str]) -> bool | None:
+    """True met, False missed, None not measurable yet (or no SLA)."""
+    first_sla = slas.first_response(department)
+    missed = overdue or thread_id in ever_overdue or (
+        state in OPEN_STATES and due_at is not None and now_ms > due_at)
+    if first_sla is not None:
+        limit = first_at + first_sla * 1000
+        if response_at is not None:
+            missed = missed or response_at > limit
+        elif state not in OPEN_STATES:
+            pass  # forwarded or set by hand without a reply: only the journal's overdue record counts
+        elif now_ms > limit:
+            missed = True
+        elif not missed:
+            return None  # still within its first-response window
+    elif slas.next_response(department) is None and not missed:
+        return None
+    return not missed

@@ -1,0 +1,338 @@
+"""`gmaildesk status|threads|show|next|report`: audit the desk offline from the sweep store.
+
+Thin commands over gmaildesk.audit: each loads desk.yaml (mailbox, SLAs), opens the sweep store
+read-only, optionally runs an incremental sweep first (`--refresh`, the `sweep` command itself),
+and prints a rich table, `--json` (version 1, see gmaildesk/audit/shapes.py) or `--csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gmaildesk.cli.options import Endpoint, ServiceAccount, User
+from gmaildesk.cli.sweep import ConfigFile
+from gmaildesk.errors import ExitCode, GmailDeskError
+
+# `status --check` found a problem (overdue conversations, a stale or missing sweep): distinct from 1
+# (the command itself failed) so monitoring can tell "desk needs attention" from "check broken".
+CHECK_FAILED = ExitCode.NEEDS_ATTENTION
+
+_STORE_HELP = ("Sweep store to read (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR), "
+               "as `sweep --state`.")
+StoreFile = Annotated[Optional[Path], typer.Option("--state", "--store", metavar="FILE", show_default=False,
+                                                   dir_okay=False, help=_STORE_HELP)]
+# `threads --state waiting` (issue 5) filters by state, so there the store file is --store only.
+ThreadsStoreFile = Annotated[Optional[Path], typer.Option("--store", metavar="FILE", show_default=False,
+                                                          dir_okay=False, help=_STORE_HELP)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (version 1).")]
+AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")]
+Refresh = Annotated[bool, typer.Option("--refresh", help="Run an incremental sweep first (talks to Gmail).")]
+Dept = Annotated[Optional[str], typer.Option("--dept", metavar="NAME", show_default=False,
+                                             help="Only this department.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="status")(status)
+    app.command(name="threads")(threads)
+    app.command(name="show")(show)
+    app.command(name="next")(next_)
+    app.command(name="report")(report)
+
+
+# ---------------------------------------------------------------------------------------------- plumbing
+@contextmanager
+def _opened(config: Path, state: Path | None, refresh: bool, endpoint, service_account, user):
+    from gmaildesk.audit.db import Slas, open_store
+    from gmaildesk.cli.sweep import _now_ms, sweep
+    from gmaildesk.config import load_desk
+    from gmaildesk.sweep.store import store_path
+
+    desk = load_desk(config)
+    if refresh:
+        try:
+            sweep(config=config, dry_run=False, full=False, as_json=False, quiet=True, state=state,
+                  endpoint=endpoint, service_account=service_account, user=user)
+        except typer.Exit as done:
+            if done.exit_code != ExitCode.PARTIAL:
+                raise
+            typer.echo("Warning: the sweep was partial; showing what the store has.", err=True)
+    db = open_store(store_path(desk.mailbox, state))
+    try:
+        yield db, Slas.from_desk(desk), _now_ms(endpoint)
+    finally:
+        db.close()
+
+
+def _duration_ms(value: str | None, option: str) -> int | None:
+    from gmaildesk.config.durations import DurationError, parse_duration
+
+    if value is None:
+        return None
+    text = value.strip().lower()
+    try:
+        if text.endswith("s") and text[:-1].isdigit():
+            return int(text[:-1]) * 1000
+        return parse_duration(text) * 1000
+    except DurationError as error:
+        raise GmailDeskError(f"{option}: {error}", [], ExitCode.USAGE) from None
+
+
+def _emit(as_json: bool, as_csv: bool, doc, table) -> bool:
+    """Print JSON or CSV when asked; False when the caller should print its table."""
+    if as_json and as_csv:
+        raise GmailDeskError("--json and --csv exclude each other", [], ExitCode.USAGE)
+    if as_json:
+        typer.echo(json.dumps(doc(), indent=2))
+    elif as_csv:
+        header, rows = table()
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        typer.echo(out.getvalue(), nl=False)
+    return as_json or as_csv
+
+
+def _print(renderable) -> None:
+    from rich.console import Console
+
+    Console().print(renderable)
+
+
+def _age(ms: int | None) -> str:
+    from gmaildesk.sweep.state import format_duration
+
+    return "-" if ms is None else format_duration(ms)
+
+
+def _threads_table(rows, now_ms: int, title: str):
+    from rich.table import Table
+
+    from gmaildesk.audit.db import iso
+
+    table = Table(title=title)
+    for col in ("thread", "subject", "customer", "department", "state", "age", "last", "SLA deadline", "link"):
+        table.add_column(col, overflow="fold")
+    for t in rows:
+        due = "-" if t.due_at is None else (f"{iso(t.due_at)} ({'overdue ' + _age(now_ms - t.due_at) if now_ms > t.due_at else 'in ' + _age(t.due_at - now_ms)})")
+        table.add_row(t.thread_id, t.subject or "?", t.customer or "?", t.department or "-",
+                      (t.state or "-") + (" [red]overdue[/]" if t.overdue else ""), _age(t.age_ms),
+                      t.last_actor or "-", due, t.link)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------- commands
+def status(
+    config: ConfigFile = Path("desk.yaml"),
+    check: Annotated[bool, typer.Option("--check", help=f"Exit {CHECK_FAILED} when anything is overdue or the "
+                                                        "last sweep is older than --max-age.")] = False,
+    max_age: Annotated[str, typer.Option("--max-age", metavar="AGE", help="Oldest acceptable last sweep for "
+                                                                          "--check (e.g. 15m, 1h).")] = "15m",
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    refresh: Refresh = False,
+    state: StoreFile = None,
+    endpoint: Endpoint = None,
+    service_account: ServiceAccount = None,
+    user: User = None,
+) -> None:
+    """Conversations by department and state, the oldest new and waiting ones, overdue count, last sweep.
+
+    Offline from the sweep store. With --check (for monitoring): exit 0 when all is well, 8 when anything is overdue, no sweep has completed, or the last sweep is older than --max-age (the problems go to stderr), 1 on errors.
+
+    Example: gmaildesk status -c desk.yaml --check --max-age 15m
+    """
+    from gmaildesk.audit import queries, shapes
+    from gmaildesk.audit.db import iso
+
+    max_age_ms = _duration_ms(max_age, "--max-age")
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
+        result = queries.status(db, slas, now_ms)
+    problems = result.problems(max_age_ms)
+    if not _emit(as_json, as_csv, lambda: shapes.status_json(result, problems), lambda: shapes.status_csv(result)):
+        from rich.table import Table
+
+        table = Table(title=f"{result.total} conversations, {result.overdue} overdue; last sweep "
+                            f"{iso(result.last_sweep_at) or 'never'}"
+                            f"{'' if result.sweep_age_ms is None else ' (' + _age(result.sweep_age_ms) + ' ago)'}")
+        for col in ("department", *queries.STATES, "overdue", "oldest new", "oldest waiting"):
+            table.add_column(col)
+        for d in result.departments:
+            table.add_row(d.department or "(none)", *(str(d.counts.get(s, 0)) for s in queries.STATES),
+                          str(d.overdue),
+                          f"{_age(d.oldest_new.age_ms)} {d.oldest_new.thread_id}" if d.oldest_new else "-",
+                          f"{_age(d.oldest_waiting.age_ms)} {d.oldest_waiting.thread_id}" if d.oldest_waiting else "-")
+        _print(table)
+    if check and problems:
+        for problem in problems:
+            typer.echo(f"Check failed: {problem}", err=True)
+        raise typer.Exit(CHECK_FAILED)
+
+
+def threads(
+    config: ConfigFile = Path("desk.yaml"),
+    state_filter: Annotated[Optional[str], typer.Option(
+        "--state", "--status", metavar="STATE", show_default=False,
+        help="new, waiting, handled, forwarded, closed, open (new or waiting) or overdue.")] = None,
+    dept: Dept = None,
+    older_than: Annotated[Optional[str], typer.Option("--older-than", metavar="AGE", show_default=False,
+                                                      help="Only conversations at least this old (e.g. 2h).")] = None,
+    sort: Annotated[str, typer.Option("--sort", help="age (oldest first) or sla (overdue, then deadline).")] = "age",
+    limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0: all).")] = 0,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    refresh: Refresh = False,
+    state: ThreadsStoreFile = None,
+    endpoint: Endpoint = None,
+    service_account: ServiceAccount = None,
+    user: User = None,
+) -> None:
+    """One row per conversation: subject, customer, department, state, age, who acted last, SLA deadline, Gmail link.
+
+    Offline from the sweep store. Here --state filters by state and --store names the store file. Subject and customer show '?' until the store records them.
+
+    Example: gmaildesk threads -c desk.yaml --state waiting --older-than 2h --sort sla
+    """
+    from gmaildesk.audit import queries, shapes
+
+    allowed = (*queries.STATES, "open", "overdue")
+    if state_filter is not None and state_filter.lower() not in allowed:
+        raise GmailDeskError(f"--status {state_filter}: use one of {', '.join(allowed)}", [], ExitCode.USAGE)
+    if sort not in ("age", "sla"):
+        raise GmailDeskError(f"--sort {sort}: use age or sla", [], ExitCode.USAGE)
+    older_ms = _duration_ms(older_than, "--older-than")
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
+        rows = queries.threads(db, slas, now_ms, state=state_filter and state_filter.lower(), department=dept,
+                               older_than_ms=older_ms, sort=sort, limit=limit or None)
+    if not _emit(as_json, as_csv, lambda: shapes.threads_json(rows, now_ms), lambda: shapes.threads_csv(rows, now_ms)):
+        shown = rows if limit else rows[:200]
+        _print(_threads_table(shown, now_ms, f"{len(rows)} conversations"))
+        if len(shown) < len(rows):
+            typer.echo(f"... {len(rows) - len(shown)} more: use --limit 0 with --csv or --json for all.")
+
+
+def show(
+    thread: Annotated[str, typer.Argument(metavar="THREAD", help="Thread id or Gmail web link.")],
+    config: ConfigFile = Path("desk.yaml"),
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    refresh: Refresh = False,
+    state: StoreFile = None,
+    endpoint: Endpoint = None,
+    service_account: ServiceAccount = None,
+    user: User = None,
+) -> None:
+    """One conversation: its state now and its state history from the journal, with the reason for each change.
+
+    THREAD is a thread id or a Gmail link such as https://mail.google.com/mail/u/0/#inbox/<id>. --csv prints the history.
+
+    Example: gmaildesk show -c desk.yaml https://mail.google.com/mail/u/0/#inbox/18c2f0a1b2c3d4e5
+    """
+    from gmaildesk.audit import queries, shapes
+    from gmaildesk.audit.db import iso, thread_id_from
+
+    thread_id = thread_id_from(thread)
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
+        try:
+            detail = queries.show(db, slas, now_ms, thread_id)
+        except queries.NotFound:
+            raise GmailDeskError(f"conversation {thread_id} is not in the sweep store",
+                                 ["it may be outside sweep.scope, or not swept yet (try --refresh)"]) from None
+    if not _emit(as_json, as_csv, lambda: shapes.show_json(detail, now_ms), lambda: shapes.show_csv(detail)):
+        from rich.table import Table
+
+        _print(_threads_table([detail.info], now_ms, f"Conversation {thread_id}"))
+        history = Table(title="State history (journal)")
+        for col in ("at", "from", "to", "reason"):
+            history.add_column(col, overflow="fold")
+        for h in detail.history:
+            history.add_row(iso(h.at), h.from_state or "-", h.to_state or "-", h.reason)
+        _print(history)
+        typer.echo("Messages: not recorded by the sweep store yet.")
+
+
+def next_(
+    config: ConfigFile = Path("desk.yaml"),
+    dept: Dept = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    refresh: Refresh = False,
+    state: StoreFile = None,
+    endpoint: Endpoint = None,
+    service_account: ServiceAccount = None,
+    user: User = None,
+) -> None:
+    """The conversation to handle now: overdue first, then the nearest SLA deadline, then the oldest; with its link.
+
+    Only new and waiting conversations count. Exit 0 with "Nothing to handle." when there are none.
+
+    Example: gmaildesk next -c desk.yaml --dept Billing
+    """
+    from gmaildesk.audit import queries, shapes
+
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
+        found = queries.next_thread(db, slas, now_ms, dept)
+    if not _emit(as_json, as_csv, lambda: shapes.next_json(found, now_ms),
+                 lambda: shapes.threads_csv([found] if found else [], now_ms)):
+        if found is None:
+            typer.echo("Nothing to handle.")
+        else:
+            _print(_threads_table([found], now_ms, "Handle next"))
+            typer.echo(found.link)
+
+
+def report(
+    config: ConfigFile = Path("desk.yaml"),
+    since: Annotated[str, typer.Option("--since", metavar="AGE", help="Conversations that started this recently.")] = "30d",
+    by: Annotated[str, typer.Option("--by", help="Group by dept, week or agent.")] = "dept",
+    html: Annotated[Optional[Path], typer.Option("--html", metavar="FILE", show_default=False, dir_okay=False,
+                                                 help="Also write a self-contained HTML page with charts.")] = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    refresh: Refresh = False,
+    state: StoreFile = None,
+    endpoint: Endpoint = None,
+    service_account: ServiceAccount = None,
+    user: User = None,
+) -> None:
+    """Volume, first response time (median, p90), resolution time, reopens, SLA attainment %, backlog aging.
+
+    Counts the conversations whose first customer message is within --since. Resolution: first customer message to our last reply, for handled and closed conversations. Reopens: moves out of closed. SLA missed: first reply later than the department's first_response SLA, or ever overdue. --by agent needs the send-as address, which the store does not record yet ('?').
+
+    Example: gmaildesk report -c desk.yaml --since 30d --by week
+    """
+    from gmaildesk.audit import queries, shapes
+
+    if by not in ("dept", "week", "agent"):
+        raise GmailDeskError(f"--by {by}: use dept, week or agent", [], ExitCode.USAGE)
+    since_ms = _duration_ms(since, "--since")
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
+        result = queries.report(db, slas, now_ms, since_ms=now_ms - since_ms, by=by)
+    if html is not None:
+        from gmaildesk.audit.html import render_html
+
+        html.write_text(render_html(result), encoding="utf-8")
+    if not _emit(as_json, as_csv, lambda: shapes.report_json(result), lambda: shapes.report_csv(result)):
+        from rich.table import Table
+
+        table = Table(title=f"Report since {since} by {by}")
+        for col in ("", "volume", "1st response med", "p90", "resolution med", "p90", "reopens", "SLA met",
+                    *(f"backlog {b}" for b, _ in queries.AGING_BUCKETS)):
+            table.add_column(col)
+        for g in [*result.groups, result.total]:
+            sla = "-" if g.sla_pct is None else f"{g.sla_pct}% ({g.sla_met}/{g.sla_measured})"
+            table.add_row(g.key, str(g.volume), _age(g.first_response.median_ms), _age(g.first_response.p90_ms),
+                          _age(g.resolution.median_ms), _age(g.resolution.p90_ms), str(g.reopens), sla,
+                          *(str(g.backlog[b]) for b, _ in queries.AGING_BUCKETS))
+        _print(table)
+        for note in result.missing:
+            typer.echo(f"Note: {note}")
+        if html is not None:
+            typer.echo(f"Wrote {html}")
