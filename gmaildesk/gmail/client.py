@@ -11,6 +11,7 @@ from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail.errors import translate
+from gmaildesk.gmail.pacing import QuotaPacer
 from gmaildesk.gmail.retry import RetryPolicy, call_with_retry, failure_signal, is_retryable
 
 # Gmail accepts 100 calls per batch but recommends at most 50: larger batches draw
@@ -31,6 +32,8 @@ class CallStats:
     retries: int = 0  # waits before sending again (plain retries and batch rounds)
     batches: int = 0  # batch POSTs sent
     batch_parts_resent: int = 0
+    paced_waits: int = 0  # times the quota pacer held a call or batch back
+    paced_s: float = 0.0  # seconds spent waiting for quota
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -40,7 +43,7 @@ class GmailClient:
     """A Gmail service plus the policy to run its requests; `user_id` is "me" for every mode."""
 
     def __init__(self, service: Any, batch_uri: str, http: Any, policy: RetryPolicy | None = None,
-                 user_id: str = "me"):
+                 user_id: str = "me", pacer: QuotaPacer | None = None):
         self.service = service
         self.batch_uri = batch_uri
         self.http = http
@@ -48,6 +51,8 @@ class GmailClient:
         self.user_id = user_id
         self.stats = CallStats()
         self.loopback = is_loopback_url(batch_uri)
+        # Consulted before every call and every batch POST (retries included); None: no pacing.
+        self.pacer = pacer
 
     def users(self) -> Any:
         """The `users()` resource, the root of every Gmail call."""
@@ -60,6 +65,7 @@ class GmailClient:
         def attempt() -> Any:
             nonlocal attempts
             attempts += 1
+            self._pace([request])
             self.stats.calls += 1
             return request.execute(num_retries=0)  # the policy retries, not the library
 
@@ -80,13 +86,38 @@ class GmailClient:
         raised instead, since no call can succeed until the user acts.
         """
         results: list[Any] = [_UNSET] * len(requests)
-        for start in range(0, len(requests), MAX_BATCH_CALLS):
-            indexes = list(range(start, min(start + MAX_BATCH_CALLS, len(requests))))
+        for indexes in self._chunks(requests):
             failure = self._run_chunk(requests, indexes, results, what)
             if failure is not None:
                 results = [failure if result is _UNSET else result for result in results]
                 break
         return results
+
+    def _chunks(self, requests: Sequence[HttpRequest]) -> list[list[int]]:
+        """Indexes in batches of at most MAX_BATCH_CALLS and, when paced, at most the pacer's burst
+        in units (Gmail charges a batch part by part: parts beyond the burst would draw 429s)."""
+        limit = self.pacer.capacity if self.pacer is not None else float("inf")
+        chunks: list[list[int]] = []
+        current: list[int] = []
+        units = 0.0
+        for index, request in enumerate(requests):
+            cost = self.pacer.cost([request]) if self.pacer is not None else 0
+            if current and (len(current) >= MAX_BATCH_CALLS or units + cost > limit):
+                chunks.append(current)
+                current, units = [], 0.0
+            current.append(index)
+            units += cost
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _pace(self, requests: Sequence[HttpRequest]) -> None:
+        if self.pacer is None:
+            return
+        waited = self.pacer.pace(requests)
+        if waited:
+            self.stats.paced_waits += 1
+            self.stats.paced_s += waited
 
     def _run_chunk(self, requests: Sequence[HttpRequest], indexes: list[int], results: list[Any],
                    what: str) -> GmailDeskError | None:
@@ -144,6 +175,7 @@ class GmailClient:
             # The same HttpRequest may be added to a new batch after a failed round: the batch
             # only serializes it (copying its headers) and runs its postproc on the answer.
             batch.add(requests[index], request_id=str(index))
+        self._pace([requests[index] for index in indexes])
         self.stats.batches += 1
         self.stats.calls += len(indexes)
         batch.execute(http=self.http)

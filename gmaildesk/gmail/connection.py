@@ -20,6 +20,7 @@ from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import auth
 from gmaildesk.gmail.client import GmailClient, is_loopback_url
 from gmaildesk.gmail.errors import SERVICE_ACCOUNT_SETUP, translate
+from gmaildesk.gmail.pacing import QUOTA_RATE_ENV, pacer_for, parse_rate
 from gmaildesk.gmail.retry import RetryPolicy
 
 ENDPOINT_ENV = "GMAILDESK_ENDPOINT"
@@ -37,6 +38,9 @@ class ConnectionOptions:
     service_account + user: domain-wide delegation, acting for `user`.
     use_login: also use the stored `auth login` token with an endpoint (rehearsing OAuth
     against a sandbox); without an endpoint and service account the login is always used.
+    quota_units_per_second: client-side quota pacing (gmaildesk.gmail.pacing). None: from
+    $GMAILDESK_QUOTA_RATE, else Gmail's per-user limit (100 units/s) for Gmail and no pacing
+    for a sandbox; 0: no pacing.
     """
 
     endpoint: str | None = None
@@ -44,8 +48,12 @@ class ConnectionOptions:
     user: str | None = None
     use_login: bool = False
     timeout: float = DEFAULT_TIMEOUT_S
+    quota_units_per_second: float | None = None
 
     def __post_init__(self) -> None:
+        if self.quota_units_per_second is not None and not self.quota_units_per_second >= 0:
+            raise GmailDeskError(f"quota rate must be 0 (no pacing) or a positive number of units per second, "
+                                 f"not {self.quota_units_per_second!r}", exit_code=ExitCode.USAGE)
         if self.endpoint is not None:
             object.__setattr__(self, "endpoint", normalize_endpoint(self.endpoint))
         if self.service_account is not None and not self.user:
@@ -64,7 +72,8 @@ class ConnectionOptions:
         key = service_account or env.get(SERVICE_ACCOUNT_ENV) or None
         return cls(endpoint=endpoint or env.get(ENDPOINT_ENV) or None,
                    service_account=Path(key) if key else None,
-                   user=user or env.get(USER_ENV) or None)
+                   user=user or env.get(USER_ENV) or None,
+                   quota_units_per_second=parse_rate(env.get(QUOTA_RATE_ENV)))
 
     @property
     def batch_uri(self) -> str:
@@ -84,7 +93,9 @@ def connect(options: ConnectionOptions, scopes: Sequence[str], *, policy: RetryP
         credentials = None  # the sandbox's anonymous mode: no Authorization header at all
     if credentials is not None:
         http = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
-    return client_for_http(http, options.endpoint, policy)
+    client = client_for_http(http, options.endpoint, policy)
+    client.pacer = pacer_for(options.quota_units_per_second, options.endpoint)
+    return client
 
 
 def client_for_credentials(credentials: Any, endpoint: str | None, *, timeout: float = DEFAULT_TIMEOUT_S,
@@ -92,7 +103,9 @@ def client_for_credentials(credentials: Any, endpoint: str | None, *, timeout: f
     """A GmailClient for credentials already in hand (right after `auth login`)."""
     endpoint = normalize_endpoint(endpoint) if endpoint else None
     http = google_auth_httplib2.AuthorizedHttp(credentials, http=new_http(endpoint, timeout))
-    return client_for_http(http, endpoint, policy)
+    client = client_for_http(http, endpoint, policy)
+    client.pacer = pacer_for(None, endpoint)
+    return client
 
 
 def new_http(endpoint: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> httplib2.Http:
