@@ -21,6 +21,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
