@@ -9,9 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from gmaildesk.errors import ExitCode, GmailDeskError
-from gmaildesk.gmail import auth, scopes
-from gmaildesk.gmail.auth import AuthStatus
-from gmaildesk.gmail.connection import normalize_endpoint
+from gmaildesk.gmail import scopes
 
 from gmaildesk.cli.options import Endpoint
 
@@ -41,6 +39,9 @@ def login(
         wanted = scopes.parse(scope or ["all"])
     except ValueError as error:
         raise GmailDeskError(str(error), exit_code=ExitCode.USAGE) from None
+    from gmaildesk.gmail import auth
+    from gmaildesk.gmail.connection import normalize_endpoint
+
     result = auth.login(client_secret, wanted, open_browser=not no_browser, port=port,
                         endpoint=normalize_endpoint(endpoint) if endpoint else None)
     typer.echo(f"Logged in as {result.account or '(account unknown: no read scope)'}.")
@@ -55,6 +56,8 @@ def status(
 
     Example: gmaildesk auth status --json
     """
+    from gmaildesk.gmail import auth
+
     result = auth.status()
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
@@ -68,6 +71,8 @@ def logout() -> None:
 
     Example: gmaildesk auth logout
     """
+    from gmaildesk.gmail import auth
+
     path = auth.token_path()
     if auth.logout():
         typer.echo(f"Logged out; removed {path}.")
@@ -75,7 +80,7 @@ def logout() -> None:
         typer.echo(f"Not logged in (no token at {path}).")
 
 
-def _echo_human(result: AuthStatus) -> None:
+def _echo_human(result) -> None:
     typer.echo(f"Account:    {result.account or 'unknown'}")
     typer.echo(f"Scopes:     {', '.join(scopes.short_name(s) for s in result.scopes) or 'none'}")
     expiry = f"{result.expiry.isoformat(timespec='seconds')}Z" if result.expiry else "unknown"

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gmaildesk.gmail.connection import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV, ConnectionOptions
+from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV
 
 Endpoint = Annotated[Optional[str], typer.Option(
     "--endpoint", envvar=ENDPOINT_ENV, metavar="URL", show_default=False,
@@ -20,6 +20,10 @@ User = Annotated[Optional[str], typer.Option(
     help="Mailbox the service account acts for.")]
 
 
-def connection_options(endpoint: str | None, service_account: Path | None, user: str | None) -> ConnectionOptions:
+def connection_options(endpoint: str | None, service_account: Path | None, user: str | None):
     """ConnectionOptions from the shared flags; GmailDeskError (USAGE) for a bad combination."""
+    # Imported here: the Google client library takes ~0.2 s to load, which every command
+    # (and --help) would otherwise pay at start-up.
+    from gmaildesk.gmail.connection import ConnectionOptions
+
     return ConnectionOptions(endpoint=endpoint or None, service_account=service_account, user=user or None)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from gmaildesk.errors import ExitCode, GmailDeskError
-from gmaildesk.sandbox import DEFAULT_USER, SandboxControl, SandboxOptions, start_server
+from gmaildesk.sandbox.defaults import DEFAULT_USER
 
 app = typer.Typer(help="Run the local Gmail API sandbox and drive it (deliver mail, move its clock, ...).",
                   no_args_is_help=True)
@@ -33,6 +33,8 @@ def serve(
 
     Example: gmaildesk sandbox serve --port 8765 --db desk.sqlite --user support@example.com
     """
+    from gmaildesk.sandbox import SandboxOptions, start_server
+
     options = SandboxOptions(users=tuple(user or (DEFAULT_USER,)), db=str(db) if db else None,
                              history_retention_s=history_retention, quota_units_per_second=quota)
     try:
@@ -63,7 +65,7 @@ def deliver(
 
     Example: gmaildesk sandbox deliver --endpoint http://127.0.0.1:8765/ mail/*.eml
     """
-    control = SandboxControl(endpoint)
+    control = _control(endpoint)
     for path in files:
         result = control.deliver(to, path.read_bytes(), spam=spam)
         reply = f", auto-reply to {result['autoReply']['to']}" if result.get("autoReply") else ""
@@ -80,7 +82,7 @@ def clock(
 
     Example: gmaildesk sandbox clock --endpoint http://127.0.0.1:8765/ --advance 2h
     """
-    control = SandboxControl(endpoint)
+    control = _control(endpoint)
     state = control.advance_clock(_seconds(advance)) if advance else control.clock()
     typer.echo(json.dumps(state))
 
@@ -96,7 +98,7 @@ def verify(
 
     Example: gmaildesk sandbox verify help@acme-support.com --endpoint http://127.0.0.1:8765/
     """
-    control = SandboxControl(endpoint)
+    control = _control(endpoint)
     result = control.verify_forwarding(user, address) if forwarding else control.verify_send_as(user, address)
     typer.echo(json.dumps(result))
 
@@ -110,7 +112,7 @@ def counters(
 
     Example: gmaildesk sandbox counters --endpoint http://127.0.0.1:8765/
     """
-    control = SandboxControl(endpoint)
+    control = _control(endpoint)
     typer.echo(json.dumps(control.counters(), indent=2))
     if reset:
         control.reset_counters()
@@ -130,9 +132,15 @@ def faults(
 
     Example: gmaildesk sandbox faults --endpoint http://127.0.0.1:8765/ --503 0.2 --latency-ms 50
     """
-    control = SandboxControl(endpoint)
+    control = _control(endpoint)
     typer.echo(json.dumps(control.set_faults(rate_429=rate_429, rate_500=rate_500, rate_503=rate_503, drop=drop,
                                              latency_ms=latency_ms, seed=seed)))
+
+
+def _control(endpoint: str):
+    from gmaildesk.sandbox.client import SandboxControl
+
+    return SandboxControl(endpoint)
 
 
 def _seconds(text: str) -> float:

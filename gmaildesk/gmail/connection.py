@@ -21,11 +21,9 @@ from gmaildesk.gmail import auth
 from gmaildesk.gmail.client import GmailClient, is_loopback_url
 from gmaildesk.gmail.errors import SERVICE_ACCOUNT_SETUP, translate
 from gmaildesk.gmail.pacing import QUOTA_RATE_ENV, pacer_for, parse_rate
+from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV  # noqa: F401 (re-exported)
 from gmaildesk.gmail.retry import RetryPolicy
 
-ENDPOINT_ENV = "GMAILDESK_ENDPOINT"
-SERVICE_ACCOUNT_ENV = "GMAILDESK_SERVICE_ACCOUNT"
-USER_ENV = "GMAILDESK_USER"
 PRODUCTION_BATCH_URI = "https://gmail.googleapis.com/batch/gmail/v1"
 DEFAULT_TIMEOUT_S = 60.0
 

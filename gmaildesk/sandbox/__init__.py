@@ -6,45 +6,26 @@
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Any
 
-from gmaildesk.sandbox.client import SandboxControl
-from gmaildesk.sandbox.core import DEFAULT_USER, Sandbox, SandboxOptions
-from gmaildesk.sandbox.server import SandboxServer
+from gmaildesk.sandbox.defaults import DEFAULT_USER
+
+if TYPE_CHECKING:
+    from gmaildesk.sandbox.client import SandboxControl
+    from gmaildesk.sandbox.core import Sandbox, SandboxOptions
+    from gmaildesk.sandbox.running import SandboxHandle, running_sandbox, start_server
 
 __all__ = ["DEFAULT_USER", "Sandbox", "SandboxControl", "SandboxHandle", "SandboxOptions", "running_sandbox",
            "start_server"]
 
-
-@dataclass
-class SandboxHandle:
-    url: str
-    sandbox: Sandbox
-    control: SandboxControl
-
-    def __str__(self) -> str:
-        return self.url
+_HOMES = {"SandboxControl": "client", "Sandbox": "core", "SandboxOptions": "core",
+          "SandboxHandle": "running", "running_sandbox": "running", "start_server": "running"}
 
 
-def start_server(options: SandboxOptions, host: str = "127.0.0.1", port: int = 0, log=None) -> SandboxServer:
-    return SandboxServer((host, port), Sandbox(options), log=log)
+def __getattr__(name: str) -> Any:
+    # Lazy, so that the CLI can start (and print --help) without loading the whole server.
+    if name in _HOMES:
+        import importlib
 
-
-@contextmanager
-def running_sandbox(users: tuple[str, ...] = (DEFAULT_USER,), *, db: str | None = None, host: str = "127.0.0.1",
-                    port: int = 0, **options) -> Iterator[SandboxHandle]:
-    """Serve a sandbox on a background thread; yields its handle (url, sandbox, control)."""
-    server = start_server(SandboxOptions(users=tuple(users), db=db, **options), host, port)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="gmaildesk-sandbox",
-                              daemon=True)
-    thread.start()
-    try:
-        yield SandboxHandle(server.url, server.sandbox, SandboxControl(server.url))
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        server.sandbox.store.close()
+        return getattr(importlib.import_module(f"gmaildesk.sandbox.{_HOMES[name]}"), name)
+    raise AttributeError(name)

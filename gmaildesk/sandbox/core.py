@@ -12,7 +12,7 @@ from gmaildesk.sandbox.limits import Counters, Faults, QuotaGate
 from gmaildesk.sandbox.mailbox import Mailbox
 from gmaildesk.sandbox.store import Store
 
-DEFAULT_USER = "support@example.com"
+from gmaildesk.sandbox.defaults import DEFAULT_USER  # noqa: F401 (re-exported)
 WEEK_S = 7 * 24 * 3600
 
 

@@ -1,0 +1,42 @@
+"""Starting a sandbox: as a server object, or on a background thread for tests and the demo."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from gmaildesk.sandbox.client import SandboxControl
+from gmaildesk.sandbox.core import DEFAULT_USER, Sandbox, SandboxOptions
+from gmaildesk.sandbox.server import SandboxServer
+
+@dataclass
+class SandboxHandle:
+    url: str
+    sandbox: Sandbox
+    control: SandboxControl
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def start_server(options: SandboxOptions, host: str = "127.0.0.1", port: int = 0, log=None) -> SandboxServer:
+    return SandboxServer((host, port), Sandbox(options), log=log)
+
+
+@contextmanager
+def running_sandbox(users: tuple[str, ...] = (DEFAULT_USER,), *, db: str | None = None, host: str = "127.0.0.1",
+                    port: int = 0, **options) -> Iterator[SandboxHandle]:
+    """Serve a sandbox on a background thread; yields its handle (url, sandbox, control)."""
+    server = start_server(SandboxOptions(users=tuple(users), db=db, **options), host, port)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="gmaildesk-sandbox",
+                              daemon=True)
+    thread.start()
+    try:
+        yield SandboxHandle(server.url, server.sandbox, SandboxControl(server.url))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        server.sandbox.store.close()
