@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gmaildesk.cli import app
-from gmaildesk.sweep.store import Checkpoint, JournalEntry, Store, ThreadRow
+from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, Store, ThreadRow
 
 H = 3_600_000
 NOW = 1_800_000_000_000
@@ -29,10 +29,15 @@ THREAD_KEYS = {"thread", "link", "subject", "customer", "department", "state", "
 GROUP_KEYS = {"key", "volume", "first_response", "resolution", "reopens", "sla", "backlog"}
 
 
-def _row(tid, state, dept, first, last, side, due=None, overdue=False, response=None):
+def _row(tid, state, dept, first, last, side, due=None, overdue=False, response=None, **facts):
     return ThreadRow(tid, state=state, overdue=overdue, department=dept, last_counted_id=f"m-{tid}",
                      last_counted_side=side, last_counted_at=last, first_customer_at=first, first_response_at=response,
-                     due_at=due, message_ids=["m1", "m2"], updated_at=NOW - H)
+                     due_at=due, message_ids=["m1", "m2"], updated_at=NOW - H, **facts)
+
+
+def _facts(subject, customer, wait=None, agent=None, messages=()):
+    return dict(subject=subject, customer=customer, waiting_since=wait, agent=agent, first_agent=agent,
+                messages=[MessageFact(*m) for m in messages])
 
 
 @pytest.fixture
@@ -43,11 +48,19 @@ def env(tmp_path, monkeypatch):
     config.write_text(DESK)
     store = tmp_path / "s.sqlite"
     rows = [
-        _row("a01", "new", "Billing", NOW - 5 * H, NOW - 5 * H, "customer", due=NOW - H, overdue=True),   # overdue 1h
-        _row("a02", "new", "Tech", NOW - 30 * 60_000, NOW - 30 * 60_000, "customer", due=NOW + 30 * 60_000),
-        _row("a03", "waiting", "Billing", NOW - 50 * H, NOW - 3 * H, "customer", due=NOW + 5 * H, response=NOW - 49 * H),
-        _row("a04", "new", "Billing", NOW - 2 * H, NOW - 2 * H, "customer", due=NOW + 2 * H),
-        _row("a05", "handled", "Tech", NOW - 10 * H, NOW - 9 * H, "ours_reply", response=NOW - 9 * H),
+        _row("a01", "new", "Billing", NOW - 5 * H, NOW - 5 * H, "customer", due=NOW - H, overdue=True,  # overdue 1h
+             **_facts("Charged twice", "ann@cust.test", NOW - 5 * H, messages=[
+                 ("m-a01", NOW - 5 * H, "customer", "ann@cust.test"),
+                 ("ack-a01", NOW - 5 * H + 1000, "our_ack", "billing@example.com")])),
+        _row("a02", "new", "Tech", NOW - 30 * 60_000, NOW - 30 * 60_000, "customer", due=NOW + 30 * 60_000,
+             **_facts("VPN down", "bo@cust.test", NOW - 30 * 60_000)),
+        _row("a03", "waiting", "Billing", NOW - 50 * H, NOW - 3 * H, "customer", due=NOW + 5 * H, response=NOW - 49 * H,
+             **_facts("Refund", "cy@cust.test", NOW - 3 * H, agent="billing@example.com")),
+        _row("a04", "new", "Billing", NOW - 2 * H, NOW - 2 * H, "customer", due=NOW + 2 * H,
+             **_facts("", "di@cust.test", NOW - 2 * H)),
+        _row("a05", "handled", "Tech", NOW - 10 * H, NOW - 9 * H, "ours_reply", response=NOW - 9 * H,
+             **_facts("Login", "ed@cust.test", agent="tech@example.com")),
+        # Swept by an older version: no subject, customer, wait start or messages recorded.
         _row("a06", "new", "Billing", NOW - 6 * H, NOW - 6 * H, "customer", due=NOW - 2 * H),  # deadline passed since
     ]
     journal = [JournalEntry("a01", None, "new", "customer wrote 0s ago, no reply yet", NOW - 5 * H, "m-a01"),
@@ -102,6 +115,10 @@ def test_threads_json_csv_filters_and_sorts(env):
                      "since": "2027-01-15T02:00:00Z", "age_s": 21600, "last_actor": "customer",
                      "last_at": "2027-01-15T02:00:00Z", "due_at": "2027-01-15T06:00:00Z", "due_in_s": -7200,
                      "messages": 2}
+    known = doc["threads"][2]
+    assert (known["thread"], known["subject"], known["customer"], known["since"]) == (
+        "a01", "Charged twice", "ann@cust.test", "2027-01-15T03:00:00Z")
+    assert doc["threads"][4]["subject"] == "" and doc["threads"][4]["customer"] == "di@cust.test"
     waiting = json.loads(run(["threads", *env, "--state", "waiting", "--json"]).stdout)["threads"]
     assert [t["thread"] for t in waiting] == ["a03"] and waiting[0]["since"] == "2027-01-15T05:00:00Z"
     old = json.loads(run(["threads", *env, "--older-than", "2h", "--dept", "billing", "--json"]).stdout)
@@ -111,7 +128,7 @@ def test_threads_json_csv_filters_and_sorts(env):
     assert table[0] == ["thread", "link", "subject", "customer", "department", "state", "overdue", "manual", "since",
                         "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages"]
     assert [r[0] for r in table[1:]] == ["a06", "a01", "a02", "a04", "a03"]
-    assert table[1][6] == "true" and table[1][2] == ""
+    assert table[1][6] == "true" and table[1][2] == "" and table[2][2:4] == ["Charged twice", "ann@cust.test"]
     run(["threads", *env, "--state", "bogus"], code=2)
 
 
@@ -128,7 +145,13 @@ def test_show_by_id_and_gmail_url(env):
     by_url = json.loads(run(["show", *env, "--json", "https://mail.google.com/mail/u/0/#inbox/a01"]).stdout)
     assert set(by_url) == {"version", "kind", "now", "thread", "first_customer_at", "first_response_at", "history",
                            "messages"}
-    assert by_url["kind"] == "show" and by_url["messages"] is None and set(by_url["thread"]) == THREAD_KEYS
+    assert by_url["kind"] == "show" and set(by_url["thread"]) == THREAD_KEYS
+    assert by_url["messages"] == [
+        {"message": "m-a01", "at": "2027-01-15T03:00:00Z", "from": "ann@cust.test", "kind": "customer",
+         "counted_as": "customer"},
+        {"message": "ack-a01", "at": "2027-01-15T03:00:01Z", "from": "billing@example.com", "kind": "our_ack",
+         "counted_as": "our auto-reply"}]
+    assert json.loads(run(["show", *env, "--json", "a06"]).stdout)["messages"] is None  # not recorded
     assert by_url["history"] == [
         {"at": "2027-01-15T03:00:00Z", "from": None, "to": "new", "reason": "customer wrote 0s ago, no reply yet"},
         {"at": "2027-01-15T07:00:00Z", "from": "new", "to": "new+overdue", "reason": "overdue by 1h"}]
@@ -152,7 +175,8 @@ def test_report_json_and_csv_shape(env):
     assert total["backlog"] == {"<1h": 1, "1-4h": 2, "4-24h": 2, "1-3d": 0, ">3d": 0}
     assert total["resolution"] == {"n": 1, "median_s": 3600, "p90_s": 3600}
     agent = json.loads(run(["report", *env, "--by", "agent", "--json"]).stdout)
-    assert [g["key"] for g in agent["groups"]] == ["?"] and agent["missing"]
+    assert [(g["key"], g["volume"]) for g in agent["groups"]] == [
+        ("(no reply)", 4), ("billing@example.com", 1), ("tech@example.com", 1)] and agent["missing"] == []
     text = run(["report", *env, "--csv", "--by", "week"]).stdout
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:4] == ["key", "volume", "first_response_n", "first_response_median_s"]
@@ -162,8 +186,10 @@ def test_report_json_and_csv_shape(env):
 
 
 def test_tables_render_and_missing_store(tmp_path, env):
-    for command in (["status"], ["threads"], ["next"], ["report"], ["show", "a01"]):
+    for command in (["status"], ["threads"], ["next"], ["report"], ["show", "a06"]):
         assert run([*command, *env]).stdout.strip()
+    shown = run(["show", "a01", *env]).stdout
+    assert "Messages" in shown and "our auto-reply" in shown and "ann@cust.test" in shown
     missing = ["-c", env[1], "--store", str(tmp_path / "nope.sqlite")]
     assert "no sweep store" in run(["status", *missing], code=1).stderr
 

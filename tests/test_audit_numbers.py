@@ -16,7 +16,7 @@ from gmaildesk.audit import queries
 from gmaildesk.audit.db import Slas, open_store
 from gmaildesk.cli import app
 from gmaildesk.sweep.store import store_path
-from sweep_helpers import H, Desk, make_desk
+from sweep_helpers import ALICE, SUPPORT, H, Desk, make_desk
 
 D = 24 * H
 M = 60
@@ -94,6 +94,12 @@ def test_first_response_exactly_2h10m_and_history(scenario):
     assert [(h.from_state, h.to_state) for h in detail.history] == [
         (None, "new"), ("new", "handled"), ("handled", "closed"), ("closed", "waiting"), ("waiting", "handled")]
     assert all(h.reason for h in detail.history)
+    # The facts the sweep records from the metadata it already reads.
+    assert (detail.info.subject, detail.info.customer, detail.info.agent) == ("A", ALICE, SUPPORT)
+    assert [(m.kind, m.from_addr) for m in detail.messages] == [
+        ("customer", ALICE), ("ours_reply", SUPPORT), ("customer", ALICE), ("ours_reply", SUPPORT)]
+    assert detail.messages[1].at - detail.messages[0].at == (2 * H + 10 * M) * 1000
+    assert detail.messages[3].at - detail.messages[2].at == 1 * H * 1000
 
 
 def test_status_next_and_threads(scenario):
@@ -113,6 +119,11 @@ def test_status_next_and_threads(scenario):
     assert nxt.due_at - nxt.since_at == 4 * H * 1000
     assert {t.thread_id for t in closed} == {ids["b"], ids["c"], ids["d"]}
     assert all(t.last_actor == "us" for t in closed)
+    assert sorted(t.subject for t in closed) == ["B", "C", "D"] and {t.customer for t in closed} == {ALICE}
+    assert nxt.subject == "E" and nxt.since_at == now - 30 * M * 1000
+    with open_store(desk.store_path) as db:
+        agents = queries.report(db, slas, now, since_ms=now - 30 * D * 1000, by="agent")
+    assert [(g.key, g.volume) for g in agents.groups] == [("(no reply)", 1), (SUPPORT, 4)] and agents.missing == []
 
 
 def test_cli_report_json_and_status_check(scenario):

@@ -262,3 +262,90 @@ def test_partial_runs_keep_the_checkpoint_and_the_next_runs_complete(sandbox, tm
         journal = store.journal()
     keys = [(j.thread_id, j.from_state, j.to_state) for j in journal]
     assert len(keys) == len(set(keys))  # no duplicate transitions
+
+
+def _thread_row(desk, thread_id):
+    from gmaildesk.sweep.store import Store
+
+    with Store(desk.store_path) as store:
+        return store.threads()[thread_id], store.messages(thread_id)
+
+
+def test_the_store_records_subject_customer_agents_wait_and_messages(desk):
+    c1 = desk.customer(subject="Invoice", to=("billing@example.com",))
+    t = desk.thread_of(c1)
+    # Our first reply from the billing alias (a send-as address), later one from the mailbox itself.
+    desk.customer(frm="billing@example.com", to=(ALICE,), subject="Re: Invoice", reply_to_mid=c1)
+    desk.sweep()
+    row, messages = _thread_row(desk, t)
+    assert (row.subject, row.customer, row.agent, row.first_agent) == (
+        "Invoice", ALICE, "billing@example.com", "billing@example.com")
+    assert row.waiting_since is None and [m.kind for m in messages] == ["customer", "ours_reply"]
+
+    desk.sandbox.control.advance_clock(H)
+    c3 = desk.customer(subject="Re: Invoice", reply_to_mid=c1)
+    desk.sandbox.control.advance_clock(H)
+    desk.customer(subject="Automatic reply: Re: Invoice", reply_to_mid=c1, frm="ooo@customer.test",
+                  headers=[("Auto-Submitted", "auto-replied")])
+    c5 = desk.customer(subject="Re: Invoice", reply_to_mid=c1)
+    desk.sweep()
+    row, messages = _thread_row(desk, t)
+    assert row.state == "waiting", messages
+    assert len(messages) == 5, messages
+    assert row.waiting_since == messages[2].at and messages[2].at < messages[4].at  # the wait's first message
+    assert [(m.kind, m.from_addr) for m in messages] == [
+        ("customer", ALICE), ("ours_reply", "billing@example.com"), ("customer", ALICE),
+        ("auto_reply", "ooo@customer.test"), ("customer", ALICE)]
+    assert row.last_counted_id == messages[4].message_id and c3 != c5
+
+    desk.send(t, in_reply_to=c5, subject="Re: Invoice")
+    desk.sweep()
+    row, messages = _thread_row(desk, t)
+    assert (row.state, row.agent, row.first_agent, row.waiting_since) == (
+        "handled", "support@example.com", "billing@example.com", None)
+    assert len(messages) == 6
+    # Time-driven transitions (no read) keep the facts and the messages.
+    desk.sandbox.control.advance_clock(3 * D)
+    desk.sweep()  # cron keeps the history cursor fresh
+    desk.sandbox.control.advance_clock(5 * D)
+    r = desk.sweep()
+    assert r.threads_read == 0 and [x.to_state for x in r.transitions] == ["closed"]
+    closed, kept = _thread_row(desk, t)
+    assert (closed.subject, closed.agent) == ("Invoice", "support@example.com") and kept == messages
+
+
+def test_an_older_store_file_is_migrated_on_open(desk):
+    import sqlite3
+
+    from gmaildesk.audit.db import open_store
+    from gmaildesk.sweep.store import Store
+
+    old = sqlite3.connect(desk.store_path)
+    old.executescript("""
+        CREATE TABLE checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), history_id TEXT, labels_history_id TEXT,
+            last_sweep_at INTEGER, label_ids TEXT);
+        CREATE TABLE threads (thread_id TEXT PRIMARY KEY, state TEXT, overdue INTEGER NOT NULL DEFAULT 0,
+            department TEXT, last_counted_id TEXT, last_counted_side TEXT, last_counted_at INTEGER,
+            first_customer_at INTEGER, first_response_at INTEGER, due_at INTEGER, manual INTEGER NOT NULL DEFAULT 0,
+            message_ids TEXT NOT NULL DEFAULT '[]', labels TEXT NOT NULL DEFAULT '[]', updated_at INTEGER);
+        CREATE TABLE journal (id INTEGER PRIMARY KEY AUTOINCREMENT, thread_id TEXT NOT NULL, from_state TEXT NOT NULL,
+            to_state TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, sweep_id TEXT NOT NULL,
+            basis TEXT NOT NULL, UNIQUE (thread_id, from_state, to_state, basis));
+        INSERT INTO threads (thread_id, state, first_customer_at, last_counted_side)
+            VALUES ('old1', 'new', 1, 'customer');
+    """)
+    old.commit()
+    old.close()
+    with open_store(desk.store_path) as db:  # the audit reads an old file as it is (read-only)
+        assert db.execute("SELECT subject, agent, waiting_since FROM threads").fetchall() == [(None, None, None)]
+        assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+    with Store(desk.store_path) as store:
+        columns = {r[1] for r in store.db.execute("PRAGMA table_info(threads)")}
+        assert {"subject", "customer", "agent", "first_agent", "waiting_since"} <= columns
+        indexes = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"threads_state", "threads_first_customer_at", "journal_to_state"} <= indexes
+        assert store.threads()["old1"].subject is None
+    c1 = desk.customer(subject="After the upgrade")
+    desk.sweep(full=True)
+    row, messages = _thread_row(desk, desk.thread_of(c1))
+    assert row.subject == "After the upgrade" and [m.kind for m in messages] == ["customer"]

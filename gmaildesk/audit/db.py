@@ -25,10 +25,27 @@ def open_store(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         db.execute("SELECT 1 FROM threads LIMIT 1")
+        _shim_old_store(db)
     except sqlite3.DatabaseError as error:
         db.close()
         raise GmailDeskError(f"{path} is not a sweep store ({error})") from None
     return db
+
+
+_FACT_COLUMNS = ("subject", "customer", "agent", "first_agent", "waiting_since")
+
+
+def _shim_old_store(db: sqlite3.Connection) -> None:
+    """A store written before the sweep recorded subjects, agents and messages: the file stays
+    untouched (read-only); TEMP views named like the tables (TEMP shadows main) supply NULLs."""
+    have = {r[1] for r in db.execute("PRAGMA main.table_info(threads)")}
+    missing = [c for c in _FACT_COLUMNS if c not in have]
+    if missing:
+        db.execute("CREATE TEMP VIEW threads AS SELECT *, " + ", ".join(f"NULL AS {c}" for c in missing)
+                   + " FROM main.threads")
+    if db.execute("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'messages'").fetchone() is None:
+        db.execute("CREATE TEMP VIEW messages (thread_id, message_id, at, kind, from_addr) AS "
+                   "SELECT NULL, NULL, NULL, NULL, NULL WHERE 0")
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,20 @@ Every function takes a read-only connection (`db.open_store`), the desk's SLAs a
 nothing reads a clock. Times are epoch milliseconds.
 
 What the store knows per conversation (threads table) is message-precise: first customer
-message, our first reply, the newest counted message and who wrote it, the SLA deadline. The
-journal adds every state transition with its reason, stamped with the *sweep's* time. So:
-- first response = first_response_at - first_customer_at (exact);
-- resolution = our last reply - first customer message, for conversations now handled or closed;
-- reopens = journal transitions out of closed;
+message, our first reply, the newest counted message and who wrote it, the SLA deadline, the
+start of the current customer wait, subject, customer address and the send-as address of our
+first and last reply; the messages table has every message's time, kind and sender. The journal
+adds every state transition with its reason, stamped with the *sweep's* time. So:
+- first response = first_response_at - first_customer_at (exact, message times);
+- resolution = our last reply - first customer message (message times), for conversations now
+  handled or closed;
+- reopens = journal transitions out of closed (each rests on the customer message that reopened it);
 - SLA missed = the first response came later than the department's first_response SLA, or the
   journal ever recorded the conversation overdue (which also covers next-response breaches);
-  conversations still inside their first SLA window are not counted either way.
-Subject, customer address, the send-as address of our reply and per-message history are not in
-the store (yet): those fields are None and `--by agent` puts everything under "?".
+  conversations still inside their first SLA window are not counted either way;
+- ages: new and waiting conversations age from the first customer message of the current wait.
+A store written by an older version lacks those facts for conversations not read since (None,
+'?' under `--by agent`) until the sweep reads them again (`gmaildesk sweep --full` reads all).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from functools import lru_cache
 
 from gmaildesk.audit.db import Slas, gmail_link
 
-__all__ = ["ThreadInfo", "Oldest", "DepartmentStatus", "Status", "HistoryEntry", "ThreadDetail", "Stats",
+__all__ = ["ThreadInfo", "Oldest", "DepartmentStatus", "Status", "HistoryEntry", "MessageEntry", "ThreadDetail",
+           "Stats",
            "ReportGroup", "Report", "status", "threads", "show", "next_thread", "report", "STATES",
            "AGING_BUCKETS", "NotFound"]
 
@@ -39,7 +44,12 @@ AGING_BUCKETS: tuple[tuple[str, int | None], ...] = (
     ("<1h", 3_600_000), ("1-4h", 4 * 3_600_000), ("4-24h", 24 * 3_600_000), ("1-3d", 72 * 3_600_000), (">3d", None))
 _ACTOR = {"customer": "customer", "ours_reply": "us", "ours_forward": "us (forward)"}
 _COLS = ("thread_id, state, overdue, department, last_counted_side, last_counted_at, first_customer_at, "
-         "first_response_at, due_at, manual, message_ids, updated_at")
+         "first_response_at, due_at, manual, message_ids, updated_at, subject, customer, waiting_since, agent")
+_NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None)
+# What `show` says a message counted as.
+COUNTED_AS = {"customer": "customer", "ours_reply": "us", "ours_forward": "us (forward)", "ours_note": "note",
+              "our_ack": "our auto-reply", "auto_reply": "auto-reply", "bounce": "bounce", "list": "list",
+              "draft": "draft"}
 
 
 class NotFound(LookupError):
@@ -51,8 +61,8 @@ class NotFound(LookupError):
 class ThreadInfo:
     thread_id: str
     link: str
-    subject: str | None        # not in the store yet
-    customer: str | None       # not in the store yet
+    subject: str | None        # None: the store has not read it since it started recording subjects
+    customer: str | None
     department: str | None
     state: str | None
     overdue: bool              # as of now (the store's flag, or the deadline has passed since the sweep)
@@ -63,12 +73,16 @@ class ThreadInfo:
     last_at: int | None
     due_at: int | None
     messages: int
+    agent: str | None = None   # send-as address of our last reply
 
 
-def _since(state, department, last_at, first_customer_at, due_at, slas: Slas) -> int | None:
+def _since(state, department, last_at, first_customer_at, due_at, slas: Slas,
+           waiting_since: int | None = None) -> int | None:
+    if state in OPEN_STATES and waiting_since is not None:
+        return waiting_since
     if state == "new":
         return first_customer_at if first_customer_at is not None else last_at
-    if state == "waiting":
+    if state == "waiting":  # older rows without waiting_since
         nr = slas.next_response(department)
         if due_at is not None and nr is not None:
             return due_at - nr * 1000  # the deadline was set from the first unanswered message
@@ -77,12 +91,12 @@ def _since(state, department, last_at, first_customer_at, due_at, slas: Slas) ->
 
 def _info(r: tuple, now_ms: int, slas: Slas) -> ThreadInfo:
     (thread_id, state, overdue, department, side, last_at, first_customer_at, _first_response_at, due_at,
-     manual, message_ids, _updated) = r
-    since = _since(state, department, last_at, first_customer_at, due_at, slas)
+     manual, message_ids, _updated, subject, customer, waiting_since, agent) = r
+    since = _since(state, department, last_at, first_customer_at, due_at, slas, waiting_since)
     live_overdue = bool(overdue) or (state in OPEN_STATES and due_at is not None and now_ms > due_at)
-    return ThreadInfo(thread_id, gmail_link(thread_id), None, None, department, state, live_overdue, bool(manual),
-                      since, None if since is None else now_ms - since, _ACTOR.get(side or ""), last_at, due_at,
-                      message_ids.count('"') // 2 if message_ids else 0)
+    return ThreadInfo(thread_id, gmail_link(thread_id), subject, customer, department, state, live_overdue,
+                      bool(manual), since, None if since is None else now_ms - since, _ACTOR.get(side or ""), last_at,
+                      due_at, message_ids.count('"') // 2 if message_ids else 0, agent)
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -150,20 +164,28 @@ def status(db: sqlite3.Connection, slas: Slas, now_ms: int) -> Status:
         overdue_total += overdue or 0
     # Oldest new: the earliest first customer message (SQLite returns the row the MIN came from).
     for department, thread_id, since in db.execute(
-            "SELECT department, thread_id, MIN(COALESCE(first_customer_at, last_counted_at)) FROM threads "
+            "SELECT department, thread_id, MIN(COALESCE(waiting_since, first_customer_at, last_counted_at)) "
+            "FROM threads "
             "WHERE state = 'new' GROUP BY department"):
         if since is not None:
             dept(department).oldest_new = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
-    # Oldest waiting: the wait starts at due_at - next_response (same SLA within a department).
+    # Oldest waiting: the first customer message of the current wait.
+    for department, thread_id, since in db.execute(
+            "SELECT department, thread_id, MIN(waiting_since) FROM threads "
+            "WHERE state = 'waiting' AND waiting_since IS NOT NULL GROUP BY department"):
+        dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
+    # Rows from an older store: the wait starts at due_at - next_response (same SLA within a department) ...
     for department, thread_id, due_at, last_at in db.execute(
             "SELECT department, thread_id, MIN(due_at), last_counted_at FROM threads "
-            "WHERE state = 'waiting' AND due_at IS NOT NULL GROUP BY department"):
+            "WHERE state = 'waiting' AND waiting_since IS NULL AND due_at IS NOT NULL GROUP BY department"):
         since = _since("waiting", department, last_at, None, due_at, slas)
-        if since is not None:
+        current = dept(department).oldest_waiting
+        if since is not None and (current is None or since < current.since_at):
             dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
+    # ... or, without an SLA, the newest counted message.
     for department, thread_id, last_at in db.execute(
-            "SELECT department, thread_id, MIN(last_counted_at) FROM threads "
-            "WHERE state = 'waiting' AND due_at IS NULL AND last_counted_at IS NOT NULL GROUP BY department"):
+            "SELECT department, thread_id, MIN(last_counted_at) FROM threads WHERE state = 'waiting' "
+            "AND waiting_since IS NULL AND due_at IS NULL AND last_counted_at IS NOT NULL GROUP BY department"):
         current = dept(department).oldest_waiting
         if current is None or last_at < current.since_at:
             dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), last_at, now_ms - last_at)
@@ -220,23 +242,38 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class MessageEntry:
+    message_id: str
+    at: int
+    from_addr: str | None
+    kind: str            # the classifier's kind: customer, ours_reply, auto_reply, bounce, list, ...
+
+    @property
+    def counted_as(self) -> str:
+        return COUNTED_AS.get(self.kind, self.kind)
+
+
+@dataclass(frozen=True)
 class ThreadDetail:
     info: ThreadInfo
     first_customer_at: int | None
     first_response_at: int | None
     history: list[HistoryEntry]
-    messages: list[dict] | None  # None: the store does not keep per-message facts yet
+    messages: list[MessageEntry] | None  # None: not read since the store started recording messages
 
 
 def show(db: sqlite3.Connection, slas: Slas, now_ms: int, thread_id: str) -> ThreadDetail:
     row = db.execute(f"SELECT {_COLS} FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
     history = [HistoryEntry(at, f or None, t or None, reason) for at, f, t, reason in db.execute(
         "SELECT at, from_state, to_state, reason FROM journal WHERE thread_id = ? ORDER BY at, id", (thread_id,))]
+    messages = [MessageEntry(*m) for m in db.execute(
+        "SELECT message_id, at, from_addr, kind FROM messages WHERE thread_id = ? ORDER BY at, message_id",
+        (thread_id,))]
     if row is None:
         if not history:
             raise NotFound(thread_id)
-        row = (thread_id, None, 0, None, None, None, None, None, None, 0, "[]", None)
-    return ThreadDetail(_info(row, now_ms, slas), row[6], row[7], history, None)
+        row = (thread_id, *_NO_ROW)
+    return ThreadDetail(_info(row, now_ms, slas), row[6], row[7], history, messages or None)
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -308,39 +345,65 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
         "SELECT thread_id, count(*) FROM journal WHERE from_state IN ('closed', 'closed+overdue') "
         "AND to_state NOT IN ('', 'closed', 'closed+overdue') GROUP BY thread_id"))
     ever_overdue = {t for (t,) in db.execute(
-        "SELECT DISTINCT thread_id FROM journal WHERE to_state LIKE '%+overdue'")}
+        "SELECT DISTINCT thread_id FROM journal WHERE to_state IN ('new+overdue', 'waiting+overdue', "
+        "'handled+overdue', 'forwarded+overdue', 'closed+overdue')")}
+    # The first_customer_at index pays for a narrow window; for a wide one a plain scan is ~2x faster.
+    lo, hi = db.execute("SELECT MIN(first_customer_at), MAX(first_customer_at) FROM threads").fetchone()
+    wide = lo is not None and hi > lo and (hi - since_ms) / (hi - lo) > 0.2
     rows = db.execute(
         "SELECT thread_id, department, state, overdue, last_counted_side, last_counted_at, first_customer_at, "
-        "first_response_at, due_at FROM threads WHERE first_customer_at >= ? AND state IS NOT NULL", (since_ms,))
+        f"first_response_at, due_at, waiting_since, agent FROM threads {'NOT INDEXED' if wide else ''} "
+        "WHERE first_customer_at >= ? AND state IS NOT NULL", (since_ms,))
     acc: dict[str, dict] = defaultdict(lambda: {"fr": [], "res": [], "g": None})
     total = {"fr": [], "res": [], "g": ReportGroup("total")}
-    for thread_id, department, state, overdue, side, last_at, first_at, response_at, due_at in rows:
-        key = (department or "(none)") if by == "dept" else _week(first_at) if by == "week" else "?"
+    unknown_agent = 0
+    for thread_id, department, state, overdue, side, last_at, first_at, response_at, due_at, waiting, agent in rows:
+        if by == "dept":
+            key = department or "(none)"
+        elif by == "week":
+            key = _week(first_at)
+        elif agent:
+            key = agent
+        elif response_at is None and side != "ours_reply":
+            key = "(no reply)"
+        else:  # we replied, but the row predates the store recording send-as addresses
+            key = "?"
+            unknown_agent += 1
         bucket = acc[key]
         if bucket["g"] is None:
             bucket["g"] = ReportGroup(key)
+        # Per conversation once, then into its group and the total.
+        reopened = reopens.get(thread_id, 0)
+        response = None if response_at is None else response_at - first_at
+        resolution = (last_at - first_at if state in ("handled", "closed") and side == "ours_reply"
+                      and last_at is not None else None)
+        verdict = _sla(thread_id, department, state, overdue, first_at, response_at, due_at, now_ms, slas,
+                       ever_overdue)
+        age_bucket = None
+        if state in OPEN_STATES:
+            since = _since(state, department, last_at, first_at, due_at, slas, waiting)
+            if since is not None:
+                age_bucket = _bucket(now_ms - since)
         for b in (bucket, total):
             g = b["g"]
             g.volume += 1
-            g.reopens += reopens.get(thread_id, 0)
-            if response_at is not None:
-                b["fr"].append(response_at - first_at)
-            if state in ("handled", "closed") and side == "ours_reply" and last_at is not None:
-                b["res"].append(last_at - first_at)
-            verdict = _sla(thread_id, department, state, overdue, first_at, response_at, due_at, now_ms, slas,
-                           ever_overdue)
+            g.reopens += reopened
+            if response is not None:
+                b["fr"].append(response)
+            if resolution is not None:
+                b["res"].append(resolution)
             if verdict is not None:
                 g.sla_measured += 1
                 g.sla_met += verdict
-            if state in OPEN_STATES:
-                since = _since(state, department, last_at, first_at, due_at, slas)
-                if since is not None:
-                    g.backlog[_bucket(now_ms - since)] += 1
+            if age_bucket is not None:
+                g.backlog[age_bucket] += 1
     groups = []
     for b in [acc[k] for k in sorted(acc)] + [total]:
         b["g"].first_response, b["g"].resolution = Stats.of(b["fr"]), Stats.of(b["res"])
         groups.append(b["g"])
-    missing = ["agent: the store does not record the send-as address our reply went out from"] if by == "agent" else []
+    missing = ([f"agent: unknown for {unknown_agent} conversation{'s' if unknown_agent != 1 else ''} not read since "
+                "the store started recording send-as addresses ('?'); `gmaildesk sweep --full` fills them"]
+               if unknown_agent else [])
     return Report(now_ms, since_ms, by, groups[:-1], groups[-1], missing)
 
 

@@ -6,7 +6,9 @@ Version 1 (pinned by tests/test_audit_contract.py). Times are ISO 8601 UTC strin
 thread (a row of `threads`, `next`, `show`):
   {"thread", "link", "subject", "customer", "department", "state", "overdue", "manual",
    "since", "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages"}
-  subject/customer are null until the store records them; due_in_s < 0 means overdue by that much.
+  subject ("" when the mail has none), customer (address of the first customer message; we wrote first:
+  our first recipient) are null only for conversations an older store version has not re-read since;
+  since = start of the current customer wait for new/waiting; due_in_s < 0 means overdue by that much.
 status:  {"version", "kind": "status", "now", "last_sweep_at", "last_sweep_age_s", "total", "overdue",
           "by_state": {state: n}, "departments": [{"department", "counts": {state: n}, "overdue",
           "oldest_new": oldest|null, "oldest_waiting": oldest|null}], "problems": [str]}
@@ -14,8 +16,14 @@ status:  {"version", "kind": "status", "now", "last_sweep_at", "last_sweep_age_s
 threads: {"version", "kind": "threads", "now", "count", "threads": [thread]}
 next:    {"version", "kind": "next", "now", "thread": thread|null}
 show:    {"version", "kind": "show", "now", "thread": thread, "first_customer_at", "first_response_at",
-          "history": [{"at", "from", "to", "reason"}], "messages": null}
+          "history": [{"at", "from", "to", "reason"}], "messages": [message]|null}
+          message = {"message", "at", "from", "kind", "counted_as"}: every message but drafts, oldest first;
+          kind is the classifier's (customer, ours_reply, ours_forward, ours_note, our_ack, auto_reply,
+          bounce, list); counted_as: customer, us, us (forward), note, our auto-reply, auto-reply, bounce,
+          list. null when the conversation was not read since the store started recording messages.
 report:  {"version", "kind": "report", "now", "since", "by", "groups": [group], "total": group, "missing": [str]}
+          --by agent keys: the send-as address of our last reply, "(no reply)", or "?" (not recorded yet,
+          explained in missing)
           group = {"key", "volume", "first_response": stats, "resolution": stats, "reopens",
                    "sla": {"met", "measured", "pct"}, "backlog": {"<1h", "1-4h", "4-24h", "1-3d", ">3d"}}
           stats = {"n", "median_s", "p90_s"}
@@ -74,7 +82,9 @@ def show_json(d: ThreadDetail, now_ms: int) -> dict:
             "first_customer_at": iso(d.first_customer_at), "first_response_at": iso(d.first_response_at),
             "history": [{"at": iso(h.at), "from": h.from_state, "to": h.to_state, "reason": h.reason}
                         for h in d.history],
-            "messages": d.messages}
+            "messages": None if d.messages is None else [
+                {"message": m.message_id, "at": iso(m.at), "from": m.from_addr, "kind": m.kind,
+                 "counted_as": m.counted_as} for m in d.messages]}
 
 
 def _stats(s: Stats) -> dict:

@@ -34,6 +34,8 @@ ThreadsStoreFile = Annotated[Optional[Path], typer.Option("--store", metavar="FI
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (version 1).")]
 AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")]
 Refresh = Annotated[bool, typer.Option("--refresh", help="Run an incremental sweep first (talks to Gmail).")]
+# Rows a `threads` table shows without --limit (rich renders ~1 ms per row; --json/--csv have them all).
+_TABLE_ROWS = 50
 Dept = Annotated[Optional[str], typer.Option("--dept", metavar="NAME", show_default=False,
                                              help="Only this department.")]
 
@@ -122,7 +124,8 @@ def _threads_table(rows, now_ms: int, title: str):
         table.add_column(col, overflow="fold")
     for t in rows:
         due = "-" if t.due_at is None else (f"{iso(t.due_at)} ({'overdue ' + _age(now_ms - t.due_at) if now_ms > t.due_at else 'in ' + _age(t.due_at - now_ms)})")
-        table.add_row(t.thread_id, t.subject or "?", t.customer or "?", t.department or "-",
+        subject = "?" if t.subject is None else t.subject or "(no subject)"
+        table.add_row(t.thread_id, subject, t.customer or "?", t.department or "-",
                       (t.state or "-") + (" [red]overdue[/]" if t.overdue else ""), _age(t.age_ms),
                       t.last_actor or "-", due, t.link)
     return table
@@ -196,7 +199,7 @@ def threads(
 ) -> None:
     """One row per conversation: subject, customer, department, state, age, who acted last, SLA deadline, Gmail link.
 
-    Offline from the sweep store. Here --state filters by state and --store names the store file. Subject and customer show '?' until the store records them.
+    Offline from the sweep store. Here --state filters by state and --store names the store file. Subject and customer show '?' only for conversations an older store has not re-read since (`sweep --full` fills them).
 
     Example: gmaildesk threads -c desk.yaml --state waiting --older-than 2h --sort sla
     """
@@ -212,7 +215,7 @@ def threads(
         rows = queries.threads(db, slas, now_ms, state=state_filter and state_filter.lower(), department=dept,
                                older_than_ms=older_ms, sort=sort, limit=limit or None)
     if not _emit(as_json, as_csv, lambda: shapes.threads_json(rows, now_ms), lambda: shapes.threads_csv(rows, now_ms)):
-        shown = rows if limit else rows[:200]
+        shown = rows if limit else rows[:_TABLE_ROWS]
         _print(_threads_table(shown, now_ms, f"{len(rows)} conversations"))
         if len(shown) < len(rows):
             typer.echo(f"... {len(rows) - len(shown)} more: use --limit 0 with --csv or --json for all.")
@@ -229,7 +232,7 @@ def show(
     service_account: ServiceAccount = None,
     user: User = None,
 ) -> None:
-    """One conversation: its state now and its state history from the journal, with the reason for each change.
+    """One conversation: its state now, its messages (when, who, counted as) and its state history with reasons.
 
     THREAD is a thread id or a Gmail link such as https://mail.google.com/mail/u/0/#inbox/<id>. --csv prints the history.
 
@@ -254,8 +257,17 @@ def show(
             history.add_column(col, overflow="fold")
         for h in detail.history:
             history.add_row(iso(h.at), h.from_state or "-", h.to_state or "-", h.reason)
+        if detail.messages is None:
+            typer.echo("Messages: not recorded yet (the store has not read this conversation since it started "
+                       "recording messages; `gmaildesk sweep --full` fills them).")
+        else:
+            messages = Table(title="Messages")
+            for col in ("at", "from", "counted as", "message"):
+                messages.add_column(col, overflow="fold")
+            for m in detail.messages:
+                messages.add_row(iso(m.at), m.from_addr or "-", m.counted_as, m.message_id)
+            _print(messages)
         _print(history)
-        typer.echo("Messages: not recorded by the sweep store yet.")
 
 
 def next_(
@@ -304,7 +316,7 @@ def report(
 ) -> None:
     """Volume, first response time (median, p90), resolution time, reopens, SLA attainment %, backlog aging.
 
-    Counts the conversations whose first customer message is within --since. Resolution: first customer message to our last reply, for handled and closed conversations. Reopens: moves out of closed. SLA missed: first reply later than the department's first_response SLA, or ever overdue. --by agent needs the send-as address, which the store does not record yet ('?').
+    Counts the conversations whose first customer message is within --since. Resolution: first customer message to our last reply, for handled and closed conversations. Reopens: moves out of closed. SLA missed: first reply later than the department's first_response SLA, or ever overdue. --by agent: the send-as address our last reply went out from ("(no reply)" when none yet).
 
     Example: gmaildesk report -c desk.yaml --since 30d --by week
     """

@@ -27,7 +27,7 @@ from gmaildesk.sweep.automatic import (auto_reply_reason, bounce_reason, forward
 from gmaildesk.sweep.headers import Headers, addresses, first_address
 
 __all__ = ["CLASSIFIER_HEADERS", "Us", "MessageMeta", "Kind", "Classified", "COUNTED",
-           "classify_message", "classify_thread", "customer_addresses"]
+           "classify_message", "classify_thread", "customer_addresses", "author", "recipients"]
 
 # What the engine asks threads.get(format="metadata", metadataHeaders=...) for. Absent headers
 # cost nothing; Date, Message-ID and References are not needed (internalDate orders messages).
@@ -127,6 +127,16 @@ def _author(h: Headers, us: Us) -> str:
         if len(reply_to) == 1 and not us.includes(reply_to[0]):
             return reply_to[0]
     return sender
+
+
+def author(msg: MessageMeta, us: Us) -> str:
+    """Who wrote *msg* (lowercase address; "" when unknown), as the classifier sees it."""
+    return _author(_headers(msg), us)
+
+
+def recipients(msg: MessageMeta) -> tuple[str, ...]:
+    """To, Cc and Bcc addresses of *msg*, lowercase, in order."""
+    return _recipients(_headers(msg))
 
 
 def _recipients(h: Headers) -> tuple[str, ...]:

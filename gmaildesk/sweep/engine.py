@@ -24,9 +24,10 @@ from typing import Any, Callable, Iterable
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail.costs import units as method_units
-from gmaildesk.sweep.classify import CLASSIFIER_HEADERS, Kind, MessageMeta, Us, classify_thread
+from gmaildesk.sweep.classify import (CLASSIFIER_HEADERS, Classified, Kind, MessageMeta, Us, author, classify_thread,
+                                     recipients)
 from gmaildesk.sweep.state import Policy, Previous, State, decide, format_duration
-from gmaildesk.sweep.store import Checkpoint, JournalEntry, Store, ThreadRow
+from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, Store, ThreadRow
 
 __all__ = ["run", "SweepResult", "Transition", "state_label"]
 
@@ -360,7 +361,8 @@ class _Sweep:
                         first_customer_at=min(customers) if customers else None,
                         first_response_at=verdict.first_response_at, due_at=verdict.due_at, manual=verdict.manual,
                         message_ids=[m["id"] for m in labelled],
-                        labels=sorted(labels.desired(state, verdict.overdue)), updated_at=self.now_ms)
+                        labels=sorted(labels.desired(state, verdict.overdue)), updated_at=self.now_ms,
+                        **_facts(classified, self.us, state))
         new_rows[thread_id] = new
         old_label = state_label(row.state, row.overdue) if row else None
         if state_label(state, verdict.overdue) != old_label:
@@ -389,6 +391,7 @@ class _Sweep:
             return
         new = ThreadRow(**{**row.__dict__, "state": state, "overdue": overdue,
                            "due_at": None if state == State.CLOSED.value else row.due_at,
+                           "waiting_since": None if state == State.CLOSED.value else row.waiting_since,
                            "labels": sorted(labels.desired(state, overdue)), "updated_at": self.now_ms})
         new_rows[row.thread_id] = new
         self.result.transitions.append(Transition(row.thread_id, state_label(row.state, row.overdue),
@@ -429,6 +432,30 @@ class _Sweep:
         if self.progress and requests:
             self.progress("write", len(requests), len(requests))
         return failed
+
+
+def _facts(classified: list[Classified], us: Us, state: str | None) -> dict:
+    """What the audit shows of a conversation, from the metadata already read (no extra calls):
+    subject, customer, the send-as addresses of our first and last replies, the start of the
+    current customer wait, and every message (no drafts) with its time, kind and sender."""
+    shown = [c for c in classified if c.kind is not Kind.DRAFT]  # classify_thread returns date order
+    subject = next((c.message.headers.value("Subject") for c in shown if c.message.headers.value("Subject")), "")
+    customer = next((author(c.message, us) for c in shown if c.kind is Kind.CUSTOMER and author(c.message, us)), None)
+    replies = [c for c in shown if c.kind is Kind.OURS_REPLY]
+    if customer is None and replies:  # we wrote first: whoever we wrote to
+        customer = next((r for r in recipients(replies[0].message) if not us.includes(r)), None)
+    agents = [a for a in (author(c.message, us) for c in replies) if a]
+    waiting_since = None
+    counted = [c for c in shown if c.counted]
+    if state in (State.NEW.value, State.WAITING.value) and counted and counted[-1].kind is Kind.CUSTOMER:
+        start = len(counted) - 1
+        while start > 0 and counted[start - 1].kind is Kind.CUSTOMER:
+            start -= 1
+        waiting_since = counted[start].message.internal_date
+    return {"subject": subject, "customer": customer, "agent": agents[-1] if agents else None,
+            "first_agent": agents[0] if agents else None, "waiting_since": waiting_since,
+            "messages": [MessageFact(c.message.id, c.message.internal_date, c.kind.value,
+                                     author(c.message, us) or None) for c in shown]}
 
 
 def _is_not_found(error: GmailDeskError) -> bool:
