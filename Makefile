@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gmaildesk demo
+	COLUMNS=$${COLUMNS:-150} $(BIN)/gmaildesk demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -59,6 +59,8 @@ class DemoResult:
     url: str
     desk: DeskSetup | None = None
     sweeps: list[SweepRun] = field(default_factory=list)
+    status: dict | None = None   # what `gmaildesk status --json` prints at the end of the story
+    report: dict | None = None   # what `gmaildesk report --json` prints
     steps: list[str] = field(default_factory=list)
     threads: list[ThreadRow] = field(default_factory=list)
     colleague_inbox: list[str] = field(default_factory=list)
@@ -68,8 +70,12 @@ class DemoResult:
     units_by_method: dict[str, int] = field(default_factory=dict)
 
 
-def run_demo() -> DemoResult:
-    """Run the whole story on a fresh in-memory sandbox and return what it shows."""
+def run_demo(finale=None) -> DemoResult:
+    """Run the whole story on a fresh in-memory sandbox and return what it shows.
+
+    `finale(result, desk_path, store_path, url)` runs last, while the sandbox is still up, so
+    a caller can show the real `gmaildesk status` and `report` on the demo's desk.
+    """
     with running_sandbox(users=(SUPPORT, COLLEAGUE)) as sb, tempfile.TemporaryDirectory() as work:
         result = DemoResult(url=sb.url)
         client = connect(ConnectionOptions(endpoint=sb.url), scopes.SWEEP)
@@ -86,7 +92,25 @@ def run_demo() -> DemoResult:
         result.quota_units = counters["total_units"]
         result.units_by_method = counters["units"]
         result.outbox = [{k: e[k] for k in ("kind", "to", "subject")} for e in sb.control.outbox(SUPPORT)]
+        result.status, result.report = _audit(desk, Path(work) / "sweep.sqlite", sb.sandbox.now_ms())
+        if finale is not None:
+            finale(result, Path(work) / "desk.yaml", Path(work) / "sweep.sqlite", sb.url)
         return result
+
+
+def _audit(desk, store_path: Path, now_ms: int) -> tuple[dict, dict]:
+    """The operator's view of the demo desk: status and a 30-day report, as their --json shapes."""
+    from gmaildesk.audit import queries, shapes
+    from gmaildesk.audit.db import Slas, open_store
+
+    db = open_store(store_path)
+    try:
+        slas = Slas.from_desk(desk)
+        status = shapes.status_json(queries.status(db, slas, now_ms), [])
+        report = shapes.report_json(queries.report(db, slas, now_ms, since_ms=now_ms - 30 * 86_400_000, by="dept"))
+    finally:
+        db.close()
+    return status, report
 
 
 def _sweep(sb: SandboxHandle, client, desk, store: Store, title: str) -> SweepRun:
@@ -161,12 +185,14 @@ def _morning_of_mail(sb: SandboxHandle, client, result: DemoResult) -> None:
     bob = _customer_mail(sb, "Bob Ray <bob@shop.example>", "App crashes on login",
                          "Since the update the app crashes as soon as I log in.")
     steps.append("Bob reports a crash")
+    sb.control.advance_clock(15 * 60)
     _reply(client, bob["threadId"], COLLEAGUE, "Fwd: App crashes on login",
            "Dev team, can you look at Bob's crash below?")
     steps.append("We forward Bob's report to the dev team (a sandbox mailbox too)")
 
     carla = _customer_mail(sb, "Carla Diaz <carla@retail.example>", "Change of delivery address",
                            "Please ship my order to the new address below.")
+    sb.control.advance_clock(40 * 60)
     _reply(client, carla["threadId"], "carla@retail.example", "Re: Change of delivery address",
            "Done, the order ships to the new address.")
     ooo = build_message(from_="Carla Diaz <carla@retail.example>", to=[SUPPORT],

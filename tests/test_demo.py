@@ -39,6 +39,9 @@ def test_demo_json_tells_the_whole_story():
     assert {"Status/Waiting for us", "Status/Overdue"} <= set(billing["labels"])
     assert "Status/Handled" in by_subject["Change of delivery address"]["labels"]  # her out-of-office changed nothing
     assert not any(label.startswith("Status/") for label in by_subject["This week in tools"]["labels"])
+    assert data["status"]["kind"] == "status" and data["status"]["overdue"] == 1
+    billing_row = next(g for g in data["report"]["groups"] if g["key"] == "Billing")
+    assert billing_row["first_response"]["median_s"] == 2 * 3600 + 600  # the 2h10m of the story
     assert data["api_calls"] > 0 and data["quota_units"] >= data["api_calls"]
 
 
@@ -47,4 +50,5 @@ def test_demo_human_output():
     assert result.exit_code == 0, result.output
     assert "gmaildesk demo on an embedded Gmail sandbox at http://127.0.0.1:" in result.stdout
     assert "plan again: No changes" in result.stdout
+    assert "6. gmaildesk status" in result.stdout and "7. gmaildesk report --since 30d" in result.stdout
     assert "Gmail API calls:" in result.stdout

@@ -22,10 +22,25 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print the result 
     """
     from gmaildesk.demo import run_demo
 
-    result = run_demo()
     if as_json:
-        typer.echo(json.dumps(asdict(result), indent=2))
+        typer.echo(json.dumps(asdict(run_demo()), indent=2))
         return
+    run_demo(finale=_show)
+
+
+def _show(result, desk_path, store_path, url) -> None:
+    """The story so far, then the operator's commands on the demo desk, exactly as a user runs them."""
+    from gmaildesk.cli import audit
+
+    _story(result)
+    console = Console()
+    console.print("\n[bold]6. gmaildesk status[/] (offline, from the sweep's store)")
+    audit.status(config=desk_path, state=store_path, endpoint=url)
+    console.print("\n[bold]7. gmaildesk report --since 30d[/]")
+    audit.report(config=desk_path, state=store_path, endpoint=url)
+
+
+def _story(result) -> None:
     console = Console()
     console.print(f"[bold]gmaildesk demo[/] on an embedded Gmail sandbox at {result.url}")
     if result.desk:
