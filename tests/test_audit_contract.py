@@ -212,6 +212,9 @@ def test_report_html_renders_headless(tmp_path, env):
         pytest.skip("chromium is not installed")
     page, png = tmp_path / "report.html", tmp_path / "report.png"
     run(["report", *env, "--html", str(page)])
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={png}",
+    # No background networking: the page must render with no connection at all.
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
                     "--window-size=1000,1200", page.as_uri()], check=True, timeout=60, capture_output=True)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

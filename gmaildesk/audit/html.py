@@ -15,19 +15,22 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{borde
         "h2{margin-top:1.5em}.note{color:#666}svg text{font-size:12px;font-family:system-ui,sans-serif}")
 
 
-def _bars(title: str, items: list[tuple[str, float]], fmt=lambda v: str(int(v)), colour: str = "#4a7bd0") -> str:
-    """A horizontal bar chart as inline SVG."""
+def _bars(title: str, items: list[tuple[str, float | None]], fmt=lambda v: str(int(v)),
+          colour: str = "#4a7bd0") -> str:
+    """A horizontal bar chart as inline SVG; a None value (nothing measured yet) shows as '-'."""
     width, label_w, row_h = 640, 140, 24
-    top = max((v for _, v in items), default=0) or 1
+    top = max((v for _, v in items if v is not None), default=0) or 1
     height = row_h * max(1, len(items)) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="{escape(title)}">']
     for i, (label, value) in enumerate(items):
         y = 5 + i * row_h
+        shown = "-" if value is None else fmt(value)
+        value = value or 0
         w = (width - label_w - 90) * value / top
         parts.append(f'<text x="0" y="{y + 16}">{escape(label)}</text>'
                      f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" fill="{colour}"/>'
-                     f'<text x="{label_w + w + 6:.1f}" y="{y + 16}">{escape(fmt(value))}</text>')
+                     f'<text x="{label_w + w + 6:.1f}" y="{y + 16}">{escape(shown)}</text>')
     parts.append("</svg>")
     return f"<h2>{escape(title)}</h2>" + "".join(parts)
 
@@ -52,8 +55,8 @@ def render_html(report: Report) -> str:
     hours = lambda v: format_duration(int(v))  # noqa: E731
     charts = [
         _bars(f"Volume by {report.by}", [(g.key, g.volume) for g in groups]),
-        _bars("First response, median", [(g.key, g.first_response.median_ms or 0) for g in groups], hours, "#2e9e6b"),
-        _bars("First response, p90", [(g.key, g.first_response.p90_ms or 0) for g in groups], hours, "#c07a1e"),
+        _bars("First response, median", [(g.key, g.first_response.median_ms) for g in groups], hours, "#2e9e6b"),
+        _bars("First response, p90", [(g.key, g.first_response.p90_ms) for g in groups], hours, "#c07a1e"),
         _bars("Backlog by age (all groups)", [(b, report.total.backlog[b]) for b, _ in AGING_BUCKETS],
               colour="#c0392b"),
     ]
