@@ -306,8 +306,10 @@ class _Sweep:
         handled: set[str] = set()
         for start in range(0, len(thread_ids), READ_CHUNK):
             chunk = thread_ids[start:start + READ_CHUNK]
-            requests = [self.users.threads().get(userId="me", id=t, format="metadata",
-                                                 metadataHeaders=list(CLASSIFIER_HEADERS)) for t in chunk]
+            # One resource for the chunk: googleapiclient rebuilds every method on each .threads().
+            threads = self.users.threads()
+            requests = [threads.get(userId="me", id=t, format="metadata", metadataHeaders=list(CLASSIFIER_HEADERS))
+                        for t in chunk]
             answers = self.meter.execute_batch("users.threads.get", requests, "reading conversations")
             for thread_id, answer in zip(chunk, answers):
                 handled.add(thread_id)
