@@ -11,6 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from corpora import CORPORA, mail_samples
 from gmaildesk.sandbox.mime import (
     Address,
     b64url_decode,
@@ -22,7 +23,6 @@ from gmaildesk.sandbox.mime import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 
 PDF = (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
        b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
@@ -646,27 +646,10 @@ def test_build_message_plain_text_and_generated_id():
 
 # ---------------------------------------------------------------- real-world corpora
 
-_NOT_MAIL_PREFIXES = ("COPYING", "LICENSE", "LICENCE", "PROVENANCE", "README", "MIT-LICENSE")
-_NOT_MAIL_SUFFIXES = {".json", ".yml", ".yaml", ".md"}
-
-
-def _mail_samples() -> list[Path]:
-    files = []
-    for path in sorted(CORPORA.rglob("*")):
-        if not path.is_file() or path.stat().st_size > 5 * 1024 * 1024:
-            continue
-        if path.name.upper().startswith(_NOT_MAIL_PREFIXES) or path.suffix.lower() in _NOT_MAIL_SUFFIXES:
-            continue
-        if any(part.upper() == "LICENSES" for part in path.parts):
-            continue
-        files.append(path)
-    return files
-
-
 def test_real_world_corpora_never_break_parsing():
     if not CORPORA.is_dir():
         pytest.skip(f"no shared corpora at {CORPORA}")
-    samples = _mail_samples()
+    samples = mail_samples()
     assert samples
     failures = []
     for path in samples:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from corpora import CORPORA, mail_samples
 from gmaildesk.sandbox.mime import parse
 from gmaildesk.sweep import (CLASSIFIER_HEADERS, Headers, Kind, MessageMeta, Policy, Us, classify_message,
                              classify_thread, decide)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 
 # The mailbox, a send-as alias, a team address elsewhere, and a team domain.
 US = Us(addresses=frozenset({"Support@Acme.test", "sales@acme.test", "ops-team@partner-it.test"}),
@@ -357,23 +357,6 @@ def test_classifier_headers_are_all_the_rules_need():
 
 # ---------------------------------------------------------------- real-world corpora
 
-_NOT_MAIL_PREFIXES = ("COPYING", "LICENSE", "LICENCE", "PROVENANCE", "README", "MIT-LICENSE")
-_NOT_MAIL_SUFFIXES = {".json", ".yml", ".yaml", ".md"}
-
-
-def _corpus_mail() -> list[Path]:
-    found = []
-    for path in sorted(CORPORA.rglob("*")):
-        if not path.is_file() or path.stat().st_size > 5 * 1024 * 1024:
-            continue
-        if path.name.upper().startswith(_NOT_MAIL_PREFIXES) or path.suffix.lower() in _NOT_MAIL_SUFFIXES:
-            continue
-        if any(part.upper() == "LICENSES" for part in path.parts):
-            continue
-        found.append(path)
-    return found
-
-
 def test_every_corpus_message_classifies_without_an_exception():
     if not CORPORA.is_dir():
         pytest.skip(f"no shared corpora at {CORPORA}")
@@ -381,7 +364,7 @@ def test_every_corpus_message_classifies_without_an_exception():
     flufl: Counter[str] = Counter()
     folders: dict[Path, list[MessageMeta]] = {}
     failures = []
-    for path in _corpus_mail():
+    for path in mail_samples():
         try:
             msg = _as_gmail_returns_it(path.read_bytes(), id=path.name)
             kind = classify_message(msg, ACME, frozenset()).kind.name
