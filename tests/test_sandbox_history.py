@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from googleapiclient.errors import HttpError
 
+from api_errors import api_error
 from gmaildesk.sandbox.mime import build_message
 
 SUPPORT = "support@example.com"
@@ -20,9 +20,7 @@ def _hid(gmail) -> int:
 
 
 def _error(call) -> tuple[int, str]:
-    with pytest.raises(HttpError) as caught:
-        call.execute()
-    return caught.value.status_code, caught.value.error_details[0]["reason"]
+    return api_error(call)[:2]
 
 
 def _all_history(gmail, start, **params) -> tuple[list[dict], int]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from googleapiclient.errors import HttpError
 
+from api_errors import api_error
 from gmaildesk.gmail.labels import SYSTEM_LABEL_IDS
 from gmaildesk.sandbox.mime import build_message
 
@@ -13,10 +13,7 @@ VISIBLE = {"labelListVisibility": "labelShow", "messageListVisibility": "show"}
 
 
 def _error(call) -> tuple[int, str, str]:
-    with pytest.raises(HttpError) as caught:
-        call.execute()
-    detail = caught.value.error_details[0]
-    return caught.value.status_code, detail["reason"], detail["message"]
+    return api_error(call)
 
 
 def _deliver(sandbox, subject: str, **extra) -> dict:

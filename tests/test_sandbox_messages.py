@@ -13,6 +13,7 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaInMemoryUpload
 
+from api_errors import api_error
 from gmaildesk.sandbox import delivery
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message, parse
 
@@ -22,10 +23,7 @@ T0 = 1_700_000_000_000
 
 
 def _error(call) -> tuple[int, str, str]:
-    with pytest.raises(HttpError) as caught:
-        call.execute()
-    detail = caught.value.error_details[0]
-    return caught.value.status_code, detail["reason"], detail["message"]
+    return api_error(call)
 
 
 def _mail(subject: str = "Where is my order?", *, sender: str = "Ann <ann@customer.example>",

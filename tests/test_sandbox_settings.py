@@ -6,8 +6,8 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 import pytest
-from googleapiclient.errors import HttpError
 
+from api_errors import api_error
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message, parse
 
 SUPPORT = "support@example.com"
@@ -16,10 +16,7 @@ DAY_S = 24 * 3600
 
 
 def _error(call) -> tuple[int, str, str]:
-    with pytest.raises(HttpError) as caught:
-        call.execute()
-    detail = caught.value.error_details[0]
-    return caught.value.status_code, detail["reason"], detail["message"]
+    return api_error(call)
 
 
 def _mail(subject: str = "Where is my order?", *, sender: str = "Ann <ann@customer.example>",

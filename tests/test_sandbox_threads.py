@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from googleapiclient.errors import HttpError
 
+from api_errors import api_error
 from gmaildesk.sandbox.mime import b64url_encode, build_message
 
 SUPPORT = "support@example.com"
@@ -20,9 +20,7 @@ def _mail(subject: str, *, message_id: str | None = None, in_reply_to: str | Non
 
 
 def _error(call) -> tuple[int, str]:
-    with pytest.raises(HttpError) as caught:
-        call.execute()
-    return caught.value.status_code, caught.value.error_details[0]["reason"]
+    return api_error(call)[:2]
 
 
 @pytest.fixture
