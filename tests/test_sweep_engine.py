@@ -147,7 +147,9 @@ def test_incremental_call_counts_and_the_journal(desk):
     desk.sandbox.control.reset_counters()
     third = desk.sweep()
     calls = desk.calls()
-    assert third.threads_read == 3 and calls["gmail.users.threads.get"] == 3
+    # Only new messages since the checkpoint: each is read alone (messages.get), not its thread.
+    assert third.threads_read == 3 and calls["gmail.users.messages.get"] == 3
+    assert "gmail.users.threads.get" not in calls
     # Question 0 was new and stays new; 1 (handled) and 2 (forwarded) now wait for us.
     assert sorted((t.from_state, t.to_state) for t in third.transitions) == [
         ("forwarded", "waiting"), ("handled", "waiting")]
@@ -349,3 +351,95 @@ def test_an_older_store_file_is_migrated_on_open(desk):
     desk.sweep(full=True)
     row, messages = _thread_row(desk, desk.thread_of(c1))
     assert row.subject == "After the upgrade" and [m.kind for m in messages] == ["customer"]
+
+
+def _message_labels(desk) -> dict[str, dict[str, set[str]]]:
+    """thread -> message -> its status labels and INBOX (per message, not the thread's union)."""
+    names = {l["id"]: l["name"] for l in desk.client.execute(desk.users.labels().list(userId="me"))["labels"]}
+    out = {}
+    for t in desk.client.execute(desk.users.threads().list(userId="me", maxResults=500)).get("threads", []):
+        thread = desk.client.execute(desk.users.threads().get(userId="me", id=t["id"], format="minimal"))
+        out[t["id"]] = {m["id"]: {n for n in (names.get(i, i) for i in m.get("labelIds", []))
+                                  if n.startswith("Status/") or n == "INBOX"} for m in thread["messages"]}
+    return out
+
+
+def _stored(path):
+    from gmaildesk.sweep.store import Store
+
+    with Store(path) as store:
+        rows = store.threads()
+        return {t: ({k: v for k, v in r.__dict__.items() if k not in ("updated_at", "messages", "message_ids")},
+                    sorted(r.message_ids), store.messages(t)) for t, r in rows.items()}
+
+
+def test_incremental_reads_only_the_new_messages_and_agrees_with_a_full_sweep(desk, tmp_path):
+    mids = _many(desk, 12)
+    desk.sweep()
+    desk.sandbox.control.advance_clock(H)
+    followed = mids[:7]
+    for i, mid in enumerate(followed):
+        desk.customer(subject=f"Re: Question {i}", reply_to_mid=mid)
+    # Two more kinds of new message: an out-of-office and our reply to the customer.
+    desk.customer(subject="Automatic reply: Re: Question 8", frm="ooo@customer.test", reply_to_mid=mids[8],
+                  headers=[("Auto-Submitted", "auto-replied")])
+    desk.send(desk.thread_of(mids[9]), in_reply_to=mids[9], subject="Re: Question 9")
+    n = len(followed) + 2
+    desk.sandbox.control.advance_clock(5 * H)  # past the SLAs too
+    desk.sandbox.control.reset_counters()
+    r = desk.sweep()
+    calls = desk.calls()
+    assert calls["gmail.users.messages.get"] == n and "gmail.users.threads.get" not in calls, calls
+    assert r.threads_read == n and not r.errors
+    assert r.calls_by_method["users.messages.get"] == n
+
+    incremental = _message_labels(desk)
+    inc_store = _stored(desk.store_path)
+    from gmaildesk.sweep.store import Store
+    with Store(desk.store_path) as store:
+        journal = store.journal()
+        rows = store.threads()
+    clean = Desk(desk.sandbox, desk.desk, tmp_path / "clean.sqlite")
+    full = clean.sweep(full=True)
+    assert not full.errors and full.threads_read == 12
+    assert _message_labels(desk) == incremental  # per thread, per message
+    assert _stored(clean.store_path) == inc_store  # states, facts, messages: what a full read learns
+    # The journal: the first sweep's transitions, then exactly this sweep's, each on its basis.
+    assert len(journal) == 12 + len(r.transitions)
+    assert {(j.thread_id, j.from_state, j.to_state, j.basis) for j in journal[12:]} == {
+        (t.thread_id, t.from_state, t.to_state, rows[t.thread_id].last_counted_id) for t in r.transitions}
+    # 0, 3, 6 still new (now overdue), 9 answered; 1, 4 handled and 2, 5 forwarded now wait; 8 unchanged.
+    assert sorted((t.from_state, t.to_state) for t in r.transitions) == sorted(
+        [("new", "new+overdue")] * 3 + [("new", "handled")] + [("handled", "waiting")] * 2
+        + [("forwarded", "waiting")] * 2)
+    desk.sandbox.control.reset_counters()
+    assert desk.sweep().transitions == [] and sum(desk.calls().values()) <= 3
+
+
+def test_incremental_falls_back_to_the_whole_thread(desk):
+    mids = _many(desk, 6)
+    c = desk.customer(subject="Closed one")
+    desk.send(desk.thread_of(c), in_reply_to=c, subject="Re: Closed one")
+    desk.sweep()
+    desk.sandbox.control.advance_clock(8 * D)
+    desk.sweep()
+    assert desk.status(desk.thread_of(c)) == {"Status/Closed"}
+    # A forward (the stored customers may be incomplete), a reopened closed thread (INBOX per
+    # message), a deleted stored message: threads.get; a plain follow-up: messages.get.
+    desk.send(desk.thread_of(mids[0]), in_reply_to=mids[0], subject="Fwd: Question 0", to="vendor@parts.test")
+    desk.customer(subject="Re: Closed one", reply_to_mid=c)
+    desk.client.execute(desk.users.messages().delete(userId="me", id=_gmail_id(desk, desk.thread_of(mids[1]), 1)))
+    desk.customer(subject="Re: Question 3", reply_to_mid=mids[3])
+    desk.sandbox.control.reset_counters()
+    r = desk.sweep()
+    calls = desk.calls()
+    assert calls["gmail.users.threads.get"] == 3 and calls["gmail.users.messages.get"] == 2, calls
+    assert not r.errors
+    got = sorted((t.from_state, t.to_state) for t in r.transitions)
+    assert ("closed", "waiting") in got and ("new+overdue", "forwarded") in got
+    assert desk.status(desk.thread_of(c)) == {"Status/Waiting", "INBOX"}
+
+
+def _gmail_id(desk, thread_id: str, index: int) -> str:
+    thread = desk.client.execute(desk.users.threads().get(userId="me", id=thread_id, format="minimal"))
+    return thread["messages"][index]["id"]

@@ -9,6 +9,9 @@ One run:
    repeat what we set, or touch labels we do not manage, are ignored.
 3. threads.get(format=metadata, only the classifier's headers), 50 per batch; classify;
    decide. Threads not read get their time-driven transitions (overdue, closed) from the store.
+   Incremental shortcut: a stored thread whose only history since the checkpoint is new
+   messages gets just those from messages.get (half a threads.get's units), classified after
+   the messages the store kept; anything missing or odd falls back to threads.get.
 4. Relabel: messages grouped by identical (add, remove) sets, one messages.batchModify per
    group and 1000 ids. Nothing is ever deleted.
 5. Only then: checkpoint, thread rows and journal in one store transaction.
@@ -24,8 +27,8 @@ from typing import Any, Callable, Iterable
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail.costs import units as method_units
-from gmaildesk.sweep.classify import (CLASSIFIER_HEADERS, Classified, Kind, MessageMeta, Us, author, classify_thread,
-                                     recipients)
+from gmaildesk.sweep.classify import (CLASSIFIER_HEADERS, Classified, Kind, MessageMeta, Us, author,
+                                     classify_message, classify_thread, customer_addresses, recipients)
 from gmaildesk.sweep.state import Policy, Previous, State, decide, format_duration
 from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, Store, ThreadRow
 
@@ -39,6 +42,15 @@ _MESSAGE_TYPES = ["messageAdded", "messageDeleted"]
 _LABEL_TYPES = ["labelAdded", "labelRemoved"]
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class _Delta:
+    """One thread's message history since the checkpoint (incremental runs only)."""
+
+    added: list[str] = field(default_factory=list)  # new message ids, drafts left out
+    deleted: set[str] = field(default_factory=set)
+    full: bool = False  # a label change (or anything else) that needs the whole thread read
 
 
 @dataclass(frozen=True)
@@ -166,6 +178,7 @@ class _Sweep:
         self.us = Us(addresses=frozenset({desk.mailbox, *desk.team.addresses, *(s.address for s in desk.send_as)}),
                      domains=frozenset(desk.team.domains))
         self.result = SweepResult(dry_run=dry_run)
+        self.deltas: dict[str, _Delta] = {}  # filled by an incremental run's history
 
     # ------------------------------------------------------------------ the run
     def run(self, full: bool) -> SweepResult:
@@ -275,14 +288,17 @@ class _Sweep:
         if changed is None:
             return None
         threads: dict[str, None] = {}
+        deltas: dict[str, _Delta] = defaultdict(_Delta)
         for record in added[0]:
             for entry in record.get("messagesAdded", []):
                 message = entry["message"]
                 if not set(message.get("labelIds") or ()) & {"DRAFT"}:
                     threads[message["threadId"]] = None
+                    deltas[message["threadId"]].added.append(message["id"])
             for entry in record.get("messagesDeleted", []):
                 if entry["message"]["threadId"] in rows:
                     threads[entry["message"]["threadId"]] = None
+                    deltas[entry["message"]["threadId"]].deleted.add(entry["message"]["id"])
         managed = labels.managed
         for record in changed[0]:
             for key in ("labelsAdded", "labelsRemoved"):
@@ -291,8 +307,11 @@ class _Sweep:
                     touched = set(entry.get("labelIds") or ())
                     if touched & {"SPAM", "TRASH"}:
                         threads[message["threadId"]] = None
+                        deltas[message["threadId"]].full = True
                     elif touched & managed and not self._ours(message, rows.get(message["threadId"]), managed):
                         threads[message["threadId"]] = None
+                        deltas[message["threadId"]].full = True
+        self.deltas = dict(deltas)
         return list(threads), added[1], changed[1]
 
     @staticmethod
@@ -304,6 +323,11 @@ class _Sweep:
                       new_rows: dict[str, ThreadRow], groups: dict, dropped: list[str]) -> set[str]:
         """Read, classify, decide; returns the ids read (or failed: those keep their old row untouched)."""
         handled: set[str] = set()
+        if self.deltas:
+            done = self._read_new_messages([t for t in thread_ids if t in self.deltas], rows, labels, new_rows,
+                                           groups)
+            handled |= done
+            thread_ids = [t for t in thread_ids if t not in done]
         for start in range(0, len(thread_ids), READ_CHUNK):
             chunk = thread_ids[start:start + READ_CHUNK]
             # One resource for the chunk: googleapiclient rebuilds every method on each .threads().
@@ -326,6 +350,110 @@ class _Sweep:
                 self.progress("read", min(start + READ_CHUNK, len(thread_ids)), len(thread_ids))
         return handled
 
+    def _read_new_messages(self, thread_ids: list[str], rows: dict[str, ThreadRow], labels: _Labels,
+                           new_rows: dict, groups: dict) -> set[str]:
+        """The incremental shortcut: for stored threads that only gained messages, messages.get just those.
+
+        Returns the threads decided this way; the others (not eligible, a message missing, an
+        error, a classification that needs the whole thread) are left to threads.get.
+        """
+        plans: dict[str, tuple[list, list[str]]] = {}  # thread -> (stored facts, new message ids)
+        for thread_id in thread_ids:
+            plan = self._eligible(thread_id, rows.get(thread_id))
+            if plan is not None:
+                plans[thread_id] = plan
+        wanted = [(t, m) for t, (_, ids) in plans.items() for m in ids]
+        fetched: dict[str, dict] = {}
+        broken: set[str] = set()
+        for start in range(0, len(wanted), READ_CHUNK):
+            chunk = wanted[start:start + READ_CHUNK]
+            messages = self.users.messages()  # one resource per chunk, as for threads
+            requests = [messages.get(userId="me", id=m, format="metadata", metadataHeaders=list(CLASSIFIER_HEADERS))
+                        for _, m in chunk]
+            answers = self.meter.execute_batch("users.messages.get", requests, "reading new messages")
+            for (thread_id, message_id), answer in zip(chunk, answers):
+                if (isinstance(answer, GmailDeskError) or not isinstance(answer, dict)
+                        or answer.get("threadId") != thread_id or answer.get("id") != message_id):
+                    broken.add(thread_id)  # 404, an error, moved: threads.get tells the whole story
+                else:
+                    fetched[message_id] = answer
+        done: set[str] = set()
+        for thread_id, (facts, ids) in plans.items():
+            if thread_id in broken:
+                continue
+            if self._decide_from_store(rows[thread_id], facts, [fetched[m] for m in ids], labels, new_rows, groups):
+                done.add(thread_id)
+                self.result.threads_read += 1
+        if self.progress and done:
+            self.progress("read", len(done), len(thread_ids))
+        return done
+
+    def _eligible(self, thread_id: str, row: ThreadRow | None) -> tuple[list, list[str]] | None:
+        """(stored message facts, new ids to fetch) when only messages were added to a known thread, else None."""
+        delta = self.deltas.get(thread_id)
+        if delta is None or delta.full or row is None or row.state == State.CLOSED.value:
+            return None  # closed: a reopen restores INBOX by each message's SENT label, which the store lacks
+        facts = self.store.messages(thread_id)
+        stored = [f.message_id for f in facts]
+        if not facts or len(set(stored)) != len(stored) or set(stored) != set(row.message_ids):
+            return None
+        if delta.deleted & set(stored):
+            return None
+        new = [m for m in dict.fromkeys(delta.added) if m not in delta.deleted]
+        if set(new) & set(stored):
+            return None
+        return facts, new
+
+    def _decide_from_store(self, row: ThreadRow, facts: list, fetched: list[dict], labels: _Labels,
+                           new_rows: dict, groups: dict) -> bool:
+        """Classify the new messages after the stored ones and decide; False: read the whole thread instead."""
+        order = {m: i for i, m in enumerate(row.message_ids)}
+        facts = sorted(facts, key=lambda f: order[f.message_id])
+        facts.sort(key=lambda f: f.at)  # stable: as the thread listed them, like classify_thread
+        old: list[Classified] = []
+        subject_set = to_set = False
+        for f in facts:
+            headers: dict[str, str] = {"From": f.from_addr} if f.from_addr else {}
+            if not subject_set and row.subject:
+                headers["Subject"], subject_set = row.subject, True
+            if not to_set and f.kind == Kind.OURS_REPLY.value and row.customer:
+                headers["To"], to_set = row.customer, True  # "we wrote first": the customer is our recipient
+            try:
+                kind = Kind(f.kind)
+            except ValueError:
+                return False
+            old.append(Classified(MessageMeta(id=f.message_id, internal_date=f.at, headers=headers), kind,
+                                  "as classified before"))
+        messages = [m for m in fetched if not set(m.get("labelIds") or ()) & {"SPAM", "TRASH"}]
+        metas = sorted((MessageMeta.from_gmail(m) for m in messages), key=lambda m: m.internal_date)
+        if metas and metas[0].internal_date < facts[-1].at:
+            return False  # older than what we have: the customers learned in between would differ
+        customers = {f.from_addr for f in facts if f.kind == Kind.CUSTOMER.value and f.from_addr}
+        if row.customer:
+            customers.add(row.customer)
+        added: list[Classified] = []
+        for meta in metas:
+            c = classify_message(meta, self.us, frozenset(customers))
+            # The store keeps only some of the customers (no Reply-To, one recipient of an outbound
+            # first message): a verdict that a fuller list could change needs the whole thread.
+            if c.kind is Kind.OURS_FORWARD or (c.kind in (Kind.OURS_NOTE, Kind.OURS_REPLY) and not customers):
+                return False
+            if c.kind is Kind.CUSTOMER:
+                customers |= customer_addresses(meta, self.us)
+            added.append(c)
+        on_thread = set(row.labels).union(*(set(m.get("labelIds") or ()) for m in messages))
+        department = next((name for name, lid in labels.departments if lid in on_thread or name == row.department),
+                          None)
+        # Without fresh labels the stored messages carry what we set (a change by hand is a label
+        # event, which reads the whole thread); INBOX is left out so that no needed write is skipped.
+        current = {f.message_id: set(row.labels) for f in facts}
+        labelled = [m for m in messages if "DRAFT" not in (m.get("labelIds") or ())]
+        current |= {m["id"]: set(m.get("labelIds") or ()) for m in labelled}
+        sent = {m["id"] for m in labelled if "SENT" in (m.get("labelIds") or ())}
+        self._conclude(row.thread_id, row, labels, new_rows, groups, old + added, on_thread, department, current,
+                       sent)
+        return True
+
     # ------------------------------------------------------------------ deciding
     def _policy(self, department: str | None) -> Policy:
         close_after = self.desk.sweep.close_after
@@ -341,6 +469,15 @@ class _Sweep:
         on_thread = set().union(*(set(m.get("labelIds") or ()) for m in messages)) if messages else set()
         department = next((name for name, lid in labels.departments if lid in on_thread), None)
         classified = classify_thread([MessageMeta.from_gmail(m) for m in messages], self.us)
+        labelled = [m for m in messages if "DRAFT" not in (m.get("labelIds") or ())]
+        self._conclude(thread_id, row, labels, new_rows, groups, classified, on_thread, department,
+                       {m["id"]: set(m.get("labelIds") or ()) for m in labelled},
+                       {m["id"] for m in labelled if "SENT" in (m.get("labelIds") or ())})
+
+    def _conclude(self, thread_id: str, row: ThreadRow | None, labels: _Labels, new_rows: dict, groups: dict,
+                  classified: list[Classified], on_thread: set[str], department: str | None,
+                  current: dict[str, set[str]], sent: set[str]) -> None:
+        """Decide, record the new row and transition, plan the label writes (`current`: the labelled messages)."""
         present = {s for s in (labels.state_of(lid) for lid in on_thread) if s is not None}
         manual_state = None
         if row is not None and row.state is not None:
@@ -355,14 +492,13 @@ class _Sweep:
         state = verdict.state.value if verdict.state else None
         customers = [c.message.internal_date for c in classified if c.counted and c.kind is Kind.CUSTOMER]
         last = verdict.last_counted
-        labelled = [m for m in messages if "DRAFT" not in (m.get("labelIds") or ())]
         new = ThreadRow(thread_id=thread_id, state=state, overdue=verdict.overdue, department=department,
                         last_counted_id=last.message.id if last else None,
                         last_counted_side=last.kind.value if last else None,
                         last_counted_at=last.message.internal_date if last else None,
                         first_customer_at=min(customers) if customers else None,
                         first_response_at=verdict.first_response_at, due_at=verdict.due_at, manual=verdict.manual,
-                        message_ids=[m["id"] for m in labelled],
+                        message_ids=list(current),
                         labels=sorted(labels.desired(state, verdict.overdue)), updated_at=self.now_ms,
                         **_facts(classified, self.us, state))
         new_rows[thread_id] = new
@@ -371,8 +507,7 @@ class _Sweep:
             self.result.transitions.append(Transition(thread_id, old_label, state_label(state, verdict.overdue),
                                                       verdict.reason))
         reopened = row is not None and row.state == State.CLOSED.value and state != State.CLOSED.value
-        self._plan_labels(new, labels, groups, {m["id"]: set(m.get("labelIds") or ()) for m in labelled},
-                          reopened, {m["id"] for m in labelled if "SENT" in (m.get("labelIds") or ())})
+        self._plan_labels(new, labels, groups, current, reopened, sent)
 
     def _time_driven(self, row: ThreadRow, labels: _Labels, new_rows: dict, groups: dict) -> None:
         """Overdue and closed from the stored facts, without reading Gmail."""
