@@ -380,7 +380,8 @@ def check(rows: list[dict], table: str, rate: float) -> list[dict]:
          "pass": nochange["api_calls"] <= 3, "why": f"calls: {nochange['calls_by_method']}"},
         {"target": "incremental <= 25 units per changed thread", "value": round(per_thread, 1),
          "pass": per_thread <= 25,
-         "why": (f"threads.get(metadata) costs {get_units} units under the {table} table; "
+         "why": (f"incremental runs fetch only the new messages (messages.get "
+                 f"{method_cost('gmail.users.messages.get', table)} units under the {table} table); "
                  f"{inc['quota_units']} units for {inc['changed_threads']} threads")},
         {"target": "full sweep >= 1.8x fewer units than naive", "value": round(ratio, 2), "pass": ratio >= 1.8,
          "why": (f"naive {naive_full['quota_units']} vs {full['quota_units']} units; threads.get costs "
