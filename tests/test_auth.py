@@ -16,6 +16,7 @@ import webbrowser
 from pathlib import Path
 
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
@@ -224,11 +225,18 @@ def test_user_token_creating_send_as_gets_the_service_account_hint(sandbox, clie
     assert caught.value.exit_code == ExitCode.AUTH
 
 
-def test_logout_removes_the_token(sandbox, client_secret, config_dir, browser):
+def test_logout_revokes_the_grant_and_removes_the_token(sandbox, client_secret, config_dir, browser):
     _login(sandbox, client_secret)
-    assert auth.logout() is True
+    stored = json.loads((config_dir / "token.json").read_text())
+    result = auth.logout()
+    assert (result.removed, result.revoked, result.problem) == (True, True, None)
     assert not (config_dir / "token.json").exists()
-    assert auth.logout() is False
+    # a copy of the file left elsewhere no longer works: the refresh token was revoked at its issuer
+    answer = requests.post(stored["token_uri"], data={
+        "grant_type": "refresh_token", "refresh_token": stored["refresh_token"],
+        "client_id": stored["client_id"], "client_secret": stored["client_secret"]}, timeout=10)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+    assert not auth.logout()
     with pytest.raises(GmailDeskError) as caught:
         auth.status()
     assert caught.value.exit_code == ExitCode.AUTH
@@ -440,7 +448,7 @@ def test_cli_login_then_logout(sandbox, client_secret, config_dir, browser):
 
     result = runner.invoke(app, ["auth", "logout"], catch_exceptions=False)
     assert result.exit_code == 0
-    assert result.stdout == f"Logged out; removed {config_dir / 'token.json'}.\n"
+    assert result.stdout == f"Logged out; revoked the grant and removed {config_dir / 'token.json'}.\n"
 
 
 def test_cli_status_when_logged_out_exits_with_auth_code(config_dir):
@@ -491,3 +499,17 @@ def test_cli_login_rehearsal_with_the_client_secret_the_sandbox_serves(sandbox, 
     assert result.exit_code == 0, result.output
     assert "Logged in as support@example.com." in result.stdout
     assert "sandbox-not-a-secret" not in result.stdout + result.stderr
+
+
+def test_cli_logout_still_removes_the_token_when_the_issuer_is_unreachable(config_dir):
+    config_dir.mkdir(parents=True)
+    (config_dir / "token.json").write_text(json.dumps({
+        "token": "t", "refresh_token": "r", "client_id": "c", "client_secret": "s", "scopes": [],
+        "token_uri": "http://127.0.0.1:9/sandbox/oauth/token"}))
+    result = CliRunner().invoke(app, ["auth", "logout"])
+    assert result.exit_code == 0
+    assert result.stdout == f"Logged out; removed {config_dir / 'token.json'}.\n"
+    assert result.stderr.splitlines()[0].startswith(
+        "Warning: could not revoke the grant: http://127.0.0.1:9/sandbox/oauth/revoke unreachable")
+    assert not (config_dir / "token.json").exists()
+    assert "Hint: revoke gmaildesk's access at https://myaccount.google.com/permissions." in result.stderr

@@ -66,18 +66,26 @@ def status(
 
 
 @app.command()
-def logout() -> None:
-    """Delete the stored login from this machine.
+def logout(
+    keep_grant: Annotated[bool, typer.Option(
+        "--keep-grant", help="Only delete the local token; do not revoke it at Google (or the sandbox).")] = False,
+) -> None:
+    """Revoke the stored login at the server that issued it and delete it from this machine.
 
     Example: gmaildesk auth logout
     """
     from gmaildesk.gmail import auth
 
     path = auth.token_path()
-    if auth.logout():
-        typer.echo(f"Logged out; removed {path}.")
-    else:
+    result = auth.logout(revoke=not keep_grant)
+    if not result.removed:
         typer.echo(f"Not logged in (no token at {path}).")
+        return
+    revoked = " revoked the grant and" if result.revoked else ""
+    typer.echo(f"Logged out;{revoked} removed {path}.")
+    if result.problem:
+        typer.echo(f"Warning: could not revoke the grant: {result.problem}", err=True)
+        typer.echo("Hint: revoke gmaildesk's access at https://myaccount.google.com/permissions.", err=True)
 
 
 def _echo_human(result) -> None:

@@ -10,7 +10,9 @@ import contextlib
 import json
 import os
 import secrets
+import urllib.error
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +65,9 @@ class AuthStatus:
             "path": str(self.path),
             "token_uri": self.token_uri,
         }
+
+
+GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 
 
 def token_path() -> Path:
@@ -129,13 +134,54 @@ def status() -> AuthStatus:
     )
 
 
-def logout() -> bool:
-    """Forget the stored login; False when there was none."""
+@dataclass(frozen=True)
+class Logout:
+    """What `logout` did: removed the local token; revoked the grant at its issuer (None: nothing to revoke)."""
+
+    removed: bool
+    revoked: bool | None = None
+    problem: str | None = None  # why revoking failed; the local token is removed anyway
+
+    def __bool__(self) -> bool:
+        return self.removed
+
+
+def revoke_uri_for(token_uri: str) -> str:
+    """The issuer's revocation endpoint: Google's for Google tokens, the sandbox's for sandbox tokens."""
+    if token_uri.rstrip("/").endswith("/token"):
+        return token_uri.rstrip("/")[: -len("token")] + "revoke"
+    return GOOGLE_REVOKE_URI
+
+
+def logout(*, revoke: bool = True, timeout: float = 10.0) -> Logout:
+    """Forget the stored login and, by default, revoke it at the server that issued it, so a copy
+    of the file left elsewhere (a backup, another disk) stops working too."""
+    path = token_path()
     try:
-        token_path().unlink()
-    except FileNotFoundError:
-        return False
-    return True
+        info = _read_token(path)
+    except GmailDeskError:
+        info = {}
+    if not path.exists():
+        return Logout(removed=False)
+    revoked, problem = None, None
+    token = info.get("refresh_token") or info.get("token")
+    if revoke and token and info.get("token_uri"):
+        revoked, problem = _revoke(revoke_uri_for(str(info["token_uri"])), str(token), timeout)
+    path.unlink(missing_ok=True)
+    return Logout(removed=True, revoked=revoked, problem=problem)
+
+
+def _revoke(uri: str, token: str, timeout: float) -> tuple[bool, str | None]:
+    request = urllib.request.Request(uri, data=urllib.parse.urlencode({"token": token}).encode(), method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return True, None
+    except urllib.error.HTTPError as error:
+        # 400 invalid_token: already revoked or expired; either way it no longer works.
+        return error.code == 400, None if error.code == 400 else f"HTTP {error.code} from {uri}"
+    except (urllib.error.URLError, OSError) as error:
+        return False, f"{uri} unreachable ({getattr(error, 'reason', error)})"
 
 
 def load_credentials(scopes: Sequence[str], *, endpoint: str | None = None,
