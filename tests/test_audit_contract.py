@@ -7,9 +7,8 @@ import io
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from gmaildesk.cli import app
+from cli_run import invoke
 from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, Store, ThreadRow
 
 H = 3_600_000
@@ -71,9 +70,7 @@ def env(tmp_path, monkeypatch):
 
 
 def run(args, code=0):
-    result = CliRunner().invoke(app, args, catch_exceptions=False)
-    assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
-    return result
+    return invoke(args, code)
 
 
 def test_status_json_shape_and_check_codes(env):

@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from gmaildesk.cli import app
+from cli_run import invoke
 from gmaildesk.errors import ExitCode
 from gmaildesk.sweep.lock import SweepLock
 from gmaildesk.sweep.store import Store, store_path
 from sweep_helpers import Desk, make_desk
 
 
-def invoke(args: list[str], expect: int = ExitCode.OK):
-    result = CliRunner().invoke(app, args, catch_exceptions=False)
-    assert result.exit_code == expect, f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    return result
+
 
 
 @pytest.fixture

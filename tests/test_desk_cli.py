@@ -8,9 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from gmaildesk.cli import app
+from cli_run import invoke
 from gmaildesk.cli import desk as desk_cli
 from gmaildesk.errors import ExitCode
 
@@ -26,11 +25,7 @@ auto_ack:
 """
 
 
-def invoke(args: list[str], expect: int = ExitCode.OK, **kwargs):
-    result = CliRunner().invoke(app, args, catch_exceptions=False, **kwargs)
-    assert result.exit_code == expect, (f"exit {result.exit_code}, expected {int(expect)}\n"
-                                        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
-    return result
+
 
 
 @pytest.fixture

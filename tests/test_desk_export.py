@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from gmaildesk.cli import app
+from cli_run import invoke
 from gmaildesk.config import load_desk
 from gmaildesk.desk.export import escape_template, routes_from_query
 from gmaildesk.errors import ExitCode
@@ -18,11 +17,7 @@ from gmaildesk.errors import ExitCode
 READS = (".list", ".get", ".getVacation", ".getProfile")
 
 
-def invoke(args: list[str], expect: int = ExitCode.OK):
-    result = CliRunner().invoke(app, args, catch_exceptions=False)
-    assert result.exit_code == expect, (f"gmaildesk {' '.join(args)} exited {result.exit_code}, expected "
-                                        f"{int(expect)}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
-    return result
+
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from gmaildesk.cli import app
+from cli_run import invoke
 from gmaildesk.errors import ExitCode
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -23,11 +22,7 @@ USER_FILTER = {"criteria": {"from": "mom@family.example"}, "action": {"addLabelI
 
 
 def run(args: list[str], expect: int = ExitCode.OK) -> str:
-    result = CliRunner().invoke(app, args, catch_exceptions=False)
-    assert result.exit_code == expect, (
-        f"gmaildesk {' '.join(args)} exited {result.exit_code}, expected {int(expect)}\n"
-        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
-    return result.stdout
+    return invoke(args, expect).stdout
 
 
 @pytest.fixture
