@@ -15,20 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gmaildesk.errors import GmailDeskError
+from gmaildesk.paths import DATA_DIR_ENV, data_dir  # noqa: F401 (re-exported)
 
-DATA_DIR_ENV = "GMAILDESK_DATA_DIR"
 STATE_FILE = "desk-state.json"
 VERSION = 1
-
-
-def data_dir() -> Path:
-    """Where gmaildesk keeps per-mailbox state: $GMAILDESK_DATA_DIR or the platform's user data dir."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("gmaildesk"))
 
 
 def state_path(mailbox: str, override: Path | None = None) -> Path:

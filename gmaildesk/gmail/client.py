@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import asdict, dataclass
 from ipaddress import ip_address
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
@@ -13,6 +13,9 @@ from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail.errors import translate
 from gmaildesk.gmail.pacing import QuotaPacer
 from gmaildesk.gmail.retry import RetryPolicy, call_with_retry, failure_signal, is_retryable
+
+if TYPE_CHECKING:
+    from gmaildesk.paths import Account
 
 # Gmail accepts 100 calls per batch but recommends at most 50: larger batches draw
 # "Too many concurrent requests for user" 429s (Gmail batch guide).
@@ -53,6 +56,14 @@ class GmailClient:
         self.loopback = is_loopback_url(batch_uri)
         # Consulted before every call and every batch POST (retries included); None: no pacing.
         self.pacer = pacer
+        self.endpoint: str | None = None  # the sandbox base URL, None for Gmail (set by connection.py)
+
+    def account(self) -> "Account":
+        """The account this connection really reaches (users.getProfile, 1 unit) on its endpoint."""
+        from gmaildesk.paths import Account
+
+        profile = self.execute(self.users().getProfile(userId=self.user_id), "reading the profile")
+        return Account(self.endpoint, str(profile["emailAddress"]).lower())
 
     def users(self) -> Any:
         """The `users()` resource, the root of every Gmail call."""

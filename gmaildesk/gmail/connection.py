@@ -140,7 +140,9 @@ def client_for_http(http: Any, endpoint: str | None, policy: RetryPolicy | None 
         service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False)
     else:
         service = build_from_document(_document_rooted_at(endpoint), http=http)
-    return GmailClient(service, batch_uri_for(endpoint), http, policy or RetryPolicy())
+    client = GmailClient(service, batch_uri_for(endpoint), http, policy or RetryPolicy())
+    client.endpoint = endpoint
+    return client
 
 
 def _document_rooted_at(endpoint: str) -> dict:

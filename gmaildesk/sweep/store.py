@@ -84,7 +84,7 @@ def store_path(mailbox: str, override: Path | None = None) -> Path:
     """The store for *mailbox*: --state FILE, else <data dir>/<mailbox>/sweep.sqlite."""
     if override is not None:
         return override
-    from gmaildesk.desk.ownership import data_dir
+    from gmaildesk.paths import data_dir
 
     return data_dir() / mailbox.lower() / STORE_FILE
 
