@@ -97,3 +97,27 @@ def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="Rewrite the checked-in golden files (tests/scenarios/*/plan.txt) from this run; "
                           "review the diff before committing.")
+
+
+@pytest.fixture(autouse=True)
+def _no_traceback_in_cli_output(monkeypatch):
+    """Suite-wide: no CLI test may print a Python traceback, whatever it asserts itself.
+
+    A user mistake must end in a one-line error; a traceback on either stream (rich's
+    'Traceback (most recent call last)' box included) fails the test that provoked it.
+    """
+    from typer.testing import CliRunner
+
+    real_invoke = CliRunner.invoke
+
+    def invoke(self, *args, **kwargs):
+        result = real_invoke(self, *args, **kwargs)
+        for name in ("stdout", "stderr"):
+            try:
+                text = getattr(result, name)
+            except ValueError:  # stderr not separately captured
+                continue
+            assert "Traceback (most recent call last)" not in text, f"traceback on {name}:\n{text}"
+        return result
+
+    monkeypatch.setattr(CliRunner, "invoke", invoke)

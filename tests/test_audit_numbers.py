@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from gmaildesk.audit import queries
 from gmaildesk.audit.db import Slas, open_store
 from gmaildesk.cli import app
+from gmaildesk.paths import Account
 from gmaildesk.sweep.store import store_path
 from sweep_helpers import ALICE, SUPPORT, H, Desk, make_desk
 
@@ -29,7 +30,7 @@ def scenario(sandbox, tmp_path, monkeypatch):
     frozen = sandbox.sandbox.now_ms()
     monkeypatch.setattr(sandbox.sandbox, "now_ms", lambda: frozen + sandbox.sandbox.clock_offset_ms)
     config, path = make_desk(sandbox, tmp_path, monkeypatch)
-    desk = Desk(sandbox, config, store_path(config.mailbox))
+    desk = Desk(sandbox, config, store_path(Account(sandbox.url, config.mailbox)))
     clock = sandbox.control
     t0 = desk.now()
     a = desk.customer(subject="A", to=BILLING)

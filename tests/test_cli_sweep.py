@@ -8,7 +8,8 @@ import pytest
 
 from cli_run import invoke
 from gmaildesk.errors import ExitCode
-from gmaildesk.sweep.lock import SweepLock
+from gmaildesk.lock import AccountLock
+from gmaildesk.paths import Account
 from gmaildesk.sweep.store import Store, store_path
 from sweep_helpers import Desk, make_desk
 
@@ -19,7 +20,7 @@ from sweep_helpers import Desk, make_desk
 @pytest.fixture
 def env(sandbox, tmp_path, monkeypatch):
     config, path = make_desk(sandbox, tmp_path, monkeypatch)
-    desk = Desk(sandbox, config, store_path(config.mailbox))
+    desk = Desk(sandbox, config, store_path(Account(sandbox.url, config.mailbox)))
     for i in range(3):
         mid = desk.customer(subject=f"Question {i}")
         if i:
@@ -52,7 +53,7 @@ def test_json_summary_shape(env):
     assert doc["api_calls"] == sum(desk.calls().values())
     assert doc["transitions"][0].keys() == {"thread", "from", "to", "reason"}
     again = json.loads(invoke([*args, "--json"]).stdout)
-    assert again["full"] is False and again["transitions"] == [] and again["api_calls"] <= 3
+    assert again["full"] is False and again["transitions"] == [] and again["api_calls"] <= 4  # + getProfile: whose store
 
 
 def test_quiet_prints_nothing_on_success(env):
@@ -63,11 +64,11 @@ def test_quiet_prints_nothing_on_success(env):
 
 def test_a_second_sweep_while_one_runs_exits_7(env):
     desk, args = env
-    with SweepLock(desk.store_path):
+    with AccountLock(Account(desk.sandbox.url, desk.desk.mailbox)):
         result = invoke([*args, "--quiet"], ExitCode.LOCKED)
     assert result.stdout == ""
-    assert result.stderr.startswith("Error: another sweep is running for this mailbox")
-    assert desk.calls() == {}
+    assert result.stderr.startswith("Error: another gmaildesk run is working on support@example.com")
+    assert desk.calls() == {"gmail.users.getProfile": 1}  # who the connection reaches; nothing else
     invoke([*args, "--quiet"])  # released: runs
 
 

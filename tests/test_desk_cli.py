@@ -34,6 +34,15 @@ def env(sandbox, tmp_path, monkeypatch):
     return sandbox
 
 
+def _state_file(url: str) -> Path:
+    """The ownership record of support@ on this sandbox (state is per endpoint and account)."""
+    from gmaildesk.desk.ownership import state_path
+    from gmaildesk.paths import Account
+
+    return state_path(Account(url, "support@example.com"))
+
+
+
 def write(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "desk.yaml"
     path.write_text(text)
@@ -85,7 +94,7 @@ send_as:
 """)
     plan = invoke(["plan", *config, "--endpoint", env.url, "--json"]).stdout
     result = invoke(["apply", "--yes", *config, "--endpoint", env.url])
-    state = tmp_path / "data" / "support@example.com" / "desk-state.json"
+    state = _state_file(env.url)
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
     text = state.read_text()
     for output in (text, plan, result.stdout, result.stderr):
@@ -153,7 +162,7 @@ def test_plan_exit_code_and_json_shape(env, tmp_path):
 def test_an_identical_user_filter_is_adopted_not_duplicated(env, tmp_path, gmail):
     config = write(tmp_path, DESK)
     invoke(["apply", "--yes", *config, "--endpoint", env.url])
-    state = tmp_path / "data" / "support@example.com" / "desk-state.json"
+    state = _state_file(env.url)
     state.unlink()  # a new machine: nothing recorded
     assert invoke(["plan", *config, "--endpoint", env.url]).stdout == "No changes\n"
     invoke(["apply", "--yes", *config, "--endpoint", env.url])

@@ -26,6 +26,15 @@ def env(sandbox, tmp_path, monkeypatch):
     return sandbox
 
 
+def _state_file(url: str) -> Path:
+    """The ownership record of support@ on this sandbox (state is per endpoint and account)."""
+    from gmaildesk.desk.ownership import state_path
+    from gmaildesk.paths import Account
+
+    return state_path(Account(url, "support@example.com"))
+
+
+
 def writes(sandbox) -> dict:
     calls = sandbox.control.counters()["calls"]
     return {k: v for k, v in calls.items() if k.startswith("gmail.") and not k.endswith(READS)}
@@ -67,7 +76,7 @@ def test_round_trip_of_the_example_desk_with_a_user_made_label_and_filter(env, t
     assert desk.statuses == original.statuses and desk.auto_ack == original.auto_ack
     assert {f.name for f in desk.filters} >= {f.name for f in original.filters}
     assert gmail.settings().filters().list(userId="me").execute()["filter"] == before
-    record = json.loads((tmp_path / "data" / "support@example.com" / "desk-state.json").read_text())
+    record = json.loads((_state_file(env.url)).read_text())
     assert mine["id"] in {entry["id"] for entry in record["filters"].values()}, "apply adopts the user's filter"
     assert invoke(["test", "-c", str(exported)]).stdout == "No tests in desk.yaml.\n"
 
@@ -174,7 +183,7 @@ def test_renaming_a_filter_in_desk_yaml_keeps_it(env, tmp_path):
     desk.write_text(head.format("new name"))
     assert invoke(["plan", "-c", str(desk), "--endpoint", env.url, "--allow-delete"]).stdout == "No changes\n"
     invoke(["apply", "--yes", "--allow-delete", "-c", str(desk), "--endpoint", env.url])
-    record = json.loads((tmp_path / "data" / "support@example.com" / "desk-state.json").read_text())
+    record = json.loads((_state_file(env.url)).read_text())
     assert list(record["filters"]) == ["filter:new name"]
 
 

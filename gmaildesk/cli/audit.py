@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gmaildesk.cli.options import Endpoint, ServiceAccount, User
+from gmaildesk.cli.options import Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.cli.sweep import ConfigFile
 from gmaildesk.errors import ExitCode, GmailDeskError
 
@@ -54,6 +54,7 @@ def _opened(config: Path, state: Path | None, refresh: bool, endpoint, service_a
     from gmaildesk.audit.db import Slas, open_store
     from gmaildesk.cli.sweep import _now_ms, sweep
     from gmaildesk.config import load_desk
+    from gmaildesk.paths import Account
     from gmaildesk.sweep.store import store_path
 
     desk = load_desk(config)
@@ -65,7 +66,9 @@ def _opened(config: Path, state: Path | None, refresh: bool, endpoint, service_a
             if done.exit_code != ExitCode.PARTIAL:
                 raise
             typer.echo("Warning: the sweep was partial; showing what the store has.", err=True)
-    db = open_store(store_path(desk.mailbox, state))
+    # The sweep checked desk.mailbox against the account it reached before writing this store.
+    account = Account(connection_options(endpoint, service_account, user).endpoint, desk.mailbox)
+    db = open_store(store_path(account, state))
     try:
         yield db, Slas.from_desk(desk), _now_ms(endpoint)
     finally:

@@ -43,17 +43,22 @@ def sweep(
     from gmaildesk.config import load_desk
     from gmaildesk.gmail import connect, scopes
     from gmaildesk.sweep import engine
-    from gmaildesk.sweep.lock import SweepLock
+    from gmaildesk.lock import AccountLock
+    from gmaildesk.paths import check_mailbox
     from gmaildesk.sweep.store import Store, store_path
 
     desk = load_desk(config)
     options = connection_options(endpoint, service_account, user)
-    path = store_path(desk.mailbox, state)
-    with SweepLock(path):
-        client = connect(options, scopes.SWEEP)
+    client = connect(options, scopes.SWEEP)
+    # The store belongs to the account the connection really reaches (getProfile), on its endpoint.
+    account = client.account()
+    check_mailbox(desk.mailbox, account.address,
+                  how="--user" if options.user else f"the account {account.describe()}")
+    path = store_path(account, state)
+    with AccountLock(account, "sweep"):
         with Store(path) as store, _progress(enabled=not quiet and not as_json and sys.stdout.isatty()) as progress:
             result = engine.run(client, desk, store, full=full, dry_run=dry_run, now_ms=_now_ms(options.endpoint),
-                                progress=progress)
+                                progress=progress, calls_before=1)  # the getProfile above
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     elif not quiet:

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gmaildesk.errors import GmailDeskError
-from gmaildesk.paths import DATA_DIR_ENV, data_dir  # noqa: F401 (re-exported)
+from gmaildesk.paths import DATA_DIR_ENV, Account, account_dir, data_dir  # noqa: F401 (re-exported)
 
 STATE_FILE = "desk-state.json"
 VERSION = 1
 
 
-def state_path(mailbox: str, override: Path | None = None) -> Path:
-    """The ownership file for *mailbox*; ``override`` (the --state option) wins."""
-    return override if override is not None else data_dir() / mailbox.lower() / STATE_FILE
+def state_path(account: Account, override: Path | None = None) -> Path:
+    """The ownership file of *account* (one mailbox on one endpoint); ``override`` (--state) wins."""
+    return override if override is not None else account_dir(account) / STATE_FILE
 
 
 @dataclass(frozen=True)

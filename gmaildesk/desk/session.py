@@ -15,6 +15,7 @@ from gmaildesk.desk import plan as desk_plan
 from gmaildesk.desk.ownership import Ownership, state_path
 from gmaildesk.desk.plan import Plan
 from gmaildesk.errors import GmailDeskError
+from gmaildesk.paths import Account, check_mailbox
 
 
 @dataclass
@@ -62,15 +63,20 @@ def prepare(config: Path, connect, *, state: Path | None, allow_delete: bool, ru
                 on_test_failure(outcomes)
             raise error
     client = connect()
-    record = Ownership.load(state_path(desk.mailbox, state), desk.mailbox)
-    return Prepared(desk, client, record, desk_plan.build(desk, read.current(client), record, allow_delete))
+    current = read.current(client)
+    # State belongs to the account the connection really reaches, on its endpoint: checked
+    # before anything is written, so a rehearsal's record never meets another mailbox.
+    account = Account(client.endpoint, desk_export.mailbox_address(client, current))
+    check_mailbox(desk.mailbox, account.address, how=f"the account {account.describe()}")
+    record = Ownership.load(state_path(account, state), account.address)
+    return Prepared(desk, client, record, desk_plan.build(desk, current, record, allow_delete))
 
 
 def export(client: Any, *, state: Path | None, managed_only: bool) -> Exported:
     """Today's mailbox as desk.yaml text, plus what could not be expressed."""
     current = read.current(client)
     mailbox = desk_export.mailbox_address(client, current)
-    record = Ownership.load(state_path(mailbox, state), mailbox)
+    record = Ownership.load(state_path(Account(client.endpoint, mailbox), state), mailbox)
     exported = desk_export.build(mailbox, current, record, managed_only=managed_only)
     text = export_yaml.render(exported)
     return Exported(text, len(exported.departments), len(exported.filters), exported.adopted,

@@ -155,10 +155,16 @@ class _Labels:
 
 
 def run(client: Any, desk: Any, store: Store, *, full: bool = False, dry_run: bool = False, now_ms: int,
-        progress: Progress | None = None) -> SweepResult:
-    """One sweep of desk.mailbox; see the module docstring. Raises GmailDeskError when nothing could be done."""
+        progress: Progress | None = None, calls_before: int = 0) -> SweepResult:
+    """One sweep of desk.mailbox; see the module docstring. Raises GmailDeskError when nothing could be done.
+
+    `calls_before`: users.getProfile calls the caller made for this run (the account check), counted in.
+    """
     started = time.monotonic()
     meter = _Meter(client)
+    meter.start_calls -= calls_before
+    if calls_before:
+        meter.calls["users.getProfile"] += calls_before
     result = _Sweep(client, desk, store, meter, now_ms, dry_run, progress).run(full)
     result.calls_by_method = dict(sorted(meter.calls.items()))
     result.api_calls = client.stats.calls - meter.start_calls

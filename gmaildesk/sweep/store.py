@@ -13,6 +13,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gmaildesk.paths import Account, account_dir
+
 __all__ = ["Store", "ThreadRow", "Checkpoint", "JournalEntry", "MessageFact", "store_path", "STORE_FILE",
            "migrate"]
 
@@ -80,13 +82,12 @@ CREATE INDEX IF NOT EXISTS journal_thread ON journal (thread_id);
 """
 
 
-def store_path(mailbox: str, override: Path | None = None) -> Path:
-    """The store for *mailbox*: --state FILE, else <data dir>/<mailbox>/sweep.sqlite."""
+def store_path(account: Account, override: Path | None = None) -> Path:
+    """The store of *account* (one mailbox on one endpoint): --state FILE, else
+    <data dir>/<endpoint>/<address>/sweep.sqlite (see gmaildesk.paths)."""
     if override is not None:
         return override
-    from gmaildesk.paths import data_dir
-
-    return data_dir() / mailbox.lower() / STORE_FILE
+    return account_dir(account) / STORE_FILE
 
 
 @dataclass(frozen=True)
