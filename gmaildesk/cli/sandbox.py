@@ -126,6 +126,9 @@ def faults(
     rate_503: Annotated[float, typer.Option("--503", help="Probability of a 503 per call.")] = 0.0,
     drop: Annotated[float, typer.Option(help="Probability of dropping the connection per request.")] = 0.0,
     latency_ms: Annotated[float, typer.Option(help="Latency added to every request, in ms.")] = 0.0,
+    fresh_not_found_s: Annotated[float, typer.Option(
+        help="Seconds after delivery during which messages.get/threads.get answer 404 (Gmail's brief "
+             "inconsistency); list and history already show the mail.")] = 0.0,
     seed: Annotated[Optional[int], typer.Option(help="Seed for repeatable faults.")] = None,
 ) -> None:
     """Inject faults into every following Gmail API call (all zero turns them off).
@@ -134,7 +137,8 @@ def faults(
     """
     control = _control(endpoint)
     typer.echo(json.dumps(control.set_faults(rate_429=rate_429, rate_500=rate_500, rate_503=rate_503, drop=drop,
-                                             latency_ms=latency_ms, seed=seed)))
+                                             latency_ms=latency_ms, fresh_not_found_s=fresh_not_found_s,
+                                             seed=seed)))
 
 
 def _control(endpoint: str):

@@ -118,8 +118,18 @@ def list_messages(req: ApiRequest) -> dict:
     return result
 
 
+def _settled(req: ApiRequest, messages: list[StoredMessage]) -> None:
+    """The fresh_not_found_s fault: Gmail may answer 404 to a get for a few seconds after a message
+    appears in list or history (byeokim/gmailpush#10); a thread is fresh while all of it is."""
+    window_ms = req.sandbox.faults.fresh_not_found_ms()
+    if window_ms and all(req.now_ms - m.arrived_ms < window_ms for m in messages):
+        req.sandbox.counters.record_fault("fresh_not_found")
+        raise not_found()
+
+
 def get_message(req: ApiRequest) -> dict:
     msg = req.mailbox.message(req.params["id"])
+    _settled(req, [msg])
     return render_message(msg, req.arg("format", "full"), req.args("metadataHeaders"))
 
 
@@ -249,6 +259,7 @@ def list_threads(req: ApiRequest) -> dict:
 
 
 def get_thread(req: ApiRequest) -> dict:
+    _settled(req, req.mailbox.thread(req.params["id"]))
     return render_thread(req.mailbox, req.params["id"], req.arg("format", "full"), req.args("metadataHeaders"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -102,11 +103,32 @@ class FaultConfig:
     rate_503: float = 0.0
     drop: float = 0.0
     latency_ms: float = 0.0
+    # Eventual consistency: a message or thread that arrived less than this many seconds ago
+    # (sandbox clock) answers 404 to messages.get/threads.get although list and history name it.
+    # Gmail does this for a few seconds after delivery (byeokim/gmailpush#10: a ~3 s delay fixed it;
+    # shared/reference/gmail-api.md, "Briefly inconsistent").
+    fresh_not_found_s: float = 0.0
     seed: int | None = None
 
 
+# Bounds on each fault setting: a value outside them is a 400, never a sandbox that stops answering.
+_PROBABILITIES = ("rate_429", "rate_500", "rate_503", "drop")
+MAX_LATENCY_MS = 60_000
+MAX_FRESH_NOT_FOUND_S = 3600
+
+
+def real_number(name: str, value: object, low: float, high: float) -> float:
+    """A finite JSON number within [low, high]; anything else (NaN, 1e308, "5", true) is a 400."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ApiError(400, f"{name} must be a finite number, not {value!r}")
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low:g} and {high:g}, not {value:g}")
+    return value
+
+
 class Faults:
-    """Random failures per call: 429/500/503 answers, dropped connections, added latency."""
+    """Random failures per call: 429/500/503 answers, dropped connections, added latency, and
+    fresh mail that get cannot see yet."""
 
     def __init__(self) -> None:
         self.config = FaultConfig()
@@ -118,10 +140,13 @@ class Faults:
         if unknown:
             raise ApiError(400, f"unknown fault setting(s): {', '.join(sorted(unknown))}")
         config = FaultConfig(**settings)
-        for name in ("rate_429", "rate_500", "rate_503", "drop"):
-            value = getattr(config, name)
-            if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ApiError(400, f"fault {name} must be a probability between 0 and 1")
+        for name in _PROBABILITIES:
+            real_number(f"fault {name} (a probability)", getattr(config, name), 0, 1)
+        real_number("fault latency_ms", config.latency_ms, 0, MAX_LATENCY_MS)
+        real_number("fault fresh_not_found_s", config.fresh_not_found_s, 0, MAX_FRESH_NOT_FOUND_S)
+        seed = config.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or abs(seed) >= 2 ** 63):
+            raise ApiError(400, f"fault seed must be an integer or null, not {seed!r}")
         with self._lock:
             self.config = config
             self._rng = random.Random(config.seed)
@@ -129,6 +154,9 @@ class Faults:
 
     def latency(self) -> float:
         return self.config.latency_ms / 1000.0
+
+    def fresh_not_found_ms(self) -> int:
+        return int(self.config.fresh_not_found_s * 1000)
 
     def roll_drop(self) -> bool:
         with self._lock:

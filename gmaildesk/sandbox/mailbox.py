@@ -51,6 +51,7 @@ class StoredMessage:
     raw: bytes
     history_id: int
     extra: dict = field(default_factory=dict)  # e.g. {"trashedFromInbox": true}
+    arrived_ms: int = 0  # sandbox time it was delivered or inserted (0: before this run; never fresh)
     _parsed: mime.ParsedMessage | None = None
     _doc: SearchDoc | None = None
 
@@ -361,7 +362,8 @@ class Mailbox:
             joined = thread_id
         else:
             joined = self.find_thread(parsed, thread_id)
-        msg = StoredMessage(msg_id, joined or msg_id, internal_date, set(label_ids), raw, 0, _parsed=parsed)
+        msg = StoredMessage(msg_id, joined or msg_id, internal_date, set(label_ids), raw, 0, arrived_ms=now_ms,
+                            _parsed=parsed)
         self._index(msg)
         self._record(msg, now_ms, ("messageAdded", None))
         self._persist_message(msg, with_raw=True)
