@@ -179,7 +179,10 @@ def test_get_formats(gmail, sandbox):
 
     as_raw = gmail.messages().get(userId="me", id=msg_id, format="raw").execute()
     assert set(as_raw) == common | {"raw"}
-    assert b64url_decode(as_raw["raw"]) == f"Delivered-To: {SUPPORT}\r\n".encode() + raw
+    assert b64url_decode(as_raw["raw"]) == (
+        f"Delivered-To: {SUPPORT}\r\nAuthentication-Results: mx.google.com;\r\n"
+        "       dkim=pass header.i=@customer.example;\r\n       spf=pass smtp.mailfrom=customer.example;\r\n"
+        "       dmarc=pass (p=NONE) header.from=customer.example\r\n").encode() + raw
     assert int(as_raw["sizeEstimate"]) == len(b64url_decode(as_raw["raw"]))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +15,11 @@ from gmaildesk.sandbox.defaults import DEFAULT_USER
 
 app = typer.Typer(help="Run the local Gmail API sandbox and drive it (deliver mail, move its clock, ...).",
                   no_args_is_help=True)
+
+class Authentication(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+
 
 SandboxUrl = Annotated[str, typer.Option("--endpoint", envvar="GMAILDESK_ENDPOINT",
                                          help="URL of a running sandbox.")]
@@ -60,6 +66,9 @@ def deliver(
     endpoint: SandboxUrl,
     to: Annotated[str, typer.Option("--to", help="Sandbox mailbox receiving the mail.")] = DEFAULT_USER,
     spam: Annotated[bool, typer.Option(help="Deliver into SPAM instead of the inbox.")] = False,
+    authentication: Annotated[Authentication, typer.Option(
+        help="Gmail's SPF/DKIM/DMARC verdict recorded on the mail; 'fail' rehearses a forged From.")
+    ] = Authentication.PASS,
 ) -> None:
     """Deliver messages as if they arrived by SMTP (filters, threading, vacation auto-reply).
 
@@ -67,7 +76,7 @@ def deliver(
     """
     control = _control(endpoint)
     for path in files:
-        result = control.deliver(to, path.read_bytes(), spam=spam)
+        result = control.deliver(to, path.read_bytes(), spam=spam, authentication=authentication.value)
         reply = f", auto-reply to {result['autoReply']['to']}" if result.get("autoReply") else ""
         typer.echo(f"{path.name}: message {result['id']} in thread {result['threadId']} "
                    f"[{' '.join(result['labelIds'])}]{reply}")

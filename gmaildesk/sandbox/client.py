@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from gmaildesk.errors import GmailDeskError
 
@@ -43,9 +43,13 @@ class SandboxControl:
     def set_delegated(self, user: str, delegated: bool) -> dict:
         return self._call("PATCH", f"users/{quote(user)}", {"delegated": delegated})
 
-    def deliver(self, user: str, raw: bytes, *, spam: bool = False) -> dict:
-        suffix = "?spam=true" if spam else ""
-        return self._call("POST", f"users/{quote(user)}/deliver{suffix}", raw=raw, content_type="message/rfc822")
+    def deliver(self, user: str, raw: bytes, *, spam: bool = False, authentication: str = "pass") -> dict:
+        """`authentication="fail"`: Gmail's Authentication-Results say SPF and DMARC failed (a forged From)."""
+        query = urlencode({k: v for k, v in (("spam", "true" if spam else ""),
+                                             ("authentication", "" if authentication == "pass" else authentication))
+                           if v})
+        return self._call("POST", f"users/{quote(user)}/deliver" + (f"?{query}" if query else ""), raw=raw,
+                          content_type="message/rfc822")
 
     def outbox(self, user: str, *, include_raw: bool = False) -> list[dict]:
         return self._call("GET", f"users/{quote(user)}/outbox" + ("?raw=true" if include_raw else ""))["messages"]

@@ -38,6 +38,19 @@ def _json(body: bytes) -> dict:
     return value
 
 
+def _boolean(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise bad_request(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _query_flag(query: dict[str, list[str]], name: str) -> bool:
+    value = (query.get(name) or ["false"])[-1].lower()
+    if value not in ("true", "false"):
+        raise bad_request(f"{name} must be true or false, not {value!r}")
+    return value == "true"
+
+
 def status(sb: Sandbox, params, query, headers, body) -> dict:
     return {
         "users": sorted(sb.mailboxes), "defaultUser": sb.default_user, "nowMs": sb.now_ms(),
@@ -62,21 +75,26 @@ def change_user(sb: Sandbox, params, query, headers, body) -> dict:
 
 
 def deliver(sb: Sandbox, params, query, headers, body) -> dict:
-    """Body: the raw RFC 822 message, or JSON {"raw": base64url, "spam": bool}."""
+    """Body: the raw RFC 822 message (?spam=true&authentication=fail), or JSON
+    {"raw": base64url, "spam": bool, "authentication": "pass" | "fail"}."""
     mailbox = sb.mailbox(params["user"])
     content_type = dispatch.header(headers, "Content-Type") or ""
-    spam = (query.get("spam") or ["false"])[-1].lower() == "true"
+    spam = _query_flag(query, "spam")
+    authentication = (query.get("authentication") or ["pass"])[-1]
     raw = body
     if content_type.startswith("application/json"):
         data = _json(body)
+        if not isinstance(data.get("raw"), str):
+            raise bad_request("raw must be the message as a base64url string")
         try:
-            raw = mime.b64url_decode(str(data.get("raw", "")))
+            raw = mime.b64url_decode(data["raw"])
         except ValueError:
             raise bad_request("raw must be base64url") from None
-        spam = bool(data.get("spam", spam))
+        spam = _boolean("spam", data.get("spam", spam))
+        authentication = data.get("authentication", authentication)
     if not raw.strip():
         raise bad_request("deliver needs a message")
-    return delivery.deliver(sb, mailbox, raw, spam=spam)
+    return delivery.deliver(sb, mailbox, raw, spam=spam, authentication=authentication)
 
 
 def outbox(sb: Sandbox, params, query, headers, body) -> dict:

@@ -4,7 +4,9 @@ the vacation responder), API insert/import, and send."""
 from __future__ import annotations
 
 import re
-from email.utils import formataddr, formatdate
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import formataddr, formatdate, parseaddr
 
 from gmaildesk.gmail import query
 from gmaildesk.gmail.filter_query import filter_query
@@ -14,6 +16,9 @@ from gmaildesk.sandbox.errors import bad_request
 from gmaildesk.sandbox.mailbox import Mailbox, StoredMessage
 
 VACATION_WINDOW_MS = 4 * 24 * 3600 * 1000  # Gmail answers a sender again only after four days
+AUTHENTICATION = ("pass", "fail")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]+")
+_ADDR_SPEC = re.compile(r"[^\s@<>()\[\],;:\\\"]+@[^\s@<>()\[\],;:\\\"]+")
 _NO_REPLY_LOCALPARTS = ("mailer-daemon", "postmaster", "no-reply", "noreply", "do-not-reply", "donotreply")
 
 
@@ -30,9 +35,12 @@ def store_message(sb: Sandbox, mb: Mailbox, raw: bytes, *, label_ids: list[str],
                           msg_id=sb.new_message_id(internal_date, mb))
 
 
-def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False) -> dict:
-    """A message arriving by SMTP: Delivered-To added, filters applied, threaded, auto-replied."""
-    raw = f"Delivered-To: {mb.email}\r\n".encode() + raw
+def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False, authentication: str = "pass") -> dict:
+    """A message arriving by SMTP: Delivered-To and Authentication-Results added, filters applied,
+    threaded, auto-replied. `authentication="fail"` rehearses a forged From (SPF/DMARC fail)."""
+    if authentication not in AUTHENTICATION:
+        raise bad_request(f"authentication must be one of {', '.join(AUTHENTICATION)}, not {authentication!r}")
+    raw = f"Delivered-To: {mb.email}\r\n".encode() + _authentication_results(raw, authentication) + raw
     parsed = mime.parse(raw)
     known = mb.rfc_ids.get(parsed.message_id) if parsed.message_id else None
     if known is not None:
@@ -62,6 +70,25 @@ def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False) -> dict
     reply = None if "SPAM" in msg.labels else _vacation_reply(sb, mb, msg)
     return {"id": msg.id, "threadId": msg.thread_id, "labelIds": sorted(msg.labels),
             "filtersApplied": applied, "forwardedTo": forwards, "autoReply": reply, "duplicate": False}
+
+
+def _authentication_results(raw: bytes, outcome: str) -> bytes:
+    """Gmail's border MTA records its SPF/DKIM/DMARC verdicts on inbound mail, above the sender's
+    own headers and folded as Gmail folds it (RFC 8601; authserv-id mx.google.com, as in any
+    message's "Show original" in Gmail). Mail we send ourselves gets none."""
+    try:
+        sender = parseaddr(str(BytesHeaderParser(policy=compat32).parsebytes(raw).get("From") or ""))[1]
+    except Exception:  # the stdlib header parser is lenient, but hostile bytes must not stop delivery
+        sender = ""
+    domain = sender.rpartition("@")[2].strip().lower()
+    if not domain or not _ADDR_SPEC.fullmatch(sender.strip()):
+        verdicts = ["dkim=none", "spf=none", "dmarc=none"]
+    elif outcome == "pass":
+        verdicts = [f"dkim=pass header.i=@{domain}", f"spf=pass smtp.mailfrom={domain}",
+                    f"dmarc=pass (p=NONE) header.from={domain}"]
+    else:
+        verdicts = ["dkim=none", f"spf=fail smtp.mailfrom={domain}", f"dmarc=fail (p=NONE) header.from={domain}"]
+    return ("Authentication-Results: mx.google.com;\r\n       " + ";\r\n       ".join(verdicts) + "\r\n").encode()
 
 
 def send(sb: Sandbox, mb: Mailbox, raw: bytes, *, thread_id: str | None) -> StoredMessage:
@@ -149,8 +176,8 @@ def _vacation_reply(sb: Sandbox, mb: Mailbox, msg: StoredMessage) -> dict | None
         return None
     parsed = msg.parsed
     sender = parsed.from_.email if parsed.from_ else ""
-    if not sender or not _may_auto_reply(mb, parsed, sender):
-        return None
+    if not _ADDR_SPEC.fullmatch(sender) or not _may_auto_reply(mb, parsed, sender):
+        return None  # no usable address to answer (Gmail cannot reply to one either)
     if settings.get("restrictToDomain") and sender.rsplit("@", 1)[-1] != mb.domain:
         return None
     if settings.get("restrictToContacts") and sender not in _contacts(mb):
@@ -158,13 +185,17 @@ def _vacation_reply(sb: Sandbox, mb: Mailbox, msg: StoredMessage) -> dict | None
     last = mb.vacation_replied.get(sender)
     if last is not None and last >= mb.vacation_changed_at and now - last < VACATION_WINDOW_MS:
         return None
-    reply = _build_vacation(sb, mb, parsed, sender)
+    # Gmail Help answer 25922: with a subject line the recipient gets the reply "in a separate
+    # email"; without one it is a reply in the conversation (Help answer 5900: a conversation
+    # splits when the subject changes).
+    separate = bool(settings.get("responseSubject"))
+    reply = _build_vacation(sb, mb, parsed, sender, separate=separate)
     mb.vacation_replied[sender] = now
     mb.save_state()
     stored = mb.add_message(reply, internal_date=now, label_ids=["SENT"], now_ms=now,
-                            thread_id=msg.thread_id, msg_id=sb.new_message_id(now, mb),
-                            # Gmail files its own auto-reply in the conversation it answers.
-                            force_thread=True)
+                            thread_id=None if separate else msg.thread_id, msg_id=sb.new_message_id(now, mb),
+                            # Gmail files a threaded auto-reply in the conversation it answers.
+                            force_thread=not separate)
     entry = _send_out(sb, mb, address_list=[sender], raw=reply, kind="vacation",
                       subject=mime.parse(reply).subject)
     return {"id": stored.id, "to": sender, "outboxSeq": entry["seq"]}
@@ -193,19 +224,33 @@ def _contacts(mb: Mailbox) -> set[str]:
             for a in (*m.parsed.to, *m.parsed.cc) if a.email}
 
 
-def _build_vacation(sb: Sandbox, mb: Mailbox, parsed: mime.ParsedMessage, sender: str) -> bytes:
+def _build_vacation(sb: Sandbox, mb: Mailbox, parsed: mime.ParsedMessage, sender: str, *, separate: bool) -> bytes:
     settings = mb.vacation
-    prefix = settings.get("responseSubject") or ""
-    original = parsed.subject or ""
-    subject = f"{prefix} {original}".strip() if prefix else f"Re: {original}".strip()
+    # A decoded subject may carry CR/LF or other controls (=?utf-8?q?..=0D=0A..?=); they must not
+    # become header lines of our reply.
+    original = _CONTROLS.sub(" ", parsed.subject or "").strip()
+    # VacationSettings.responseSubject (Gmail API reference): "Optional text to prepend to the
+    # subject line in vacation responses".
+    prefix = _CONTROLS.sub(" ", settings.get("responseSubject") or "").strip()
+    subject = f"{prefix} {original}".strip() if separate else f"Re: {original}".strip()
     html = settings.get("responseBodyHtml") or None
     text = settings.get("responseBodyPlainText") or (mime.html_to_text(html) if html else "")
     primary = mb.send_as[mb.email]
-    from_ = f"{primary.get('displayName')} <{mb.email}>" if primary.get("displayName") else mb.email
-    references = [*parsed.references, *( [parsed.message_id] if parsed.message_id else [])]
+    signature = primary.get("signature") or ""
+    if signature:
+        # Gmail Help answer 25922: a signature shows below the automatic reply, after Gmail's
+        # usual "-- " delimiter line.
+        text = f"{text}\n\n-- \n{mime.html_to_text(signature)}"
+        if html is not None:
+            html = f'{html}<br><br>-- <br><div class="gmail_signature">{signature}</div>'
+    from_ = formataddr((_CONTROLS.sub(" ", primary.get("displayName") or ""), mb.email))
+    answered = parsed.message_id if parsed.message_id and not _CONTROLS.search(parsed.message_id) else None
+    threading = {} if separate else {
+        "in_reply_to": answered,
+        "references": [*(r for r in parsed.references if not _CONTROLS.search(r)), *([answered] if answered else [])],
+    }
     return mime.build_message(
         from_=from_, to=[sender], subject=subject, text=text, html=html,
-        in_reply_to=parsed.message_id, references=references,
-        extra_headers=[("Auto-Submitted", "auto-replied")], date_ms=sb.now_ms(),
+        extra_headers=[("Auto-Submitted", "auto-replied")], date_ms=sb.now_ms(), **threading,
     )
 
