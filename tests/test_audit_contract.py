@@ -24,7 +24,7 @@ departments:
 """
 
 THREAD_KEYS = {"thread", "link", "subject", "customer", "department", "state", "overdue", "manual", "since", "age_s",
-               "last_actor", "last_at", "due_at", "due_in_s", "messages"}
+               "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags"}
 GROUP_KEYS = {"key", "volume", "first_response", "resolution", "reopens", "sla", "backlog"}
 
 
@@ -111,7 +111,7 @@ def test_threads_json_csv_filters_and_sorts(env):
                      "customer": None, "department": "Billing", "state": "new", "overdue": True, "manual": False,
                      "since": "2027-01-15T02:00:00Z", "age_s": 21600, "last_actor": "customer",
                      "last_at": "2027-01-15T02:00:00Z", "due_at": "2027-01-15T06:00:00Z", "due_in_s": -7200,
-                     "messages": 2}
+                     "messages": 2, "flags": []}
     known = doc["threads"][2]
     assert (known["thread"], known["subject"], known["customer"], known["since"]) == (
         "a01", "Charged twice", "ann@cust.test", "2027-01-15T03:00:00Z")
@@ -123,7 +123,7 @@ def test_threads_json_csv_filters_and_sorts(env):
     text = run(["threads", *env, "--state", "open", "--sort", "sla", "--csv"]).stdout
     table = list(csv.reader(io.StringIO(text)))
     assert table[0] == ["thread", "link", "subject", "customer", "department", "state", "overdue", "manual", "since",
-                        "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages"]
+                        "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags"]
     assert [r[0] for r in table[1:]] == ["a06", "a01", "a02", "a04", "a03"]
     assert table[1][6] == "true" and table[1][2] == "" and table[2][2:4] == ["Charged twice", "ann@cust.test"]
     run(["threads", *env, "--state", "bogus"], code=2)
@@ -145,9 +145,9 @@ def test_show_by_id_and_gmail_url(env):
     assert by_url["kind"] == "show" and set(by_url["thread"]) == THREAD_KEYS
     assert by_url["messages"] == [
         {"message": "m-a01", "at": "2027-01-15T03:00:00Z", "from": "ann@cust.test", "kind": "customer",
-         "counted_as": "customer"},
+         "counted_as": "customer", "flags": []},
         {"message": "ack-a01", "at": "2027-01-15T03:00:01Z", "from": "billing@example.com", "kind": "our_ack",
-         "counted_as": "our auto-reply"}]
+         "counted_as": "our auto-reply", "flags": []}]
     assert json.loads(run(["show", *env, "--json", "a06"]).stdout)["messages"] is None  # not recorded
     assert by_url["history"] == [
         {"at": "2027-01-15T03:00:00Z", "from": None, "to": "new", "reason": "customer wrote 0s ago, no reply yet"},

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 
-__all__ = ["open_store", "Slas", "thread_id_from", "gmail_link", "iso"]
+__all__ = ["open_store", "Slas", "thread_id_from", "gmail_link", "iso", "clamp_ms"]
 
 GMAIL_LINK = "https://mail.google.com/mail/u/0/#inbox/{}"
 _URL_RE = re.compile(r"^https?://mail\.google\.com/mail/[^#]*#(?:[^/]+/)*([0-9A-Za-z_-]+)/?$")
@@ -32,11 +32,11 @@ def open_store(path: Path) -> sqlite3.Connection:
     return db
 
 
-_FACT_COLUMNS = ("subject", "customer", "agent", "first_agent", "waiting_since")
+_FACT_COLUMNS = ("subject", "customer", "agent", "first_agent", "waiting_since", "flags")
 
 
 def _shim_old_store(db: sqlite3.Connection) -> None:
-    """A store written before the sweep recorded subjects, agents and messages: the file stays
+    """A store written before the sweep recorded subjects, agents, messages and flags: the file stays
     untouched (read-only); TEMP views named like the tables (TEMP shadows main) supply NULLs."""
     have = {r[1] for r in db.execute("PRAGMA main.table_info(threads)")}
     missing = [c for c in _FACT_COLUMNS if c not in have]
@@ -44,8 +44,10 @@ def _shim_old_store(db: sqlite3.Connection) -> None:
         db.execute("CREATE TEMP VIEW threads AS SELECT *, " + ", ".join(f"NULL AS {c}" for c in missing)
                    + " FROM main.threads")
     if db.execute("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'messages'").fetchone() is None:
-        db.execute("CREATE TEMP VIEW messages (thread_id, message_id, at, kind, from_addr) AS "
-                   "SELECT NULL, NULL, NULL, NULL, NULL WHERE 0")
+        db.execute("CREATE TEMP VIEW messages (thread_id, message_id, at, kind, from_addr, flags) AS "
+                   "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE 0")
+    elif "flags" not in {r[1] for r in db.execute("PRAGMA main.table_info(messages)")}:
+        db.execute("CREATE TEMP VIEW messages AS SELECT *, NULL AS flags FROM main.messages")
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,22 @@ def gmail_link(thread_id: str) -> str:
     return GMAIL_LINK.format(thread_id)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The store may hold any int64 (a forged Date, a 999999999w SLA): datetime stops at year 9999, so
+# times are clamped to what it can show instead of failing the whole listing.
+_FIRST_MS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
+_LAST_MS = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def clamp_ms(ms: int) -> int:
+    """*ms* within the years 1 to 9999."""
+    return min(max(ms, _FIRST_MS), _LAST_MS)
+
+
 def iso(ms: int | None) -> str | None:
+    """ISO 8601 UTC to the second; a time past 9999-12-31T23:59:59Z (or before year 1) shows as that bound."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = _EPOCH + timedelta(milliseconds=clamp_ms(ms))
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z")

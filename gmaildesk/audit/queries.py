@@ -22,20 +22,21 @@ A store written by an older version lacks those facts for conversations not read
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
-from gmaildesk.audit.db import Slas, gmail_link
+from gmaildesk.audit.db import Slas, clamp_ms, gmail_link
 
 __all__ = ["ThreadInfo", "Oldest", "DepartmentStatus", "Status", "HistoryEntry", "MessageEntry", "ThreadDetail",
            "Stats",
            "ReportGroup", "Report", "status", "threads", "show", "next_thread", "report", "STATES",
-           "AGING_BUCKETS", "NotFound"]
+           "AGING_BUCKETS", "NotFound", "UnreadableStore", "FLAG_NOTES"]
 
 STATES = ("new", "waiting", "handled", "forwarded", "closed")
 OPEN_STATES = ("new", "waiting")
@@ -44,16 +45,35 @@ AGING_BUCKETS: tuple[tuple[str, int | None], ...] = (
     ("<1h", 3_600_000), ("1-4h", 4 * 3_600_000), ("4-24h", 24 * 3_600_000), ("1-3d", 72 * 3_600_000), (">3d", None))
 _ACTOR = {"customer": "customer", "ours_reply": "us", "ours_forward": "us (forward)"}
 _COLS = ("thread_id, state, overdue, department, last_counted_side, last_counted_at, first_customer_at, "
-         "first_response_at, due_at, manual, message_ids, updated_at, subject, customer, waiting_since, agent")
-_NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None)
+         "first_response_at, due_at, manual, message_ids, updated_at, subject, customer, waiting_since, agent, flags")
+_NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None, None)
 # What `show` says a message counted as.
 COUNTED_AS = {"customer": "customer", "ours_reply": "us", "ours_forward": "us (forward)", "ours_note": "note",
               "our_ack": "our auto-reply", "auto_reply": "auto-reply", "bounce": "bounce", "list": "list",
               "draft": "draft"}
+# What the classifier's flags mean to the reader (`threads` marks such a row, `show` lists them).
+FLAG_NOTES = {"possibly_automatic": "possibly automatic", "unverified_sender": "unverified sender"}
 
 
 class NotFound(LookupError):
     pass
+
+
+class UnreadableStore(ValueError):
+    """A value in the store is not what the sweep writes (the message names the thread and column)."""
+
+
+def _flags(raw: str | None, thread_id: str, where: str) -> tuple[str, ...]:
+    """A JSON list of flag names (NULL in a store older than flags: none)."""
+    if raw is None:
+        return ()
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        value = None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UnreadableStore(f"conversation {thread_id}: {where} are not a JSON list of names")
+    return tuple(value)
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -74,6 +94,7 @@ class ThreadInfo:
     due_at: int | None
     messages: int
     agent: str | None = None   # send-as address of our last reply
+    flags: tuple[str, ...] = ()  # the classifier's doubts, e.g. "possibly_automatic", "unverified_sender"
 
 
 def _since(state, department, last_at, first_customer_at, due_at, slas: Slas,
@@ -91,12 +112,13 @@ def _since(state, department, last_at, first_customer_at, due_at, slas: Slas,
 
 def _info(r: tuple, now_ms: int, slas: Slas) -> ThreadInfo:
     (thread_id, state, overdue, department, side, last_at, first_customer_at, _first_response_at, due_at,
-     manual, message_ids, _updated, subject, customer, waiting_since, agent) = r
+     manual, message_ids, _updated, subject, customer, waiting_since, agent, flags) = r
     since = _since(state, department, last_at, first_customer_at, due_at, slas, waiting_since)
     live_overdue = bool(overdue) or (state in OPEN_STATES and due_at is not None and now_ms > due_at)
     return ThreadInfo(thread_id, gmail_link(thread_id), subject, customer, department, state, live_overdue,
                       bool(manual), since, None if since is None else now_ms - since, _ACTOR.get(side or ""), last_at,
-                      due_at, message_ids.count('"') // 2 if message_ids else 0, agent)
+                      due_at, message_ids.count('"') // 2 if message_ids else 0, agent,
+                      _flags(flags, thread_id, "its flags"))
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -247,6 +269,7 @@ class MessageEntry:
     at: int
     from_addr: str | None
     kind: str            # the classifier's kind: customer, ours_reply, auto_reply, bounce, list, ...
+    flags: tuple[str, ...] = ()
 
     @property
     def counted_as(self) -> str:
@@ -266,9 +289,10 @@ def show(db: sqlite3.Connection, slas: Slas, now_ms: int, thread_id: str) -> Thr
     row = db.execute(f"SELECT {_COLS} FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
     history = [HistoryEntry(at, f or None, t or None, reason) for at, f, t, reason in db.execute(
         "SELECT at, from_state, to_state, reason FROM journal WHERE thread_id = ? ORDER BY at, id", (thread_id,))]
-    messages = [MessageEntry(*m) for m in db.execute(
-        "SELECT message_id, at, from_addr, kind FROM messages WHERE thread_id = ? ORDER BY at, message_id",
-        (thread_id,))]
+    messages = [MessageEntry(mid, at, from_addr, kind, _flags(flags, thread_id, f"the flags of message {mid}"))
+                for mid, at, from_addr, kind, flags in db.execute(
+                    "SELECT message_id, at, from_addr, kind, flags FROM messages WHERE thread_id = ? "
+                    "ORDER BY at, message_id", (thread_id,))]
     if row is None:
         if not history:
             raise NotFound(thread_id)
@@ -318,12 +342,12 @@ class Report:
 
 
 def _week(ms: int) -> str:
-    return _week_of_day(ms // 86_400_000)
+    return _week_of_day(clamp_ms(ms) // 86_400_000)
 
 
 @lru_cache(maxsize=4096)
 def _week_of_day(day: int) -> str:
-    year, week, _ = datetime.fromtimestamp(day * 86_400, timezone.utc).isocalendar()
+    year, week, _ = (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(days=day)).isocalendar()
     return f"{year}-W{week:02d}"
 
 

@@ -1,14 +1,20 @@
 """The documented, versioned JSON shapes (`{"version": 1, "kind": ...}`) and CSV rows of the audit commands.
 
 Version 1 (pinned by tests/test_audit_contract.py). Times are ISO 8601 UTC strings
-("2026-11-23T10:00:00Z") or null; durations are whole seconds or null.
+("2026-11-23T10:00:00Z") or null, clamped to 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z (a forged Date
+can put any int64 in the store); durations are whole seconds or null. Strings are the exact data (JSON
+escapes controls); CSV is for spreadsheets and terminals: fields starting like a formula get a leading
+single quote and control characters show escaped (gmaildesk.cli.safe).
 
 thread (a row of `threads`, `next`, `show`):
   {"thread", "link", "subject", "customer", "department", "state", "overdue", "manual",
-   "since", "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages"}
+   "since", "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags"}
   subject ("" when the mail has none), customer (address of the first customer message; we wrote first:
   our first recipient) are null only for conversations an older store version has not re-read since;
-  since = start of the current customer wait for new/waiting; due_in_s < 0 means overdue by that much.
+  since = start of the current customer wait for new/waiting; due_in_s < 0 means overdue by that much;
+  flags: the classifier's doubts about the conversation's messages ("possibly_automatic": it may be
+  automatic mail but is shown rather than dropped; "unverified_sender": claims a team address that
+  Gmail's Authentication-Results do not confirm), [] when none or not recorded (CSV: joined by ";").
 status:  {"version", "kind": "status", "now", "last_sweep_at", "last_sweep_age_s", "total", "overdue",
           "by_state": {state: n}, "departments": [{"department", "counts": {state: n}, "overdue",
           "oldest_new": oldest|null, "oldest_waiting": oldest|null}], "problems": [str]}
@@ -17,7 +23,7 @@ threads: {"version", "kind": "threads", "now", "count", "threads": [thread]}
 next:    {"version", "kind": "next", "now", "thread": thread|null}
 show:    {"version", "kind": "show", "now", "thread": thread, "first_customer_at", "first_response_at",
           "history": [{"at", "from", "to", "reason"}], "messages": [message]|null}
-          message = {"message", "at", "from", "kind", "counted_as"}: every message but drafts, oldest first;
+          message = {"message", "at", "from", "kind", "counted_as", "flags"}: every message but drafts, oldest first;
           kind is the classifier's (customer, ours_reply, ours_forward, ours_note, our_ack, auto_reply,
           bounce, list); counted_as: customer, us, us (forward), note, our auto-reply, auto-reply, bounce,
           list. null when the conversation was not read since the store started recording messages.
@@ -38,7 +44,7 @@ from gmaildesk.audit.queries import (AGING_BUCKETS, STATES, Oldest, Report, Repo
 VERSION = 1
 
 THREAD_FIELDS = ["thread", "link", "subject", "customer", "department", "state", "overdue", "manual", "since",
-                 "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages"]
+                 "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags"]
 
 
 def _s(ms: int | None) -> int | None:
@@ -50,7 +56,7 @@ def thread_json(t: ThreadInfo, now_ms: int) -> dict:
             "department": t.department, "state": t.state, "overdue": t.overdue, "manual": t.manual,
             "since": iso(t.since_at), "age_s": _s(t.age_ms), "last_actor": t.last_actor, "last_at": iso(t.last_at),
             "due_at": iso(t.due_at), "due_in_s": None if t.due_at is None else _s(t.due_at - now_ms),
-            "messages": t.messages}
+            "messages": t.messages, "flags": list(t.flags)}
 
 
 def _oldest(o: Oldest | None) -> dict | None:
@@ -84,7 +90,7 @@ def show_json(d: ThreadDetail, now_ms: int) -> dict:
                         for h in d.history],
             "messages": None if d.messages is None else [
                 {"message": m.message_id, "at": iso(m.at), "from": m.from_addr, "kind": m.kind,
-                 "counted_as": m.counted_as} for m in d.messages]}
+                 "counted_as": m.counted_as, "flags": list(m.flags)} for m in d.messages]}
 
 
 def _stats(s: Stats) -> dict:
@@ -104,6 +110,8 @@ def report_json(r: Report) -> dict:
 
 # ---------------------------------------------------------------------------------------------- CSV
 def _cell(v) -> object:
+    if isinstance(v, list):
+        return ";".join(v)
     return "" if v is None else str(v).lower() if isinstance(v, bool) else v
 
 

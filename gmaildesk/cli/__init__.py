@@ -9,10 +9,15 @@ from gmaildesk.errors import ExitCode, GmailDeskError
 
 
 def report_error(error: GmailDeskError) -> None:
-    """Print a GmailDeskError the one way gmaildesk prints errors: stderr, one line, then hints."""
-    typer.echo(f"Error: {error.message}", err=True)
+    """Print a GmailDeskError the one way gmaildesk prints errors: stderr, one line, then hints.
+
+    A message may quote mail data (a label name, a subject): control characters and escape sequences
+    in it are shown escaped, never sent to the terminal (gmaildesk.cli.safe)."""
+    from gmaildesk.cli import safe
+
+    typer.echo(f"Error: {safe.text(error.message)}", err=True)
     for hint in error.hints:
-        typer.echo(f"Hint: {hint}", err=True)
+        typer.echo(f"Hint: {safe.text(hint)}", err=True)
 
 
 class _DeskGroup(TyperGroup):

@@ -7,15 +7,20 @@ and prints a rich table, `--json` (version 1, see gmaildesk/audit/shapes.py) or 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import stat
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from gmaildesk.cli import safe
 from gmaildesk.cli.options import Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.cli.sweep import ConfigFile
 from gmaildesk.errors import ExitCode, GmailDeskError
@@ -52,6 +57,7 @@ def register(app: typer.Typer) -> None:
 @contextmanager
 def _opened(config: Path, state: Path | None, refresh: bool, endpoint, service_account, user):
     from gmaildesk.audit.db import Slas, open_store
+    from gmaildesk.audit.queries import UnreadableStore
     from gmaildesk.cli.sweep import _now_ms, sweep
     from gmaildesk.config import load_desk
     from gmaildesk.paths import Account
@@ -68,11 +74,19 @@ def _opened(config: Path, state: Path | None, refresh: bool, endpoint, service_a
             typer.echo("Warning: the sweep was partial; showing what the store has.", err=True)
     # The sweep checked desk.mailbox against the account it reached before writing this store.
     account = Account(connection_options(endpoint, service_account, user).endpoint, desk.mailbox)
-    db = open_store(store_path(account, state))
+    path = store_path(account, state)
+    db = open_store(path)
     try:
         yield db, Slas.from_desk(desk), _now_ms(endpoint)
+    except UnreadableStore as error:
+        raise GmailDeskError(f"{path}: {error}", ["`gmaildesk sweep --full` reads every conversation again and "
+                                                  "rewrites it"]) from None
     finally:
         db.close()
+
+
+# Ages the audit takes: beyond this no conversation can be (and SQLite's int64 would overflow).
+_MAX_AGE_DAYS = 36_500
 
 
 def _duration_ms(value: str | None, option: str) -> int | None:
@@ -81,12 +95,20 @@ def _duration_ms(value: str | None, option: str) -> int | None:
     if value is None:
         return None
     text = value.strip().lower()
+    too_long = GmailDeskError(f"{option} {value[:40]}: at most {_MAX_AGE_DAYS}d (100 years)",
+                              ["e.g. 30m, 4h, 30d or 52w"], ExitCode.USAGE)
+    if len(text) > 40:
+        raise too_long
     try:
-        if text.endswith("s") and text[:-1].isdigit():
-            return int(text[:-1]) * 1000
-        return parse_duration(text) * 1000
+        if text.endswith("s") and text[:-1].isascii() and text[:-1].isdigit():
+            seconds = int(text[:-1])
+        else:
+            seconds = parse_duration(text)
     except DurationError as error:
         raise GmailDeskError(f"{option}: {error}", [], ExitCode.USAGE) from None
+    if seconds > _MAX_AGE_DAYS * 86_400:
+        raise too_long
+    return seconds * 1000
 
 
 def _emit(as_json: bool, as_csv: bool, doc, table) -> bool:
@@ -100,7 +122,7 @@ def _emit(as_json: bool, as_csv: bool, doc, table) -> bool:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows(safe.csv_row(row) for row in rows)
         typer.echo(out.getvalue(), nl=False)
     return as_json or as_csv
 
@@ -117,21 +139,82 @@ def _age(ms: int | None) -> str:
     return "-" if ms is None else format_duration(ms)
 
 
+def _flag_notes(flags) -> str:
+    from gmaildesk.audit.queries import FLAG_NOTES
+
+    return ", ".join(FLAG_NOTES.get(f, f) for f in flags)
+
+
+def _state_cell(t):
+    """The state, then `overdue` and the classifier's doubts (e.g. "possibly automatic") when there are any."""
+    cell = safe.cell(t.state or "-")
+    if t.overdue:
+        cell.append(" overdue", style="red")
+    if t.flags:
+        cell.append(f" ({safe.text(_flag_notes(t.flags))})", style="yellow")
+    return cell
+
+
 def _threads_table(rows, now_ms: int, title: str):
+    """Every value from mail or Gmail goes in as safe.cell: shown literally, never read as markup."""
     from rich.table import Table
 
     from gmaildesk.audit.db import iso
 
-    table = Table(title=title)
+    table = Table(title=safe.cell(title))
     for col in ("thread", "subject", "customer", "department", "state", "age", "last", "SLA deadline", "link"):
         table.add_column(col, overflow="fold")
     for t in rows:
         due = "-" if t.due_at is None else (f"{iso(t.due_at)} ({'overdue ' + _age(now_ms - t.due_at) if now_ms > t.due_at else 'in ' + _age(t.due_at - now_ms)})")
         subject = "?" if t.subject is None else t.subject or "(no subject)"
-        table.add_row(t.thread_id, subject, t.customer or "?", t.department or "-",
-                      (t.state or "-") + (" [red]overdue[/]" if t.overdue else ""), _age(t.age_ms),
-                      t.last_actor or "-", due, t.link)
+        table.add_row(*map(safe.cell, (t.thread_id, subject, t.customer or "?", t.department or "-")),
+                      _state_cell(t), *map(safe.cell, (_age(t.age_ms), t.last_actor or "-", due, t.link)))
     return table
+
+
+def _page_folder(path: Path) -> Path:
+    """The folder *path* goes in (through a symlink, to its file's); never created for the user."""
+    folder = Path(os.path.realpath(path)).parent
+    if not folder.is_dir():
+        raise GmailDeskError(f"cannot write {path}: there is no folder {folder}",
+                             ["create the folder first (gmaildesk never creates one for you), or pick another path"])
+    return folder
+
+
+def _write_page(path: Path, page: str) -> None:
+    """All of *page* or nothing: a file is replaced atomically (a temporary file in its folder, then a rename),
+    so a full disk or a read-only folder leaves no partial page; a device or pipe (/dev/stdout) is written
+    in place, and its failure (/dev/full: ENOSPC) reported the same way."""
+    target = Path(os.path.realpath(path))
+    data = page.encode("utf-8")
+    try:
+        if target.exists() and not target.is_file():
+            with open(target, "wb") as out:
+                out.write(data)
+            return
+        folder = _page_folder(path)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask()
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, mode)
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as error:
+        raise GmailDeskError(f"cannot write {path}: {error.strerror or error}",
+                             ["free some space or pick a folder you can write to"]) from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -171,10 +254,10 @@ def status(
         for col in ("department", *queries.STATES, "overdue", "oldest new", "oldest waiting"):
             table.add_column(col)
         for d in result.departments:
-            table.add_row(d.department or "(none)", *(str(d.counts.get(s, 0)) for s in queries.STATES),
-                          str(d.overdue),
-                          f"{_age(d.oldest_new.age_ms)} {d.oldest_new.thread_id}" if d.oldest_new else "-",
-                          f"{_age(d.oldest_waiting.age_ms)} {d.oldest_waiting.thread_id}" if d.oldest_waiting else "-")
+            table.add_row(*map(safe.cell, (
+                d.department or "(none)", *(str(d.counts.get(s, 0)) for s in queries.STATES), str(d.overdue),
+                f"{_age(d.oldest_new.age_ms)} {d.oldest_new.thread_id}" if d.oldest_new else "-",
+                f"{_age(d.oldest_waiting.age_ms)} {d.oldest_waiting.thread_id}" if d.oldest_waiting else "-")))
         _print(table)
     if check and problems:
         for problem in problems:
@@ -255,11 +338,13 @@ def show(
         from rich.table import Table
 
         _print(_threads_table([detail.info], now_ms, f"Conversation {thread_id}"))
+        if detail.info.flags:
+            typer.echo(f"Flags: {safe.text(_flag_notes(detail.info.flags))}")
         history = Table(title="State history (journal)")
         for col in ("at", "from", "to", "reason"):
             history.add_column(col, overflow="fold")
         for h in detail.history:
-            history.add_row(iso(h.at), h.from_state or "-", h.to_state or "-", h.reason)
+            history.add_row(*map(safe.cell, (iso(h.at), h.from_state or "-", h.to_state or "-", h.reason)))
         if detail.messages is None:
             typer.echo("Messages: not recorded yet (the store has not read this conversation since it started "
                        "recording messages; `gmaildesk sweep --full` fills them).")
@@ -268,7 +353,8 @@ def show(
             for col in ("at", "from", "counted as", "message"):
                 messages.add_column(col, overflow="fold")
             for m in detail.messages:
-                messages.add_row(iso(m.at), m.from_addr or "-", m.counted_as, m.message_id)
+                counted = m.counted_as + (f" ({_flag_notes(m.flags)})" if m.flags else "")
+                messages.add_row(*map(safe.cell, (iso(m.at), m.from_addr or "-", counted, m.message_id)))
             _print(messages)
         _print(history)
 
@@ -300,7 +386,7 @@ def next_(
             typer.echo("Nothing to handle.")
         else:
             _print(_threads_table([found], now_ms, "Handle next"))
-            typer.echo(found.link)
+            typer.echo(safe.text(found.link))
 
 
 def report(
@@ -328,26 +414,29 @@ def report(
     if by not in ("dept", "week", "agent"):
         raise GmailDeskError(f"--by {by}: use dept, week or agent", [], ExitCode.USAGE)
     since_ms = _duration_ms(since, "--since")
+    if html is not None:
+        _page_folder(html)  # before any work: a typo in the path should not cost a sweep
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
         result = queries.report(db, slas, now_ms, since_ms=now_ms - since_ms, by=by)
     if html is not None:
         from gmaildesk.audit.html import render_html
 
-        html.write_text(render_html(result), encoding="utf-8")
+        _write_page(html, render_html(result))
     if not _emit(as_json, as_csv, lambda: shapes.report_json(result), lambda: shapes.report_csv(result)):
         from rich.table import Table
 
-        table = Table(title=f"Report since {since} by {by}")
+        table = Table(title=safe.cell(f"Report since {since} by {by}"))
         for col in ("", "volume", "1st response med", "p90", "resolution med", "p90", "reopens", "SLA met",
                     *(f"backlog {b}" for b, _ in queries.AGING_BUCKETS)):
             table.add_column(col)
         for g in [*result.groups, result.total]:
             sla = "-" if g.sla_pct is None else f"{g.sla_pct}% ({g.sla_met}/{g.sla_measured})"
-            table.add_row(g.key, str(g.volume), _age(g.first_response.median_ms), _age(g.first_response.p90_ms),
-                          _age(g.resolution.median_ms), _age(g.resolution.p90_ms), str(g.reopens), sla,
-                          *(str(g.backlog[b]) for b, _ in queries.AGING_BUCKETS))
+            table.add_row(*map(safe.cell, (
+                g.key, str(g.volume), _age(g.first_response.median_ms), _age(g.first_response.p90_ms),
+                _age(g.resolution.median_ms), _age(g.resolution.p90_ms), str(g.reopens), sla,
+                *(str(g.backlog[b]) for b, _ in queries.AGING_BUCKETS))))
         _print(table)
         for note in result.missing:
-            typer.echo(f"Note: {note}")
+            typer.echo(f"Note: {safe.text(note)}")
         if html is not None:
-            typer.echo(f"Wrote {html}")
+            typer.echo(f"Wrote {safe.text(html)}")

@@ -2,13 +2,20 @@
 
 Short mappings and lists are written inline (``color: {background: ..., text: ...}``), multi-line
 text as ``|`` blocks; the output is deterministic, so two exports of one mailbox diff cleanly.
+
+Mailbox data (label names, filter criteria, addresses) is hostile until proven otherwise: a line
+break in a label name must not end a comment and start a `team:` key. So data reaches the file only
+through the YAML emitter: as values, or, in a comment, as one double-quoted YAML scalar (every line
+break and control character escaped). A comment line that is not provably one line is refused.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
+from yaml.reader import Reader
 
 from gmaildesk.desk.export import Export, Item
 
@@ -65,13 +72,40 @@ def dump(value: Any) -> str:
     return yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=float("inf"))
 
 
+def _lines(text: str) -> list[str]:
+    """The emitter's lines: it breaks lines with "\n" only (str.splitlines would also split at the
+    U+2028 or \x1c inside a quoted scalar and break it in two)."""
+    return text.removesuffix("\n").split("\n")
+
+
 def _top(key: str, value: Any) -> list[str]:
     """One top-level section; a mapping's own keys go on lines of their own."""
-    return dump(_Block({key: _Block(value) if isinstance(value, dict) else value})).splitlines()
+    return _lines(dump(_Block({key: _Block(value) if isinstance(value, dict) else value})))
+
+
+_COMMENT_BREAKERS = re.compile("[\r\n\x85\u2028\u2029]")  # YAML 1.1 line breaks: each ends a comment
+
+
+def quoted(data: str) -> str:
+    """*data* as one double-quoted YAML scalar on one line: line breaks, controls and quotes escaped."""
+    return yaml.dump(data, Dumper=yaml.SafeDumper, default_style='"', allow_unicode=True,
+                     width=float("inf")).removesuffix("\n")
+
+
+def _mention(data: str) -> str:
+    """An address as it is when it is only word characters, dots, @, + and -; else quoted."""
+    return data if re.fullmatch(r"[\w.@+-]+", data) else quoted(data)
+
+
+def comment(text: str, indent: str = "") -> str:
+    """A comment line; refused (ValueError) unless it provably stays one comment line."""
+    if _COMMENT_BREAKERS.search(text) or Reader.NON_PRINTABLE.search(text):
+        raise ValueError(f"not a one-line comment: {text!r}")
+    return f"{indent}# {text}"
 
 
 def _comment(lines: list[str], indent: str = "") -> list[str]:
-    return [f"{indent}# {line}" for line in lines]
+    return [comment(line, indent) for line in lines]
 
 
 def _section(key: str, items: list[Item], empty: str) -> list[str]:
@@ -80,24 +114,24 @@ def _section(key: str, items: list[Item], empty: str) -> list[str]:
     out = [f"{key}:"]
     for item in items:
         out += _comment(item.comments, "  ")
-        out += ["  " + line if line else line for line in dump([item.data]).splitlines()]
+        out += ["  " + line if line else line for line in _lines(dump([item.data]))]
     return out
 
 
 def render(exported: Export) -> str:
-    out = [f"# desk.yaml exported by `gmaildesk export` from {exported.mailbox}.",
+    out = [comment(f"desk.yaml exported by `gmaildesk export` from {_mention(exported.mailbox)}."),
            "# Applied to that mailbox as it is, `gmaildesk plan` shows \"No changes\".",
            f"# {NOT_IN_GMAIL}"]
     if exported.left_out:
         out.append("# Not exported (desk.yaml cannot say it; gmaildesk leaves it as it is):")
-        out += [f"#   - {line}" for line in exported.left_out]
+        out += [comment(f"  - {quoted(line)}") for line in exported.left_out]
     out += ["", "version: 1", *_top("mailbox", exported.mailbox), ""]
     out += _top("labels", {"department_prefix": exported.department_prefix})
     out.append("")
     out += _comment(exported.statuses.comments)
     out += _top("statuses", exported.statuses.data)
     out.append("")
-    out += _section("departments", exported.departments, f"no labels under {exported.department_prefix!r}")
+    out += _section("departments", exported.departments, "no labels under labels.department_prefix")
     out.append("")
     out += _section("filters", exported.filters, "none")
     out.append("")

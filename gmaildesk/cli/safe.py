@@ -1,0 +1,55 @@
+"""Mail data on a terminal or in a spreadsheet: shown as text, never obeyed.
+
+Subjects, addresses, label names and the like come from strangers. A terminal obeys escape
+sequences (ESC[2J clears the screen, OSC 8 makes a live hyperlink), Rich obeys its own
+`[link=...]` markup, bidi overrides reorder what the reader sees, and a spreadsheet runs a cell
+that starts like a formula. So every such value goes through `text` (terminal and CSV), a Rich
+table gets it as `cell` (a Text: never parsed as markup), and a CSV field through `csv_field`.
+JSON needs none of this: json.dumps escapes every control and non-ASCII character, and it stays
+the exact data.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["text", "cell", "csv_field", "csv_row"]
+
+# C0 controls, DEL and C1 controls (ESC and CSI among them), Unicode line and paragraph separators,
+# and the bidi embeddings, overrides, isolates and marks (the "Trojan Source" characters, CVE-2021-42574).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def text(value: object) -> str:
+    """*value* as printable text: each unsafe character shown as its escape (`\\x1b`, `\\u202e`)."""
+    return _UNSAFE.sub(_visible, str(value))
+
+
+def cell(value: object):
+    """A Rich table cell that shows *value* literally: no markup, no emoji codes, no escape sequences."""
+    from rich.text import Text
+
+    return Text(text(value))
+
+
+# OWASP "CSV Injection": a field starting with = + - @ tab or CR is read as a formula; ASVS 5.0
+# requirement 1.2.10 adds NUL. Prefixing a single quote makes spreadsheets take it as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def csv_field(value: object) -> object:
+    """A CSV field safe to open in a spreadsheet; numbers and booleans stay as they are."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    return text(value)
+
+
+def csv_row(values) -> list:
+    return [csv_field(v) for v in values]
