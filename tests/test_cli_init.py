@@ -14,8 +14,7 @@ from gmaildesk.config import load_desk
 from gmaildesk.config.example import example_files
 from gmaildesk.errors import ExitCode
 
-EXPECTED = ["desk.yaml", "templates/ack.html.j2", "templates/ack.txt.j2", "templates/ack_subject.txt.j2",
-            "templates/signature.html.j2"]
+EXPECTED = ["desk.yaml", "templates/ack.html.j2", "templates/ack.txt.j2", "templates/signature.html.j2"]
 
 
 def _app() -> typer.Typer:
@@ -70,7 +69,7 @@ def test_init_counts_every_existing_file(tmp_path: Path):
     run([str(tmp_path)])
     result = run([str(tmp_path)], expect=ExitCode.ERROR)
     assert result.stderr.splitlines()[0] == (
-        f"Error: {tmp_path / 'desk.yaml'} and 4 more files already exist; nothing was written")
+        f"Error: {tmp_path / 'desk.yaml'} and 3 more files already exist; nothing was written")
 
 
 def test_force_overwrites_the_example_files_only(tmp_path: Path):

@@ -92,6 +92,7 @@ send_as:
   - address: billing@example.com
     smtp: {host: smtp.example.com, port: 587, username: billing@example.com, password_env: BILLING_SMTP_PASSWORD}
 """)
+    env.control.register_smtp_hosts("support@example.com", ["smtp.example.com"])  # Gmail can reach it
     plan = invoke(["plan", *config, "--endpoint", env.url, "--json"]).stdout
     result = invoke(["apply", "--yes", *config, "--endpoint", env.url])
     state = _state_file(env.url)
@@ -100,7 +101,8 @@ send_as:
     for output in (text, plan, result.stdout, result.stderr):
         assert "s3cret" not in output
     record = json.loads(text)
-    assert set(record) == {"version", "mailbox", "labels", "filters", "send_as"}
+    assert set(record) == {"version", "mailbox", "labels", "filters", "send_as", "written"}
+    assert record["version"] == 2
     assert record["send_as"] == ["billing@example.com"] and "department:Billing" in record["filters"]
     assert not any(word in text.lower() for word in ("token", "password", "secret"))
 

@@ -35,15 +35,15 @@ def _stdin_is_interactive() -> bool:
 
 
 def _prepare(config: Path, state: Path | None, allow_delete: bool, endpoint, service_account, user,
-             run_tests: bool = False):
+             run_tests: bool = False, lock: bool = False):
     from gmaildesk.desk import session
     from gmaildesk.gmail import connect, scopes
 
     options = connection_options(endpoint, service_account, user)
-    prepared = session.prepare(config, lambda: connect(options, scopes.DESK), state=state,
-                               allow_delete=allow_delete, run_tests=run_tests,
-                               on_test_failure=lambda outcomes: _show_outcomes(outcomes, only_failures=True))
-    return prepared.client, prepared.ownership, prepared.plan
+    return session.prepare(config, lambda: connect(options, scopes.DESK), state=state,
+                           allow_delete=allow_delete, run_tests=run_tests,
+                           on_test_failure=lambda outcomes: _show_outcomes(outcomes, only_failures=True),
+                           on_warning=lambda line: _report("Warning", line, ()), lock=lock)
 
 
 def plan(
@@ -62,7 +62,7 @@ def plan(
 
     Example: gmaildesk plan -c desk.yaml --exit-code
     """
-    _, _, the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user)
+    the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user).plan
     typer.echo(json.dumps(the_plan.to_json(), indent=2) if as_json else the_plan.render_text(), nl=as_json)
     if exit_code and not the_plan.is_empty():
         raise typer.Exit(int(ExitCode.PLAN_HAS_CHANGES))
@@ -85,10 +85,17 @@ def apply(
 
     Example: gmaildesk apply -c desk.yaml --yes
     """
+    prepared = _prepare(config, state, allow_delete, endpoint, service_account, user, run_tests=not skip_tests,
+                        lock=True)
+    try:
+        _apply(prepared.client, prepared.ownership, prepared.plan, yes, as_json)
+    finally:
+        prepared.release()
+
+
+def _apply(client, record, the_plan, yes: bool, as_json: bool) -> None:
     from gmaildesk.desk import apply as desk_apply
 
-    client, record, the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user,
-                                        run_tests=not skip_tests)
     if not the_plan.changes():
         if as_json:
             typer.echo(json.dumps({"version": 1, "plan": the_plan.to_json(), "result": None}, indent=2))
@@ -182,7 +189,10 @@ def test(config: ConfigFile = Path("desk.yaml")) -> None:
     from gmaildesk.config import load_desk
     from gmaildesk.desk import session
 
-    outcomes, error = session.failing_tests(load_desk(config))
+    desk = load_desk(config)
+    for line in session.warnings(desk):
+        _report("Warning", line, ())
+    outcomes, error = session.failing_tests(desk)
     _show_outcomes(outcomes, only_failures=False)
     if error is not None:
         raise error

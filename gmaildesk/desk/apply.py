@@ -15,18 +15,31 @@ version is only deleted once its new one exists, and no label is deleted after a
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping
 
+from googleapiclient.errors import HttpError
+
+from gmaildesk.desk import filters, vacation
 from gmaildesk.desk.filters import FilterChange
-from gmaildesk.desk.ownership import OwnedFilter, Ownership
-from gmaildesk.desk.plan import Plan
-from gmaildesk.desk.sendas import VERIFY_HINT, SendAsChange, pending_note
+from gmaildesk.desk.labels import LabelChange
+from gmaildesk.desk.ownership import OwnedFilter, Ownership, RecordNotSaved
+from gmaildesk.desk.plan import MAX_FILTERS, Plan
+from gmaildesk.desk.sendas import VERIFY_HINT, SendAsChange, pending_note, signature_form
 from gmaildesk.errors import GmailDeskError
 
 FORWARD_HINT = ("Gmail forwards only to verified forwarding addresses: add {address} under Settings > "
                 "Forwarding and POP/IMAP, and confirm it")
+SMTP_HINT = ("Gmail connects to the SMTP server before it creates the alias, and that failed: check smtp.host "
+             "({host}), smtp.port ({port}), smtp.security ({security}: ssl for port 465, starttls for 587), "
+             "smtp.username ({username}) and the password in ${password_env}")
+FILTER_LIMIT_HINT = "delete filters the mailbox no longer needs (Gmail: Settings > Filters), then apply again"
+# Gmail answers the filter past its 1,000 with a 500 (elie222/inbox-zero PR #1192): one retry
+# covers a real server hiccup, seven would only hammer a mailbox that is full.
+FILTER_CREATE_ATTEMPTS = 2
 
 Status = Literal["ok", "partial", "error"]
 
@@ -58,18 +71,25 @@ class ApplyResult:
 class _Run:
     client: Any
     ownership: Ownership
-    label_ids: dict[str, str]
+    label_ids: dict[str, str]  # casefolded name -> id
+    label_names: dict[str, str]  # id -> name as Gmail has it
     done: list[str] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     failures: list[Problem] = field(default_factory=list)
+    filters_full: bool = False  # Gmail refused a filter for the 1,000 limit: create no more
 
     def call(self, request: Any, what: str) -> Any:
         return self.client.execute(request, what)
 
     def attempt(self, step: Callable[[], Any], change: Any = None) -> bool:
-        """Run one write; a GmailDeskError becomes a failure. With *change*, a success is listed as done."""
+        """Run one write; a GmailDeskError becomes a failure. With *change*, a success is listed as done.
+
+        A record that cannot be saved stops the run: more writes would go unremembered.
+        """
         try:
             step()
+        except RecordNotSaved:
+            raise
         except GmailDeskError as error:
             self.failures.append(Problem(error.message, error.hints))
             return False
@@ -98,27 +118,37 @@ def smtp_passwords(plan: Plan, environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def execute(plan: Plan, client: Any, ownership: Ownership, environ: Mapping[str, str] | None = None) -> ApplyResult:
-    """Make the changes of *plan*; nothing is written if an SMTP password variable is missing."""
+    """Make the changes of *plan*; nothing is written if an SMTP password variable is missing
+    or the ownership record cannot be saved."""
     passwords = smtp_passwords(plan, os.environ if environ is None else environ)
-    run = _Run(client, ownership, dict(plan.label_ids))
-    if plan.adopt or plan.forget:
+    run = _Run(client, ownership, dict(plan.label_ids), dict(plan.label_names))
+    if plan.changes() or plan.adopt or plan.forget or plan.forget_labels:
         def bookkeeping(record: Ownership) -> None:
             record.filters.update(dict(plan.adopt))
             for key in plan.forget:
                 record.filters.pop(key, None)
-        run.record(bookkeeping)
+            for label_id in plan.forget_labels:
+                record.labels.pop(label_id, None)
+        run.record(bookkeeping)  # also proves the record can be saved before Gmail is touched
     _labels_and_filters(plan, run)
     if plan.vacation is not None:
-        try:
-            users = client.users()
-            run.call(users.settings().updateVacation(userId=client.user_id, body=plan.vacation.to_gmail()),
-                     "updating the vacation responder")
-            run.done.append(plan.vacation.render()[0])
-        except GmailDeskError as error:
-            run.failures.append(Problem(error.message, error.hints))
+        _vacation(plan, run)
     for change in plan.send_as:
         _send_as(change, passwords.get(change.address), run)
     return ApplyResult(_status(run), tuple(run.done), tuple(run.warnings), tuple(run.failures))
+
+
+def _vacation(plan: Plan, run: _Run) -> None:
+    body = plan.vacation.to_gmail()
+    try:
+        settings = run.client.users().settings()
+        returned = run.call(settings.updateVacation(userId=run.client.user_id, body=body),
+                            "updating the vacation responder")
+    except GmailDeskError as error:
+        run.failures.append(Problem(error.message, error.hints))
+        return
+    run.record(lambda record: record.written.update(vacation.forms(plan.vacation.after, returned or {})))
+    run.done.append(plan.vacation.render()[0])
 
 
 def _status(run: _Run) -> Status:
@@ -143,6 +173,8 @@ def _labels_and_filters(plan: Plan, run: _Run) -> None:
     for change in plan.filters:
         if change.action in ("create", "replace") and run.attempt(lambda: _create_filter(change, run, settings, me)):
             created_ok.add(change.key)
+        if run.filters_full:
+            break
     for change in plan.filters:
         if change.action == "replace" and change.key in created_ok:
             # The new version is in place: a failure here leaves a duplicate, not a gap.
@@ -162,40 +194,105 @@ def _labels_and_filters(plan: Plan, run: _Run) -> None:
     for change in deletions:
         def delete_label() -> None:
             run.call(labels_api.delete(userId=me, id=change.label_id), f"deleting label '{change.name}'")
-            run.record(lambda record: [record.labels.pop(n) for n, i in list(record.labels.items())
-                                       if i == change.label_id])
+            run.record(lambda record: record.labels.pop(change.label_id, None))
         run.attempt(delete_label, change)
 
 
-def _create_label(change, run: _Run, labels_api: Any, me: str) -> None:
+def _create_label(change: LabelChange, run: _Run, labels_api: Any, me: str) -> None:
     body: dict = {"name": change.name, "labelListVisibility": "labelShow", "messageListVisibility": "show"}
     if change.after:
         body["color"] = {"backgroundColor": change.after.background, "textColor": change.after.text}
-    created = run.call(labels_api.create(userId=me, body=body), f"creating label '{change.name}'")
+    retries_before = run.client.stats.retries
+    try:
+        created = run.call(labels_api.create(userId=me, body=body), f"creating label '{change.name}'")
+    except GmailDeskError as error:
+        retried = run.client.stats.retries > retries_before
+        if not (retried and _status_of(error) == 409):
+            raise
+        # Our earlier attempt made the label but its answer was lost, so the retry met it
+        # (409 "Label name exists or conflicts", Gmail's answer to a duplicate name).
+        created = _label_we_made(change, body, run, labels_api, me, error)
     run.label_ids[change.name.casefold()] = created["id"]
-    run.record(lambda record: record.labels.__setitem__(change.name, created["id"]))
+    run.label_ids[created["name"].casefold()] = created["id"]
+    run.label_names[created["id"]] = created["name"]
+    run.record(lambda record: record.record_label(created["id"], created["name"], change.name))
     run.done.extend(change.render())
+
+
+def _label_we_made(change: LabelChange, body: dict, run: _Run, labels_api: Any, me: str,
+                   error: GmailDeskError) -> dict:
+    """The label a lost-answer create made, read back; refuse if it is not what we asked for."""
+    listed = run.call(labels_api.list(userId=me), f"reading the label '{change.name}' a retried create met")
+    for label in listed.get("labels", []):
+        if label.get("type") == "user" and label["name"].casefold() == change.name.casefold():
+            if "color" not in body or label.get("color") == body["color"]:
+                return label
+            break
+    raise GmailDeskError(error.message, (*error.hints, f"a label named '{change.name}' exists but differs from the "
+                                         f"one asked for; rename it in Gmail or in desk.yaml"), error.exit_code)
+
+
+def _status_of(error: GmailDeskError) -> int | None:
+    """The HTTP status behind a translated error (the client raises it `from` the HttpError)."""
+    cause = error.__cause__
+    return cause.status_code if isinstance(cause, HttpError) else None
+
+
+@contextmanager
+def _attempts(client: Any, limit: int) -> Iterator[None]:
+    """At most *limit* attempts for the calls made inside (the client's policy is otherwise unchanged)."""
+    policy = client.policy
+    client.policy = dataclasses.replace(policy, max_attempts=min(limit, policy.max_attempts))
+    try:
+        yield
+    finally:
+        client.policy = policy
 
 
 def _create_filter(change: FilterChange, run: _Run, settings: Any, me: str) -> None:
     digest = change.after.hash
     if change.existing_id is not None:  # the new version is already there: adopt it
-        new_id = change.existing_id
+        new_id, returned = change.existing_id, change.existing_form
     else:
         try:
             body = change.after.to_gmail(run.label_ids)
         except KeyError as missing:
             raise GmailDeskError(f"creating filter {change.key}: label {missing} does not exist") from None
         try:
-            created = run.call(settings.filters().create(userId=me, body=body), f"creating filter {change.key}")
+            with _attempts(run.client, FILTER_CREATE_ATTEMPTS):
+                created = run.call(settings.filters().create(userId=me, body=body), f"creating filter {change.key}")
         except GmailDeskError as error:
             if change.after.forward and "forwarding" in error.message:
                 raise GmailDeskError(error.message, (*error.hints, FORWARD_HINT.format(address=change.after.forward)),
                                      error.exit_code) from None
+            if (_status_of(error) or 0) >= 500:
+                _check_filter_limit(change, run, settings, me)
             raise
         new_id = created["id"]
-    run.record(lambda record: record.filters.__setitem__(change.key, OwnedFilter(new_id, digest)))
+        returned = _returned_hash(created, run, digest)
+    run.record(lambda record: record.filters.__setitem__(change.key, OwnedFilter(new_id, digest, returned)))
     run.done.extend(change.render())
+
+
+def _returned_hash(created: dict, run: _Run, asked: str) -> str:
+    """The hash of the filter as Gmail returned it; "" when that is the one asked for."""
+    labels = [{"id": i, "name": n, "type": "user"} for i, n in run.label_names.items()]
+    found = filters.from_gmail([created], labels)
+    returned = found[0].spec.hash if found else asked
+    return "" if returned == asked else returned
+
+
+def _check_filter_limit(change: FilterChange, run: _Run, settings: Any, me: str) -> None:
+    """After a 500 on filters.create: if the mailbox is at Gmail's filter limit, say so (and stop)."""
+    try:
+        listed = run.call(settings.filters().list(userId=me), "counting the mailbox's filters")
+    except GmailDeskError:
+        return
+    count = len((listed or {}).get("filter", []))
+    if count >= MAX_FILTERS:
+        run.filters_full = True
+        raise GmailDeskError(f"creating filter {change.key}: Gmail allows at most {MAX_FILTERS:,} filters and the "
+                             f"mailbox has {count}; no further filter was created", [FILTER_LIMIT_HINT]) from None
 
 
 def _send_as(change: SendAsChange, password: str | None, run: _Run) -> None:
@@ -203,18 +300,30 @@ def _send_as(change: SendAsChange, password: str | None, run: _Run) -> None:
     me = run.client.user_id
     try:
         if change.action == "create":
-            created = run.call(api.create(userId=me, body=change.to_gmail(password)),
-                               f"creating send-as {change.address}")
+            returned = run.call(api.create(userId=me, body=change.to_gmail(password)),
+                                f"creating send-as {change.address}")
             run.record(lambda record: record.send_as.add(change.address))
-            if created.get("verificationStatus") == "pending":
+            if returned.get("verificationStatus") == "pending":
                 run.warnings.append(Problem(pending_note(change.address),
                                             (VERIFY_HINT.format(address=change.address),)))
         elif change.action == "update":
-            run.call(api.patch(userId=me, sendAsEmail=change.address, body=change.to_gmail(password)),
-                     f"changing send-as {change.address}")
+            returned = run.call(api.patch(userId=me, sendAsEmail=change.address, body=change.to_gmail(password)),
+                                f"changing send-as {change.address}")
         else:
             run.call(api.delete(userId=me, sendAsEmail=change.address), f"deleting send-as {change.address}")
             run.record(lambda record: record.send_as.discard(change.address))
+            returned = None
+        asked = dict(change.after)
+        if returned is not None and "signature" in asked:
+            key, form = signature_form(change.address, asked["signature"], returned.get("signature"))
+            run.record(lambda record: record.written.__setitem__(key, form))
         run.done.extend(change.render())
+    except RecordNotSaved:
+        raise
     except GmailDeskError as error:
-        run.failures.append(Problem(error.message, error.hints))
+        hints = error.hints
+        if change.smtp is not None and change.action != "delete" and _status_of(error) == 400:
+            smtp = change.smtp
+            hints = (SMTP_HINT.format(host=smtp.host, port=smtp.port, security=smtp.security,
+                                      username=smtp.username, password_env=smtp.password_env),)
+        run.failures.append(Problem(error.message, hints))

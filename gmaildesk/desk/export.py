@@ -82,7 +82,8 @@ def build(mailbox: str, current: Current, record: Ownership, managed_only: bool 
     upstream = desk_filters.from_gmail(current.filters, current.labels)
     key_by_id = {owned.id: key for key, owned in record.filters.items()}
     dept_prefix = _department_prefix(record, upstream)
-    status_prefix = _status_prefix(user_labels, set(record.labels.values()), dept_prefix)
+    owned_ids = record.owned_label_ids({label.id: label.name for label in user_labels})
+    status_prefix = _status_prefix(user_labels, owned_ids, dept_prefix)
     statuses, status_names = _statuses(user_labels, status_prefix)
     result = Export(mailbox, dept_prefix, statuses)
     unread = len(current.filters) - len(upstream)

@@ -115,6 +115,7 @@ class FilterChange:
     before: UpstreamFilter | None = None
     after: FilterSpec | None = None
     existing_id: str | None = None  # replace whose new version already exists upstream: adopt, don't create
+    existing_form: str = ""  # that version's hash as Gmail stores it, when it differs from the asked one
     kind: str = "filter"
 
     @property
@@ -199,12 +200,16 @@ def diff(desired: Iterable[DesiredFilter], upstream: Iterable[UpstreamFilter],
     """Changes (creates and replaces by key order, then deletions) and filters to adopt as ours.
 
     A desired filter already upstream (same hash) is unchanged; if unrecorded it is adopted.
+    So is the filter recorded for its key when desk.yaml asks what it asked when that filter was
+    made and Gmail still returns it in the form it returned then (Gmail has no filter update).
     """
     upstream = tuple(upstream)
     by_id = {f.id: f for f in upstream}
     by_hash: dict[str, UpstreamFilter] = {}
     for flt in upstream:
         by_hash.setdefault(flt.spec.hash, flt)
+    # Ours as Gmail stored them (criteria trimmed and collapsed), by the hash desk.yaml asked for.
+    by_asked = stored_forms(owned, upstream)
     changes: list[FilterChange] = []
     adopt: dict[str, OwnedFilter] = {}
     planned: set[str] = set()
@@ -214,17 +219,17 @@ def diff(desired: Iterable[DesiredFilter], upstream: Iterable[UpstreamFilter],
         digest = item.spec.hash
         record = owned.get(item.key)
         old = by_id.get(record.id) if record else None
-        match = by_hash.get(digest)
+        match = by_hash.get(digest) or by_asked.get(digest)
         if digest in planned:
             continue  # two config entries asking for the same filter: Gmail keeps one
         planned.add(digest)
         if match is not None and (old is None or old.id == match.id):
             kept.add(match.id)
             if record is None or record.id != match.id:
-                adopt[item.key] = OwnedFilter(match.id, digest)
+                adopt[item.key] = OwnedFilter(match.id, digest, "" if match.spec.hash == digest else match.spec.hash)
         elif old is not None:
-            changes.append(FilterChange("replace", item.key, old, item.spec,
-                                        existing_id=match.id if match else None))
+            changes.append(FilterChange("replace", item.key, old, item.spec, existing_id=match.id if match else None,
+                                        existing_form=match.spec.hash if match and match.spec.hash != digest else ""))
         else:
             changes.append(FilterChange("create", item.key, after=item.spec))
     wanted = {item.key for item in desired}
@@ -243,5 +248,17 @@ def stale_records(owned: Mapping[str, OwnedFilter], upstream: Iterable[UpstreamF
     desired = tuple(desired)
     wanted = {d.key for d in desired}
     hashes = {d.spec.hash for d in desired}
-    renamed = {f.id for f in upstream if f.spec.hash in hashes}
+    by_asked = stored_forms(owned, upstream)
+    renamed = {f.id for f in upstream if f.spec.hash in hashes} | {by_asked[h].id for h in hashes if h in by_asked}
     return sorted(k for k, v in owned.items() if k not in wanted and (v.id not in ids or v.id in renamed))
+
+
+def stored_forms(owned: Mapping[str, OwnedFilter], upstream: Iterable[UpstreamFilter]) -> dict[str, UpstreamFilter]:
+    """Recorded filters still upstream in the form Gmail returned for them, by the hash asked for."""
+    by_id = {f.id: f for f in upstream}
+    found: dict[str, UpstreamFilter] = {}
+    for record in owned.values():
+        flt = by_id.get(record.id)
+        if flt is not None and flt.spec.hash == record.returned_hash:
+            found.setdefault(record.hash, flt)
+    return found

@@ -8,7 +8,7 @@ creating, and those under the desk's department and status prefixes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Iterable, Literal, Mapping
 
 from gmaildesk.config.desk import Colour, Desk, Label
 
@@ -77,16 +77,31 @@ def is_managed(label: CurrentLabel, owned_ids: set[str], prefixes: Iterable[str]
 
 
 def diff(desired: Iterable[Label], current: Iterable[CurrentLabel], owned_ids: set[str],
-         prefixes: Iterable[str]) -> list[LabelChange]:
-    """Creates (parents first), colour updates, then deletions of managed labels (children first)."""
+         prefixes: Iterable[str], asked_names: Mapping[str, str] | None = None) -> list[LabelChange]:
+    """Creates (parents first), colour updates, then deletions of managed labels (children first).
+
+    *asked_names* maps a casefolded name desk.yaml asked for to the id of the label Gmail made
+    of it under another name (Gmail trims and collapses names): that label is the one asked for.
+    A ``parent`` label that is missing is created only together with a child that is created:
+    Gmail keeps `A/B` without `A` (so do gmail-yaml-filters and exported desks), and a desk
+    whose children exist already must not want their parent (`export` then `plan` is empty).
+    """
     current = tuple(current)
     by_name = {label.name.casefold(): label for label in current}
-    wanted = {label.name.casefold() for label in desired}
-    changes: list[LabelChange] = []
+    by_id = {label.id: label for label in current}
+    asked_names = asked_names or {}
+    matched: list[tuple[Label, CurrentLabel | None]] = []
     for label in desired:
-        existing = by_name.get(label.name.casefold())
+        key = label.name.casefold()
+        matched.append((label, by_name.get(key) or by_id.get(asked_names.get(key, ""))))
+    created = {label.name.casefold() for label, existing in matched if existing is None and label.kind != "parent"}
+    wanted = {label.name.casefold() for label in desired} | {e.name.casefold() for _, e in matched if e}
+    changes: list[LabelChange] = []
+    for label, existing in matched:
         if existing is None:
-            changes.append(LabelChange("create", label.name, after=label.colour))
+            prefix = label.name.casefold() + "/"
+            if label.kind != "parent" or any(name.startswith(prefix) for name in created):
+                changes.append(LabelChange("create", label.name, after=label.colour))
         elif label.colour is not None and label.colour != existing.colour:
             changes.append(LabelChange("update", existing.name, existing.id, existing.colour, label.colour))
     prefixes = tuple(prefixes)

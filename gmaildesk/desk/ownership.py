@@ -1,24 +1,43 @@
-"""The ownership record: which labels, filters and send-as aliases gmaildesk created.
+"""The ownership record: which labels, filters and send-as aliases gmaildesk created, and in
+which form Gmail stored what it wrote.
 
 gmaildesk never changes or deletes what it did not create (or adopt), so it has to
-remember: one JSON file per mailbox under the user data dir, written atomically with
-mode 0600 and only after the Gmail writes it records succeeded. It holds ids and
-hashes, never tokens or passwords.
+remember: one JSON file per account (endpoint + address) under the user data dir, written
+atomically with mode 0600 in a 0700 folder, and only after the Gmail writes it records
+succeeded. It holds ids, names and hashes, never tokens or passwords.
+
+Gmail does not store every setting as it was sent: it sanitises vacation HTML and send-as
+signatures and trims filter criteria (discovery text of VacationSettings.responseBodyHtml,
+SendAs.signature, FilterCriteria.subject). So each write is recorded as a pair of hashes,
+what desk.yaml asked and what Gmail returned; a setting whose desired form still hashes to
+"asked" and whose current form still hashes to "returned" is unchanged, whatever the bytes.
+
+Format history: version 1 kept ``labels`` as name -> id and filters as {id, hash};
+version 2 keeps labels by id with the name Gmail returned (a recorded id whose label now has
+another name is not ours: rehearsal records must not meet another mailbox's ``Label_N``),
+the returned hash of each filter, and ``written`` forms. Version 1 files are read and
+rewritten as version 2 on the next save.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from gmaildesk.errors import GmailDeskError
-from gmaildesk.paths import DATA_DIR_ENV, Account, account_dir, data_dir  # noqa: F401 (re-exported)
+from gmaildesk.paths import DATA_DIR_ENV, Account, account_dir, data_dir, private_dir  # noqa: F401 (re-exported)
 
 STATE_FILE = "desk-state.json"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+MOVE_AWAY_HINT = ("move the file away (gmaildesk then treats nothing as its own and adopts what matches "
+                  "desk.yaml), or restore it from a backup")
 
 
 def state_path(account: Account, override: Path | None = None) -> Path:
@@ -26,10 +45,51 @@ def state_path(account: Account, override: Path | None = None) -> Path:
     return override if override is not None else account_dir(account) / STATE_FILE
 
 
+def form_hash(value: object) -> str:
+    """A short, stable hash of a setting's value (None, strings, numbers, booleans, dicts)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class OwnedFilter:
     id: str
-    hash: str
+    hash: str  # the filter as desk.yaml asked for it (FilterSpec.hash)
+    returned: str = ""  # the same, of the filter Gmail returned; "" when it is the asked one
+
+    @property
+    def returned_hash(self) -> str:
+        return self.returned or self.hash
+
+
+@dataclass(frozen=True)
+class OwnedLabel:
+    id: str
+    name: str  # as Gmail returned it: the label is ours only while it still has this name
+    asked: str = ""  # as desk.yaml asked for it, when that differs
+
+    @property
+    def asked_name(self) -> str:
+        return self.asked or self.name
+
+
+@dataclass(frozen=True)
+class Written:
+    """One setting as desk.yaml asked for it and as Gmail returned it (form_hash of each)."""
+
+    asked: str
+    returned: str
+
+    def unchanged(self, desired: object, current: object) -> bool:
+        """desk.yaml still asks the same and Gmail still holds what it returned then."""
+        return form_hash(desired) == self.asked and form_hash(current) == self.returned
+
+
+def same_form(written: Mapping[str, Written], key: str, desired: object, current: object) -> bool:
+    """*desired* and *current* are the same setting: equal, or Gmail's form of our last write of it."""
+    if desired == current:
+        return True
+    record = written.get(key)
+    return record is not None and record.unchanged(desired, current)
 
 
 @dataclass
@@ -38,52 +98,120 @@ class Ownership:
 
     path: Path
     mailbox: str
-    labels: dict[str, str] = field(default_factory=dict)  # label name -> Gmail label id
-    filters: dict[str, OwnedFilter] = field(default_factory=dict)  # filter key -> id + hash
+    labels: dict[str, OwnedLabel] = field(default_factory=dict)  # Gmail label id -> label
+    filters: dict[str, OwnedFilter] = field(default_factory=dict)  # filter key -> id + hashes
     send_as: set[str] = field(default_factory=set)  # alias addresses gmaildesk created
+    written: dict[str, Written] = field(default_factory=dict)  # "vacation.<field>", "send-as:<addr>.signature"
+
+    def owned_label_ids(self, names_by_id: Mapping[str, str]) -> set[str]:
+        """Recorded label ids that exist with the name gmaildesk knows them by (Gmail ids are
+        `Label_N` in every mailbox: an id alone does not say the label is ours)."""
+        return {i for i, owned in self.labels.items() if names_by_id.get(i) == owned.name}
+
+    def renamed_labels(self, names_by_id: Mapping[str, str]) -> list[tuple[OwnedLabel, str]]:
+        """Recorded labels whose id now carries another name: (the record, the current name)."""
+        return [(owned, names_by_id[i]) for i, owned in sorted(self.labels.items())
+                if i in names_by_id and names_by_id[i] != owned.name]
+
+    def record_label(self, label_id: str, returned_name: str, asked_name: str) -> None:
+        self.labels[label_id] = OwnedLabel(label_id, returned_name, "" if asked_name == returned_name else asked_name)
 
     @classmethod
     def load(cls, path: Path, mailbox: str) -> "Ownership":
         """The record at *path*; an empty one when the file does not exist yet."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return cls(path, mailbox)
-        except (OSError, ValueError) as error:
-            raise GmailDeskError(f"cannot read the ownership record {path}: {error}",
-                                 ["Fix or remove the file; without it gmaildesk treats nothing as its own."]) from None
-        if not isinstance(data, dict) or data.get("version") != VERSION:
-            raise GmailDeskError(f"{path} is not a version {VERSION} gmaildesk ownership record")
+        except IsADirectoryError:
+            raise GmailDeskError(f"the ownership record {path} is a directory",
+                                 ["pass --state FILE naming a file, or remove the directory"]) from None
+        except OSError as error:
+            raise GmailDeskError(f"cannot read the ownership record {path}: {error.strerror or error}",
+                                 [f"check the permissions of {path} and its folder"]) from None
+        except UnicodeDecodeError:
+            raise GmailDeskError(f"the ownership record {path} is not text (damaged)", [MOVE_AWAY_HINT]) from None
         try:
-            return cls(path, data.get("mailbox") or mailbox,
-                       labels={str(k): str(v) for k, v in data.get("labels", {}).items()},
-                       filters={str(k): OwnedFilter(str(v["id"]), str(v["hash"]))
-                                for k, v in data.get("filters", {}).items()},
-                       send_as={str(a).lower() for a in data.get("send_as", [])})
-        except (AttributeError, KeyError, TypeError) as error:
-            raise GmailDeskError(f"{path} is damaged ({error!r})",
-                                 ["Fix or remove the file; without it gmaildesk treats nothing as its own."]) from None
+            data = json.loads(text)
+        except ValueError as error:
+            raise GmailDeskError(f"the ownership record {path} is damaged: not valid JSON "
+                                 f"(line {getattr(error, 'lineno', '?')})", [MOVE_AWAY_HINT]) from None
+        version = data.get("version") if isinstance(data, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+            raise GmailDeskError(f"the ownership record {path} is version {version}, written by a newer gmaildesk "
+                                 f"(this one reads up to version {VERSION})",
+                                 ["upgrade gmaildesk; an older one must not rewrite a newer record"])
+        if version not in READABLE_VERSIONS:
+            raise GmailDeskError(f"{path} is not a gmaildesk ownership record (no known \"version\")",
+                                 ["pass --state FILE naming a gmaildesk ownership record, or " + MOVE_AWAY_HINT])
+        try:
+            record = cls._from_json(path, mailbox, data)
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            raise GmailDeskError(f"the ownership record {path} is damaged ({type(error).__name__}: {error})",
+                                 [MOVE_AWAY_HINT]) from None
+        return record
+
+    @classmethod
+    def _from_json(cls, path: Path, mailbox: str, data: dict) -> "Ownership":
+        if data["version"] == 1:
+            labels = {str(i): OwnedLabel(str(i), str(name)) for name, i in data.get("labels", {}).items()}
+            filters = {str(k): OwnedFilter(str(v["id"]), str(v["hash"])) for k, v in data.get("filters", {}).items()}
+            written: dict[str, Written] = {}
+        else:
+            labels = {str(i): OwnedLabel(str(i), str(v["name"]), str(v.get("asked", "")))
+                      for i, v in data.get("labels", {}).items()}
+            filters = {str(k): OwnedFilter(str(v["id"]), str(v["hash"]), str(v.get("returned", "")))
+                       for k, v in data.get("filters", {}).items()}
+            written = {str(k): Written(str(v["asked"]), str(v["returned"])) for k, v in data.get("written", {}).items()}
+        return cls(path, str(data.get("mailbox") or mailbox), labels=labels, filters=filters,
+                   send_as={str(a).lower() for a in data.get("send_as", [])}, written=written)
 
     def to_json(self) -> dict:
         return {
             "version": VERSION,
             "mailbox": self.mailbox,
-            "labels": dict(sorted(self.labels.items())),
-            "filters": {k: {"id": v.id, "hash": v.hash} for k, v in sorted(self.filters.items())},
+            "labels": {i: {"name": v.name, **({"asked": v.asked} if v.asked else {})}
+                       for i, v in sorted(self.labels.items())},
+            "filters": {k: {"id": v.id, "hash": v.hash, **({"returned": v.returned} if v.returned else {})}
+                        for k, v in sorted(self.filters.items())},
             "send_as": sorted(self.send_as),
+            "written": {k: {"asked": v.asked, "returned": v.returned} for k, v in sorted(self.written.items())},
         }
 
     def save(self) -> None:
-        """Write atomically (temp file + rename) with mode 0600."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Write atomically (temp file + rename), the file 0600 in a 0700 folder.
+
+        A failure raises RecordNotSaved: the Gmail write it was to record has happened, so
+        apply must stop rather than make more writes it cannot remember.
+        """
         text = json.dumps(self.to_json(), indent=2) + "\n"
-        handle, temp = tempfile.mkstemp(prefix=".desk-state-", dir=self.path.parent)
+        folder = self.path.parent
+        temp = None
         try:
-            if hasattr(os, "fchmod"):  # mkstemp already creates 0600 files; be explicit where possible
-                os.fchmod(handle, 0o600)
+            private_dir(folder)
+            handle, temp = tempfile.mkstemp(prefix=".desk-state-", dir=folder)
+            os.fchmod(handle, 0o600)
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
             os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        except OSError as error:
+            if temp is not None:
+                Path(temp).unlink(missing_ok=True)
+            raise RecordNotSaved(self.path, error) from None
+
+
+class RecordNotSaved(GmailDeskError):
+    """The ownership record could not be written: disk full, read-only or forbidden folder."""
+
+    def __init__(self, path: Path, error: OSError):
+        reason = error.strerror or str(error)
+        if error.errno == errno.ENOSPC:
+            fix = f"free space on the disk holding {path.parent}, then run apply again"
+        elif error.errno == errno.EROFS:
+            fix = f"{path.parent} is on a read-only file system: pass --state FILE on a writable one"
+        else:
+            fix = f"make {path.parent} writable for this user (or pass --state FILE), then run apply again"
+        super().__init__(f"cannot write the ownership record {path}: {reason}; the changes listed above are in "
+                         f"Gmail but not recorded", [fix, "apply again adopts what matches desk.yaml"])

@@ -21,14 +21,17 @@ from gmaildesk.config.desk import Desk
 from gmaildesk.desk import filters, labels, sendas, vacation
 from gmaildesk.desk.filters import FilterChange
 from gmaildesk.desk.labels import LabelChange
-from gmaildesk.desk.ownership import OwnedFilter, Ownership
+from gmaildesk.desk.ownership import OwnedFilter, OwnedLabel, Ownership
 from gmaildesk.desk.read import Current
 from gmaildesk.desk.sendas import SendAsChange
 from gmaildesk.desk.vacation import VacationChange
+from gmaildesk.errors import GmailDeskError
 
 JSON_VERSION = 1
 NO_CHANGES = "No changes"
 ALLOW_DELETE_HINT = "pass --allow-delete"
+MAX_FILTERS = 1000
+MAX_LABELS = 10_000
 
 Change = Union[LabelChange, FilterChange, VacationChange, SendAsChange]
 
@@ -58,9 +61,11 @@ class Plan:
     refused: tuple[Refusal, ...] = ()
     notes: tuple[str, ...] = ()
     # Bookkeeping apply does without writing to Gmail:
-    label_ids: tuple[tuple[str, str], ...] = ()  # casefolded name -> id of the mailbox's user labels
+    label_ids: tuple[tuple[str, str], ...] = ()  # casefolded name (as Gmail has it, or as asked) -> user label id
+    label_names: tuple[tuple[str, str], ...] = ()  # user label id -> name as Gmail has it
     adopt: tuple[tuple[str, OwnedFilter], ...] = ()  # filters found upstream to record as ours
     forget: tuple[str, ...] = ()  # recorded filter keys whose filters are gone
+    forget_labels: tuple[str, ...] = ()  # recorded label ids gone from Gmail or renamed: not ours any more
 
     def changes(self) -> tuple[Change, ...]:
         """Every change, in display order: labels, filters, vacation, send-as."""
@@ -94,14 +99,25 @@ class Plan:
 
 
 def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool = False) -> Plan:
-    """Compare *desk* with the mailbox's *current* settings; deletions only when allowed and safe."""
+    """Compare *desk* with the mailbox's *current* settings; deletions only when allowed and safe.
+
+    Raises GmailDeskError, before anything is written, when the plan would take the mailbox past
+    Gmail's filter or label limit.
+    """
     current_labels = labels.from_gmail(current.labels)
-    label_changes = labels.diff(labels.from_desk(desk), current_labels, set(ownership.labels.values()),
-                                (desk.department_prefix, desk.status_prefix if desk.statuses.managed else ""))
+    names_by_id = {label.id: label.name for label in current_labels}
+    owned_ids = ownership.owned_label_ids(names_by_id)
+    asked_names = {owned.asked_name.casefold(): owned.id for owned in ownership.labels.values()
+                   if owned.id in owned_ids and owned.asked}
+    label_changes = labels.diff(labels.from_desk(desk), current_labels, owned_ids,
+                                (desk.department_prefix, desk.status_prefix if desk.statuses.managed else ""),
+                                asked_names)
     desired_filters = filters.from_desk(desk)
     upstream = filters.from_gmail(current.filters, current.labels)
     filter_changes, adopt = filters.diff(desired_filters, upstream, ownership.filters)
-    send_as_changes, notes = sendas.diff(desk.send_as, current.send_as, ownership.send_as)
+    send_as_changes, notes = sendas.diff(desk.send_as, current.send_as, ownership.send_as, ownership.written)
+    _check_limits(current, label_changes, filter_changes)
+    notes = [*(_not_ours_note(owned, name) for owned, name in ownership.renamed_labels(names_by_id)), *notes]
 
     refused: list[Refusal] = []
     if not allow_delete:
@@ -111,17 +127,46 @@ def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool
     deleted_filters = _deleted_filter_ids(filter_changes, refused)
     label_changes = _safe_label_deletions(label_changes, deleted_filters, upstream, current_labels, refused)
     refused_ids = {id(r.change) for r in refused}
+    label_ids = {lab.name.casefold(): lab.id for lab in current_labels}
+    label_ids.update(asked_names)
     return Plan(
         labels=tuple(c for c in label_changes if id(c) not in refused_ids),
         filters=tuple(c for c in filter_changes if id(c) not in refused_ids),
-        vacation=vacation.diff(vacation.from_desk(desk.auto_ack), current.vacation),
+        vacation=vacation.diff(vacation.from_desk(desk.auto_ack), current.vacation, ownership.written),
         send_as=tuple(c for c in send_as_changes if id(c) not in refused_ids),
         refused=tuple(refused),
         notes=tuple(notes),
-        label_ids=tuple(sorted((lab.name.casefold(), lab.id) for lab in current_labels)),
+        label_ids=tuple(sorted(label_ids.items())),
+        label_names=tuple(sorted(names_by_id.items())),
         adopt=tuple(sorted(adopt.items())),
         forget=tuple(filters.stale_records(ownership.filters, upstream, desired_filters)),
+        forget_labels=tuple(sorted(set(ownership.labels) - owned_ids)),
     )
+
+
+def _not_ours_note(owned: OwnedLabel, name: str) -> str:
+    return (f"label {owned.id} was '{owned.name}' when gmaildesk made it and is now '{name}': "
+            f"not gmaildesk's any more, left alone")
+
+
+def _check_limits(current: Current, label_changes: list[LabelChange], filter_changes: list[FilterChange]) -> None:
+    """Refuse a plan that would take the mailbox past Gmail's limits, before the first write."""
+    # Filters are created before the ones they replace are deleted (apply's order), so each
+    # create and each replace adds one at the peak. Discovery, filters.create: "you can only
+    # create a maximum of 1,000 filters"; past it Gmail answers 500 (elie222/inbox-zero PR #1192).
+    new_filters = sum(1 for c in filter_changes if c.action == "create" or (c.action == "replace" and not c.existing_id))
+    if new_filters and len(current.filters) + new_filters > MAX_FILTERS:
+        raise GmailDeskError(
+            f"the mailbox has {len(current.filters)} filters and this plan adds {new_filters}: "
+            f"Gmail allows at most {MAX_FILTERS:,} filters",
+            ["delete filters the mailbox no longer needs (Gmail: Settings > Filters), or route with fewer filters"])
+    # Discovery, Label: "The maximum number of labels supported for a user's mailbox is 10,000."
+    new_labels = sum(1 for c in label_changes if c.action == "create")
+    if new_labels and len(current.labels) + new_labels > MAX_LABELS:
+        raise GmailDeskError(
+            f"the mailbox has {len(current.labels)} labels and this plan adds {new_labels}: "
+            f"Gmail allows at most {MAX_LABELS:,} labels",
+            ["delete labels the mailbox no longer needs, or use fewer departments and statuses"])
 
 
 def _deleted_filter_ids(filter_changes: list[FilterChange], refused: list[Refusal]) -> set[str]:

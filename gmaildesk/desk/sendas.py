@@ -1,7 +1,10 @@
 """Send-as aliases: create missing ones, patch changed fields, delete only aliases gmaildesk created.
 
 An SMTP password is never part of a plan: the change names the environment variable,
-and apply reads it at the moment of the write.
+and apply reads it at the moment of the write. Gmail sanitises signatures ("Gmail will
+sanitize the HTML before storing it", discovery text of SendAs.signature): a signature is
+unchanged when desk.yaml asks what it asked at our last write and Gmail still holds what it
+returned then.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable, Literal, Mapping
 
 from gmaildesk.config.desk import SendAs, Smtp
+from gmaildesk.desk.ownership import Written, form_hash, same_form
 
 _SECURITY = {"none": "none", "ssl": "ssl", "starttls": "starttls"}
 VERIFY_HINT = "On the sandbox: gmaildesk sandbox verify {address} --endpoint URL"
@@ -86,8 +90,25 @@ def _desired_fields(alias: SendAs, primary: bool) -> dict[str, object]:
     return fields
 
 
-def diff(desired: Iterable[SendAs], current: Iterable[dict], owned: set[str]) -> tuple[list[SendAsChange], list[str]]:
+def signature_key(address: str) -> str:
+    return f"send-as:{address.lower()}.signature"
+
+
+def signature_form(address: str, asked: object, returned: object) -> tuple[str, Written]:
+    """What to record after a write of *address*'s signature: as asked and as Gmail returned it."""
+    return signature_key(address), Written(form_hash(asked or ""), form_hash(returned or ""))
+
+
+def diff(desired: Iterable[SendAs], current: Iterable[dict], owned: set[str],
+         written: Mapping[str, Written] | None = None) -> tuple[list[SendAsChange], list[str]]:
     """Changes in config order (deletions last) and notes about aliases still waiting for verification."""
+    written = written or {}
+
+    def differs(address: str, key: str, now: object, wanted: object) -> bool:
+        if key == "signature":
+            return not same_form(written, signature_key(address), wanted or "", now or "")
+        return _differs(now, wanted)
+
     by_address = {entry["sendAsEmail"].lower(): entry for entry in current}
     changes, notes = [], []
     wanted = set()
@@ -100,7 +121,7 @@ def diff(desired: Iterable[SendAs], current: Iterable[dict], owned: set[str]) ->
             changes.append(SendAsChange("create", address, after=tuple(fields.items()), smtp=alias.smtp))
             continue
         fields = _desired_fields(alias, primary=bool(entry.get("isPrimary")))
-        changed = {k: v for k, v in fields.items() if _differs(entry.get(k), v)}
+        changed = {k: v for k, v in fields.items() if differs(address, k, entry.get(k), v)}
         smtp = alias.smtp if alias.smtp and _smtp_differs(entry.get("smtpMsa"), alias.smtp) else None
         if changed or smtp:
             changes.append(SendAsChange("update", address, tuple((k, entry.get(k)) for k in changed),

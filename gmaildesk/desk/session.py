@@ -15,6 +15,7 @@ from gmaildesk.desk import plan as desk_plan
 from gmaildesk.desk.ownership import Ownership, state_path
 from gmaildesk.desk.plan import Plan
 from gmaildesk.errors import GmailDeskError
+from gmaildesk.lock import AccountLock
 from gmaildesk.paths import Account, check_mailbox
 
 
@@ -24,6 +25,11 @@ class Prepared:
     client: Any
     ownership: Ownership
     plan: Plan
+    lock: AccountLock | None = None  # held for `apply` until it is released
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
 @dataclass
@@ -48,14 +54,24 @@ def failing_tests(desk: Desk, context: str = "") -> tuple[list, GmailDeskError |
     return outcomes, GmailDeskError(f"{message}; {context}" if context else message, [hint])
 
 
+def warnings(desk: Desk) -> tuple[str, ...]:
+    """The config's one-line warnings (e.g. an acknowledgement subject that splits conversations)."""
+    return tuple(getattr(desk, "warnings", ()))
+
+
 def prepare(config: Path, connect, *, state: Path | None, allow_delete: bool, run_tests: bool = False,
-            on_test_failure=None) -> Prepared:
+            on_test_failure=None, on_warning=None, lock: bool = False) -> Prepared:
     """desk.yaml -> checked Desk -> (tests) -> connection -> current mailbox -> Plan.
 
     `connect` is called only after the config loaded cleanly, so bad input costs no API call.
-    `on_test_failure(outcomes)` lets the caller show failures before the error is raised.
+    `on_test_failure(outcomes)` lets the caller show failures before the error is raised;
+    `on_warning(line)` is called for each config warning. With `lock`, the account's lock (the
+    one the sweep takes) is held from before the record is read: a second apply stops at once.
     """
     desk = load_desk(config)
+    for line in warnings(desk):
+        if on_warning is not None:
+            on_warning(line)
     if run_tests:
         outcomes, error = failing_tests(desk, "nothing was applied")
         if error is not None:
@@ -68,8 +84,19 @@ def prepare(config: Path, connect, *, state: Path | None, allow_delete: bool, ru
     # before anything is written, so a rehearsal's record never meets another mailbox.
     account = Account(client.endpoint, desk_export.mailbox_address(client, current))
     check_mailbox(desk.mailbox, account.address, how=f"the account {account.describe()}")
-    record = Ownership.load(state_path(account, state), account.address)
-    return Prepared(desk, client, record, desk_plan.build(desk, current, record, allow_delete))
+    held = AccountLock(account, "apply") if lock else None
+    if held is None:
+        record = Ownership.load(state_path(account, state), account.address)
+        return Prepared(desk, client, record, desk_plan.build(desk, current, record, allow_delete))
+    held.acquire()
+    try:
+        # Read again under the lock: another apply may have changed the mailbox meanwhile.
+        current = read.current(client)
+        record = Ownership.load(state_path(account, state), account.address)
+        return Prepared(desk, client, record, desk_plan.build(desk, current, record, allow_delete), held)
+    except BaseException:
+        held.release()
+        raise
 
 
 def export(client: Any, *, state: Path | None, managed_only: bool) -> Exported:

@@ -1,7 +1,10 @@
 """The vacation responder used as the desk's auto-acknowledgement.
 
 Written only when the canonical settings differ: every write restarts Gmail's
-once-per-four-days window and would acknowledge every customer again.
+once-per-four-days window and would acknowledge every customer again. Gmail sanitises the
+HTML body before storing it ("Gmail will sanitize the HTML before storing it", discovery
+text of VacationSettings.responseBodyHtml), so a field also counts as unchanged when
+desk.yaml asks what it asked at our last write and Gmail still holds what it returned then.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, Mapping
 
 from gmaildesk.config.desk import AutoAck
+from gmaildesk.desk.ownership import Written, form_hash, same_form
 
 FIELDS = ("enableAutoReply", "responseSubject", "responseBodyPlainText", "responseBodyHtml",
           "restrictToContacts", "restrictToDomain", "startTime", "endTime")
@@ -47,16 +51,15 @@ def from_desk(ack: AutoAck | None) -> dict | None:
 class VacationChange:
     before: Mapping[str, object]
     after: Mapping[str, object]
+    fields: tuple[str, ...] = FIELDS  # the fields that really differ (not Gmail's normalisation)
     action: Literal["update"] = "update"
     name: str = "vacation"
     kind: str = "vacation"
 
     def render(self) -> list[str]:
         lines = ["~ vacation"]
-        for key in FIELDS:
+        for key in self.fields:
             old, new = self.before.get(key), self.after.get(key)
-            if old == new:
-                continue
             if key in _BODIES and old and new:
                 lines.append(f"    {key}: changed, {len(str(old))} -> {len(str(new))} characters")
             else:
@@ -64,8 +67,9 @@ class VacationChange:
         return lines
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "action": self.action, "name": self.name, "before": dict(self.before),
-                "after": dict(self.after)}
+        return {"kind": self.kind, "action": self.action, "name": self.name,
+                "before": {k: self.before.get(k) for k in self.fields},
+                "after": {k: self.after.get(k) for k in self.fields}}
 
     def to_gmail(self) -> dict:
         """The updateVacation body: every field, so nothing unmanaged lingers."""
@@ -87,8 +91,23 @@ def _show(key: str, value: object) -> str:
     return f'"{value}"'
 
 
-def diff(desired: dict | None, current: Mapping[str, object]) -> VacationChange | None:
+def written_key(field_name: str) -> str:
+    return f"vacation.{field_name}"
+
+
+def diff(desired: dict | None, current: Mapping[str, object],
+         written: Mapping[str, Written] | None = None) -> VacationChange | None:
+    """The fields desk.yaml wants otherwise than Gmail has them, Gmail's own normalisation aside."""
     if desired is None:
         return None
     before = canonical(current)
-    return None if before == desired else VacationChange(before, desired)
+    written = written or {}
+    changed = tuple(key for key in FIELDS
+                    if not same_form(written, written_key(key), desired.get(key), before.get(key)))
+    return VacationChange(before, desired, changed) if changed else None
+
+
+def forms(asked: Mapping[str, object], returned: Mapping[str, object]) -> dict[str, Written]:
+    """What to record after updateVacation: each field as asked and as Gmail returned it."""
+    stored = canonical(returned)
+    return {written_key(key): Written(form_hash(asked.get(key)), form_hash(stored.get(key))) for key in FIELDS}
