@@ -9,6 +9,7 @@ from googleapiclient.errors import HttpError
 
 from cli_run import invoke
 from gmaildesk.desk.export import Export, Item
+from gmaildesk.cli import safe
 from gmaildesk.desk.export_yaml import comment, quoted, render
 
 # The finding: a label name that ends the comment it is quoted in and starts keys of its own.
@@ -62,36 +63,48 @@ def test_a_comment_that_is_not_one_line_is_refused(text):
     assert "\n" not in quoted(text) and yaml.safe_load(quoted(text)) == text
 
 
-def test_export_of_a_mailbox_with_hostile_label_names(sandbox, gmail, tmp_path, monkeypatch):
-    """Through the CLI: labels made with the real client, exported, loaded back; the names are the mailbox's
-    (as Gmail stores them), the file has no key the mailbox did not give it, and its plan is empty."""
-    monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
+def _create(gmail, names: list[str]) -> dict[str, str]:
+    """The labels Gmail (the sandbox) accepts, by id, as it stored them."""
     made = {}
-    for name in HOSTILE:
+    for name in names:
         try:
-            label = gmail.labels().create(userId="me", body={"name": f"Dept/{name}"}).execute()
-        except HttpError as error:  # Gmail refuses some names (empty after trimming, reserved); fine
+            label = gmail.labels().create(userId="me", body={"name": name}).execute()
+        except HttpError as error:  # Gmail refuses some names (control characters, empty after trimming)
             assert error.resp.status in (400, 409), error
             continue
         made[label["id"]] = label["name"]
-    assert len(made) >= 15, made
-    # A filter adding one and removing another cannot be exported: its description (with the names) goes in a
-    # comment.
-    two = list(made)[:2]
-    gmail.settings().filters().create(userId="me", body={"criteria": {"from": "x@attacker.test"},
-                                                         "action": {"addLabelIds": two[:1],
-                                                                    "removeLabelIds": two[1:]}}).execute()
-    stored = {lab["id"]: lab["name"] for lab in gmail.labels().list(userId="me").execute()["labels"]}
-    expected = sorted((stored[i].removeprefix("Dept/") for i in made), key=lambda n: n.split("/"))
+    return made
+
+
+def test_export_of_a_mailbox_with_hostile_label_names(sandbox, gmail, tmp_path, monkeypatch):
+    """Through the CLI: labels made with the real client, exported, loaded back; the department names are the
+    mailbox's (as Gmail stores them), the file has no key the mailbox did not give it, and its plan is empty.
+    Names desk.yaml refuses (control characters) cannot be departments; they reach the file only in the
+    comment about a filter that cannot be exported, and stay inside it."""
+    monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
+    departments = _create(gmail, [f"Dept/{name}" for name in HOSTILE if safe.text(name) == name])
+    assert len(departments) >= 15, departments
+    others = _create(gmail, [f"Other/{name}" for name in (INJECTION, "nul\x00 esc\x1b[2J", "\u202eright-to-left",
+                                                          "a # b: c", "\"q\" 'x' ---")])
+    assert len(others) >= 2, others
+    # Adding one user label and removing another: desk.yaml cannot say it, so the filter is left out, and
+    # the note about it (naming both labels) goes in a comment.
+    adds, removes = list(others)[:2]
+    gmail.settings().filters().create(userId="me", body={"criteria": {"from": "x@attacker.test"}, "action": {
+        "addLabelIds": [adds], "removeLabelIds": [removes]}}).execute()
 
     target = tmp_path / "exported.yaml"
     result = invoke(["export", "-o", str(target), "--endpoint", sandbox.url])
     assert "plan on the exported file is not empty" not in result.stderr
+    assert "not exported: filter from:(x@attacker.test)" in result.stderr
+    assert safe.text(others[removes]) in result.stderr
+    assert not any(c in result.stderr for c in "\x00\x1b\u202e"), result.stderr  # the warning, escaped too
     text = target.read_text(encoding="utf-8")
     loaded = yaml.safe_load(text)
     assert set(loaded) <= TOP_KEYS and "team" not in loaded and "sweep" not in loaded
-    assert sorted(d["name"] for d in loaded["departments"]) == sorted(expected)
+    assert sorted(d["name"] for d in loaded["departments"]) == sorted(
+        name.removeprefix("Dept/") for name in departments.values())
     notes = [yaml.safe_load(line.removeprefix("#   - ")) for line in text.split("\n") if line.startswith("#   - ")]
-    assert any("removes one" in note for note in notes), text
+    assert any(others[adds] in note and others[removes] in note for note in notes), notes
     common = ["-c", str(target), "--endpoint", sandbox.url]
     assert invoke(["plan", *common, "--exit-code"]).stdout == "No changes\n"

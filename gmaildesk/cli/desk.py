@@ -135,9 +135,11 @@ def _finish_refusals(the_plan) -> None:
 
 
 def _report(kind: str, message: str, hints) -> None:
-    typer.echo(f"{kind}: {message}", err=True)
+    from gmaildesk.cli import safe  # messages quote label names and Gmail's answers: escaped for the terminal
+
+    typer.echo(f"{kind}: {safe.text(message)}", err=True)
     for hint in hints:
-        typer.echo(f"Hint: {hint}", err=True)
+        typer.echo(f"Hint: {safe.text(hint)}", err=True)
 
 
 def export(
