@@ -20,7 +20,6 @@ departments:
     color: "#16a766"
     routes: [{to: billing@example.com}]
 auto_ack:
-  subject: We got your message
   body_text: We answer within a day.
 """
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httplib2
@@ -21,7 +25,7 @@ from gmaildesk.desk.ownership import Ownership, state_path
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail.connection import client_for_http, new_http
 from gmaildesk.gmail.retry import RetryPolicy
-from gmaildesk.lock import AccountLock
+from gmaildesk.lock import AccountLock, lock_path
 from gmaildesk.paths import Account
 from gmaildesk.sandbox import running_sandbox
 
@@ -339,6 +343,28 @@ def test_a_second_apply_stops_at_once_while_the_account_is_locked(env, tmp_path)
     invoke(["apply", "--yes", "-c", str(config), "--endpoint", env.url])  # the lock was released
 
 
+def test_two_applies_at_once_the_second_exits_7_and_the_first_completes(env, tmp_path):
+    config = write(tmp_path, SMALL)
+    env.control.set_faults(latency_ms=60)  # the first apply takes a while: ~12 round trips
+    first = subprocess.Popen([sys.executable, "-m", "gmaildesk", "apply", "--yes", "-c", str(config),
+                              "--endpoint", env.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ})
+    lock_file = lock_path(Account(env.url, SUPPORT))
+    deadline = time.monotonic() + 20
+    while not (lock_file.exists() and "apply" in lock_file.read_text()):
+        assert first.poll() is None and time.monotonic() < deadline, "the first apply never took the lock"
+        time.sleep(0.02)
+    second = invoke(["apply", "--yes", "-c", str(config), "--endpoint", env.url], ExitCode.LOCKED)
+    assert "another gmaildesk run is working on" in second.stderr and second.stdout == ""
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    env.control.clear_faults()
+    calls = gmail_calls(env)
+    assert calls["gmail.users.labels.create"] == 9 and calls["gmail.users.settings.filters.create"] == 1
+    assert len(record_of(env.url)["labels"]) == 9
+    assert invoke(["plan", "--exit-code", "-c", str(config), "--endpoint", env.url]).stdout == "No changes\n"
+
+
 class AnswerLostOnce(httplib2.Http):
     """Gmail did the first labels.create, but its answer never arrived (connection reset)."""
 
@@ -432,3 +458,18 @@ def test_a_full_disk_stops_apply_before_any_write_and_keeps_the_old_record(env, 
     assert result.stderr.splitlines()[1] == f"Hint: free space on the disk holding {tmp_path}, then run apply again"
     assert gmail_writes(env) == writes_before and state.read_text() == before
     assert not list(tmp_path.glob(".desk-state-*")), "no temporary file left behind"
+
+
+# --- 14. the acknowledgement's subject --------------------------------------------------------------
+
+def test_a_subject_on_the_acknowledgement_is_warned_about_by_test_plan_and_apply(env, tmp_path, gmail):
+    config = write(tmp_path, SMALL + "auto_ack:\n  subject: We got your message\n  body_text: Thanks.\n")
+    warning = "Warning: desk.yaml:7: auto_ack.subject: with a subject Gmail sends the acknowledgement as a separate email"
+    for command in (["test"], ["plan", "--endpoint", env.url], ["apply", "--yes", "--endpoint", env.url]):
+        result = invoke([*command, "-c", str(config)])
+        assert result.stderr.splitlines()[0].startswith(warning), command
+        assert warning not in result.stdout
+    example = example_desk(tmp_path, gmail)
+    assert load_desk(example).auto_ack.subject == "", "the example desk replies inside the conversation"
+    for command in (["test"], ["plan", "--endpoint", env.url]):
+        assert "Warning" not in invoke([*command, "-c", str(example)]).stderr

@@ -21,8 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping
 
-from googleapiclient.errors import HttpError
-
 from gmaildesk.desk import filters, vacation
 from gmaildesk.desk.filters import FilterChange
 from gmaildesk.desk.labels import LabelChange
@@ -30,6 +28,7 @@ from gmaildesk.desk.ownership import OwnedFilter, Ownership, RecordNotSaved
 from gmaildesk.desk.plan import MAX_FILTERS, Plan
 from gmaildesk.desk.sendas import VERIFY_HINT, SendAsChange, pending_note, signature_form
 from gmaildesk.errors import GmailDeskError
+from gmaildesk.gmail.errors import http_status
 
 FORWARD_HINT = ("Gmail forwards only to verified forwarding addresses: add {address} under Settings > "
                 "Forwarding and POP/IMAP, and confirm it")
@@ -207,7 +206,7 @@ def _create_label(change: LabelChange, run: _Run, labels_api: Any, me: str) -> N
         created = run.call(labels_api.create(userId=me, body=body), f"creating label '{change.name}'")
     except GmailDeskError as error:
         retried = run.client.stats.retries > retries_before
-        if not (retried and _status_of(error) == 409):
+        if not (retried and http_status(error) == 409):
             raise
         # Our earlier attempt made the label but its answer was lost, so the retry met it
         # (409 "Label name exists or conflicts", Gmail's answer to a duplicate name).
@@ -230,12 +229,6 @@ def _label_we_made(change: LabelChange, body: dict, run: _Run, labels_api: Any, 
             break
     raise GmailDeskError(error.message, (*error.hints, f"a label named '{change.name}' exists but differs from the "
                                          f"one asked for; rename it in Gmail or in desk.yaml"), error.exit_code)
-
-
-def _status_of(error: GmailDeskError) -> int | None:
-    """The HTTP status behind a translated error (the client raises it `from` the HttpError)."""
-    cause = error.__cause__
-    return cause.status_code if isinstance(cause, HttpError) else None
 
 
 @contextmanager
@@ -265,7 +258,7 @@ def _create_filter(change: FilterChange, run: _Run, settings: Any, me: str) -> N
             if change.after.forward and "forwarding" in error.message:
                 raise GmailDeskError(error.message, (*error.hints, FORWARD_HINT.format(address=change.after.forward)),
                                      error.exit_code) from None
-            if (_status_of(error) or 0) >= 500:
+            if (http_status(error) or 0) >= 500:
                 _check_filter_limit(change, run, settings, me)
             raise
         new_id = created["id"]
@@ -322,7 +315,7 @@ def _send_as(change: SendAsChange, password: str | None, run: _Run) -> None:
         raise
     except GmailDeskError as error:
         hints = error.hints
-        if change.smtp is not None and change.action != "delete" and _status_of(error) == 400:
+        if change.smtp is not None and change.action != "delete" and http_status(error) == 400:
             smtp = change.smtp
             hints = (SMTP_HINT.format(host=smtp.host, port=smtp.port, security=smtp.security,
                                       username=smtp.username, password_env=smtp.password_env),)

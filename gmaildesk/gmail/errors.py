@@ -58,6 +58,13 @@ def translate(error: BaseException, what: str = "", *, loopback: bool = False,
     return _from_connection_error(error, what, loopback, attempts)
 
 
+def http_status(error: GmailDeskError) -> int | None:
+    """The HTTP status Gmail answered for a translated error (GmailClient raises it `from` the
+    HttpError); None when the call did not get an HTTP answer."""
+    cause = error.__cause__
+    return cause.status_code if isinstance(cause, HttpError) else None
+
+
 def _from_http_error(error: HttpError, what: str, attempts: int) -> GmailDeskError:
     status = error.status_code
     reason = error_reason(error)
