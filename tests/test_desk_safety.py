@@ -366,22 +366,26 @@ def test_two_applies_at_once_the_second_exits_7_and_the_first_completes(env, tmp
 
 
 class AnswerLostOnce(httplib2.Http):
-    """Gmail did the first labels.create, but its answer never arrived (connection reset)."""
+    """Gmail did the labels.create of *name*, but its answer never arrived (connection reset)."""
 
-    def __init__(self):
+    def __init__(self, name: str):
         super().__init__(timeout=30)
+        self.name = name
         self.lost = 0
 
     def request(self, uri, method="GET", body=None, headers=None, *args, **kwargs):
         answer = super().request(uri, method, body, headers, *args, **kwargs)
-        if method == "POST" and uri.split("?")[0].endswith("/labels") and not self.lost:
+        creates_it = method == "POST" and uri.split("?")[0].endswith("/labels") and \
+            json.loads(body)["name"] == self.name
+        if creates_it and not self.lost:
             self.lost += 1
             raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
         return answer
 
 
-def test_a_label_create_whose_answer_was_lost_is_adopted_on_the_409(env, tmp_path, gmail):
-    http = AnswerLostOnce()
+@pytest.mark.parametrize("lost", ["Dept", "Status/New"])  # without and with a colour
+def test_a_label_create_whose_answer_was_lost_is_adopted_on_the_409(env, tmp_path, gmail, lost):
+    http = AnswerLostOnce(lost)
     client = no_sleep_client(env.url, http)
     desk = load_desk_text(SMALL)
     record = Ownership.load(tmp_path / "state.json", SUPPORT)
@@ -390,7 +394,8 @@ def test_a_label_create_whose_answer_was_lost_is_adopted_on_the_409(env, tmp_pat
     assert client.stats.retries == 1
     labels = {label["name"]: label["id"] for label in gmail.labels().list(userId="me").execute()["labels"]}
     saved = json.loads((tmp_path / "state.json").read_text())
-    assert saved["labels"][labels["Dept"]] == {"name": "Dept"}, "the label the lost answer made is recorded as ours"
+    assert saved["labels"][labels[lost]] == {"name": lost}, "the label the lost answer made is recorded as ours"
+    assert len(saved["labels"]) == 9
     assert desk_plan.build(desk, read.current(client), Ownership.load(tmp_path / "state.json", SUPPORT)).is_empty()
 
 

@@ -221,9 +221,11 @@ def _create_label(change: LabelChange, run: _Run, labels_api: Any, me: str) -> N
 def _label_we_made(change: LabelChange, body: dict, run: _Run, labels_api: Any, me: str,
                    error: GmailDeskError) -> dict:
     """The label a lost-answer create made, read back; refuse if it is not what we asked for."""
-    listed = run.call(labels_api.list(userId=me), f"reading the label '{change.name}' a retried create met")
-    for label in listed.get("labels", []):
-        if label.get("type") == "user" and label["name"].casefold() == change.name.casefold():
+    what = f"reading the label '{change.name}' a retried create met"
+    listed = run.call(labels_api.list(userId=me), what)
+    for entry in listed.get("labels", []):
+        if entry.get("type") == "user" and entry["name"].casefold() == change.name.casefold():
+            label = run.call(labels_api.get(userId=me, id=entry["id"]), what)  # list answers no colours
             if "color" not in body or label.get("color") == body["color"]:
                 return label
             break
