@@ -33,7 +33,7 @@ from pathlib import Path
 from gmaildesk.audit import queries
 from gmaildesk.audit.db import Slas, open_store
 from gmaildesk.config import load_desk
-from gmaildesk.sweep.store import _COLUMNS, Store  # the store's own schema and column order
+from gmaildesk.sweep.store import Store  # the store's own schema
 
 RESULTS = Path(__file__).with_name("results.json")
 H = 3_600_000
@@ -65,6 +65,12 @@ DEPARTMENTS = [("Billing", 4 * H, 8 * H), ("Tech", 1 * H, 2 * H), ("Sales", 8 * 
                (None, 1 * H, 2 * H)]
 AGENTS = ["support@example.com", "billing@example.com", "tech@example.com"]
 STATES = [("closed", 55), ("handled", 15), ("forwarded", 8), ("waiting", 10), ("new", 12)]
+
+
+# The columns written here; later ones (flags, ...) keep the store's defaults.
+_THREAD_COLUMNS = ("thread_id", "state", "overdue", "department", "last_counted_id", "last_counted_side",
+                   "last_counted_at", "first_customer_at", "first_response_at", "due_at", "manual", "message_ids",
+                   "labels", "updated_at", "subject", "customer", "agent", "first_agent", "waiting_since")
 
 
 def build(path: Path, n: int, now: int, seed: int = 5) -> dict:
@@ -135,8 +141,8 @@ def build(path: Path, n: int, now: int, seed: int = 5) -> dict:
     with Store(path) as store:
         db = store.db
         db.execute("BEGIN")
-        db.executemany(f"INSERT INTO threads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                       threads)
+        db.executemany(f"INSERT INTO threads ({', '.join(_THREAD_COLUMNS)}) "
+                       f"VALUES ({', '.join('?' * len(_THREAD_COLUMNS))})", threads)
         db.executemany("INSERT OR IGNORE INTO journal (thread_id, from_state, to_state, reason, at, sweep_id, basis) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)", journal)
         db.executemany("INSERT INTO messages (thread_id, message_id, at, kind, from_addr) VALUES (?, ?, ?, ?, ?)",
