@@ -44,27 +44,33 @@ def sweep(
     from gmaildesk.gmail import connect, scopes
     from gmaildesk.sweep import engine
     from gmaildesk.lock import AccountLock
-    from gmaildesk.paths import check_mailbox
+    from gmaildesk.paths import Account, check_mailbox
     from gmaildesk.sweep.store import Store, store_path
 
     desk = load_desk(config)
     options = connection_options(endpoint, service_account, user)
     client = connect(options, scopes.SWEEP)
-    # The store belongs to the account the connection really reaches (getProfile), on its endpoint.
-    account = client.account()
+    # The store belongs to the account the connection really reaches (getProfile), on its endpoint;
+    # the same getProfile is the run's own (a full run starts its history cursor there).
+    profile = engine.read_profile(client)
+    account = Account(client.endpoint, profile.address)
     check_mailbox(desk.mailbox, account.address,
                   how="--user" if options.user else f"the account {account.describe()}")
     path = store_path(account, state)
     with AccountLock(account, "sweep"):
-        with Store(path) as store, _progress(enabled=not quiet and not as_json and sys.stdout.isatty()) as progress:
+        with Store(path, account) as store, \
+                _progress(enabled=not quiet and not as_json and sys.stdout.isatty()) as progress:
             result = engine.run(client, desk, store, full=full, dry_run=dry_run, now_ms=_now_ms(options.endpoint),
-                                progress=progress, calls_before=1)  # the getProfile above
+                                progress=progress, profile=profile)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     elif not quiet:
         typer.echo(render(result))
     for error in result.errors:
         typer.echo(f"Error: {error}", err=True)
+    if result.given_up:  # even with --quiet: a conversation nobody will see labelled
+        typer.echo(f"Warning: gave up on {len(result.given_up)} conversation{'s' if len(result.given_up) > 1 else ''}"
+                   f" Gmail named but never showed: {', '.join(result.given_up)}", err=True)
     if result.exit_code != ExitCode.OK:
         raise typer.Exit(int(result.exit_code))
 
@@ -72,8 +78,12 @@ def sweep(
 def render(result) -> str:
     lines = [f"{'Would change' if result.dry_run else 'Changed'} {len(result.transitions)} of "
              f"{result.threads_seen} conversations ({'full scan' if result.full else 'incremental'}"
-             f"{', history expired: full resync' if result.resynced else ''}; read {result.threads_read}).",
+             f"{f', {result.resync_reason}: full resync' if result.resynced else ''}; read {result.threads_read}).",
              *(f"  {t.thread_id}: {t.from_state or '-'} -> {t.to_state or '-'}  ({t.reason})" for t in result.transitions),
+             *([f"Retrying {len(result.retrying)} conversations Gmail named but did not show yet (404): "
+                f"{', '.join(result.retrying)}"] if result.retrying else []),
+             *([f"Gave up on {len(result.given_up)} conversations Gmail never showed: {', '.join(result.given_up)}"]
+               if result.given_up else []),
              "Now: " + ", ".join(f"{n} {s}" for s, n in result.by_state.items()),
              f"{result.api_calls} API calls, ~{result.quota_units} quota units, {result.duration_s:.1f}s."]
     return "\n".join(lines)

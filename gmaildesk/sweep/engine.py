@@ -2,23 +2,30 @@
 
 One run:
 1. labels.list (status and department label ids).
-2. What to read: on the first run (or --full, or when Gmail forgot our history checkpoint)
-   every thread of `sweep.scope`; later only threads history.list says changed. Two history
-   cursors: new/deleted messages from the last run's start, label changes from after the last
-   run's own writes — so our relabelling never makes work next time. Label changes that only
-   repeat what we set, or touch labels we do not manage, are ignored.
+2. What to read: on the first run (or --full, or when Gmail forgot or refused our history
+   checkpoint) every thread of `sweep.scope`; later only threads history.list says changed,
+   read from where the last run STARTED — a label change someone made while that run was
+   busy (a first sweep of 10,000 conversations takes an hour) is never skipped. Label events
+   that are our own writes (the store records each message's added/removed labels before they
+   are sent) or touch labels we do not manage are ignored; any other change of a status label
+   reads the thread, and the last status an agent added by hand is kept (state.decide) even
+   when our write of the same run overwrote it. Plus every conversation still pending: Gmail
+   named it (history, list) but answered 404 (it may do so for seconds after delivery); it is
+   read again on the next runs, reported as retrying, and given up only after RETRY_RUNS runs
+   and RETRY_MS, whichever is later.
 3. threads.get(format=metadata, only the classifier's headers), 50 per batch; classify;
    decide. Threads not read get their time-driven transitions (overdue, closed) from the store.
    Incremental shortcut: a stored thread whose only history since the checkpoint is new
    messages gets just those from messages.get (half a threads.get's units), classified after
    the messages the store kept; anything missing or odd falls back to threads.get.
 4. Relabel: messages grouped by identical (add, remove) sets, one messages.batchModify per
-   group and 1000 ids. Nothing is ever deleted.
-5. Only then: checkpoint, thread rows and journal in one store transaction.
+   group and 1000 ids, recorded in the store as our own just before. Nothing is ever deleted.
+5. Only then: checkpoint, thread rows, journal and pending set in one store transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections import defaultdict
@@ -27,21 +34,39 @@ from typing import Any, Callable, Iterable
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail.costs import units as method_units
-from gmaildesk.sweep.classify import (CLASSIFIER_HEADERS, Classified, Kind, MessageMeta, Us, author,
-                                     classify_message, classify_thread, customer_addresses, recipients)
+from gmaildesk.sweep.classify import (CLASSIFIER_HEADERS, POSSIBLY_AUTOMATIC, Classified, Kind, MessageMeta, Us,
+                                     author, classify_message, classify_thread, customer_addresses, recipients)
 from gmaildesk.sweep.state import Policy, Previous, State, decide, format_duration
-from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, Store, ThreadRow
+from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, OwnWrite, Pending, Store, ThreadRow
 
-__all__ = ["run", "SweepResult", "Transition", "state_label"]
+__all__ = ["run", "read_profile", "Profile", "SweepResult", "Transition", "state_label"]
 
 MAX_MODIFY_IDS = 1000
 READ_CHUNK = 50
 LIST_PAGE = 500
 _IGNORED_MESSAGE_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
-_MESSAGE_TYPES = ["messageAdded", "messageDeleted"]
-_LABEL_TYPES = ["labelAdded", "labelRemoved"]
+_HISTORY_TYPES = ["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"]
+# A conversation Gmail named but answered 404 for is read again until both bounds have passed.
+# Field reports of Gmail's read-after-list delay are seconds (~3 s); 15 minutes and 3 runs leave
+# a wide margin without keeping a really deleted thread in the store for long.
+RETRY_RUNS = 3
+RETRY_MS = 15 * 60 * 1000
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """users.getProfile, read once per run: whose mailbox it is and where its history stands."""
+
+    address: str
+    history_id: str
+
+
+def read_profile(client: Any) -> Profile:
+    """The mailbox the connection reaches (1 unit); pass it to `run`, which counts the call as its own."""
+    profile = client.execute(client.users().getProfile(userId="me"), "reading the profile")
+    return Profile(str(profile["emailAddress"]).lower(), str(profile["historyId"]))
 
 
 @dataclass
@@ -68,6 +93,7 @@ class Transition:
 class SweepResult:
     full: bool = False
     resynced: bool = False
+    resync_reason: str | None = None  # "history expired" (404), "history cursor refused" (400)
     dry_run: bool = False
     threads_seen: int = 0   # conversations the store knows after this sweep
     threads_read: int = 0   # conversations read from Gmail in this sweep
@@ -79,6 +105,8 @@ class SweepResult:
     messages_modified: int = 0
     duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+    retrying: list[str] = field(default_factory=list)  # Gmail named them but answered 404: read again next run
+    given_up: list[str] = field(default_factory=list)  # ... still 404 after the retry bounds, never seen
 
     @property
     def status(self) -> str:
@@ -97,12 +125,12 @@ class SweepResult:
     def to_json(self) -> dict:
         return {
             "version": 1, "status": self.status, "full": self.full, "resynced": self.resynced,
-            "dry_run": self.dry_run, "threads_seen": self.threads_seen, "threads_read": self.threads_read,
+            "resync_reason": self.resync_reason, "dry_run": self.dry_run, "threads_seen": self.threads_seen, "threads_read": self.threads_read,
             "transitions": [t.to_json() for t in self.transitions],
             "transitions_by_state": self.transitions_by_state(), "by_state": self.by_state,
             "api_calls": self.api_calls, "calls_by_method": self.calls_by_method, "quota_units": self.quota_units,
             "messages_modified": self.messages_modified, "duration_s": round(self.duration_s, 3),
-            "errors": self.errors,
+            "errors": self.errors, "retrying": self.retrying, "given_up": self.given_up,
         }
 
 
@@ -125,8 +153,10 @@ class _Meter:
         return self.client.execute(request, what)
 
     def execute_batch(self, method: str, requests: list, what: str) -> list:
+        if not requests:
+            return []
         self.calls[method] += len(requests)
-        return self.client.execute_batch(requests, what) if requests else []
+        return self.client.execute_batch(requests, what)
 
     def units(self) -> int:
         return sum(method_units(m) * n for m, n in self.calls.items())
@@ -155,17 +185,18 @@ class _Labels:
 
 
 def run(client: Any, desk: Any, store: Store, *, full: bool = False, dry_run: bool = False, now_ms: int,
-        progress: Progress | None = None, calls_before: int = 0) -> SweepResult:
+        progress: Progress | None = None, profile: Profile | None = None) -> SweepResult:
     """One sweep of desk.mailbox; see the module docstring. Raises GmailDeskError when nothing could be done.
 
-    `calls_before`: users.getProfile calls the caller made for this run (the account check), counted in.
+    `profile`: read_profile() just before this run (the caller's account check); it is this run's
+    getProfile call and a full run's history cursor. Without it a full run reads the profile itself.
     """
     started = time.monotonic()
     meter = _Meter(client)
-    meter.start_calls -= calls_before
-    if calls_before:
-        meter.calls["users.getProfile"] += calls_before
-    result = _Sweep(client, desk, store, meter, now_ms, dry_run, progress).run(full)
+    if profile is not None:
+        meter.calls["users.getProfile"] += 1
+        meter.start_calls -= 1
+    result = _Sweep(client, desk, store, meter, now_ms, dry_run, progress, profile).run(full)
     result.calls_by_method = dict(sorted(meter.calls.items()))
     result.api_calls = client.stats.calls - meter.start_calls
     result.quota_units = meter.units()
@@ -175,7 +206,7 @@ def run(client: Any, desk: Any, store: Store, *, full: bool = False, dry_run: bo
 
 class _Sweep:
     def __init__(self, client: Any, desk: Any, store: Store, meter: _Meter, now_ms: int, dry_run: bool,
-                 progress: Progress | None):
+                 progress: Progress | None, profile: Profile | None):
         self.client, self.desk, self.store, self.meter = client, desk, store, meter
         self.users = client.users()
         self.now_ms = now_ms
@@ -184,44 +215,54 @@ class _Sweep:
         self.us = Us(addresses=frozenset({desk.mailbox, *desk.team.addresses, *(s.address for s in desk.send_as)}),
                      domains=frozenset(desk.team.domains))
         self.result = SweepResult(dry_run=dry_run)
+        self.profile = profile
+        self.sweep_id = uuid.uuid4().hex
         self.deltas: dict[str, _Delta] = {}  # filled by an incremental run's history
+        self.hand_set: dict[str, State] = {}  # thread -> the status an agent added last (history order)
+        self.missing: dict[str, tuple[str, ...]] = {}  # thread -> new messages not shown; (): 404 for the thread
+        self.failed: set[str] = set()  # threads whose read failed (not a 404): the next run retries them
 
     # ------------------------------------------------------------------ the run
     def run(self, full: bool) -> SweepResult:
         checkpoint = self.store.checkpoint()
         rows = self.store.threads()
+        pending = self.store.pending()
         labels = self._labels()
         new_cp = Checkpoint(label_ids={s.value: i for s, i in labels.status.items()} | {"overdue": labels.overdue})
-        to_read: list[str]
+        to_read: list[str] = []
+        cursor: str | None = None
         if not full and checkpoint.history_id is not None:
             changes = self._history(checkpoint, rows, labels)
             if changes is None:
                 self.result.resynced = True
                 full = True
             else:
-                to_read, new_cp.history_id, new_cp.labels_history_id = changes
+                to_read, cursor = changes
         if full or checkpoint.history_id is None:
             self.result.full = True
-            profile = self.meter.execute("users.getProfile", self.users.getProfile(userId="me"), "reading the profile")
-            new_cp.history_id = new_cp.labels_history_id = str(profile["historyId"])
+            # Read before the listing: whatever changes from here on is in the history after it.
+            cursor = self._profile().history_id
             to_read = self._list_scope()
+        new_cp.history_id = new_cp.labels_history_id = cursor
+        for thread_id, entry in pending.items():  # Gmail answered 404 last time: ask again
+            if thread_id not in self.deltas:
+                self.deltas[thread_id] = _Delta(full=True)
+        to_read = list(dict.fromkeys([*to_read, *pending]))
 
         new_rows: dict[str, ThreadRow] = {}
         groups: dict[tuple[frozenset, frozenset], list[tuple[str, str]]] = defaultdict(list)  # -> (msg, thread)
         dropped: list[str] = []
-        read_ok = self._read_threads(to_read, rows, labels, new_rows, groups, dropped)
+        attempted = self._read_threads(to_read, rows, labels, new_rows, groups)
+        self._check_shown(new_rows, pending)
+        still_pending = self._bound_retries(pending, rows, dropped)
         for thread_id, row in rows.items():
-            if thread_id not in new_rows and thread_id not in dropped and thread_id not in read_ok:
+            if thread_id not in new_rows and thread_id not in dropped and thread_id not in attempted:
                 self._time_driven(row, labels, new_rows, groups)
 
-        failed_threads = set() if self.dry_run else self._relabel(groups)
-        if self.meter.calls.get("users.messages.batchModify") and not failed_threads:
-            profile = self.meter.execute("users.getProfile", self.users.getProfile(userId="me"), "reading the profile")
-            new_cp.labels_history_id = str(profile["historyId"])
-
+        failed_threads = set() if self.dry_run else self._relabel(groups, cursor)
         committed = {t: r for t, r in new_rows.items() if t not in failed_threads}
         self.result.transitions = [t for t in self.result.transitions if t.thread_id not in failed_threads]
-        if self.result.errors:  # keep the old cursors: the next run re-reads what this one missed
+        if self.result.errors:  # keep the old cursor: the next run re-reads what this one missed
             new_cp.history_id, new_cp.labels_history_id = checkpoint.history_id, checkpoint.labels_history_id
         new_cp.last_sweep_at = self.now_ms
         journal = [JournalEntry(t.thread_id, t.from_state, t.to_state, t.reason, self.now_ms,
@@ -233,8 +274,47 @@ class _Sweep:
         self.result.threads_seen = len(final)
         self.result.by_state = _by_state(final.values())
         if not self.dry_run:
-            self.store.commit(new_cp, list(committed.values()), journal, uuid.uuid4().hex, dropped)
+            self.store.commit(new_cp, list(committed.values()), journal, self.sweep_id, dropped,
+                              still_pending.values())
         return self.result
+
+    def _profile(self) -> Profile:
+        if self.profile is None:
+            self.meter.calls["users.getProfile"] += 1
+            self.profile = read_profile(self.client)
+        return self.profile
+
+    def _check_shown(self, new_rows: dict[str, ThreadRow], pending: dict[str, Pending]) -> None:
+        """A thread read fine but without a new message history named (or one still missing from
+        an earlier run): Gmail has not shown it yet; decided on what is there, and read again later."""
+        for thread_id, row in new_rows.items():
+            if thread_id not in self.deltas or row.messages is None:
+                continue
+            delta = self.deltas[thread_id]
+            named = [m for m in [*delta.added, *pending.get(thread_id, Pending(thread_id, 0, 0)).message_ids]
+                     if m not in delta.deleted]
+            shown = {m.message_id for m in row.messages} | set(row.message_ids)
+            lacking = tuple(dict.fromkeys(m for m in named if m not in shown))
+            if lacking:
+                self.missing[thread_id] = lacking
+
+    def _bound_retries(self, pending: dict[str, Pending], rows: dict[str, ThreadRow],
+                       dropped: list[str]) -> dict[str, Pending]:
+        """The pending set after this run; fills result.retrying / given_up and `dropped`."""
+        still = {t: p for t, p in pending.items() if t in self.failed}  # not read (an error): unchanged
+        for thread_id, lacking in self.missing.items():
+            before = pending.get(thread_id)
+            entry = Pending(thread_id, before.first_missing_at if before else self.now_ms,
+                            (before.runs if before else 0) + 1, lacking)
+            if entry.runs >= RETRY_RUNS and self.now_ms - entry.first_missing_at >= RETRY_MS:
+                if not lacking and thread_id in rows:
+                    dropped.append(thread_id)  # a thread we knew is gone for good (deleted)
+                else:
+                    self.result.given_up.append(thread_id)
+            else:
+                still[thread_id] = entry
+                self.result.retrying.append(thread_id)
+        return still
 
     # ------------------------------------------------------------------ reading
     def _labels(self) -> _Labels:
@@ -265,18 +345,24 @@ class _Sweep:
             if not token:
                 return list(dict.fromkeys(ids))
 
-    def _history_pages(self, start: str, types: list[str]) -> tuple[list[dict], str] | None:
+    def _history_pages(self, start: str) -> tuple[list[dict], str] | None:
         records: list[dict] = []
         token = None
         while True:
-            kwargs = {"userId": "me", "startHistoryId": start, "historyTypes": types, "maxResults": LIST_PAGE}
+            kwargs = {"userId": "me", "startHistoryId": start, "historyTypes": _HISTORY_TYPES, "maxResults": LIST_PAGE}
             if token:
                 kwargs["pageToken"] = token
             try:
                 page = self.meter.execute("users.history.list", self.users.history().list(**kwargs),
                                           "reading the mailbox history")
             except GmailDeskError as error:
-                if _is_not_found(error):
+                # 404: Gmail no longer has that history ("a full sync" is the documented answer,
+                # users.history.list reference). 400: the cursor itself was refused (a store edited
+                # or damaged, or an id of another mailbox) - the same cure, never a run that fails forever.
+                status = _status(error)
+                if status in (404, 400):
+                    self.result.resync_reason = ("history expired" if status == 404
+                                                 else "history cursor refused (HTTP 400)")
                     return None
                 raise
             records.extend(page.get("history", []))
@@ -284,18 +370,21 @@ class _Sweep:
             if not token:
                 return records, str(page["historyId"])
 
-    def _history(self, cp: Checkpoint, rows: dict[str, ThreadRow],
-                 labels: _Labels) -> tuple[list[str], str, str] | None:
-        """(threads to read, message cursor, label cursor); None when Gmail no longer has the history."""
-        added = self._history_pages(cp.history_id, _MESSAGE_TYPES)
-        if added is None:
+    def _history(self, cp: Checkpoint, rows: dict[str, ThreadRow], labels: _Labels) -> tuple[list[str], str] | None:
+        """(threads to read, the new cursor); None when Gmail no longer has (or refuses) the history."""
+        pages = self._history_pages(cp.history_id)
+        if pages is None:
             return None
-        changed = self._history_pages(cp.labels_history_id or cp.history_id, _LABEL_TYPES)
-        if changed is None:
-            return None
+        records, cursor = pages
+        own = self.store.own_writes()
+        # A store from before own writes were recorded kept a second cursor after its last writes:
+        # label events up to it are ours (or were seen).
+        seen_until = (int(cp.labels_history_id) if cp.labels_history_id and cp.labels_history_id != cp.history_id
+                      else 0)
         threads: dict[str, None] = {}
         deltas: dict[str, _Delta] = defaultdict(_Delta)
-        for record in added[0]:
+        managed = labels.managed
+        for record in records:  # in history order
             for entry in record.get("messagesAdded", []):
                 message = entry["message"]
                 if not set(message.get("labelIds") or ()) & {"DRAFT"}:
@@ -305,29 +394,38 @@ class _Sweep:
                 if entry["message"]["threadId"] in rows:
                     threads[entry["message"]["threadId"]] = None
                     deltas[entry["message"]["threadId"]].deleted.add(entry["message"]["id"])
-        managed = labels.managed
-        for record in changed[0]:
             for key in ("labelsAdded", "labelsRemoved"):
-                for entry in record.get(key, []):
+                for entry in (record.get(key, []) if int(record["id"]) > seen_until else ()):
                     message = entry["message"]
+                    thread_id = message["threadId"]
                     touched = set(entry.get("labelIds") or ())
                     if touched & {"SPAM", "TRASH"}:
-                        threads[message["threadId"]] = None
-                        deltas[message["threadId"]].full = True
-                    elif touched & managed and not self._ours(message, rows.get(message["threadId"]), managed):
-                        threads[message["threadId"]] = None
-                        deltas[message["threadId"]].full = True
+                        threads[thread_id] = None
+                        deltas[thread_id].full = True
+                    elif touched & managed:
+                        mine = _own_write(own, message["id"], touched & managed, added=key == "labelsAdded")
+                        if mine is None or not mine.committed:
+                            # Not ours, or ours from a run that died before its commit (the store does
+                            # not know the state it wrote): read the thread.
+                            threads[thread_id] = None
+                            deltas[thread_id].full = True
+                        if mine is None:
+                            self._note_hand_set(thread_id, touched, labels, added=key == "labelsAdded")
         self.deltas = dict(deltas)
-        return list(threads), added[1], changed[1]
+        return list(threads), cursor
 
-    @staticmethod
-    def _ours(message: dict, row: ThreadRow | None, managed: frozenset[str]) -> bool:
-        """The message's managed labels are exactly what we set on its thread (our own write, or undone)."""
-        return row is not None and set(message.get("labelIds") or ()) & managed == set(row.labels)
+    def _note_hand_set(self, thread_id: str, touched: set[str], labels: _Labels, *, added: bool) -> None:
+        """Someone else's status label change, in history order: the last status added by hand
+        wins, one removed by hand is withdrawn."""
+        states = [s for s in (labels.state_of(lid) for lid in touched) if s is not None]
+        if added and len(states) == 1:
+            self.hand_set[thread_id] = states[0]
+        elif not added and self.hand_set.get(thread_id) in states:
+            del self.hand_set[thread_id]
 
     def _read_threads(self, thread_ids: list[str], rows: dict[str, ThreadRow], labels: _Labels,
-                      new_rows: dict[str, ThreadRow], groups: dict, dropped: list[str]) -> set[str]:
-        """Read, classify, decide; returns the ids read (or failed: those keep their old row untouched)."""
+                      new_rows: dict[str, ThreadRow], groups: dict) -> set[str]:
+        """Read, classify, decide; returns the ids attempted (failed or 404: those keep their old row untouched)."""
         handled: set[str] = set()
         if self.deltas:
             done = self._read_new_messages([t for t in thread_ids if t in self.deltas], rows, labels, new_rows,
@@ -344,10 +442,10 @@ class _Sweep:
             for thread_id, answer in zip(chunk, answers):
                 handled.add(thread_id)
                 if isinstance(answer, GmailDeskError):
-                    if _is_not_found(answer):
-                        if thread_id in rows:
-                            dropped.append(thread_id)
+                    if _status(answer) == 404:
+                        self.missing[thread_id] = ()  # named by history or list a moment ago: not yet, or gone
                         continue
+                    self.failed.add(thread_id)
                     self.result.errors.append(f"conversation {thread_id}: {answer.message}")
                     continue
                 self.result.threads_read += 1
@@ -428,8 +526,8 @@ class _Sweep:
                 kind = Kind(f.kind)
             except ValueError:
                 return False
-            old.append(Classified(MessageMeta(id=f.message_id, internal_date=f.at, headers=headers), kind,
-                                  "as classified before"))
+            old.append(_with_flags(Classified(MessageMeta(id=f.message_id, internal_date=f.at, headers=headers),
+                                              kind, "as classified before"), f.flags))
         messages = [m for m in fetched if not set(m.get("labelIds") or ()) & {"SPAM", "TRASH"}]
         metas = sorted((MessageMeta.from_gmail(m) for m in messages), key=lambda m: m.internal_date)
         if metas and metas[0].internal_date < facts[-1].at:
@@ -439,10 +537,13 @@ class _Sweep:
             customers.add(row.customer)
         added: list[Classified] = []
         for meta in metas:
-            c = classify_message(meta, self.us, frozenset(customers))
+            c = classify_message(meta, self.us, frozenset(customers), old + added)
             # The store keeps only some of the customers (no Reply-To, one recipient of an outbound
             # first message): a verdict that a fuller list could change needs the whole thread.
             if c.kind is Kind.OURS_FORWARD or (c.kind in (Kind.OURS_NOTE, Kind.OURS_REPLY) and not customers):
+                return False
+            # Nor does it keep Message-IDs: whether an auto-reply subject answers us needs the whole thread.
+            if POSSIBLY_AUTOMATIC in c.flags:
                 return False
             if c.kind is Kind.CUSTOMER:
                 customers |= customer_addresses(meta, self.us)
@@ -492,6 +593,8 @@ class _Sweep:
                 manual_state = others.pop()
         elif len(present) == 1:
             manual_state = next(iter(present))
+        if thread_id in self.hand_set:  # history saw an agent set it; our own write may have hidden it since
+            manual_state = self.hand_set[thread_id]
         previous = (Previous(State(row.state) if row.state else None, row.last_counted_id, row.manual)
                     if row is not None else None)
         verdict = decide(classified, self._policy(department), self.now_ms, manual_state, previous)
@@ -556,8 +659,16 @@ class _Sweep:
                 groups[(frozenset(add), frozenset(remove))].append((message_id, row.thread_id))
 
     # ------------------------------------------------------------------ writing
-    def _relabel(self, groups: dict) -> set[str]:
-        """One batchModify per (add, remove) set and 1000 ids; the threads whose writes failed."""
+    def _relabel(self, groups: dict, cursor: str | None) -> set[str]:
+        """One batchModify per (add, remove) set and 1000 ids; the threads whose writes failed.
+
+        The writes are recorded as ours first (with the cursor the next run reads from), so
+        that their history events are told apart from an agent's, even after a crash.
+        """
+        if groups and cursor is not None:
+            self.store.record_writes(cursor, self.sweep_id, [OwnWrite(m, add, remove)
+                                                             for (add, remove), entries in groups.items()
+                                                             for m, _ in entries])
         requests, members = [], []
         for (add, remove), entries in sorted(groups.items(), key=lambda kv: (sorted(kv[0][0]), sorted(kv[0][1]))):
             for start in range(0, len(entries), MAX_MODIFY_IDS):
@@ -595,16 +706,38 @@ def _facts(classified: list[Classified], us: Us, state: str | None) -> dict:
         while start > 0 and counted[start - 1].kind is Kind.CUSTOMER:
             start -= 1
         waiting_since = counted[start].message.internal_date
+    flags = [tuple(sorted(getattr(c, "flags", frozenset()))) for c in shown]
     return {"subject": subject, "customer": customer, "agent": agents[-1] if agents else None,
             "first_agent": agents[0] if agents else None, "waiting_since": waiting_since,
+            "flags": sorted(set().union(*flags)),
             "messages": [MessageFact(c.message.id, c.message.internal_date, c.kind.value,
-                                     author(c.message, us) or None) for c in shown]}
+                                     author(c.message, us) or None, f) for c, f in zip(shown, flags)]}
 
 
-def _is_not_found(error: GmailDeskError) -> bool:
+def _with_flags(classified: Classified, flags: tuple[str, ...]) -> Classified:
+    """A stored message's flags back on its rebuilt verdict (when the classifier has flags)."""
+    if not flags or "flags" not in getattr(Classified, "__dataclass_fields__", {}):
+        return classified
+    return dataclasses.replace(classified, flags=frozenset(flags))
+
+
+def _status(error: GmailDeskError) -> int | None:
+    """The HTTP status behind a failed call, if there was one."""
     cause = error.__cause__
     status = getattr(cause, "status_code", None) or getattr(getattr(cause, "resp", None), "status", None)
-    return status == 404 or "(HTTP 404" in error.message
+    if status is None:
+        for code in (404, 400):
+            if f"(HTTP {code}" in error.message:
+                return code
+    return int(status) if status is not None else None
+
+
+def _own_write(own: dict[str, list[OwnWrite]], message_id: str, labels: set[str], *,
+               added: bool) -> OwnWrite | None:
+    """The recorded write of ours that explains the history event (labels added to / removed from
+    the message), a committed one first; None: someone else's change."""
+    matches = [w for w in own.get(message_id, ()) if labels <= (w.added if added else w.removed)]
+    return max(matches, key=lambda w: w.committed) if matches else None
 
 
 def _by_state(rows: Iterable[ThreadRow]) -> dict[str, int]:
