@@ -17,6 +17,8 @@ PALETTE_HINT = ("Gmail accepts only its 113-colour palette (lowercase), e.g. #fa
                 "#4a86e8 blue, #fb4c2f red, #a479e2 purple, #cccccc grey, #ffffff, #000000; all: "
                 "https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.labels#color")
 LOOP_HINT = "forward to someone outside the desk"
+CONTROL_HINT = ("label names show in Gmail's menus, in IMAP folder names and in gmaildesk's own output; "
+                "write the name without control characters")
 
 
 def case(name: str, yaml_text: str, message: str, hints: tuple[str, ...] = (), files: dict[str, str] | None = None):
@@ -59,6 +61,13 @@ CASES = [
     case("mailbox not an email", "version: 1\nmailbox: support\n",
          "desk.yaml:2: mailbox: 'support' is not an email address",
          ("write a plain address such as billing@example.com",)),
+    case("mailbox that climbs out of a folder", 'version: 1\nmailbox: "../../x@example.com"\n',
+         "desk.yaml:2: mailbox: '../../x@example.com' is not an email address",
+         ("write a plain address such as billing@example.com",)),
+    case("mailbox with a character no Gmail account has", "version: 1\nmailbox: sup/port@example.com\n",
+         "desk.yaml:2: mailbox: 'sup/port@example.com' is not a Gmail account address",
+         ("the mailbox is the account the desk runs in: a username of letters, digits, '.', '-', '_' or \"'\" "
+          "(Google Workspace Admin Help 9193374) at a domain, e.g. support@example.com",)),
     case("team entry neither address nor domain", HEAD + "team: [example.com, not an address]\n",
          "desk.yaml:3: team[1]: 'not an address' is neither an email address nor a domain",
          ("list addresses (lead@partner.example) or whole domains (example.com)",)),
@@ -87,6 +96,22 @@ CASES = [
     case("empty label segment", HEAD + "departments:\n  - name: /X\n",
          "desk.yaml:4: departments[0].name: label 'Dept//X' has an empty part between '/' separators",
          ("Gmail nests labels by '/', so every part needs a name, e.g. Dept/Billing",)),
+    case("label with an escape character", HEAD + 'departments:\n  - name: "Bil\\eling"\n',
+         "desk.yaml:4: departments[0].name: label 'Dept/Bil\\u001bling' contains the control character "
+         "U+001B ESCAPE", (CONTROL_HINT,)),
+    case("label with a line break", HEAD + 'filters:\n  - match: {from: a@b.example}\n'
+                                            '    actions: {labels: ["News\\nBcc: x"]}\n',
+         "desk.yaml:5: filters[0].actions.labels[0]: label 'News\\u000aBcc: x' contains the control character "
+         "U+000A LINE FEED", (CONTROL_HINT,)),
+    case("label with NUL", HEAD + 'statuses:\n  new: {name: "New\\0"}\n',
+         "desk.yaml:4: statuses.new.name: label 'Status/New\\u0000' contains the control character U+0000 NUL",
+         (CONTROL_HINT,)),
+    case("label with a right-to-left override", HEAD + 'departments:\n  - name: "Bill\\u202Egni"\n',
+         "desk.yaml:4: departments[0].name: label 'Dept/Bill\\u202egni' contains the control character "
+         "U+202E RIGHT-TO-LEFT OVERRIDE", (CONTROL_HINT,)),
+    case("label with a C1 control (NEL)", HEAD + 'departments:\n  - name: "Sales\\N"\n',
+         "desk.yaml:4: departments[0].name: label 'Dept/Sales\\u0085' contains the control character U+0085",
+         (CONTROL_HINT,)),
     case("label name too long", HEAD + "departments:\n  - name: " + "x" * 221 + "\n",
          "desk.yaml:4: departments[0].name: label 'Dept/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is 226 characters; "
          "Gmail allows at most 225"),
@@ -124,6 +149,15 @@ CASES = [
                                                   "      first_response: 4h\n      next_response: 1\n",
          "desk.yaml:7: departments[0].sla.next_response: '1' has no unit; use m (minutes), h (hours), d (days) "
          "or w (weeks), e.g. 30m, 4h, 2d or 1w"),
+    case("SLA of 999999999 weeks", HEAD + "departments:\n  - name: Billing\n    sla: {first_response: 999999999w}\n",
+         "desk.yaml:5: departments[0].sla.first_response: '999999999w' is 999999999 weeks; at most 366 days "
+         "(a year) is allowed",
+         ("an SLA or close_after longer than a year never comes due; e.g. 4h, 2d or 1w",)),
+    case("close_after of 53 weeks", HEAD + "sweep: {close_after: 53w}\n",
+         "desk.yaml:3: sweep.close_after: '53w' is 53 weeks; at most 366 days (a year) is allowed",
+         ("an SLA or close_after longer than a year never comes due; e.g. 4h, 2d or 1w",)),
+    case("duration with thousands of digits", HEAD + "sweep: {close_after: " + "9" * 5000 + "d}\n",
+         "desk.yaml:3: sweep.close_after: '" + "9" * 40 + "' is far too long a duration; use e.g. 30m, 4h, 2d or 1w"),
     case("sweep close_after zero", HEAD + "sweep: {close_after: 0d}\n",
          "desk.yaml:3: sweep.close_after: '0d' is zero; a duration must be positive"),
     case("bad size", HEAD + "filters:\n  - match: {larger: 5X}\n    actions: {archive: true}\n",
@@ -213,6 +247,14 @@ CASES = [
                                    "  end: 2026-01-05T00:00:00+01:00\n",
          "desk.yaml:6: auto_ack.end: end 2026-01-04T23:00:00Z is not after start 2026-01-05T00:00:00Z",
          ("Gmail requires the responder's start to come before its end",)),
+    case("responder start before 2000", HEAD + "auto_ack:\n  subject: Thanks\n  start: 1999-12-31T23:59:59Z\n",
+         "desk.yaml:5: auto_ack.start: 1999-12-31T23:59:59+00:00 is outside the years 2000-2100",
+         ("write the date the responder should start or stop, e.g. 2026-01-05T00:00:00Z or "
+          "2026-01-05T09:00:00+01:00",)),
+    case("responder end after 2100", HEAD + "auto_ack:\n  subject: Thanks\n  end: '2101-01-01T01:30:00+01:00'\n",
+         "desk.yaml:5: auto_ack.end: 2101-01-01T01:30:00+01:00 is outside the years 2000-2100",
+         ("write the date the responder should start or stop, e.g. 2026-01-05T00:00:00Z or "
+          "2026-01-05T09:00:00+01:00",)),
     case("start without timezone", HEAD + "auto_ack:\n  subject: Thanks\n  start: 2026-01-05T00:00:00\n",
          "desk.yaml:5: auto_ack.start: 2026-01-05T00:00:00 has no timezone; add Z (UTC) or an offset, "
          "e.g. 2026-01-05T00:00:00Z or 2026-01-05T09:00:00+01:00"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from gmaildesk.config.labels import DeclaredLabel, check_labels
+from gmaildesk.config.labels import DeclaredLabel, check_labels, parent_names
 from gmaildesk.config.schema import DeskFile
 from gmaildesk.config.yaml_source import Positions, format_path
 from gmaildesk.gmail.labels import CONSUMER_DOMAINS
@@ -14,6 +14,7 @@ def check_desk(desk: DeskFile, declared: list[DeclaredLabel], positions: Positio
     """Raise the first problem (a GmailDeskError naming line and key) or return."""
     _check_unique_names(desk, positions)
     check_labels(declared, positions)
+    _check_gmail_limits(desk, declared, positions)
     _check_send_as(desk, positions)
     _check_forwarding(desk, positions)
     _check_auto_ack(desk, positions)
@@ -35,6 +36,34 @@ def _check_unique_names(desk: DeskFile, positions: Positions) -> None:
                     f"'{item.name}' is already the name of {section}[{first}] (line {positions.line((section, first))})",
                     ("names are compared ignoring case",) if section == "departments" else ())
             seen[key] = index
+
+
+# Discovery, filters.create: "you can only create a maximum of 1,000 filters"; Gmail answers the
+# 1,001st with a 500 (elie222/inbox-zero PR #1192), after the first thousand were created.
+MAX_FILTERS = 1_000
+# Discovery, Label: "The maximum number of labels supported for a user's mailbox is 10,000."
+MAX_LABELS = 10_000
+
+
+def _check_gmail_limits(desk: DeskFile, declared: list[DeclaredLabel], positions: Positions) -> None:
+    """Refuse a desk Gmail could only half create: count what apply would make."""
+    routed = [index for index, department in enumerate(desk.departments) if department.routes]
+    needed = len(routed) + len(desk.filters)
+    if needed > MAX_FILTERS:
+        over = (("departments", routed[MAX_FILTERS], "routes") if len(routed) > MAX_FILTERS
+                else ("filters", MAX_FILTERS - len(routed)))
+        raise positions.error(over, f"this desk needs {needed:,} Gmail filters ({len(routed):,} departments with "
+                                    f"routes, {len(desk.filters):,} filters); Gmail allows at most {MAX_FILTERS:,}",
+                              ("Gmail refuses the rest after creating the first 1,000; join departments or filters "
+                               "that share an action into one",))
+    names: set[str] = set()
+    for item in declared:
+        names.update(name.casefold() for name in (*parent_names(item.label.name), item.label.name))
+        if len(names) > MAX_LABELS:
+            raise positions.error(item.path, f"this desk needs more than {MAX_LABELS:,} labels (statuses, "
+                                             f"departments, filter labels and their parents); Gmail allows "
+                                             f"at most {MAX_LABELS:,} in a mailbox",
+                                  ("use fewer departments, or fewer levels of nesting",))
 
 
 def _check_send_as(desk: DeskFile, positions: Positions) -> None:

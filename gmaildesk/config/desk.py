@@ -193,6 +193,7 @@ class Desk:
     sweep: Sweep
     tests: tuple[ConfigTest, ...]
     labels: tuple[Label, ...]  # every label the desk owns, sorted by name so parents come first
+    warnings: tuple[str, ...] = ()  # one line each, ``desk.yaml:LINE: key: message``: loaded, but worth a look
 
     def routing_filters(self) -> tuple[Filter, ...]:
         """One filter per department with routes: its query -> its label."""

@@ -8,6 +8,7 @@ UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _UNIT_NAMES = {"w": "week", "d": "day", "h": "hour", "m": "minute"}
 _PART_RE = re.compile(r"(\d+)([a-z]*)")
 EXAMPLES = "30m, 4h, 2d or 1w"
+_MAX_DIGITS = 12  # far beyond any use, and int() of a 5,000-digit text is an error of its own
 
 
 class DurationError(ValueError):
@@ -26,6 +27,8 @@ def parse_duration(value: object) -> int:
         if match.start() != position:
             break
         number, unit = match.groups()
+        if len(number) > _MAX_DIGITS:
+            raise DurationError(f"'{str(value)[:40]}' is far too long a duration; use e.g. {EXAMPLES}")
         if not unit:
             raise DurationError(f"'{value}' has no unit; use m (minutes), h (hours), d (days) or w (weeks), "
                                 f"e.g. {EXAMPLES}")

@@ -14,7 +14,7 @@ from typing import Annotated, Any, NoReturn
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from gmaildesk.config.durations import DurationError, parse_duration
+from gmaildesk.config.durations import DurationError, describe_duration, parse_duration
 from gmaildesk.gmail.palette import PALETTE, is_gmail_colour
 from gmaildesk.gmail.query import QuerySyntaxError, parse
 
@@ -23,12 +23,21 @@ SUBKEY = "gmaildesk_subkey"
 PALETTE_DOCS = "https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.labels#color"
 
 _DOMAIN = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+"
-_EMAIL_RE = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@" + _DOMAIN, re.IGNORECASE)
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL_RE = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@" + _DOMAIN, re.IGNORECASE)  # RFC 5322 dot-atom: no '..'
+# Google Workspace Admin Help answer 9193374: usernames have letters, numbers, dashes, underscores,
+# apostrophes and periods, at most 64 characters, never a period first, last or twice in a row.
+_ACCOUNT_RE = re.compile(r"[a-z0-9_'-]+(?:\.[a-z0-9_'-]+)*@" + _DOMAIN, re.IGNORECASE)
+_MAX_USERNAME = 64
 _DOMAIN_RE = re.compile(_DOMAIN, re.IGNORECASE)
 _HEX_RE = re.compile(r"#[0-9a-fA-F]{6}")
 _SIZE_RE = re.compile(r"(\d+)\s*([kmg]?)b?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Bounds that keep every later date computation (SLA deadlines, the audit's ages) in range.
+MAX_DURATION = 366 * 86_400
+EARLIEST_INSTANT = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+LATEST_INSTANT = dt.datetime(2101, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def fail(message: str, *hints: str, subkey: str | int | None = None) -> NoReturn:
@@ -83,7 +92,17 @@ def _team_entry(value: object) -> str:
     return text
 
 
+def _account(value: object) -> str:
+    text = _email(value)
+    if not _ACCOUNT_RE.fullmatch(text) or len(text.partition("@")[0]) > _MAX_USERNAME:
+        fail(f"'{text}' is not a Gmail account address",
+             "the mailbox is the account the desk runs in: a username of letters, digits, '.', '-', '_' or \"'\" "
+             "(Google Workspace Admin Help 9193374) at a domain, e.g. support@example.com")
+    return text
+
+
 Email = Annotated[str, BeforeValidator(_email)]
+Account = Annotated[str, BeforeValidator(_account)]
 TeamEntry = Annotated[str, BeforeValidator(_team_entry)]
 
 
@@ -133,9 +152,13 @@ PaletteColour = Annotated[str, BeforeValidator(_palette_colour)]
 
 def _duration(value: object) -> int:
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except DurationError as exc:
         fail(str(exc))
+    if seconds > MAX_DURATION:
+        fail(f"'{value}' is {describe_duration(seconds)}; at most {MAX_DURATION // 86_400} days (a year) is allowed",
+             "an SLA or close_after longer than a year never comes due; e.g. 4h, 2d or 1w")
+    return seconds
 
 
 def _size(value: object) -> int:
@@ -160,6 +183,9 @@ def _instant(value: object) -> dt.datetime:
         fail(f"expected a date and time, got {describe(value)}; {example}")
     if value.tzinfo is None or value.utcoffset() is None:
         fail(f"{value.isoformat()} has no timezone; add Z (UTC) or an offset, {example}")
+    if not EARLIEST_INSTANT <= value < LATEST_INSTANT:
+        fail(f"{value.isoformat()} is outside the years {EARLIEST_INSTANT.year}-{LATEST_INSTANT.year - 1}",
+             f"write the date the responder should start or stop, {example}")
     return value.astimezone(dt.timezone.utc)
 
 

@@ -6,6 +6,7 @@ so the offline check and the fake server cannot drift apart.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from gmaildesk.config.desk import STATUS_NAMES, Colour, Label
@@ -59,8 +60,30 @@ def declared_labels(desk: DeskFile) -> list[DeclaredLabel]:
     return found
 
 
+# UAX #9's explicit directional formatting characters: invisible, they reorder the text around them.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CONTROL_HINT = ("label names show in Gmail's menus, in IMAP folder names and in gmaildesk's own output; "
+                 "write the name without control characters")
+
+
+def is_control(char: str) -> bool:
+    """C0 and C1 controls (NUL, ESC, DEL, ...), line and paragraph separators, bidi controls."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
+
+
+def printable(text: str) -> str:
+    """*text* with control characters written as escapes, so a message about it stays one harmless line."""
+    return "".join(f"\\u{ord(char):04x}" if is_control(char) else char for char in text)
+
+
 def name_problem(name: str) -> tuple[str, tuple[str, ...]] | None:
-    """Why Gmail would refuse *name* (400 'Invalid label name'), or None."""
+    """Why Gmail would refuse *name* (400 'Invalid label name'), or why gmaildesk does; None when fine."""
+    control = next((char for char in name if is_control(char)), None)
+    if control is not None:
+        what = unicodedata.name(control, "") or {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "TAB",
+                                                  "\x00": "NUL", "\x1b": "ESCAPE", "\x7f": "DELETE"}.get(control, "")
+        shown = f"U+{ord(control):04X}" + (f" {what}" if what else "")
+        return f"label '{printable(name)}' contains the control character {shown}", (_CONTROL_HINT,)
     segments = name.split("/")
     if not name.strip():
         return "a label name cannot be empty", ()
@@ -91,22 +114,23 @@ def check_labels(declared: list[DeclaredLabel], positions: Positions) -> None:
             hint = (f"write it exactly as '{earlier.label.name}' to use that label, or choose another name"
                     if item.label.kind == "filter" else _UNIQUE_HINT)
             raise positions.error(item.path, f"label '{name}' differs only in case from '{earlier.label.name}' "
-                                             f"({_origin(earlier, positions)})", (hint,))
+                                             f"({origin(earlier, positions)})", (hint,))
         elif item.label.kind != "filter":  # several filters may add the same label; a name is declared once
             hint = _UNIQUE_HINT
             if {item.label.kind, earlier.label.kind} == {"department", "status"}:
                 hint += ", or give departments and statuses different prefixes"
-            raise positions.error(item.path, f"label '{name}' is already the label of {_origin(earlier, positions)}",
+            raise positions.error(item.path, f"label '{name}' is already the label of {origin(earlier, positions)}",
                                   (hint,))
     for item in declared:
         for parent in parent_names(item.label.name):
             other = seen.get(parent.casefold())
             if other is not None and other.label.name != parent:
                 raise positions.error(item.path, f"label '{item.label.name}' nests under '{parent}', which differs "
-                                                 f"only in case from '{other.label.name}' ({_origin(other, positions)})")
+                                                 f"only in case from '{other.label.name}' ({origin(other, positions)})")
 
 
-def _origin(item: DeclaredLabel, positions: Positions) -> str:
+def origin(item: DeclaredLabel, positions: Positions) -> str:
+    """Where a declared label comes from, for messages: ``departments[1], line 7`` or ``the default statuses.new``."""
     owner = item.path[:-1] if item.path[-1] == "name" else item.path
     if positions.written(item.path) or positions.written(owner):
         return f"{format_path(owner)}, line {positions.line(item.path)}"

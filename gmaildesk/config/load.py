@@ -19,6 +19,7 @@ from gmaildesk.config.checks import check_desk
 from gmaildesk.config.durations import describe_duration
 from gmaildesk.config.fields import describe
 from gmaildesk.config.labels import declared_labels, owned_labels, status_labels
+from gmaildesk.config.lookalikes import lookalike_warnings
 from gmaildesk.config.routes import department_query
 from gmaildesk.config.schema_errors import to_desk_error
 from gmaildesk.config.templates import TemplateRenderer
@@ -26,6 +27,7 @@ from gmaildesk.config.yaml_source import Positions, load_yaml
 from gmaildesk.errors import GmailDeskError
 
 _INIT_HINT = "`gmaildesk init` writes a commented example to start from"
+MAX_DESK_BYTES = 1024 ** 2  # every command (cron's sweep too) loads the desk: it must stay cheap to read
 
 
 def load_desk(path: Path) -> model.Desk:
@@ -38,6 +40,8 @@ def load_desk(path: Path) -> model.Desk:
     departments = tuple(_department(file_desk, spec) for spec in file_desk.departments)
     renderer = TemplateRenderer(path.resolve().parent, positions, _template_context(file_desk, departments))
     statuses = [item.label for item in status_labels(file_desk)]
+    auto_ack = _auto_ack(file_desk, renderer, positions)
+    warnings = [*lookalike_warnings(declared, positions), *_auto_ack_warnings(auto_ack, positions)]
     return model.Desk(
         source=path,
         mailbox=file_desk.mailbox,
@@ -47,23 +51,28 @@ def load_desk(path: Path) -> model.Desk:
         departments=departments,
         statuses=model.Statuses(*statuses, managed=file_desk.statuses.managed),
         filters=tuple(_filter(index, spec) for index, spec in enumerate(file_desk.filters)),
-        auto_ack=_auto_ack(file_desk, renderer, positions),
+        auto_ack=auto_ack,
         send_as=tuple(_send_as(index, spec, renderer) for index, spec in enumerate(file_desk.send_as)),
         sweep=model.Sweep(file_desk.sweep.scope, file_desk.sweep.close_after, file_desk.sweep.archive_closed),
         tests=tuple(_test(spec, file_desk.mailbox) for spec in file_desk.tests),
         labels=owned_labels(declared),
+        warnings=tuple(warnings),
     )
 
 
 def _read(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_DESK_BYTES + 1)  # never more: the path may be a huge file or /dev/zero
     except FileNotFoundError:
         raise GmailDeskError(f"{path}: no such file", (_INIT_HINT,)) from None
     except IsADirectoryError:
         raise GmailDeskError(f"{path}: is a folder, not a desk file", (f"did you mean {path / 'desk.yaml'}?",)) from None
     except OSError as exc:
         raise GmailDeskError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_DESK_BYTES:
+        raise GmailDeskError(f"{path}: larger than {MAX_DESK_BYTES // 1024 ** 2} MiB, the most a desk file may be",
+                             ("a desk with 1,000 departments fits in about 200 KB; is this the right file?",))
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -154,6 +163,19 @@ def _auto_ack(desk: schema.DeskFile, renderer: TemplateRenderer, positions: Posi
         enabled=spec.enabled, subject=subject, body_text=body_text, body_html=body_html,
         restrict_to_contacts=spec.restrict_to_contacts, restrict_to_domain=spec.restrict_to_domain,
         start=spec.start, end=spec.end)
+
+
+def _auto_ack_warnings(ack: model.AutoAck | None, positions: Positions) -> list[str]:
+    if ack is None or not ack.enabled or not ack.subject.strip():
+        return []
+    # Gmail Help 25922: with a subject line the reply goes out "in a separate email"; Gmail threads by
+    # subject (Help 5900), so the customer's answer to it is a new conversation, and the original one
+    # never shows that they wrote again (it stays "new" or goes overdue instead of "waiting").
+    return [positions.warning(("auto_ack", "subject"),
+                              "with a subject Gmail sends the acknowledgement as a separate email (Gmail Help "
+                              "25922), and a customer who answers it starts a new conversation (Help 5900), so "
+                              "the original one never shows they wrote again; remove the subject to reply inside "
+                              "the customer's conversation")]
 
 
 def _send_as(index: int, spec: schema.SendAs, renderer: TemplateRenderer) -> model.SendAs:

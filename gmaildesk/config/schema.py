@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from gmaildesk.config import fields
 from gmaildesk.config.fields import (
-    Duration, Email, EnvName, Instant, NonEmpty, PaletteColour, Query, Size, TeamEntry, fail,
+    Account, Duration, Email, EnvName, Instant, NonEmpty, PaletteColour, Query, Size, TeamEntry, fail,
 )
 from gmaildesk.config.routes import check_route_value, check_words
 
@@ -269,7 +269,7 @@ class ConfigTest(Section):
 
 class DeskFile(Section):
     version: Literal[1]
-    mailbox: Email
+    mailbox: Account
     team: list[TeamEntry] = []
     vars: dict[str, Any] = {}
     labels: Labels = Labels()

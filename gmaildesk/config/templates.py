@@ -4,7 +4,8 @@ Templates are files under the desk.yaml folder (``{file: templates/ack.txt.j2}``
 or inline text, which errors name by the desk.yaml line it was written on.
 Undefined variables are errors (StrictUndefined): a customer must never get
 "Dear ," because of a typo. The environment is sandboxed so that rendering a
-desk.yaml from someone else's repository cannot run arbitrary code.
+desk.yaml from someone else's repository cannot run arbitrary code, and bounded
+in time and size (template_limits.py) so that it cannot hang or fill memory.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError
 
 from gmaildesk.config.schema import Template
+from gmaildesk.config.template_limits import BoundedEnvironment, BoundedLoader
 from gmaildesk.config.yaml_source import Path_, Positions, format_path
 from gmaildesk.errors import GmailDeskError
 
@@ -35,15 +36,15 @@ class TemplateRenderer:
         self.folder = folder
         self.positions = positions
         self.context = context
-        self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(str(folder)), undefined=StrictUndefined, autoescape=_autoescape)
+        self.env = BoundedEnvironment(
+            loader=BoundedLoader(str(folder)), undefined=StrictUndefined, autoescape=_autoescape)
 
     def render(self, template: Template, path: Path_, *, html: bool, extra: dict[str, Any] | None = None) -> str:
         """The rendered text; *html* escapes variables in inline templates (files go by their suffix)."""
         context = {**self.context, **(extra or {})}
         try:
             compiled = self._compile(template, path, html)
-            return str(compiled.render(context))
+            return self.env.render_bounded(compiled, context)
         except TemplateSyntaxError as exc:
             raise self._error(template, path, exc.filename, exc.lineno, exc.message or "syntax error",
                               context) from None

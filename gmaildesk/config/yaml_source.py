@@ -5,6 +5,14 @@ ourselves and build plain Python values from it, recording the line of each
 mapping key and sequence item under its key path, e.g.
 ``("departments", 1, "color") -> 14``. Error messages then point at the line
 the user has to edit.
+
+A desk.yaml is read by every command, cron's sweep included, so the loader is
+bounded: nesting at most MAX_DEPTH levels (PyYAML composes recursively, and
+100,000 nested ``[`` would end in a RecursionError), and anchors may be reused,
+but what aliases and merge keys (``<<: *anchor``) add is capped at
+MAX_ALIAS_VALUES values, so a 600-byte "billion laughs" file stops at once
+instead of expanding to gigabytes. A desk needs anchors for a shared SLA or a
+shared set of routes at most; ten thousand values is far more than that.
 """
 
 from __future__ import annotations
@@ -19,6 +27,9 @@ from gmaildesk.errors import GmailDeskError
 
 Path_ = tuple[str | int, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_DEPTH = 50
+MAX_ALIAS_VALUES = 10_000
+_ALIAS_HINT = "desk.yaml needs few anchors; write the repeated values out, or alias a smaller part"
 
 
 def format_path(path: Path_) -> str:
@@ -68,14 +79,18 @@ class Positions:
 
     def error(self, path: Path_, message: str, hints: tuple[str, ...] | list[str] = ()) -> GmailDeskError:
         """The one error shape for desk.yaml: ``desk.yaml:LINE: key.path: message``."""
+        return GmailDeskError(self.warning(path, message), hints)
+
+    def warning(self, path: Path_, message: str) -> str:
+        """A warning in the same one-line shape as an error."""
         where = f"{format_path(path)}: " if path else ""
-        return GmailDeskError(f"{self.file_name}:{self.line(path)}: {where}{message}", hints)
+        return f"{self.file_name}:{self.line(path)}: {where}{message}"
 
 
 def load_yaml(text: str, file_name: str) -> tuple[Any, Positions]:
     """Parse one YAML document into plain values plus the Positions of its keys."""
     positions = Positions(file_name)
-    loader = yaml.SafeLoader(text)
+    loader = _DepthLimitedLoader(text, file_name)
     try:
         root = loader.get_single_node()
         if root is None:
@@ -102,13 +117,63 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file_name: str) -> GmailDeskError:
     return GmailDeskError(f"{file_name}:{line}:{column}: {problem}", hints)
 
 
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses nesting deeper than MAX_DEPTH before it recurses further."""
+
+    def __init__(self, text: str, file_name: str):
+        super().__init__(text)
+        self.file_name = file_name
+        self.depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        if self.depth >= MAX_DEPTH:
+            raise self.too_deep(self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def fetch_flow_collection_start(self, token_class) -> None:
+        # The scanner looks up to 1,024 characters ahead for a possible key at every open
+        # bracket, each look costing as many steps as brackets are open: stop it at the limit.
+        if self.flow_level >= MAX_DEPTH:
+            raise self.too_deep(self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
+    def too_deep(self, mark) -> GmailDeskError:
+        return GmailDeskError(f"{self.file_name}:{mark.line + 1}:{mark.column + 1}: "
+                              f"values nested deeper than {MAX_DEPTH} levels",
+                              ("a desk.yaml is a few levels deep; look for unclosed [ or {",))
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, positions: Positions):
         self.loader = loader
         self.positions = positions
         self.flattened: set[int] = set()  # an aliased mapping is built again; check its keys once
+        self.built: set[int] = set()
+        self.alias_values = 0  # values built again because an alias or merge key repeats them
+        self.merged_sizes: dict[int, int | None] = {}  # mapping node -> its key count once merged; None: in progress
+        self.alias_path: Path_ | None = None  # where the alias being expanded is written
 
     def build(self, node: Node, path: Path_) -> Any:
+        if len(path) > MAX_DEPTH:  # only an alias inside its own anchor nests this deep
+            raise self.positions.error(path[:MAX_DEPTH], f"values nested deeper than {MAX_DEPTH} levels",
+                                       ("an alias refers to the anchor it is written in",))
+        outermost_alias = id(node) in self.built and self.alias_path is None
+        if outermost_alias:
+            self.alias_path = path
+        try:
+            if id(node) in self.built:
+                self.count_alias_values(1, path)
+            self.built.add(id(node))
+            return self.build_node(node, path)
+        finally:
+            if outermost_alias:
+                self.alias_path = None
+
+    def build_node(self, node: Node, path: Path_) -> Any:
         if isinstance(node, MappingNode):
             return self.mapping(node, path)
         if isinstance(node, SequenceNode):
@@ -130,6 +195,9 @@ class _Builder:
                 raise GmailDeskError(f"{self.positions.file_name}:{line}: {format_path((*path, key))}: "
                                      f"duplicate key (first written on line {seen[key]})")
             seen[key] = key_node.start_mark.line + 1
+        if id(node) not in self.flattened:
+            own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+            self.count_alias_values(self.merged_size(node, path) - own, path)
         # flatten_mapping puts "<<: *anchor" pairs first, so the node's own keys override them.
         self.loader.flatten_mapping(node)
         self.flattened.add(id(node))
@@ -139,6 +207,44 @@ class _Builder:
             self.positions.record((*path, key), key_node, value_node)
             result[key] = self.build(value_node, (*path, key))
         return result
+
+    def count_alias_values(self, count: int, path: Path_) -> None:
+        self.alias_values += count
+        if self.alias_values > MAX_ALIAS_VALUES:
+            raise self.too_many_alias_values(path)
+
+    def too_many_alias_values(self, path: Path_) -> GmailDeskError:
+        path = self.alias_path or path
+        while path and isinstance(path[-1], int):  # a list item that is an alias records the anchor's line
+            path = path[:-1]
+        return self.positions.error(path, f"aliases and merge keys repeat more than {MAX_ALIAS_VALUES:,} values",
+                                    (_ALIAS_HINT,))
+
+    def merged_size(self, node: MappingNode, path: Path_) -> int:
+        """How many keys *node* has once its merge keys are applied, counted without applying them.
+
+        PyYAML's flatten_mapping copies every merged pair into the node, so nested
+        merges grow exponentially before a single value is built.
+        """
+        known = self.merged_sizes.get(id(node), -1)
+        if known is None:
+            raise self.positions.error(path, "a merge key (<<) merges the mapping it is written in", (_ALIAS_HINT,))
+        if known >= 0:
+            return known
+        self.merged_sizes[id(node)] = None
+        size = 0
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                size += 1
+                continue
+            merged = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for sub_node in merged:
+                if isinstance(sub_node, MappingNode):  # anything else: flatten_mapping reports it
+                    size += self.merged_size(sub_node, path)
+            if size > MAX_ALIAS_VALUES:
+                raise self.too_many_alias_values(path)
+        self.merged_sizes[id(node)] = size
+        return size
 
     def key(self, key_node: Node, path: Path_) -> str:
         key = self.loader.construct_object(key_node, deep=True) if isinstance(key_node, ScalarNode) else None
