@@ -346,7 +346,8 @@ def test_authorize_redirects_with_code_and_state():
     ({"redirect_uri": "https://evil.example.com/"}, "redirect_uri_mismatch"),
     ({"response_type": "token"}, "unsupported_response_type"),
     ({"scope": "https://www.googleapis.com/auth/drive"}, "invalid_scope"),
-    ({"code_challenge_method": "plain"}, "invalid_request"),
+    ({"code_challenge_method": "md5"}, "invalid_request"),  # Google knows S256 and plain only
+    ({"code_challenge": "", "code_challenge_method": "S256"}, "invalid_request"),
 ])
 def test_authorize_rejects_what_google_rejects(overrides, error):
     status, _, body = _authorize(oauth.AuthRegistry(), **overrides)

@@ -326,14 +326,17 @@ ERROR_CASES = [
     ("newer_than:3x", "bad value '3x' for newer_than: expected a number and a unit d, m or y, e.g. 3d", 11),
     ("newer_than:3h", "bad value '3h' for newer_than: Gmail has no hour unit; use d (days), m (months) or y (years)",
      11),
-    ("is:sleepy", "bad value 'sleepy' for is: expected one of unread, read, starred, important", 3),
-    ("has:drive", "bad value 'drive' for has: expected one of attachment, userlabels, nouserlabels", 4),
+    ("is:sleepy", "bad value 'sleepy' for is: expected one of unread, read, starred, important, snoozed, muted", 3),
+    ("has:sparkles", "bad value 'sparkles' for has: expected one of attachment, drive, document, spreadsheet, "
+                     "presentation, youtube, userlabels, nouserlabels, yellow-star, orange-star, red-star, "
+                     "purple-star, blue-star, green-star, red-bang, orange-guillemet, yellow-bang, green-check, "
+                     "blue-info, purple-question", 4),
     ("after:2024/13/45",
      "bad value '2024/13/45' for after: expected a date YYYY/MM/DD, YYYY-MM-DD or epoch seconds", 6),
     ("before:yesterday",
      "bad value 'yesterday' for before: expected a date YYYY/MM/DD, YYYY-MM-DD or epoch seconds", 7),
-    ("category:nope",
-     "bad value 'nope' for category: expected one of primary, personal, social, promotions, updates, forums", 9),
+    ("category:nope", "bad value 'nope' for category: expected one of primary, personal, social, promotions, "
+                      "updates, forums, purchases, reservations", 9),
     ("larger:(1M OR abc)", "bad value 'abc' for larger: expected a size like 2000, 500K or 10M", 14),
     ("a OR", "OR needs a term on each side", 2),
     ("OR b", "OR needs a term on each side", 0),

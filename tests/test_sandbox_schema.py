@@ -94,6 +94,7 @@ def _walk(gmail, sandbox) -> None:
     forwarding.delete(userId="me", forwardingEmail="archive@elsewhere.example").execute()
 
     send_as = settings.sendAs()
+    sandbox.control.register_smtp_hosts(SUPPORT, ["smtp.personal.example"])  # Gmail connects before creating
     send_as.list(userId="me").execute()
     send_as.create(userId="me", body={
         "sendAsEmail": "me@personal.example", "displayName": "Me", "treatAsAlias": False,

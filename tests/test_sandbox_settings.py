@@ -148,14 +148,15 @@ def test_filters_never_act_on_insert(gmail, sandbox):
 # ---- vacation settings -------------------------------------------------------------------------
 def test_vacation_defaults_and_roundtrip(gmail, sandbox):
     settings = gmail.settings()
-    assert settings.getVacation(userId="me").execute() == {"enableAutoReply": False}
+    off = {"enableAutoReply": False, "restrictToContacts": False, "restrictToDomain": False}
+    assert settings.getVacation(userId="me").execute() == off  # false booleans included, as Gmail answers
     now = sandbox.control.clock()["nowMs"]
     saved = settings.updateVacation(userId="me", body={
         "enableAutoReply": True, "responseSubject": "Out of office", "responseBodyPlainText": "Back Monday.",
         "startTime": now - 1000, "endTime": str(now + DAY_S * 1000), "restrictToDomain": False}).execute()
     assert saved == {"enableAutoReply": True, "responseSubject": "Out of office",
                      "responseBodyPlainText": "Back Monday.", "startTime": str(now - 1000),
-                     "endTime": str(now + DAY_S * 1000)}
+                     "endTime": str(now + DAY_S * 1000), "restrictToContacts": False, "restrictToDomain": False}
     assert settings.getVacation(userId="me").execute() == saved
 
 
@@ -310,6 +311,7 @@ def test_send_as_same_domain_is_accepted_external_is_pending_until_verified(gmai
     same = send_as.create(userId="me", body={"sendAsEmail": "Help@Example.com", "displayName": "Help"}).execute()
     assert (same["sendAsEmail"], same["verificationStatus"], same["isPrimary"]) == ("help@example.com", "accepted",
                                                                                     False)
+    sandbox.control.register_smtp_hosts(SUPPORT, ["smtp.personal.example:587"])  # Gmail connects to it first
     external = send_as.create(userId="me", body={
         "sendAsEmail": "me@personal.example",
         "smtpMsa": {"host": "smtp.personal.example", "port": 587, "username": "me", "password": "s3cret",

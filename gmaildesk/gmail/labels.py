@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 SYSTEM_LABEL_IDS = frozenset({
     "CHAT", "SENT", "INBOX", "IMPORTANT", "TRASH", "DRAFT", "SPAM", "CATEGORY_FORUMS", "CATEGORY_UPDATES",
     "CATEGORY_PERSONAL", "CATEGORY_PROMOTIONS", "CATEGORY_SOCIAL", "STARRED", "UNREAD",
@@ -15,3 +17,14 @@ RESERVED_NAMES = frozenset(
 )
 MAX_LABEL_NAME = 225
 CONSUMER_DOMAINS = frozenset({"gmail.com", "googlemail.com"})  # no Workspace features, no delegation
+
+
+_ASCII_WHITESPACE = re.compile(r"[ \t\r\n\f\v]+")
+
+
+def gmail_label_name(name: str) -> str:
+    """The name Gmail stores for `name`: ends trimmed, every run of whitespace (line breaks
+    included) one space. Gmail compares names in this form: "Mailing\\n Lists/LEDE/Devel" conflicted
+    (409) with the existing "Mailing Lists/LEDE/Devel" (GAM-team/got-your-back#173). Only ASCII
+    whitespace: what Gmail does with other space characters is not known."""
+    return _ASCII_WHITESPACE.sub(" ", name).strip(" ")

@@ -4,7 +4,11 @@ The sandbox uses it for messages.list/threads.list and for filters applied on
 delivery; the desk config validator uses it to check filter criteria offline.
 Parsing is stricter than Gmail on purpose: Gmail silently treats an unknown
 ``frm:bob`` or ``larger:abc`` as text and matches nothing, which in a desk
-config is a bug we would rather report.
+config is a bug we would rather report. Every operator and value on Google's
+list (Gmail Help, "Search operators you can use with Gmail",
+support.google.com/mail/answer/7190) parses; what the sandbox cannot model
+(snoozing, muting, superstars, the purchases/reservations categories) matches
+nothing rather than being refused.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from email.utils import getaddresses
 from functools import lru_cache
 
 __all__ = [
-    "QuerySyntaxError", "SearchDoc", "Node", "Everything", "Term", "Phrase", "Op", "And", "Or", "Not",
+    "QuerySyntaxError", "SearchDoc", "Node", "Everything", "Term", "Phrase", "Near", "Op", "And", "Or", "Not",
     "parse", "matches", "search", "mentions_spam_or_trash", "normalize_label_name",
 ]
 
@@ -47,6 +51,7 @@ class SearchDoc:
     has_attachment: bool = False
     size: int = 0
     internal_date_ms: int = 0
+    message_id: str = ""  # the Message-ID header, angle brackets included or not
     label_ids: frozenset[str] = frozenset()
     label_names: frozenset[str] = frozenset()
 
@@ -79,6 +84,26 @@ class Phrase(Node):
 
     def __str__(self) -> str:
         return f'"{self.text}"'
+
+
+@dataclass(frozen=True)
+class Near(Node):
+    """``left AROUND n right``: both within n words of each other; quoted, in that order (Help 7190:
+    "Add quotes to find messages in which the word you put first stays first")."""
+
+    left: str
+    right: str
+    distance: int
+    ordered: bool = False
+
+    def __str__(self) -> str:
+        if self.ordered:
+            return f'"{self.left} AROUND {self.distance} {self.right}"'
+        return f"{_quoted_text(self.left)} AROUND {self.distance} {_quoted_text(self.right)}"
+
+
+def _quoted_text(text: str) -> str:
+    return f'"{text}"' if len(text.split()) > 1 else text
 
 
 @dataclass(frozen=True)
@@ -140,8 +165,12 @@ _CATEGORIES = {
     "primary": "CATEGORY_PERSONAL", "personal": "CATEGORY_PERSONAL", "social": "CATEGORY_SOCIAL",
     "promotions": "CATEGORY_PROMOTIONS", "updates": "CATEGORY_UPDATES", "forums": "CATEGORY_FORUMS",
 }
-_IS_VALUES = ("unread", "read", "starred", "important")
-_HAS_VALUES = ("attachment", "userlabels", "nouserlabels")
+_UNMODELLED_CATEGORIES = {"purchases": "", "reservations": ""}  # no label id in the API: match nothing
+_IS_VALUES = ("unread", "read", "starred", "important", "snoozed", "muted")
+_STARS = ("yellow-star", "orange-star", "red-star", "purple-star", "blue-star", "green-star", "red-bang",
+          "orange-guillemet", "yellow-bang", "green-check", "blue-info", "purple-question")
+_HAS_VALUES = ("attachment", "drive", "document", "spreadsheet", "presentation", "youtube", "userlabels",
+               "nouserlabels", *_STARS)
 _DAY_MS = 86_400_000
 # Gmail's relative-date units: a month is 30 days and a year 365; there is no hour unit.
 _UNIT_MS = {"d": _DAY_MS, "m": 30 * _DAY_MS, "y": 365 * _DAY_MS}
@@ -230,17 +259,18 @@ _VALUE_PARSERS = {
     "deliveredto": _address_arg, "subject": lambda v: v, "filename": lambda v: v,
     "list": _list_arg, "label": _label_arg, "in": _label_arg,
     "is": _choice(_IS_VALUES), "has": _choice(_HAS_VALUES),
-    "category": _choice(_CATEGORIES),
+    "category": _choice(_CATEGORIES | _UNMODELLED_CATEGORIES),
     "larger": _size_arg, "smaller": _size_arg, "newer_than": _age_arg, "older_than": _age_arg,
-    "after": _date_arg, "before": _date_arg,
+    "after": _date_arg, "before": _date_arg, "rfc822msgid": lambda v: v.strip("<>"),
 }
+_CASE_SENSITIVE = frozenset({"rfc822msgid"})  # a Message-ID is matched exactly
 OPERATORS = frozenset(_VALUE_PARSERS) | frozenset(_ALIASES)
 
 
 def _make_op(name: str, value: str) -> Op:
     """Raises ValueError with a message about the value; the parser adds the position."""
     name = _ALIASES.get(name, name)
-    value = " ".join(value.lower().split())
+    value = value.strip() if name in _CASE_SENSITIVE else " ".join(value.lower().split())
     return Op(name, value, _VALUE_PARSERS[name](value))
 
 
@@ -256,7 +286,7 @@ class _Tok:
 
 
 _BARE_RE = re.compile(r'[^\s(){}"|]+')
-_OPNAME_RE = re.compile(r"([A-Za-z_]+):")
+_OPNAME_RE = re.compile(r"(rfc822msgid|[A-Za-z_]+):", re.IGNORECASE)
 
 
 def _read_quoted(query: str, start: int) -> tuple[str, int]:
@@ -322,6 +352,7 @@ def _lex_word(query: str, i: int, toks: list[_Tok]) -> int:
 # so "a b OR c" is a AND (b OR c).
 
 _CLOSERS = (")", "}")
+_ORDERED_NEAR = re.compile(r"(\S.*?) AROUND (\d+) (\S.*)")  # inside quotes, AROUND keeps the order
 _MAX_DEPTH = 100  # of nested groups and '-'; deeper input is an error, not a RecursionError
 _NOT_A_TERM = _CLOSERS + ("OR", "AND")
 
@@ -406,9 +437,24 @@ class _Parser:
         if self.op_ctx:
             return self.op(self.op_ctx, tok.text, tok.pos)
         if tok.kind == "PHRASE":
-            return Phrase(" ".join(tok.text.lower().split()))
+            ordered = _ORDERED_NEAR.fullmatch(" ".join(tok.text.split()))
+            if ordered:
+                return Near(ordered.group(1).lower(), ordered.group(3).lower(), int(ordered.group(2)), ordered=True)
+            text = " ".join(tok.text.lower().split())
+            return self.around(text, Phrase(text))
         # Gmail's "+word" means "exactly this word", which is how every word matches here.
-        return Term(tok.text.lower().lstrip("+") or tok.text)
+        word = tok.text.lower().lstrip("+") or tok.text
+        return self.around(word, Term(word))
+
+    def around(self, left: str, node: Node) -> Node:
+        """``left AROUND n right``; an AROUND without a number and a term after it is a plain word."""
+        around, number, right = (self.toks[self.i:self.i + 3] + [None, None, None])[:3]
+        if not (around and around.kind == "WORD" and around.text == "AROUND" and number
+                and number.kind == "WORD" and number.text.isdigit() and right and right.kind in ("WORD", "PHRASE")):
+            return node
+        self.i += 3
+        right_text = " ".join(right.text.lower().split()) if right.kind == "PHRASE" else right.text.lower().lstrip("+")
+        return Near(left, right_text, int(number.text))
 
     def group(self, opener: _Tok) -> Node:
         closer = ")" if opener.kind == "(" else "}"
@@ -495,9 +541,26 @@ def _label_matches(arg: tuple[str, str], doc: SearchDoc) -> bool:
     return any(normalize_label_name(name) == want for name in doc.label_names)
 
 
+# Help 7190: has:drive/document/spreadsheet/presentation find "Google Drive, Docs, Sheets, or Slides
+# attachments or links", has:youtube "a YouTube video"; the sandbox sees the links in the body.
+_LINKS = {
+    "drive": re.compile(r"\b(?:drive|docs)\.google\.com/", re.IGNORECASE),
+    "document": re.compile(r"\bdocs\.google\.com/document/", re.IGNORECASE),
+    "spreadsheet": re.compile(r"\bdocs\.google\.com/spreadsheets/", re.IGNORECASE),
+    "presentation": re.compile(r"\bdocs\.google\.com/presentation/", re.IGNORECASE),
+    "youtube": re.compile(r"\b(?:youtube\.com/watch|youtu\.be/)", re.IGNORECASE),
+}
+
+
 def _has(value: str, doc: SearchDoc) -> bool:
     if value == "attachment":
         return doc.has_attachment
+    if value in _LINKS:
+        return bool(_LINKS[value].search(doc.body))
+    if value in _STARS:
+        # The API stars with STARRED only, which Gmail shows as the default star, the yellow one;
+        # the other superstars are set in Gmail's UI, which the sandbox has not.
+        return value == "yellow-star" and "STARRED" in doc.label_ids
     has_user = bool(doc.label_names) or any(i.startswith("Label_") for i in doc.label_ids)
     return has_user if value == "userlabels" else not has_user
 
@@ -508,6 +571,13 @@ def _list_matches(want: tuple[str, ...], list_id: str) -> bool:
 
 
 _IS_LABEL = {"unread": "UNREAD", "starred": "STARRED", "important": "IMPORTANT"}
+_UNMODELLED_STATES = ("snoozed", "muted")  # nothing in the API snoozes or mutes: no message is either
+
+
+def _is(value: str, doc: SearchDoc) -> bool:
+    if value in _UNMODELLED_STATES:
+        return False
+    return ("UNREAD" not in doc.label_ids) if value == "read" else _IS_LABEL[value] in doc.label_ids
 
 _OP_MATCHERS = {
     "from": lambda a, d, now: _address_matches(a, (d.from_,)),
@@ -522,7 +592,7 @@ _OP_MATCHERS = {
     "label": lambda a, d, now: _label_matches(a, d),
     "in": lambda a, d, now: _label_matches(a, d),
     "category": lambda a, d, now: a in d.label_ids,
-    "is": lambda a, d, now: ("UNREAD" not in d.label_ids) if a == "read" else _IS_LABEL[a] in d.label_ids,
+    "is": lambda a, d, now: _is(a, d),
     "has": lambda a, d, now: _has(a, d),
     "larger": lambda a, d, now: d.size > a,
     "smaller": lambda a, d, now: d.size < a,
@@ -530,11 +600,31 @@ _OP_MATCHERS = {
     "older_than": lambda a, d, now: d.internal_date_ms < now - a,
     "after": lambda a, d, now: d.internal_date_ms >= a,
     "before": lambda a, d, now: d.internal_date_ms < a,
+    "rfc822msgid": lambda a, d, now: bool(a) and d.message_id.strip().strip("<>") == a,
 }
 
 
 def _text_fields(doc: SearchDoc) -> tuple[str, ...]:
     return (doc.from_, doc.to, doc.cc, doc.bcc, doc.subject, doc.body, "\n".join(doc.filenames))
+
+
+def _starts(haystack: tuple[str, ...], needle: tuple[str, ...]) -> list[int]:
+    n = len(needle)
+    return [k for k in range(len(haystack) - n + 1) if haystack[k:k + n] == needle]
+
+
+def _near(node: Near, text: str) -> bool:
+    """At most `distance` words between the two, the left one first when `ordered`."""
+    words, left, right = _tokens(text), _tokens(node.left), _tokens(node.right)
+    if not left or not right:
+        return False
+    for i in _starts(words, left):
+        for j in _starts(words, right):
+            if 0 <= j - (i + len(left)) <= node.distance:
+                return True
+            if not node.ordered and 0 <= i - (j + len(right)) <= node.distance:
+                return True
+    return False
 
 
 def matches(node: Node, doc: SearchDoc, now_ms: int) -> bool:
@@ -547,6 +637,8 @@ def matches(node: Node, doc: SearchDoc, now_ms: int) -> bool:
         return not matches(node.child, doc, now_ms)
     if isinstance(node, Op):
         return _OP_MATCHERS[node.name](node.arg, doc, now_ms)
+    if isinstance(node, Near):
+        return any(_near(node, text) for text in _text_fields(doc))
     if isinstance(node, (Term, Phrase)):
         pattern = _text_re(node.word if isinstance(node, Term) else node.text)
         return any(pattern.search(text) for text in _text_fields(doc))

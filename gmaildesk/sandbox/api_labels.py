@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gmaildesk.gmail.labels import gmail_label_name
 from gmaildesk.sandbox.request import ApiRequest
 
 # labels.list returns only these fields; counts come from labels.get.
@@ -16,16 +17,24 @@ def get_label(req: ApiRequest) -> dict:
     return req.mailbox.label_with_counts(req.params["id"])
 
 
+def _normalised(body: dict) -> dict:
+    """The request with the label name as Gmail stores it, so the mailbox's checks (reserved
+    names, conflicts) see what Gmail compares."""
+    if isinstance(body.get("name"), str):
+        return {**body, "name": gmail_label_name(body["name"])}
+    return body
+
+
 def create_label(req: ApiRequest) -> dict:
-    return req.mailbox.create_label(req.json_body())
+    return req.mailbox.create_label(_normalised(req.json_body()))
 
 
 def update_label(req: ApiRequest) -> dict:
-    return req.mailbox.change_label(req.params["id"], req.json_body(), replace_all=True)
+    return req.mailbox.change_label(req.params["id"], _normalised(req.json_body()), replace_all=True)
 
 
 def patch_label(req: ApiRequest) -> dict:
-    return req.mailbox.change_label(req.params["id"], req.json_body(), replace_all=False)
+    return req.mailbox.change_label(req.params["id"], _normalised(req.json_body()), replace_all=False)
 
 
 def delete_label(req: ApiRequest) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import re
 import uuid
 
@@ -12,7 +12,9 @@ from gmaildesk.sandbox import mime
 from gmaildesk.sandbox.errors import ApiError, bad_request, failed_precondition, not_found
 from gmaildesk.sandbox.mailbox import Mailbox
 from gmaildesk.sandbox.request import ApiRequest
+from gmaildesk.sandbox.sanitize import sanitize_html
 
+# "Note: you can only create a maximum of 1,000 filters" (discovery, users.settings.filters.create).
 MAX_FILTERS = 1000
 _CRITERIA_KEYS = ("from", "to", "subject", "query", "negatedQuery", "hasAttachment", "excludeChats",
                   "size", "sizeComparison")
@@ -43,6 +45,12 @@ def _canonical_criteria(raw: object) -> dict:
     if not isinstance(raw, dict):
         raise bad_request("Filter criteria must be an object")
     criteria = {k: raw[k] for k in _CRITERIA_KEYS if raw.get(k) not in (None, "", False)}
+    if isinstance(criteria.get("subject"), str):
+        # FilterCriteria.subject (discovery): "Trailing and leading whitespace are be trimmed and
+        # adjacent spaces are collapsed." The document says this of subject only.
+        criteria["subject"] = re.sub(r" {2,}", " ", criteria["subject"].strip())
+        if not criteria["subject"]:
+            del criteria["subject"]
     if criteria.get("sizeComparison") == "unspecified":
         criteria.pop("sizeComparison")
     if "size" in criteria:
@@ -92,12 +100,12 @@ def create_filter(req: ApiRequest) -> dict:
     mb, body = req.mailbox, req.json_body()
     criteria = _canonical_criteria(body.get("criteria"))
     action = _canonical_action(mb, body.get("action"))
-    key = json.dumps([criteria, action], sort_keys=True)
-    for existing in mb.filters.values():
-        if json.dumps([existing["criteria"], existing["action"]], sort_keys=True) == key:
-            raise failed_precondition("Filter already exists")
+    if any(existing["criteria"] == criteria and existing["action"] == action for existing in mb.filters.values()):
+        raise failed_precondition("Filter already exists")
     if len(mb.filters) >= MAX_FILTERS:
-        raise failed_precondition(f"Too many filters (Gmail allows at most {MAX_FILTERS})")
+        # Gmail answers the 1,001st filter with a bare 500, not a 4xx naming the limit
+        # (elie222/inbox-zero PR #1192 counts the filters after a 500 to explain it).
+        raise ApiError(500, "Internal error encountered.", "backendError")
     flt = {"id": "ANe1Bm" + uuid.uuid4().hex[:20], "criteria": criteria, "action": action}
     mb.filters[flt["id"]] = flt
     mb.save("filter", flt["id"], flt)
@@ -112,13 +120,30 @@ def delete_filter(req: ApiRequest) -> None:
 
 
 # ---- vacation ----------------------------------------------------------------------------------
+def _vacation_view(settings: dict) -> dict:
+    # Gmail answers every boolean of VacationSettings, false ones too: GAM7 reads
+    # result['restrictToContacts'] and result['restrictToDomain'] directly
+    # (GAM-team/GAM src/gam/cmd/gmail/signature.py, _showVacation / printShowVacation).
+    return {"enableAutoReply": False, "restrictToContacts": False, "restrictToDomain": False, **settings}
+
+
 def get_vacation(req: ApiRequest) -> dict:
-    return dict(req.mailbox.vacation)
+    return _vacation_view(req.mailbox.vacation)
+
+
+_INT64_LIMIT = 2 ** 63
 
 
 def _epoch_ms(value: object, name: str) -> str:
-    # int64 fields arrive as JSON numbers from Google's own samples and as strings from the client.
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+    """An int64 field as Gmail answers it: a string of digits.
+
+    It arrives as a string from google-api-python-client, as a JSON number from Google's own
+    samples, and as a number with a fraction from GAM7 (`time.mktime(...)*1000`, getYYYYMMDD in
+    GAM-team/GAM); the fraction is dropped."""
+    if isinstance(value, float) and math.isfinite(value) and 0 <= value < _INT64_LIMIT:
+        return str(int(value))
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() \
+            or int(value) >= _INT64_LIMIT:
         raise bad_request(f"Invalid value for {name}: {value!r}")
     return str(int(value))
 
@@ -133,6 +158,8 @@ def update_vacation(req: ApiRequest) -> dict:
                 raise bad_request(f"Invalid value for {key}")
             if key == "responseSubject" and ("\n" in value or "\r" in value):
                 raise bad_request("Invalid responseSubject")
+            if key == "responseBodyHtml":
+                value = sanitize_html(value)  # "Gmail will sanitize the HTML before storing it" (discovery)
             settings[key] = value
     for key in ("restrictToContacts", "restrictToDomain"):
         if body.get(key):
@@ -152,7 +179,7 @@ def update_vacation(req: ApiRequest) -> dict:
     mb.vacation_changed_at = req.now_ms
     mb.vacation_replied = {}
     mb.save_state()
-    return dict(settings)
+    return _vacation_view(settings)
 
 
 def get_auto_forwarding(req: ApiRequest) -> dict:
@@ -209,6 +236,54 @@ def _smtp(raw: object) -> dict:
     return {k: raw[k] for k in ("host", "port", "username", "password") if raw.get(k) is not None} | {"securityMode": mode}
 
 
+# ---- SMTP relays the sandbox pretends to reach ---------------------------------------------------
+# sendAs.create (discovery): "If an SMTP MSA is specified, Gmail will attempt to connect to the SMTP
+# service to validate the configuration before creating the alias." The sandbox connects nowhere:
+# a host passes only when it was registered through the control API
+# (PUT /sandbox/users/{user}/smtp-hosts {"hosts": ["smtp.example.com", "relay.example.com:465"]}).
+_SMTP_HOST_KIND = "smtpHost"
+
+
+def registered_smtp_hosts(mb: Mailbox) -> set[str]:
+    hosts = getattr(mb, "smtp_hosts", None)
+    if hosts is None:  # read from the store once, the first time this mailbox needs them
+        hosts = mb.smtp_hosts = set(mb.store.load_objects(mb.email, _SMTP_HOST_KIND))
+    return hosts
+
+
+def register_smtp_hosts(mb: Mailbox, hosts: object) -> list[str]:
+    """Replace the user's reachable SMTP hosts: "host" (any port) or "host:port" entries."""
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        raise bad_request('smtp-hosts takes {"hosts": ["smtp.example.com", "host:port", ...]}')
+    wanted = []
+    for entry in hosts:
+        host, _, port = entry.strip().lower().partition(":")
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host) or \
+                (port and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise bad_request(f"not an SMTP host or host:port: {entry!r}")
+        wanted.append(f"{host}:{int(port)}" if port else host)
+    for old in registered_smtp_hosts(mb):
+        mb.save(_SMTP_HOST_KIND, old, None)
+    for entry in wanted:
+        mb.save(_SMTP_HOST_KIND, entry, {"registered": True})
+    mb.smtp_hosts = set(wanted)
+    return sorted(mb.smtp_hosts)
+
+
+def _check_smtp_reachable(mb: Mailbox, smtp: dict) -> None:
+    host, port, mode = smtp["host"].lower(), smtp["port"], smtp["securityMode"]
+    where = f"{host}:{port}"
+    # SmtpMsa.securityMode "none" (enumDescriptions): "Communication with the remote SMTP service is
+    # unsecured. Requires port 25."
+    if mode == "none" and port != 25:
+        raise failed_precondition(f"SMTP server {where}: security mode none requires port 25")
+    registered = registered_smtp_hosts(mb)
+    if host not in registered and where not in registered:
+        raise failed_precondition(
+            f"Gmail could not connect to the SMTP server {where} ({mode}) to validate the alias; check the "
+            "host, port, security mode, username and password")
+
+
 def _apply_send_as_fields(mb: Mailbox, entry: dict, body: dict, *, replace_all: bool) -> None:
     fields = ("displayName", "replyToAddress", "signature", "treatAsAlias")
     for key in fields:
@@ -219,7 +294,9 @@ def _apply_send_as_fields(mb: Mailbox, entry: dict, body: dict, *, replace_all: 
     if entry.get("replyToAddress") and not _EMAIL.match(entry["replyToAddress"]):
         raise bad_request(f"Invalid replyToAddress: {entry['replyToAddress']}")
     if isinstance(entry.get("signature"), str):
-        entry["signature"] = re.sub(r"(?is)<script.*?</script>", "", entry["signature"])  # Gmail sanitizes HTML
+        # "If a signature is provided, Gmail will sanitize the HTML before saving it with the alias"
+        # (discovery, sendAs.create/update/patch).
+        entry["signature"] = sanitize_html(entry["signature"])
     if body.get("smtpMsa") is not None:
         if entry.get("isPrimary"):
             raise bad_request("smtpMsa cannot be set on the primary address")
@@ -249,6 +326,8 @@ def create_send_as(req: ApiRequest) -> dict:
     mb.send_as[email] = entry
     try:
         _apply_send_as_fields(mb, entry, body, replace_all=False)
+        if "smtpMsa" in entry:
+            _check_smtp_reachable(mb, entry["smtpMsa"])
     except ApiError:
         del mb.send_as[email]
         raise

@@ -2,13 +2,17 @@
 
 Quirks the client library depends on (see shared reference B2): it sends parts with
 bare LF line endings; it splits each answer part on CRLF CRLF; it reads the id after
-" + " in the echoed Content-ID.
+" + " in the echoed Content-ID. A part's own headers are RFC 5322 headers: the client's
+email.generator folds a long Content-ID over two lines (GAM7's request ids are long enough),
+so they are read with the standard library's parser, continuation lines joined.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from email import policy
+from email.parser import BytesHeaderParser
 
 from gmaildesk.sandbox import dispatch
 from gmaildesk.sandbox.core import Sandbox
@@ -65,13 +69,18 @@ def _split_head(blob: bytes) -> tuple[list[str], bytes]:
     return blob[:match.start()].decode("utf-8", "replace").splitlines(), blob[match.end():]
 
 
+def _content_id(head: bytes) -> str | None:
+    """The part's whole Content-ID, without its angle brackets, folded lines unfolded (RFC 5322 2.2.3)."""
+    value = BytesHeaderParser(policy=policy.default).parsebytes(head + b"\n\n").get("Content-ID")
+    if value is None:
+        return None
+    return str(value).strip().strip("<>") or None
+
+
 def _parse_part(part: bytes) -> tuple[str | None, str, str, dict[str, str], bytes]:
-    outer_lines, http_blob = _split_head(part)
-    content_id = None
-    for line in outer_lines:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-id":
-            content_id = value.strip().strip("<>")
+    match = re.search(rb"\r?\n\r?\n", part)
+    head, http_blob = (part[:match.start()], part[match.end():]) if match else (part, b"")
+    content_id = _content_id(head)
     head_lines, inner_body = _split_head(http_blob)
     request_line = head_lines[0] if head_lines else "GET / HTTP/1.1"
     verb, target = (request_line.split(" ") + ["/"])[:2]

@@ -60,6 +60,10 @@ class SandboxControl:
     def verify_forwarding(self, user: str, address: str) -> dict:
         return self._call("POST", f"users/{quote(user)}/forwardingAddresses/{quote(address)}/verify")
 
+    def register_smtp_hosts(self, user: str, hosts: list[str]) -> list[str]:
+        """SMTP relays ("host" or "host:port") that send-as aliases of `user` may use."""
+        return self._call("PUT", f"users/{quote(user)}/smtp-hosts", {"hosts": hosts})["hosts"]
+
     def clock(self) -> dict:
         return self._call("GET", "clock")
 

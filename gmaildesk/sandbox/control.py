@@ -7,7 +7,7 @@ import json
 import re
 from urllib.parse import unquote
 
-from gmaildesk.sandbox import delivery, dispatch, mime
+from gmaildesk.sandbox import api_settings, delivery, dispatch, mime
 from gmaildesk.sandbox.core import Sandbox
 from gmaildesk.sandbox.errors import ApiError, bad_request, not_found
 
@@ -127,6 +127,12 @@ def verify_forwarding(sb: Sandbox, params, query, headers, body) -> dict:
     return dict(entry)
 
 
+def set_smtp_hosts(sb: Sandbox, params, query, headers, body) -> dict:
+    """The SMTP relays a send-as alias may name: Gmail connects to one before creating the alias."""
+    mailbox = sb.mailbox(params["user"])
+    return {"hosts": api_settings.register_smtp_hosts(mailbox, _json(body).get("hosts"))}
+
+
 def get_clock(sb: Sandbox, params, query, headers, body) -> dict:
     return {"nowMs": sb.now_ms(), "offsetMs": sb.clock_offset_ms}
 
@@ -199,6 +205,7 @@ _ROUTES = [
     ("GET", _p("users/{user}/outbox"), outbox),
     ("POST", _p("users/{user}/sendAs/{address}/verify"), verify_send_as),
     ("POST", _p("users/{user}/forwardingAddresses/{address}/verify"), verify_forwarding),
+    ("PUT", _p("users/{user}/smtp-hosts"), set_smtp_hosts),
     ("GET", _p("clock"), get_clock),
     ("POST", _p("clock"), move_clock),
     ("GET", _p("faults"), get_faults),

@@ -77,6 +77,7 @@ class StoredMessage:
                 has_attachment=p.has_attachment,
                 size=p.size,
                 internal_date_ms=self.internal_date,
+                message_id=p.message_id or "",
             )
         return self._doc
 

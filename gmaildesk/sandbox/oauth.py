@@ -74,8 +74,9 @@ class Grant:
 class _PendingCode:
     grant: Grant
     redirect_uri: str
-    code_challenge: str
+    code_challenge: str  # "" when the client sent none (PKCE is optional at Google)
     expires_at: float
+    code_challenge_method: str = "S256"
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,12 @@ class AuthRegistry:
         self._access: dict[str, _AccessToken] = {}
         self._refresh: dict[str, Grant] = {}
 
-    def issue_code(self, grant: Grant, redirect_uri: str, code_challenge: str, *, now: float) -> str:
+    def issue_code(self, grant: Grant, redirect_uri: str, code_challenge: str, *, now: float,
+                   code_challenge_method: str = "S256") -> str:
         code = "4/sandbox-" + secrets.token_urlsafe(24)
         with self._lock:
-            self._codes[code] = _PendingCode(grant, redirect_uri, code_challenge, now + AUTH_CODE_TTL_S)
+            self._codes[code] = _PendingCode(grant, redirect_uri, code_challenge, now + AUTH_CODE_TTL_S,
+                                             code_challenge_method)
         return code
 
     def redeem_code(self, code: str, *, now: float) -> _PendingCode | None:
@@ -213,14 +216,17 @@ def _authorize(registry: AuthRegistry, params: dict[str, str], headers: dict[str
     unknown = scopes - gmail_scopes() - EXTRA_USER_SCOPES
     if not scopes or unknown:
         raise _OAuthError("invalid_scope", f"Some requested scopes were invalid: {sorted(unknown) or 'none given'}")
-    # PKCE is mandatory here although Google still allows installed apps without it:
-    # google-auth-oauthlib always sends it, so the sandbox checks what the client does.
+    # PKCE is optional at Google ("code_challenge: Recommended"; code_challenge_method "defaults to
+    # plain if not present in the request that includes a code_challenge. The only supported values
+    # for this parameter are S256 or plain." - developers.google.com/identity/protocols/oauth2/native-app).
+    # oauth2client-based clients (ezgmail, gmail-yaml-filters) send none; google-auth-oauthlib sends S256.
     challenge = params.get("code_challenge", "")
-    if not challenge or params.get("code_challenge_method") != "S256":
-        raise _OAuthError("invalid_request", "PKCE is required: code_challenge with code_challenge_method=S256.")
+    method = params.get("code_challenge_method", "plain") if challenge else ""
+    if method not in ("", "S256", "plain") or (params.get("code_challenge_method") and not challenge):
+        raise _OAuthError("invalid_request", "code_challenge_method must be S256 or plain, with a code_challenge.")
     user = (params.get("login_hint") or default_user).lower()
     grant = Grant(USER, user, scopes, client_id)
-    code = registry.issue_code(grant, redirect_uri, challenge, now=now)
+    code = registry.issue_code(grant, redirect_uri, challenge, now=now, code_challenge_method=method)
     answer = {"code": code, "scope": " ".join(sorted(scopes))}
     if "state" in params:
         answer["state"] = params["state"]
@@ -250,9 +256,11 @@ def _exchange_code(registry: AuthRegistry, params: dict[str, str], headers: dict
         raise _OAuthError("invalid_client", "The OAuth client was not found.", 401)
     if params.get("redirect_uri") != pending.redirect_uri:
         raise _OAuthError("redirect_uri_mismatch", "Bad Request")
-    verifier = params.get("code_verifier", "")
-    if not verifier or _s256(verifier) != pending.code_challenge:
-        raise _OAuthError("invalid_grant", "Invalid code verifier.")
+    if pending.code_challenge:  # a code asked for with PKCE is only redeemed with its verifier
+        verifier = params.get("code_verifier", "")
+        expected = _s256(verifier) if pending.code_challenge_method == "S256" else verifier
+        if not verifier or not secrets.compare_digest(expected.encode(), pending.code_challenge.encode()):
+            raise _OAuthError("invalid_grant", "Invalid code verifier.")
     refresh_token = registry.issue_refresh_token(pending.grant)
     return _token_answer(registry, pending.grant, now=now, refresh_token=refresh_token, include_refresh=True)
 
