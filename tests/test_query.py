@@ -210,12 +210,15 @@ def test_has_userlabels_from_label_ids_alone() -> None:
     assert search("has:nouserlabels", doc, NOW)
 
 
-def test_dates_are_utc_midnight() -> None:
-    day = SearchDoc(internal_date_ms=_ms(2024, 3, 15))  # exactly midnight UTC
+def test_dates_are_midnight_in_pst_as_the_gmail_api_guide_says() -> None:
+    midnight_pst = _ms(2024, 3, 15, 8)  # 2024-03-15 00:00 at UTC-8
+    assert parse("after:2024/03/15").arg == midnight_pst
+    assert parse("before:2024-3-15").arg == parse(f"before:{midnight_pst // 1000}").arg
+    day = SearchDoc(internal_date_ms=midnight_pst)
     assert search("after:2024/03/15", day, NOW)
     assert not search("before:2024/03/15", day, NOW)
-    assert parse("after:2024/03/15").arg == _ms(2024, 3, 15)
-    assert parse("before:2024-3-15").arg == parse(f"before:{_ms(2024, 3, 15) // 1000}").arg
+    utc_morning = SearchDoc(internal_date_ms=_ms(2024, 3, 15, 7))  # the 15th in UTC, the 14th in California
+    assert search("before:2024/03/15", utc_morning, NOW) and not search("after:2024/03/15", utc_morning, NOW)
 
 
 def test_relative_units_are_gmail_months_and_years() -> None:

@@ -15,6 +15,7 @@ from googleapiclient.http import BatchHttpRequest
 
 from api_errors import api_error
 from gmaildesk.errors import GmailDeskError
+from gmaildesk.sandbox import running_sandbox
 
 SUPPORT = "support@example.com"
 VISIBLE = {"labelListVisibility": "labelShow", "messageListVisibility": "show"}
@@ -221,6 +222,17 @@ def test_an_unsecured_relay_must_use_port_25(gmail, sandbox):
     assert (status, reason, message) == (400, "failedPrecondition",
                                          "SMTP server smtp.relay.example:587: security mode none requires port 25")
     assert _alias(gmail, {**SMTP, "port": 25, "securityMode": "none"}).execute()["smtpMsa"]["port"] == 25
+
+
+def test_registered_smtp_hosts_survive_a_restart_of_a_persistent_sandbox(tmp_path):
+    db = str(tmp_path / "sandbox.db")
+    with running_sandbox((SUPPORT,), db=db) as first:
+        first.control.register_smtp_hosts(SUPPORT, ["smtp.relay.example:587"])
+    with running_sandbox((SUPPORT,), db=db, validate_responses=True) as second:
+        gmail = build("gmail", "v1", http=httplib2.Http(timeout=30), static_discovery=True,
+                      client_options={"api_endpoint": second.url}).users()
+        assert _alias(gmail, SMTP).execute()["sendAsEmail"] == "billing@relay.example"
+        assert second.control.counters()["schema_violations"] == []
 
 
 @pytest.mark.parametrize("hosts", [["smtp.example.com:99999"], ["bad host"], "smtp.example.com", [7]])

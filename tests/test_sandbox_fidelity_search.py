@@ -16,7 +16,7 @@ DOC = SearchDoc(
     body=("We planned a long holiday in the mountains and then a short vacation by the sea.\n"
           "Slides: https://docs.google.com/presentation/d/abc/edit\n"
           "Video: https://youtu.be/xyz"),
-    message_id="<CAB=x+Y@mail.customer.example>", internal_date_ms=NOW - 86_400_000, size=5000,
+    message_id="<CAB=x+Y@mail.customer.example>", internal_date_ms=NOW - 43_200_000, size=5000,  # 2025-12-31 04:00 PST
     label_ids=frozenset({"INBOX", "STARRED"}),
 )
 

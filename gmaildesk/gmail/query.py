@@ -241,6 +241,13 @@ def _age_arg(value: str) -> int:
     return int(m.group(1)) * _UNIT_MS[m.group(2)]
 
 
+# "All dates used in the search query are interpreted as midnight on that date in the PST timezone.
+# To specify accurate dates for other timezones pass the value in seconds instead" (Gmail API guide,
+# "Searching for messages", developers.google.com/workspace/gmail/api/guides/filtering). PST is taken
+# literally, UTC-8 all year: whether Gmail moves with daylight saving time is not documented.
+_PST = _dt.timezone(_dt.timedelta(hours=-8), "PST")
+
+
 def _date_arg(value: str) -> int:
     if value.isdigit():
         return int(value) * 1000  # epoch seconds
@@ -248,7 +255,7 @@ def _date_arg(value: str) -> int:
     try:
         if not m:
             raise ValueError
-        day = _dt.datetime(int(m.group(1)), int(m.group(3)), int(m.group(4)), tzinfo=_dt.timezone.utc)
+        day = _dt.datetime(int(m.group(1)), int(m.group(3)), int(m.group(4)), tzinfo=_PST)
     except ValueError:
         raise ValueError("expected a date YYYY/MM/DD, YYYY-MM-DD or epoch seconds") from None
     return int(day.timestamp()) * 1000
