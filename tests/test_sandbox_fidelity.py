@@ -50,6 +50,7 @@ def test_send_as_signatures_are_sanitised_on_create_patch_and_update(gmail):
                                                 "signature": "<b>Billing &middot; Acme<img src=x onerror=hack()>"}
                              ).execute()
     assert created["signature"] == '<b>Billing · Acme<img src="x"></b>'
+    assert created["displayName"] == ""  # GAM7's show sendas reads result['displayName'] directly
     patched = send_as.patch(userId="me", sendAsEmail=SUPPORT, body={"signature": SENT_HTML}).execute()
     assert patched["signature"] == STORED_HTML
     updated = send_as.update(userId="me", sendAsEmail=SUPPORT, body={"signature": "<i>Support"}).execute()
