@@ -215,3 +215,17 @@ def test_report_html_renders_headless(tmp_path, env):
                     f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
                     "--window-size=1000,1200", page.as_uri()], check=True, timeout=60, capture_output=True)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_a_store_from_a_newer_gmaildesk_is_refused(tmp_path, env):
+    import sqlite3
+
+    from gmaildesk.sweep.store import SCHEMA_VERSION
+
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    result = run(["threads", *env], code=1)
+    assert result.stderr.splitlines()[0] == (f"Error: {tmp_path / 's.sqlite'} was made by a newer gmaildesk (store "
+                                             f"version {SCHEMA_VERSION + 1}; this one reads up to {SCHEMA_VERSION})")
+    assert result.stdout == ""

@@ -241,8 +241,10 @@ def test_unreadable_flags_are_one_line_naming_the_store(tmp_path, desk):
     _store(store, [_row("b1", "bad flags")])
     _set_flags(store, {"b1": "{not json"})
     result = invoke(["threads", "-c", str(desk), "--store", str(store)], ExitCode.ERROR)
-    assert result.stderr.splitlines()[0] == f"Error: {store}: conversation b1: its flags are not a JSON list of names"
-    assert "sweep --full" in result.stderr and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"Error: {store}: conversation b1: its flags are not a JSON list of names (the store was edited or damaged)",
+        "Hint: move the file aside; the next sweep rebuilds it with a full scan"]
+    assert result.stdout == ""
 
 
 # ---------------------------------------------------------------------------------------------- report --html

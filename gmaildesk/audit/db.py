@@ -22,13 +22,20 @@ def open_store(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise GmailDeskError(f"no sweep store at {path}", ["run `gmaildesk sweep -c desk.yaml` first, "
                                                            "or pass --refresh"], ExitCode.ERROR)
+    from gmaildesk.sweep.store import SCHEMA_VERSION
+
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         db.execute("SELECT 1 FROM threads LIMIT 1")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
         _shim_old_store(db)
     except sqlite3.DatabaseError as error:
         db.close()
         raise GmailDeskError(f"{path} is not a sweep store ({error})") from None
+    if version > SCHEMA_VERSION:  # its columns may mean something this version does not know
+        db.close()
+        raise GmailDeskError(f"{path} was made by a newer gmaildesk (store version {version}; this one reads up "
+                             f"to {SCHEMA_VERSION})", ["upgrade gmaildesk, or point --state at another file"])
     return db
 
 

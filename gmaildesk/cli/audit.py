@@ -79,8 +79,8 @@ def _opened(config: Path, state: Path | None, refresh: bool, endpoint, service_a
     try:
         yield db, Slas.from_desk(desk), _now_ms(endpoint)
     except UnreadableStore as error:
-        raise GmailDeskError(f"{path}: {error}", ["`gmaildesk sweep --full` reads every conversation again and "
-                                                  "rewrites it"]) from None
+        raise GmailDeskError(f"{path}: {error} (the store was edited or damaged)",
+                             ["move the file aside; the next sweep rebuilds it with a full scan"]) from None
     finally:
         db.close()
 
