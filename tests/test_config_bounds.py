@@ -165,10 +165,10 @@ def _template_error(tmp_path: Path, body: str) -> str:
 
 @pytest.mark.parametrize(("body", "message"), [
     pytest.param("{{ 'x' | center(1000000000) }}",
-                 "the number 1000000000 is larger than 100,000, the most a template may pass to a function",
+                 "the number 1000000000 is larger than 100,000, the most a template may use as a width or count",
                  id="filter width"),
     pytest.param("{{ 'x'.ljust(1000000000) }}",
-                 "the number 1000000000 is larger than 100,000, the most a template may pass to a function",
+                 "the number 1000000000 is larger than 100,000, the most a template may use as a width or count",
                  id="method width"),
     pytest.param("{{ '{:>999999999}'.format('x') }}", "a format width is larger than 100,000", id="str.format width"),
     pytest.param("{{ '%999999999s' % 'x' }}", "a format width is larger than 100,000", id="% width"),
@@ -183,6 +183,41 @@ def _template_error(tmp_path: Path, body: str) -> str:
                  "a value would be larger than 100,000 characters or items", id="doubling through a namespace"),
     pytest.param("{% for i in range(2000) %}{{ 'x' * 100 }}{% endfor %}",
                  "the rendered text is longer than 100,000 characters", id="output length"),
+    pytest.param("{{ ('x' * 99999).split('x') | join('y' * 1000) }}",
+                 "the joined text would be larger than 100,000 characters", id="join filter separator"),
+    pytest.param("{{ ('y' * 1000).join(('x' * 999).split('x')) }}",
+                 "the joined text would be larger than 100,000 characters", id="str.join separator"),
+    pytest.param("{{ ('a' * 1000).translate({97: 'b' * 1000}) }}",
+                 "the translated text would be larger than 100,000 characters", id="str.translate"),
+    pytest.param("{{ ('\\n' * 1000) | indent('x' * 1000) }}",
+                 "the indented text would be larger than 100,000 characters", id="indent by a string"),
+    pytest.param("{{ ('a ' * 5000) | wordwrap(2, wrapstring='x' * 1000) }}",
+                 "the wrapped text would be larger than 100,000 characters", id="wordwrap string"),
+    pytest.param("{{ '%*d' % (1000000000, 1) }}",
+                 "the number 1000000000 is larger than 100,000, the most a template may use as a width or count",
+                 id="% width argument"),
+    pytest.param("{{ '{:>{}}'.format('x', 1000000000) }}",
+                 "the number 1000000000 is larger than 100,000, the most a template may use as a width or count",
+                 id="str.format width argument"),
+    pytest.param("{{ (1).to_bytes(1000000000, 'big') }}",
+                 "the number 1000000000 is larger than 100,000, the most a template may use as a width or count",
+                 id="int.to_bytes"),
+    pytest.param("{{ [1] | batch(1000000000, 'x') | list }}",
+                 "the number 1000000000 is larger than 100,000, the most a template may use as a width or count",
+                 id="batch fill"),
+    pytest.param("{{ 'x'.encode() * 1000000000 }}",
+                 "the repetition would make 1,000,000,000 characters or items; a value may have at most 100,000",
+                 id="bytes repetition"),
+    pytest.param("{{ ('\\n' * 1000) | indent(1000) }}",
+                 "the indented text would be larger than 100,000 characters", id="indent by a number"),
+    pytest.param("{{ ('\\t' * 1000).expandtabs(1000) }}",
+                 "the expanded text would be larger than 100,000 characters", id="str.expandtabs"),
+    pytest.param("{{ '{:>{w}}'.format_map({'w': 1000000000}) }}",
+                 "the number 1000000000 is larger than 100,000, the most a template may use as a width or count",
+                 id="str.format_map width argument"),
+    pytest.param("{{ '%*d' | format(1000000000, 1) }}",
+                 "the number 1000000000 is larger than 100,000, the most a template may use as a width or count",
+                 id="format filter width argument"),
     pytest.param("{{ lipsum(100000) }}", "'lipsum' is undefined", id="lipsum removed"),
     pytest.param("{% set l = [] %}{{ l.append(1) }}", "access to attribute 'append' of 'list' object is unsafe.",
                  id="lists are immutable"),
@@ -219,6 +254,28 @@ def test_a_template_file_over_256_kb_is_not_read(tmp_path: Path):
     (tmp_path / "big.txt.j2").write_text("x" * (256 * 1024 + 1))
     error = _error(tmp_path, HEAD + "auto_ack:\n  body_text: {file: big.txt.j2}\n")
     assert error.message == "big.txt.j2:1: template file 'big.txt.j2' is larger than 256 KB, the most a template may be"
+
+
+def test_all_templates_of_a_desk_share_one_time_budget(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(template_limits, "RENDER_SECONDS", 5.0)
+    monkeypatch.setattr(template_limits, "TOTAL_RENDER_SECONDS", 0.3)
+    endless = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+    aliases = "".join(f"  - address: a{i}@example.com\n    signature: 'Alias {i}{endless if i == 3 else ''}'\n"
+                      for i in range(4))
+    started = time.monotonic()
+    error = _error(tmp_path, HEAD + "send_as:\n" + aliases)
+    assert error.message == ("desk.yaml:11: send_as[3].signature: the desk's templates took longer than "
+                             "0.3 seconds to render in all")
+    assert time.monotonic() - started < 3  # not the 5 s one template alone may take
+
+
+def test_large_numbers_that_build_nothing_are_fine(tmp_path: Path):
+    desk = tmp_path / "desk.yaml"
+    desk.write_text(HEAD + "vars: {limit: 25000000}\nauto_ack:\n  body_text: "
+                           "\"{{ limit | filesizeformat }} {{ '%d' % limit }} {{ limit * 1000 }} {{ 2 ** 64 }} "
+                           "{{ '{}'.format(limit) }} {{ '%s' | format(limit) }}\"\n")
+    assert load_desk(desk).auto_ack.body_text == (
+        "25.0 MB 25000000 25000000000 18446744073709551616 25000000 25000000")
 
 
 def test_ordinary_templates_render_as_before(tmp_path: Path):

@@ -11,13 +11,14 @@ in time and size (template_limits.py) so that it cannot hang or fill memory.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError
 
 from gmaildesk.config.schema import Template
-from gmaildesk.config.template_limits import BoundedEnvironment, BoundedLoader
+from gmaildesk.config import template_limits as limits
 from gmaildesk.config.yaml_source import Path_, Positions, format_path
 from gmaildesk.errors import GmailDeskError
 
@@ -36,15 +37,16 @@ class TemplateRenderer:
         self.folder = folder
         self.positions = positions
         self.context = context
-        self.env = BoundedEnvironment(
-            loader=BoundedLoader(str(folder)), undefined=StrictUndefined, autoescape=_autoescape)
+        self.budget_end: float | None = None  # set by the first render
+        self.env = limits.BoundedEnvironment(
+            loader=limits.BoundedLoader(str(folder)), undefined=StrictUndefined, autoescape=_autoescape)
 
     def render(self, template: Template, path: Path_, *, html: bool, extra: dict[str, Any] | None = None) -> str:
         """The rendered text; *html* escapes variables in inline templates (files go by their suffix)."""
         context = {**self.context, **(extra or {})}
         try:
             compiled = self._compile(template, path, html)
-            return self.env.render_bounded(compiled, context)
+            return self._render_in_budget(compiled, context)
         except TemplateSyntaxError as exc:
             raise self._error(template, path, exc.filename, exc.lineno, exc.message or "syntax error",
                               context) from None
@@ -53,6 +55,19 @@ class TemplateRenderer:
         except Exception as exc:  # any failure inside a user's template is a config error
             filename, line = _template_frame(exc)
             raise self._error(template, path, filename, line, _message(exc), context) from None
+
+    def _render_in_budget(self, compiled, context: dict[str, Any]) -> str:
+        """Each template gets RENDER_SECONDS, and all of them together TOTAL_RENDER_SECONDS."""
+        now = time.monotonic()
+        if self.budget_end is None:
+            self.budget_end = now + limits.TOTAL_RENDER_SECONDS
+        left = self.budget_end - now
+        if left >= limits.RENDER_SECONDS:
+            return self.env.render_bounded(compiled, context, limits.RENDER_SECONDS,
+                                           f"rendering took longer than {limits.RENDER_SECONDS:g} seconds")
+        return self.env.render_bounded(
+            compiled, context, max(left, 0.001),
+            f"the desk's templates took longer than {limits.TOTAL_RENDER_SECONDS:g} seconds to render in all")
 
     def _compile(self, template: Template, path: Path_, html: bool):
         if template.file is None:
