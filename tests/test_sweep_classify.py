@@ -11,6 +11,7 @@ from corpora import CORPORA, mail_samples
 from gmaildesk.sandbox.mime import parse
 from gmaildesk.sweep import (CLASSIFIER_HEADERS, Headers, Kind, MessageMeta, Policy, Us, classify_message,
                              classify_thread, decide)
+from gmaildesk.sweep.classify import POSSIBLY_AUTOMATIC, UNVERIFIED_SENDER, Classified
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 
@@ -32,6 +33,13 @@ def ours(to: str = ALICE, subject: str = "Re: Printer offline", frm: str = "supp
 
 def theirs(frm: str = f"Alice Example <{ALICE}>", subject: str = "Printer offline", **more: str) -> dict[str, str]:
     return {"From": frm, "To": "support@acme.test", "Subject": subject, **more}
+
+
+def gmail_passed(domain: str) -> str:
+    """The Authentication-Results Gmail writes on authenticated inbound mail from `domain`."""
+    return (f"mx.google.com; dkim=pass header.i=@{domain} header.s=s1 header.b=Ab12; "
+            f"spf=pass (google.com: domain of x@{domain} designates 192.0.2.1 as permitted sender) "
+            f"smtp.mailfrom=x@{domain}; dmarc=pass (p=NONE sp=NONE dis=NONE) header.from={domain}")
 
 
 def h(**headers: str) -> dict[str, str]:
@@ -125,10 +133,20 @@ CASES = [
     # our own automatic mail
     ("our vacation acknowledgement", h(**ours(subject="Re: Printer offline"), Auto_Submitted="auto-replied"),
      ("SENT",), Kind.OUR_ACK, "our automatic reply: Auto-Submitted: auto-replied"),
-    ("a colleague's Outlook OOF", h(**ours(frm="dan@acme-staff.test"), X_Auto_Response_Suppress="All"),
+    ("a colleague's Outlook OOF", h(**ours(frm="dan@acme-staff.test"), X_Auto_Response_Suppress="All",
+                                    Authentication_Results=gmail_passed("acme-staff.test")),
      ("INBOX",), Kind.OUR_ACK, "our automatic reply: X-Auto-Response-Suppress: All"),
+    ("a colleague's OOF by its subject alone", h(**ours(frm="dan@acme-staff.test", subject="Automatic reply: Hi"),
+                                                 Authentication_Results=gmail_passed("acme-staff.test")),
+     ("INBOX",), Kind.OUR_ACK, "our automatic reply: auto-reply subject: Automatic reply: Hi"),
     # from us
     ("note to ourselves", ours(to="support@acme.test"), ("SENT",), Kind.OURS_NOTE, "sent only to us"),
+    ("a contact form sending through our own account", h(**ours(to="support@acme.test", subject="Contact form"),
+                                                         Reply_To=f"Alice <{ALICE}>"),
+     ("SENT",), Kind.CUSTOMER, f"from {ALICE}: sent from support@acme.test to us only, Reply-To {ALICE}"),
+    ("a note to us with a colleague in Reply-To stays a note", h(**ours(to="support@acme.test"),
+                                                                 Reply_To="dan@acme-staff.test"),
+     ("SENT",), Kind.OURS_NOTE, "sent only to us"),
     ("note to a team address", ours(to="Ops <ops-team@partner-it.test>"), ("SENT",), Kind.OURS_NOTE, "sent only to us"),
     ("note to a colleague of the team domain", ours(to="bob@acme-staff.test", Cc="sales@acme.test"),
      ("SENT",), Kind.OURS_NOTE, "sent only to us"),
@@ -143,10 +161,14 @@ CASES = [
      Kind.OURS_REPLY, f"sent to the customer {ALICE}"),
     ("reply from a send-as alias", ours(frm="sales@acme.test"), ("SENT",), Kind.OURS_REPLY,
      f"sent to the customer {ALICE}"),
-    ("reply from a team-domain colleague's own mailbox", ours(frm="dan@acme-staff.test"), ("INBOX",),
+    ("reply from a team-domain colleague's own mailbox", h(**ours(frm="dan@acme-staff.test"),
+                                                           Authentication_Results=gmail_passed("acme-staff.test")),
+     ("INBOX",), Kind.OURS_REPLY, f"sent to the customer {ALICE}"),
+    ("reply from a subaddress of the mailbox", h(**ours(frm="SUPPORT+billing@acme.test"),
+                                                 Authentication_Results=gmail_passed("acme.test")), (),
      Kind.OURS_REPLY, f"sent to the customer {ALICE}"),
-    ("reply from a subaddress of the mailbox", ours(frm="SUPPORT+billing@acme.test"), (),
-     Kind.OURS_REPLY, f"sent to the customer {ALICE}"),
+    ("a team From without Gmail's authentication is a customer's", ours(frm="dan@acme-staff.test"), ("INBOX",),
+     Kind.CUSTOMER, "from dan@acme-staff.test; claims a team address, not authenticated by Gmail"),
     ("SENT counts as us even for an alias Us lacks", ours(frm="old@acme-legacy.test"), ("SENT",),
      Kind.OURS_REPLY, f"sent to the customer {ALICE}"),
     ("team domain does not cover subdomains", ours(frm="eve@mail.acme-staff.test"), ("INBOX",),
@@ -187,7 +209,8 @@ def test_there_are_enough_cases_and_every_kind_is_covered():
 @pytest.mark.parametrize("prefix", ["Fwd", "FWD", "Fw", "TR", "WG", "RV", "Doorst", "VS", "VB", "Enc", "PD", "I",
                                     "转发"])
 def test_forward_prefixes_in_several_languages(prefix):
-    result = classify_message(meta(ours(to="vendor@parts.test", subject=f"{prefix}: Printer")), US, CUSTOMERS)
+    result = classify_message(meta(ours(to="vendor@parts.test", subject=f"{prefix}: Printer"), ("SENT",)), US,
+                              CUSTOMERS)
     assert (result.kind, result.reason) == (Kind.OURS_FORWARD, f"{prefix}: subject, customer not among recipients")
 
 
@@ -200,8 +223,13 @@ def test_forward_prefixes_in_several_languages(prefix):
     "Odpowiedź automatyczna: Drukarka", "Автоматический ответ: Принтер", "自动回复: 打印机", "Auto: Printer offline",
 ])
 def test_out_of_office_subjects(subject):
-    result = classify_message(meta(theirs(subject=subject)), US, CUSTOMERS)
-    assert (result.kind, result.reason) == (Kind.AUTO_REPLY, f"auto-reply subject: {subject}")
+    """An auto-reply subject hides a message that answers us; on anything else it is only a flag."""
+    our_reply = classify_message(meta(ours(), ("SENT",), "r1"), US, CUSTOMERS)
+    answering = classify_message(meta(theirs(subject=subject)), US, CUSTOMERS, [our_reply])
+    assert (answering.kind, answering.reason) == (Kind.AUTO_REPLY, f"auto-reply subject: {subject}")
+    out_of_the_blue = classify_message(meta(theirs(subject=subject)), US, CUSTOMERS)
+    assert (out_of_the_blue.kind, out_of_the_blue.flags) == (Kind.CUSTOMER, {POSSIBLY_AUTOMATIC})
+    assert out_of_the_blue.reason == f"from {ALICE}; auto-reply subject: {subject}, not an answer to us"
 
 
 @pytest.mark.parametrize("subject", [
@@ -288,8 +316,8 @@ def test_when_we_write_first_our_recipients_are_the_customers():
 
 
 def test_a_forward_to_a_colleague_before_any_customer_is_a_note():
-    thread = [meta(ours(to="support@acme.test", subject="Fwd: question from a client", frm="dan@acme-staff.test"),
-                   ("INBOX",), "n1", 1)]
+    thread = [meta(h(**ours(to="support@acme.test", subject="Fwd: question from a client", frm="dan@acme-staff.test"),
+                     Authentication_Results=gmail_passed("acme-staff.test")), ("INBOX",), "n1", 1)]
     assert [c.kind for c in classify_thread(thread, US)] == [Kind.OURS_NOTE]
 
 
@@ -348,7 +376,7 @@ def test_every_auto_reply_and_bounce_fixture_is_checked():
 
 def test_classifier_headers_are_all_the_rules_need():
     """Classifying on CLASSIFIER_HEADERS only gives what every header would give."""
-    for path in sorted(FIXTURES.rglob("*.eml")):
+    for path in sorted([*FIXTURES.rglob("*.eml"), *(FIXTURES.parent / "hostile" / "mail").rglob("*.eml")]):
         full = MessageMeta("m", 0, frozenset(), Headers(parse(path.read_bytes()).headers))
         metadata_only = _as_gmail_returns_it(path.read_bytes())
         expected = classify_message(full, ACME, frozenset()).kind

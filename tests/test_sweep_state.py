@@ -257,8 +257,10 @@ def test_an_anchor_no_longer_in_the_thread_lets_the_messages_decide():
 
 @pytest.mark.parametrize("sender", ["sales@acme.test", "dan@acme-staff.test", "SUPPORT+vip@Acme.test"])
 def test_aliases_team_domains_and_subaddresses_count_as_us(sender):
+    # Inbound from a team address counts as us only as Gmail authenticated it (issue 9).
+    passed = f"mx.google.com; dmarc=pass (p=NONE) header.from={sender.rpartition('@')[2].lower()}"
     thread = [customer("c1", T0), msg("r1", T0 + H, ("INBOX",), From=sender, To="alice@example.org",
-                                       Subject="Re: Printer offline")]
+                                       Subject="Re: Printer offline", Authentication_Results=passed)]
     assert summary(verdict(thread, T0 + 2 * H)) == (State.HANDLED, False, None, "r1")
 
 
