@@ -40,6 +40,12 @@ CASES = [
     case("key that YAML reads as a boolean", HEAD + "vars:\n  yes: 1\n",
          "desk.yaml:4: vars: key yes is not text",
          ('quote the key, e.g. "yes": - YAML reads yes/no/on/off as true/false',)),
+    case("a date YAML cannot read", HEAD + "vars:\n  since: 2026-13-45\n",
+         "desk.yaml:4:10: '2026-13-45' is not a valid number or date (month must be in 1..12)",
+         ("put it in quotes to keep it as text",)),
+    case("a number of 5,000 digits", HEAD + "vars:\n  big: " + "1" * 5000 + "\n",
+         "desk.yaml:4:8: '" + "1" * 40 + "...' is not a valid number or date (Exceeds the limit (4300 digits) "
+         "for integer string conversion)", ("put it in quotes to keep it as text",)),
     case("empty file", "", "desk.yaml:1: the file is empty",
          ("`gmaildesk init` writes a commented example to start from",)),
     case("top level is a list", "- support@example.com\n",
@@ -168,6 +174,10 @@ CASES = [
                                               "      - query: 'has:attachment (filename:pdf'\n",
          "desk.yaml:7: departments[0].routes[1].query: unclosed '(' at character 16",
          ("has:attachment (filename:pdf", "               ^")),
+    case("query nested beyond the parser's limit", HEAD + "filters:\n  - match: {query: '" + "(" * 5000 + "x"
+                                                    + ")" * 5000 + "'}\n    actions: {star: true}\n",
+         "desk.yaml:4: filters[0].match.query: query is nested too deeply at character 101",
+         ("..." + "(" * 120 + "...", " " * 63 + "^")),
     case("unknown search operator", HEAD + "filters:\n  - match: {query: 'frm:bob'}\n    actions: {star: true}\n",
          "desk.yaml:4: filters[0].match.query: unknown search operator 'frm:' at character 1",
          ("frm:bob", "^")),

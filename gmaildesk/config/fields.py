@@ -34,6 +34,7 @@ _HEX_RE = re.compile(r"#[0-9a-fA-F]{6}")
 _SIZE_RE = re.compile(r"(\d+)\s*([kmg]?)b?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_QUERY_CONTEXT = 60  # characters shown either side of a query error
 # Bounds that keep every later date computation (SLA deadlines, the audit's ages) in range.
 MAX_DURATION = 366 * 86_400
 EARLIEST_INSTANT = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
@@ -199,7 +200,11 @@ Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
 def query_error(exc: QuerySyntaxError, shown: str, offset: int = 0) -> NoReturn:
     """Report a parser error at a character of *shown* (the text the user wrote)."""
     position = min(max(exc.position - offset, 0), max(len(shown) - 1, 0))
-    fail(f"{exc.message} at character {position + 1}", shown, " " * position + "^")
+    start = max(position - _QUERY_CONTEXT, 0)  # a long query is shown around the problem only
+    excerpt = ("..." if start else "") + shown[start:position + _QUERY_CONTEXT]
+    excerpt += "..." if position + _QUERY_CONTEXT < len(shown) else ""
+    caret = position - start + (3 if start else 0)
+    fail(f"{exc.message} at character {position + 1}", excerpt, " " * caret + "^")
 
 
 def check_query(value: object) -> str:

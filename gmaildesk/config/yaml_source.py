@@ -182,7 +182,18 @@ class _Builder:
                 self.positions.record((*path, index), item, item)
                 items.append(self.build(item, (*path, index)))
             return items
-        return self.loader.construct_object(node, deep=True)
+        return self.scalar(node)
+
+    def scalar(self, node: Node) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:  # 2026-13-45 read as a date; a 5,000-digit number
+            mark = node.start_mark
+            shown = node.value if len(node.value) <= 40 else f"{node.value[:40]}..."
+            reason = str(exc).splitlines()[0].split(":")[0]
+            raise GmailDeskError(f"{self.positions.file_name}:{mark.line + 1}:{mark.column + 1}: "
+                                 f"'{shown}' is not a valid number or date ({reason})",
+                                 ("put it in quotes to keep it as text",)) from None
 
     def mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
         seen: dict[str, int] = {}
