@@ -118,20 +118,45 @@ def test_race_an_agent_relabels_while_a_slow_sweep_runs(env, tmp_path):
     assert desk.status(desk.thread_of(mids[0])) == {"Status/New", "Status/Overdue", "INBOX"}
 
 
-def test_the_sweeps_own_writes_cost_nothing_next_time_and_are_forgotten_once_passed(env):
+def test_the_sweeps_own_writes_cost_nothing_next_time(env):
+    """The run reads the history of its own window once more after writing: its own events are
+    passed there (the next run starts after them), anything else is re-read next time."""
     desk, args = env
     for i in range(3):
         desk.customer(subject=f"Question {i}")
-    invoke([*args, "--quiet"])
+    first = json.loads(invoke([*args, "--json"]).stdout)
+    assert first["calls_by_method"]["users.history.list"] == 1  # the settle: the run's own window
     with Store(desk.store_path) as store:
-        assert len(store.own_writes()) == 3 and all(w.committed for ws in store.own_writes().values() for w in ws)
+        assert store.own_writes() == {} and store.recheck() == {}  # the cursor is past them now
     desk.sandbox.control.reset_counters()
     doc = json.loads(invoke([*args, "--json"]).stdout)
     assert doc["threads_read"] == 0 and doc["transitions"] == []
     assert doc["calls_by_method"] == {"users.getProfile": 1, "users.labels.list": 1, "users.history.list": 1}
     assert doc["api_calls"] == sum(desk.calls().values()) == 3
+
+
+def test_without_the_settle_the_next_run_tells_own_writes_from_an_agents(env, monkeypatch):
+    """If reading the history after the writes fails, the cursor stays at the run's start: the
+    next run meets the recorded own writes (ignored) and the agent's change (kept)."""
+    desk, _ = env
+    t = desk.thread_of(desk.customer())
+    others = [desk.thread_of(desk.customer(subject=f"Other {i}")) for i in range(2)]
+
+    def agent(phase, done, total):
+        if phase == "read":
+            _by_hand(desk, t, "Status/Handled")
+
+    monkeypatch.setattr(engine._Sweep, "_settle", lambda self, *a: None)
+    desk.sweep(progress=agent)
     with Store(desk.store_path) as store:
-        assert store.own_writes() == {}  # the cursor is past them now
+        assert len(store.own_writes()) == 3  # recorded before the writes, committed with the run
+    monkeypatch.undo()
+    desk.sandbox.control.reset_counters()
+    second = desk.sweep()
+    assert second.threads_read == 1 and desk.calls()["gmail.users.threads.get"] == 1  # the agent's, not ours
+    assert [(x.thread_id, x.to_state) for x in second.transitions] == [(t, "handled")]
+    assert desk.status(t) == {"Status/Handled", "INBOX"} and all(desk.status(o) == {"Status/New", "INBOX"}
+                                                                   for o in others)
 
 
 # ---------------------------------------------------------------- 11: 404 right after list/history

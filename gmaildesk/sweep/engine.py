@@ -244,10 +244,13 @@ class _Sweep:
             cursor = self._profile().history_id
             to_read = self._list_scope()
         new_cp.history_id = new_cp.labels_history_id = cursor
-        for thread_id, entry in pending.items():  # Gmail answered 404 last time: ask again
-            if thread_id not in self.deltas:
-                self.deltas[thread_id] = _Delta(full=True)
-        to_read = list(dict.fromkeys([*to_read, *pending]))
+        recheck = self.store.recheck()
+        for thread_id in [*pending, *recheck]:  # Gmail answered 404 / others changed it during the last run
+            self.deltas.setdefault(thread_id, _Delta()).full = True
+        for thread_id, hand_state in recheck.items():
+            if hand_state and thread_id not in self.hand_set:  # this run's history is newer
+                self.hand_set[thread_id] = State(hand_state)
+        to_read = list(dict.fromkeys([*to_read, *pending, *recheck]))
 
         new_rows: dict[str, ThreadRow] = {}
         groups: dict[tuple[frozenset, frozenset], list[tuple[str, str]]] = defaultdict(list)  # -> (msg, thread)
@@ -260,6 +263,12 @@ class _Sweep:
                 self._time_driven(row, labels, new_rows, groups)
 
         failed_threads = set() if self.dry_run else self._relabel(groups, cursor)
+        new_recheck = {t: s for t, s in recheck.items() if t in self.failed}  # not read: keep for the next run
+        if groups and not self.dry_run and not self.result.errors:
+            settled = self._settle(cursor, groups, {**rows, **new_rows}, labels)
+            if settled is not None:
+                new_cp.history_id = new_cp.labels_history_id = settled[0]
+                new_recheck |= {t: s.value if s else None for t, s in settled[1].items()}
         committed = {t: r for t, r in new_rows.items() if t not in failed_threads}
         self.result.transitions = [t for t in self.result.transitions if t.thread_id not in failed_threads]
         if self.result.errors:  # keep the old cursor: the next run re-reads what this one missed
@@ -275,7 +284,7 @@ class _Sweep:
         self.result.by_state = _by_state(final.values())
         if not self.dry_run:
             self.store.commit(new_cp, list(committed.values()), journal, self.sweep_id, dropped,
-                              still_pending.values())
+                              still_pending.values(), new_recheck)
         return self.result
 
     def _profile(self) -> Profile:
@@ -345,7 +354,7 @@ class _Sweep:
             if not token:
                 return list(dict.fromkeys(ids))
 
-    def _history_pages(self, start: str) -> tuple[list[dict], str] | None:
+    def _history_pages(self, start: str, resync: bool = True) -> tuple[list[dict], str] | None:
         records: list[dict] = []
         token = None
         while True:
@@ -360,6 +369,8 @@ class _Sweep:
                 # users.history.list reference). 400: the cursor itself was refused (a store edited
                 # or damaged, or an id of another mailbox) - the same cure, never a run that fails forever.
                 status = _status(error)
+                if status in (404, 400) and not resync:
+                    return None
                 if status in (404, 400):
                     self.result.resync_reason = ("history expired" if status == 404
                                                  else "history cursor refused (HTTP 400)")
@@ -376,11 +387,16 @@ class _Sweep:
         if pages is None:
             return None
         records, cursor = pages
-        own = self.store.own_writes()
         # A store from before own writes were recorded kept a second cursor after its last writes:
         # label events up to it are ours (or were seen).
-        seen_until = (int(cp.labels_history_id) if cp.labels_history_id and cp.labels_history_id != cp.history_id
-                      else 0)
+        seen_until = (int(cp.labels_history_id) if (cp.labels_history_id or "").isdigit()
+                      and cp.labels_history_id != cp.history_id else 0)
+        threads, self.deltas = self._scan(records, rows, self.store.own_writes(), labels, self.hand_set, seen_until)
+        return threads, cursor
+
+    def _scan(self, records: list[dict], rows: dict[str, ThreadRow], own: dict[str, list[OwnWrite]],
+              labels: _Labels, hand_set: dict[str, State], seen_until: int = 0) -> tuple[list[str], dict[str, _Delta]]:
+        """The threads history records name as changed, with their deltas; fills `hand_set`."""
         threads: dict[str, None] = {}
         deltas: dict[str, _Delta] = defaultdict(_Delta)
         managed = labels.managed
@@ -410,18 +426,32 @@ class _Sweep:
                             threads[thread_id] = None
                             deltas[thread_id].full = True
                         if mine is None:
-                            self._note_hand_set(thread_id, touched, labels, added=key == "labelsAdded")
-        self.deltas = dict(deltas)
-        return list(threads), cursor
+                            _note_hand_set(hand_set, thread_id, touched, labels, added=key == "labelsAdded")
+        return list(threads), dict(deltas)
 
-    def _note_hand_set(self, thread_id: str, touched: set[str], labels: _Labels, *, added: bool) -> None:
-        """Someone else's status label change, in history order: the last status added by hand
-        wins, one removed by hand is withdrawn."""
-        states = [s for s in (labels.state_of(lid) for lid in touched) if s is not None]
-        if added and len(states) == 1:
-            self.hand_set[thread_id] = states[0]
-        elif not added and self.hand_set.get(thread_id) in states:
-            del self.hand_set[thread_id]
+    def _settle(self, cursor: str, groups: dict, rows: dict[str, ThreadRow],
+                labels: _Labels) -> tuple[str, dict[str, State | None]] | None:
+        """After our writes: what happened in the mailbox since this run's start, our writes aside.
+
+        Reads the history from the run's cursor once more (the pages our own writes fill would
+        otherwise be read by the next run). Every other change - an agent's status label, a
+        message that arrived meanwhile - becomes a thread to re-read next run (with the status
+        set by hand); the cursor then moves to the end of what was read. None: keep `cursor`.
+        """
+        try:
+            pages = self._history_pages(cursor, resync=False)
+        except GmailDeskError:
+            return None  # the next run reads from the run's start instead: slower, as safe
+        if pages is None:
+            return None
+        records, end = pages
+        own: dict[str, list[OwnWrite]] = defaultdict(list)
+        for (add, remove), entries in groups.items():
+            for message_id, _ in entries:
+                own[message_id].append(OwnWrite(message_id, add, remove, committed=True))
+        hand_set: dict[str, State] = {}
+        threads, _ = self._scan(records, rows, own, labels, hand_set)
+        return end, {t: hand_set.get(t) for t in threads}
 
     def _read_threads(self, thread_ids: list[str], rows: dict[str, ThreadRow], labels: _Labels,
                       new_rows: dict[str, ThreadRow], groups: dict) -> set[str]:
@@ -730,6 +760,17 @@ def _status(error: GmailDeskError) -> int | None:
             if f"(HTTP {code}" in error.message:
                 return code
     return int(status) if status is not None else None
+
+
+def _note_hand_set(hand_set: dict[str, State], thread_id: str, touched: set[str], labels: _Labels, *,
+                   added: bool) -> None:
+    """Someone else's status label change, in history order: the last status added by hand
+    wins, one removed by hand is withdrawn."""
+    states = [s for s in (labels.state_of(lid) for lid in touched) if s is not None]
+    if added and len(states) == 1:
+        hand_set[thread_id] = states[0]
+    elif not added and hand_set.get(thread_id) in states:
+        del hand_set[thread_id]
 
 
 def _own_write(own: dict[str, list[OwnWrite]], message_id: str, labels: set[str], *,

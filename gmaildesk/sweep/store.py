@@ -119,6 +119,10 @@ def _v2_safety(db: sqlite3.Connection) -> None:
             runs INTEGER NOT NULL,              -- runs that met the 404
             message_ids TEXT NOT NULL DEFAULT '[]'  -- JSON: new messages the thread lacked, or none: the thread itself
         );
+        CREATE TABLE IF NOT EXISTS recheck (  -- changed by someone else while the last run was busy: read next run
+            thread_id TEXT PRIMARY KEY,
+            hand_state TEXT                   -- the status an agent set by hand then, if any
+        );
     """)
 
 
@@ -342,6 +346,11 @@ class Store:
                     frozenset(_json(removed, self.path, "own_writes.removed")), bool(committed)))
         return out
 
+    def recheck(self) -> dict[str, str | None]:
+        """thread -> status set by hand (or None): changes made by others while the last run was busy."""
+        with self._errors("reading"):
+            return dict(self.db.execute("SELECT thread_id, hand_state FROM recheck").fetchall())
+
     def pending(self) -> dict[str, Pending]:
         with self._errors("reading"):
             return {r[0]: Pending(r[0], r[1], r[2], tuple(_json(r[3], self.path, "pending.message_ids")))
@@ -358,8 +367,9 @@ class Store:
                                   json.dumps(sorted(w.removed))) for w in writes])
 
     def commit(self, checkpoint: Checkpoint, rows: list[ThreadRow], journal: list[JournalEntry], sweep_id: str,
-               dropped: Iterable[str] = (), pending: Iterable[Pending] | None = None) -> None:
-        """Checkpoint, thread rows, journal and the pending set (None: unchanged) in one transaction.
+               dropped: Iterable[str] = (), pending: Iterable[Pending] | None = None,
+               recheck: dict[str, str | None] | None = None) -> None:
+        """Checkpoint, thread rows, journal, the pending and recheck sets (None: unchanged) in one transaction.
 
         Own writes recorded before the new cursor are forgotten: the history after it cannot show them.
         """
@@ -370,7 +380,7 @@ class Store:
                        "label_ids) VALUES (1, ?, ?, ?, ?)",
                        (checkpoint.history_id, checkpoint.labels_history_id, checkpoint.last_sweep_at,
                         json.dumps(checkpoint.label_ids, sort_keys=True)))
-            if checkpoint.history_id is not None:
+            if (checkpoint.history_id or "").isdigit():
                 db.execute("DELETE FROM own_writes WHERE after_history_id < ?", (int(checkpoint.history_id),))
             db.execute("UPDATE own_writes SET committed = 1 WHERE sweep_id = ?", (sweep_id,))
             db.executemany(f"INSERT OR REPLACE INTO threads ({', '.join(_COLUMNS)}) "
@@ -387,6 +397,9 @@ class Store:
                            "basis) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            [(j.thread_id, j.from_state or "", j.to_state or "", j.reason, j.at, sweep_id, j.basis)
                             for j in journal])
+            if recheck is not None:
+                db.execute("DELETE FROM recheck")
+                db.executemany("INSERT INTO recheck (thread_id, hand_state) VALUES (?, ?)", recheck.items())
             if pending is not None:
                 db.execute("DELETE FROM pending")
                 db.executemany("INSERT INTO pending (thread_id, first_missing_at, runs, message_ids) "
