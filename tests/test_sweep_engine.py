@@ -320,7 +320,7 @@ def test_an_older_store_file_is_migrated_on_open(desk):
     import sqlite3
 
     from gmaildesk.audit.db import open_store
-    from gmaildesk.sweep.store import Store
+    from gmaildesk.sweep.store import SCHEMA_VERSION, Store
 
     old = sqlite3.connect(desk.store_path)
     old.executescript("""
@@ -343,7 +343,8 @@ def test_an_older_store_file_is_migrated_on_open(desk):
         assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
     with Store(desk.store_path) as store:
         columns = {r[1] for r in store.db.execute("PRAGMA table_info(threads)")}
-        assert {"subject", "customer", "agent", "first_agent", "waiting_since"} <= columns
+        assert {"subject", "customer", "agent", "first_agent", "waiting_since", "flags"} <= columns
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         indexes = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"threads_state", "threads_first_customer_at", "journal_to_state"} <= indexes
         assert store.threads()["old1"].subject is None

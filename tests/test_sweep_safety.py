@@ -457,3 +457,27 @@ def test_the_classifiers_flags_are_kept_per_thread_and_message(env):
     with Store(desk.store_path) as store:
         assert store.threads()[t].flags == ["possibly_automatic"]
         assert [m.flags for m in store.messages(t)] == [("possibly_automatic",), ()]
+
+
+# ---------------------------------------------------------------- upgrading a store
+def test_a_store_from_before_versions_is_migrated_and_its_own_writes_stay_its_own(env):
+    """A store written before the schema version: two cursors (messages from the run's start,
+    labels after its own writes) and no record of its writes. The upgrade keeps that meaning:
+    the first run after it reads nothing and marks nothing as set by hand."""
+    desk, args = env
+    for i in range(3):
+        desk.customer(subject=f"Question {i}")
+    start = desk.client.execute(desk.users.getProfile(userId="me"))["historyId"]
+    invoke([*args, "--quiet"])
+    after_writes = desk.client.execute(desk.users.getProfile(userId="me"))["historyId"]
+    with sqlite3.connect(desk.store_path) as db:  # what the earlier gmaildesk left behind
+        db.execute("UPDATE checkpoint SET history_id = ?, labels_history_id = ?", (start, after_writes))
+        db.execute("DROP TABLE own_writes")
+        db.execute("DROP TABLE recheck")
+        db.execute("PRAGMA user_version = 0")
+    desk.sandbox.control.reset_counters()
+    doc = json.loads(invoke([*args, "--json"]).stdout)
+    assert doc["threads_read"] == 0 and doc["transitions"] == [] and doc["resynced"] is False
+    with Store(desk.store_path) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert not any(r.manual for r in store.threads().values())

@@ -3,24 +3,29 @@
 One run:
 1. labels.list (status and department label ids).
 2. What to read: on the first run (or --full, or when Gmail forgot or refused our history
-   checkpoint) every thread of `sweep.scope`; later only threads history.list says changed,
-   read from where the last run STARTED — a label change someone made while that run was
-   busy (a first sweep of 10,000 conversations takes an hour) is never skipped. Label events
-   that are our own writes (the store records each message's added/removed labels before they
-   are sent) or touch labels we do not manage are ignored; any other change of a status label
+   checkpoint) every thread of `sweep.scope`, the cursor being the profile's historyId read
+   before the listing; later only threads history.list names since the cursor, plus those the
+   last run left to re-read (`recheck`, `pending`). A label event that is one of our own
+   writes, or touches no label we manage, is ignored; any other change of a status label
    reads the thread, and the last status an agent added by hand is kept (state.decide) even
-   when our write of the same run overwrote it. Plus every conversation still pending: Gmail
-   named it (history, list) but answered 404 (it may do so for seconds after delivery); it is
-   read again on the next runs, reported as retrying, and given up only after RETRY_RUNS runs
-   and RETRY_MS, whichever is later.
+   when our own write overwrote it meanwhile.
 3. threads.get(format=metadata, only the classifier's headers), 50 per batch; classify;
    decide. Threads not read get their time-driven transitions (overdue, closed) from the store.
    Incremental shortcut: a stored thread whose only history since the checkpoint is new
    messages gets just those from messages.get (half a threads.get's units), classified after
    the messages the store kept; anything missing or odd falls back to threads.get.
+   A thread Gmail named but answers 404 for (it may, for seconds after delivery) is `pending`:
+   read again on the next runs, reported as retrying, and given up only after RETRY_RUNS runs
+   and RETRY_MS, whichever is later.
 4. Relabel: messages grouped by identical (add, remove) sets, one messages.batchModify per
-   group and 1000 ids, recorded in the store as our own just before. Nothing is ever deleted.
-5. Only then: checkpoint, thread rows, journal and pending set in one store transaction.
+   group and 1000 ids, recorded in the store as our own just before (a crash after the writes
+   still leaves them recognisable). Nothing is ever deleted.
+5. Settle: the history since the run's start is read once more; our own writes are passed
+   there, anything else that happened while the run was busy (a first sweep of 10,000
+   conversations takes an hour) - an agent's status label, a new message - goes to `recheck`
+   for the next run, and the cursor moves to the end of that history. Never skipped: if this
+   read fails, the cursor stays at the run's start and the next run sorts the events out.
+6. Only then: checkpoint, thread rows, journal, pending and recheck sets in one store transaction.
 """
 
 from __future__ import annotations
