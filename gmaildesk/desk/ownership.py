@@ -213,5 +213,5 @@ class RecordNotSaved(GmailDeskError):
             fix = f"{path.parent} is on a read-only file system: pass --state FILE on a writable one"
         else:
             fix = f"make {path.parent} writable for this user (or pass --state FILE), then run apply again"
-        super().__init__(f"cannot write the ownership record {path}: {reason}; the changes listed above are in "
-                         f"Gmail but not recorded", [fix, "apply again adopts what matches desk.yaml"])
+        super().__init__(f"cannot write the ownership record {path}: {reason}; apply stopped",
+                         [fix, "the next apply finds what this one already wrote and does not write it again"])
