@@ -213,6 +213,37 @@ def test_80000_addresses_in_reply_to_classify_within_a_cpu_limit():
     assert int(learned) == MAX_ADDRESSES + 1 and float(seconds) < 2
 
 
+def test_every_classifier_header_full_of_hostile_text_stays_linear():
+    """256 KiB of `<`, `(`, quotes, commas... in each header the classifier reads, one at a time.
+
+    The classifier before issue 9 (a backtracking List-Id pattern, quadratic address handling)
+    used up 10 s of CPU here and was killed; now the whole set takes under a second.
+    """
+    program = textwrap.dedent("""
+        import resource, time
+        resource.setrlimit(resource.RLIMIT_CPU, (10, 10))
+        from gmaildesk.sweep import CLASSIFIER_HEADERS, MessageMeta, Us, classify_thread
+        us = Us(addresses=frozenset({"support@example.com"}), domains=frozenset({"staff.example.com"}))
+        size = 256 * 1024
+        patterns = ["<" * size, "(" * size, '"\\\\' * (size // 2), "," * size, "[" * size, "; a=b" * (size // 5)]
+        started = time.process_time()
+        for name in CLASSIFIER_HEADERS:
+            for pattern in patterns:
+                for sender in ("alice@customer.test", "bob@staff.example.com"):
+                    thread = [MessageMeta(id="r", internal_date=0, label_ids={"SENT"}, headers={
+                                  "From": "support@example.com", "To": "alice@customer.test", "Message-ID": pattern}),
+                              MessageMeta(id="c", internal_date=1, headers={
+                                  "From": sender, "To": "support@example.com", "Subject": "Out of office: x",
+                                  name: pattern})]
+                    classify_thread(thread, us)
+        print(round(time.process_time() - started, 2))
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout) < 5
+
+
 # ---------------------------------------------------------------- end to end: deliver, sweep, `new`
 
 @pytest.fixture
