@@ -80,6 +80,23 @@ def test_a_reply_to_someone_else_is_no_answer_to_us():
                                                   (Kind.CUSTOMER, {POSSIBLY_AUTOMATIC})]
 
 
+def test_after_our_acknowledgement_only_a_reply_naming_it_is_an_auto_reply():
+    """The acknowledgement goes to everyone: a customer writing on after it is still a customer."""
+    customer = as_gmail_returns_it(fixture("subject_auto_claim.eml"), ("INBOX",), "c0", 0)
+    ack = MessageMeta("a1", 1, frozenset({"SENT"}), {"From": SUPPORT, "To": "carla@customer.test",
+                                                     "Subject": "Re: Auto: claim for my car",
+                                                     "Auto-Submitted": "auto-replied",
+                                                     "Message-ID": "<ack-1@mail.gmail.com>"})
+    follow_up = as_gmail_returns_it(fixture("subject_out_of_office.eml"), ("INBOX",), "c1", 5)
+    assert [c.kind for c in classify_thread([customer, ack, follow_up], US)] == [
+        Kind.CUSTOMER, Kind.OUR_ACK, Kind.CUSTOMER]
+    raw = fixture("subject_out_of_office.eml").replace(
+        b"MIME-Version", b"In-Reply-To: <ack-1@mail.gmail.com>\nMIME-Version", 1)
+    ooo = as_gmail_returns_it(raw, ("INBOX",), "c1", 5)
+    assert [c.kind for c in classify_thread([customer, ack, ooo], US)] == [
+        Kind.CUSTOMER, Kind.OUR_ACK, Kind.AUTO_REPLY]
+
+
 def test_automatic_evidence_still_decides_whatever_the_subject():
     raw = fixture("subject_out_of_office.eml").replace(b"MIME-Version", b"Auto-Submitted: auto-replied\nMIME-Version")
     assert classify_message(as_gmail_returns_it(raw), US).kind is Kind.AUTO_REPLY

@@ -275,7 +275,8 @@ def _message_ids(values: Sequence[str]) -> set[str]:
 
 
 def _answers_us(h: Headers, us: Us, earlier: Sequence[Classified]) -> bool:
-    """The message replies to ours: In-Reply-To/References name one of our messages, or we wrote last.
+    """The message replies to ours: In-Reply-To/References name one of our messages, or we (a person
+    of ours) wrote last.
 
     Ours are the earlier messages of ours in this conversation, and any Message-ID on the right of
     which is a domain of ours (RFC 5322 §3.6.4: a domain name identifying the host that made it),
@@ -289,7 +290,9 @@ def _answers_us(h: Headers, us: Us, earlier: Sequence[Classified]) -> bool:
         ours = [v for c in earlier if c.kind in _OUR_KINDS for v in _headers(c.message).get_all("Message-ID")]
         if named & _message_ids(ours):
             return True
-    last = next((c for c in reversed(earlier) if c.counted or c.kind is Kind.OUR_ACK), None)
+    # Our acknowledgement goes to every customer, so it alone does not make us the last writer;
+    # an auto-responder answering it names it in In-Reply-To (RFC 3834 §3.1.6), as above.
+    last = next((c for c in reversed(earlier) if c.counted), None)
     return last is not None and last.kind is not Kind.CUSTOMER
 
 
