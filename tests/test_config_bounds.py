@@ -341,6 +341,18 @@ def test_more_than_ten_thousand_labels_are_refused(tmp_path: Path):
     assert error.hints == ("use fewer departments, or fewer levels of nesting",)
 
 
+def test_more_than_a_thousand_config_tests_are_refused(tmp_path: Path):
+    def tests(count: int) -> str:
+        return HEAD + "tests:\n" + "".join(f"  - name: t{i}\n    message: {{from: a@b.example}}\n"
+                                            for i in range(count))
+
+    desk = tmp_path / "desk.yaml"
+    desk.write_text(tests(1000))
+    assert len(load_desk(desk).tests) == 1000
+    error = _error(tmp_path, tests(1001))
+    assert error.message == "desk.yaml:2004: tests[1000]: this desk has 1,001 tests; at most 1,000 are run"
+
+
 # --- warnings ---------------------------------------------------------------------------------
 
 def test_a_cyrillic_look_alike_of_another_label_is_a_warning(tmp_path: Path):

@@ -43,6 +43,8 @@ def _check_unique_names(desk: DeskFile, positions: Positions) -> None:
 MAX_FILTERS = 1_000
 # Discovery, Label: "The maximum number of labels supported for a user's mailbox is 10,000."
 MAX_LABELS = 10_000
+# gmaildesk's own bound: every test is matched against every filter (up to 1,000) before each apply.
+MAX_TESTS = 1_000
 
 
 def _check_gmail_limits(desk: DeskFile, declared: list[DeclaredLabel], positions: Positions) -> None:
@@ -56,6 +58,11 @@ def _check_gmail_limits(desk: DeskFile, declared: list[DeclaredLabel], positions
                                     f"routes, {len(desk.filters):,} filters); Gmail allows at most {MAX_FILTERS:,}",
                               ("Gmail refuses the rest after creating the first 1,000; join departments or filters "
                                "that share an action into one",))
+    if len(desk.tests) > MAX_TESTS:
+        raise positions.error(("tests", MAX_TESTS), f"this desk has {len(desk.tests):,} tests; at most "
+                                                    f"{MAX_TESTS:,} are run",
+                              ("each test is matched against every filter, before every apply; keep one or two "
+                               "per route",))
     names: set[str] = set()
     for item in declared:
         names.update(name.casefold() for name in (*parent_names(item.label.name), item.label.name))
