@@ -11,9 +11,9 @@ __all__ = ["Headers", "addresses", "first_address", "MAX_ADDRESSES", "MAX_ADDRES
 # How many addresses of one header the classifier looks at. It needs the author, the person in
 # Reply-To and whether the customer is among our recipients; a conversation with a customer
 # names a handful of people, and a header naming hundreds is a mass mailing or an attack (issue 9:
-# 80,000 addresses in one Reply-To made a sweep take 44 s). Gmail itself refuses to send to more
-# than 500 recipients per message (Gmail Help "Limits for sending & getting mail",
-# https://support.google.com/mail/answer/22839), so no conversation we answer legitimately needs more.
+# 80,000 addresses in one Reply-To made a sweep take 44 s). Gmail itself sends a message to at
+# most 500 recipients, 100 through SMTP (Gmail Help "Limits for sending & getting mail",
+# https://support.google.com/mail/answer/22839), spread over To, Cc and Bcc, each read up to this.
 MAX_ADDRESSES = 100
 # And how much of its text: 100 entries of an address (at most 254 characters, RFC 5321 §4.5.3.1.3)
 # with a display name fit comfortably; the scan and the parse never see more than this.
