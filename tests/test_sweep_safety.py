@@ -28,7 +28,7 @@ from gmaildesk.lock import AccountLock, lock_path
 from gmaildesk.paths import Account
 from gmaildesk.sandbox import running_sandbox
 from gmaildesk.sweep import engine
-from gmaildesk.sweep.store import SCHEMA_VERSION, Checkpoint, Store, store_path
+from gmaildesk.sweep.store import SCHEMA_VERSION, Store, store_path
 from sweep_helpers import SUPPORT, H, Desk, make_desk
 
 GMAILDESK = [sys.executable, "-m", "gmaildesk"]
