@@ -100,7 +100,7 @@ send_as:
     for output in (text, plan, result.stdout, result.stderr):
         assert "s3cret" not in output
     record = json.loads(text)
-    assert set(record) == {"version", "mailbox", "labels", "filters", "send_as", "written"}
+    assert set(record) == {"version", "mailbox", "labels", "filters", "send_as", "written", "disowned"}
     assert record["version"] == 2
     assert record["send_as"] == ["billing@example.com"] and "department:Billing" in record["filters"]
     assert not any(word in text.lower() for word in ("token", "password", "secret"))

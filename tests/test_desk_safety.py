@@ -478,3 +478,23 @@ def test_a_subject_on_the_acknowledgement_is_warned_about_by_test_plan_and_apply
     assert load_desk(example).auto_ack.subject == "", "the example desk replies inside the conversation"
     for command in (["test"], ["plan", "--endpoint", env.url]):
         assert "Warning" not in invoke([*command, "-c", str(example)]).stderr
+
+
+def test_a_label_someone_renamed_is_not_ours_even_under_the_department_prefix(env, tmp_path, gmail):
+    both = SMALL + "  - name: Sales\n    routes: [{to: sales@example.com}]\n"
+    config = write(tmp_path, both)
+    common = ["-c", str(config), "--endpoint", env.url]
+    invoke(["apply", "--yes", *common])
+    sales = next(label for label in gmail.labels().list(userId="me").execute()["labels"]
+                 if label["name"] == "Dept/Sales")
+    gmail.labels().patch(userId="me", id=sales["id"], body={"name": "Dept/Sales 2025"}).execute()
+    write(tmp_path, SMALL)
+    shown = invoke(["apply", "--yes", "--allow-delete", *common]).stdout
+    assert f"! note: label {sales['id']} was 'Dept/Sales' when gmaildesk made it and is now 'Dept/Sales 2025': " \
+           f"not gmaildesk's any more, left alone" in shown
+    assert "- label" not in shown
+    again = invoke(["apply", "--yes", "--allow-delete", *common]).stdout
+    assert again == "No changes\n", "left alone for good, not only on the run that noticed"
+    names = {label["name"] for label in gmail.labels().list(userId="me").execute()["labels"]}
+    assert "Dept/Sales 2025" in names
+    assert record_of(env.url)["disowned"] == {sales["id"]: "Dept/Sales 2025"}

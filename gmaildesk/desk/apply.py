@@ -121,13 +121,17 @@ def execute(plan: Plan, client: Any, ownership: Ownership, environ: Mapping[str,
     or the ownership record cannot be saved."""
     passwords = smtp_passwords(plan, os.environ if environ is None else environ)
     run = _Run(client, ownership, dict(plan.label_ids), dict(plan.label_names))
-    if plan.changes() or plan.adopt or plan.forget or plan.forget_labels:
+    if plan.changes() or plan.adopt or plan.forget or plan.forget_labels or plan.disown:
         def bookkeeping(record: Ownership) -> None:
             record.filters.update(dict(plan.adopt))
             for key in plan.forget:
                 record.filters.pop(key, None)
             for label_id in plan.forget_labels:
                 record.labels.pop(label_id, None)
+                record.disowned.pop(label_id, None)
+            for label_id, name in plan.disown:
+                record.labels.pop(label_id, None)
+                record.disowned[label_id] = name
         run.record(bookkeeping)  # also proves the record can be saved before Gmail is touched
     _labels_and_filters(plan, run)
     if plan.vacation is not None:

@@ -77,11 +77,13 @@ def is_managed(label: CurrentLabel, owned_ids: set[str], prefixes: Iterable[str]
 
 
 def diff(desired: Iterable[Label], current: Iterable[CurrentLabel], owned_ids: set[str],
-         prefixes: Iterable[str], asked_names: Mapping[str, str] | None = None) -> list[LabelChange]:
+         prefixes: Iterable[str], asked_names: Mapping[str, str] | None = None,
+         not_ours: set[str] = frozenset()) -> list[LabelChange]:
     """Creates (parents first), colour updates, then deletions of managed labels (children first).
 
     *asked_names* maps a casefolded name desk.yaml asked for to the id of the label Gmail made
     of it under another name (Gmail trims and collapses names): that label is the one asked for.
+    *not_ours*: ids gmaildesk made that someone renamed since; never deleted, even under a prefix.
     A ``parent`` label that is missing is created only together with a child that is created:
     Gmail keeps `A/B` without `A` (so do gmail-yaml-filters and exported desks), and a desk
     whose children exist already must not want their parent (`export` then `plan` is empty).
@@ -106,7 +108,8 @@ def diff(desired: Iterable[Label], current: Iterable[CurrentLabel], owned_ids: s
             changes.append(LabelChange("update", existing.name, existing.id, existing.colour, label.colour))
     prefixes = tuple(prefixes)
     removed = [label for label in current
-               if label.name.casefold() not in wanted and is_managed(label, owned_ids, prefixes)]
+               if label.name.casefold() not in wanted and label.id not in not_ours
+               and is_managed(label, owned_ids, prefixes)]
     for label in sorted(removed, key=lambda lab: (-lab.name.count("/"), lab.name)):
         changes.append(LabelChange("delete", label.name, label.id, before=label.colour))
     return changes

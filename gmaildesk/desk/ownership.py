@@ -15,8 +15,9 @@ what desk.yaml asked and what Gmail returned; a setting whose desired form still
 Format history: version 1 kept ``labels`` as name -> id and filters as {id, hash};
 version 2 keeps labels by id with the name Gmail returned (a recorded id whose label now has
 another name is not ours: rehearsal records must not meet another mailbox's ``Label_N``),
-the returned hash of each filter, and ``written`` forms. Version 1 files are read and
-rewritten as version 2 on the next save.
+the returned hash of each filter, ``written`` forms, and the ``disowned`` label ids (ours
+once, renamed by someone since). Version 1 files are read and rewritten as version 2 on the
+next save.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ class Ownership:
     filters: dict[str, OwnedFilter] = field(default_factory=dict)  # filter key -> id + hashes
     send_as: set[str] = field(default_factory=set)  # alias addresses gmaildesk created
     written: dict[str, Written] = field(default_factory=dict)  # "vacation.<field>", "send-as:<addr>.signature"
+    # Label ids gmaildesk made that someone renamed: left alone for good, even under the desk's prefixes.
+    disowned: dict[str, str] = field(default_factory=dict)  # id -> the name it had when disowned
 
     def owned_label_ids(self, names_by_id: Mapping[str, str]) -> set[str]:
         """Recorded label ids that exist with the name gmaildesk knows them by (Gmail ids are
@@ -163,8 +166,9 @@ class Ownership:
             filters = {str(k): OwnedFilter(str(v["id"]), str(v["hash"]), str(v.get("returned", "")))
                        for k, v in data.get("filters", {}).items()}
             written = {str(k): Written(str(v["asked"]), str(v["returned"])) for k, v in data.get("written", {}).items()}
+        disowned = {str(k): str(v) for k, v in data.get("disowned", {}).items()}
         return cls(path, str(data.get("mailbox") or mailbox), labels=labels, filters=filters,
-                   send_as={str(a).lower() for a in data.get("send_as", [])}, written=written)
+                   send_as={str(a).lower() for a in data.get("send_as", [])}, written=written, disowned=disowned)
 
     def to_json(self) -> dict:
         return {
@@ -176,6 +180,7 @@ class Ownership:
                         for k, v in sorted(self.filters.items())},
             "send_as": sorted(self.send_as),
             "written": {k: {"asked": v.asked, "returned": v.returned} for k, v in sorted(self.written.items())},
+            "disowned": dict(sorted(self.disowned.items())),
         }
 
     def save(self) -> None:

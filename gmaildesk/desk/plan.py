@@ -65,7 +65,8 @@ class Plan:
     label_names: tuple[tuple[str, str], ...] = ()  # user label id -> name as Gmail has it
     adopt: tuple[tuple[str, OwnedFilter], ...] = ()  # filters found upstream to record as ours
     forget: tuple[str, ...] = ()  # recorded filter keys whose filters are gone
-    forget_labels: tuple[str, ...] = ()  # recorded label ids gone from Gmail or renamed: not ours any more
+    forget_labels: tuple[str, ...] = ()  # recorded (or disowned) label ids gone from Gmail
+    disown: tuple[tuple[str, str], ...] = ()  # recorded label ids someone renamed: id -> the name now
 
     def changes(self) -> tuple[Change, ...]:
         """Every change, in display order: labels, filters, vacation, send-as."""
@@ -109,15 +110,16 @@ def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool
     owned_ids = ownership.owned_label_ids(names_by_id)
     asked_names = {owned.asked_name.casefold(): owned.id for owned in ownership.labels.values()
                    if owned.id in owned_ids and owned.asked}
+    renamed = ownership.renamed_labels(names_by_id)
     label_changes = labels.diff(labels.from_desk(desk), current_labels, owned_ids,
                                 (desk.department_prefix, desk.status_prefix if desk.statuses.managed else ""),
-                                asked_names)
+                                asked_names, {owned.id for owned, _ in renamed} | set(ownership.disowned))
     desired_filters = filters.from_desk(desk)
     upstream = filters.from_gmail(current.filters, current.labels)
     filter_changes, adopt = filters.diff(desired_filters, upstream, ownership.filters)
     send_as_changes, notes = sendas.diff(desk.send_as, current.send_as, ownership.send_as, ownership.written)
     _check_limits(current, label_changes, filter_changes)
-    notes = [*(_not_ours_note(owned, name) for owned, name in ownership.renamed_labels(names_by_id)), *notes]
+    notes = [*(_not_ours_note(owned, name) for owned, name in renamed), *notes]
 
     refused: list[Refusal] = []
     if not allow_delete:
@@ -140,7 +142,8 @@ def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool
         label_names=tuple(sorted(names_by_id.items())),
         adopt=tuple(sorted(adopt.items())),
         forget=tuple(filters.stale_records(ownership.filters, upstream, desired_filters)),
-        forget_labels=tuple(sorted(set(ownership.labels) - owned_ids)),
+        forget_labels=tuple(sorted((set(ownership.labels) | set(ownership.disowned)) - set(names_by_id))),
+        disown=tuple((owned.id, name) for owned, name in renamed),
     )
 
 
