@@ -180,6 +180,25 @@ def test_a_conversation_gmail_does_not_show_yet_is_retried_and_then_labelled(env
     assert sum(desk.sandbox.control.counters()["faults"].values()) >= 2
 
 
+def test_a_new_message_gmail_does_not_show_yet_falls_back_to_its_thread(env):
+    """messages.get of a fresh follow-up answers 404; its thread (not all fresh) shows it: read
+    there in the same run, nothing left pending."""
+    desk, args = env
+    mid = desk.customer()
+    t = desk.thread_of(mid)
+    desk.send(t, in_reply_to=mid)
+    invoke([*args, "--quiet"])
+    desk.sandbox.control.advance_clock(120)  # the first messages are settled
+    desk.sandbox.control.set_faults(fresh_not_found_s=60)
+    desk.customer(subject="Re: Printer offline", reply_to_mid=mid)
+    desk.sandbox.control.reset_counters()
+    doc = json.loads(invoke([*args, "--json"]).stdout)
+    assert doc["calls_by_method"]["users.messages.get"] == 1 and doc["calls_by_method"]["users.threads.get"] == 1
+    assert desk.sandbox.control.counters()["faults"].get("fresh_not_found") == 1
+    assert [(x["thread"], x["from"], x["to"]) for x in doc["transitions"]] == [(t, "handled", "waiting")]
+    assert doc["retrying"] == []
+
+
 def test_a_first_full_sweep_retries_too_and_gives_up_only_after_3_runs_and_15_minutes(env):
     desk, args = env
     desk.sandbox.control.set_faults(fresh_not_found_s=3600)

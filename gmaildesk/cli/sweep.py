@@ -36,7 +36,7 @@ def sweep(
 ) -> None:
     """Label every support conversation new, waiting, handled, forwarded or closed, plus overdue.
 
-    The first run reads every conversation of sweep.scope; later runs read only what changed since (Gmail history), and move conversations to overdue or closed by the clock without reading them. A second sweep of the same mailbox while one runs exits at once. Exit codes: 0 done, 4 partial (some conversations failed; the next run retries them), 7 another sweep is running, 1 error.
+    The first run reads every conversation of sweep.scope; later runs read only what changed since (Gmail history), and move conversations to overdue or closed by the clock without reading them. A status label an agent sets by hand is kept until the customer writes again. A conversation Gmail lists but does not show yet (404) is retried on the next runs and reported; the store (one per account, private to you) refuses another account's file. A second sweep of the same mailbox while one runs exits at once. Exit codes: 0 done, 4 partial (some conversations failed; the next run retries them), 7 another sweep is running, 1 error.
 
     Example: gmaildesk sweep -c desk.yaml --quiet
     """
