@@ -10,11 +10,14 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httplib2
 import pytest
+from googleapiclient.discovery import build
+from googleapiclient.http import BatchHttpRequest
 
 from cli_run import invoke
 from gmaildesk.config import load_desk
@@ -187,10 +190,7 @@ def test_a_rehearsal_record_never_deletes_another_accounts_labels(env, tmp_path,
     invoke(["plan", "-c", str(dropped), "--endpoint", env.url, "--allow-delete"])  # Sales would go, here
 
     with running_sandbox(users=(SUPPORT,), validate_responses=True) as real:
-        real_gmail = httplib2.Http(timeout=30)
-        from googleapiclient.discovery import build
-
-        users = build("gmail", "v1", http=real_gmail, static_discovery=True,
+        users = build("gmail", "v1", http=httplib2.Http(timeout=30), static_discovery=True,
                       client_options={"api_endpoint": real.url}).users()
         own = [users.labels().create(userId="me", body={"name": f"Family {n}"}).execute() for n in range(12)]
         assert sales_id in {label["id"] for label in own}, "the second account has a label with the same id"
@@ -248,7 +248,7 @@ def test_a_nested_label_without_its_parent_round_trips_to_an_empty_plan(env, tmp
 # --- 6. Gmail's limits -------------------------------------------------------------------------------
 
 def test_gmails_1000_filter_limit_is_refused_before_writing_and_a_500_there_is_not_retried(env, tmp_path, gmail):
-    _fill_filters_direct(env, gmail, 995)
+    _fill_filters(env, gmail, 995)
     desk = SMALL + "filters:\n" + "".join(
         f"  - name: f{n}\n    match: {{from: new{n}@x.example}}\n    actions: {{archive: true}}\n" for n in range(9))
     config = write(tmp_path, desk)
@@ -262,13 +262,13 @@ def test_gmails_1000_filter_limit_is_refused_before_writing_and_a_500_there_is_n
     # A plan that fits, then the mailbox fills up before apply: Gmail's 500 is retried once, not 7 times.
     config = write(tmp_path, SMALL + "filters:\n  - name: one\n    match: {from: one@x.example}\n"
                                      "    actions: {archive: true}\n")
-    _fill_filters_direct(env, gmail, 3, start=995)
+    _fill_filters(env, gmail, 3, start=995)
     client = no_sleep_client(env.url)
     desk_obj = load_desk(config)
     record = Ownership.load(tmp_path / "state.json", SUPPORT)
     the_plan = desk_plan.build(desk_obj, read.current(client), record)
     assert [c.action for c in the_plan.filters] == ["create", "create"]
-    _fill_filters_direct(env, gmail, 1, start=998)  # 999 + the department filter = 1,000
+    _fill_filters(env, gmail, 1, start=998)  # 999 + the department filter = 1,000
     creates_before = gmail_calls(env)["gmail.users.settings.filters.create"]
     result = desk_apply.execute(the_plan, client, record)
     creates = gmail_calls(env)["gmail.users.settings.filters.create"] - creates_before
@@ -278,10 +278,8 @@ def test_gmails_1000_filter_limit_is_refused_before_writing_and_a_500_there_is_n
                                                  "and the mailbox has 1000")
 
 
-def _fill_filters_direct(env, gmail, count: int, start: int = 0) -> None:
+def _fill_filters(env, gmail, count: int, start: int = 0) -> None:
     """Filters made by someone else, through the real client in batches of 50."""
-    from googleapiclient.http import BatchHttpRequest
-
     settings = gmail.settings().filters()
     for first in range(start, start + count, 50):
         batch = BatchHttpRequest(batch_uri=env.url + "batch/gmail/v1")
@@ -304,8 +302,6 @@ def test_gmails_10000_label_limit_is_refused_in_the_plan():
 
 
 def load_desk_text(text: str):
-    import tempfile
-
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "desk.yaml"
         path.write_text(text)
@@ -317,7 +313,8 @@ def test_an_smtp_alias_gmail_cannot_validate_says_what_to_check(env, tmp_path, m
     config = write(tmp_path, SMALL + """\
 send_as:
   - address: billing@example.com
-    smtp: {host: smtp.example.com, port: 587, username: billing, security: starttls, password_env: BILLING_SMTP_PASSWORD}
+    smtp: {host: smtp.example.com, port: 587, username: billing, security: starttls,
+           password_env: BILLING_SMTP_PASSWORD}
 """)
     result = invoke(["apply", "--yes", "-c", str(config), "--endpoint", env.url], ExitCode.PARTIAL)
     errors = [line for line in result.stderr.splitlines() if line.startswith(("Error", "Hint"))]
@@ -469,7 +466,8 @@ def test_a_full_disk_stops_apply_before_any_write_and_keeps_the_old_record(env, 
 
 def test_a_subject_on_the_acknowledgement_is_warned_about_by_test_plan_and_apply(env, tmp_path, gmail):
     config = write(tmp_path, SMALL + "auto_ack:\n  subject: We got your message\n  body_text: Thanks.\n")
-    warning = "Warning: desk.yaml:7: auto_ack.subject: with a subject Gmail sends the acknowledgement as a separate email"
+    warning = ("Warning: desk.yaml:7: auto_ack.subject: with a subject Gmail sends the acknowledgement "
+               "as a separate email")
     for command in (["test"], ["plan", "--endpoint", env.url], ["apply", "--yes", "--endpoint", env.url]):
         result = invoke([*command, "-c", str(config)])
         assert result.stderr.splitlines()[0].startswith(warning), command

@@ -157,7 +157,8 @@ def _check_limits(current: Current, label_changes: list[LabelChange], filter_cha
     # Filters are created before the ones they replace are deleted (apply's order), so each
     # create and each replace adds one at the peak. Discovery, filters.create: "you can only
     # create a maximum of 1,000 filters"; past it Gmail answers 500 (elie222/inbox-zero PR #1192).
-    new_filters = sum(1 for c in filter_changes if c.action == "create" or (c.action == "replace" and not c.existing_id))
+    new_filters = sum(1 for c in filter_changes
+                      if c.action == "create" or (c.action == "replace" and not c.existing_id))
     if new_filters and len(current.filters) + new_filters > MAX_FILTERS:
         raise GmailDeskError(
             f"the mailbox has {len(current.filters)} filters and this plan adds {new_filters}: "
