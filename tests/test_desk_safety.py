@@ -414,6 +414,13 @@ def test_the_record_is_0600_in_a_0700_folder(env, tmp_path):
     path = state_path(Account(env.url, SUPPORT))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    invoke(["apply", "--yes", "-c", str(tmp_path / "desk.yaml"), "--state", str(shared / "s.json"),
+            "--endpoint", env.url])
+    assert stat.S_IMODE((shared / "s.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755, "a folder given with --state keeps its mode"
 
 
 @pytest.mark.parametrize(("content", "message"), [

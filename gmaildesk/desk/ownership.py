@@ -193,7 +193,8 @@ class Ownership:
         folder = self.path.parent
         temp = None
         try:
-            private_dir(folder)
+            if not folder.is_dir():  # a folder that exists (one given with --state) keeps its mode
+                private_dir(folder)
             handle, temp = tempfile.mkstemp(prefix=".desk-state-", dir=folder)
             os.fchmod(handle, 0o600)
             with os.fdopen(handle, "w", encoding="utf-8") as out:
