@@ -55,6 +55,7 @@ def test_a_restarted_sandbox_keeps_its_state(tmp_path):
         gmail.messages().trash(userId="me", id=spam["id"]).execute()
         gmail.settings().filters().create(userId="me", body={"criteria": {"subject": "invoice"},
                                                              "action": {"addLabelIds": [label["id"]]}}).execute()
+        first.control.register_smtp_hosts(SUPPORT, ["smtp.p.example"])
         gmail.settings().sendAs().create(userId="me", body={"sendAsEmail": "me@personal.example",
                                                             "smtpMsa": {"host": "smtp.p.example", "port": 587,
                                                                         "password": "pw"}}).execute()

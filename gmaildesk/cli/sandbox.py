@@ -27,7 +27,10 @@ SandboxUrl = Annotated[str, typer.Option("--endpoint", envvar="GMAILDESK_ENDPOIN
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on (keep it loopback).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback; anything else needs --allow-remote).")
+                    ] = "127.0.0.1",
+    allow_remote: Annotated[bool, typer.Option(
+        "--allow-remote", help="Allow a --host beyond loopback: anyone who reaches it controls the sandbox.")] = False,
     port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
     db: Annotated[Optional[Path], typer.Option(help="SQLite file to keep state in; memory when absent.")] = None,
     user: Annotated[Optional[list[str]], typer.Option(help="Mailbox to create (repeatable); the first is 'me'.")] = None,
@@ -40,16 +43,22 @@ def serve(
     Example: gmaildesk sandbox serve --port 8765 --db desk.sqlite --user support@example.com
     """
     from gmaildesk.sandbox import SandboxOptions, start_server
+    from gmaildesk.sandbox.server import is_loopback
 
     options = SandboxOptions(users=tuple(user or (DEFAULT_USER,)), db=str(db) if db else None,
                              history_retention_s=history_retention, quota_units_per_second=quota)
     try:
-        server = start_server(options, host, port, log=(lambda line: print(line, file=sys.stderr)) if verbose else None)
+        server = start_server(options, host, port, log=(lambda line: print(line, file=sys.stderr)) if verbose else None,
+                              allow_remote=allow_remote)
     except OSError as error:
         raise GmailDeskError(f"cannot listen on {host}:{port}: {error.strerror}",
                              hints=("Pick another --port, or 0 for a free one.",)) from None
     typer.echo(f"gmaildesk sandbox serving {server.url} for {', '.join(sorted(server.sandbox.mailboxes))}")
     typer.echo(f"Use it with: export GMAILDESK_ENDPOINT={server.url}")
+    if allow_remote and not is_loopback(host):
+        typer.echo(f"WARNING: the sandbox listens on {host}, beyond this machine. Its control API has no "
+                   "authentication: anyone who can reach this port can read and change its mail and settings.",
+                   err=True)
     sys.stdout.flush()
     try:
         server.serve_forever()

@@ -3,13 +3,15 @@ move the clock, verify addresses, inject faults, enforce quota, read counters.""
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import unquote
 
 from gmaildesk.sandbox import api_settings, delivery, dispatch, mime
-from gmaildesk.sandbox.core import Sandbox
+from gmaildesk.sandbox.core import MAX_CLOCK_MOVE_S, YEAR_S, Sandbox
 from gmaildesk.sandbox.errors import ApiError, bad_request, not_found
+from gmaildesk.sandbox.limits import real_number
+
+MAX_QUOTA_RATE = 1e9  # units per second; Gmail's real budgets are 100-250
 
 
 def handle(sb: Sandbox, verb: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
@@ -19,19 +21,23 @@ def handle(sb: Sandbox, verb: str, path: str, query: dict[str, list[str]], heade
             found = pattern.match(path)
             if found and route_verb == verb:
                 params = {k: unquote(v) for k, v in found.groupdict().items()}
-                with sb.lock, sb.store.transaction():
+                if handler is not deliver:  # a delivery's body is the message, in its own type
+                    dispatch.refuse_non_json(headers, body)
+                with sb.atomic():
                     return dispatch.json_response(200, handler(sb, params, query, headers, body))
         raise not_found(f"no sandbox control endpoint {verb} {path}")
     except ApiError as error:
         return dispatch.error_response(error)
+    except Exception as error:  # a sandbox bug: rolled back (see Sandbox.atomic), answered, never a dropped connection
+        return dispatch.error_response(dispatch.internal_error(error))
 
 
 def _json(body: bytes) -> dict:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
-    except ValueError:
+        value = dispatch.loads_json(body)
+    except (ValueError, RecursionError):
         raise bad_request("control API bodies are JSON objects") from None
     if not isinstance(value, dict):
         raise bad_request("control API bodies are JSON objects")
@@ -61,7 +67,10 @@ def status(sb: Sandbox, params, query, headers, body) -> dict:
 
 def add_user(sb: Sandbox, params, query, headers, body) -> dict:
     data = _json(body)
-    mailbox = sb.add_user(str(data.get("email", "")), data.get("delegated"))
+    email, delegated = data.get("email"), data.get("delegated")
+    if not isinstance(email, str) or len(email) > 320:
+        raise bad_request("email must be an email address")
+    mailbox = sb.add_user(email, None if delegated is None else _boolean("delegated", delegated))
     return {"email": mailbox.email, "delegated": mailbox.delegated}
 
 
@@ -69,7 +78,7 @@ def change_user(sb: Sandbox, params, query, headers, body) -> dict:
     mailbox = sb.mailbox(params["user"])
     data = _json(body)
     if "delegated" in data:
-        mailbox.delegated = bool(data["delegated"])
+        mailbox.delegated = _boolean("delegated", data["delegated"])
         mailbox.save_state()
     return {"email": mailbox.email, "delegated": mailbox.delegated}
 
@@ -140,13 +149,13 @@ def get_clock(sb: Sandbox, params, query, headers, body) -> dict:
 def move_clock(sb: Sandbox, params, query, headers, body) -> dict:
     data = _json(body)
     if "advanceSeconds" in data:
-        seconds = data["advanceSeconds"]
+        seconds = real_number("advanceSeconds", data["advanceSeconds"], 0, MAX_CLOCK_MOVE_S)
     elif "nowMs" in data:
-        seconds = (int(data["nowMs"]) - sb.now_ms()) / 1000
+        now = sb.now_ms()
+        target = real_number("nowMs", data["nowMs"], now, now + MAX_CLOCK_MOVE_S * 1000)
+        seconds = (int(target) - now) / 1000
     else:
-        raise bad_request("clock needs advanceSeconds or nowMs")
-    if not isinstance(seconds, (int, float)) or seconds < 0:
-        raise bad_request("the sandbox clock only moves forward (advanceSeconds >= 0)")
+        raise bad_request("clock needs advanceSeconds (0 to 10 years) or nowMs")
     return {"nowMs": sb.advance_clock(seconds), "offsetMs": sb.clock_offset_ms}
 
 
@@ -165,10 +174,12 @@ def get_quota(sb: Sandbox, params, query, headers, body) -> dict:
 
 def set_quota(sb: Sandbox, params, query, headers, body) -> dict:
     data = _json(body)
-    rate = data.get("units_per_second")
-    if rate is not None and (not isinstance(rate, (int, float)) or rate <= 0):
+    rate, costs = data.get("units_per_second"), data.get("costs")
+    if rate is not None and real_number("units_per_second", rate, 0, MAX_QUOTA_RATE) <= 0:
         raise bad_request("units_per_second must be a positive number or null")
-    sb.quota.configure(rate, data.get("costs"))
+    if costs is not None and not isinstance(costs, str):
+        raise bad_request(f"costs must be the name of a cost table, not {costs!r}")
+    sb.quota.configure(rate, costs)
     return sb.quota.describe()
 
 
@@ -184,8 +195,8 @@ def reset_counters(sb: Sandbox, params, query, headers, body) -> dict:
 def set_config(sb: Sandbox, params, query, headers, body) -> dict:
     data = _json(body)
     if "historyRetentionSeconds" in data:
-        seconds = data["historyRetentionSeconds"]
-        if not isinstance(seconds, (int, float)) or seconds <= 0:
+        seconds = real_number("historyRetentionSeconds", data["historyRetentionSeconds"], 0, 10 * YEAR_S)
+        if seconds <= 0:
             raise bad_request("historyRetentionSeconds must be positive")
         sb.history_retention_ms = int(seconds * 1000)
         sb.prune_history()

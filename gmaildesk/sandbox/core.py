@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
+from gmaildesk.sandbox import mime
 from gmaildesk.sandbox.errors import ApiError, not_found
 from gmaildesk.sandbox.limits import Counters, Faults, QuotaGate
 from gmaildesk.sandbox.mailbox import Mailbox
@@ -14,6 +17,9 @@ from gmaildesk.sandbox.store import Store
 
 from gmaildesk.sandbox.defaults import DEFAULT_USER  # noqa: F401 (re-exported)
 WEEK_S = 7 * 24 * 3600
+YEAR_S = 365.25 * 24 * 3600
+MAX_CLOCK_MOVE_S = 10 * YEAR_S  # one move of the sandbox clock
+MAX_CLOCK_OFFSET_MS = int(100 * YEAR_S * 1000)  # all moves together: dates stay far inside datetime's range
 
 
 @dataclass
@@ -51,12 +57,36 @@ class Sandbox:
         self.mailboxes: dict[str, Mailbox] = {}
         sandbox_state = self.store.load_objects("", "sandbox")
         self.clock_offset_ms = sandbox_state.get("clock", {}).get("offset_ms", 0)
-        for email in self.store.users():
-            self._open_mailbox(email, load=True)
+        self._load_from_store()
         for email in self.options.users:
             if email.lower() not in self.mailboxes:
                 self.add_user(email)
         self.default_user = (self.options.users[0] if self.options.users else self.store.users()[0]).lower()
+
+    # ---- consistency between memory and the store ---------------------------------------------
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One change of sandbox state: under the lock, in one store transaction. If it fails
+        half-way (a bad message, a bug), the store rolls back and memory is rebuilt from it, so
+        what is served is always what a restart would load."""
+        with self.lock:
+            answer = None
+            with self.store.transaction(on_discard=self._load_from_store):
+                try:
+                    yield
+                except ApiError as error:
+                    # Gmail's own answer: what changed before it (e.g. expired history pruned)
+                    # stays, in memory and in the store alike.
+                    answer = error
+            if answer is not None:
+                raise answer
+
+    def _load_from_store(self) -> None:
+        self.mailboxes = {}
+        for email in self.store.users():
+            self._open_mailbox(email, load=True)
+        self.outbox = [{**entry, "raw": mime.b64url_decode(entry["raw"])}
+                       for _, entry in sorted(self.store.load_objects("", "outbox").items())]
 
     # ---- users -------------------------------------------------------------------------------
     def _open_mailbox(self, email: str, *, load: bool, delegated: bool | None = None) -> Mailbox:
@@ -90,7 +120,12 @@ class Sandbox:
         return int(time.time() * 1000) + self.clock_offset_ms
 
     def advance_clock(self, seconds: float) -> int:
-        with self.lock, self.store.transaction():
+        # Bounded, so that no control call can push every date the sandbox serves out of range.
+        if not 0 <= seconds <= MAX_CLOCK_MOVE_S:
+            raise ApiError(400, f"the sandbox clock moves forward by at most {MAX_CLOCK_MOVE_S / YEAR_S:g} years at a time")
+        if self.clock_offset_ms + seconds * 1000 > MAX_CLOCK_OFFSET_MS:
+            raise ApiError(400, f"the sandbox clock stays within {MAX_CLOCK_OFFSET_MS / 1000 / YEAR_S:g} years of today")
+        with self.atomic():
             self.clock_offset_ms += int(seconds * 1000)
             self.store.put("", "sandbox", "clock", {"offset_ms": self.clock_offset_ms})
             self.prune_history()
@@ -115,4 +150,5 @@ class Sandbox:
             "subject": subject, "time": self.now_ms(), "size": len(raw), "raw": raw,
         }
         self.outbox.append(entry)
+        self.store.put("", "outbox", f"{entry['seq']:010d}", {**entry, "raw": mime.b64url_encode(raw)})
         return entry

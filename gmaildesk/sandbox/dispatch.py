@@ -58,7 +58,7 @@ def call(sb: Sandbox, verb: str, target: str, headers: dict[str, str], body: byt
             mailbox = sb.mailbox(params["userId"], grant_user)
             sb.quota.charge(mailbox.email, units)
             request = ApiRequest(sb, mailbox, params, query, json_body, media)
-            with sb.store.transaction():
+            with sb.atomic():
                 result = handler(request)
         _validate(sb, method_id, result)
         status, out_headers, payload = (204, {}, b"") if result is None else json_response(200, result)
@@ -67,6 +67,33 @@ def call(sb: Sandbox, verb: str, target: str, headers: dict[str, str], body: byt
     except ApiError as error:
         sb.counters.record_call(method_id, 0, error.code)
         return error_response(error)
+    except Exception as error:  # a sandbox bug: this call fails (state rolled back), the server goes on
+        sb.counters.record_call(method_id, 0, 500)
+        return error_response(internal_error(error))
+
+
+def internal_error(error: Exception) -> ApiError:
+    return ApiError(500, f"sandbox internal error ({type(error).__name__}: {error}); nothing was changed",
+                    "backendError")
+
+
+def loads_json(body: bytes) -> object:
+    """Strict JSON: NaN and Infinity are not JSON (json.loads would accept them)."""
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(body, parse_constant=refuse)
+
+
+def is_json(headers: dict[str, str]) -> bool:
+    return (header(headers, "Content-Type") or "").split(";")[0].strip().lower() == "application/json"
+
+
+def refuse_non_json(headers: dict[str, str], body: bytes) -> None:
+    """A JSON body must say so: a browser may send text/plain (or a form) cross-site without asking
+    (a CORS "simple request"), never application/json, so this stops web pages writing here."""
+    if body.strip() and not is_json(headers):
+        raise ApiError(415, "Content-Type must be application/json for a JSON body", "badContent")
 
 
 def header(headers: dict[str, str], name: str) -> str | None:
@@ -89,9 +116,10 @@ def _decode_body(query: dict, headers: dict[str, str], body: bytes, upload: bool
         raise bad_request(f"uploadType={kind} is not supported by the gmaildesk sandbox; use media or multipart")
     if not body.strip():
         return None, None
+    refuse_non_json(headers, body)
     try:
         return json.loads(body), None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise bad_request("Invalid JSON payload received.") from None
 
 
@@ -106,7 +134,7 @@ def _split_related(content_type: str, body: bytes) -> tuple[object, bytes]:
         raise bad_request("multipart upload needs exactly a metadata part and a media part")
     try:
         return json.loads(parts[0] or b"{}"), parts[1]
-    except ValueError:
+    except (ValueError, RecursionError):
         raise bad_request("Invalid JSON in the metadata part") from None
 
 

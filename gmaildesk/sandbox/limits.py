@@ -63,11 +63,11 @@ class QuotaGate:
         self._lock = threading.Lock()
 
     def configure(self, units_per_second: float | None, table: str | None = None) -> None:
+        if table and table not in COST_TABLES:  # checked first: a refused call changes nothing
+            raise ApiError(400, f"unknown cost table {table!r}; use one of {sorted(COST_TABLES)}")
         with self._lock:
             self.units_per_second = units_per_second
             if table:
-                if table not in COST_TABLES:
-                    raise ApiError(400, f"unknown cost table {table!r}; use one of {sorted(COST_TABLES)}")
                 self.table = table
             self._buckets.clear()
 

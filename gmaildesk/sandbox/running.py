@@ -9,7 +9,7 @@ from typing import Iterator
 
 from gmaildesk.sandbox.client import SandboxControl
 from gmaildesk.sandbox.core import DEFAULT_USER, Sandbox, SandboxOptions
-from gmaildesk.sandbox.server import SandboxServer
+from gmaildesk.sandbox.server import IDLE_TIMEOUT_S, MAX_CONNECTIONS, SandboxServer, check_bind
 
 @dataclass
 class SandboxHandle:
@@ -21,15 +21,25 @@ class SandboxHandle:
         return self.url
 
 
-def start_server(options: SandboxOptions, host: str = "127.0.0.1", port: int = 0, log=None) -> SandboxServer:
-    return SandboxServer((host, port), Sandbox(options), log=log)
+def start_server(options: SandboxOptions, host: str = "127.0.0.1", port: int = 0, log=None,
+                 **limits) -> SandboxServer:
+    """limits: allow_remote, max_connections, idle_timeout_s (see SandboxServer)."""
+    check_bind(host, limits.get("allow_remote", False))
+    sandbox = Sandbox(options)
+    try:
+        return SandboxServer((host, port), sandbox, log=log, **limits)
+    except BaseException:
+        sandbox.store.close()
+        raise
 
 
 @contextmanager
 def running_sandbox(users: tuple[str, ...] = (DEFAULT_USER,), *, db: str | None = None, host: str = "127.0.0.1",
-                    port: int = 0, **options) -> Iterator[SandboxHandle]:
+                    port: int = 0, max_connections: int = MAX_CONNECTIONS, idle_timeout_s: float = IDLE_TIMEOUT_S,
+                    **options) -> Iterator[SandboxHandle]:
     """Serve a sandbox on a background thread; yields its handle (url, sandbox, control)."""
-    server = start_server(SandboxOptions(users=tuple(users), db=db, **options), host, port)
+    server = start_server(SandboxOptions(users=tuple(users), db=db, **options), host, port,
+                          max_connections=max_connections, idle_timeout_s=idle_timeout_s)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="gmaildesk-sandbox",
                               daemon=True)
     thread.start()

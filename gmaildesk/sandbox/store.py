@@ -42,13 +42,17 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
         self._depth = 0
+        self._wrote = False
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, on_discard=None) -> Iterator[None]:
+        """One atomic unit of work. When it fails after writing, the writes are rolled back and
+        `on_discard()` runs, so that whoever mirrors the store in memory can reload from it."""
         with self._lock:
             outer = self._depth == 0
             if outer:
                 self._db.execute("BEGIN")
+                self._wrote = False
             self._depth += 1
             try:
                 yield
@@ -56,6 +60,8 @@ class Store:
                 self._depth -= 1
                 if outer:
                     self._db.execute("ROLLBACK")
+                    if self._wrote and on_discard is not None:
+                        on_discard()
                 raise
             else:
                 self._depth -= 1
@@ -69,6 +75,7 @@ class Store:
     # objects: users, labels, filters, settings, send-as, ...
     def put(self, user: str, kind: str, key: str, value: Any) -> None:
         with self._lock:
+            self._wrote = True
             self._db.execute(
                 "INSERT OR REPLACE INTO objects(user, kind, key, value) VALUES (?,?,?,?)",
                 (user, kind, key, json.dumps(value)),
@@ -76,6 +83,7 @@ class Store:
 
     def delete(self, user: str, kind: str, key: str) -> None:
         with self._lock:
+            self._wrote = True
             self._db.execute("DELETE FROM objects WHERE user=? AND kind=? AND key=?", (user, kind, key))
 
     def load_objects(self, user: str, kind: str) -> dict[str, Any]:
@@ -91,6 +99,7 @@ class Store:
     def put_message(self, user: str, msg_id: str, thread_id: str, internal_date: int, history_id: int,
                     labels: list[str], extra: dict, raw: bytes | None) -> None:
         with self._lock:
+            self._wrote = True
             if raw is None:
                 self._db.execute(
                     "UPDATE messages SET thread_id=?, internal_date=?, history_id=?, labels=?, extra=? WHERE user=? AND id=?",
@@ -104,6 +113,7 @@ class Store:
 
     def delete_message(self, user: str, msg_id: str) -> None:
         with self._lock:
+            self._wrote = True
             self._db.execute("DELETE FROM messages WHERE user=? AND id=?", (user, msg_id))
 
     def load_messages(self, user: str) -> Iterator[tuple]:
@@ -118,10 +128,12 @@ class Store:
     # history
     def add_history(self, user: str, record: dict) -> None:
         with self._lock:
+            self._wrote = True
             self._db.execute("INSERT INTO history VALUES (?,?,?)", (user, record["id"], json.dumps(record)))
 
     def prune_history(self, user: str, below_id: int) -> None:
         with self._lock:
+            self._wrote = True
             self._db.execute("DELETE FROM history WHERE user=? AND id<?", (user, below_id))
 
     def load_history(self, user: str) -> list[dict]:
