@@ -15,6 +15,7 @@ def check_desk(desk: DeskFile, declared: list[DeclaredLabel], positions: Positio
     _check_unique_names(desk, positions)
     check_labels(declared, positions)
     _check_gmail_limits(desk, declared, positions)
+    _check_test_count(desk, positions)
     _check_send_as(desk, positions)
     _check_forwarding(desk, positions)
     _check_auto_ack(desk, positions)
@@ -58,11 +59,6 @@ def _check_gmail_limits(desk: DeskFile, declared: list[DeclaredLabel], positions
                                     f"routes, {len(desk.filters):,} filters); Gmail allows at most {MAX_FILTERS:,}",
                               ("Gmail refuses the rest after creating the first 1,000; join departments or filters "
                                "that share an action into one",))
-    if len(desk.tests) > MAX_TESTS:
-        raise positions.error(("tests", MAX_TESTS), f"this desk has {len(desk.tests):,} tests; at most "
-                                                    f"{MAX_TESTS:,} are run",
-                              ("each test is matched against every filter, before every apply; keep one or two "
-                               "per route",))
     names: set[str] = set()
     for item in declared:
         names.update(name.casefold() for name in (*parent_names(item.label.name), item.label.name))
@@ -71,6 +67,14 @@ def _check_gmail_limits(desk: DeskFile, declared: list[DeclaredLabel], positions
                                              f"departments, filter labels and their parents); Gmail allows "
                                              f"at most {MAX_LABELS:,} in a mailbox",
                                   ("use fewer departments, or fewer levels of nesting",))
+
+
+def _check_test_count(desk: DeskFile, positions: Positions) -> None:
+    if len(desk.tests) > MAX_TESTS:
+        raise positions.error(("tests", MAX_TESTS), f"this desk has {len(desk.tests):,} tests; at most "
+                                                    f"{MAX_TESTS:,} are run",
+                              ("each test is matched against every filter, before every apply; keep one or two "
+                               "per route",))
 
 
 def _check_send_as(desk: DeskFile, positions: Positions) -> None:

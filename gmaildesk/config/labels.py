@@ -62,6 +62,8 @@ def declared_labels(desk: DeskFile) -> list[DeclaredLabel]:
 
 # UAX #9's explicit directional formatting characters: invisible, they reorder the text around them.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "TAB", "\x00": "NUL", "\x1b": "ESCAPE",
+                  "\x7f": "DELETE"}  # Unicode gives control characters no names
 _CONTROL_HINT = ("label names show in Gmail's menus, in IMAP folder names and in gmaildesk's own output; "
                  "write the name without control characters")
 
@@ -80,8 +82,7 @@ def name_problem(name: str) -> tuple[str, tuple[str, ...]] | None:
     """Why Gmail would refuse *name* (400 'Invalid label name'), or why gmaildesk does; None when fine."""
     control = next((char for char in name if is_control(char)), None)
     if control is not None:
-        what = unicodedata.name(control, "") or {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "TAB",
-                                                  "\x00": "NUL", "\x1b": "ESCAPE", "\x7f": "DELETE"}.get(control, "")
+        what = unicodedata.name(control, "") or _CONTROL_NAMES.get(control, "")
         shown = f"U+{ord(control):04X}" + (f" {what}" if what else "")
         return f"label '{printable(name)}' contains the control character {shown}", (_CONTROL_HINT,)
     segments = name.split("/")
