@@ -24,6 +24,7 @@ from gmaildesk.errors import ExitCode
 from gmaildesk.sandbox import delivery, running_sandbox
 from gmaildesk.sandbox.client import SandboxControl
 from gmaildesk.sandbox.mime import b64url_decode, build_message
+from gmaildesk.sandbox.store import Store
 
 SUPPORT = "support@example.com"
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile" / "sandbox"
@@ -277,6 +278,24 @@ def test_a_negative_latency_is_a_one_line_error_and_the_sandbox_keeps_answering(
     assert result.stderr.splitlines()[0] == ("Error: sandbox control PUT faults: fault latency_ms must be between "
                                              "0 and 60000, not -5 (HTTP 400)")
     assert gmail.getProfile(userId="me").execute()["emailAddress"] == SUPPORT
+
+
+def test_non_finite_numbers_from_the_command_line_are_a_usage_error(sandbox):
+    result = invoke(["sandbox", "faults", "--endpoint", sandbox.url, "--latency-ms", "nan"], expect=ExitCode.USAGE)
+    assert result.stderr.splitlines() == [
+        "Error: sandbox control PUT faults: values must be finite numbers, not NaN or infinity"]
+    assert sandbox.control.status()["faults"]["latency_ms"] == 0
+
+
+def test_a_db_whose_clock_was_pushed_out_of_range_is_refused_with_the_fix(tmp_path):
+    db = tmp_path / "bricked.sqlite"
+    store = Store(str(db))  # what an older sandbox wrote after `clock --advance 99999999999999d`
+    store.put("", "sandbox", "clock", {"offset_ms": 8_639_999_999_999_913_600_000})
+    store.close()
+    result = invoke(["sandbox", "serve", "--db", str(db), "--port", "0"], expect=ExitCode.ERROR)
+    assert result.stderr.splitlines() == [
+        f"Error: {db}: the sandbox clock stored there is out of range (8639999999999913600000 ms ahead)",
+        "Hint: Start with a fresh --db file; this one cannot serve valid dates."]
 
 
 # ---- hostile mail -------------------------------------------------------------------------------------------

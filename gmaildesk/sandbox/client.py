@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote, urlencode
 
-from gmaildesk.errors import GmailDeskError
+from gmaildesk.errors import ExitCode, GmailDeskError
 
 
 class SandboxControl:
@@ -17,7 +17,11 @@ class SandboxControl:
 
     def _call(self, verb: str, path: str, body: object = None, *, raw: bytes | None = None,
               content_type: str = "application/json") -> dict:
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        try:
+            data = raw if raw is not None else (json.dumps(body, allow_nan=False).encode() if body is not None else None)
+        except ValueError:
+            raise GmailDeskError(f"sandbox control {verb} {path}: values must be finite numbers, not NaN or infinity",
+                                 exit_code=ExitCode.USAGE) from None
         request = urllib.request.Request(self.url + "sandbox/" + path, data=data, method=verb,
                                          headers={"Content-Type": content_type})
         try:

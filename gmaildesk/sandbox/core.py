@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+from gmaildesk.errors import GmailDeskError
 from gmaildesk.sandbox import mime
 from gmaildesk.sandbox.errors import ApiError, not_found
 from gmaildesk.sandbox.limits import Counters, Faults, QuotaGate
@@ -57,6 +58,12 @@ class Sandbox:
         self.mailboxes: dict[str, Mailbox] = {}
         sandbox_state = self.store.load_objects("", "sandbox")
         self.clock_offset_ms = sandbox_state.get("clock", {}).get("offset_ms", 0)
+        if not isinstance(self.clock_offset_ms, int) or not 0 <= self.clock_offset_ms <= MAX_CLOCK_OFFSET_MS:
+            # Written by an older sandbox that let the clock run past any date Gmail can hold.
+            self.store.close()
+            raise GmailDeskError(f"{self.store.path}: the sandbox clock stored there is out of range "
+                                 f"({self.clock_offset_ms!r} ms ahead)",
+                                 hints=("Start with a fresh --db file; this one cannot serve valid dates.",))
         self._load_from_store()
         for email in self.options.users:
             if email.lower() not in self.mailboxes:
