@@ -214,6 +214,33 @@ def test_when_every_connection_is_inside_a_request_a_newcomer_gets_503_at_once()
                 conn.close()
 
 
+def test_slow_loris_requests_give_way_to_a_newcomer_at_the_cap():
+    with running_sandbox((SUPPORT,), max_connections=2, idle_timeout_s=0.5) as handle:
+        loris = [socket.create_connection(_address(handle.url), timeout=5) for _ in range(2)]
+        stop = threading.Event()
+
+        def trickle():  # one header byte every 0.1 s: never idle long enough for the socket timeout
+            try:
+                for conn in loris:
+                    conn.sendall(b"GET /sandbox/status HTTP/1.1\r\nX-Slow: ")
+                while not stop.wait(0.1):
+                    for conn in loris:
+                        conn.sendall(b"a")
+            except OSError:
+                pass
+
+        sender = threading.Thread(target=trickle, daemon=True)
+        sender.start()
+        try:
+            time.sleep(0.7)  # both have been sending their request for longer than the idle timeout
+            assert _exchange(handle.url, _request(handle.url, "GET", "/sandbox/status"))[0] == 200
+        finally:
+            stop.set()
+            sender.join(timeout=5)
+            for conn in loris:
+                conn.close()
+
+
 @pytest.mark.parametrize("length, status, message", [
     ("-1", 400, "Content-Length must be a non-negative integer, not '-1'"),
     ("abc", 400, "Content-Length must be a non-negative integer, not 'abc'"),

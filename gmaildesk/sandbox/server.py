@@ -60,8 +60,9 @@ class SandboxServer(ThreadingHTTPServer):
         self.idle_timeout_s = idle_timeout_s
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
-        self._idle: dict[socket.socket, float] = {}  # connections waiting for their next request
-        self._idle_lock = threading.Lock()
+        # Connections waiting for their next request, and those still sending one, with since when.
+        self._phases: dict[str, dict[socket.socket, float]] = {"idle": {}, "reading": {}}
+        self._phase_lock = threading.Lock()
         self.refused_connections = 0
         self.evicted_connections = 0
 
@@ -79,21 +80,27 @@ class SandboxServer(ThreadingHTTPServer):
 
     # One thread per connection, never more than max_connections. At the cap a new connection
     # takes the place of the longest-idle one (closed between requests, which HTTP/1.1 clients
-    # expect of keep-alive); only when every connection is inside a request does it get a 503,
-    # at once and without a thread of its own.
-    def mark_idle(self, conn: socket.socket, idle: bool) -> None:
-        with self._idle_lock:
-            if idle:
-                self._idle[conn] = time.monotonic()
-            else:
-                self._idle.pop(conn, None)
+    # expect of keep-alive), or of one that has been sending its request for longer than the
+    # idle timeout (a slow-loris); only when every connection is busy does it get a 503, at
+    # once and without a thread of its own.
+    def mark(self, conn: socket.socket, phase: str | None) -> None:
+        with self._phase_lock:
+            for name, members in self._phases.items():
+                if name == phase:
+                    members.setdefault(conn, time.monotonic())
+                else:
+                    members.pop(conn, None)
 
-    def _evict_idle(self) -> bool:
-        with self._idle_lock:
-            if not self._idle:
+    def _evict_one(self) -> bool:
+        with self._phase_lock:
+            idle, reading = self._phases["idle"], self._phases["reading"]
+            slow = {c: t for c, t in reading.items() if time.monotonic() - t > self.idle_timeout_s}
+            victims = idle or slow
+            if not victims:
                 return False
-            oldest = min(self._idle, key=self._idle.__getitem__)
-            del self._idle[oldest]
+            oldest = min(victims, key=victims.__getitem__)
+            idle.pop(oldest, None)
+            reading.pop(oldest, None)
         self.evicted_connections += 1
         try:
             oldest.shutdown(socket.SHUT_RDWR)
@@ -104,7 +111,7 @@ class SandboxServer(ThreadingHTTPServer):
     def _take_slot(self) -> bool:
         if self._slots.acquire(blocking=False):
             return True
-        while self._evict_idle():
+        while self._evict_one():
             if self._slots.acquire(timeout=1.0):
                 return True
         return False
@@ -129,7 +136,7 @@ class SandboxServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.mark_idle(request, False)
+            self.mark(request, None)
             self._slots.release()
 
 
@@ -147,17 +154,21 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
 
     def handle_one_request(self):
-        # Idle (evictable) until the first byte of the next request arrives.
-        self.server.mark_idle(self.connection, True)
+        # Idle until the first byte of the next request arrives, then reading it until _serve has
+        # its body; both phases may be evicted at the cap (see SandboxServer).
+        self.server.mark(self.connection, "idle")
         try:
             first = self.rfile.peek(1)
         except (TimeoutError, OSError):
             first = b""
-        self.server.mark_idle(self.connection, False)
         if not first:
             self.close_connection = True
             return
-        super().handle_one_request()
+        self.server.mark(self.connection, "reading")
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.mark(self.connection, None)
 
     def do_GET(self):
         try:
@@ -225,6 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < length:
             self.close_connection = True
             return
+        self.server.mark(self.connection, None)  # the request is in; handling it may take its time
         headers = {k: v for k, v in self.headers.items()}
         if path.startswith("/sandbox/oauth/"):
             query = parse_qs(url.query, keep_blank_values=True)
