@@ -18,12 +18,13 @@ from pathlib import Path
 import httplib2
 import pytest
 from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
 
 from cli_run import invoke
 from gmaildesk.errors import ExitCode
 from gmaildesk.sandbox import delivery, running_sandbox
 from gmaildesk.sandbox.client import SandboxControl
-from gmaildesk.sandbox.mime import b64url_decode, build_message
+from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message
 from gmaildesk.sandbox.store import Store
 
 SUPPORT = "support@example.com"
@@ -348,6 +349,22 @@ def test_hostile_mail_is_delivered_as_gmail_would_and_reads_back_in_every_format
         head = b64url_decode(reply["raw"]).split(b"\r\n\r\n", 1)[0]
         assert all(line[:1] in b" \t" or b":" in line for line in head.split(b"\r\n")), head
         assert b"\nBcc:" not in head and b"victim@example.org" not in head.split(b"Subject:")[0]
+
+
+@pytest.mark.parametrize("eml", HOSTILE_MAIL, ids=[p.name for p in HOSTILE_MAIL])
+def test_hostile_mail_through_insert_import_and_send_is_stored_or_refused_never_a_500(sandbox, gmail, eml):
+    raw = eml.read_bytes()
+    messages = gmail.messages()
+    for method in (messages.insert, messages.import_):
+        stored = method(userId="me", body={"raw": b64url_encode(raw), "labelIds": ["INBOX"]}).execute()
+        assert b64url_decode(messages.get(userId="me", id=stored["id"], format="raw").execute()["raw"]) == raw
+    try:
+        sent = messages.send(userId="me", body={"raw": b64url_encode(raw)}).execute()
+    except HttpError as error:
+        assert error.status_code == 400, error  # no recipient to send to
+    else:
+        assert "SENT" in messages.get(userId="me", id=sent["id"], format="minimal").execute()["labelIds"]
+    assert sandbox.control.counters()["errors"].get("gmail.users.messages.send", {}).get("500") is None
 
 
 def test_a_failure_half_way_through_a_delivery_loses_nothing_and_keeps_memory_and_store_equal(tmp_path, monkeypatch):
