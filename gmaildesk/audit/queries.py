@@ -65,7 +65,7 @@ class UnreadableStore(ValueError):
 
 def _flags(raw: str | None, thread_id: str, where: str) -> tuple[str, ...]:
     """A JSON list of flag names (NULL in a store older than flags: none)."""
-    if raw is None:
+    if raw is None or raw == "[]":  # the common case, without a JSON parse per row
         return ()
     try:
         value = json.loads(raw)
