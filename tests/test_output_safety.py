@@ -336,3 +336,16 @@ def test_errors_quoting_what_was_typed_or_read_are_escaped(hostile):
     result = invoke(["show", "\x1b]8;;http://evil.example/\x1b\\x\x1b]8;;\x1b\\", *hostile], ExitCode.USAGE)
     _terminal_clean(result.stderr)
     assert result.stderr == "Error: '\\x1b]8;;http://evil.example/\\x1b\\x\\x1b]8;;\\x1b\\' is not a thread id\n"
+
+
+def test_plan_shows_hostile_values_from_gmail_escaped(sandbox, gmail, tmp_path, monkeypatch):
+    """The plan quotes what Gmail holds (the responder's subject, a label it will not delete)."""
+    monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
+    gmail.settings().updateVacation(userId="me", body={"enableAutoReply": True, "responseSubject": "Away \x1b[2J now",
+                                                       "responseBodyPlainText": "x"}).execute()
+    gmail.labels().create(userId="me", body={"name": "Dept/Bill\x1b[5ming \u202eevil"}).execute()
+    config = tmp_path / "desk.yaml"
+    config.write_text(DESK + "auto_ack:\n  enabled: true\n  body_text: hello\n")
+    out = invoke(["plan", "-c", str(config), "--endpoint", sandbox.url]).stdout
+    _terminal_clean(out)
+    assert "Away \\x1b[2J now" in out and "Dept/Bill\\x1b[5ming \\u202eevil" in out

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from gmaildesk.cli import safe
 from gmaildesk.cli.options import Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.errors import ExitCode, GmailDeskError
 
@@ -63,7 +64,8 @@ def plan(
     Example: gmaildesk plan -c desk.yaml --exit-code
     """
     the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user).plan
-    typer.echo(json.dumps(the_plan.to_json(), indent=2) if as_json else the_plan.render_text(), nl=as_json)
+    typer.echo(json.dumps(the_plan.to_json(), indent=2) if as_json else safe.lines(the_plan.render_text()),
+               nl=as_json)
     if exit_code and not the_plan.is_empty():
         raise typer.Exit(int(ExitCode.PLAN_HAS_CHANGES))
 
@@ -100,12 +102,12 @@ def _apply(client, record, the_plan, yes: bool, as_json: bool) -> None:
         if as_json:
             typer.echo(json.dumps({"version": 1, "plan": the_plan.to_json(), "result": None}, indent=2))
         else:
-            typer.echo(the_plan.render_text(), nl=False)
+            typer.echo(safe.lines(the_plan.render_text()), nl=False)
         desk_apply.execute(the_plan, client, record)  # records adopted filters; writes nothing to Gmail
         _finish_refusals(the_plan)
         return
     if not as_json:
-        typer.echo(the_plan.render_text(), nl=False)
+        typer.echo(safe.lines(the_plan.render_text()), nl=False)
     if not yes:
         if not _stdin_is_interactive():
             raise GmailDeskError("apply needs confirmation, but stdin is not a terminal", [NOT_INTERACTIVE_HINT])
@@ -135,9 +137,7 @@ def _finish_refusals(the_plan) -> None:
 
 
 def _report(kind: str, message: str, hints) -> None:
-    from gmaildesk.cli import safe  # messages quote label names and Gmail's answers: escaped for the terminal
-
-    typer.echo(f"{kind}: {safe.text(message)}", err=True)
+    typer.echo(f"{kind}: {safe.text(message)}", err=True)  # may quote label names and Gmail's answers
     for hint in hints:
         typer.echo(f"Hint: {safe.text(hint)}", err=True)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["text", "cell", "csv_field", "csv_row"]
+__all__ = ["text", "lines", "cell", "csv_field", "csv_row"]
 
 # C0 controls, DEL and C1 controls (ESC and CSI among them), Unicode line and paragraph separators,
 # and the bidi embeddings, overrides, isolates and marks (the "Trojan Source" characters, CVE-2021-42574).
@@ -29,6 +29,11 @@ def text(value: object) -> str:
     """*value* as printable text: each unsafe character shown as its escape (`\\x1b`, `\\u202e`)."""
     value = str(value)
     return _UNSAFE.sub(_visible, value) if _UNSAFE.search(value) else value
+
+
+def lines(value: str) -> str:
+    """Multi-line output (a plan, a sweep summary) with each line as `text`: its line breaks kept."""
+    return "\n".join(text(line) for line in value.split("\n"))
 
 
 def cell(value: object):

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from gmaildesk.cli import safe
 from gmaildesk.cli.options import Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.errors import ExitCode
 
@@ -65,9 +66,9 @@ def sweep(
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     elif not quiet:
-        typer.echo(render(result))
+        typer.echo(safe.lines(render(result)))  # thread ids and Gmail's error texts are Gmail's data
     for error in result.errors:
-        typer.echo(f"Error: {error}", err=True)
+        typer.echo(f"Error: {safe.text(error)}", err=True)
     if result.given_up:  # even with --quiet: a conversation nobody will see labelled
         typer.echo(f"Warning: gave up on {len(result.given_up)} conversation{'s' if len(result.given_up) > 1 else ''}"
                    f" Gmail named but never showed: {', '.join(result.given_up)}", err=True)
