@@ -42,6 +42,7 @@ from gmaildesk.cli import app
 from gmaildesk.config import load_desk
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail import ConnectionOptions, connect, scopes
+from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.pacing import QuotaPacer
 from gmaildesk.gmail.retry import RetryPolicy
 from gmaildesk.sandbox import running_sandbox
@@ -306,7 +307,7 @@ class Bench:
     def gmaildesk(self, store_path: Path):
         def run(client):
             with Store(store_path) as store:
-                r = engine.run(client, self.desk, store, now_ms=self.sb.sandbox.now_ms())
+                r = engine.run(HttpGmailApi(client), self.desk, store, now_ms=self.sb.sandbox.now_ms())
             return {"status": r.status, "threads_read": r.threads_read, "transitions": len(r.transitions),
                     "failed": len(r.errors), "errors": r.errors[:3]}
         return run

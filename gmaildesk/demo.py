@@ -18,6 +18,7 @@ from gmaildesk.desk import plan as desk_plan
 from gmaildesk.desk import read
 from gmaildesk.desk.ownership import Ownership
 from gmaildesk.gmail import ConnectionOptions, connect, scopes
+from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.sweep import engine as sweep_engine
 from gmaildesk.sweep.store import Store
 from gmaildesk.sandbox import SandboxHandle, running_sandbox
@@ -114,7 +115,7 @@ def _audit(desk, store_path: Path, now_ms: int) -> tuple[dict, dict]:
 
 
 def _sweep(sb: SandboxHandle, client, desk, store: Store, title: str) -> SweepRun:
-    outcome = sweep_engine.run(client, desk, store, now_ms=sb.sandbox.now_ms())
+    outcome = sweep_engine.run(HttpGmailApi(client), desk, store, now_ms=sb.sandbox.now_ms())
     names = {t.thread_id: t for t in outcome.transitions}
     lines = [f"{_subject(client, thread_id)}: {t.from_state or '-'} -> {t.to_state} ({t.reason})"
              for thread_id, t in names.items()]

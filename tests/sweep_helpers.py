@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from gmaildesk.cli import app
 from gmaildesk.config import load_desk
 from gmaildesk.gmail import connect, scopes
+from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.connection import ConnectionOptions
 from gmaildesk.gmail.retry import RetryPolicy
 from gmaildesk.sandbox.mime import build_message
@@ -93,7 +94,7 @@ class Desk:
 
     def sweep(self, **kw) -> engine.SweepResult:
         with Store(self.store_path) as store:
-            return engine.run(self.client, self.desk, store, now_ms=self.now(), **kw)
+            return engine.run(HttpGmailApi(self.client), self.desk, store, now_ms=self.now(), **kw)
 
     def label_names(self, thread_id: str) -> set[str]:
         """Union of the thread's labels, by name (user labels) or id (system labels)."""

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from gmaildesk.cli import app
 from gmaildesk.config import load_desk
 from gmaildesk.gmail import connect, scopes
+from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.connection import ConnectionOptions
 from gmaildesk.sandbox import delivery, running_sandbox
 from gmaildesk.sandbox.mime import build_message
@@ -220,7 +221,7 @@ def reference(tmp_path_factory):
 
         def sweep():
             with Store(box.store) as store:
-                result = engine.run(client, desk, store, now_ms=handle.sandbox.now_ms())
+                result = engine.run(HttpGmailApi(client), desk, store, now_ms=handle.sandbox.now_ms())
             assert not result.errors
             return result
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import asdict, dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from ipaddress import ip_address
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail.errors import translate
-from gmaildesk.gmail.pacing import QuotaPacer
+from gmaildesk.gmail.pacing import QuotaPacer, method_id
 from gmaildesk.gmail.retry import RetryPolicy, call_with_retry, failure_signal, is_retryable
 
 if TYPE_CHECKING:
@@ -37,9 +39,14 @@ class CallStats:
     batch_parts_resent: int = 0
     paced_waits: int = 0  # times the quota pacer held a call or batch back
     paced_s: float = 0.0  # seconds spent waiting for quota
+    # Logical calls per discovery method ("users.threads.get"), each once whatever its retries.
+    by_method: Counter[str] = field(default_factory=Counter)
 
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, int | float]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "by_method"}
+
+    def count(self, requests: Sequence[HttpRequest]) -> None:
+        self.by_method.update(method_id(r).removeprefix("gmail.") for r in requests)
 
 
 class GmailClient:
@@ -72,6 +79,7 @@ class GmailClient:
     def execute(self, request: HttpRequest, what: str = "") -> Any:
         """Run one request with retries; raise GmailDeskError once it fails for good."""
         attempts = 0
+        self.stats.count([request])
 
         def attempt() -> Any:
             nonlocal attempts
@@ -97,6 +105,7 @@ class GmailClient:
         raised instead, since no call can succeed until the user acts.
         """
         results: list[Any] = [_UNSET] * len(requests)
+        self.stats.count(requests)
         for indexes in self._chunks(requests):
             failure = self._run_chunk(requests, indexes, results, what)
             if failure is not None:

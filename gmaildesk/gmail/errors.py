@@ -38,6 +38,26 @@ _DELEGATION_PATHS = ("/settings/sendAs", "/settings/forwardingAddresses", "/sett
 _SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 
 
+class GmailApiError(GmailDeskError):
+    """A Gmail call that failed for good: the user-facing message plus what Gmail answered.
+
+    `status` is the HTTP status (None when no answer came: connection refused, timeout, a
+    token that could not be refreshed); `reason` is Google's `errors[0].reason`
+    ("notFound", "failedPrecondition", ...) when the answer carried one. Callers branch on
+    these, never on the message text.
+    """
+
+    def __init__(self, message: str, hints: tuple[str, ...] | list[str] = (), exit_code: ExitCode = ExitCode.ERROR,
+                 *, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message, hints, exit_code)
+        self.status = status
+        self.reason = reason
+
+    def with_context(self, context: str) -> GmailApiError:
+        return GmailApiError(f"{context}: {self.message}", self.hints, self.exit_code, status=self.status,
+                             reason=self.reason)
+
+
 def translate(error: BaseException, what: str = "", *, loopback: bool = False,
               attempts: int = 1) -> GmailDeskError | None:
     """The GmailDeskError for a failed Gmail call, or None for errors that are bugs, not failures.
@@ -59,18 +79,21 @@ def translate(error: BaseException, what: str = "", *, loopback: bool = False,
 
 
 def http_status(error: GmailDeskError) -> int | None:
-    """The HTTP status Gmail answered for a translated error (GmailClient raises it `from` the
-    HttpError); None when the call did not get an HTTP answer."""
-    cause = error.__cause__
-    return cause.status_code if isinstance(cause, HttpError) else None
+    """The HTTP status Gmail answered for a failed call; None when it got no HTTP answer."""
+    return error.status if isinstance(error, GmailApiError) else None
 
 
-def _from_http_error(error: HttpError, what: str, attempts: int) -> GmailDeskError:
-    status = error.status_code
+def _from_http_error(error: HttpError, what: str, attempts: int) -> GmailApiError:
+    status = int(error.status_code)
     reason = error_reason(error)
     message = error.reason or http.client.responses.get(status, "error")
     tried = f", after {attempts} attempts" if attempts > 1 else ""
     line = f"{message} (HTTP {status}{tried})"
+
+    def _error(what: str, line: str, hints: list[str] | tuple[str, ...] = (),
+               exit_code: ExitCode = ExitCode.ERROR) -> GmailApiError:
+        return _failure(what, line, hints, exit_code, status=status, reason=reason)
+
     if status == 401:
         return _error(what, line, [LOGIN_AGAIN], ExitCode.AUTH)
     if status == TOO_MANY_REQUESTS or (status == 403 and reason in RATE_LIMIT_REASONS):
@@ -90,7 +113,7 @@ def _from_http_error(error: HttpError, what: str, attempts: int) -> GmailDeskErr
     return _error(what, line)
 
 
-def _from_refresh_error(error: RefreshError, what: str) -> GmailDeskError:
+def _from_refresh_error(error: RefreshError, what: str) -> GmailApiError:
     # args[0] is "error: error_description" from the token endpoint; it never holds a token.
     detail = str(error.args[0]) if error.args else "no details"
     line = f"refreshing the access token failed: {detail}"
@@ -99,7 +122,7 @@ def _from_refresh_error(error: RefreshError, what: str) -> GmailDeskError:
     return _error(what, line, [LOGIN_AGAIN], ExitCode.AUTH)
 
 
-def _from_connection_error(error: BaseException, what: str, loopback: bool, attempts: int) -> GmailDeskError | None:
+def _from_connection_error(error: BaseException, what: str, loopback: bool, attempts: int) -> GmailApiError | None:
     tried = f" (after {attempts} attempts)" if attempts > 1 else ""
     if isinstance(error, ConnectionRefusedError):
         hint = SANDBOX_NOT_RUNNING if loopback else CHECK_NETWORK
@@ -120,6 +143,11 @@ def _is_delegation_path(uri: str | None) -> bool:
     return any(part in path for part in _DELEGATION_PATHS)
 
 
+def _failure(what: str, line: str, hints: list[str] | tuple[str, ...] = (), exit_code: ExitCode = ExitCode.ERROR,
+             *, status: int | None = None, reason: str | None = None) -> GmailApiError:
+    return GmailApiError(f"{what}: {line}" if what else line, tuple(hints), exit_code, status=status, reason=reason)
+
+
 def _error(what: str, line: str, hints: list[str] | tuple[str, ...] = (),
-           exit_code: ExitCode = ExitCode.ERROR) -> GmailDeskError:
-    return GmailDeskError(f"{what}: {line}" if what else line, tuple(hints), exit_code)
+           exit_code: ExitCode = ExitCode.ERROR) -> GmailApiError:
+    return _failure(what, line, hints, exit_code)

@@ -8,15 +8,15 @@ handled -> closed and makes new/waiting overdue.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
-from typing import Sequence
+from collections.abc import Sequence
+from enum import StrEnum
 
 from gmaildesk.sweep.classify import Classified, Kind
 
 __all__ = ["State", "Policy", "Previous", "Verdict", "decide", "format_duration"]
 
 
-class State(str, Enum):
+class State(StrEnum):
     NEW = "new"              # only customer messages so far: a first response is owed
     WAITING = "waiting"      # the customer wrote last, after a reply or forward of ours
     HANDLED = "handled"      # we replied last, to the customer

@@ -25,6 +25,7 @@ from typing import Callable, Iterable
 
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.paths import Account, account_dir, endpoint_key, private_dir, safe_component
+from gmaildesk.sweep.state import State
 
 __all__ = ["Store", "ThreadRow", "Checkpoint", "JournalEntry", "MessageFact", "OwnWrite", "Pending", "store_path",
            "STORE_FILE", "SCHEMA_VERSION", "migrate"]
@@ -167,7 +168,7 @@ class MessageFact:
 @dataclass
 class ThreadRow:
     thread_id: str
-    state: str | None = None
+    state: State | None = None
     overdue: bool = False
     department: str | None = None
     last_counted_id: str | None = None
@@ -346,10 +347,12 @@ class Store:
                     frozenset(_json(removed, self.path, "own_writes.removed")), bool(committed)))
         return out
 
-    def recheck(self) -> dict[str, str | None]:
+    def recheck(self) -> dict[str, State | None]:
         """thread -> status set by hand (or None): changes made by others while the last run was busy."""
         with self._errors("reading"):
-            return dict(self.db.execute("SELECT thread_id, hand_state FROM recheck").fetchall())
+            rows = self.db.execute("SELECT thread_id, hand_state FROM recheck").fetchall()
+        return {thread_id: _state(hand_state, self.path, f"the recheck row of thread {thread_id}")
+                for thread_id, hand_state in rows}
 
     def pending(self) -> dict[str, Pending]:
         with self._errors("reading"):
@@ -368,7 +371,7 @@ class Store:
 
     def commit(self, checkpoint: Checkpoint, rows: list[ThreadRow], journal: list[JournalEntry], sweep_id: str,
                dropped: Iterable[str] = (), pending: Iterable[Pending] | None = None,
-               recheck: dict[str, str | None] | None = None) -> None:
+               recheck: dict[str, State | None] | None = None) -> None:
         """Checkpoint, thread rows, journal, the pending and recheck sets (None: unchanged) in one transaction.
 
         Own writes recorded before the new cursor are forgotten: the history after it cannot show them.
@@ -507,9 +510,19 @@ def migrate(db: sqlite3.Connection, path: Path | str = "the store") -> None:
         raise
 
 
+def _state(value: str | None, path: Path, where: str) -> State | None:
+    if value is None:
+        return None
+    try:
+        return State(value)
+    except ValueError:
+        raise GmailDeskError(f"{path}: unknown state {value!r} in {where} (the store was edited or damaged)",
+                             ["move the file aside; the next sweep rebuilds it with a full scan"]) from None
+
+
 def _row(r: tuple, path: Path) -> ThreadRow:
     where = f"the row of thread {r[0]}"
-    return ThreadRow(thread_id=r[0], state=r[1], overdue=bool(r[2]), department=r[3], last_counted_id=r[4],
+    return ThreadRow(thread_id=r[0], state=_state(r[1], path, where), overdue=bool(r[2]), department=r[3], last_counted_id=r[4],
                      last_counted_side=r[5], last_counted_at=r[6], first_customer_at=r[7], first_response_at=r[8],
                      due_at=r[9], manual=bool(r[10]), message_ids=_json(r[11], path, where),
                      labels=_json(r[12], path, where), updated_at=r[13], subject=r[14], customer=r[15], agent=r[16],

@@ -1,0 +1,184 @@
+"""The Gmail the engines see: a narrow Protocol of the calls they make, answered in gmail/types.py values.
+
+`GmailApi` is all an engine may call; `HttpGmailApi` is its one implementation, over
+GmailClient and googleapiclient. Paging, batching (at most 50 calls per batch POST), quota
+pacing, retries and per-method call metering happen behind it, once; a call that fails for
+good surfaces as GmailApiError (status, reason), in its slot for batched reads and writes.
+Tests of pure engine logic may pass an in-memory fake of the Protocol instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
+
+from gmaildesk.errors import GmailDeskError
+from gmaildesk.gmail.client import GmailClient
+from gmaildesk.gmail.errors import SANDBOX_NOT_RUNNING, GmailApiError, translate
+from gmaildesk.gmail.types import History, HistoryRecord, Json, Label, Message, Modify, Profile, Thread, Usage
+
+__all__ = ["GmailApi", "HttpGmailApi", "MAX_MODIFY_IDS", "LIST_PAGE", "HISTORY_TYPES"]
+
+# messages.batchModify takes at most 1,000 ids (users.messages.batchModify reference).
+MAX_MODIFY_IDS = 1000
+# threads.list and history.list answer at most 500 per page (their maxResults references).
+LIST_PAGE = 500
+HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
+
+T = TypeVar("T")
+
+
+class GmailApi(Protocol):
+    """The Gmail calls the sweep makes, one mailbox ("me")."""
+
+    def profile(self) -> Profile:
+        """users.getProfile (1 unit)."""
+        ...
+
+    def labels(self) -> list[Label]:
+        """users.labels.list."""
+        ...
+
+    def thread_ids(self, query: str) -> list[str]:
+        """users.threads.list over every page: the ids matching a search, first-seen order, no repeats."""
+        ...
+
+    def history(self, start_history_id: str) -> History:
+        """users.history.list from a cursor over every page (HISTORY_TYPES). Raises GmailApiError:
+        status 404 when Gmail no longer has that history, 400 when it refuses the cursor."""
+        ...
+
+    def threads(self, thread_ids: Sequence[str], headers: Sequence[str]) -> list[Thread | GmailApiError]:
+        """threads.get format=metadata with only `headers`, batched; each answer or error in its slot."""
+        ...
+
+    def messages(self, message_ids: Sequence[str], headers: Sequence[str]) -> list[Message | GmailApiError]:
+        """messages.get format=metadata with only `headers`, batched; each answer or error in its slot."""
+        ...
+
+    def batch_modify(self, changes: Sequence[Modify]) -> list[GmailApiError | None]:
+        """One messages.batchModify per change (at most MAX_MODIFY_IDS ids each), batched; None: done."""
+        ...
+
+    def usage(self) -> Usage:
+        """The calls made through this connection so far (take two and subtract: `since`)."""
+        ...
+
+
+class HttpGmailApi:
+    """GmailApi over a GmailClient: the real googleapiclient, Gmail or a sandbox."""
+
+    def __init__(self, client: GmailClient) -> None:
+        self.client = client
+        self._users: Any = client.users()
+
+    @property
+    def endpoint(self) -> str | None:
+        """The sandbox base URL, None for Gmail itself."""
+        return self.client.endpoint
+
+    def profile(self) -> Profile:
+        answer = self.client.execute(self._users.getProfile(userId=self.client.user_id), "reading the profile")
+        return Profile.from_json(answer)
+
+    def labels(self) -> list[Label]:
+        answer = self.client.execute(self._users.labels().list(userId="me"), "listing labels")
+        return [Label.from_json(label) for label in answer.get("labels", [])]
+
+    def thread_ids(self, query: str) -> list[str]:
+        ids: list[str] = []
+        for page in self._pages(lambda token: self._users.threads().list(
+                userId="me", q=query, maxResults=LIST_PAGE, **_page(token)), "listing conversations"):
+            ids.extend(str(t["id"]) for t in page.get("threads", []))
+        return list(dict.fromkeys(ids))
+
+    def history(self, start_history_id: str) -> History:
+        records: list[HistoryRecord] = []
+        end = start_history_id
+        for page in self._pages(lambda token: self._users.history().list(
+                userId="me", startHistoryId=start_history_id, historyTypes=list(HISTORY_TYPES),
+                maxResults=LIST_PAGE, **_page(token)), "reading the mailbox history"):
+            records.extend(HistoryRecord.from_json(r) for r in page.get("history", []))
+            end = str(page["historyId"])
+        return History(tuple(records), end)
+
+    def threads(self, thread_ids: Sequence[str], headers: Sequence[str]) -> list[Thread | GmailApiError]:
+        # One resource for all: googleapiclient rebuilds every method on each .threads().
+        resource = self._users.threads()
+        requests = [resource.get(userId="me", id=t, format="metadata", metadataHeaders=list(headers))
+                    for t in thread_ids]
+        return self._batch(requests, "reading conversations", Thread.from_json)
+
+    def messages(self, message_ids: Sequence[str], headers: Sequence[str]) -> list[Message | GmailApiError]:
+        resource = self._users.messages()
+        requests = [resource.get(userId="me", id=m, format="metadata", metadataHeaders=list(headers))
+                    for m in message_ids]
+        return self._batch(requests, "reading new messages", Message.from_json)
+
+    def batch_modify(self, changes: Sequence[Modify]) -> list[GmailApiError | None]:
+        resource = self._users.messages()
+        requests = []
+        for change in changes:
+            if len(change.ids) > MAX_MODIFY_IDS:
+                raise ValueError(f"batchModify takes at most {MAX_MODIFY_IDS} ids, not {len(change.ids)}")
+            requests.append(resource.batchModify(userId="me", body={
+                "ids": list(change.ids), "addLabelIds": sorted(change.add), "removeLabelIds": sorted(change.remove)}))
+        return self._batch(requests, "relabelling conversations", lambda answer: None)
+
+    def usage(self) -> Usage:
+        stats = self.client.stats
+        return Usage(stats.calls, dict(stats.by_method))
+
+    def clock(self) -> int:
+        """Now, in ms: the sandbox's clock for a sandbox endpoint (tests and demos move it), the
+        system clock for Gmail. A sandbox that does not tell its time is an error, not a guess."""
+        if self.client.endpoint is None:
+            return int(time.time() * 1000)
+        url = f"{self.client.endpoint}sandbox/status"
+        what = f"reading the sandbox clock at {url}"
+        try:
+            response, content = self.client.http.request(url, "GET")
+        except Exception as error:
+            translated = translate(error, what, loopback=self.client.loopback)
+            if translated is None:
+                raise
+            raise translated from error
+        try:
+            now_ms = json.loads(content)["nowMs"] if response.status == 200 else None
+        except (ValueError, KeyError, TypeError):
+            now_ms = None
+        if not isinstance(now_ms, int) or isinstance(now_ms, bool):
+            raise GmailApiError(f"{what}: no sandbox time in the answer (HTTP {response.status})",
+                                [f"--endpoint must be a gmaildesk sandbox. {SANDBOX_NOT_RUNNING}"],
+                                status=int(response.status))
+        return now_ms
+
+    def _pages(self, request_for: Any, what: str) -> list[Json]:
+        pages: list[Json] = []
+        token: str | None = None
+        while True:
+            page = self.client.execute(request_for(token), what)
+            pages.append(page)
+            token = page.get("nextPageToken")
+            if not token:
+                return pages
+
+    def _batch(self, requests: Sequence[Any], what: str, parse: Any) -> list[Any]:
+        if not requests:
+            return []
+        return [_api_error(answer) if isinstance(answer, GmailDeskError) else parse(answer)
+                for answer in self.client.execute_batch(requests, what)]
+
+
+def _page(token: str | None) -> dict[str, str]:
+    return {"pageToken": token} if token else {}
+
+
+def _api_error(error: GmailDeskError) -> GmailApiError:
+    """Failed calls come back from gmail/errors.translate as GmailApiError already; an error
+    raised below it as a plain GmailDeskError (none today) keeps its message, with no status."""
+    if isinstance(error, GmailApiError):
+        return error
+    return GmailApiError(error.message, error.hints, error.exit_code)
