@@ -65,7 +65,7 @@ class GmailClient:
         self.pacer = pacer
         self.endpoint: str | None = None  # the sandbox base URL, None for Gmail (set by connection.py)
 
-    def account(self) -> "Account":
+    def account(self) -> Account:
         """The account this connection really reaches (users.getProfile, 1 unit) on its endpoint."""
         from gmaildesk.paths import Account
 
@@ -163,17 +163,17 @@ class GmailClient:
                 return translated
             retry_later = []
             for index in pending:
-                response, error = outcomes[index]
-                if error is None:
+                response, failure = outcomes[index]
+                if failure is None:
                     results[index] = response
                     continue
-                signal = failure_signal(error)
+                signal = failure_signal(failure)
                 if signal is not None and is_retryable(*signal) and attempt < self.policy.max_attempts:
                     retry_later.append(index)
                     continue
-                translated = translate(error, what, loopback=self.loopback, attempts=attempt)
+                translated = translate(failure, what, loopback=self.loopback, attempts=attempt)
                 if translated is None:
-                    raise error
+                    raise failure
                 results[index] = translated
             if not retry_later:
                 return None

@@ -4,8 +4,17 @@ No I/O and no clock here: the engine (Gmail reads, the store, labels) calls thes
 with thread metadata, the desk's SLAs and the current time.
 """
 
-from gmaildesk.sweep.classify import (CLASSIFIER_HEADERS, COUNTED, Classified, Kind, MessageMeta, Us,
-                                      classify_message, classify_thread, customer_addresses)
+from gmaildesk.sweep.classify import (
+                                      CLASSIFIER_HEADERS,
+                                      COUNTED,
+                                      Classified,
+                                      Kind,
+                                      MessageMeta,
+                                      Us,
+                                      classify_message,
+                                      classify_thread,
+                                      customer_addresses,
+)
 from gmaildesk.sweep.headers import Headers
 from gmaildesk.sweep.state import Policy, Previous, State, Verdict, decide, format_duration
 

@@ -411,8 +411,9 @@ class _Sweep:
             raise
         # A store from before own writes were recorded kept a second cursor after its last writes:
         # label events up to it are ours (or were seen).
-        seen_until = (int(cp.labels_history_id) if (cp.labels_history_id or "").isdigit()
-                      and cp.labels_history_id != cp.history_id else 0)
+        old_cursor = cp.labels_history_id
+        seen_until = (int(old_cursor) if old_cursor is not None and old_cursor.isdigit()
+                      and old_cursor != cp.history_id else 0)
         scan = _scan(history.records, rows, self.store.own_writes(), labels, seen_until)
         return _Changes(scan.threads, history.history_id, scan.deltas, scan.hand_set), None
 
@@ -739,7 +740,7 @@ def _facts(classified: list[Classified], us: Us, state: State | None) -> dict[st
     subject, customer, the send-as addresses of our first and last replies, the start of the
     current customer wait, and every message (no drafts) with its time, kind and sender."""
     shown = [c for c in classified if c.kind is not Kind.DRAFT]  # classify_thread returns date order
-    subject = next((c.message.headers.value("Subject") for c in shown if c.message.headers.value("Subject")), "")
+    subject = next((s for s in (_subject(c.message) for c in shown) if s), "")
     customer = next((author(c.message, us) for c in shown if c.kind is Kind.CUSTOMER and author(c.message, us)), None)
     replies = [c for c in shown if c.kind is Kind.OURS_REPLY]
     if customer is None and replies:  # we wrote first: whoever we wrote to
@@ -758,6 +759,11 @@ def _facts(classified: list[Classified], us: Us, state: State | None) -> dict[st
             "flags": sorted(set().union(*flags)),
             "messages": [MessageFact(c.message.id, c.message.internal_date, c.kind.value,
                                      author(c.message, us) or None, f) for c, f in zip(shown, flags, strict=True)]}
+
+
+def _subject(message: MessageMeta) -> str:
+    headers = message.headers  # a Headers: MessageMeta converts any mapping it is given
+    return headers.value("Subject") if isinstance(headers, Headers) else headers.get("Subject", "")
 
 
 def _with_flags(classified: Classified, flags: tuple[str, ...]) -> Classified:

@@ -7,8 +7,8 @@ handled -> closed and makes new/waiting overdue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 from gmaildesk.sweep.classify import Classified, Kind

@@ -15,13 +15,16 @@ user_version); an older file is migrated on open, a newer one refused. Every SQL
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import stat
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from types import TracebackType
+from typing import Any
 
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.paths import Account, account_dir, endpoint_key, private_dir, safe_component
@@ -254,7 +257,7 @@ class Store:
 
     def __init__(self, path: Path, account: Account | None = None):
         self.path = Path(path)
-        self.db: sqlite3.Connection | None = None
+        self._db: sqlite3.Connection | None = None
         with self._errors("opening"):
             try:
                 private_dir(self.path.parent)
@@ -263,7 +266,7 @@ class Store:
                 raise GmailDeskError(f"cannot create the sweep store {self.path}: {error.strerror}",
                                      [f"make {self.path.parent} writable by this user, or point --state "
                                       "elsewhere"]) from None
-            self.db = sqlite3.connect(str(self.path), isolation_level=None)  # explicit transactions
+            self._db = sqlite3.connect(str(self.path), isolation_level=None)  # explicit transactions
             try:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 migrate(self.db, self.path)
@@ -274,18 +277,24 @@ class Store:
                 self.close()
                 raise
 
-    def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
-            self.db = None
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError(f"the sweep store {self.path} is closed")
+        return self._db
 
-    def __enter__(self) -> "Store":
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _errors(self, doing: str) -> "_SqliteErrors":
+    def _errors(self, doing: str) -> _SqliteErrors:
         return _SqliteErrors(self.path, doing)
 
     def _claim(self, account: Account) -> None:
@@ -321,7 +330,7 @@ class Store:
 
     def journal(self, thread_id: str | None = None) -> list[JournalEntry]:
         sql = "SELECT thread_id, from_state, to_state, reason, at, basis FROM journal"
-        args: tuple = ()
+        args: tuple[str, ...] = ()
         if thread_id is not None:
             sql += " WHERE thread_id = ?"
             args = (thread_id,)
@@ -383,7 +392,7 @@ class Store:
                        "label_ids) VALUES (1, ?, ?, ?, ?)",
                        (checkpoint.history_id, checkpoint.labels_history_id, checkpoint.last_sweep_at,
                         json.dumps(checkpoint.label_ids, sort_keys=True)))
-            if (checkpoint.history_id or "").isdigit():
+            if checkpoint.history_id is not None and checkpoint.history_id.isdigit():
                 db.execute("DELETE FROM own_writes WHERE after_history_id < ?", (int(checkpoint.history_id),))
             db.execute("UPDATE own_writes SET committed = 1 WHERE sweep_id = ?", (sweep_id,))
             db.executemany(f"INSERT OR REPLACE INTO threads ({', '.join(_COLUMNS)}) "
@@ -395,7 +404,7 @@ class Store:
             db.executemany("INSERT OR REPLACE INTO messages (thread_id, message_id, at, kind, from_addr, flags) "
                            "VALUES (?, ?, ?, ?, ?, ?)",
                            [(r.thread_id, m.message_id, m.at, m.kind, m.from_addr, json.dumps(sorted(m.flags)))
-                            for r in reread for m in r.messages])
+                            for r in reread for m in r.messages or ()])
             db.executemany("INSERT OR IGNORE INTO journal (thread_id, from_state, to_state, reason, at, sweep_id, "
                            "basis) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            [(j.thread_id, j.from_state or "", j.to_state or "", j.reason, j.at, sweep_id, j.basis)
@@ -410,7 +419,7 @@ class Store:
                                [(p.thread_id, p.first_missing_at, p.runs, json.dumps(list(p.message_ids)))
                                 for p in pending])
 
-    def _transaction(self) -> "_Transaction":
+    def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
 
 
@@ -421,14 +430,12 @@ class _Transaction:
     def __enter__(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, kind, error, tb) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         if kind is None:
             self.db.execute("COMMIT")
         elif self.db.in_transaction:  # SQLite may have rolled back already (disk full): no "cannot rollback"
-            try:
+            with contextlib.suppress(sqlite3.Error):  # the original error is the one to report
                 self.db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # the original error is the one to report
 
 
 class _SqliteErrors:
@@ -440,7 +447,7 @@ class _SqliteErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, error, tb) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         if error is None or not isinstance(error, sqlite3.Error):
             return
         name = getattr(error, "sqlite_errorname", "") or ""
@@ -480,7 +487,7 @@ def _tighten(path: Path) -> None:
             pass  # absent, or not ours to change
 
 
-def _json(text: str, path: Path, where: str):
+def _json(text: str, path: Path, where: str) -> Any:
     try:
         return json.loads(text)
     except (TypeError, ValueError):
@@ -520,16 +527,17 @@ def _state(value: str | None, path: Path, where: str) -> State | None:
                              ["move the file aside; the next sweep rebuilds it with a full scan"]) from None
 
 
-def _row(r: tuple, path: Path) -> ThreadRow:
+def _row(r: Sequence[Any], path: Path) -> ThreadRow:
     where = f"the row of thread {r[0]}"
-    return ThreadRow(thread_id=r[0], state=_state(r[1], path, where), overdue=bool(r[2]), department=r[3], last_counted_id=r[4],
+    return ThreadRow(thread_id=r[0], state=_state(r[1], path, where), overdue=bool(r[2]), department=r[3],
+                     last_counted_id=r[4],
                      last_counted_side=r[5], last_counted_at=r[6], first_customer_at=r[7], first_response_at=r[8],
                      due_at=r[9], manual=bool(r[10]), message_ids=_json(r[11], path, where),
                      labels=_json(r[12], path, where), updated_at=r[13], subject=r[14], customer=r[15], agent=r[16],
                      first_agent=r[17], waiting_since=r[18], flags=_json(r[19], path, where))
 
 
-def _values(t: ThreadRow) -> tuple:
+def _values(t: ThreadRow) -> tuple[object, ...]:
     return (t.thread_id, t.state, int(t.overdue), t.department, t.last_counted_id, t.last_counted_side,
             t.last_counted_at, t.first_customer_at, t.first_response_at, t.due_at, int(t.manual),
             json.dumps(t.message_ids), json.dumps(sorted(t.labels)), t.updated_at, t.subject, t.customer, t.agent,
