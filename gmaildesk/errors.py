@@ -23,12 +23,14 @@ class ExitCode(IntEnum):
 class GmailDeskError(Exception):
     """An error the user can act on: a one-line message plus optional hints."""
 
-    def __init__(self, message: str, hints: tuple[str, ...] | list[str] = (), exit_code: ExitCode = ExitCode.ERROR):
+    def __init__(
+        self, message: str, hints: tuple[str, ...] | list[str] = (), exit_code: ExitCode = ExitCode.ERROR
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hints = tuple(hints)
         self.exit_code = exit_code
 
-    def with_context(self, context: str) -> "GmailDeskError":
+    def with_context(self, context: str) -> GmailDeskError:
         """The same error, its message prefixed with what we were doing."""
         return GmailDeskError(f"{context}: {self.message}", self.hints, self.exit_code)

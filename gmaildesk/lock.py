@@ -28,7 +28,7 @@ def lock_path(account: Account) -> Path:
 class AccountLock:
     """`with AccountLock(account, "sweep"):` — raises GmailDeskError(LOCKED) at once when held."""
 
-    def __init__(self, account: Account, what: str = "gmaildesk", *, path: Path | None = None):
+    def __init__(self, account: Account, what: str = "gmaildesk", *, path: Path | None = None) -> None:
         self.account = account
         self.what = what
         self.path = path if path is not None else lock_path(account)
@@ -40,18 +40,23 @@ class AccountLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as error:
             if error.errno == errno.ELOOP:
-                raise GmailDeskError(f"{self.path} is a symbolic link; refusing to use it as a lock file",
-                                     ["remove the link; gmaildesk creates the lock file itself"]) from None
-            raise GmailDeskError(f"cannot create the lock file {self.path}: {error.strerror}",
-                                 [f"check that {self.path.parent} is writable (or set GMAILDESK_DATA_DIR)"]) from None
+                raise GmailDeskError(
+                    f"{self.path} is a symbolic link; refusing to use it as a lock file",
+                    ["remove the link; gmaildesk creates the lock file itself"],
+                ) from None
+            raise GmailDeskError(
+                f"cannot create the lock file {self.path}: {error.strerror}",
+                [f"check that {self.path.parent} is writable (or set GMAILDESK_DATA_DIR)"],
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise GmailDeskError(f"another gmaildesk run is working on {self.account.describe()} "
-                                 f"(lock {self.path} is held)",
-                                 ["wait for it to finish; cron runs that overlap simply skip a turn"],
-                                 exit_code=ExitCode.LOCKED) from None
+            raise GmailDeskError(
+                f"another gmaildesk run is working on {self.account.describe()} (lock {self.path} is held)",
+                ["wait for it to finish; cron runs that overlap simply skip a turn"],
+                exit_code=ExitCode.LOCKED,
+            ) from None
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()} {self.what}\n".encode())
@@ -65,7 +70,7 @@ class AccountLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "AccountLock":
+    def __enter__(self) -> AccountLock:
         self.acquire()
         return self
 

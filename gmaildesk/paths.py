@@ -22,8 +22,16 @@ from pathlib import Path
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 
-__all__ = ["DATA_DIR_ENV", "Account", "data_dir", "endpoint_key", "account_dir", "private_dir",
-           "safe_component", "check_mailbox"]
+__all__ = [
+    "DATA_DIR_ENV",
+    "Account",
+    "data_dir",
+    "endpoint_key",
+    "account_dir",
+    "private_dir",
+    "safe_component",
+    "check_mailbox",
+]
 
 DATA_DIR_ENV = "GMAILDESK_DATA_DIR"
 GMAIL = "gmail"
@@ -108,4 +116,5 @@ def check_mailbox(desk_mailbox: str, connected: str, *, how: str) -> None:
         raise GmailDeskError(
             f"desk.yaml is for {desk_mailbox} but the connection reaches {connected} ({how})",
             [f"point the connection at {desk_mailbox}, or set mailbox: {connected} in desk.yaml"],
-            ExitCode.USAGE)
+            ExitCode.USAGE,
+        )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from gmaildesk.config.desk import Desk
 from gmaildesk.errors import ExitCode, GmailDeskError
 
 __all__ = ["open_store", "Slas", "thread_id_from", "gmail_link", "iso", "clamp_ms"]
@@ -20,8 +21,9 @@ def open_store(path: Path) -> sqlite3.Connection:
     """The store read-only (never creates or migrates it); GmailDeskError when there is none yet."""
     path = Path(path)
     if not path.is_file():
-        raise GmailDeskError(f"no sweep store at {path}", ["run `gmaildesk sweep -c desk.yaml` first, "
-                                                           "or pass --refresh"], ExitCode.ERROR)
+        raise GmailDeskError(
+            f"no sweep store at {path}", ["run `gmaildesk sweep -c desk.yaml` first, or pass --refresh"], ExitCode.ERROR
+        )
     from gmaildesk.sweep.store import SCHEMA_VERSION
 
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -34,8 +36,10 @@ def open_store(path: Path) -> sqlite3.Connection:
         raise GmailDeskError(f"{path} is not a sweep store ({error})") from None
     if version > SCHEMA_VERSION:  # its columns may mean something this version does not know
         db.close()
-        raise GmailDeskError(f"{path} was made by a newer gmaildesk (store version {version}; this one reads up "
-                             f"to {SCHEMA_VERSION})", ["upgrade gmaildesk, or point --state at another file"])
+        raise GmailDeskError(
+            f"{path} was made by a newer gmaildesk (store version {version}; this one reads up to {SCHEMA_VERSION})",
+            ["upgrade gmaildesk, or point --state at another file"],
+        )
     return db
 
 
@@ -48,11 +52,14 @@ def _shim_old_store(db: sqlite3.Connection) -> None:
     have = {r[1] for r in db.execute("PRAGMA main.table_info(threads)")}
     missing = [c for c in _FACT_COLUMNS if c not in have]
     if missing:
-        db.execute("CREATE TEMP VIEW threads AS SELECT *, " + ", ".join(f"NULL AS {c}" for c in missing)
-                   + " FROM main.threads")
+        db.execute(
+            "CREATE TEMP VIEW threads AS SELECT *, " + ", ".join(f"NULL AS {c}" for c in missing) + " FROM main.threads"
+        )
     if db.execute("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'messages'").fetchone() is None:
-        db.execute("CREATE TEMP VIEW messages (thread_id, message_id, at, kind, from_addr, flags) AS "
-                   "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE 0")
+        db.execute(
+            "CREATE TEMP VIEW messages (thread_id, message_id, at, kind, from_addr, flags) AS "
+            "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE 0"
+        )
     elif "flags" not in {r[1] for r in db.execute("PRAGMA main.table_info(messages)")}:
         db.execute("CREATE TEMP VIEW messages AS SELECT *, NULL AS flags FROM main.messages")
 
@@ -65,9 +72,11 @@ class Slas:
     next: dict[str, int | None] = field(default_factory=dict)
 
     @classmethod
-    def from_desk(cls, desk) -> "Slas":
-        return cls({d.name: d.sla.first_response for d in desk.departments},
-                   {d.name: d.sla.next_response for d in desk.departments})
+    def from_desk(cls, desk: Desk) -> Slas:
+        return cls(
+            {d.name: d.sla.first_response for d in desk.departments},
+            {d.name: d.sla.next_response for d in desk.departments},
+        )
 
     def first_response(self, department: str | None) -> int | None:
         return self._pick(self.first, department)
@@ -89,9 +98,11 @@ def thread_id_from(text: str) -> str:
     if text.startswith(("http://", "https://")):
         match = _URL_RE.match(text)
         if not match:
-            raise GmailDeskError(f"'{text}' is not a Gmail conversation link",
-                                 ["use a thread id or a link like https://mail.google.com/mail/u/0/#inbox/<id>"],
-                                 ExitCode.USAGE)
+            raise GmailDeskError(
+                f"'{text}' is not a Gmail conversation link",
+                ["use a thread id or a link like https://mail.google.com/mail/u/0/#inbox/<id>"],
+                ExitCode.USAGE,
+            )
         return match.group(1)
     if not re.fullmatch(r"[0-9A-Za-z_-]+", text):
         raise GmailDeskError(f"'{text}' is not a thread id", [], ExitCode.USAGE)
@@ -102,11 +113,11 @@ def gmail_link(thread_id: str) -> str:
     return GMAIL_LINK.format(thread_id)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The store may hold any int64 (a forged Date, a 999999999w SLA): datetime stops at year 9999, so
 # times are clamped to what it can show instead of failing the whole listing.
-_FIRST_MS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
-_LAST_MS = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
+_FIRST_MS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+_LAST_MS = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def clamp_ms(ms: int) -> int:
@@ -119,5 +130,7 @@ def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
     moment = _EPOCH + timedelta(milliseconds=clamp_ms(ms))
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
-            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z")
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+    )

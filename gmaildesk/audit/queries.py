@@ -26,31 +26,64 @@ import json
 import math
 import sqlite3
 import statistics
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from gmaildesk.audit.db import Slas, clamp_ms, gmail_link
 
-__all__ = ["ThreadInfo", "Oldest", "DepartmentStatus", "Status", "HistoryEntry", "MessageEntry", "ThreadDetail",
-           "Stats",
-           "ReportGroup", "Report", "status", "threads", "show", "next_thread", "report", "STATES",
-           "AGING_BUCKETS", "NotFound", "UnreadableStore", "FLAG_NOTES"]
+__all__ = [
+    "ThreadInfo",
+    "Oldest",
+    "DepartmentStatus",
+    "Status",
+    "HistoryEntry",
+    "MessageEntry",
+    "ThreadDetail",
+    "Stats",
+    "ReportGroup",
+    "Report",
+    "status",
+    "threads",
+    "show",
+    "next_thread",
+    "report",
+    "STATES",
+    "AGING_BUCKETS",
+    "NotFound",
+    "UnreadableStore",
+    "FLAG_NOTES",
+]
 
 STATES = ("new", "waiting", "handled", "forwarded", "closed")
 OPEN_STATES = ("new", "waiting")
 # (label, upper bound in ms; None = no bound)
 AGING_BUCKETS: tuple[tuple[str, int | None], ...] = (
-    ("<1h", 3_600_000), ("1-4h", 4 * 3_600_000), ("4-24h", 24 * 3_600_000), ("1-3d", 72 * 3_600_000), (">3d", None))
+    ("<1h", 3_600_000),
+    ("1-4h", 4 * 3_600_000),
+    ("4-24h", 24 * 3_600_000),
+    ("1-3d", 72 * 3_600_000),
+    (">3d", None),
+)
 _ACTOR = {"customer": "customer", "ours_reply": "us", "ours_forward": "us (forward)"}
-_COLS = ("thread_id, state, overdue, department, last_counted_side, last_counted_at, first_customer_at, "
-         "first_response_at, due_at, manual, message_ids, updated_at, subject, customer, waiting_since, agent, flags")
+_COLS = (
+    "thread_id, state, overdue, department, last_counted_side, last_counted_at, first_customer_at, "
+    "first_response_at, due_at, manual, message_ids, updated_at, subject, customer, waiting_since, agent, flags"
+)
 _NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None, None)
 # What `show` says a message counted as.
-COUNTED_AS = {"customer": "customer", "ours_reply": "us", "ours_forward": "us (forward)", "ours_note": "note",
-              "our_ack": "our auto-reply", "auto_reply": "auto-reply", "bounce": "bounce", "list": "list",
-              "draft": "draft"}
+COUNTED_AS = {
+    "customer": "customer",
+    "ours_reply": "us",
+    "ours_forward": "us (forward)",
+    "ours_note": "note",
+    "our_ack": "our auto-reply",
+    "auto_reply": "auto-reply",
+    "bounce": "bounce",
+    "list": "list",
+    "draft": "draft",
+}
 # What the classifier's flags mean to the reader (`threads` marks such a row, `show` lists them).
 FLAG_NOTES = {"possibly_automatic": "possibly automatic", "unverified_sender": "unverified sender"}
 
@@ -81,24 +114,31 @@ def _flags(raw: str | None, thread_id: str, where: str) -> tuple[str, ...]:
 class ThreadInfo:
     thread_id: str
     link: str
-    subject: str | None        # None: the store has not read it since it started recording subjects
+    subject: str | None  # None: the store has not read it since it started recording subjects
     customer: str | None
     department: str | None
     state: str | None
-    overdue: bool              # as of now (the store's flag, or the deadline has passed since the sweep)
+    overdue: bool  # as of now (the store's flag, or the deadline has passed since the sweep)
     manual: bool
-    since_at: int | None       # new: first customer message; waiting: start of the wait; else newest counted
-    age_ms: int | None         # now - since_at
-    last_actor: str | None     # "customer" | "us" | "us (forward)"
+    since_at: int | None  # new: first customer message; waiting: start of the wait; else newest counted
+    age_ms: int | None  # now - since_at
+    last_actor: str | None  # "customer" | "us" | "us (forward)"
     last_at: int | None
     due_at: int | None
     messages: int
-    agent: str | None = None   # send-as address of our last reply
+    agent: str | None = None  # send-as address of our last reply
     flags: tuple[str, ...] = ()  # the classifier's doubts, e.g. "possibly_automatic", "unverified_sender"
 
 
-def _since(state, department, last_at, first_customer_at, due_at, slas: Slas,
-           waiting_since: int | None = None) -> int | None:
+def _since(
+    state: str,
+    department: str | None,
+    last_at: int | None,
+    first_customer_at: int | None,
+    due_at: int | None,
+    slas: Slas,
+    waiting_since: int | None = None,
+) -> int | None:
     if state in OPEN_STATES and waiting_since is not None:
         return waiting_since
     if state == "new":
@@ -110,15 +150,46 @@ def _since(state, department, last_at, first_customer_at, due_at, slas: Slas,
     return last_at
 
 
-def _info(r: tuple, now_ms: int, slas: Slas) -> ThreadInfo:
-    (thread_id, state, overdue, department, side, last_at, first_customer_at, _first_response_at, due_at,
-     manual, message_ids, _updated, subject, customer, waiting_since, agent, flags) = r
+def _info(r: tuple[Any, ...], now_ms: int, slas: Slas) -> ThreadInfo:
+    (
+        thread_id,
+        state,
+        overdue,
+        department,
+        side,
+        last_at,
+        first_customer_at,
+        _first_response_at,
+        due_at,
+        manual,
+        message_ids,
+        _updated,
+        subject,
+        customer,
+        waiting_since,
+        agent,
+        flags,
+    ) = r
     since = _since(state, department, last_at, first_customer_at, due_at, slas, waiting_since)
     live_overdue = bool(overdue) or (state in OPEN_STATES and due_at is not None and now_ms > due_at)
-    return ThreadInfo(thread_id, gmail_link(thread_id), subject, customer, department, state, live_overdue,
-                      bool(manual), since, None if since is None else now_ms - since, _ACTOR.get(side or ""), last_at,
-                      due_at, message_ids.count('"') // 2 if message_ids else 0, agent,
-                      _flags(flags, thread_id, "its flags"))
+    return ThreadInfo(
+        thread_id,
+        gmail_link(thread_id),
+        subject,
+        customer,
+        department,
+        state,
+        live_overdue,
+        bool(manual),
+        since,
+        None if since is None else now_ms - since,
+        _ACTOR.get(side or ""),
+        last_at,
+        due_at,
+        message_ids.count('"') // 2 if message_ids else 0,
+        agent,
+        _flags(flags, thread_id, "its flags"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -157,10 +228,11 @@ class Status:
         out = []
         if self.overdue:
             out.append(f"{self.overdue} conversation{'s' if self.overdue != 1 else ''} overdue")
-        if self.last_sweep_at is None:
+        age_ms = self.sweep_age_ms
+        if age_ms is None:
             out.append("no sweep has completed yet")
-        elif max_age_ms is not None and self.sweep_age_ms > max_age_ms:
-            out.append(f"the last sweep is {self.sweep_age_ms // 1000}s old (max {max_age_ms // 1000}s)")
+        elif max_age_ms is not None and age_ms > max_age_ms:
+            out.append(f"the last sweep is {age_ms // 1000}s old (max {max_age_ms // 1000}s)")
         return out
 
 
@@ -172,13 +244,16 @@ def _last_sweep(db: sqlite3.Connection) -> int | None:
 def status(db: sqlite3.Connection, slas: Slas, now_ms: int) -> Status:
     depts: dict[str | None, DepartmentStatus] = {}
 
-    def dept(name):
+    def dept(name: str | None) -> DepartmentStatus:
         return depts.setdefault(name, DepartmentStatus(name))
 
     overdue_total = 0
-    rows = db.execute("SELECT department, state, count(*), "
-                      "sum(overdue OR (state IN ('new', 'waiting') AND due_at IS NOT NULL AND due_at < ?)) "
-                      "FROM threads WHERE state IS NOT NULL GROUP BY department, state", (now_ms,))
+    rows = db.execute(
+        "SELECT department, state, count(*), "
+        "sum(overdue OR (state IN ('new', 'waiting') AND due_at IS NOT NULL AND due_at < ?)) "
+        "FROM threads WHERE state IS NOT NULL GROUP BY department, state",
+        (now_ms,),
+    )
     for department, state, n, overdue in rows:
         d = dept(department)
         d.counts[state] = d.counts.get(state, 0) + n
@@ -186,28 +261,32 @@ def status(db: sqlite3.Connection, slas: Slas, now_ms: int) -> Status:
         overdue_total += overdue or 0
     # Oldest new: the earliest first customer message (SQLite returns the row the MIN came from).
     for department, thread_id, since in db.execute(
-            "SELECT department, thread_id, MIN(COALESCE(waiting_since, first_customer_at, last_counted_at)) "
-            "FROM threads "
-            "WHERE state = 'new' GROUP BY department"):
+        "SELECT department, thread_id, MIN(COALESCE(waiting_since, first_customer_at, last_counted_at)) "
+        "FROM threads "
+        "WHERE state = 'new' GROUP BY department"
+    ):
         if since is not None:
             dept(department).oldest_new = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
     # Oldest waiting: the first customer message of the current wait.
     for department, thread_id, since in db.execute(
-            "SELECT department, thread_id, MIN(waiting_since) FROM threads "
-            "WHERE state = 'waiting' AND waiting_since IS NOT NULL GROUP BY department"):
+        "SELECT department, thread_id, MIN(waiting_since) FROM threads "
+        "WHERE state = 'waiting' AND waiting_since IS NOT NULL GROUP BY department"
+    ):
         dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
     # Rows from an older store: the wait starts at due_at - next_response (same SLA within a department) ...
     for department, thread_id, due_at, last_at in db.execute(
-            "SELECT department, thread_id, MIN(due_at), last_counted_at FROM threads "
-            "WHERE state = 'waiting' AND waiting_since IS NULL AND due_at IS NOT NULL GROUP BY department"):
+        "SELECT department, thread_id, MIN(due_at), last_counted_at FROM threads "
+        "WHERE state = 'waiting' AND waiting_since IS NULL AND due_at IS NOT NULL GROUP BY department"
+    ):
         since = _since("waiting", department, last_at, None, due_at, slas)
         current = dept(department).oldest_waiting
         if since is not None and (current is None or since < current.since_at):
             dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
     # ... or, without an SLA, the newest counted message.
     for department, thread_id, last_at in db.execute(
-            "SELECT department, thread_id, MIN(last_counted_at) FROM threads WHERE state = 'waiting' "
-            "AND waiting_since IS NULL AND due_at IS NULL AND last_counted_at IS NOT NULL GROUP BY department"):
+        "SELECT department, thread_id, MIN(last_counted_at) FROM threads WHERE state = 'waiting' "
+        "AND waiting_since IS NULL AND due_at IS NULL AND last_counted_at IS NOT NULL GROUP BY department"
+    ):
         current = dept(department).oldest_waiting
         if current is None or last_at < current.since_at:
             dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), last_at, now_ms - last_at)
@@ -217,13 +296,22 @@ def status(db: sqlite3.Connection, slas: Slas, now_ms: int) -> Status:
 
 
 # ---------------------------------------------------------------------------------------------- threads / next
-def threads(db: sqlite3.Connection, slas: Slas, now_ms: int, *, state: str | None = None,
-            department: str | None = None, older_than_ms: int | None = None, sort: str = "age",
-            limit: int | None = None) -> list[ThreadInfo]:
+def threads(
+    db: sqlite3.Connection,
+    slas: Slas,
+    now_ms: int,
+    *,
+    state: str | None = None,
+    department: str | None = None,
+    older_than_ms: int | None = None,
+    sort: str = "age",
+    limit: int | None = None,
+) -> list[ThreadInfo]:
     """Conversations with a status, filtered; sort "age" (oldest first) or "sla" (overdue, then deadline)."""
     if sort not in ("age", "sla"):
         raise ValueError(f"unknown sort {sort!r}")
-    where, args = ["state IS NOT NULL"], []
+    where: list[str] = ["state IS NOT NULL"]
+    args: list[int | str] = []
     if state == "overdue":
         where.append("(overdue OR (state IN ('new', 'waiting') AND due_at IS NOT NULL AND due_at < ?))")
         args.append(now_ms)
@@ -243,8 +331,14 @@ def threads(db: sqlite3.Connection, slas: Slas, now_ms: int, *, state: str | Non
     if sort == "age":
         infos.sort(key=lambda i: (i.since_at if i.since_at is not None else big, i.thread_id))
     else:
-        infos.sort(key=lambda i: (not i.overdue, i.due_at if i.due_at is not None else big,
-                                  i.since_at if i.since_at is not None else big, i.thread_id))
+        infos.sort(
+            key=lambda i: (
+                not i.overdue,
+                i.due_at if i.due_at is not None else big,
+                i.since_at if i.since_at is not None else big,
+                i.thread_id,
+            )
+        )
     return infos[:limit] if limit else infos
 
 
@@ -268,7 +362,7 @@ class MessageEntry:
     message_id: str
     at: int
     from_addr: str | None
-    kind: str            # the classifier's kind: customer, ours_reply, auto_reply, bounce, list, ...
+    kind: str  # the classifier's kind: customer, ours_reply, auto_reply, bounce, list, ...
     flags: tuple[str, ...] = ()
 
     @property
@@ -287,12 +381,19 @@ class ThreadDetail:
 
 def show(db: sqlite3.Connection, slas: Slas, now_ms: int, thread_id: str) -> ThreadDetail:
     row = db.execute(f"SELECT {_COLS} FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
-    history = [HistoryEntry(at, f or None, t or None, reason) for at, f, t, reason in db.execute(
-        "SELECT at, from_state, to_state, reason FROM journal WHERE thread_id = ? ORDER BY at, id", (thread_id,))]
-    messages = [MessageEntry(mid, at, from_addr, kind, _flags(flags, thread_id, f"the flags of message {mid}"))
-                for mid, at, from_addr, kind, flags in db.execute(
-                    "SELECT message_id, at, from_addr, kind, flags FROM messages WHERE thread_id = ? "
-                    "ORDER BY at, message_id", (thread_id,))]
+    history = [
+        HistoryEntry(at, f or None, t or None, reason)
+        for at, f, t, reason in db.execute(
+            "SELECT at, from_state, to_state, reason FROM journal WHERE thread_id = ? ORDER BY at, id", (thread_id,)
+        )
+    ]
+    messages = [
+        MessageEntry(mid, at, from_addr, kind, _flags(flags, thread_id, f"the flags of message {mid}"))
+        for mid, at, from_addr, kind, flags in db.execute(
+            "SELECT message_id, at, from_addr, kind, flags FROM messages WHERE thread_id = ? ORDER BY at, message_id",
+            (thread_id,),
+        )
+    ]
     if row is None:
         if not history:
             raise NotFound(thread_id)
@@ -308,7 +409,7 @@ class Stats:
     p90_ms: int | None
 
     @classmethod
-    def of(cls, values: list[int]) -> "Stats":
+    def of(cls, values: list[int]) -> Stats:
         if not values:
             return cls(0, None, None)
         values = sorted(values)
@@ -347,7 +448,7 @@ def _week(ms: int) -> str:
 
 @lru_cache(maxsize=4096)
 def _week_of_day(day: int) -> str:
-    year, week, _ = (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(days=day)).isocalendar()
+    year, week, _ = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).isocalendar()
     return f"{year}-W{week:02d}"
 
 
@@ -358,6 +459,15 @@ def _bucket(age_ms: int) -> str:
     return AGING_BUCKETS[-1][0]
 
 
+@dataclass
+class _Tally:
+    """A report group while rows are counted, with the durations its Stats come from."""
+
+    group: ReportGroup
+    first_responses: list[int] = field(default_factory=list)
+    resolutions: list[int] = field(default_factory=list)
+
+
 def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by: str = "dept") -> Report:
     """Conversations whose first customer message is at or after since_ms, grouped by dept|week|agent.
 
@@ -365,21 +475,30 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
     """
     if by not in ("dept", "week", "agent"):
         raise ValueError(f"unknown grouping {by!r}")
-    reopens = dict(db.execute(
-        "SELECT thread_id, count(*) FROM journal WHERE from_state IN ('closed', 'closed+overdue') "
-        "AND to_state NOT IN ('', 'closed', 'closed+overdue') GROUP BY thread_id"))
-    ever_overdue = {t for (t,) in db.execute(
-        "SELECT DISTINCT thread_id FROM journal WHERE to_state IN ('new+overdue', 'waiting+overdue', "
-        "'handled+overdue', 'forwarded+overdue', 'closed+overdue')")}
+    reopens = dict(
+        db.execute(
+            "SELECT thread_id, count(*) FROM journal WHERE from_state IN ('closed', 'closed+overdue') "
+            "AND to_state NOT IN ('', 'closed', 'closed+overdue') GROUP BY thread_id"
+        )
+    )
+    ever_overdue = {
+        t
+        for (t,) in db.execute(
+            "SELECT DISTINCT thread_id FROM journal WHERE to_state IN ('new+overdue', 'waiting+overdue', "
+            "'handled+overdue', 'forwarded+overdue', 'closed+overdue')"
+        )
+    }
     # The first_customer_at index pays for a narrow window; for a wide one a plain scan is ~2x faster.
     lo, hi = db.execute("SELECT MIN(first_customer_at), MAX(first_customer_at) FROM threads").fetchone()
     wide = lo is not None and hi > lo and (hi - since_ms) / (hi - lo) > 0.2
     rows = db.execute(
         "SELECT thread_id, department, state, overdue, last_counted_side, last_counted_at, first_customer_at, "
         f"first_response_at, due_at, waiting_since, agent FROM threads {'NOT INDEXED' if wide else ''} "
-        "WHERE first_customer_at >= ? AND state IS NOT NULL", (since_ms,))
-    acc: dict[str, dict] = defaultdict(lambda: {"fr": [], "res": [], "g": None})
-    total = {"fr": [], "res": [], "g": ReportGroup("total")}
+        "WHERE first_customer_at >= ? AND state IS NOT NULL",
+        (since_ms,),
+    )
+    acc: dict[str, _Tally] = {}
+    total = _Tally(ReportGroup("total"))
     unknown_agent = 0
     for thread_id, department, state, overdue, side, last_at, first_at, response_at, due_at, waiting, agent in rows:
         if by == "dept":
@@ -393,29 +512,31 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
         else:  # we replied, but the row predates the store recording send-as addresses
             key = "?"
             unknown_agent += 1
-        bucket = acc[key]
-        if bucket["g"] is None:
-            bucket["g"] = ReportGroup(key)
+        bucket = acc.get(key)
+        if bucket is None:
+            bucket = acc[key] = _Tally(ReportGroup(key))
         # Per conversation once, then into its group and the total.
         reopened = reopens.get(thread_id, 0)
         response = None if response_at is None else response_at - first_at
-        resolution = (last_at - first_at if state in ("handled", "closed") and side == "ours_reply"
-                      and last_at is not None else None)
-        verdict = _sla(thread_id, department, state, overdue, first_at, response_at, due_at, now_ms, slas,
-                       ever_overdue)
+        resolution = (
+            last_at - first_at
+            if state in ("handled", "closed") and side == "ours_reply" and last_at is not None
+            else None
+        )
+        verdict = _sla(thread_id, department, state, overdue, first_at, response_at, due_at, now_ms, slas, ever_overdue)
         age_bucket = None
         if state in OPEN_STATES:
             since = _since(state, department, last_at, first_at, due_at, slas, waiting)
             if since is not None:
                 age_bucket = _bucket(now_ms - since)
         for b in (bucket, total):
-            g = b["g"]
+            g = b.group
             g.volume += 1
             g.reopens += reopened
             if response is not None:
-                b["fr"].append(response)
+                b.first_responses.append(response)
             if resolution is not None:
-                b["res"].append(resolution)
+                b.resolutions.append(resolution)
             if verdict is not None:
                 g.sla_measured += 1
                 g.sla_met += verdict
@@ -423,20 +544,34 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
                 g.backlog[age_bucket] += 1
     groups = []
     for b in [acc[k] for k in sorted(acc)] + [total]:
-        b["g"].first_response, b["g"].resolution = Stats.of(b["fr"]), Stats.of(b["res"])
-        groups.append(b["g"])
-    missing = ([f"agent: unknown for {unknown_agent} conversation{'s' if unknown_agent != 1 else ''} not read since "
-                "the store started recording send-as addresses ('?'); `gmaildesk sweep --full` fills them"]
-               if unknown_agent else [])
+        b.group.first_response, b.group.resolution = Stats.of(b.first_responses), Stats.of(b.resolutions)
+        groups.append(b.group)
+    missing = (
+        [
+            f"agent: unknown for {unknown_agent} conversation{'s' if unknown_agent != 1 else ''} not read since "
+            "the store started recording send-as addresses ('?'); `gmaildesk sweep --full` fills them"
+        ]
+        if unknown_agent
+        else []
+    )
     return Report(now_ms, since_ms, by, groups[:-1], groups[-1], missing)
 
 
-def _sla(thread_id, department, state, overdue, first_at, response_at, due_at, now_ms, slas: Slas,
-         ever_overdue: set[str]) -> bool | None:
+def _sla(
+    thread_id: str,
+    department: str | None,
+    state: str,
+    overdue: int,
+    first_at: int,
+    response_at: int | None,
+    due_at: int | None,
+    now_ms: int,
+    slas: Slas,
+    ever_overdue: set[str],
+) -> bool | None:
     """True met, False missed, None not measurable yet (or no SLA)."""
     first_sla = slas.first_response(department)
-    missed = overdue or thread_id in ever_overdue or (
-        state in OPEN_STATES and due_at is not None and now_ms > due_at)
+    missed = overdue or thread_id in ever_overdue or (state in OPEN_STATES and due_at is not None and now_ms > due_at)
     if first_sla is not None:
         limit = first_at + first_sla * 1000
         if response_at is not None:

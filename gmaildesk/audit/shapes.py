@@ -37,120 +37,255 @@ report:  {"version", "kind": "report", "now", "since", "by", "groups": [group], 
 
 from __future__ import annotations
 
+from typing import Any
+
 from gmaildesk.audit.db import iso
-from gmaildesk.audit.queries import (AGING_BUCKETS, STATES, Oldest, Report, ReportGroup, Stats, Status, ThreadDetail,
-                                     ThreadInfo)
+from gmaildesk.audit.queries import (
+    AGING_BUCKETS,
+    STATES,
+    Oldest,
+    Report,
+    ReportGroup,
+    Stats,
+    Status,
+    ThreadDetail,
+    ThreadInfo,
+)
 
 VERSION = 1
 
-THREAD_FIELDS = ["thread", "link", "subject", "customer", "department", "state", "overdue", "manual", "since",
-                 "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags"]
+THREAD_FIELDS = [
+    "thread",
+    "link",
+    "subject",
+    "customer",
+    "department",
+    "state",
+    "overdue",
+    "manual",
+    "since",
+    "age_s",
+    "last_actor",
+    "last_at",
+    "due_at",
+    "due_in_s",
+    "messages",
+    "flags",
+]
 
 
 def _s(ms: int | None) -> int | None:
     return None if ms is None else ms // 1000 if ms >= 0 else -((-ms) // 1000)
 
 
-def thread_json(t: ThreadInfo, now_ms: int) -> dict:
-    return {"thread": t.thread_id, "link": t.link, "subject": t.subject, "customer": t.customer,
-            "department": t.department, "state": t.state, "overdue": t.overdue, "manual": t.manual,
-            "since": iso(t.since_at), "age_s": _s(t.age_ms), "last_actor": t.last_actor, "last_at": iso(t.last_at),
-            "due_at": iso(t.due_at), "due_in_s": None if t.due_at is None else _s(t.due_at - now_ms),
-            "messages": t.messages, "flags": list(t.flags)}
+def thread_json(t: ThreadInfo, now_ms: int) -> dict[str, Any]:
+    return {
+        "thread": t.thread_id,
+        "link": t.link,
+        "subject": t.subject,
+        "customer": t.customer,
+        "department": t.department,
+        "state": t.state,
+        "overdue": t.overdue,
+        "manual": t.manual,
+        "since": iso(t.since_at),
+        "age_s": _s(t.age_ms),
+        "last_actor": t.last_actor,
+        "last_at": iso(t.last_at),
+        "due_at": iso(t.due_at),
+        "due_in_s": None if t.due_at is None else _s(t.due_at - now_ms),
+        "messages": t.messages,
+        "flags": list(t.flags),
+    }
 
 
-def _oldest(o: Oldest | None) -> dict | None:
-    return None if o is None else {"thread": o.thread_id, "link": o.link, "since": iso(o.since_at),
-                                   "age_s": _s(o.age_ms)}
+def _oldest(o: Oldest | None) -> dict[str, Any] | None:
+    return (
+        None if o is None else {"thread": o.thread_id, "link": o.link, "since": iso(o.since_at), "age_s": _s(o.age_ms)}
+    )
 
 
-def status_json(s: Status, problems: list[str]) -> dict:
-    return {"version": VERSION, "kind": "status", "now": iso(s.now_ms), "last_sweep_at": iso(s.last_sweep_at),
-            "last_sweep_age_s": _s(s.sweep_age_ms), "total": s.total, "overdue": s.overdue, "by_state": s.by_state,
-            "departments": [{"department": d.department, "counts": {k: d.counts.get(k, 0) for k in STATES},
-                             "overdue": d.overdue, "oldest_new": _oldest(d.oldest_new),
-                             "oldest_waiting": _oldest(d.oldest_waiting)} for d in s.departments],
-            "problems": problems}
+def status_json(s: Status, problems: list[str]) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "kind": "status",
+        "now": iso(s.now_ms),
+        "last_sweep_at": iso(s.last_sweep_at),
+        "last_sweep_age_s": _s(s.sweep_age_ms),
+        "total": s.total,
+        "overdue": s.overdue,
+        "by_state": s.by_state,
+        "departments": [
+            {
+                "department": d.department,
+                "counts": {k: d.counts.get(k, 0) for k in STATES},
+                "overdue": d.overdue,
+                "oldest_new": _oldest(d.oldest_new),
+                "oldest_waiting": _oldest(d.oldest_waiting),
+            }
+            for d in s.departments
+        ],
+        "problems": problems,
+    }
 
 
-def threads_json(rows: list[ThreadInfo], now_ms: int) -> dict:
-    return {"version": VERSION, "kind": "threads", "now": iso(now_ms), "count": len(rows),
-            "threads": [thread_json(t, now_ms) for t in rows]}
+def threads_json(rows: list[ThreadInfo], now_ms: int) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "kind": "threads",
+        "now": iso(now_ms),
+        "count": len(rows),
+        "threads": [thread_json(t, now_ms) for t in rows],
+    }
 
 
-def next_json(t: ThreadInfo | None, now_ms: int) -> dict:
-    return {"version": VERSION, "kind": "next", "now": iso(now_ms),
-            "thread": None if t is None else thread_json(t, now_ms)}
+def next_json(t: ThreadInfo | None, now_ms: int) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "kind": "next",
+        "now": iso(now_ms),
+        "thread": None if t is None else thread_json(t, now_ms),
+    }
 
 
-def show_json(d: ThreadDetail, now_ms: int) -> dict:
-    return {"version": VERSION, "kind": "show", "now": iso(now_ms), "thread": thread_json(d.info, now_ms),
-            "first_customer_at": iso(d.first_customer_at), "first_response_at": iso(d.first_response_at),
-            "history": [{"at": iso(h.at), "from": h.from_state, "to": h.to_state, "reason": h.reason}
-                        for h in d.history],
-            "messages": None if d.messages is None else [
-                {"message": m.message_id, "at": iso(m.at), "from": m.from_addr, "kind": m.kind,
-                 "counted_as": m.counted_as, "flags": list(m.flags)} for m in d.messages]}
+def show_json(d: ThreadDetail, now_ms: int) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "kind": "show",
+        "now": iso(now_ms),
+        "thread": thread_json(d.info, now_ms),
+        "first_customer_at": iso(d.first_customer_at),
+        "first_response_at": iso(d.first_response_at),
+        "history": [{"at": iso(h.at), "from": h.from_state, "to": h.to_state, "reason": h.reason} for h in d.history],
+        "messages": None
+        if d.messages is None
+        else [
+            {
+                "message": m.message_id,
+                "at": iso(m.at),
+                "from": m.from_addr,
+                "kind": m.kind,
+                "counted_as": m.counted_as,
+                "flags": list(m.flags),
+            }
+            for m in d.messages
+        ],
+    }
 
 
-def _stats(s: Stats) -> dict:
+def _stats(s: Stats) -> dict[str, Any]:
     return {"n": s.n, "median_s": _s(s.median_ms), "p90_s": _s(s.p90_ms)}
 
 
-def group_json(g: ReportGroup) -> dict:
-    return {"key": g.key, "volume": g.volume, "first_response": _stats(g.first_response),
-            "resolution": _stats(g.resolution), "reopens": g.reopens,
-            "sla": {"met": g.sla_met, "measured": g.sla_measured, "pct": g.sla_pct}, "backlog": dict(g.backlog)}
+def group_json(g: ReportGroup) -> dict[str, Any]:
+    return {
+        "key": g.key,
+        "volume": g.volume,
+        "first_response": _stats(g.first_response),
+        "resolution": _stats(g.resolution),
+        "reopens": g.reopens,
+        "sla": {"met": g.sla_met, "measured": g.sla_measured, "pct": g.sla_pct},
+        "backlog": dict(g.backlog),
+    }
 
 
-def report_json(r: Report) -> dict:
-    return {"version": VERSION, "kind": "report", "now": iso(r.now_ms), "since": iso(r.since_ms), "by": r.by,
-            "groups": [group_json(g) for g in r.groups], "total": group_json(r.total), "missing": r.missing}
+def report_json(r: Report) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "kind": "report",
+        "now": iso(r.now_ms),
+        "since": iso(r.since_ms),
+        "by": r.by,
+        "groups": [group_json(g) for g in r.groups],
+        "total": group_json(r.total),
+        "missing": r.missing,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- CSV
-def _cell(v) -> object:
+def _cell(v: object) -> object:
     if isinstance(v, list):
         return ";".join(v)
     return "" if v is None else str(v).lower() if isinstance(v, bool) else v
 
 
-def threads_csv(rows: list[ThreadInfo], now_ms: int) -> tuple[list[str], list[list]]:
+def threads_csv(rows: list[ThreadInfo], now_ms: int) -> tuple[list[str], list[list[Any]]]:
     return THREAD_FIELDS, [[_cell(v) for v in thread_json(t, now_ms).values()] for t in rows]
 
 
-STATUS_FIELDS = ["department", *STATES, "overdue", "oldest_new", "oldest_new_age_s", "oldest_waiting",
-                 "oldest_waiting_age_s"]
+STATUS_FIELDS = [
+    "department",
+    *STATES,
+    "overdue",
+    "oldest_new",
+    "oldest_new_age_s",
+    "oldest_waiting",
+    "oldest_waiting_age_s",
+]
 
 
-def status_csv(s: Status) -> tuple[list[str], list[list]]:
+def status_csv(s: Status) -> tuple[list[str], list[list[Any]]]:
     rows = []
     for d in s.departments:
-        rows.append([_cell(d.department), *(d.counts.get(k, 0) for k in STATES), d.overdue,
-                     _cell(d.oldest_new and d.oldest_new.thread_id), _cell(d.oldest_new and _s(d.oldest_new.age_ms)),
-                     _cell(d.oldest_waiting and d.oldest_waiting.thread_id),
-                     _cell(d.oldest_waiting and _s(d.oldest_waiting.age_ms))])
+        rows.append(
+            [
+                _cell(d.department),
+                *(d.counts.get(k, 0) for k in STATES),
+                d.overdue,
+                _cell(d.oldest_new and d.oldest_new.thread_id),
+                _cell(d.oldest_new and _s(d.oldest_new.age_ms)),
+                _cell(d.oldest_waiting and d.oldest_waiting.thread_id),
+                _cell(d.oldest_waiting and _s(d.oldest_waiting.age_ms)),
+            ]
+        )
     return STATUS_FIELDS, rows
 
 
 HISTORY_FIELDS = ["thread", "at", "from", "to", "reason"]
 
 
-def show_csv(d: ThreadDetail) -> tuple[list[str], list[list]]:
-    return HISTORY_FIELDS, [[d.info.thread_id, iso(h.at), _cell(h.from_state), _cell(h.to_state), h.reason]
-                            for h in d.history]
+def show_csv(d: ThreadDetail) -> tuple[list[str], list[list[Any]]]:
+    return HISTORY_FIELDS, [
+        [d.info.thread_id, iso(h.at), _cell(h.from_state), _cell(h.to_state), h.reason] for h in d.history
+    ]
 
 
-REPORT_FIELDS = ["key", "volume", "first_response_n", "first_response_median_s", "first_response_p90_s",
-                 "resolution_n", "resolution_median_s", "resolution_p90_s", "reopens", "sla_met", "sla_measured",
-                 "sla_pct", *(f"backlog_{b}" for b, _ in AGING_BUCKETS)]
+REPORT_FIELDS = [
+    "key",
+    "volume",
+    "first_response_n",
+    "first_response_median_s",
+    "first_response_p90_s",
+    "resolution_n",
+    "resolution_median_s",
+    "resolution_p90_s",
+    "reopens",
+    "sla_met",
+    "sla_measured",
+    "sla_pct",
+    *(f"backlog_{b}" for b, _ in AGING_BUCKETS),
+]
 
 
-def report_csv(r: Report) -> tuple[list[str], list[list]]:
+def report_csv(r: Report) -> tuple[list[str], list[list[Any]]]:
     rows = []
     for g in [*r.groups, r.total]:
         fr, res = g.first_response, g.resolution
-        rows.append([g.key, g.volume, fr.n, _cell(_s(fr.median_ms)), _cell(_s(fr.p90_ms)), res.n,
-                     _cell(_s(res.median_ms)), _cell(_s(res.p90_ms)), g.reopens, g.sla_met, g.sla_measured,
-                     _cell(g.sla_pct), *(g.backlog[b] for b, _ in AGING_BUCKETS)])
+        rows.append(
+            [
+                g.key,
+                g.volume,
+                fr.n,
+                _cell(_s(fr.median_ms)),
+                _cell(_s(fr.p90_ms)),
+                res.n,
+                _cell(_s(res.median_ms)),
+                _cell(_s(res.p90_ms)),
+                g.reopens,
+                g.sla_met,
+                g.sla_measured,
+                _cell(g.sla_pct),
+                *(g.backlog[b] for b, _ in AGING_BUCKETS),
+            ]
+        )
     return REPORT_FIELDS, rows

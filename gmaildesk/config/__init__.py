@@ -1,6 +1,6 @@
 """desk.yaml: the declared desk, loaded and validated offline into a ``Desk`` value.
 
-    desk = load_desk(Path("desk.yaml"))   # raises GmailDeskError "desk.yaml:14: departments[1].color: ..."
+desk = load_desk(Path("desk.yaml"))   # raises GmailDeskError "desk.yaml:14: departments[1].color: ..."
 """
 
 from gmaildesk.config.desk import Desk

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
+from datetime import datetime
 
 from gmaildesk.config.labels import DeclaredLabel, check_labels, parent_names
-from gmaildesk.config.schema import DeskFile
+from gmaildesk.config.schema import ConfigTest, Department, DeskFile, Filter
 from gmaildesk.config.yaml_source import Positions, format_path
 from gmaildesk.gmail.labels import CONSUMER_DOMAINS
 
@@ -23,8 +25,12 @@ def check_desk(desk: DeskFile, declared: list[DeclaredLabel], positions: Positio
 
 
 def _check_unique_names(desk: DeskFile, positions: Positions) -> None:
-    for section, items in (("departments", desk.departments), ("filters", desk.filters),
-                           ("tests", desk.tests)):
+    named: tuple[tuple[str, Sequence[Department | Filter | ConfigTest]], ...] = (
+        ("departments", desk.departments),
+        ("filters", desk.filters),
+        ("tests", desk.tests),
+    )
+    for section, items in named:
         seen: dict[str, int] = {}
         for index, item in enumerate(items):
             if item.name is None:
@@ -34,8 +40,10 @@ def _check_unique_names(desk: DeskFile, positions: Positions) -> None:
                 first = seen[key]
                 raise positions.error(
                     (section, index, "name"),
-                    f"'{item.name}' is already the name of {section}[{first}] (line {positions.line((section, first))})",
-                    ("names are compared ignoring case",) if section == "departments" else ())
+                    f"'{item.name}' is already the name of {section}[{first}] "
+                    f"(line {positions.line((section, first))})",
+                    ("names are compared ignoring case",) if section == "departments" else (),
+                )
             seen[key] = index
 
 
@@ -53,28 +61,40 @@ def _check_gmail_limits(desk: DeskFile, declared: list[DeclaredLabel], positions
     routed = [index for index, department in enumerate(desk.departments) if department.routes]
     needed = len(routed) + len(desk.filters)
     if needed > MAX_FILTERS:
-        over = (("departments", routed[MAX_FILTERS], "routes") if len(routed) > MAX_FILTERS
-                else ("filters", MAX_FILTERS - len(routed)))
-        raise positions.error(over, f"this desk needs {needed:,} Gmail filters ({len(routed):,} departments with "
-                                    f"routes, {len(desk.filters):,} filters); Gmail allows at most {MAX_FILTERS:,}",
-                              ("Gmail refuses the rest after creating the first 1,000; join departments or filters "
-                               "that share an action into one",))
+        over = (
+            ("departments", routed[MAX_FILTERS], "routes")
+            if len(routed) > MAX_FILTERS
+            else ("filters", MAX_FILTERS - len(routed))
+        )
+        raise positions.error(
+            over,
+            f"this desk needs {needed:,} Gmail filters ({len(routed):,} departments with "
+            f"routes, {len(desk.filters):,} filters); Gmail allows at most {MAX_FILTERS:,}",
+            (
+                "Gmail refuses the rest after creating the first 1,000; join departments or filters "
+                "that share an action into one",
+            ),
+        )
     names: set[str] = set()
     for item in declared:
         names.update(name.casefold() for name in (*parent_names(item.label.name), item.label.name))
         if len(names) > MAX_LABELS:
-            raise positions.error(item.path, f"this desk needs more than {MAX_LABELS:,} labels (statuses, "
-                                             f"departments, filter labels and their parents); Gmail allows "
-                                             f"at most {MAX_LABELS:,} in a mailbox",
-                                  ("use fewer departments, or fewer levels of nesting",))
+            raise positions.error(
+                item.path,
+                f"this desk needs more than {MAX_LABELS:,} labels (statuses, "
+                f"departments, filter labels and their parents); Gmail allows "
+                f"at most {MAX_LABELS:,} in a mailbox",
+                ("use fewer departments, or fewer levels of nesting",),
+            )
 
 
 def _check_test_count(desk: DeskFile, positions: Positions) -> None:
     if len(desk.tests) > MAX_TESTS:
-        raise positions.error(("tests", MAX_TESTS), f"this desk has {len(desk.tests):,} tests; at most "
-                                                    f"{MAX_TESTS:,} are run",
-                              ("each test is matched against every filter, before every apply; keep one or two "
-                               "per route",))
+        raise positions.error(
+            ("tests", MAX_TESTS),
+            f"this desk has {len(desk.tests):,} tests; at most {MAX_TESTS:,} are run",
+            ("each test is matched against every filter, before every apply; keep one or two per route",),
+        )
 
 
 def _check_send_as(desk: DeskFile, positions: Positions) -> None:
@@ -83,9 +103,11 @@ def _check_send_as(desk: DeskFile, positions: Positions) -> None:
     for index, alias in enumerate(desk.send_as):
         key = alias.address.casefold()
         if key in seen:
-            raise positions.error(("send_as", index, "address"),
-                                  f"'{alias.address}' is already listed as send_as[{seen[key]}] "
-                                  f"(line {positions.line(('send_as', seen[key]))})")
+            raise positions.error(
+                ("send_as", index, "address"),
+                f"'{alias.address}' is already listed as send_as[{seen[key]}] "
+                f"(line {positions.line(('send_as', seen[key]))})",
+            )
         seen[key] = index
         if alias.default:
             if default_at is not None:
@@ -93,7 +115,8 @@ def _check_send_as(desk: DeskFile, positions: Positions) -> None:
                     ("send_as", index, "default"),
                     f"only one send-as address can be the default; send_as[{default_at}] "
                     f"(line {positions.line(('send_as', default_at, 'default'))}) already is",
-                    ("Gmail keeps exactly one default 'From' address",))
+                    ("Gmail keeps exactly one default 'From' address",),
+                )
             default_at = index
 
 
@@ -110,8 +133,10 @@ def loop_reason(desk: DeskFile, address: str) -> tuple[str, str] | None:
     for index, department in enumerate(desk.departments):
         for route in department.routes:
             if route.to is not None and route.to.casefold() in (address, base):
-                return (f"departments[{index}] routes mail sent to it, so it arrives in this mailbox",
-                        "forward to someone outside the desk")
+                return (
+                    f"departments[{index}] routes mail sent to it, so it arrives in this mailbox",
+                    "forward to someone outside the desk",
+                )
     return None
 
 
@@ -122,8 +147,11 @@ def _check_forwarding(desk: DeskFile, positions: Positions) -> None:
             continue
         reason = loop_reason(desk, target)
         if reason is not None:
-            raise positions.error(("filters", index, "actions", "forward"),
-                                  f"forwarding to '{target}' would loop: {reason[0]}", (reason[1],))
+            raise positions.error(
+                ("filters", index, "actions", "forward"),
+                f"forwarding to '{target}' would loop: {reason[0]}",
+                (reason[1],),
+            )
 
 
 def _check_auto_ack(desk: DeskFile, positions: Positions) -> None:
@@ -131,17 +159,21 @@ def _check_auto_ack(desk: DeskFile, positions: Positions) -> None:
     if ack is None:
         return
     if ack.start is not None and ack.end is not None and ack.end <= ack.start:
-        raise positions.error(("auto_ack", "end"),
-                              f"end {_iso(ack.end)} is not after start {_iso(ack.start)}",
-                              ("Gmail requires the responder's start to come before its end",))
+        raise positions.error(
+            ("auto_ack", "end"),
+            f"end {_iso(ack.end)} is not after start {_iso(ack.start)}",
+            ("Gmail requires the responder's start to come before its end",),
+        )
     domain = desk.mailbox.rpartition("@")[2].casefold()
     if ack.restrict_to_domain and domain in CONSUMER_DOMAINS:
-        raise positions.error(("auto_ack", "restrict_to_domain"),
-                              f"restrict_to_domain works only for Google Workspace mailboxes, not @{domain}",
-                              ("remove it, or use restrict_to_contacts",))
+        raise positions.error(
+            ("auto_ack", "restrict_to_domain"),
+            f"restrict_to_domain works only for Google Workspace mailboxes, not @{domain}",
+            ("remove it, or use restrict_to_contacts",),
+        )
 
 
-def _iso(moment) -> str:
+def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
@@ -161,12 +193,17 @@ def _check_tests(desk: DeskFile, declared: list[DeclaredLabel], positions: Posit
             path = ("tests", test_index, "labels", label_index)
             other = others.get(name)
             if other is not None and other.label.kind == "status":
-                raise positions.error(path, f"no filter applies '{name}'",
-                                      ("status labels are set by the sweep, not by filters",))
+                raise positions.error(
+                    path, f"no filter applies '{name}'", ("status labels are set by the sweep, not by filters",)
+                )
             if other is not None:
-                raise positions.error(path, f"no filter applies '{name}'",
-                                      (f"{format_path(other.path[:2])} has no routes",))
+                raise positions.error(
+                    path, f"no filter applies '{name}'", (f"{format_path(other.path[:2])} has no routes",)
+                )
             close = difflib.get_close_matches(name, list(applied), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else (
-                f"labels this desk's filters apply: {', '.join(sorted(applied)) or 'none'}")
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else (f"labels this desk's filters apply: {', '.join(sorted(applied)) or 'none'}")
+            )
             raise positions.error(path, f"'{name}' is not a label this desk applies", (hint,))

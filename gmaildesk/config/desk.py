@@ -197,8 +197,11 @@ class Desk:
 
     def routing_filters(self) -> tuple[Filter, ...]:
         """One filter per department with routes: its query -> its label."""
-        return tuple(Filter(f"department {d.name}", FilterCriteria(query=d.query), FilterActions(label=d.label))
-                     for d in self.departments if d.query)
+        return tuple(
+            Filter(f"department {d.name}", FilterCriteria(query=d.query), FilterActions(label=d.label))
+            for d in self.departments
+            if d.query
+        )
 
     def all_filters(self) -> tuple[Filter, ...]:
         return self.routing_filters() + self.filters
@@ -206,5 +209,8 @@ class Desk:
     def is_us(self, address: str) -> bool:
         """Mail from this address was written by the desk: the mailbox, a send-as alias or the team."""
         address = address.strip().lower()
-        return (address == self.mailbox.lower() or any(address == s.address.lower() for s in self.send_as)
-                or self.team.includes(address))
+        return (
+            address == self.mailbox.lower()
+            or any(address == s.address.lower() for s in self.send_as)
+            or self.team.includes(address)
+        )

@@ -30,8 +30,9 @@ def parse_duration(value: object) -> int:
         if len(number) > _MAX_DIGITS:
             raise DurationError(f"'{str(value)[:40]}' is far too long a duration; use e.g. {EXAMPLES}")
         if not unit:
-            raise DurationError(f"'{value}' has no unit; use m (minutes), h (hours), d (days) or w (weeks), "
-                                f"e.g. {EXAMPLES}")
+            raise DurationError(
+                f"'{value}' has no unit; use m (minutes), h (hours), d (days) or w (weeks), e.g. {EXAMPLES}"
+            )
         if unit not in UNIT_SECONDS:
             raise DurationError(f"'{value}' has an unknown unit '{unit}'; use m, h, d or w, e.g. {EXAMPLES}")
         total += int(number) * UNIT_SECONDS[unit]

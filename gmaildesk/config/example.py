@@ -20,8 +20,10 @@ def example_files() -> list[tuple[str, bytes]]:
     """(path relative to the desk folder, content) for desk.yaml and every template."""
     data = resources.files("gmaildesk") / "data"
     files = [(DESK_FILE, (data / "config" / DESK_FILE).read_bytes())]
-    templates = sorted((entry for entry in (data / TEMPLATES_DIR).iterdir() if entry.name.endswith(".j2")),
-                       key=lambda entry: entry.name)
+    templates = sorted(
+        (entry for entry in (data / TEMPLATES_DIR).iterdir() if entry.name.endswith(".j2")),
+        key=lambda entry: entry.name,
+    )
     files += [(f"{TEMPLATES_DIR}/{entry.name}", entry.read_bytes()) for entry in templates]
     return files
 
@@ -39,7 +41,8 @@ def write_example(directory: Path, *, overwrite: bool = False) -> list[Path]:
         others = f" and {len(existing) - 1} more file{'s' if len(existing) > 2 else ''}" if len(existing) > 1 else ""
         raise GmailDeskError(
             f"{existing[0]}{others} already exist{'s' if not others else ''}; nothing was written",
-            ("add --force to overwrite them (other files are left alone), or choose another folder",))
+            ("add --force to overwrite them (other files are left alone), or choose another folder",),
+        )
     for path, content in files:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)

@@ -32,13 +32,13 @@ _MAX_USERNAME = 64
 _DOMAIN_RE = re.compile(_DOMAIN, re.IGNORECASE)
 _HEX_RE = re.compile(r"#[0-9a-fA-F]{6}")
 _SIZE_RE = re.compile(r"(\d+)\s*([kmg]?)b?", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUERY_CONTEXT = 60  # characters shown either side of a query error
 # Bounds that keep every later date computation (SLA deadlines, the audit's ages) in range.
 MAX_DURATION = 366 * 86_400
-EARLIEST_INSTANT = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-LATEST_INSTANT = dt.datetime(2101, 1, 1, tzinfo=dt.timezone.utc)
+EARLIEST_INSTANT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST_INSTANT = dt.datetime(2101, 1, 1, tzinfo=dt.UTC)
 
 
 def fail(message: str, *hints: str, subkey: str | int | None = None) -> NoReturn:
@@ -74,6 +74,7 @@ def describe(value: object) -> str:
 
 # --- addresses ---------------------------------------------------------------------------------
 
+
 def is_email(value: str) -> bool:
     return bool(_EMAIL_RE.fullmatch(value))
 
@@ -88,17 +89,21 @@ def _email(value: object) -> str:
 def _team_entry(value: object) -> str:
     text = _text(value, "an email address or a domain").strip()
     if not (is_email(text) or _DOMAIN_RE.fullmatch(text.removeprefix("@"))):
-        fail(f"'{text}' is neither an email address nor a domain",
-             "list addresses (lead@partner.example) or whole domains (example.com)")
+        fail(
+            f"'{text}' is neither an email address nor a domain",
+            "list addresses (lead@partner.example) or whole domains (example.com)",
+        )
     return text
 
 
 def _account(value: object) -> str:
     text = _email(value)
     if not _ACCOUNT_RE.fullmatch(text) or len(text.partition("@")[0]) > _MAX_USERNAME:
-        fail(f"'{text}' is not a Gmail account address",
-             "the mailbox is the account the desk runs in: a username of letters, digits, '.', '-', '_' or \"'\" "
-             "(Google Workspace Admin Help 9193374) at a domain, e.g. support@example.com")
+        fail(
+            f"'{text}' is not a Gmail account address",
+            "the mailbox is the account the desk runs in: a username of letters, digits, '.', '-', '_' or \"'\" "
+            "(Google Workspace Admin Help 9193374) at a domain, e.g. support@example.com",
+        )
     return text
 
 
@@ -109,11 +114,13 @@ TeamEntry = Annotated[str, BeforeValidator(_team_entry)]
 
 # --- colours -----------------------------------------------------------------------------------
 
+
 def _nearest_palette_colour(hex_value: str) -> str:
     def rgb(value: str) -> tuple[int, int, int]:
         return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
+
     want = rgb(hex_value)
-    return min(sorted(PALETTE), key=lambda c: sum((a - b) ** 2 for a, b in zip(rgb(c), want)))
+    return min(sorted(PALETTE), key=lambda c: sum((a - b) ** 2 for a, b in zip(rgb(c), want, strict=True)))
 
 
 def _palette_colour(value: object) -> str:
@@ -121,10 +128,14 @@ def _palette_colour(value: object) -> str:
     if is_gmail_colour(text):
         return text
     if is_gmail_colour(text.lower()):
-        fail(f"'{text}' must be written in lowercase: '{text.lower()}'",
-             "Gmail rejects upper-case colour values (400 'not on the allowed color palette')")
-    hints = [f"Gmail accepts only its 113-colour palette (lowercase), e.g. #fad165 yellow, #16a766 green, "
-             f"#4a86e8 blue, #fb4c2f red, #a479e2 purple, #cccccc grey, #ffffff, #000000; all: {PALETTE_DOCS}"]
+        fail(
+            f"'{text}' must be written in lowercase: '{text.lower()}'",
+            "Gmail rejects upper-case colour values (400 'not on the allowed color palette')",
+        )
+    hints = [
+        f"Gmail accepts only its 113-colour palette (lowercase), e.g. #fad165 yellow, #16a766 green, "
+        f"#4a86e8 blue, #fb4c2f red, #a479e2 purple, #cccccc grey, #ffffff, #000000; all: {PALETTE_DOCS}"
+    ]
     if _HEX_RE.fullmatch(text):
         hints.insert(0, f"the nearest Gmail colour is '{_nearest_palette_colour(text.lower())}'")
     fail(f"'{text}' is not a Gmail label colour", *hints)
@@ -132,7 +143,7 @@ def _palette_colour(value: object) -> str:
 
 def readable_text_colour(background: str) -> str:
     """Black or white, whichever reads better on *background* (for the ``color: '#hex'`` shorthand)."""
-    red, green, blue = (int(background[i:i + 2], 16) for i in (1, 3, 5))
+    red, green, blue = (int(background[i : i + 2], 16) for i in (1, 3, 5))
     return "#000000" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#ffffff"
 
 
@@ -151,14 +162,17 @@ PaletteColour = Annotated[str, BeforeValidator(_palette_colour)]
 
 # --- durations, sizes, instants ----------------------------------------------------------------
 
+
 def _duration(value: object) -> int:
     try:
         seconds = parse_duration(value)
     except DurationError as exc:
         fail(str(exc))
     if seconds > MAX_DURATION:
-        fail(f"'{value}' is {describe_duration(seconds)}; at most {MAX_DURATION // 86_400} days (a year) is allowed",
-             "an SLA or close_after longer than a year never comes due; e.g. 4h, 2d or 1w")
+        fail(
+            f"'{value}' is {describe_duration(seconds)}; at most {MAX_DURATION // 86_400} days (a year) is allowed",
+            "an SLA or close_after longer than a year never comes due; e.g. 4h, 2d or 1w",
+        )
     return seconds
 
 
@@ -185,9 +199,11 @@ def _instant(value: object) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         fail(f"{value.isoformat()} has no timezone; add Z (UTC) or an offset, {example}")
     if not EARLIEST_INSTANT <= value < LATEST_INSTANT:
-        fail(f"{value.isoformat()} is outside the years {EARLIEST_INSTANT.year}-{LATEST_INSTANT.year - 1}",
-             f"write the date the responder should start or stop, {example}")
-    return value.astimezone(dt.timezone.utc)
+        fail(
+            f"{value.isoformat()} is outside the years {EARLIEST_INSTANT.year}-{LATEST_INSTANT.year - 1}",
+            f"write the date the responder should start or stop, {example}",
+        )
+    return value.astimezone(dt.UTC)
 
 
 Duration = Annotated[int, BeforeValidator(_duration)]
@@ -197,11 +213,12 @@ Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
 
 # --- queries -----------------------------------------------------------------------------------
 
+
 def query_error(exc: QuerySyntaxError, shown: str, offset: int = 0) -> NoReturn:
     """Report a parser error at a character of *shown* (the text the user wrote)."""
     position = min(max(exc.position - offset, 0), max(len(shown) - 1, 0))
     start = max(position - _QUERY_CONTEXT, 0)  # a long query is shown around the problem only
-    excerpt = ("..." if start else "") + shown[start:position + _QUERY_CONTEXT]
+    excerpt = ("..." if start else "") + shown[start : position + _QUERY_CONTEXT]
     excerpt += "..." if position + _QUERY_CONTEXT < len(shown) else ""
     caret = position - start + (3 if start else 0)
     fail(f"{exc.message} at character {position + 1}", excerpt, " " * caret + "^")
@@ -234,6 +251,7 @@ Query = Annotated[str, AfterValidator(check_query)]
 
 
 # --- names -------------------------------------------------------------------------------------
+
 
 def _env_name(value: object) -> str:
     text = _text(value, "an environment variable name")

@@ -22,9 +22,11 @@ STATUS_DEFAULTS: dict[str, tuple[str, Colour]] = {
     "closed": ("Closed", Colour("#cccccc", "#000000")),
     "overdue": ("Overdue", Colour("#fb4c2f", "#ffffff")),
 }
-_SYSTEM_HINT = ("Gmail reserves the names of its system labels (Inbox, Sent, Drafts, Spam, Trash, Starred, "
-                "Important, Unread, Chats, ...); filters set those with archive, star, important, mark_read "
-                "and never_spam")
+_SYSTEM_HINT = (
+    "Gmail reserves the names of its system labels (Inbox, Sent, Drafts, Spam, Trash, Starred, "
+    "Important, Unread, Chats, ...); filters set those with archive, star, important, mark_read "
+    "and never_spam"
+)
 
 _UNIQUE_HINT = "Gmail label names are unique regardless of case; rename one"
 
@@ -56,16 +58,26 @@ def declared_labels(desk: DeskFile) -> list[DeclaredLabel]:
         found.append(DeclaredLabel(Label(name, colour, "department"), ("departments", index, "name")))
     for index, spec in enumerate(desk.filters):
         for label_index, name in enumerate(spec.actions.labels):
-            found.append(DeclaredLabel(Label(name, None, "filter"), ("filters", index, "actions", "labels", label_index)))
+            found.append(
+                DeclaredLabel(Label(name, None, "filter"), ("filters", index, "actions", "labels", label_index))
+            )
     return found
 
 
 # UAX #9's explicit directional formatting characters: invisible, they reorder the text around them.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "TAB", "\x00": "NUL", "\x1b": "ESCAPE",
-                  "\x7f": "DELETE"}  # Unicode gives control characters no names
-_CONTROL_HINT = ("label names show in Gmail's menus, in IMAP folder names and in gmaildesk's own output; "
-                 "write the name without control characters")
+_CONTROL_NAMES = {
+    "\n": "LINE FEED",
+    "\r": "CARRIAGE RETURN",
+    "\t": "TAB",
+    "\x00": "NUL",
+    "\x1b": "ESCAPE",
+    "\x7f": "DELETE",
+}  # Unicode gives control characters no names
+_CONTROL_HINT = (
+    "label names show in Gmail's menus, in IMAP folder names and in gmaildesk's own output; "
+    "write the name without control characters"
+)
 
 
 def is_control(char: str) -> bool:
@@ -91,8 +103,10 @@ def name_problem(name: str) -> tuple[str, tuple[str, ...]] | None:
     if len(name) > MAX_LABEL_NAME:
         return f"label '{name[:40]}...' is {len(name)} characters; Gmail allows at most {MAX_LABEL_NAME}", ()
     if any(not segment.strip() for segment in segments):
-        return (f"label '{name}' has an empty part between '/' separators",
-                ("Gmail nests labels by '/', so every part needs a name, e.g. Dept/Billing",))
+        return (
+            f"label '{name}' has an empty part between '/' separators",
+            ("Gmail nests labels by '/', so every part needs a name, e.g. Dept/Billing",),
+        )
     if name.casefold() in RESERVED_NAMES:
         return f"'{name}' is a Gmail system label name", (_SYSTEM_HINT,)
     if segments[0].casefold() == "inbox":  # mbrt/gmailctl#300: 400 "Invalid label name"
@@ -112,22 +126,32 @@ def check_labels(declared: list[DeclaredLabel], positions: Positions) -> None:
         if earlier is None:
             seen[name.casefold()] = item
         elif earlier.label.name != name:
-            hint = (f"write it exactly as '{earlier.label.name}' to use that label, or choose another name"
-                    if item.label.kind == "filter" else _UNIQUE_HINT)
-            raise positions.error(item.path, f"label '{name}' differs only in case from '{earlier.label.name}' "
-                                             f"({origin(earlier, positions)})", (hint,))
+            hint = (
+                f"write it exactly as '{earlier.label.name}' to use that label, or choose another name"
+                if item.label.kind == "filter"
+                else _UNIQUE_HINT
+            )
+            raise positions.error(
+                item.path,
+                f"label '{name}' differs only in case from '{earlier.label.name}' ({origin(earlier, positions)})",
+                (hint,),
+            )
         elif item.label.kind != "filter":  # several filters may add the same label; a name is declared once
             hint = _UNIQUE_HINT
             if {item.label.kind, earlier.label.kind} == {"department", "status"}:
                 hint += ", or give departments and statuses different prefixes"
-            raise positions.error(item.path, f"label '{name}' is already the label of {origin(earlier, positions)}",
-                                  (hint,))
+            raise positions.error(
+                item.path, f"label '{name}' is already the label of {origin(earlier, positions)}", (hint,)
+            )
     for item in declared:
         for parent in parent_names(item.label.name):
             other = seen.get(parent.casefold())
             if other is not None and other.label.name != parent:
-                raise positions.error(item.path, f"label '{item.label.name}' nests under '{parent}', which differs "
-                                                 f"only in case from '{other.label.name}' ({origin(other, positions)})")
+                raise positions.error(
+                    item.path,
+                    f"label '{item.label.name}' nests under '{parent}', which differs "
+                    f"only in case from '{other.label.name}' ({origin(other, positions)})",
+                )
 
 
 def origin(item: DeclaredLabel, positions: Positions) -> str:

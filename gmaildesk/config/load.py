@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -27,7 +27,7 @@ from gmaildesk.config.yaml_source import Positions, load_yaml
 from gmaildesk.errors import GmailDeskError
 
 _INIT_HINT = "`gmaildesk init` writes a commented example to start from"
-MAX_DESK_BYTES = 1024 ** 2  # every command (cron's sweep too) loads the desk: it must stay cheap to read
+MAX_DESK_BYTES = 1024**2  # every command (cron's sweep too) loads the desk: it must stay cheap to read
 
 
 def load_desk(path: Path) -> model.Desk:
@@ -39,7 +39,7 @@ def load_desk(path: Path) -> model.Desk:
     check_desk(file_desk, declared, positions)
     departments = tuple(_department(file_desk, spec) for spec in file_desk.departments)
     renderer = TemplateRenderer(path.resolve().parent, positions, _template_context(file_desk, departments))
-    statuses = [item.label for item in status_labels(file_desk)]
+    new, waiting, handled, forwarded, closed, overdue = (item.label for item in status_labels(file_desk))
     auto_ack = _auto_ack(file_desk, renderer, positions)
     warnings = [*lookalike_warnings(declared, positions), *_auto_ack_warnings(auto_ack, positions)]
     return model.Desk(
@@ -49,7 +49,7 @@ def load_desk(path: Path) -> model.Desk:
         department_prefix=file_desk.labels.department_prefix,
         status_prefix=file_desk.statuses.prefix,
         departments=departments,
-        statuses=model.Statuses(*statuses, managed=file_desk.statuses.managed),
+        statuses=model.Statuses(new, waiting, handled, forwarded, closed, overdue, managed=file_desk.statuses.managed),
         filters=tuple(_filter(index, spec) for index, spec in enumerate(file_desk.filters)),
         auto_ack=auto_ack,
         send_as=tuple(_send_as(index, spec, renderer) for index, spec in enumerate(file_desk.send_as)),
@@ -67,18 +67,23 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         raise GmailDeskError(f"{path}: no such file", (_INIT_HINT,)) from None
     except IsADirectoryError:
-        raise GmailDeskError(f"{path}: is a folder, not a desk file", (f"did you mean {path / 'desk.yaml'}?",)) from None
+        raise GmailDeskError(
+            f"{path}: is a folder, not a desk file", (f"did you mean {path / 'desk.yaml'}?",)
+        ) from None
     except OSError as exc:
         raise GmailDeskError(f"{path}: cannot read: {exc.strerror}") from None
     if len(raw) > MAX_DESK_BYTES:
-        raise GmailDeskError(f"{path}: larger than {MAX_DESK_BYTES // 1024 ** 2} MiB, the most a desk file may be",
-                             ("a desk with 1,000 departments fits in about 200 KB; is this the right file?",))
+        raise GmailDeskError(
+            f"{path}: larger than {MAX_DESK_BYTES // 1024**2} MiB, the most a desk file may be",
+            ("a desk with 1,000 departments fits in about 200 KB; is this the right file?",),
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise GmailDeskError(f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                             ("save the file as UTF-8",)) from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise GmailDeskError(
+            f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})", ("save the file as UTF-8",)
+        ) from None
 
 
 def _validate(data: Any, positions: Positions) -> schema.DeskFile:
@@ -105,8 +110,12 @@ def _colour(spec: schema.Colour | None) -> model.Colour | None:
 def _department(desk: schema.DeskFile, spec: schema.Department) -> model.Department:
     sla = spec.sla or schema.Sla()
     return model.Department(
-        name=spec.name, label=desk.labels.department_prefix + spec.name, colour=_colour(spec.color),
-        query=department_query(spec.routes), sla=model.Sla(sla.first_response, sla.next_response))
+        name=spec.name,
+        label=desk.labels.department_prefix + spec.name,
+        colour=_colour(spec.color),
+        query=department_query(spec.routes),
+        sla=model.Sla(sla.first_response, sla.next_response),
+    )
 
 
 def _team(entries: list[str]) -> model.Team:
@@ -119,27 +128,52 @@ def _template_context(desk: schema.DeskFile, departments: tuple[model.Department
     def text(seconds: int | None) -> str | None:
         return describe_duration(seconds) if seconds else None
 
-    listed = [{"name": d.name, "label": d.label,
-               "sla": {"first_response": text(d.sla.first_response), "next_response": text(d.sla.next_response)}}
-              for d in departments]
+    listed = [
+        {
+            "name": d.name,
+            "label": d.label,
+            "sla": {"first_response": text(d.sla.first_response), "next_response": text(d.sla.next_response)},
+        }
+        for d in departments
+    ]
     return {**desk.vars, "mailbox": desk.mailbox, "departments": listed}
 
 
 def _filter(index: int, spec: schema.Filter) -> model.Filter:
     match, actions = spec.match, spec.actions
-    size, comparison = ((match.larger, "larger") if match.larger is not None
-                        else (match.smaller, "smaller") if match.smaller is not None else (None, None))
+    size: int | None
+    comparison: Literal["larger", "smaller"] | None
+    size, comparison = (
+        (match.larger, "larger")
+        if match.larger is not None
+        else (match.smaller, "smaller")
+        if match.smaller is not None
+        else (None, None)
+    )
     criteria = model.FilterCriteria(
-        from_=match.from_, to=match.to, subject=match.subject, query=match.query,
-        negated_query=match.negated_query, has_attachment=match.has_attachment, size=size,
-        size_comparison=comparison)
+        from_=match.from_,
+        to=match.to,
+        subject=match.subject,
+        query=match.query,
+        negated_query=match.negated_query,
+        has_attachment=match.has_attachment,
+        size=size,
+        size_comparison=comparison,
+    )
     return model.Filter(
         name=spec.name or f"filters[{index}]",
         criteria=criteria,
         actions=model.FilterActions(
-            label=actions.labels[0] if actions.labels else None, archive=actions.archive,
-            mark_read=actions.mark_read, star=actions.star, important=actions.important,
-            never_spam=actions.never_spam, category=actions.category, forward=actions.forward))
+            label=actions.labels[0] if actions.labels else None,
+            archive=actions.archive,
+            mark_read=actions.mark_read,
+            star=actions.star,
+            important=actions.important,
+            never_spam=actions.never_spam,
+            category=actions.category,
+            forward=actions.forward,
+        ),
+    )
 
 
 def _auto_ack(desk: schema.DeskFile, renderer: TemplateRenderer, positions: Positions) -> model.AutoAck | None:
@@ -153,16 +187,28 @@ def _auto_ack(desk: schema.DeskFile, renderer: TemplateRenderer, positions: Posi
 
     subject, body_text, body_html = render("subject", False), render("body_text", False), render("body_html", True)
     if "\n" in subject or "\r" in subject:
-        raise positions.error(("auto_ack", "subject"), "the rendered subject contains a line break",
-                              ("a subject is one header line; a line break there would let text inject headers",))
+        raise positions.error(
+            ("auto_ack", "subject"),
+            "the rendered subject contains a line break",
+            ("a subject is one header line; a line break there would let text inject headers",),
+        )
     if spec.enabled and not (subject.strip() or body_text.strip() or body_html.strip()):
         path = ("auto_ack", "enabled") if positions.written(("auto_ack", "enabled")) else ("auto_ack",)
-        raise positions.error(path, "the responder is enabled but its subject and bodies are empty",
-                              ("Gmail needs a subject or a body to turn the responder on",))
+        raise positions.error(
+            path,
+            "the responder is enabled but its subject and bodies are empty",
+            ("Gmail needs a subject or a body to turn the responder on",),
+        )
     return model.AutoAck(
-        enabled=spec.enabled, subject=subject, body_text=body_text, body_html=body_html,
-        restrict_to_contacts=spec.restrict_to_contacts, restrict_to_domain=spec.restrict_to_domain,
-        start=spec.start, end=spec.end)
+        enabled=spec.enabled,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        restrict_to_contacts=spec.restrict_to_contacts,
+        restrict_to_domain=spec.restrict_to_domain,
+        start=spec.start,
+        end=spec.end,
+    )
 
 
 def _auto_ack_warnings(ack: model.AutoAck | None, positions: Positions) -> list[str]:
@@ -171,11 +217,15 @@ def _auto_ack_warnings(ack: model.AutoAck | None, positions: Positions) -> list[
     # Gmail Help 25922: with a subject line the reply goes out "in a separate email"; Gmail threads by
     # subject (Help 5900), so the customer's answer to it is a new conversation, and the original one
     # never shows that they wrote again (it stays "new" or goes overdue instead of "waiting").
-    return [positions.warning(("auto_ack", "subject"),
-                              "with a subject Gmail sends the acknowledgement as a separate email (Gmail Help "
-                              "25922), and a customer who answers it starts a new conversation (Help 5900), so "
-                              "the original one never shows they wrote again; remove the subject to reply inside "
-                              "the customer's conversation")]
+    return [
+        positions.warning(
+            ("auto_ack", "subject"),
+            "with a subject Gmail sends the acknowledgement as a separate email (Gmail Help "
+            "25922), and a customer who answers it starts a new conversation (Help 5900), so "
+            "the original one never shows they wrote again; remove the subject to reply inside "
+            "the customer's conversation",
+        )
+    ]
 
 
 def _send_as(index: int, spec: schema.SendAs, renderer: TemplateRenderer) -> model.SendAs:
@@ -185,11 +235,18 @@ def _send_as(index: int, spec: schema.SendAs, renderer: TemplateRenderer) -> mod
         signature = renderer.render(spec.signature, ("send_as", index, "signature"), html=True, extra={"alias": alias})
     smtp = None
     if spec.smtp is not None:
-        smtp = model.Smtp(spec.smtp.host, spec.smtp.port, spec.smtp.username, spec.smtp.security,
-                          spec.smtp.password_env)
+        smtp = model.Smtp(
+            spec.smtp.host, spec.smtp.port, spec.smtp.username, spec.smtp.security, spec.smtp.password_env
+        )
     return model.SendAs(
-        address=spec.address, display_name=spec.display_name, reply_to=spec.reply_to, signature=signature,
-        default=spec.default, treat_as_alias=spec.treat_as_alias, smtp=smtp)
+        address=spec.address,
+        display_name=spec.display_name,
+        reply_to=spec.reply_to,
+        signature=signature,
+        default=spec.default,
+        treat_as_alias=spec.treat_as_alias,
+        smtp=smtp,
+    )
 
 
 def _test(spec: schema.ConfigTest, mailbox: str) -> model.ConfigTest:
@@ -197,6 +254,12 @@ def _test(spec: schema.ConfigTest, mailbox: str) -> model.ConfigTest:
     return model.ConfigTest(
         name=spec.name,
         message=model.TestMessage(
-            from_=message.from_, to=tuple(message.to or [mailbox]), cc=tuple(message.cc),
-            subject=message.subject, body=message.body, attachments=tuple(message.attachments)),
-        labels=tuple(spec.labels))
+            from_=message.from_,
+            to=tuple(message.to or [mailbox]),
+            cc=tuple(message.cc),
+            subject=message.subject,
+            body=message.body,
+            attachments=tuple(message.attachments),
+        ),
+        labels=tuple(spec.labels),
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from typing import Any
 
 from gmaildesk.config.labels import DeclaredLabel, origin, parent_names
 from gmaildesk.config.yaml_source import Positions
@@ -69,7 +70,7 @@ def lookalike_warnings(declared: list[DeclaredLabel], positions: Positions) -> l
     groups: dict[str, list[str]] = {}
     for name in first:
         groups.setdefault(skeleton(name), []).append(name)
-    warned: set[tuple] = set()
+    warned: set[tuple[Any, ...]] = set()
     found: list[tuple[int, str]] = []
     for names in groups.values():
         meant = next((name for name in names if name.isascii()), names[0])
@@ -78,10 +79,20 @@ def lookalike_warnings(declared: list[DeclaredLabel], positions: Positions) -> l
             if name.casefold() == meant.casefold() or item.path in warned:
                 continue  # the same label, or names differing in case (an error of its own)
             warned.add(item.path)
-            what = f"label '{name}'" if name == item.label.name else (
-                f"label '{item.label.name}' nests under '{name}', which")
+            what = (
+                f"label '{name}'"
+                if name == item.label.name
+                else (f"label '{item.label.name}' nests under '{name}', which")
+            )
             unusual = describe_unusual(name) or describe_unusual(meant)
-            found.append((positions.line(item.path), positions.warning(
-                item.path, f"{what} looks like '{meant}' ({origin(first[meant], positions)}) but Gmail keeps "
-                           f"them apart as two labels; check {unusual}")))
+            found.append(
+                (
+                    positions.line(item.path),
+                    positions.warning(
+                        item.path,
+                        f"{what} looks like '{meant}' ({origin(first[meant], positions)}) but Gmail keeps "
+                        f"them apart as two labels; check {unusual}",
+                    ),
+                )
+            )
     return [warning for _, warning in sorted(found, key=lambda pair: pair[0])]

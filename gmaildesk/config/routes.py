@@ -8,9 +8,14 @@ are wrapped in parentheses, so each part stays one alternative.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from gmaildesk.config.fields import fail, query_error
 from gmaildesk.gmail.query import QuerySyntaxError, parse
+
+if TYPE_CHECKING:  # schema imports this module's checks
+    from gmaildesk.config.schema import Route
 
 _PLAIN_RE = re.compile(r"[\w@.+\-]+")
 _KEYWORDS = ("OR", "AND")
@@ -24,7 +29,7 @@ def quote(value: str) -> str:
     return f'"{value}"'
 
 
-_DOUBLE_QUOTE = "must not contain a double quote (\"); Gmail queries cannot escape it"
+_DOUBLE_QUOTE = 'must not contain a double quote ("); Gmail queries cannot escape it'
 _DOUBLE_QUOTE_HINT = "drop the quotes, or write the condition as a query: route"
 
 
@@ -57,7 +62,7 @@ def check_words(value: object) -> object:
     return value
 
 
-def route_parts(route) -> list[str]:
+def route_parts(route: Route) -> list[str]:
     """The OR-alternatives one schema.Route contributes."""
     if route.to is not None:
         return [f"to:{quote(route.to)}"]
@@ -67,10 +72,11 @@ def route_parts(route) -> list[str]:
         return [f"subject:{quote(route.subject)}"]
     if route.words is not None:
         return [quote(word) for word in route.words]
+    assert route.query is not None  # a Route sets exactly one of to, from, subject, words and query
     return [f"({route.query.strip()})"]
 
 
-def department_query(routes) -> str:
+def department_query(routes: Iterable[Route]) -> str:
     """Gmail query matching mail for any of *routes*; empty when there are none."""
     parts = [part for route in routes for part in route_parts(route)]
     if len(parts) == 1 and parts[0].startswith("("):

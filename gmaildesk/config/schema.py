@@ -9,11 +9,21 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from gmaildesk.config import fields
 from gmaildesk.config.fields import (
-    Account, Duration, Email, EnvName, Instant, NonEmpty, PaletteColour, Query, Size, TeamEntry, fail,
+    Account,
+    Duration,
+    Email,
+    EnvName,
+    Instant,
+    NonEmpty,
+    PaletteColour,
+    Query,
+    Size,
+    TeamEntry,
+    fail,
 )
 from gmaildesk.config.routes import check_route_value, check_words
 
@@ -95,8 +105,8 @@ class Route(Section):
 
     @field_validator("to", "from_", "subject", mode="before")
     @classmethod
-    def _operator_value(cls, value: Any, info) -> Any:
-        return check_route_value(info.field_name.rstrip("_"), value)
+    def _operator_value(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_route_value(str(info.field_name).rstrip("_"), value)
 
     @field_validator("words", mode="before")
     @classmethod
@@ -104,13 +114,15 @@ class Route(Section):
         return check_words(value)
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Route":
+    def _exactly_one(self) -> Route:
         given = [f.alias or name for name, f in type(self).model_fields.items() if getattr(self, name) is not None]
         if len(given) != 1:
             found = f"found {', '.join(given)}" if given else "found none"
-            fail(f"a route has exactly one of to, from, subject, words, query; {found}",
-                 "write one route per condition (any route matching is enough), "
-                 "or use query: for conditions that must all hold")
+            fail(
+                f"a route has exactly one of to, from, subject, words, query; {found}",
+                "write one route per condition (any route matching is enough), "
+                "or use query: for conditions that must all hold",
+            )
         return self
 
 
@@ -138,11 +150,11 @@ class Match(Section):
 
     @field_validator("from_", "to", "subject", mode="before")
     @classmethod
-    def _operator_value(cls, value: Any, info) -> Any:
-        return fields.check_operator_value(info.field_name.rstrip("_"), value)
+    def _operator_value(cls, value: Any, info: ValidationInfo) -> Any:
+        return fields.check_operator_value(str(info.field_name).rstrip("_"), value)
 
     @model_validator(mode="after")
-    def _criteria(self) -> "Match":
+    def _criteria(self) -> Match:
         if self.larger is not None and self.smaller is not None:
             fail("a filter can test larger or smaller, not both", subkey="smaller")
         if all(getattr(self, name) is None for name in type(self).model_fields):
@@ -164,16 +176,20 @@ class Actions(Section):
     @classmethod
     def _one_user_label(cls, labels: list[str]) -> list[str]:
         if len(labels) > 1:
-            fail(f"a Gmail filter can add only one user label; this one lists {len(labels)}",
-                 "write one filter per label, each with the same match")
+            fail(
+                f"a Gmail filter can add only one user label; this one lists {len(labels)}",
+                "write one filter per label, each with the same match",
+            )
         return labels
 
     @model_validator(mode="after")
-    def _something(self) -> "Actions":
+    def _something(self) -> Actions:
         defaults = {name: f.default for name, f in type(self).model_fields.items()}
         if all(getattr(self, name) == default for name, default in defaults.items()):
-            fail("a filter needs at least one action",
-                 "e.g. labels, archive, mark_read, star, important, never_spam, category or forward")
+            fail(
+                "a filter needs at least one action",
+                "e.g. labels, archive, mark_read, star, important, never_spam, category or forward",
+            )
         return self
 
 
@@ -190,7 +206,7 @@ class Template(Section):
     file: NonEmpty | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Template":
+    def _one_source(self) -> Template:
         if (self.text is None) == (self.file is None):
             fail("a template is inline text or {file: path/to/template.j2}")
         return self
@@ -225,8 +241,12 @@ class Smtp(Section):
     security: Literal["none", "ssl", "starttls"] = "starttls"
     password_env: EnvName
 
-    refused_keys = {"password": ("the SMTP password must not be written in desk.yaml", (
-        "set password_env: SOME_NAME and export SOME_NAME where `gmaildesk apply` runs",))}
+    refused_keys = {
+        "password": (
+            "the SMTP password must not be written in desk.yaml",
+            ("set password_env: SOME_NAME and export SOME_NAME where `gmaildesk apply` runs",),
+        )
+    }
 
 
 class SendAs(Section):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from gmaildesk.config.fields import HINTS, SUBKEY, describe
 from gmaildesk.config.yaml_source import Path_, Positions
@@ -29,7 +28,7 @@ def to_desk_error(error: ValidationError, positions: Positions) -> GmailDeskErro
     return positions.error(path, message, hints)
 
 
-def _problem(item: dict[str, Any]) -> tuple[Path_, str, tuple[str, ...]]:
+def _problem(item: ErrorDetails) -> tuple[Path_, str, tuple[str, ...]]:
     path: Path_ = tuple(item["loc"])
     context = item.get("ctx") or {}
     if SUBKEY in context:

@@ -27,11 +27,14 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from types import FrameType
+from typing import Any, cast
 
-from jinja2 import FileSystemLoader, pass_context
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2 import Template as JinjaTemplate
 from jinja2.loaders import split_template_path
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 RENDER_SECONDS = 2.0
@@ -45,10 +48,13 @@ _NESTED_FIELD_RE = re.compile(r"\{[^{}]*\{")
 # Filters whose result grows with a number argument: a width, a count of lines or slices.
 _SIZED_BY_NUMBER_FILTERS = frozenset({"center", "indent", "batch", "slice", "wordwrap"})
 # Arguments of the filters and built-in methods that _check_growth estimates, by its names for them.
-_FILTER_ARGUMENTS = {"replace": {"s": "text"}, "join": {"value": "items", "d": "separator"},
-                     "indent": {"s": "text"}, "wordwrap": {"s": "text"}}
-_METHOD_ARGUMENTS = {"replace": ("old", "new"), "join": ("items",), "translate": ("table",),
-                     "expandtabs": ("tabsize",)}
+_FILTER_ARGUMENTS = {
+    "replace": {"s": "text"},
+    "join": {"value": "items", "d": "separator"},
+    "indent": {"s": "text"},
+    "wordwrap": {"s": "text"},
+}
+_METHOD_ARGUMENTS = {"replace": ("old", "new"), "join": ("items",), "translate": ("table",), "expandtabs": ("tabsize",)}
 _SEQUENCES = (str, bytes, list, tuple)
 
 
@@ -84,8 +90,9 @@ def _check_numbers(*values: Any) -> None:
     for value in values:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_VALUE:
             shown = f"{value}" if value.bit_length() < 64 else "given"
-            raise TemplateLimitError(f"the number {shown} is larger than {MAX_VALUE:,}, the most a template may "
-                                     f"use as a width or count")
+            raise TemplateLimitError(
+                f"the number {shown} is larger than {MAX_VALUE:,}, the most a template may use as a width or count"
+            )
 
 
 def _check_format(text: Any) -> None:
@@ -104,7 +111,10 @@ def _check_growth(name: str, arguments: dict[str, Any]) -> None:
     text = arguments.get("text")
     if name == "replace":
         old, new = arguments.get("old"), arguments.get("new")
-        if isinstance(text, (str, bytes)) and type(old) is type(new) is type(text):
+        # str and bytes apart, the same formula, so that the type checker can follow each.
+        if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):  # noqa: SIM114
+            _too_large(len(text) + text.count(old) * (len(new) - len(old)), "the replacement")
+        elif isinstance(text, bytes) and isinstance(old, bytes) and isinstance(new, bytes):
             _too_large(len(text) + text.count(old) * (len(new) - len(old)), "the replacement")
     elif name == "join":
         separator, items = arguments.get("separator"), arguments.get("items")
@@ -120,8 +130,8 @@ def _check_growth(name: str, arguments: dict[str, Any]) -> None:
     elif name == "expandtabs" and isinstance(text, (str, bytes)):
         tab_size = arguments.get("tabsize", 8)
         if isinstance(tab_size, int):
-            _too_large(len(text) + text.count("\t" if isinstance(text, str) else b"\t") * tab_size,
-                       "the expanded text")
+            tabs = text.count("\t") if isinstance(text, str) else text.count(b"\t")
+            _too_large(len(text) + tabs * tab_size, "the expanded text")
     elif name == "wordwrap" and isinstance(text, str) and isinstance(arguments.get("wrapstring"), str):
         width = arguments.get("width")
         lines = len(text) // (width if isinstance(width, int) and width > 0 else 1) + 1
@@ -133,11 +143,14 @@ def _check_binop(name: str, left: Any, right: Any) -> None:
     if name == "*":
         sequence, count = (left, right) if isinstance(right, int) else (right, left)
         if isinstance(count, int) and isinstance(sequence, _SEQUENCES) and len(sequence) * count > MAX_VALUE:
-            raise TemplateLimitError(f"the repetition would make {len(sequence) * count:,} characters or items; "
-                                     f"a value may have at most {MAX_VALUE:,}")
-        elif isinstance(left, int) and isinstance(right, int):
-            if left.bit_length() + right.bit_length() > _MAX_INT_BITS:
-                raise TemplateLimitError("the product would be a number too large for a template")
+            raise TemplateLimitError(
+                f"the repetition would make {len(sequence) * count:,} characters or items; "
+                f"a value may have at most {MAX_VALUE:,}"
+            )
+        elif (
+            isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > _MAX_INT_BITS
+        ):
+            raise TemplateLimitError("the product would be a number too large for a template")
     elif name == "**" and isinstance(left, (int, float)) and isinstance(right, int):
         if abs(right) > MAX_VALUE or max(int(abs(left)), 1).bit_length() * abs(right) > _MAX_INT_BITS:
             raise TemplateLimitError("the power would be a number too large for a template")
@@ -154,7 +167,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**", "%", "+"})
 
-    def __init__(self, **options: Any):
+    def __init__(self, **options: Any) -> None:
         super().__init__(optimized=False, finalize=_finalize, **options)
         self.deadline = float("inf")
         self.overtime = ""  # the error message once the deadline has passed
@@ -165,7 +178,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         if time.monotonic() > self.deadline:
             raise TemplateLimitError(self.overtime)
 
-    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja2's own signature
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja2's own signature
         __self.check_time()
         for value in (*args, *kwargs.values()):
             _check_size(value, "an argument")
@@ -174,15 +187,17 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         if isinstance(owner, (str, bytes, int)) and not isinstance(owner, bool):  # a method built in C
             _check_numbers(*args, *kwargs.values())
             names = _METHOD_ARGUMENTS.get(name, ())
-            _check_growth(name, {"text": owner, "separator": owner, **dict(zip(names, args))})
+            _check_growth(
+                name, {"text": owner, "separator": owner, **dict(zip(names, args, strict=False))}
+            )  # the named ones
         return _check_size(super().call(__context, __obj, *args, **kwargs), "a value")
 
-    def call_binop(self, context, operator, left, right):
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         self.check_time()
         _check_binop(operator, left, right)
         return _check_size(super().call_binop(context, operator, left, right), "a value")
 
-    def getattr(self, obj, attribute):
+    def getattr(self, obj: Any, attribute: str) -> Any:
         self.check_time()
         found = super().getattr(obj, attribute)
         if attribute in ("format", "format_map") and isinstance(obj, str):
@@ -192,15 +207,16 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 return _numbers_checked(found)
         return _check_size(found, "a value")
 
-    def getitem(self, obj, argument):
+    def getitem(self, obj: Any, argument: Any) -> Any:
         self.check_time()
         return _check_size(super().getitem(obj, argument), "a value")
 
-    def render_bounded(self, template, context: dict[str, Any], seconds: float, overtime: str) -> str:
+    def render_bounded(self, template: JinjaTemplate, context: dict[str, Any], seconds: float, overtime: str) -> str:
         """*template* rendered within *seconds* and MAX_OUTPUT; raises TemplateLimitError (*overtime* when late)."""
         self.deadline = time.monotonic() + seconds
         self.overtime = overtime
-        parts, length = [], 0
+        parts: list[str] = []
+        length = 0
         try:
             with _alarm(seconds, self.overtime):
                 for chunk in template.generate(context):
@@ -214,28 +230,29 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         return "".join(parts)
 
 
-def _numbers_checked(function):
+def _numbers_checked(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
-    def checked(*args, **kwargs):
+    def checked(*args: Any, **kwargs: Any) -> Any:
         for value in (*args, *kwargs.values()):  # format_map takes its fields in one mapping
             _check_numbers(*(value.values() if isinstance(value, Mapping) else (value,)))
         return function(*args, **kwargs)
+
     return checked
 
 
 @pass_context
-def _finalize(context, value: Any) -> Any:
-    context.environment.check_time()
+def _finalize(context: Context, value: Any) -> Any:
+    cast(BoundedEnvironment, context.environment).check_time()
     return _check_size(value, "a printed value")
 
 
-def _bounded_filter(environment: BoundedEnvironment, name: str, function):
+def _bounded_filter(environment: BoundedEnvironment, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     # Filters are called directly by compiled templates, not through environment.call.
     signature = inspect.signature(function)
     renamed = _FILTER_ARGUMENTS.get(name)
 
     @functools.wraps(function)  # keeps jinja_pass_arg, so Jinja2 still passes context or eval_ctx first
-    def bounded(*args, **kwargs):
+    def bounded(*args: Any, **kwargs: Any) -> Any:
         environment.check_time()
         for value in (*args, *kwargs.values()):
             _check_size(value, "an argument")
@@ -250,6 +267,7 @@ def _bounded_filter(environment: BoundedEnvironment, name: str, function):
             if isinstance(args[0], str) and "*" in args[0]:  # '%*d'|format(width, value)
                 _check_numbers(*args[1:])
         return _check_size(function(*args, **kwargs), f"the result of the {name} filter")
+
     return bounded
 
 
@@ -260,13 +278,16 @@ def _alarm(seconds: float, message: str) -> Iterator[None]:
     Only the main thread receives signals, and only when no one else uses the interval timer;
     elsewhere the cooperative deadline checks above are the bound.
     """
-    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    usable = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    )
     if not usable:
         yield
         return
 
-    def on_alarm(signum, frame):
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
         raise TemplateLimitError(message)
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
@@ -281,13 +302,15 @@ def _alarm(seconds: float, message: str) -> Iterator[None]:
 class BoundedLoader(FileSystemLoader):
     """FileSystemLoader that refuses a template file over MAX_TEMPLATE_BYTES before reading it."""
 
-    def get_source(self, environment, template):
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         pieces = split_template_path(template)
         for folder in self.searchpath:
             filename = posixpath.join(folder, *pieces)
             if os.path.isfile(filename):
                 if os.path.getsize(filename) > MAX_TEMPLATE_BYTES:
-                    raise TemplateLimitError(f"template file '{template}' is larger than "
-                                             f"{MAX_TEMPLATE_BYTES // 1024} KB, the most a template may be")
+                    raise TemplateLimitError(
+                        f"template file '{template}' is larger than "
+                        f"{MAX_TEMPLATE_BYTES // 1024} KB, the most a template may be"
+                    )
                 break
         return super().get_source(environment, template)

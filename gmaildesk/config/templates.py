@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2 import Template as JinjaTemplate
 
-from gmaildesk.config.schema import Template
 from gmaildesk.config import template_limits as limits
+from gmaildesk.config.schema import Template
 from gmaildesk.config.yaml_source import Path_, Positions, format_path
 from gmaildesk.errors import GmailDeskError
 
@@ -27,19 +28,20 @@ _INLINE = "<desk.yaml inline template>"
 
 
 def _autoescape(name: str | None) -> bool:
-    return bool(name) and name.endswith(HTML_SUFFIXES)
+    return name is not None and name.endswith(HTML_SUFFIXES)
 
 
 class TemplateRenderer:
     """Renders the templates of one desk.yaml with a shared context (vars, mailbox, departments)."""
 
-    def __init__(self, folder: Path, positions: Positions, context: dict[str, Any]):
+    def __init__(self, folder: Path, positions: Positions, context: dict[str, Any]) -> None:
         self.folder = folder
         self.positions = positions
         self.context = context
         self.budget_end: float | None = None  # set by the first render
         self.env = limits.BoundedEnvironment(
-            loader=limits.BoundedLoader(str(folder)), undefined=StrictUndefined, autoescape=_autoescape)
+            loader=limits.BoundedLoader(str(folder)), undefined=StrictUndefined, autoescape=_autoescape
+        )
 
     def render(self, template: Template, path: Path_, *, html: bool, extra: dict[str, Any] | None = None) -> str:
         """The rendered text; *html* escapes variables in inline templates (files go by their suffix)."""
@@ -48,29 +50,38 @@ class TemplateRenderer:
             compiled = self._compile(template, path, html)
             return self._render_in_budget(compiled, context)
         except TemplateSyntaxError as exc:
-            raise self._error(template, path, exc.filename, exc.lineno, exc.message or "syntax error",
-                              context) from None
+            raise self._error(
+                template, path, exc.filename, exc.lineno, exc.message or "syntax error", context
+            ) from None
         except GmailDeskError:
             raise
         except Exception as exc:  # any failure inside a user's template is a config error
             filename, line = _template_frame(exc)
             raise self._error(template, path, filename, line, _message(exc), context) from None
 
-    def _render_in_budget(self, compiled, context: dict[str, Any]) -> str:
+    def _render_in_budget(self, compiled: JinjaTemplate, context: dict[str, Any]) -> str:
         """Each template gets RENDER_SECONDS, and all of them together TOTAL_RENDER_SECONDS."""
         now = time.monotonic()
         if self.budget_end is None:
             self.budget_end = now + limits.TOTAL_RENDER_SECONDS
         left = self.budget_end - now
         if left >= limits.RENDER_SECONDS:
-            return self.env.render_bounded(compiled, context, limits.RENDER_SECONDS,
-                                           f"rendering took longer than {limits.RENDER_SECONDS:g} seconds")
+            return self.env.render_bounded(
+                compiled,
+                context,
+                limits.RENDER_SECONDS,
+                f"rendering took longer than {limits.RENDER_SECONDS:g} seconds",
+            )
         return self.env.render_bounded(
-            compiled, context, max(left, 0.001),
-            f"the desk's templates took longer than {limits.TOTAL_RENDER_SECONDS:g} seconds to render in all")
+            compiled,
+            context,
+            max(left, 0.001),
+            f"the desk's templates took longer than {limits.TOTAL_RENDER_SECONDS:g} seconds to render in all",
+        )
 
-    def _compile(self, template: Template, path: Path_, html: bool):
+    def _compile(self, template: Template, path: Path_, html: bool) -> JinjaTemplate:
         if template.file is None:
+            assert template.text is not None  # schema.Template holds text or file, never neither
             name = format_path(path) + (".html" if html else ".txt")
             code = self.env.compile(template.text, name=name, filename=_INLINE)
             return self.env.template_class.from_code(self.env, code, self.env.make_globals(None))
@@ -80,11 +91,20 @@ class TemplateRenderer:
             if exc.name != template.file:
                 raise  # an {% include %} inside the file; reported with the includer's line
             raise self.positions.error(
-                (*path, "file"), f"template file '{template.file}' not found",
-                (f"template paths are relative to the folder of the desk file: {self.folder}",)) from None
+                (*path, "file"),
+                f"template file '{template.file}' not found",
+                (f"template paths are relative to the folder of the desk file: {self.folder}",),
+            ) from None
 
-    def _error(self, template: Template, path: Path_, filename: str | None, line: int | None, message: str,
-               context: dict[str, Any]) -> GmailDeskError:
+    def _error(
+        self,
+        template: Template,
+        path: Path_,
+        filename: str | None,
+        line: int | None,
+        message: str,
+        context: dict[str, Any],
+    ) -> GmailDeskError:
         hints = []
         if "is undefined" in message or "has no attribute" in message:
             hints.append(f"variables available here: {', '.join(sorted(context))}")

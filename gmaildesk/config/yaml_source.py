@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.tokens import Token
 
 from gmaildesk.errors import GmailDeskError
 
@@ -52,7 +54,7 @@ class Location:
 class Positions:
     """Key path -> Location; a path never written resolves to its nearest written parent."""
 
-    def __init__(self, file_name: str):
+    def __init__(self, file_name: str) -> None:
         self.file_name = file_name
         self._locations: dict[Path_, Location] = {(): Location(1, 1, False)}
 
@@ -120,35 +122,37 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file_name: str) -> GmailDeskError:
 class _DepthLimitedLoader(yaml.SafeLoader):
     """SafeLoader whose composer refuses nesting deeper than MAX_DEPTH before it recurses further."""
 
-    def __init__(self, text: str, file_name: str):
+    def __init__(self, text: str, file_name: str) -> None:
         super().__init__(text)
         self.file_name = file_name
         self.depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.depth >= MAX_DEPTH:
-            raise self.too_deep(self.peek_event().start_mark)
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # unannotated in types-PyYAML
+            raise self.too_deep(event.start_mark)
         self.depth += 1
         try:
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
 
-    def fetch_flow_collection_start(self, token_class) -> None:
+    def fetch_flow_collection_start(self, token_class: type[Token]) -> None:
         # The scanner looks up to 1,024 characters ahead for a possible key at every open
         # bracket, each look costing as many steps as brackets are open: stop it at the limit.
         if self.flow_level >= MAX_DEPTH:
             raise self.too_deep(self.get_mark())
         super().fetch_flow_collection_start(token_class)
 
-    def too_deep(self, mark) -> GmailDeskError:
-        return GmailDeskError(f"{self.file_name}:{mark.line + 1}:{mark.column + 1}: "
-                              f"values nested deeper than {MAX_DEPTH} levels",
-                              ("a desk.yaml is a few levels deep; look for unclosed [ or {",))
+    def too_deep(self, mark: Mark) -> GmailDeskError:
+        return GmailDeskError(
+            f"{self.file_name}:{mark.line + 1}:{mark.column + 1}: values nested deeper than {MAX_DEPTH} levels",
+            ("a desk.yaml is a few levels deep; look for unclosed [ or {",),
+        )
 
 
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, positions: Positions):
+    def __init__(self, loader: yaml.SafeLoader, positions: Positions) -> None:
         self.loader = loader
         self.positions = positions
         self.flattened: set[int] = set()  # an aliased mapping is built again; check its keys once
@@ -159,8 +163,11 @@ class _Builder:
 
     def build(self, node: Node, path: Path_) -> Any:
         if len(path) > MAX_DEPTH:  # only an alias inside its own anchor nests this deep
-            raise self.positions.error(path[:MAX_DEPTH], f"values nested deeper than {MAX_DEPTH} levels",
-                                       ("an alias refers to the anchor it is written in",))
+            raise self.positions.error(
+                path[:MAX_DEPTH],
+                f"values nested deeper than {MAX_DEPTH} levels",
+                ("an alias refers to the anchor it is written in",),
+            )
         outermost_alias = id(node) in self.built and self.alias_path is None
         if outermost_alias:
             self.alias_path = path
@@ -191,9 +198,11 @@ class _Builder:
             mark = node.start_mark
             shown = node.value if len(node.value) <= 40 else f"{node.value[:40]}..."
             reason = str(exc).splitlines()[0].split(":")[0]
-            raise GmailDeskError(f"{self.positions.file_name}:{mark.line + 1}:{mark.column + 1}: "
-                                 f"'{shown}' is not a valid number or date ({reason})",
-                                 ("put it in quotes to keep it as text",)) from None
+            raise GmailDeskError(
+                f"{self.positions.file_name}:{mark.line + 1}:{mark.column + 1}: "
+                f"'{shown}' is not a valid number or date ({reason})",
+                ("put it in quotes to keep it as text",),
+            ) from None
 
     def mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
         seen: dict[str, int] = {}
@@ -203,8 +212,10 @@ class _Builder:
             key = self.key(key_node, path)
             if key in seen:
                 line = key_node.start_mark.line + 1
-                raise GmailDeskError(f"{self.positions.file_name}:{line}: {format_path((*path, key))}: "
-                                     f"duplicate key (first written on line {seen[key]})")
+                raise GmailDeskError(
+                    f"{self.positions.file_name}:{line}: {format_path((*path, key))}: "
+                    f"duplicate key (first written on line {seen[key]})"
+                )
             seen[key] = key_node.start_mark.line + 1
         if id(node) not in self.flattened:
             own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
@@ -228,8 +239,9 @@ class _Builder:
         path = self.alias_path or path
         while path and isinstance(path[-1], int):  # a list item that is an alias records the anchor's line
             path = path[:-1]
-        return self.positions.error(path, f"aliases and merge keys repeat more than {MAX_ALIAS_VALUES:,} values",
-                                    (_ALIAS_HINT,))
+        return self.positions.error(
+            path, f"aliases and merge keys repeat more than {MAX_ALIAS_VALUES:,} values", (_ALIAS_HINT,)
+        )
 
     def merged_size(self, node: MappingNode, path: Path_) -> int:
         """How many keys *node* has once its merge keys are applied, counted without applying them.
@@ -262,8 +274,9 @@ class _Builder:
         if not isinstance(key, str):
             shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
             line = key_node.start_mark.line + 1
-            hint = "quote the key, e.g. \"yes\": - YAML reads yes/no/on/off as true/false"
+            hint = 'quote the key, e.g. "yes": - YAML reads yes/no/on/off as true/false'
             raise GmailDeskError(
-                f"{self.positions.file_name}:{line}: {format_path(path) + ': ' if path else ''}"
-                f"key {shown} is not text", (hint,))
+                f"{self.positions.file_name}:{line}: {format_path(path) + ': ' if path else ''}key {shown} is not text",
+                (hint,),
+            )
         return key

@@ -13,10 +13,11 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any
 
 import google_auth_httplib2
 import httplib2
@@ -41,8 +42,15 @@ PROMPT = "Open this URL in a browser to let gmaildesk use the mailbox:\n\n    {u
 SUCCESS = "gmaildesk is authorized. You may close this window."
 
 # Any one of these lets users.getProfile tell us the account's address (discovery document).
-_PROFILE_SCOPES = frozenset({gmail_scopes.FULL, gmail_scopes.READONLY, gmail_scopes.METADATA,
-                             gmail_scopes.MODIFY, "https://www.googleapis.com/auth/gmail.compose"})
+_PROFILE_SCOPES = frozenset(
+    {
+        gmail_scopes.FULL,
+        gmail_scopes.READONLY,
+        gmail_scopes.METADATA,
+        gmail_scopes.MODIFY,
+        "https://www.googleapis.com/auth/gmail.compose",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class AuthStatus:
     path: Path
     token_uri: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "account": self.account,
             "scopes": list(self.scopes),
@@ -76,9 +84,17 @@ def token_path() -> Path:
     return Path(configured or user_config_dir("gmaildesk")) / TOKEN_FILE
 
 
-def login(client_secret: Path, scopes: Sequence[str], *, open_browser: bool = True, browser: str | None = None,
-          port: int = 0, endpoint: str | None = None, timeout_seconds: float | None = LOGIN_TIMEOUT_S,
-          login_hint: str | None = None) -> AuthStatus:
+def login(
+    client_secret: Path,
+    scopes: Sequence[str],
+    *,
+    open_browser: bool = True,
+    browser: str | None = None,
+    port: int = 0,
+    endpoint: str | None = None,
+    timeout_seconds: float | None = LOGIN_TIMEOUT_S,
+    login_hint: str | None = None,
+) -> AuthStatus:
     """Run the loopback OAuth flow (PKCE), look up the account, and store the token privately.
 
     `endpoint` is a sandbox base URL: the client secret's auth_uri/token_uri must then point
@@ -97,19 +113,28 @@ def login(client_secret: Path, scopes: Sequence[str], *, open_browser: bool = Tr
     try:
         with _oauthlib_environment(config["token_uri"]):
             credentials = flow.run_local_server(
-                host="127.0.0.1", port=port, open_browser=open_browser, browser=browser,
-                authorization_prompt_message=PROMPT, success_message=SUCCESS,
+                host="127.0.0.1",
+                port=port,
+                open_browser=open_browser,
+                browser=browser,
+                authorization_prompt_message=PROMPT,
+                success_message=SUCCESS,
                 timeout_seconds=timeout_seconds,
                 # Google returns a refresh token only on consent; without prompt=consent a
                 # second login would store a token that cannot be refreshed.
-                prompt="consent", **extra)
+                prompt="consent",
+                **extra,
+            )
     except WSGITimeoutError:
-        raise GmailDeskError("login timed out waiting for the browser to come back",
-                             ["Run the command again; pass --no-browser to open the printed URL yourself."],
-                             ExitCode.AUTH) from None
+        raise GmailDeskError(
+            "login timed out waiting for the browser to come back",
+            ["Run the command again; pass --no-browser to open the printed URL yourself."],
+            ExitCode.AUTH,
+        ) from None
     except OAuth2Error as error:  # e.g. access_denied when the user clicks Cancel
-        raise GmailDeskError(f"login failed: {error.error}: {error.description or 'no details'}",
-                             [], ExitCode.AUTH) from None
+        raise GmailDeskError(
+            f"login failed: {error.error}: {error.description or 'no details'}", [], ExitCode.AUTH
+        ) from None
     except OSError as error:  # the loopback port is taken, or the token endpoint is unreachable
         raise GmailDeskError(f"login failed: {error}", [], ExitCode.AUTH) from None
     granted = _granted_scopes(credentials, wanted)
@@ -172,8 +197,12 @@ def logout(*, revoke: bool = True, timeout: float = 10.0) -> Logout:
 
 
 def _revoke(uri: str, token: str, timeout: float) -> tuple[bool, str | None]:
-    request = urllib.request.Request(uri, data=urllib.parse.urlencode({"token": token}).encode(), method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        uri,
+        data=urllib.parse.urlencode({"token": token}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout):
             return True, None
@@ -184,8 +213,9 @@ def _revoke(uri: str, token: str, timeout: float) -> tuple[bool, str | None]:
         return False, f"{uri} unreachable ({getattr(error, 'reason', error)})"
 
 
-def load_credentials(scopes: Sequence[str], *, endpoint: str | None = None,
-                     http: httplib2.Http | None = None) -> Credentials:
+def load_credentials(
+    scopes: Sequence[str], *, endpoint: str | None = None, http: httplib2.Http | None = None
+) -> Credentials:
     """Credentials from the stored login, refreshed (and saved again) when expired.
 
     Raises GmailDeskError (AUTH) when there is no login, it lacks a needed scope, it was
@@ -201,16 +231,25 @@ def load_credentials(scopes: Sequence[str], *, endpoint: str | None = None,
         names = sorted({gmail_scopes.short_name(s) for s in (*granted, *scopes)})
         raise GmailDeskError(
             f"the stored login lacks scope {', '.join(gmail_scopes.short_name(s) for s in lacking)}",
-            [f"Run `gmaildesk auth login --client-secret CLIENT_SECRET.json "
-             f"{' '.join('--scope ' + name for name in names)}`."],
-            ExitCode.AUTH)
+            [
+                f"Run `gmaildesk auth login --client-secret CLIENT_SECRET.json "
+                f"{' '.join('--scope ' + name for name in names)}`."
+            ],
+            ExitCode.AUTH,
+        )
     # Built directly rather than with Credentials.from_authorized_user_info, which in
     # google-auth 2.62 always resets token_uri to Google's: a sandbox login must refresh at
     # the sandbox. check_issuer above is what keeps a token away from a foreign server.
     credentials = Credentials(
-        token=info.get("token"), refresh_token=info.get("refresh_token"), token_uri=token_uri,
-        client_id=info.get("client_id"), client_secret=info.get("client_secret"), scopes=list(granted),
-        expiry=_parse_expiry(info.get("expiry")), account=info.get("account") or "")
+        token=info.get("token"),
+        refresh_token=info.get("refresh_token"),
+        token_uri=token_uri,
+        client_id=info.get("client_id"),
+        client_secret=info.get("client_secret"),
+        scopes=list(granted),
+        expiry=_parse_expiry(info.get("expiry")),
+        account=info.get("account") or "",
+    )
     if credentials.valid:
         return credentials
     if not (credentials.refresh_token and credentials.client_id and credentials.client_secret):
@@ -233,44 +272,58 @@ def check_issuer(token_uri: str | None, endpoint: str | None, *, what: str) -> N
     parts = urllib.parse.urlsplit(token_uri or "")
     if endpoint:
         if not (token_uri or "").startswith(endpoint):
-            raise GmailDeskError(f"{what} ({token_uri}) is not on the endpoint {endpoint}",
-                                 [f"Use a client secret or key whose URIs point at {endpoint}sandbox/oauth/."],
-                                 ExitCode.USAGE)
+            raise GmailDeskError(
+                f"{what} ({token_uri}) is not on the endpoint {endpoint}",
+                [f"Use a client secret or key whose URIs point at {endpoint}sandbox/oauth/."],
+                ExitCode.USAGE,
+            )
     elif parts.scheme != "https" or parts.hostname not in GOOGLE_TOKEN_HOSTS:
-        hint = ("It points at a sandbox: pass --endpoint with that sandbox's URL, or log in to Google again."
-                if is_loopback_url(token_uri) else "Download the OAuth client or key again from the Cloud console.")
+        hint = (
+            "It points at a sandbox: pass --endpoint with that sandbox's URL, or log in to Google again."
+            if is_loopback_url(token_uri)
+            else "Download the OAuth client or key again from the Cloud console."
+        )
         raise GmailDeskError(f"{what} ({token_uri}) is not a Google OAuth endpoint", [hint], ExitCode.USAGE)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
 
+
 class _TimeoutAdapter(requests.adapters.HTTPAdapter):
     """The code-for-token exchange goes through requests, which has no session-wide timeout."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float) -> None:
         super().__init__()
         self._timeout = timeout
 
-    def send(self, request, **kwargs):  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         return super().send(request, **kwargs)
 
 
-def _read_client_secret(path: Path) -> dict:
+def _read_client_secret(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise GmailDeskError(f"client secret file not found: {path}",
-                             ["Create an OAuth client ID of type 'Desktop app' in the Cloud console "
-                              "(APIs & Services > Credentials) and download its JSON."], ExitCode.USAGE) from None
+        raise GmailDeskError(
+            f"client secret file not found: {path}",
+            [
+                "Create an OAuth client ID of type 'Desktop app' in the Cloud console "
+                "(APIs & Services > Credentials) and download its JSON."
+            ],
+            ExitCode.USAGE,
+        ) from None
     except (OSError, ValueError) as error:
         raise GmailDeskError(f"cannot read client secret file {path}: {error}", [], ExitCode.USAGE) from None
     if not isinstance(document, dict) or "installed" not in document:
         kind = "a 'web' client" if isinstance(document, dict) and "web" in document else "not an OAuth client file"
-        raise GmailDeskError(f"{path} is {kind}; gmaildesk needs an OAuth client of type 'Desktop app'",
-                             ["Create one under APIs & Services > Credentials and download its JSON."], ExitCode.USAGE)
-    config = document["installed"]
+        raise GmailDeskError(
+            f"{path} is {kind}; gmaildesk needs an OAuth client of type 'Desktop app'",
+            ["Create one under APIs & Services > Credentials and download its JSON."],
+            ExitCode.USAGE,
+        )
+    config: dict[str, Any] = document["installed"]
     absent = [key for key in ("client_id", "client_secret", "auth_uri", "token_uri") if not config.get(key)]
     if absent:
         raise GmailDeskError(f"{path} lacks {', '.join(absent)}", [], ExitCode.USAGE)
@@ -312,10 +365,11 @@ def _lookup_account(credentials: Credentials, endpoint: str | None) -> str | Non
 
     client = client_for_credentials(credentials, endpoint)
     profile = client.execute(client.users().getProfile(userId="me"), "looking up the account's address")
-    return profile.get("emailAddress")
+    address: str | None = profile.get("emailAddress")
+    return address
 
 
-def _read_token(path: Path) -> dict:
+def _read_token(path: Path) -> dict[str, Any]:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

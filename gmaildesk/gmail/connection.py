@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import google_auth_httplib2
 import httplib2
@@ -19,9 +20,9 @@ from googleapiclient.discovery_cache import get_static_doc
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import auth
 from gmaildesk.gmail.client import GmailClient, is_loopback_url
+from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV  # noqa: F401 (re-exported)
 from gmaildesk.gmail.errors import SERVICE_ACCOUNT_SETUP, translate
 from gmaildesk.gmail.pacing import QUOTA_RATE_ENV, pacer_for, parse_rate
-from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV  # noqa: F401 (re-exported)
 from gmaildesk.gmail.retry import RetryPolicy
 
 PRODUCTION_BATCH_URI = "https://gmail.googleapis.com/batch/gmail/v1"
@@ -50,28 +51,43 @@ class ConnectionOptions:
 
     def __post_init__(self) -> None:
         if self.quota_units_per_second is not None and not self.quota_units_per_second >= 0:
-            raise GmailDeskError(f"quota rate must be 0 (no pacing) or a positive number of units per second, "
-                                 f"not {self.quota_units_per_second!r}", exit_code=ExitCode.USAGE)
+            raise GmailDeskError(
+                f"quota rate must be 0 (no pacing) or a positive number of units per second, "
+                f"not {self.quota_units_per_second!r}",
+                exit_code=ExitCode.USAGE,
+            )
         if self.endpoint is not None:
             object.__setattr__(self, "endpoint", normalize_endpoint(self.endpoint))
         if self.service_account is not None and not self.user:
-            raise GmailDeskError("--service-account needs --user EMAIL: the mailbox the service account acts for",
-                                 exit_code=ExitCode.USAGE)
+            raise GmailDeskError(
+                "--service-account needs --user EMAIL: the mailbox the service account acts for",
+                exit_code=ExitCode.USAGE,
+            )
         if self.user and self.service_account is None:
-            raise GmailDeskError("--user only applies with --service-account KEY",
-                                 ["With `gmaildesk auth login` the account is the one you logged in as."],
-                                 exit_code=ExitCode.USAGE)
+            raise GmailDeskError(
+                "--user only applies with --service-account KEY",
+                ["With `gmaildesk auth login` the account is the one you logged in as."],
+                exit_code=ExitCode.USAGE,
+            )
 
     @classmethod
-    def from_env(cls, endpoint: str | None = None, service_account: Path | None = None, user: str | None = None,
-                 *, environ: Mapping[str, str] | None = None) -> "ConnectionOptions":
+    def from_env(
+        cls,
+        endpoint: str | None = None,
+        service_account: Path | None = None,
+        user: str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> ConnectionOptions:
         """Options from arguments, falling back to GMAILDESK_ENDPOINT / _SERVICE_ACCOUNT / _USER."""
         env = os.environ if environ is None else environ
         key = service_account or env.get(SERVICE_ACCOUNT_ENV) or None
-        return cls(endpoint=endpoint or env.get(ENDPOINT_ENV) or None,
-                   service_account=Path(key) if key else None,
-                   user=user or env.get(USER_ENV) or None,
-                   quota_units_per_second=parse_rate(env.get(QUOTA_RATE_ENV)))
+        return cls(
+            endpoint=endpoint or env.get(ENDPOINT_ENV) or None,
+            service_account=Path(key) if key else None,
+            user=user or env.get(USER_ENV) or None,
+            quota_units_per_second=parse_rate(env.get(QUOTA_RATE_ENV)),
+        )
 
     @property
     def batch_uri(self) -> str:
@@ -96,8 +112,9 @@ def connect(options: ConnectionOptions, scopes: Sequence[str], *, policy: RetryP
     return client
 
 
-def client_for_credentials(credentials: Any, endpoint: str | None, *, timeout: float = DEFAULT_TIMEOUT_S,
-                           policy: RetryPolicy | None = None) -> GmailClient:
+def client_for_credentials(
+    credentials: Any, endpoint: str | None, *, timeout: float = DEFAULT_TIMEOUT_S, policy: RetryPolicy | None = None
+) -> GmailClient:
     """A GmailClient for credentials already in hand (right after `auth login`)."""
     endpoint = normalize_endpoint(endpoint) if endpoint else None
     http = google_auth_httplib2.AuthorizedHttp(credentials, http=new_http(endpoint, timeout))
@@ -124,11 +141,17 @@ def normalize_endpoint(endpoint: str) -> str:
         url += "/"
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise GmailDeskError(f"--endpoint must be an http(s) URL, not {endpoint!r}",
-                             ["For the sandbox: --endpoint http://127.0.0.1:PORT/"], ExitCode.USAGE)
+        raise GmailDeskError(
+            f"--endpoint must be an http(s) URL, not {endpoint!r}",
+            ["For the sandbox: --endpoint http://127.0.0.1:PORT/"],
+            ExitCode.USAGE,
+        )
     if parts.scheme == "http" and not is_loopback_url(url):
-        raise GmailDeskError(f"--endpoint {endpoint} would send credentials unencrypted",
-                             ["Use https, or a loopback address for the sandbox."], ExitCode.USAGE)
+        raise GmailDeskError(
+            f"--endpoint {endpoint} would send credentials unencrypted",
+            ["Use https, or a loopback address for the sandbox."],
+            ExitCode.USAGE,
+        )
     return url
 
 
@@ -145,7 +168,7 @@ def client_for_http(http: Any, endpoint: str | None, policy: RetryPolicy | None 
     return client
 
 
-def _document_rooted_at(endpoint: str) -> dict:
+def _document_rooted_at(endpoint: str) -> dict[str, Any]:
     """The bundled discovery document with every root URL moved to `endpoint`.
 
     client_options={"api_endpoint": ...} is not enough for a plain-http sandbox: it moves
@@ -153,26 +176,30 @@ def _document_rooted_at(endpoint: str) -> dict:
     _fix_up_media_path_base_url swaps only the host) and batches keep Google's host
     (googleapis/google-api-python-client#1107).
     """
-    document = json.loads(get_static_doc("gmail", "v1"))
+    document: dict[str, Any] = json.loads(get_static_doc("gmail", "v1"))
     document["rootUrl"] = endpoint
     document["baseUrl"] = endpoint
     document.pop("mtlsRootUrl", None)
     return document
 
 
-def _service_account_credentials(options: ConnectionOptions, scopes: Sequence[str],
-                                 http: httplib2.Http) -> service_account.Credentials:
+def _service_account_credentials(
+    options: ConnectionOptions, scopes: Sequence[str], http: httplib2.Http
+) -> service_account.Credentials:
     key = Path(options.service_account or "")
     try:
         token_uri = json.loads(key.read_text(encoding="utf-8")).get("token_uri")
-        credentials = service_account.Credentials.from_service_account_file(
-            str(key), scopes=list(scopes), subject=options.user)
+        credentials: service_account.Credentials = service_account.Credentials.from_service_account_file(
+            str(key), scopes=list(scopes), subject=options.user
+        )
     except FileNotFoundError:
         raise GmailDeskError(f"service account key not found: {key}", exit_code=ExitCode.USAGE) from None
     except (OSError, ValueError, KeyError, AttributeError) as error:
-        raise GmailDeskError(f"{key} is not a service account key file ({error})",
-                             ["Download a JSON key for the service account from the Cloud console."],
-                             ExitCode.USAGE) from None
+        raise GmailDeskError(
+            f"{key} is not a service account key file ({error})",
+            ["Download a JSON key for the service account from the Cloud console."],
+            ExitCode.USAGE,
+        ) from None
     auth.check_issuer(token_uri, options.endpoint, what=f"token_uri in {key}")
     # Fetch the token now, so a refused delegation reads as a setup problem rather than as
     # the failure of whatever call happened to come first.
@@ -180,8 +207,11 @@ def _service_account_credentials(options: ConnectionOptions, scopes: Sequence[st
         credentials.refresh(google_auth_httplib2.Request(http))
     except RefreshError as error:
         detail = str(error.args[0]) if error.args else "no details"
-        raise GmailDeskError(f"service account {credentials.service_account_email} could not act for "
-                             f"{options.user}: {detail}", [SERVICE_ACCOUNT_SETUP], ExitCode.AUTH) from None
+        raise GmailDeskError(
+            f"service account {credentials.service_account_email} could not act for {options.user}: {detail}",
+            [SERVICE_ACCOUNT_SETUP],
+            ExitCode.AUTH,
+        ) from None
     except (OSError, TransportError) as error:
         translated = translate(error, "fetching a service-account token", loopback=is_loopback_url(token_uri or ""))
         if translated is None:

@@ -3,8 +3,10 @@ delivery), the desk engine (plan text, config tests) and the config checks."""
 
 from __future__ import annotations
 
+from typing import Any
 
-def filter_query(criteria: dict) -> str:
+
+def filter_query(criteria: dict[str, Any]) -> str:
     """A filter's criteria as one Gmail search query; all criteria must hold (Gmail's rule)."""
     parts = []
     for key, operator in (("from", "from"), ("to", "to"), ("subject", "subject")):

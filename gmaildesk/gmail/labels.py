@@ -5,15 +5,45 @@ from __future__ import annotations
 
 import re
 
-SYSTEM_LABEL_IDS = frozenset({
-    "CHAT", "SENT", "INBOX", "IMPORTANT", "TRASH", "DRAFT", "SPAM", "CATEGORY_FORUMS", "CATEGORY_UPDATES",
-    "CATEGORY_PERSONAL", "CATEGORY_PROMOTIONS", "CATEGORY_SOCIAL", "STARRED", "UNREAD",
-})
+SYSTEM_LABEL_IDS = frozenset(
+    {
+        "CHAT",
+        "SENT",
+        "INBOX",
+        "IMPORTANT",
+        "TRASH",
+        "DRAFT",
+        "SPAM",
+        "CATEGORY_FORUMS",
+        "CATEGORY_UPDATES",
+        "CATEGORY_PERSONAL",
+        "CATEGORY_PROMOTIONS",
+        "CATEGORY_SOCIAL",
+        "STARRED",
+        "UNREAD",
+    }
+)
 # Names Gmail reserves beyond the system ids (400 "Invalid label name"); compared casefolded.
 RESERVED_NAMES = frozenset(
     name.casefold()
-    for name in (*SYSTEM_LABEL_IDS, "Inbox", "Sent Mail", "Sent", "Drafts", "All Mail", "Spam", "Trash",
-                 "Starred", "Important", "Chats", "Scheduled", "Snoozed", "Outbox", "Muted", "Unread")
+    for name in (
+        *SYSTEM_LABEL_IDS,
+        "Inbox",
+        "Sent Mail",
+        "Sent",
+        "Drafts",
+        "All Mail",
+        "Spam",
+        "Trash",
+        "Starred",
+        "Important",
+        "Chats",
+        "Scheduled",
+        "Snoozed",
+        "Outbox",
+        "Muted",
+        "Unread",
+    )
 )
 MAX_LABEL_NAME = 225
 CONSUMER_DOMAINS = frozenset({"gmail.com", "googlemail.com"})  # no Workspace features, no delegation

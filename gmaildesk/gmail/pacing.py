@@ -21,7 +21,8 @@ import math
 import os
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail.costs import units as default_cost
@@ -54,9 +55,16 @@ class QuotaPacer:
     and `sleep` in tests.
     """
 
-    def __init__(self, units_per_second: float, cost_of: Callable[[str], int] = default_cost, *,
-                 burst_s: float = 1.0, safety: float = SAFETY, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        units_per_second: float,
+        cost_of: Callable[[str], int] = default_cost,
+        *,
+        burst_s: float = 1.0,
+        safety: float = SAFETY,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if not units_per_second or units_per_second <= 0 or not math.isfinite(units_per_second):
             raise ValueError(f"quota rate must be a positive number of units per second, not {units_per_second!r}")
         if not 0 < safety <= 1:
@@ -70,9 +78,9 @@ class QuotaPacer:
         self._tokens = self.capacity
         self._last: float | None = None
         self._lock = threading.Lock()
-        self.waits = 0          # times a call had to wait
-        self.waited_s = 0.0     # total time spent waiting
-        self.units = 0          # units spent through the pacer
+        self.waits = 0  # times a call had to wait
+        self.waited_s = 0.0  # total time spent waiting
+        self.units = 0  # units spent through the pacer
 
     def cost(self, requests: Iterable[Any]) -> int:
         """Units of the given HttpRequests together (a batch is charged part by part)."""
@@ -107,9 +115,15 @@ class QuotaPacer:
     def pace(self, requests: Iterable[Any]) -> float:
         return self.wait_for(self.cost(requests))
 
-    def describe(self) -> dict:
-        return {"units_per_second": self.limit, "paced_at": self.rate, "burst_units": self.capacity, "waits": self.waits,
-                "waited_s": round(self.waited_s, 3), "units": self.units}
+    def describe(self) -> dict[str, Any]:
+        return {
+            "units_per_second": self.limit,
+            "paced_at": self.rate,
+            "burst_units": self.capacity,
+            "waits": self.waits,
+            "waited_s": round(self.waited_s, 3),
+            "units": self.units,
+        }
 
 
 def parse_rate(value: str | float | None, what: str = QUOTA_RATE_ENV) -> float | None:
@@ -133,14 +147,20 @@ def parse_rate(value: str | float | None, what: str = QUOTA_RATE_ENV) -> float |
     except ValueError:
         rate = -1.0
     if rate < 0 or not math.isfinite(rate):
-        raise GmailDeskError(f"{what}={value!r} is not a quota rate",
-                             ["Give quota units per second (100), per minute (6000/min), or 0 to turn pacing off."],
-                             ExitCode.USAGE)
+        raise GmailDeskError(
+            f"{what}={value!r} is not a quota rate",
+            ["Give quota units per second (100), per minute (6000/min), or 0 to turn pacing off."],
+            ExitCode.USAGE,
+        )
     return rate
 
 
-def pacer_for(rate: float | None, endpoint: str | None, environ: Mapping[str, str] | None = None,
-              cost_of: Callable[[str], int] = default_cost) -> QuotaPacer | None:
+def pacer_for(
+    rate: float | None,
+    endpoint: str | None,
+    environ: Mapping[str, str] | None = None,
+    cost_of: Callable[[str], int] = default_cost,
+) -> QuotaPacer | None:
     """The pacer a connection gets: explicit rate, else $GMAILDESK_QUOTA_RATE, else Gmail's limit
     for Gmail itself and none for a sandbox (which enforces no quota unless told to). 0 = none."""
     if rate is None:

@@ -15,20 +15,36 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 from functools import lru_cache
+from typing import Any
 
 __all__ = [
-    "QuerySyntaxError", "SearchDoc", "Node", "Everything", "Term", "Phrase", "Near", "Op", "And", "Or", "Not",
-    "parse", "matches", "search", "mentions_spam_or_trash", "normalize_label_name",
+    "QuerySyntaxError",
+    "SearchDoc",
+    "Node",
+    "Everything",
+    "Term",
+    "Phrase",
+    "Near",
+    "Op",
+    "And",
+    "Or",
+    "Not",
+    "parse",
+    "matches",
+    "search",
+    "mentions_spam_or_trash",
+    "normalize_label_name",
 ]
 
 
 class QuerySyntaxError(ValueError):
     """A query Gmail would not understand; ``position`` is a 0-based index into ``query``."""
 
-    def __init__(self, message: str, position: int, query: str):
+    def __init__(self, message: str, position: int, query: str) -> None:
         super().__init__(f"{message} (at position {position} in {query!r})")
         self.message = message
         self.position = position
@@ -57,6 +73,7 @@ class SearchDoc:
 
 
 # --- AST -------------------------------------------------------------------
+
 
 class Node:
     """Base of the immutable query tree; ``str(node)`` is a canonical query."""
@@ -147,7 +164,7 @@ def _wrapped(node: Node) -> str:
     return f"({node})" if isinstance(node, (And, Or)) else str(node)
 
 
-def _combine(cls: type, items: list[Node]) -> Node:
+def _combine(cls: type[And | Or], items: list[Node]) -> Node:
     flat: list[Node] = []
     for item in items:
         flat.extend(item.children if isinstance(item, cls) else (item,))
@@ -157,24 +174,57 @@ def _combine(cls: type, items: list[Node]) -> Node:
 # --- operator values ---------------------------------------------------------
 
 _SYSTEM_LABELS = {
-    "inbox": "INBOX", "sent": "SENT", "draft": "DRAFT", "drafts": "DRAFT", "spam": "SPAM",
-    "trash": "TRASH", "starred": "STARRED", "important": "IMPORTANT", "unread": "UNREAD",
-    "chats": "CHAT", "chat": "CHAT",
+    "inbox": "INBOX",
+    "sent": "SENT",
+    "draft": "DRAFT",
+    "drafts": "DRAFT",
+    "spam": "SPAM",
+    "trash": "TRASH",
+    "starred": "STARRED",
+    "important": "IMPORTANT",
+    "unread": "UNREAD",
+    "chats": "CHAT",
+    "chat": "CHAT",
 }
 _CATEGORIES = {
-    "primary": "CATEGORY_PERSONAL", "personal": "CATEGORY_PERSONAL", "social": "CATEGORY_SOCIAL",
-    "promotions": "CATEGORY_PROMOTIONS", "updates": "CATEGORY_UPDATES", "forums": "CATEGORY_FORUMS",
+    "primary": "CATEGORY_PERSONAL",
+    "personal": "CATEGORY_PERSONAL",
+    "social": "CATEGORY_SOCIAL",
+    "promotions": "CATEGORY_PROMOTIONS",
+    "updates": "CATEGORY_UPDATES",
+    "forums": "CATEGORY_FORUMS",
 }
 _UNMODELLED_CATEGORIES = {"purchases": "", "reservations": ""}  # no label id in the API: match nothing
 _IS_VALUES = ("unread", "read", "starred", "important", "snoozed", "muted")
-_STARS = ("yellow-star", "orange-star", "red-star", "purple-star", "blue-star", "green-star", "red-bang",
-          "orange-guillemet", "yellow-bang", "green-check", "blue-info", "purple-question")
-_HAS_VALUES = ("attachment", "drive", "document", "spreadsheet", "presentation", "youtube", "userlabels",
-               "nouserlabels", *_STARS)
+_STARS = (
+    "yellow-star",
+    "orange-star",
+    "red-star",
+    "purple-star",
+    "blue-star",
+    "green-star",
+    "red-bang",
+    "orange-guillemet",
+    "yellow-bang",
+    "green-check",
+    "blue-info",
+    "purple-question",
+)
+_HAS_VALUES = (
+    "attachment",
+    "drive",
+    "document",
+    "spreadsheet",
+    "presentation",
+    "youtube",
+    "userlabels",
+    "nouserlabels",
+    *_STARS,
+)
 _DAY_MS = 86_400_000
 # Gmail's relative-date units: a month is 30 days and a year 365; there is no hour unit.
 _UNIT_MS = {"d": _DAY_MS, "m": 30 * _DAY_MS, "y": 365 * _DAY_MS}
-_SIZE_UNITS = {"": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2}
+_SIZE_UNITS = {"": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2}
 _ALIASES = {"size": "larger", "older": "before", "newer": "after"}  # Gmail: size: means larger:
 _WORD_RE = re.compile(r"\w+")
 
@@ -188,7 +238,7 @@ def normalize_label_name(name: str) -> str:
     return re.sub(r"[\s/_\-]+", "-", name.strip().lower()).strip("-")
 
 
-def _address_arg(value: str) -> tuple[str, object]:
+def _address_arg(value: str) -> tuple[str, Any]:  # ("domain" | "addr", str) or ("tokens", words)
     if value.startswith("@"):
         if not _tokens(value):
             raise ValueError("expected a domain after '@'")
@@ -210,11 +260,12 @@ def _label_arg(value: str) -> tuple[str, str]:
     return ("user", normalize_label_name(value))
 
 
-def _choice(options: dict[str, str] | tuple[str, ...]):
-    def parse_choice(value: str):
+def _choice(options: dict[str, str] | tuple[str, ...]) -> Callable[[str], str]:
+    def parse_choice(value: str) -> str:
         if value not in options:
             raise ValueError(f"expected one of {', '.join(options)}")
         return options[value] if isinstance(options, dict) else value
+
     return parse_choice
 
 
@@ -261,14 +312,27 @@ def _date_arg(value: str) -> int:
     return int(day.timestamp()) * 1000
 
 
-_VALUE_PARSERS = {
-    "from": _address_arg, "to": _address_arg, "cc": _address_arg, "bcc": _address_arg,
-    "deliveredto": _address_arg, "subject": lambda v: v, "filename": lambda v: v,
-    "list": _list_arg, "label": _label_arg, "in": _label_arg,
-    "is": _choice(_IS_VALUES), "has": _choice(_HAS_VALUES),
+_VALUE_PARSERS: dict[str, Callable[[str], Any]] = {
+    "from": _address_arg,
+    "to": _address_arg,
+    "cc": _address_arg,
+    "bcc": _address_arg,
+    "deliveredto": _address_arg,
+    "subject": lambda v: v,
+    "filename": lambda v: v,
+    "list": _list_arg,
+    "label": _label_arg,
+    "in": _label_arg,
+    "is": _choice(_IS_VALUES),
+    "has": _choice(_HAS_VALUES),
     "category": _choice(_CATEGORIES | _UNMODELLED_CATEGORIES),
-    "larger": _size_arg, "smaller": _size_arg, "newer_than": _age_arg, "older_than": _age_arg,
-    "after": _date_arg, "before": _date_arg, "rfc822msgid": lambda v: v.strip("<>"),
+    "larger": _size_arg,
+    "smaller": _size_arg,
+    "newer_than": _age_arg,
+    "older_than": _age_arg,
+    "after": _date_arg,
+    "before": _date_arg,
+    "rfc822msgid": lambda v: v.strip("<>"),
 }
 _CASE_SENSITIVE = frozenset({"rfc822msgid"})  # a Message-ID is matched exactly
 OPERATORS = frozenset(_VALUE_PARSERS) | frozenset(_ALIASES)
@@ -283,13 +347,14 @@ def _make_op(name: str, value: str) -> Op:
 
 # --- lexer ------------------------------------------------------------------
 
+
 @dataclass
 class _Tok:
-    kind: str          # ( ) { } OR AND NOT WORD PHRASE OP OPGROUP
+    kind: str  # ( ) { } OR AND NOT WORD PHRASE OP OPGROUP
     text: str
     pos: int
-    name: str = ""     # operator name for OP / OPGROUP
-    vpos: int = 0      # where an OP's value starts
+    name: str = ""  # operator name for OP / OPGROUP
+    vpos: int = 0  # where an OP's value starts
 
 
 _BARE_RE = re.compile(r'[^\s(){}"|]+')
@@ -300,7 +365,7 @@ def _read_quoted(query: str, start: int) -> tuple[str, int]:
     end = query.find('"', start + 1)
     if end < 0:
         raise QuerySyntaxError("unterminated quote", start, query)
-    return query[start + 1:end], end + 1
+    return query[start + 1 : end], end + 1
 
 
 def _lex(query: str) -> list[_Tok]:
@@ -330,10 +395,12 @@ def _lex(query: str) -> list[_Tok]:
 
 
 def _lex_word(query: str, i: int, toks: list[_Tok]) -> int:
-    word = _BARE_RE.match(query, i).group()
+    bare = _BARE_RE.match(query, i)
+    assert bare is not None  # the lexer calls this only where a bare word starts
+    word = bare.group()
     m = _OPNAME_RE.match(word)
     # "10:30" is not an operator (prefix not letters); neither is a URL's "http://".
-    if not m or word[m.end():].startswith("//"):
+    if not m or word[m.end() :].startswith("//"):
         kind = word if word in ("OR", "AND") else "WORD"
         toks.append(_Tok(kind, word, i))
         return i + len(word)
@@ -347,7 +414,7 @@ def _lex_word(query: str, i: int, toks: list[_Tok]) -> int:
     if nxt == '"':
         value, end = _read_quoted(query, vpos)
     else:
-        value, end = word[m.end():], i + len(word)
+        value, end = word[m.end() :], i + len(word)
     if not value.strip():
         raise QuerySyntaxError(f"operator '{m.group(1)}:' needs a value", i, query)
     toks.append(_Tok("OP", value, i, name, vpos))
@@ -365,7 +432,7 @@ _NOT_A_TERM = _CLOSERS + ("OR", "AND")
 
 
 class _Parser:
-    def __init__(self, query: str):
+    def __init__(self, query: str) -> None:
         self.query = query
         self.toks = _lex(query)
         self.i = 0
@@ -403,7 +470,7 @@ class _Parser:
 
     def or_expr(self) -> Node:
         first = self.peek()
-        if first.kind == "OR":
+        if first is not None and first.kind == "OR":
             raise self.error(f"{first.text} needs a term on each side", first.pos)
         parts = [self.unary()]
         while (tok := self.peek()) is not None and tok.kind == "OR":
@@ -455,9 +522,17 @@ class _Parser:
 
     def around(self, left: str, node: Node) -> Node:
         """``left AROUND n right``; an AROUND without a number and a term after it is a plain word."""
-        around, number, right = (self.toks[self.i:self.i + 3] + [None, None, None])[:3]
-        if not (around and around.kind == "WORD" and around.text == "AROUND" and number
-                and number.kind == "WORD" and number.text.isdigit() and right and right.kind in ("WORD", "PHRASE")):
+        around, number, right = (self.toks[self.i : self.i + 3] + [None, None, None])[:3]
+        if not (
+            around
+            and around.kind == "WORD"
+            and around.text == "AROUND"
+            and number
+            and number.kind == "WORD"
+            and number.text.isdigit()
+            and right
+            and right.kind in ("WORD", "PHRASE")
+        ):
             return node
         self.i += 3
         right_text = " ".join(right.text.lower().split()) if right.kind == "PHRASE" else right.text.lower().lstrip("+")
@@ -500,14 +575,12 @@ _parse_cached = lru_cache(maxsize=512)(parse)
 
 # --- evaluation -------------------------------------------------------------
 
+
 @lru_cache(maxsize=2048)
 def _text_re(text: str) -> re.Pattern[str]:
     words = text.split()
-    if len(words) > 1 and _tokens(text):
-        # Gmail indexes words, not punctuation: "foo bar" also finds "foo-bar" and "foo,\nbar".
-        body = r"\W+".join(map(re.escape, _tokens(text)))
-    else:
-        body = re.escape(text)
+    # Gmail indexes words, not punctuation: "foo bar" also finds "foo-bar" and "foo,\nbar".
+    body = r"\W+".join(map(re.escape, _tokens(text))) if len(words) > 1 and _tokens(text) else re.escape(text)
     return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
 
 
@@ -522,10 +595,10 @@ def _addresses(header: str) -> tuple[tuple[tuple[str, ...], str], ...]:
 
 def _has_run(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
     n = len(needle)
-    return any(haystack[k:k + n] == needle for k in range(len(haystack) - n + 1))
+    return any(haystack[k : k + n] == needle for k in range(len(haystack) - n + 1))
 
 
-def _address_matches(arg: tuple[str, object], headers: tuple[str, ...]) -> bool:
+def _address_matches(arg: tuple[str, Any], headers: tuple[str, ...]) -> bool:
     kind, want = arg
     for header in headers:
         for name_toks, addr in _addresses(header):
@@ -586,7 +659,9 @@ def _is(value: str, doc: SearchDoc) -> bool:
         return False
     return ("UNREAD" not in doc.label_ids) if value == "read" else _IS_LABEL[value] in doc.label_ids
 
-_OP_MATCHERS = {
+
+# Each takes the operator's parsed arg (Op.arg: its type depends on the operator), the message and the time.
+_OP_MATCHERS: dict[str, Callable[[Any, SearchDoc, int], bool]] = {
     "from": lambda a, d, now: _address_matches(a, (d.from_,)),
     # Gmail's to: (and filters' "To") also finds Cc and Bcc recipients.
     "to": lambda a, d, now: _address_matches(a, (d.to, d.cc, d.bcc)),
@@ -617,7 +692,7 @@ def _text_fields(doc: SearchDoc) -> tuple[str, ...]:
 
 def _starts(haystack: tuple[str, ...], needle: tuple[str, ...]) -> list[int]:
     n = len(needle)
-    return [k for k in range(len(haystack) - n + 1) if haystack[k:k + n] == needle]
+    return [k for k in range(len(haystack) - n + 1) if haystack[k : k + n] == needle]
 
 
 def _near(node: Near, text: str) -> bool:
@@ -665,5 +740,8 @@ def mentions_spam_or_trash(node: Node) -> bool:
         return any(mentions_spam_or_trash(c) for c in node.children)
     if isinstance(node, Not):
         return mentions_spam_or_trash(node.child)
-    return isinstance(node, Op) and node.name in ("in", "label") and (
-        node.arg == ("any", "") or node.arg in (("system", "SPAM"), ("system", "TRASH")))
+    return (
+        isinstance(node, Op)
+        and node.name in ("in", "label")
+        and (node.arg == ("any", "") or node.arg in (("system", "SPAM"), ("system", "TRASH")))
+    )

@@ -11,8 +11,9 @@ import http.client
 import random
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from google.auth.exceptions import TransportError
 from googleapiclient.errors import HttpError
@@ -100,7 +101,7 @@ class RetryPolicy:
 
     def delay(self, retry_number: int) -> float:
         """Seconds to wait before retry number `retry_number` (1 for the first retry)."""
-        backoff = self.base_delay * 2 ** (retry_number - 1)
+        backoff = self.base_delay * 2.0 ** (retry_number - 1)
         return min(self.max_delay, backoff + self.rand() * self.base_delay)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 _BASE = "https://www.googleapis.com/auth/"
 
@@ -62,4 +62,4 @@ def parse(names: Iterable[str]) -> tuple[str, ...]:
 
 def short_name(scope: str) -> str:
     """gmail.modify for https://www.googleapis.com/auth/gmail.modify; other scopes unchanged."""
-    return scope[len(_BASE):] if scope.startswith(_BASE) else scope
+    return scope[len(_BASE) :] if scope.startswith(_BASE) else scope

@@ -1,7 +1,7 @@
 """The sandbox: a local server that speaks the Gmail API v1 over HTTP, with Gmail's rules.
 
-    with running_sandbox(users=("support@example.com",)) as sb:
-        build("gmail", "v1", client_options={"api_endpoint": sb.url}, ...)
+with running_sandbox(users=("support@example.com",)) as sb:
+    build("gmail", "v1", client_options={"api_endpoint": sb.url}, ...)
 """
 
 from __future__ import annotations
@@ -15,11 +15,24 @@ if TYPE_CHECKING:
     from gmaildesk.sandbox.core import Sandbox, SandboxOptions
     from gmaildesk.sandbox.running import SandboxHandle, running_sandbox, start_server
 
-__all__ = ["DEFAULT_USER", "Sandbox", "SandboxControl", "SandboxHandle", "SandboxOptions", "running_sandbox",
-           "start_server"]
+__all__ = [
+    "DEFAULT_USER",
+    "Sandbox",
+    "SandboxControl",
+    "SandboxHandle",
+    "SandboxOptions",
+    "running_sandbox",
+    "start_server",
+]
 
-_HOMES = {"SandboxControl": "client", "Sandbox": "core", "SandboxOptions": "core",
-          "SandboxHandle": "running", "running_sandbox": "running", "start_server": "running"}
+_HOMES = {
+    "SandboxControl": "client",
+    "Sandbox": "core",
+    "SandboxOptions": "core",
+    "SandboxHandle": "running",
+    "running_sandbox": "running",
+    "start_server": "running",
+}
 
 
 def __getattr__(name: str) -> Any:

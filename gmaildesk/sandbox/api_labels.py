@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gmaildesk.gmail.labels import gmail_label_name
 from gmaildesk.sandbox.request import ApiRequest
 
@@ -9,15 +11,15 @@ from gmaildesk.sandbox.request import ApiRequest
 _LIST_FIELDS = ("id", "name", "messageListVisibility", "labelListVisibility", "type", "color")
 
 
-def list_labels(req: ApiRequest) -> dict:
+def list_labels(req: ApiRequest) -> dict[str, Any]:
     return {"labels": [{k: v for k, v in lab.items() if k in _LIST_FIELDS} for lab in req.mailbox.labels.values()]}
 
 
-def get_label(req: ApiRequest) -> dict:
+def get_label(req: ApiRequest) -> dict[str, Any]:
     return req.mailbox.label_with_counts(req.params["id"])
 
 
-def _normalised(body: dict) -> dict:
+def _normalised(body: dict[str, Any]) -> dict[str, Any]:
     """The request with the label name as Gmail stores it, so the mailbox's checks (reserved
     names, conflicts) see what Gmail compares."""
     if isinstance(body.get("name"), str):
@@ -25,15 +27,15 @@ def _normalised(body: dict) -> dict:
     return body
 
 
-def create_label(req: ApiRequest) -> dict:
+def create_label(req: ApiRequest) -> dict[str, Any]:
     return req.mailbox.create_label(_normalised(req.json_body()))
 
 
-def update_label(req: ApiRequest) -> dict:
+def update_label(req: ApiRequest) -> dict[str, Any]:
     return req.mailbox.change_label(req.params["id"], _normalised(req.json_body()), replace_all=True)
 
 
-def patch_label(req: ApiRequest) -> dict:
+def patch_label(req: ApiRequest) -> dict[str, Any]:
     return req.mailbox.change_label(req.params["id"], _normalised(req.json_body()), replace_all=False)
 
 

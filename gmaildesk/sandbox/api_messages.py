@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from gmaildesk.gmail import query
 from gmaildesk.sandbox import delivery, mime
 from gmaildesk.sandbox.errors import bad_request, not_found
 from gmaildesk.sandbox.mailbox import Mailbox, StoredMessage
 from gmaildesk.sandbox.request import ApiRequest, page
 
+Matcher = Callable[[StoredMessage], bool]
+
 MAX_BATCH_IDS = 1000
 _FORMATS = ("minimal", "metadata", "full", "raw")
 _HISTORY_FIELDS = {
-    "messageAdded": "messagesAdded", "messageDeleted": "messagesDeleted",
-    "labelAdded": "labelsAdded", "labelRemoved": "labelsRemoved",
+    "messageAdded": "messagesAdded",
+    "messageDeleted": "messagesDeleted",
+    "labelAdded": "labelsAdded",
+    "labelRemoved": "labelsRemoved",
 }
 
 
 # ---- rendering ---------------------------------------------------------------------------------
-def render_message(msg: StoredMessage, fmt: str = "full", metadata_headers: list[str] | None = None) -> dict:
+def render_message(msg: StoredMessage, fmt: str = "full", metadata_headers: list[str] | None = None) -> dict[str, Any]:
     if fmt not in _FORMATS:
         raise bad_request(f"Invalid format: {fmt}")
-    resource: dict = {"id": msg.id, "threadId": msg.thread_id}
+    resource: dict[str, Any] = {"id": msg.id, "threadId": msg.thread_id}
     if msg.labels:
         resource["labelIds"] = sorted(msg.labels)
-    resource.update({
-        "snippet": msg.parsed.snippet, "sizeEstimate": msg.parsed.size,
-        "historyId": str(msg.history_id), "internalDate": str(msg.internal_date),
-    })
+    resource.update(
+        {
+            "snippet": msg.parsed.snippet,
+            "sizeEstimate": msg.parsed.size,
+            "historyId": str(msg.history_id),
+            "internalDate": str(msg.internal_date),
+        }
+    )
     if fmt == "raw":
         resource["raw"] = mime.b64url_encode(msg.raw)
     elif fmt in ("metadata", "full"):
@@ -34,8 +45,8 @@ def render_message(msg: StoredMessage, fmt: str = "full", metadata_headers: list
     return resource
 
 
-def _short(msg: StoredMessage) -> dict:
-    resource = {"id": msg.id, "threadId": msg.thread_id}
+def _short(msg: StoredMessage) -> dict[str, Any]:
+    resource: dict[str, Any] = {"id": msg.id, "threadId": msg.thread_id}
     if msg.labels:
         resource["labelIds"] = sorted(msg.labels)
     return resource
@@ -45,26 +56,28 @@ def _thread_history_id(messages: list[StoredMessage]) -> str:
     return str(max(m.history_id for m in messages))
 
 
-def render_thread(mailbox: Mailbox, thread_id: str, fmt: str, metadata_headers: list[str] | None) -> dict:
+def render_thread(mailbox: Mailbox, thread_id: str, fmt: str, metadata_headers: list[str] | None) -> dict[str, Any]:
     if fmt not in ("minimal", "metadata", "full"):
         raise bad_request(f"Invalid format: {fmt}")
     messages = mailbox.thread(thread_id)
     return {
-        "id": thread_id, "historyId": _thread_history_id(messages),
+        "id": thread_id,
+        "historyId": _thread_history_id(messages),
         "messages": [render_message(m, fmt, metadata_headers) for m in messages],
     }
 
 
 # ---- search ------------------------------------------------------------------------------------
-def _matcher(req: ApiRequest):
+def _matcher(req: ApiRequest) -> Matcher:
     """A predicate for messages.list/threads.list: labelIds AND q, spam/trash excluded unless asked."""
     try:
         node = query.parse(req.arg("q") or "")
     except query.QuerySyntaxError as error:
         raise bad_request(f"Invalid search query: {error}") from None
     label_ids = set(req.args("labelIds"))
-    include_spam_trash = (req.flag("includeSpamTrash") or query.mentions_spam_or_trash(node)
-                          or bool(label_ids & {"SPAM", "TRASH"}))
+    include_spam_trash = (
+        req.flag("includeSpamTrash") or query.mentions_spam_or_trash(node) or bool(label_ids & {"SPAM", "TRASH"})
+    )
     mailbox, now = req.mailbox, req.now_ms
 
     def matches(msg: StoredMessage) -> bool:
@@ -77,26 +90,34 @@ def _matcher(req: ApiRequest):
     return matches
 
 
-def _newest_first(messages) -> list[StoredMessage]:
+def _newest_first(messages: Iterable[StoredMessage]) -> list[StoredMessage]:
     return sorted(messages, key=lambda m: (m.internal_date, m.id), reverse=True)
 
 
 # ---- profile -----------------------------------------------------------------------------------
-def get_profile(req: ApiRequest) -> dict:
+def get_profile(req: ApiRequest) -> dict[str, Any]:
     mb = req.mailbox
     return {
-        "emailAddress": mb.email, "messagesTotal": len(mb.messages),
-        "threadsTotal": len(mb.threads), "historyId": str(mb.history_id),
+        "emailAddress": mb.email,
+        "messagesTotal": len(mb.messages),
+        "threadsTotal": len(mb.threads),
+        "historyId": str(mb.history_id),
     }
 
 
 # ---- messages ----------------------------------------------------------------------------------
-def _listing(req: ApiRequest, kind: str, compute) -> list:
+def _listing(req: ApiRequest, kind: str, compute: Callable[[Matcher], list[Any]]) -> list[Any]:
     """The full result of a list call, kept while the mailbox and the clock's minute stay the
     same, so that paging through a large mailbox evaluates the query once, not once per page."""
     mb = req.mailbox
-    key = (kind, req.arg("q") or "", tuple(sorted(req.args("labelIds"))), req.arg("includeSpamTrash"),
-           mb.history_id, req.now_ms // 60_000)
+    key = (
+        kind,
+        req.arg("q") or "",
+        tuple(sorted(req.args("labelIds"))),
+        req.arg("includeSpamTrash"),
+        mb.history_id,
+        req.now_ms // 60_000,
+    )
     cache = mb.listing_cache
     if key not in cache:
         if len(cache) >= 16:
@@ -105,11 +126,12 @@ def _listing(req: ApiRequest, kind: str, compute) -> list:
     return cache[key]
 
 
-def list_messages(req: ApiRequest) -> dict:
-    found = _listing(req, "messages",
-                     lambda matches: _newest_first(m for m in req.mailbox.messages.values() if matches(m)))
+def list_messages(req: ApiRequest) -> dict[str, Any]:
+    found = _listing(
+        req, "messages", lambda matches: _newest_first(m for m in req.mailbox.messages.values() if matches(m))
+    )
     chunk, token = page(found, req.arg("pageToken"), req.int_arg("maxResults", 100, 500))
-    result: dict = {}
+    result: dict[str, Any] = {}
     if chunk:
         result["messages"] = [{"id": m.id, "threadId": m.thread_id} for m in chunk]
     if token:
@@ -127,13 +149,13 @@ def _settled(req: ApiRequest, messages: list[StoredMessage]) -> None:
         raise not_found()
 
 
-def get_message(req: ApiRequest) -> dict:
+def get_message(req: ApiRequest) -> dict[str, Any]:
     msg = req.mailbox.message(req.params["id"])
     _settled(req, [msg])
     return render_message(msg, req.arg("format", "full"), req.args("metadataHeaders"))
 
 
-def get_attachment(req: ApiRequest) -> dict:
+def get_attachment(req: ApiRequest) -> dict[str, Any]:
     msg = req.mailbox.message(req.params["messageId"])
     data = msg.parsed.attachment(req.params["id"])
     if data is None:
@@ -141,7 +163,7 @@ def get_attachment(req: ApiRequest) -> dict:
     return {"attachmentId": req.params["id"], "size": len(data), "data": mime.b64url_encode(data)}
 
 
-def _message_bytes(req: ApiRequest) -> tuple[bytes, dict]:
+def _message_bytes(req: ApiRequest) -> tuple[bytes, dict[str, Any]]:
     body = req.body if isinstance(req.body, dict) else {}
     if req.media is not None:
         return req.media, body
@@ -154,27 +176,32 @@ def _message_bytes(req: ApiRequest) -> tuple[bytes, dict]:
         raise bad_request("Invalid value for ByteString: raw") from None
 
 
-def _label_ids_of(req: ApiRequest, body: dict) -> list[str]:
+def _label_ids_of(req: ApiRequest, body: dict[str, Any]) -> list[str]:
     return req.mailbox.check_label_ids(body.get("labelIds", []), allow_unmodifiable=True)
 
 
-def _store_uploaded(req: ApiRequest, default_date_source: str) -> dict:
+def _store_uploaded(req: ApiRequest, default_date_source: str) -> dict[str, Any]:
     raw, body = _message_bytes(req)
-    msg = delivery.store_message(req.sandbox, req.mailbox, raw, label_ids=_label_ids_of(req, body),
-                                 date_source=req.arg("internalDateSource", default_date_source),
-                                 thread_id=body.get("threadId"))
+    msg = delivery.store_message(
+        req.sandbox,
+        req.mailbox,
+        raw,
+        label_ids=_label_ids_of(req, body),
+        date_source=req.arg("internalDateSource", default_date_source),
+        thread_id=body.get("threadId"),
+    )
     return _short(msg)
 
 
-def insert_message(req: ApiRequest) -> dict:
+def insert_message(req: ApiRequest) -> dict[str, Any]:
     return _store_uploaded(req, "receivedTime")
 
 
-def import_message(req: ApiRequest) -> dict:
+def import_message(req: ApiRequest) -> dict[str, Any]:
     return _store_uploaded(req, "dateHeader")
 
 
-def send_message(req: ApiRequest) -> dict:
+def send_message(req: ApiRequest) -> dict[str, Any]:
     raw, body = _message_bytes(req)
     msg = delivery.send(req.sandbox, req.mailbox, raw, thread_id=body.get("threadId"))
     return _short(msg)
@@ -187,7 +214,7 @@ def _modify_lists(req: ApiRequest) -> tuple[list[str], list[str]]:
     return add, remove
 
 
-def modify_message(req: ApiRequest) -> dict:
+def modify_message(req: ApiRequest) -> dict[str, Any]:
     msg = req.mailbox.message(req.params["id"])
     add, remove = _modify_lists(req)
     req.mailbox.modify(msg, add, remove, req.now_ms)
@@ -209,13 +236,13 @@ def batch_modify(req: ApiRequest) -> None:
     return None
 
 
-def trash_message(req: ApiRequest) -> dict:
+def trash_message(req: ApiRequest) -> dict[str, Any]:
     msg = req.mailbox.message(req.params["id"])
     req.mailbox.trash(msg, req.now_ms)
     return _short(msg)
 
 
-def untrash_message(req: ApiRequest) -> dict:
+def untrash_message(req: ApiRequest) -> dict[str, Any]:
     msg = req.mailbox.message(req.params["id"])
     req.mailbox.untrash(msg, req.now_ms)
     return _short(msg)
@@ -236,20 +263,23 @@ def batch_delete(req: ApiRequest) -> None:
 
 
 # ---- threads -----------------------------------------------------------------------------------
-def list_threads(req: ApiRequest) -> dict:
+def list_threads(req: ApiRequest) -> dict[str, Any]:
     mb = req.mailbox
 
-    def compute(matches) -> list[str]:
+    def compute(matches: Matcher) -> list[str]:
         hits = {m.thread_id for m in mb.messages.values() if matches(m)}
         return sorted(hits, key=lambda t: (mb.messages[mb.threads[t][-1]].internal_date, t), reverse=True)
 
     ordered = _listing(req, "threads", compute)
     chunk, token = page(ordered, req.arg("pageToken"), req.int_arg("maxResults", 100, 500))
-    result: dict = {}
+    result: dict[str, Any] = {}
     if chunk:
         result["threads"] = [
-            {"id": t, "snippet": mb.messages[mb.threads[t][-1]].parsed.snippet,
-             "historyId": _thread_history_id(mb.thread(t))}
+            {
+                "id": t,
+                "snippet": mb.messages[mb.threads[t][-1]].parsed.snippet,
+                "historyId": _thread_history_id(mb.thread(t)),
+            }
             for t in chunk
         ]
     if token:
@@ -258,17 +288,17 @@ def list_threads(req: ApiRequest) -> dict:
     return result
 
 
-def get_thread(req: ApiRequest) -> dict:
+def get_thread(req: ApiRequest) -> dict[str, Any]:
     _settled(req, req.mailbox.thread(req.params["id"]))
     return render_thread(req.mailbox, req.params["id"], req.arg("format", "full"), req.args("metadataHeaders"))
 
 
-def _thread_short(mailbox: Mailbox, thread_id: str) -> dict:
+def _thread_short(mailbox: Mailbox, thread_id: str) -> dict[str, Any]:
     messages = mailbox.thread(thread_id)
     return {"id": thread_id, "historyId": _thread_history_id(messages), "messages": [_short(m) for m in messages]}
 
 
-def modify_thread(req: ApiRequest) -> dict:
+def modify_thread(req: ApiRequest) -> dict[str, Any]:
     messages = req.mailbox.thread(req.params["id"])
     add, remove = _modify_lists(req)
     for msg in messages:
@@ -276,13 +306,13 @@ def modify_thread(req: ApiRequest) -> dict:
     return _thread_short(req.mailbox, req.params["id"])
 
 
-def trash_thread(req: ApiRequest) -> dict:
+def trash_thread(req: ApiRequest) -> dict[str, Any]:
     for msg in req.mailbox.thread(req.params["id"]):
         req.mailbox.trash(msg, req.now_ms)
     return _thread_short(req.mailbox, req.params["id"])
 
 
-def untrash_thread(req: ApiRequest) -> dict:
+def untrash_thread(req: ApiRequest) -> dict[str, Any]:
     for msg in req.mailbox.thread(req.params["id"]):
         req.mailbox.untrash(msg, req.now_ms)
     return _thread_short(req.mailbox, req.params["id"])
@@ -294,7 +324,7 @@ def delete_thread(req: ApiRequest) -> None:
 
 
 # ---- history -----------------------------------------------------------------------------------
-def list_history(req: ApiRequest) -> dict:
+def list_history(req: ApiRequest) -> dict[str, Any]:
     mb = req.mailbox
     start_text = req.arg("startHistoryId")
     if not start_text:
@@ -317,21 +347,24 @@ def list_history(req: ApiRequest) -> dict:
             raise bad_request("Invalid pageToken")
         after = int(token)
     size = req.int_arg("maxResults", 100, 500)
-    selected: list[dict] = []
+    selected: list[dict[str, Any]] = []
     more = False
     for record in mb.history:
         if record["id"] <= after:
             continue
         if types and not set(_kinds(record)) & set(types):
             continue
-        if label_id and label_id not in record["message"]["labelIds"] and not any(
-                label_id in change.get("labelIds", []) for change in record["changes"]):
+        if (
+            label_id
+            and label_id not in record["message"]["labelIds"]
+            and not any(label_id in change.get("labelIds", []) for change in record["changes"])
+        ):
             continue
         if len(selected) == size:
             more = True
             break
         selected.append(record)
-    result: dict = {}
+    result: dict[str, Any] = {}
     if selected:
         result["history"] = [_render_history(r, types) for r in selected]
     if more:
@@ -340,18 +373,21 @@ def list_history(req: ApiRequest) -> dict:
     return result
 
 
-def _kinds(record: dict) -> list[str]:
+def _kinds(record: dict[str, Any]) -> list[str]:
     return [change["kind"] for change in record["changes"]]
 
 
-def _render_history(record: dict, types: list[str]) -> dict:
+def _render_history(record: dict[str, Any], types: list[str]) -> dict[str, Any]:
     message = record["message"]
     shown = {k: v for k, v in message.items() if k != "labelIds" or v}
-    rendered: dict = {"id": str(record["id"]), "messages": [{"id": message["id"], "threadId": message["threadId"]}]}
+    rendered: dict[str, Any] = {
+        "id": str(record["id"]),
+        "messages": [{"id": message["id"], "threadId": message["threadId"]}],
+    }
     for change in record["changes"]:
         if types and change["kind"] not in types:
             continue
-        entry: dict = {"message": shown}
+        entry: dict[str, Any] = {"message": shown}
         if "labelIds" in change:
             entry["labelIds"] = change["labelIds"]
         rendered.setdefault(_HISTORY_FIELDS[change["kind"]], []).append(entry)

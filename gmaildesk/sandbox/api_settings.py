@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from typing import Any
 
 from gmaildesk.gmail import query
 from gmaildesk.gmail.filter_query import filter_query
@@ -16,10 +17,19 @@ from gmaildesk.sandbox.sanitize import sanitize_html
 
 # "Note: you can only create a maximum of 1,000 filters" (discovery, users.settings.filters.create).
 MAX_FILTERS = 1000
-_CRITERIA_KEYS = ("from", "to", "subject", "query", "negatedQuery", "hasAttachment", "excludeChats",
-                  "size", "sizeComparison")
+_CRITERIA_KEYS = (
+    "from",
+    "to",
+    "subject",
+    "query",
+    "negatedQuery",
+    "hasAttachment",
+    "excludeChats",
+    "size",
+    "sizeComparison",
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DELEGATION_ONLY = ("Access restricted to service accounts that have been delegated domain-wide authority")
+_DELEGATION_ONLY = "Access restricted to service accounts that have been delegated domain-wide authority"
 
 
 def _require_delegation(mb: Mailbox) -> None:
@@ -29,19 +39,19 @@ def _require_delegation(mb: Mailbox) -> None:
 
 
 # ---- filters -----------------------------------------------------------------------------------
-def list_filters(req: ApiRequest) -> dict:
+def list_filters(req: ApiRequest) -> dict[str, Any]:
     filters = list(req.mailbox.filters.values())
     return {"filter": filters} if filters else {}
 
 
-def get_filter(req: ApiRequest) -> dict:
+def get_filter(req: ApiRequest) -> dict[str, Any]:
     flt = req.mailbox.filters.get(req.params["id"])
     if flt is None:
         raise not_found()
     return flt
 
 
-def _canonical_criteria(raw: object) -> dict:
+def _canonical_criteria(raw: object) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise bad_request("Filter criteria must be an object")
     criteria = {k: raw[k] for k in _CRITERIA_KEYS if raw.get(k) not in (None, "", False)}
@@ -67,10 +77,10 @@ def _canonical_criteria(raw: object) -> dict:
     return criteria
 
 
-def _canonical_action(mb: Mailbox, raw: object) -> dict:
+def _canonical_action(mb: Mailbox, raw: object) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise bad_request("Filter action must be an object")
-    action: dict = {}
+    action: dict[str, Any] = {}
     for key in ("addLabelIds", "removeLabelIds"):
         ids = raw.get(key) or []
         if not isinstance(ids, list):
@@ -82,7 +92,9 @@ def _canonical_action(mb: Mailbox, raw: object) -> dict:
             action[key] = list(dict.fromkeys(ids))
     added = action.get("addLabelIds", [])
     if "SPAM" in added or {"SENT", "DRAFT", "UNREAD"} & set(added):
-        raise bad_request(f"Invalid label in addLabelIds: {', '.join(sorted({'SPAM', 'SENT', 'DRAFT', 'UNREAD'} & set(added)))}")
+        raise bad_request(
+            f"Invalid label in addLabelIds: {', '.join(sorted({'SPAM', 'SENT', 'DRAFT', 'UNREAD'} & set(added)))}"
+        )
     if sum(1 for i in added if mb.labels[i]["type"] == "user") > 1:
         raise bad_request("Only one user label may be added by a filter")
     forward = raw.get("forward")
@@ -96,7 +108,7 @@ def _canonical_action(mb: Mailbox, raw: object) -> dict:
     return action
 
 
-def create_filter(req: ApiRequest) -> dict:
+def create_filter(req: ApiRequest) -> dict[str, Any]:
     mb, body = req.mailbox, req.json_body()
     criteria = _canonical_criteria(body.get("criteria"))
     action = _canonical_action(mb, body.get("action"))
@@ -106,7 +118,7 @@ def create_filter(req: ApiRequest) -> dict:
         # Gmail answers the 1,001st filter with a bare 500, not a 4xx naming the limit
         # (elie222/inbox-zero PR #1192 counts the filters after a 500 to explain it).
         raise ApiError(500, "Internal error encountered.", "backendError")
-    flt = {"id": "ANe1Bm" + uuid.uuid4().hex[:20], "criteria": criteria, "action": action}
+    flt: dict[str, Any] = {"id": "ANe1Bm" + uuid.uuid4().hex[:20], "criteria": criteria, "action": action}
     mb.filters[flt["id"]] = flt
     mb.save("filter", flt["id"], flt)
     return flt
@@ -120,18 +132,18 @@ def delete_filter(req: ApiRequest) -> None:
 
 
 # ---- vacation ----------------------------------------------------------------------------------
-def _vacation_view(settings: dict) -> dict:
+def _vacation_view(settings: dict[str, Any]) -> dict[str, Any]:
     # Gmail answers every boolean of VacationSettings, false ones too: GAM7 reads
     # result['restrictToContacts'] and result['restrictToDomain'] directly
     # (GAM-team/GAM src/gam/cmd/gmail/signature.py, _showVacation / printShowVacation).
     return {"enableAutoReply": False, "restrictToContacts": False, "restrictToDomain": False, **settings}
 
 
-def get_vacation(req: ApiRequest) -> dict:
+def get_vacation(req: ApiRequest) -> dict[str, Any]:
     return _vacation_view(req.mailbox.vacation)
 
 
-_INT64_LIMIT = 2 ** 63
+_INT64_LIMIT = 2**63
 
 
 def _epoch_ms(value: object, name: str) -> str:
@@ -142,15 +154,19 @@ def _epoch_ms(value: object, name: str) -> str:
     GAM-team/GAM); the fraction is dropped."""
     if isinstance(value, float) and math.isfinite(value) and 0 <= value < _INT64_LIMIT:
         return str(int(value))
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() \
-            or int(value) >= _INT64_LIMIT:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, str))
+        or not str(value).isdigit()
+        or int(value) >= _INT64_LIMIT
+    ):
         raise bad_request(f"Invalid value for {name}: {value!r}")
     return str(int(value))
 
 
-def update_vacation(req: ApiRequest) -> dict:
+def update_vacation(req: ApiRequest) -> dict[str, Any]:
     mb, body = req.mailbox, req.json_body()
-    settings: dict = {"enableAutoReply": bool(body.get("enableAutoReply", False))}
+    settings: dict[str, Any] = {"enableAutoReply": bool(body.get("enableAutoReply", False))}
     for key in ("responseSubject", "responseBodyPlainText", "responseBodyHtml"):
         value = body.get(key)
         if value not in (None, ""):
@@ -171,8 +187,9 @@ def update_vacation(req: ApiRequest) -> dict:
             settings[key] = _epoch_ms(body[key], key)
     if "startTime" in settings and "endTime" in settings and int(settings["startTime"]) >= int(settings["endTime"]):
         raise bad_request("Start time must be before end time")
-    if settings["enableAutoReply"] and not (settings.get("responseSubject") or settings.get("responseBodyPlainText")
-                                            or settings.get("responseBodyHtml")):
+    if settings["enableAutoReply"] and not (
+        settings.get("responseSubject") or settings.get("responseBodyPlainText") or settings.get("responseBodyHtml")
+    ):
         raise bad_request("Either the response subject or the response body must be nonempty")
     mb.vacation = settings
     # Every save restarts the once-per-four-days window, as Gmail Help describes.
@@ -182,14 +199,14 @@ def update_vacation(req: ApiRequest) -> dict:
     return _vacation_view(settings)
 
 
-def get_auto_forwarding(req: ApiRequest) -> dict:
+def get_auto_forwarding(req: ApiRequest) -> dict[str, Any]:
     return dict(req.mailbox.auto_forwarding)
 
 
-def update_auto_forwarding(req: ApiRequest) -> dict:
+def update_auto_forwarding(req: ApiRequest) -> dict[str, Any]:
     mb, body = req.mailbox, req.json_body()
     _require_delegation(mb)
-    settings: dict = {"enabled": bool(body.get("enabled"))}
+    settings: dict[str, Any] = {"enabled": bool(body.get("enabled"))}
     if settings["enabled"]:
         address = str(body.get("emailAddress") or "").lower()
         entry = mb.forwarding.get(address)
@@ -205,35 +222,37 @@ def update_auto_forwarding(req: ApiRequest) -> dict:
 
 
 # ---- send-as -----------------------------------------------------------------------------------
-def _public_send_as(entry: dict) -> dict:
+def _public_send_as(entry: dict[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in entry.items() if k != "smtpMsa"}
     if "smtpMsa" in entry:  # username and password are write-only
         shown["smtpMsa"] = {k: v for k, v in entry["smtpMsa"].items() if k in ("host", "port", "securityMode")}
     return shown
 
 
-def _send_as(mb: Mailbox, email: str) -> dict:
+def _send_as(mb: Mailbox, email: str) -> dict[str, Any]:
     entry = mb.send_as.get(email.lower())
     if entry is None:
         raise not_found()
     return entry
 
 
-def list_send_as(req: ApiRequest) -> dict:
+def list_send_as(req: ApiRequest) -> dict[str, Any]:
     return {"sendAs": [_public_send_as(s) for s in req.mailbox.send_as.values()]}
 
 
-def get_send_as(req: ApiRequest) -> dict:
+def get_send_as(req: ApiRequest) -> dict[str, Any]:
     return _public_send_as(_send_as(req.mailbox, req.params["sendAsEmail"]))
 
 
-def _smtp(raw: object) -> dict:
+def _smtp(raw: object) -> dict[str, Any]:
     if not isinstance(raw, dict) or not raw.get("host") or not isinstance(raw.get("port"), int):
         raise bad_request("smtpMsa requires host and port")
     mode = raw.get("securityMode", "securityModeUnspecified")
     if mode not in ("securityModeUnspecified", "none", "ssl", "starttls"):
         raise bad_request(f"Invalid smtpMsa.securityMode: {mode}")
-    return {k: raw[k] for k in ("host", "port", "username", "password") if raw.get(k) is not None} | {"securityMode": mode}
+    return {k: raw[k] for k in ("host", "port", "username", "password") if raw.get(k) is not None} | {
+        "securityMode": mode
+    }
 
 
 # ---- SMTP relays the sandbox pretends to reach ---------------------------------------------------
@@ -245,10 +264,9 @@ _SMTP_HOST_KIND = "smtpHost"
 
 
 def registered_smtp_hosts(mb: Mailbox) -> set[str]:
-    hosts = getattr(mb, "smtp_hosts", None)
-    if hosts is None:  # read from the store once, the first time this mailbox needs them
-        hosts = mb.smtp_hosts = set(mb.store.load_objects(mb.email, _SMTP_HOST_KIND))
-    return hosts
+    if mb.smtp_hosts is None:  # read from the store once, the first time this mailbox needs them
+        mb.smtp_hosts = set(mb.store.load_objects(mb.email, _SMTP_HOST_KIND))
+    return mb.smtp_hosts
 
 
 def register_smtp_hosts(mb: Mailbox, hosts: object) -> list[str]:
@@ -258,8 +276,9 @@ def register_smtp_hosts(mb: Mailbox, hosts: object) -> list[str]:
     wanted = []
     for entry in hosts:
         host, _, port = entry.strip().lower().partition(":")
-        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host) or \
-                (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host) or (
+            port and not (port.isdigit() and 0 < int(port) < 65536)
+        ):
             raise bad_request(f"not an SMTP host or host:port: {entry!r}")
         wanted.append(f"{host}:{int(port)}" if port else host)
     for old in registered_smtp_hosts(mb):
@@ -270,7 +289,7 @@ def register_smtp_hosts(mb: Mailbox, hosts: object) -> list[str]:
     return sorted(mb.smtp_hosts)
 
 
-def _check_smtp_reachable(mb: Mailbox, smtp: dict) -> None:
+def _check_smtp_reachable(mb: Mailbox, smtp: dict[str, Any]) -> None:
     host, port, mode = smtp["host"].lower(), smtp["port"], smtp["securityMode"]
     where = f"{host}:{port}"
     # SmtpMsa.securityMode "none" (enumDescriptions): "Communication with the remote SMTP service is
@@ -281,10 +300,11 @@ def _check_smtp_reachable(mb: Mailbox, smtp: dict) -> None:
     if host not in registered and where not in registered:
         raise failed_precondition(
             f"Gmail could not connect to the SMTP server {where} ({mode}) to validate the alias; check the "
-            "host, port, security mode, username and password")
+            "host, port, security mode, username and password"
+        )
 
 
-def _apply_send_as_fields(mb: Mailbox, entry: dict, body: dict, *, replace_all: bool) -> None:
+def _apply_send_as_fields(mb: Mailbox, entry: dict[str, Any], body: dict[str, Any], *, replace_all: bool) -> None:
     fields = ("displayName", "replyToAddress", "signature", "treatAsAlias")
     for key in fields:
         if key in body:
@@ -311,7 +331,7 @@ def _apply_send_as_fields(mb: Mailbox, entry: dict, body: dict, *, replace_all: 
         entry["isDefault"] = True
 
 
-def create_send_as(req: ApiRequest) -> dict:
+def create_send_as(req: ApiRequest) -> dict[str, Any]:
     mb, body = req.mailbox, req.json_body()
     _require_delegation(mb)
     email = str(body.get("sendAsEmail") or "").lower()
@@ -320,9 +340,16 @@ def create_send_as(req: ApiRequest) -> dict:
     if email in mb.send_as:
         raise ApiError(409, "Requested entity already exists", "alreadyExists", status="ALREADY_EXISTS")
     same_domain = email.rsplit("@", 1)[1] == mb.domain
-    entry = {"sendAsEmail": email, "displayName": "", "replyToAddress": "", "signature": "",
-             "isPrimary": False, "isDefault": False, "treatAsAlias": bool(body.get("treatAsAlias", True)),
-             "verificationStatus": "accepted" if same_domain else "pending"}
+    entry: dict[str, Any] = {
+        "sendAsEmail": email,
+        "displayName": "",
+        "replyToAddress": "",
+        "signature": "",
+        "isPrimary": False,
+        "isDefault": False,
+        "treatAsAlias": bool(body.get("treatAsAlias", True)),
+        "verificationStatus": "accepted" if same_domain else "pending",
+    }
     mb.send_as[email] = entry
     try:
         _apply_send_as_fields(mb, entry, body, replace_all=False)
@@ -337,7 +364,7 @@ def create_send_as(req: ApiRequest) -> dict:
     return _public_send_as(entry)
 
 
-def change_send_as(req: ApiRequest, *, replace_all: bool) -> dict:
+def change_send_as(req: ApiRequest, *, replace_all: bool) -> dict[str, Any]:
     mb = req.mailbox
     entry = _send_as(mb, req.params["sendAsEmail"])
     if not entry.get("isPrimary"):
@@ -353,11 +380,11 @@ def change_send_as(req: ApiRequest, *, replace_all: bool) -> dict:
     return _public_send_as(updated)
 
 
-def update_send_as(req: ApiRequest) -> dict:
+def update_send_as(req: ApiRequest) -> dict[str, Any]:
     return change_send_as(req, replace_all=True)
 
 
-def patch_send_as(req: ApiRequest) -> dict:
+def patch_send_as(req: ApiRequest) -> dict[str, Any]:
     return change_send_as(req, replace_all=False)
 
 
@@ -386,25 +413,29 @@ def verify_send_as(req: ApiRequest) -> None:
 def _verification_mail(req: ApiRequest, address: str, subject: str) -> None:
     mb = req.mailbox
     raw = mime.build_message(
-        from_="Gmail Team <mail-noreply@google.com>", to=[address], subject=f"{subject} {address}",
-        text=f"{mb.email} asked to use {address}. Confirm with the sandbox control API.", date_ms=req.now_ms)
+        from_="Gmail Team <mail-noreply@google.com>",
+        to=[address],
+        subject=f"{subject} {address}",
+        text=f"{mb.email} asked to use {address}. Confirm with the sandbox control API.",
+        date_ms=req.now_ms,
+    )
     req.sandbox.record_outgoing(mb.email, [address], raw, "verification", f"{subject} {address}")
 
 
 # ---- forwarding addresses ----------------------------------------------------------------------
-def list_forwarding(req: ApiRequest) -> dict:
+def list_forwarding(req: ApiRequest) -> dict[str, Any]:
     entries = list(req.mailbox.forwarding.values())
     return {"forwardingAddresses": entries} if entries else {}
 
 
-def get_forwarding(req: ApiRequest) -> dict:
+def get_forwarding(req: ApiRequest) -> dict[str, Any]:
     entry = req.mailbox.forwarding.get(req.params["forwardingEmail"].lower())
     if entry is None:
         raise not_found()
     return entry
 
 
-def create_forwarding(req: ApiRequest) -> dict:
+def create_forwarding(req: ApiRequest) -> dict[str, Any]:
     mb, body = req.mailbox, req.json_body()
     _require_delegation(mb)
     email = str(body.get("forwardingEmail") or "").lower()

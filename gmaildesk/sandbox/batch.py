@@ -19,9 +19,19 @@ from gmaildesk.sandbox.core import Sandbox
 from gmaildesk.sandbox.errors import ApiError
 
 MAX_BATCH_PARTS = 100
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def handle(sb: Sandbox, content_type: str, body: bytes, outer_headers: dict[str, str]) -> dispatch.Response:
@@ -33,9 +43,13 @@ def handle(sb: Sandbox, content_type: str, body: bytes, outer_headers: dict[str,
         return dispatch.error_response(ApiError(400, "Batch request contains no parts"))
     if len(parts) > MAX_BATCH_PARTS:
         return dispatch.error_response(
-            ApiError(400, f"A batch request cannot contain more than {MAX_BATCH_PARTS} requests"))
-    shared = {k: v for k, v in outer_headers.items()
-              if not k.lower().startswith("content-") and k.lower() in ("authorization",)}
+            ApiError(400, f"A batch request cannot contain more than {MAX_BATCH_PARTS} requests")
+        )
+    shared = {
+        k: v
+        for k, v in outer_headers.items()
+        if not k.lower().startswith("content-") and k.lower() in ("authorization",)
+    }
     boundary = f"batch_{uuid.uuid4().hex}"
     chunks = []
     for part in parts:
@@ -66,7 +80,7 @@ def _split_head(blob: bytes) -> tuple[list[str], bytes]:
     match = re.search(rb"\r?\n\r?\n", blob)
     if not match:
         return blob.decode("utf-8", "replace").splitlines(), b""
-    return blob[:match.start()].decode("utf-8", "replace").splitlines(), blob[match.end():]
+    return blob[: match.start()].decode("utf-8", "replace").splitlines(), blob[match.end() :]
 
 
 def _content_id(head: bytes) -> str | None:
@@ -79,7 +93,7 @@ def _content_id(head: bytes) -> str | None:
 
 def _parse_part(part: bytes) -> tuple[str | None, str, str, dict[str, str], bytes]:
     match = re.search(rb"\r?\n\r?\n", part)
-    head, http_blob = (part[:match.start()], part[match.end():]) if match else (part, b"")
+    head, http_blob = (part[: match.start()], part[match.end() :]) if match else (part, b"")
     content_id = _content_id(head)
     head_lines, inner_body = _split_head(http_blob)
     request_line = head_lines[0] if head_lines else "GET / HTTP/1.1"
@@ -92,5 +106,5 @@ def _parse_part(part: bytes) -> tuple[str | None, str, str, dict[str, str], byte
         target = "/" + target.split("/", 3)[-1]
     length = headers.get("content-length") or headers.get("Content-Length")
     if length and length.isdigit():
-        inner_body = inner_body[:int(length)]
+        inner_body = inner_body[: int(length)]
     return content_id, verb.upper(), target, headers, inner_body.rstrip(b"\r\n") if not length else inner_body

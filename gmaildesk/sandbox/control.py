@@ -4,6 +4,7 @@ move the clock, verify addresses, inject faults, enforce quota, read counters.""
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import unquote
 
 from gmaildesk.sandbox import api_settings, delivery, dispatch, mime
@@ -12,10 +13,14 @@ from gmaildesk.sandbox.errors import ApiError, bad_request, not_found
 from gmaildesk.sandbox.limits import real_number
 
 MAX_QUOTA_RATE = 1e9  # units per second; Gmail's real budgets are 100-250
+Params = dict[str, str]  # the named parts of the endpoint's path
+Query = dict[str, list[str]]
+Headers = dict[str, str]
 
 
-def handle(sb: Sandbox, verb: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-           body: bytes) -> dispatch.Response:
+def handle(
+    sb: Sandbox, verb: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes
+) -> dispatch.Response:
     try:
         for route_verb, pattern, handler in _ROUTES:
             found = pattern.match(path)
@@ -32,7 +37,7 @@ def handle(sb: Sandbox, verb: str, path: str, query: dict[str, list[str]], heade
         return dispatch.error_response(dispatch.internal_error(error))
 
 
-def _json(body: bytes) -> dict:
+def _json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
@@ -57,15 +62,19 @@ def _query_flag(query: dict[str, list[str]], name: str) -> bool:
     return value == "true"
 
 
-def status(sb: Sandbox, params, query, headers, body) -> dict:
+def status(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     return {
-        "users": sorted(sb.mailboxes), "defaultUser": sb.default_user, "nowMs": sb.now_ms(),
-        "historyRetentionSeconds": sb.history_retention_ms / 1000, "quota": sb.quota.describe(),
-        "faults": sb.faults.describe(), "db": sb.store.path,
+        "users": sorted(sb.mailboxes),
+        "defaultUser": sb.default_user,
+        "nowMs": sb.now_ms(),
+        "historyRetentionSeconds": sb.history_retention_ms / 1000,
+        "quota": sb.quota.describe(),
+        "faults": sb.faults.describe(),
+        "db": sb.store.path,
     }
 
 
-def add_user(sb: Sandbox, params, query, headers, body) -> dict:
+def add_user(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     data = _json(body)
     email, delegated = data.get("email"), data.get("delegated")
     if not isinstance(email, str) or len(email) > 320:
@@ -74,7 +83,7 @@ def add_user(sb: Sandbox, params, query, headers, body) -> dict:
     return {"email": mailbox.email, "delegated": mailbox.delegated}
 
 
-def change_user(sb: Sandbox, params, query, headers, body) -> dict:
+def change_user(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     mailbox = sb.mailbox(params["user"])
     data = _json(body)
     if "delegated" in data:
@@ -83,7 +92,7 @@ def change_user(sb: Sandbox, params, query, headers, body) -> dict:
     return {"email": mailbox.email, "delegated": mailbox.delegated}
 
 
-def deliver(sb: Sandbox, params, query, headers, body) -> dict:
+def deliver(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     """Body: the raw RFC 822 message (?spam=true&authentication=fail), or JSON
     {"raw": base64url, "spam": bool, "authentication": "pass" | "fail"}."""
     mailbox = sb.mailbox(params["user"])
@@ -106,17 +115,19 @@ def deliver(sb: Sandbox, params, query, headers, body) -> dict:
     return delivery.deliver(sb, mailbox, raw, spam=spam, authentication=authentication)
 
 
-def outbox(sb: Sandbox, params, query, headers, body) -> dict:
+def outbox(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     user = params["user"].lower()
     include_raw = (query.get("raw") or ["false"])[-1].lower() == "true"
     entries = [e for e in sb.outbox if e["from"] == user]
-    return {"messages": [
-        {k: (mime.b64url_encode(v) if k == "raw" else v) for k, v in e.items() if k != "raw" or include_raw}
-        for e in entries
-    ]}
+    return {
+        "messages": [
+            {k: (mime.b64url_encode(v) if k == "raw" else v) for k, v in e.items() if k != "raw" or include_raw}
+            for e in entries
+        ]
+    }
 
 
-def verify_send_as(sb: Sandbox, params, query, headers, body) -> dict:
+def verify_send_as(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     mailbox = sb.mailbox(params["user"])
     entry = mailbox.send_as.get(params["address"].lower())
     if entry is None or entry.get("isPrimary"):
@@ -126,7 +137,7 @@ def verify_send_as(sb: Sandbox, params, query, headers, body) -> dict:
     return {"sendAsEmail": entry["sendAsEmail"], "verificationStatus": "accepted"}
 
 
-def verify_forwarding(sb: Sandbox, params, query, headers, body) -> dict:
+def verify_forwarding(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     mailbox = sb.mailbox(params["user"])
     entry = mailbox.forwarding.get(params["address"].lower())
     if entry is None:
@@ -136,17 +147,17 @@ def verify_forwarding(sb: Sandbox, params, query, headers, body) -> dict:
     return dict(entry)
 
 
-def set_smtp_hosts(sb: Sandbox, params, query, headers, body) -> dict:
+def set_smtp_hosts(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     """The SMTP relays a send-as alias may name: Gmail connects to one before creating the alias."""
     mailbox = sb.mailbox(params["user"])
     return {"hosts": api_settings.register_smtp_hosts(mailbox, _json(body).get("hosts"))}
 
 
-def get_clock(sb: Sandbox, params, query, headers, body) -> dict:
+def get_clock(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     return {"nowMs": sb.now_ms(), "offsetMs": sb.clock_offset_ms}
 
 
-def move_clock(sb: Sandbox, params, query, headers, body) -> dict:
+def move_clock(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     data = _json(body)
     if "advanceSeconds" in data:
         seconds = real_number("advanceSeconds", data["advanceSeconds"], 0, MAX_CLOCK_MOVE_S)
@@ -159,20 +170,20 @@ def move_clock(sb: Sandbox, params, query, headers, body) -> dict:
     return {"nowMs": sb.advance_clock(seconds), "offsetMs": sb.clock_offset_ms}
 
 
-def get_faults(sb: Sandbox, params, query, headers, body) -> dict:
+def get_faults(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     return sb.faults.describe()
 
 
-def set_faults(sb: Sandbox, params, query, headers, body) -> dict:
+def set_faults(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     sb.faults.configure(**_json(body))
     return sb.faults.describe()
 
 
-def get_quota(sb: Sandbox, params, query, headers, body) -> dict:
+def get_quota(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     return sb.quota.describe()
 
 
-def set_quota(sb: Sandbox, params, query, headers, body) -> dict:
+def set_quota(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     data = _json(body)
     rate, costs = data.get("units_per_second"), data.get("costs")
     if rate is not None and real_number("units_per_second", rate, 0, MAX_QUOTA_RATE) <= 0:
@@ -183,16 +194,16 @@ def set_quota(sb: Sandbox, params, query, headers, body) -> dict:
     return sb.quota.describe()
 
 
-def get_counters(sb: Sandbox, params, query, headers, body) -> dict:
+def get_counters(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     return sb.counters.snapshot()
 
 
-def reset_counters(sb: Sandbox, params, query, headers, body) -> dict:
+def reset_counters(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     sb.counters.reset()
     return sb.counters.snapshot()
 
 
-def set_config(sb: Sandbox, params, query, headers, body) -> dict:
+def set_config(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     data = _json(body)
     if "historyRetentionSeconds" in data:
         seconds = real_number("historyRetentionSeconds", data["historyRetentionSeconds"], 0, 10 * YEAR_S)
@@ -203,7 +214,7 @@ def set_config(sb: Sandbox, params, query, headers, body) -> dict:
     return status(sb, params, query, headers, body)
 
 
-def _p(template: str) -> re.Pattern:
+def _p(template: str) -> re.Pattern[str]:
     return re.compile("^/sandbox/" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any
 
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.sandbox import mime
+from gmaildesk.sandbox.defaults import DEFAULT_USER  # noqa: F401 (re-exported)
 from gmaildesk.sandbox.errors import ApiError, not_found
 from gmaildesk.sandbox.limits import Counters, Faults, QuotaGate
 from gmaildesk.sandbox.mailbox import Mailbox
 from gmaildesk.sandbox.store import Store
 
-from gmaildesk.sandbox.defaults import DEFAULT_USER  # noqa: F401 (re-exported)
 WEEK_S = 7 * 24 * 3600
 YEAR_S = 365.25 * 24 * 3600
 MAX_CLOCK_MOVE_S = 10 * YEAR_S  # one move of the sandbox clock
@@ -36,14 +37,14 @@ class SandboxOptions:
 class Sandbox:
     """Everything a sandbox server serves. All mailbox work happens under `lock`."""
 
-    def __init__(self, options: SandboxOptions | None = None):
+    def __init__(self, options: SandboxOptions | None = None) -> None:
         from gmaildesk.sandbox.oauth import AuthRegistry  # the OAuth imitation, its own module
 
         self.options = options or SandboxOptions()
         self.lock = threading.RLock()
         self.store = Store(self.options.db)
         self.clock_offset_ms = 0
-        self.outbox: list[dict] = []
+        self.outbox: list[dict[str, Any]] = []
         self.faults = Faults()
         self.quota = QuotaGate(self.options.quota_units_per_second, self.options.quota_costs)
         self.counters = Counters()
@@ -61,9 +62,11 @@ class Sandbox:
         if not isinstance(self.clock_offset_ms, int) or not 0 <= self.clock_offset_ms <= MAX_CLOCK_OFFSET_MS:
             # Written by an older sandbox that let the clock run past any date Gmail can hold.
             self.store.close()
-            raise GmailDeskError(f"{self.store.path}: the sandbox clock stored there is out of range "
-                                 f"({self.clock_offset_ms!r} ms ahead)",
-                                 hints=("Start with a fresh --db file; this one cannot serve valid dates.",))
+            raise GmailDeskError(
+                f"{self.store.path}: the sandbox clock stored there is out of range "
+                f"({self.clock_offset_ms!r} ms ahead)",
+                hints=("Start with a fresh --db file; this one cannot serve valid dates.",),
+            )
         self._load_from_store()
         for email in self.options.users:
             if email.lower() not in self.mailboxes:
@@ -92,8 +95,10 @@ class Sandbox:
         self.mailboxes = {}
         for email in self.store.users():
             self._open_mailbox(email, load=True)
-        self.outbox = [{**entry, "raw": mime.b64url_decode(entry["raw"])}
-                       for _, entry in sorted(self.store.load_objects("", "outbox").items())]
+        self.outbox = [
+            {**entry, "raw": mime.b64url_decode(entry["raw"])}
+            for _, entry in sorted(self.store.load_objects("", "outbox").items())
+        ]
 
     # ---- users -------------------------------------------------------------------------------
     def _open_mailbox(self, email: str, *, load: bool, delegated: bool | None = None) -> Mailbox:
@@ -129,9 +134,13 @@ class Sandbox:
     def advance_clock(self, seconds: float) -> int:
         # Bounded, so that no control call can push every date the sandbox serves out of range.
         if not 0 <= seconds <= MAX_CLOCK_MOVE_S:
-            raise ApiError(400, f"the sandbox clock moves forward by at most {MAX_CLOCK_MOVE_S / YEAR_S:g} years at a time")
+            raise ApiError(
+                400, f"the sandbox clock moves forward by at most {MAX_CLOCK_MOVE_S / YEAR_S:g} years at a time"
+            )
         if self.clock_offset_ms + seconds * 1000 > MAX_CLOCK_OFFSET_MS:
-            raise ApiError(400, f"the sandbox clock stays within {MAX_CLOCK_OFFSET_MS / 1000 / YEAR_S:g} years of today")
+            raise ApiError(
+                400, f"the sandbox clock stays within {MAX_CLOCK_OFFSET_MS / 1000 / YEAR_S:g} years of today"
+            )
         with self.atomic():
             self.clock_offset_ms += int(seconds * 1000)
             self.store.put("", "sandbox", "clock", {"offset_ms": self.clock_offset_ms})
@@ -151,10 +160,18 @@ class Sandbox:
                 return candidate
 
     # ---- outgoing mail -----------------------------------------------------------------------
-    def record_outgoing(self, sender: str, recipients: list[str], raw: bytes, kind: str, subject: str) -> dict:
+    def record_outgoing(
+        self, sender: str, recipients: list[str], raw: bytes, kind: str, subject: str
+    ) -> dict[str, Any]:
         entry = {
-            "seq": len(self.outbox) + 1, "kind": kind, "from": sender, "to": recipients,
-            "subject": subject, "time": self.now_ms(), "size": len(raw), "raw": raw,
+            "seq": len(self.outbox) + 1,
+            "kind": kind,
+            "from": sender,
+            "to": recipients,
+            "subject": subject,
+            "time": self.now_ms(),
+            "size": len(raw),
+            "raw": raw,
         }
         self.outbox.append(entry)
         self.store.put("", "outbox", f"{entry['seq']:010d}", {**entry, "raw": mime.b64url_encode(raw)})

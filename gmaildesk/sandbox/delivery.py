@@ -7,6 +7,7 @@ import re
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import formataddr, formatdate, parseaddr
+from typing import Any
 
 from gmaildesk.gmail import query
 from gmaildesk.gmail.filter_query import filter_query
@@ -22,20 +23,28 @@ _ADDR_SPEC = re.compile(r"[^\s@<>()\[\],;:\\\"]+@[^\s@<>()\[\],;:\\\"]+")
 _NO_REPLY_LOCALPARTS = ("mailer-daemon", "postmaster", "no-reply", "noreply", "do-not-reply", "donotreply")
 
 
-def store_message(sb: Sandbox, mb: Mailbox, raw: bytes, *, label_ids: list[str], date_source: str,
-                  thread_id: str | None) -> StoredMessage:
+def store_message(
+    sb: Sandbox, mb: Mailbox, raw: bytes, *, label_ids: list[str], date_source: str, thread_id: str | None
+) -> StoredMessage:
     """messages.insert / messages.import: no filters, no auto-reply, labels as given."""
     if date_source not in ("receivedTime", "dateHeader"):
         raise bad_request(f"Invalid value for internalDateSource: {date_source}")
     parsed = mime.parse(raw)
     now = sb.now_ms()
     internal_date = parsed.date_ms if date_source == "dateHeader" and parsed.date_ms else now
-    return mb.add_message(raw, internal_date=internal_date, label_ids=label_ids, now_ms=now,
-                          thread_id=thread_id if isinstance(thread_id, str) else None,
-                          msg_id=sb.new_message_id(internal_date, mb))
+    return mb.add_message(
+        raw,
+        internal_date=internal_date,
+        label_ids=label_ids,
+        now_ms=now,
+        thread_id=thread_id if isinstance(thread_id, str) else None,
+        msg_id=sb.new_message_id(internal_date, mb),
+    )
 
 
-def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False, authentication: str = "pass") -> dict:
+def deliver(
+    sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False, authentication: str = "pass"
+) -> dict[str, Any]:
     """A message arriving by SMTP: Delivered-To and Authentication-Results added, filters applied,
     threaded, auto-replied. `authentication="fail"` rehearses a forged From (SPF/DMARC fail)."""
     if authentication not in AUTHENTICATION:
@@ -47,8 +56,15 @@ def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False, authent
         # Gmail keeps one copy per Message-ID: a second delivery (a list echo, a Cc to
         # ourselves, a resend) is dropped.
         existing = mb.messages[known]
-        return {"id": existing.id, "threadId": existing.thread_id, "labelIds": sorted(existing.labels),
-                "filtersApplied": [], "forwardedTo": [], "autoReply": None, "duplicate": True}
+        return {
+            "id": existing.id,
+            "threadId": existing.thread_id,
+            "labelIds": sorted(existing.labels),
+            "filtersApplied": [],
+            "forwardedTo": [],
+            "autoReply": None,
+            "duplicate": True,
+        }
     now = sb.now_ms()
     labels = {"SPAM" if spam else "INBOX", "UNREAD"}
     probe = StoredMessage("", "", now, set(labels), raw, 0, _parsed=parsed)
@@ -63,13 +79,21 @@ def deliver(sb: Sandbox, mb: Mailbox, raw: bytes, *, spam: bool = False, authent
             if action.get("forward"):
                 forwards.append(action["forward"])
             applied.append(filter_id)
-    msg = mb.add_message(raw, internal_date=now, label_ids=sorted(labels), now_ms=now,
-                         msg_id=sb.new_message_id(now, mb), parsed=parsed)
+    msg = mb.add_message(
+        raw, internal_date=now, label_ids=sorted(labels), now_ms=now, msg_id=sb.new_message_id(now, mb), parsed=parsed
+    )
     for address in forwards:
         _send_out(sb, mb, address_list=[address], raw=raw, kind="forward", subject=parsed.subject)
     reply = None if "SPAM" in msg.labels else _vacation_reply(sb, mb, msg)
-    return {"id": msg.id, "threadId": msg.thread_id, "labelIds": sorted(msg.labels),
-            "filtersApplied": applied, "forwardedTo": forwards, "autoReply": reply, "duplicate": False}
+    return {
+        "id": msg.id,
+        "threadId": msg.thread_id,
+        "labelIds": sorted(msg.labels),
+        "filtersApplied": applied,
+        "forwardedTo": forwards,
+        "autoReply": reply,
+        "duplicate": False,
+    }
 
 
 def _authentication_results(raw: bytes, outcome: str) -> bytes:
@@ -84,8 +108,11 @@ def _authentication_results(raw: bytes, outcome: str) -> bytes:
     if not domain or not _ADDR_SPEC.fullmatch(sender.strip()):
         verdicts = ["dkim=none", "spf=none", "dmarc=none"]
     elif outcome == "pass":
-        verdicts = [f"dkim=pass header.i=@{domain}", f"spf=pass smtp.mailfrom={domain}",
-                    f"dmarc=pass (p=NONE) header.from={domain}"]
+        verdicts = [
+            f"dkim=pass header.i=@{domain}",
+            f"spf=pass smtp.mailfrom={domain}",
+            f"dmarc=pass (p=NONE) header.from={domain}",
+        ]
     else:
         verdicts = ["dkim=none", f"spf=fail smtp.mailfrom={domain}", f"dmarc=fail (p=NONE) header.from={domain}"]
     return ("Authentication-Results: mx.google.com;\r\n       " + ";\r\n       ".join(verdicts) + "\r\n").encode()
@@ -102,9 +129,14 @@ def send(sb: Sandbox, mb: Mailbox, raw: bytes, *, thread_id: str | None) -> Stor
     labels = ["SENT"]
     if set(recipients) & mb.our_addresses():
         labels.append("INBOX")  # mail to ourselves shows in the inbox too
-    msg = mb.add_message(raw, internal_date=now, label_ids=labels, now_ms=now,
-                         thread_id=thread_id if isinstance(thread_id, str) else None,
-                         msg_id=sb.new_message_id(now, mb))
+    msg = mb.add_message(
+        raw,
+        internal_date=now,
+        label_ids=labels,
+        now_ms=now,
+        thread_id=thread_id if isinstance(thread_id, str) else None,
+        msg_id=sb.new_message_id(now, mb),
+    )
     outside = [r for r in recipients if r not in mb.our_addresses()]
     if outside:
         _send_out(sb, mb, address_list=outside, raw=_without_bcc(raw), kind="sent", subject=parsed.subject)
@@ -135,7 +167,7 @@ def _without_bcc(raw: bytes) -> bytes:
 
 def _split_head(raw: bytes) -> tuple[bytes, bytes]:
     found = re.search(rb"\r?\n\r?\n", raw)
-    return (raw[:found.start()], raw[found.end():]) if found else (raw, b"")
+    return (raw[: found.start()], raw[found.end() :]) if found else (raw, b"")
 
 
 def _header_fields(head: bytes) -> list[bytes]:
@@ -154,7 +186,9 @@ def _without_field(fields: list[bytes], name: bytes) -> list[bytes]:
     return [f for f in fields if not pattern.match(f)]
 
 
-def _send_out(sb: Sandbox, mb: Mailbox, *, address_list: list[str], raw: bytes, kind: str, subject: str) -> dict:
+def _send_out(
+    sb: Sandbox, mb: Mailbox, *, address_list: list[str], raw: bytes, kind: str, subject: str
+) -> dict[str, Any]:
     """Mail leaving the mailbox: kept in the outbox; sandbox users receive it by delivery."""
     entry = sb.record_outgoing(mb.email, address_list, raw, kind, subject)
     for address in address_list:
@@ -165,7 +199,7 @@ def _send_out(sb: Sandbox, mb: Mailbox, *, address_list: list[str], raw: bytes, 
 
 
 # ---- the vacation responder --------------------------------------------------------------------
-def _vacation_reply(sb: Sandbox, mb: Mailbox, msg: StoredMessage) -> dict | None:
+def _vacation_reply(sb: Sandbox, mb: Mailbox, msg: StoredMessage) -> dict[str, Any] | None:
     settings = mb.vacation
     if not settings.get("enableAutoReply"):
         return None
@@ -192,12 +226,17 @@ def _vacation_reply(sb: Sandbox, mb: Mailbox, msg: StoredMessage) -> dict | None
     reply = _build_vacation(sb, mb, parsed, sender, separate=separate)
     mb.vacation_replied[sender] = now
     mb.save_state()
-    stored = mb.add_message(reply, internal_date=now, label_ids=["SENT"], now_ms=now,
-                            thread_id=None if separate else msg.thread_id, msg_id=sb.new_message_id(now, mb),
-                            # Gmail files a threaded auto-reply in the conversation it answers.
-                            force_thread=not separate)
-    entry = _send_out(sb, mb, address_list=[sender], raw=reply, kind="vacation",
-                      subject=mime.parse(reply).subject)
+    stored = mb.add_message(
+        reply,
+        internal_date=now,
+        label_ids=["SENT"],
+        now_ms=now,
+        thread_id=None if separate else msg.thread_id,
+        msg_id=sb.new_message_id(now, mb),
+        # Gmail files a threaded auto-reply in the conversation it answers.
+        force_thread=not separate,
+    )
+    entry = _send_out(sb, mb, address_list=[sender], raw=reply, kind="vacation", subject=mime.parse(reply).subject)
     return {"id": stored.id, "to": sender, "outboxSeq": entry["seq"]}
 
 
@@ -220,8 +259,9 @@ def _may_auto_reply(mb: Mailbox, parsed: mime.ParsedMessage, sender: str) -> boo
 
 def _contacts(mb: Mailbox) -> set[str]:
     # The sandbox has no address book; people we have written to stand for "contacts".
-    return {a.email for m in mb.messages.values() if "SENT" in m.labels
-            for a in (*m.parsed.to, *m.parsed.cc) if a.email}
+    return {
+        a.email for m in mb.messages.values() if "SENT" in m.labels for a in (*m.parsed.to, *m.parsed.cc) if a.email
+    }
 
 
 def _build_vacation(sb: Sandbox, mb: Mailbox, parsed: mime.ParsedMessage, sender: str, *, separate: bool) -> bytes:
@@ -245,12 +285,19 @@ def _build_vacation(sb: Sandbox, mb: Mailbox, parsed: mime.ParsedMessage, sender
             html = f'{html}<br><br>-- <br><div class="gmail_signature">{signature}</div>'
     from_ = formataddr((_CONTROLS.sub(" ", primary.get("displayName") or ""), mb.email))
     answered = parsed.message_id if parsed.message_id and not _CONTROLS.search(parsed.message_id) else None
-    threading = {} if separate else {
-        "in_reply_to": answered,
-        "references": [*(r for r in parsed.references if not _CONTROLS.search(r)), *([answered] if answered else [])],
-    }
-    return mime.build_message(
-        from_=from_, to=[sender], subject=subject, text=text, html=html,
-        extra_headers=[("Auto-Submitted", "auto-replied")], date_ms=sb.now_ms(), **threading,
+    references = (
+        []
+        if separate
+        else [*(r for r in parsed.references if not _CONTROLS.search(r)), *([answered] if answered else [])]
     )
-
+    return mime.build_message(
+        from_=from_,
+        to=[sender],
+        subject=subject,
+        text=text,
+        html=html,
+        extra_headers=[("Auto-Submitted", "auto-replied")],
+        date_ms=sb.now_ms(),
+        in_reply_to=None if separate else answered,
+        references=references,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from gmaildesk.sandbox import oauth, routes
@@ -49,7 +50,11 @@ def call(sb: Sandbox, verb: str, target: str, headers: dict[str, str], body: byt
             sb.counters.record_fault(str(fault.code))
             raise fault
         grant_user = oauth.authorize_call(
-            sb.auth, header(headers, "Authorization"), method_id, params["userId"], now=sb.now_ms() / 1000,
+            sb.auth,
+            header(headers, "Authorization"),
+            method_id,
+            params["userId"],
+            now=sb.now_ms() / 1000,
             targets_primary_send_as=_targets_primary(sb, params),
         )
         json_body, media = _decode_body(query, headers, body, upload is not None)
@@ -73,12 +78,14 @@ def call(sb: Sandbox, verb: str, target: str, headers: dict[str, str], body: byt
 
 
 def internal_error(error: Exception) -> ApiError:
-    return ApiError(500, f"sandbox internal error ({type(error).__name__}: {error}); nothing was changed",
-                    "backendError")
+    return ApiError(
+        500, f"sandbox internal error ({type(error).__name__}: {error}); nothing was changed", "backendError"
+    )
 
 
 def loads_json(body: bytes) -> object:
     """Strict JSON: NaN and Infinity are not JSON (json.loads would accept them)."""
+
     def refuse(constant: str) -> object:
         raise ValueError(f"{constant} is not JSON")
 
@@ -103,10 +110,12 @@ def header(headers: dict[str, str], name: str) -> str | None:
 
 def _targets_primary(sb: Sandbox, params: dict[str, str]) -> bool:
     address = params.get("sendAsEmail")
-    return bool(address) and address.lower() in sb.mailboxes
+    return address is not None and address.lower() in sb.mailboxes
 
 
-def _decode_body(query: dict, headers: dict[str, str], body: bytes, upload: bool) -> tuple[object, bytes | None]:
+def _decode_body(
+    query: dict[str, Any], headers: dict[str, str], body: bytes, upload: bool
+) -> tuple[object, bytes | None]:
     if upload:
         kind = (query.get("uploadType") or ["media"])[-1]
         if kind == "media":
@@ -141,7 +150,7 @@ def _split_related(content_type: str, body: bytes) -> tuple[object, bytes]:
 def _related_part(piece: bytes) -> bytes:
     """A part's content: after its headers, without the line break that belongs to the next boundary."""
     blank = re.search(rb"\r?\n\r?\n", piece)
-    content = piece[blank.end():] if blank else b""
+    content = piece[blank.end() :] if blank else b""
     return content[:-2] if content.endswith(b"\r\n") else content[:-1] if content.endswith(b"\n") else content
 
 
@@ -153,6 +162,9 @@ def _validate(sb: Sandbox, method_id: str, result: object) -> None:
     problems = validator.errors(method_id, result)
     if problems:
         sb.counters.record_violation(method_id, problems)
-        raise ApiError(500, f"sandbox response of {method_id} breaks the discovery schema: {problems[:3]}",
-                       "sandboxSchemaViolation")
+        raise ApiError(
+            500,
+            f"sandbox response of {method_id} breaks the discovery schema: {problems[:3]}",
+            "sandboxSchemaViolation",
+        )
     sb.counters.record_validated(method_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 # Google's canonical status names for the HTTP codes Gmail uses.
 _STATUS = {
@@ -21,8 +22,9 @@ _STATUS = {
 class ApiError(Exception):
     """A Gmail API error: HTTP code, message, reason (errors[].reason) and domain."""
 
-    def __init__(self, code: int, message: str, reason: str | None = None, domain: str = "global",
-                 status: str | None = None):
+    def __init__(
+        self, code: int, message: str, reason: str | None = None, domain: str = "global", status: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -30,7 +32,7 @@ class ApiError(Exception):
         self.domain = domain
         self.status = status or _STATUS.get(code, HTTPStatus(code).phrase.upper().replace(" ", "_"))
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {
             "error": {
                 "code": self.code,

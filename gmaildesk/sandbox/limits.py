@@ -7,38 +7,68 @@ import random
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from gmaildesk.sandbox.errors import ApiError
 
 # Quota units per method from Gmail's quota page. "current" is the table in force for Cloud
 # projects created from 1 May 2026 (body reads cost more); "legacy" is the earlier table.
 _LEGACY_COSTS = {
-    "gmail.users.getProfile": 1, "gmail.users.history.list": 2,
-    "gmail.users.labels.create": 5, "gmail.users.labels.delete": 5, "gmail.users.labels.update": 5,
-    "gmail.users.labels.patch": 5, "gmail.users.labels.get": 1, "gmail.users.labels.list": 1,
-    "gmail.users.messages.list": 5, "gmail.users.messages.get": 5, "gmail.users.messages.modify": 5,
-    "gmail.users.messages.batchModify": 50, "gmail.users.messages.batchDelete": 50,
-    "gmail.users.messages.insert": 25, "gmail.users.messages.import": 25, "gmail.users.messages.send": 100,
-    "gmail.users.messages.delete": 10, "gmail.users.messages.trash": 5, "gmail.users.messages.untrash": 5,
+    "gmail.users.getProfile": 1,
+    "gmail.users.history.list": 2,
+    "gmail.users.labels.create": 5,
+    "gmail.users.labels.delete": 5,
+    "gmail.users.labels.update": 5,
+    "gmail.users.labels.patch": 5,
+    "gmail.users.labels.get": 1,
+    "gmail.users.labels.list": 1,
+    "gmail.users.messages.list": 5,
+    "gmail.users.messages.get": 5,
+    "gmail.users.messages.modify": 5,
+    "gmail.users.messages.batchModify": 50,
+    "gmail.users.messages.batchDelete": 50,
+    "gmail.users.messages.insert": 25,
+    "gmail.users.messages.import": 25,
+    "gmail.users.messages.send": 100,
+    "gmail.users.messages.delete": 10,
+    "gmail.users.messages.trash": 5,
+    "gmail.users.messages.untrash": 5,
     "gmail.users.messages.attachments.get": 5,
-    "gmail.users.threads.list": 10, "gmail.users.threads.get": 10, "gmail.users.threads.modify": 10,
-    "gmail.users.threads.trash": 10, "gmail.users.threads.untrash": 10, "gmail.users.threads.delete": 20,
-    "gmail.users.settings.filters.create": 5, "gmail.users.settings.filters.delete": 5,
-    "gmail.users.settings.filters.get": 1, "gmail.users.settings.filters.list": 1,
-    "gmail.users.settings.getVacation": 1, "gmail.users.settings.updateVacation": 5,
-    "gmail.users.settings.getAutoForwarding": 1, "gmail.users.settings.updateAutoForwarding": 5,
-    "gmail.users.settings.sendAs.list": 1, "gmail.users.settings.sendAs.get": 1,
-    "gmail.users.settings.sendAs.create": 100, "gmail.users.settings.sendAs.update": 100,
-    "gmail.users.settings.sendAs.patch": 100, "gmail.users.settings.sendAs.verify": 100,
+    "gmail.users.threads.list": 10,
+    "gmail.users.threads.get": 10,
+    "gmail.users.threads.modify": 10,
+    "gmail.users.threads.trash": 10,
+    "gmail.users.threads.untrash": 10,
+    "gmail.users.threads.delete": 20,
+    "gmail.users.settings.filters.create": 5,
+    "gmail.users.settings.filters.delete": 5,
+    "gmail.users.settings.filters.get": 1,
+    "gmail.users.settings.filters.list": 1,
+    "gmail.users.settings.getVacation": 1,
+    "gmail.users.settings.updateVacation": 5,
+    "gmail.users.settings.getAutoForwarding": 1,
+    "gmail.users.settings.updateAutoForwarding": 5,
+    "gmail.users.settings.sendAs.list": 1,
+    "gmail.users.settings.sendAs.get": 1,
+    "gmail.users.settings.sendAs.create": 100,
+    "gmail.users.settings.sendAs.update": 100,
+    "gmail.users.settings.sendAs.patch": 100,
+    "gmail.users.settings.sendAs.verify": 100,
     "gmail.users.settings.sendAs.delete": 5,
-    "gmail.users.settings.forwardingAddresses.list": 1, "gmail.users.settings.forwardingAddresses.get": 1,
-    "gmail.users.settings.forwardingAddresses.create": 100, "gmail.users.settings.forwardingAddresses.delete": 5,
+    "gmail.users.settings.forwardingAddresses.list": 1,
+    "gmail.users.settings.forwardingAddresses.get": 1,
+    "gmail.users.settings.forwardingAddresses.create": 100,
+    "gmail.users.settings.forwardingAddresses.delete": 5,
 }
 _CURRENT_COSTS = {
     **_LEGACY_COSTS,
-    "gmail.users.messages.get": 20, "gmail.users.messages.trash": 20, "gmail.users.messages.attachments.get": 20,
-    "gmail.users.threads.get": 40, "gmail.users.threads.trash": 20,
+    "gmail.users.messages.get": 20,
+    "gmail.users.messages.trash": 20,
+    "gmail.users.messages.attachments.get": 20,
+    "gmail.users.threads.get": 40,
+    "gmail.users.threads.trash": 20,
 }
 COST_TABLES = {"current": _CURRENT_COSTS, "legacy": _LEGACY_COSTS}
 DEFAULT_COST = 5
@@ -55,7 +85,9 @@ class QuotaGate:
     bucket is the simplest model with that property.
     """
 
-    def __init__(self, units_per_second: float | None = None, table: str = "current", clock=time.monotonic):
+    def __init__(
+        self, units_per_second: float | None = None, table: str = "current", clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.units_per_second = units_per_second
         self.table = table
         self._clock = clock
@@ -88,11 +120,12 @@ class QuotaGate:
                     429,
                     "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' "
                     "of service 'gmail.googleapis.com' for consumer 'project_number:sandbox'.",
-                    "rateLimitExceeded", domain="usageLimits",
+                    "rateLimitExceeded",
+                    domain="usageLimits",
                 )
             self._buckets[user] = (tokens - units, now)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"units_per_second": self.units_per_second, "costs": self.table}
 
 
@@ -135,7 +168,7 @@ class Faults:
         self._rng = random.Random()
         self._lock = threading.Lock()
 
-    def configure(self, **settings) -> FaultConfig:
+    def configure(self, **settings: Any) -> FaultConfig:  # JSON values, checked below
         unknown = set(settings) - set(FaultConfig.__dataclass_fields__)
         if unknown:
             raise ApiError(400, f"unknown fault setting(s): {', '.join(sorted(unknown))}")
@@ -145,7 +178,7 @@ class Faults:
         real_number("fault latency_ms", config.latency_ms, 0, MAX_LATENCY_MS)
         real_number("fault fresh_not_found_s", config.fresh_not_found_s, 0, MAX_FRESH_NOT_FOUND_S)
         seed = config.seed
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or abs(seed) >= 2 ** 63):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or abs(seed) >= 2**63):
             raise ApiError(400, f"fault seed must be an integer or null, not {seed!r}")
         with self._lock:
             self.config = config
@@ -174,7 +207,7 @@ class Faults:
             return ApiError(503, "The service is currently unavailable.", "backendError")
         return None
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return asdict(self.config)
 
 
@@ -192,7 +225,7 @@ class Counters:
             self.errors: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             self.faults: dict[str, int] = defaultdict(int)
             self.validated: dict[str, int] = defaultdict(int)
-            self.violations: list[dict] = []
+            self.violations: list[dict[str, Any]] = []
             self.http_requests = 0
             self.batches = 0
 
@@ -221,7 +254,7 @@ class Counters:
         with self._lock:
             self.violations.append({"method": method_id, "problems": problems[:5]})
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "calls": dict(self.calls),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from gmaildesk.gmail.labels import CONSUMER_DOMAINS, MAX_LABEL_NAME, RESERVED_NAMES
 from gmaildesk.gmail.palette import is_gmail_colour
@@ -50,7 +51,7 @@ class StoredMessage:
     labels: set[str]
     raw: bytes
     history_id: int
-    extra: dict = field(default_factory=dict)  # e.g. {"trashedFromInbox": true}
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"trashedFromInbox": true}
     arrived_ms: int = 0  # sandbox time it was delivered or inserted (0: before this run; never fresh)
     _parsed: mime.ParsedMessage | None = None
     _doc: SearchDoc | None = None
@@ -85,28 +86,29 @@ class StoredMessage:
 class Mailbox:
     """State and rules of one sandbox user. Callers hold the sandbox lock."""
 
-    def __init__(self, email: str, store: Store, *, now_ms: int, delegated: bool | None = None):
+    def __init__(self, email: str, store: Store, *, now_ms: int, delegated: bool | None = None) -> None:
         self.email = email.lower()
         self.domain = self.email.rsplit("@", 1)[-1]
         self.store = store
         # Consumer accounts cannot get domain-wide delegation; Workspace ones can.
         self.delegated = self.domain not in CONSUMER_DOMAINS if delegated is None else delegated
-        self.labels: dict[str, dict] = {}
+        self.labels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, StoredMessage] = {}
         self.threads: dict[str, list[str]] = {}
         self.rfc_ids: dict[str, str] = {}
-        self.history: list[dict] = []
+        self.history: list[dict[str, Any]] = []
         self.history_id = 1000
         self.history_floor = self.history_id  # startHistoryId below this -> 404
-        self.listing_cache: dict[tuple, list] = {}  # see api_messages._listing
+        self.listing_cache: dict[tuple[Any, ...], list[Any]] = {}  # see api_messages._listing
         self.label_seq = 0
-        self.filters: dict[str, dict] = {}
-        self.vacation: dict = {"enableAutoReply": False}
+        self.filters: dict[str, dict[str, Any]] = {}
+        self.vacation: dict[str, Any] = {"enableAutoReply": False}
         self.vacation_changed_at = now_ms
         self.vacation_replied: dict[str, int] = {}
-        self.send_as: dict[str, dict] = {}
-        self.forwarding: dict[str, dict] = {}
-        self.auto_forwarding: dict = {"enabled": False}
+        self.send_as: dict[str, dict[str, Any]] = {}
+        self.forwarding: dict[str, dict[str, Any]] = {}
+        self.auto_forwarding: dict[str, Any] = {"enabled": False}
+        self.smtp_hosts: set[str] | None = None  # read from the store when first needed (api_settings)
         self._steps = itertools.cycle((1, 3, 2, 5, 1, 4))  # history ids have gaps, like Gmail's
         for label_id, mlv, llv in SYSTEM_LABELS:
             label = {"id": label_id, "name": label_id, "type": "system"}
@@ -116,19 +118,33 @@ class Mailbox:
                 label["labelListVisibility"] = llv
             self.labels[label_id] = label
         self.send_as[self.email] = {
-            "sendAsEmail": self.email, "displayName": "", "replyToAddress": "", "signature": "",
-            "isPrimary": True, "isDefault": True,
+            "sendAsEmail": self.email,
+            "displayName": "",
+            "replyToAddress": "",
+            "signature": "",
+            "isPrimary": True,
+            "isDefault": True,
         }
 
     # ---- persistence -------------------------------------------------------------------------
     def save_state(self) -> None:
-        self.store.put(self.email, "user", self.email, {
-            "history_id": self.history_id, "history_floor": self.history_floor, "label_seq": self.label_seq,
-            "delegated": self.delegated, "vacation": self.vacation, "vacation_changed_at": self.vacation_changed_at,
-            "vacation_replied": self.vacation_replied, "auto_forwarding": self.auto_forwarding,
-        })
+        self.store.put(
+            self.email,
+            "user",
+            self.email,
+            {
+                "history_id": self.history_id,
+                "history_floor": self.history_floor,
+                "label_seq": self.label_seq,
+                "delegated": self.delegated,
+                "vacation": self.vacation,
+                "vacation_changed_at": self.vacation_changed_at,
+                "vacation_replied": self.vacation_replied,
+                "auto_forwarding": self.auto_forwarding,
+            },
+        )
 
-    def save(self, kind: str, key: str, value: dict | None) -> None:
+    def save(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
         if value is None:
             self.store.delete(self.email, kind, key)
         else:
@@ -157,8 +173,16 @@ class Mailbox:
         self.history = self.store.load_history(self.email)
 
     def _persist_message(self, msg: StoredMessage, *, with_raw: bool = False) -> None:
-        self.store.put_message(self.email, msg.id, msg.thread_id, msg.internal_date, msg.history_id,
-                               sorted(msg.labels), msg.extra, msg.raw if with_raw else None)
+        self.store.put_message(
+            self.email,
+            msg.id,
+            msg.thread_id,
+            msg.internal_date,
+            msg.history_id,
+            sorted(msg.labels),
+            msg.extra,
+            msg.raw if with_raw else None,
+        )
 
     # ---- history -----------------------------------------------------------------------------
     def _next_history_id(self) -> int:
@@ -167,8 +191,9 @@ class Mailbox:
 
     def _record(self, msg: StoredMessage, now_ms: int, *changes: tuple[str, list[str] | None]) -> None:
         """One history record for one call's changes to one message (e.g. labels added and removed)."""
-        record = {
-            "id": self._next_history_id(), "time": now_ms,
+        record: dict[str, Any] = {
+            "id": self._next_history_id(),
+            "time": now_ms,
             "message": {"id": msg.id, "threadId": msg.thread_id, "labelIds": sorted(msg.labels)},
             "changes": [{"kind": kind, **({"labelIds": ids} if ids is not None else {})} for kind, ids in changes],
         }
@@ -189,13 +214,13 @@ class Mailbox:
             self.save_state()
 
     # ---- labels ------------------------------------------------------------------------------
-    def label(self, label_id: str) -> dict:
+    def label(self, label_id: str) -> dict[str, Any]:
         label = self.labels.get(label_id)
         if label is None:
             raise not_found()
         return label
 
-    def label_by_name(self, name: str) -> dict | None:
+    def label_by_name(self, name: str) -> dict[str, Any] | None:
         folded = name.casefold()
         return next((lab for lab in self.labels.values() if lab["name"].casefold() == folded), None)
 
@@ -203,8 +228,12 @@ class Mailbox:
         if not isinstance(name, str) or not name.strip():
             raise bad_request("Invalid label name")
         segments = name.split("/")
-        if (len(name) > MAX_LABEL_NAME or any(not s.strip() for s in segments)
-                or name.casefold() in RESERVED_NAMES or segments[0].casefold() == "inbox"):
+        if (
+            len(name) > MAX_LABEL_NAME
+            or any(not s.strip() for s in segments)
+            or name.casefold() in RESERVED_NAMES
+            or segments[0].casefold() == "inbox"
+        ):
             raise bad_request("Invalid label name")
         existing = self.label_by_name(name)
         if existing is not None and existing["id"] != exclude_id:
@@ -212,7 +241,7 @@ class Mailbox:
         return name
 
     @staticmethod
-    def check_label_color(color: object) -> dict | None:
+    def check_label_color(color: object) -> dict[str, Any] | None:
         if color is None:
             return None
         if not isinstance(color, dict):
@@ -225,16 +254,18 @@ class Mailbox:
                 raise bad_request(f"Label color {value} is not on the allowed color palette")
         return {"textColor": color["textColor"], "backgroundColor": color["backgroundColor"]}
 
-    def create_label(self, body: dict) -> dict:
+    def create_label(self, body: dict[str, Any]) -> dict[str, Any]:
         name = self.check_label_name(body.get("name"))
         if sum(1 for lab in self.labels.values() if lab["type"] == "user") >= MAX_USER_LABELS:
             raise bad_request("Too many labels", "failedPrecondition")
         self.label_seq += 1
-        label = {
-            "id": f"Label_{self.label_seq}", "name": name,
+        label: dict[str, Any] = {
+            "id": f"Label_{self.label_seq}",
+            "name": name,
             "messageListVisibility": _visibility(body.get("messageListVisibility"), ("show", "hide"), "show"),
-            "labelListVisibility": _visibility(body.get("labelListVisibility"),
-                                               ("labelShow", "labelShowIfUnread", "labelHide"), "labelShow"),
+            "labelListVisibility": _visibility(
+                body.get("labelListVisibility"), ("labelShow", "labelShowIfUnread", "labelHide"), "labelShow"
+            ),
             "type": "user",
         }
         color = self.check_label_color(body.get("color"))
@@ -245,7 +276,7 @@ class Mailbox:
         self.save_state()
         return label
 
-    def change_label(self, label_id: str, body: dict, *, replace_all: bool) -> dict:
+    def change_label(self, label_id: str, body: dict[str, Any], *, replace_all: bool) -> dict[str, Any]:
         label = self.label(label_id)
         if label["type"] == "system":
             raise bad_request("Invalid label name" if "name" in body else "Cannot modify system label")
@@ -254,16 +285,18 @@ class Mailbox:
             updated = {"id": label_id, "type": "user"}
             updated["name"] = self.check_label_name(body.get("name"), exclude_id=label_id)
             updated["messageListVisibility"] = _visibility(body.get("messageListVisibility"), ("show", "hide"), "show")
-            updated["labelListVisibility"] = _visibility(body.get("labelListVisibility"),
-                                                         ("labelShow", "labelShowIfUnread", "labelHide"), "labelShow")
+            updated["labelListVisibility"] = _visibility(
+                body.get("labelListVisibility"), ("labelShow", "labelShowIfUnread", "labelHide"), "labelShow"
+            )
         else:
             if "name" in body:
                 updated["name"] = self.check_label_name(body["name"], exclude_id=label_id)
             if "messageListVisibility" in body:
                 updated["messageListVisibility"] = _visibility(body["messageListVisibility"], ("show", "hide"), "show")
             if "labelListVisibility" in body:
-                updated["labelListVisibility"] = _visibility(body["labelListVisibility"],
-                                                             ("labelShow", "labelShowIfUnread", "labelHide"), "labelShow")
+                updated["labelListVisibility"] = _visibility(
+                    body["labelListVisibility"], ("labelShow", "labelShowIfUnread", "labelHide"), "labelShow"
+                )
         if "color" in body or replace_all:
             color = self.check_label_color(body.get("color"))
             updated.pop("color", None)
@@ -288,19 +321,24 @@ class Mailbox:
         self.save("label", label_id, None)
         self.save_state()
 
-    def label_with_counts(self, label_id: str) -> dict:
+    def label_with_counts(self, label_id: str) -> dict[str, Any]:
         label = dict(self.label(label_id))
         messages = [m for m in self.messages.values() if label_id in m.labels]
         unread = [m for m in messages if "UNREAD" in m.labels]
-        label.update({
-            "messagesTotal": len(messages), "messagesUnread": len(unread),
-            "threadsTotal": len({m.thread_id for m in messages}),
-            "threadsUnread": len({m.thread_id for m in unread}),
-        })
+        label.update(
+            {
+                "messagesTotal": len(messages),
+                "messagesUnread": len(unread),
+                "threadsTotal": len({m.thread_id for m in messages}),
+                "threadsUnread": len({m.thread_id for m in unread}),
+            }
+        )
         return label
 
     def user_label_names(self, label_ids: set[str]) -> frozenset[str]:
-        return frozenset(self.labels[i]["name"] for i in label_ids if i in self.labels and self.labels[i]["type"] == "user")
+        return frozenset(
+            self.labels[i]["name"] for i in label_ids if i in self.labels and self.labels[i]["type"] == "user"
+        )
 
     # ---- messages ----------------------------------------------------------------------------
     def message(self, msg_id: str) -> StoredMessage:
@@ -316,8 +354,7 @@ class Mailbox:
         return [self.messages[i] for i in ids]
 
     def search_doc(self, msg: StoredMessage) -> SearchDoc:
-        return replace(msg.base_doc(), label_ids=frozenset(msg.labels),
-                       label_names=self.user_label_names(msg.labels))
+        return replace(msg.base_doc(), label_ids=frozenset(msg.labels), label_names=self.user_label_names(msg.labels))
 
     def _index(self, msg: StoredMessage) -> None:
         self.messages[msg.id] = msg
@@ -345,7 +382,7 @@ class Mailbox:
             return target.thread_id
         return None
 
-    def check_label_ids(self, label_ids: list, *, allow_unmodifiable: bool = False) -> list[str]:
+    def check_label_ids(self, label_ids: list[Any], *, allow_unmodifiable: bool = False) -> list[str]:
         if not isinstance(label_ids, list) or len(label_ids) > MAX_LABELS_PER_MODIFY:
             raise bad_request("Invalid label list")
         for label_id in label_ids:
@@ -355,16 +392,23 @@ class Mailbox:
                 raise bad_request(f"Invalid label: {label_id}")
         return label_ids
 
-    def add_message(self, raw: bytes, *, internal_date: int, label_ids: list[str], now_ms: int,
-                    thread_id: str | None = None, msg_id: str, force_thread: bool = False,
-                    parsed: mime.ParsedMessage | None = None) -> StoredMessage:
+    def add_message(
+        self,
+        raw: bytes,
+        *,
+        internal_date: int,
+        label_ids: list[str],
+        now_ms: int,
+        thread_id: str | None = None,
+        msg_id: str,
+        force_thread: bool = False,
+        parsed: mime.ParsedMessage | None = None,
+    ) -> StoredMessage:
         parsed = parsed or mime.parse(raw)
-        if force_thread and thread_id in self.threads:
-            joined = thread_id
-        else:
-            joined = self.find_thread(parsed, thread_id)
-        msg = StoredMessage(msg_id, joined or msg_id, internal_date, set(label_ids), raw, 0, arrived_ms=now_ms,
-                            _parsed=parsed)
+        joined = thread_id if force_thread and thread_id in self.threads else self.find_thread(parsed, thread_id)
+        msg = StoredMessage(
+            msg_id, joined or msg_id, internal_date, set(label_ids), raw, 0, arrived_ms=now_ms, _parsed=parsed
+        )
         self._index(msg)
         self._record(msg, now_ms, ("messageAdded", None))
         self._persist_message(msg, with_raw=True)
@@ -378,8 +422,9 @@ class Mailbox:
             return
         msg.labels.update(added)
         msg.labels.difference_update(removed)
-        self._record(msg, now_ms, *([("labelAdded", added)] if added else []),
-                     *([("labelRemoved", removed)] if removed else []))
+        self._record(
+            msg, now_ms, *([("labelAdded", added)] if added else []), *([("labelRemoved", removed)] if removed else [])
+        )
         self._persist_message(msg)
         self.save_state()
 
@@ -426,6 +471,6 @@ def _checked_id(value: str) -> str:
 def _visibility(value: object, allowed: tuple[str, ...], default: str) -> str:
     if value is None:
         return default
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise bad_request(f"Invalid value for visibility: {value}")
-    return value  # type: ignore[return-value]
+    return value

@@ -26,8 +26,9 @@ import hashlib
 import io
 import re
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy as email_policy
 from email.generator import BytesGenerator
 from email.message import EmailMessage, Message
@@ -35,12 +36,21 @@ from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, parseaddr, parsedate_to_datetime
 from functools import cached_property
 from html.parser import HTMLParser
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 __all__ = [
-    "Address", "ParsedMessage", "parse", "normalize_subject", "build_message",
-    "make_message_id", "b64url_encode", "b64url_decode", "decode_words", "html_to_text",
-    "SNIPPET_CHARS", "ATTACHMENT_ID_PREFIX",
+    "Address",
+    "ParsedMessage",
+    "parse",
+    "normalize_subject",
+    "build_message",
+    "make_message_id",
+    "b64url_encode",
+    "b64url_decode",
+    "decode_words",
+    "html_to_text",
+    "SNIPPET_CHARS",
+    "ATTACHMENT_ID_PREFIX",
 ]
 
 SNIPPET_CHARS = 200
@@ -53,11 +63,15 @@ _PARSER = BytesParser(policy=email_policy.compat32)
 # ---------------------------------------------------------------- charsets and headers
 
 # Labels Python does not know, mapped to the codec senders actually meant.
-_LABEL_ALIASES = {"iso-8859-8-i": "iso-8859-8", "unicode-1-1-utf-7": "utf-7",
-                  "x-user-defined": "cp1252", "cp-850": "cp850", "utf8mb4": "utf-8"}
+_LABEL_ALIASES = {
+    "iso-8859-8-i": "iso-8859-8",
+    "unicode-1-1-utf-7": "utf-7",
+    "x-user-defined": "cp1252",
+    "cp-850": "cp850",
+    "utf8mb4": "utf-8",
+}
 # Mail labelled with a legacy charset is usually written in its Windows/GB superset.
-_WIDER = {"iso8859-1": "cp1252", "euc_kr": "cp949", "gb2312": "gb18030", "gbk": "gb18030",
-          "ascii": None}
+_WIDER = {"iso8859-1": "cp1252", "euc_kr": "cp949", "gb2312": "gb18030", "gbk": "gb18030", "ascii": None}
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
@@ -124,7 +138,7 @@ def decode_words(value: str) -> str:
         run, run_cs = b"", ""
 
     for m in _ENCODED_WORD.finditer(value):
-        gap = value[pos:m.start()]
+        gap = value[pos : m.start()]
         # Whitespace between two encoded-words is folding, not text (RFC 2047 §6.2).
         if gap and not (run_cs and gap.isspace()):
             flush()
@@ -158,6 +172,7 @@ def _headers(part: Message, hint: str | None = None) -> list[tuple[str, str]]:
 def _raw_values(part: Message, name: str, hint: str | None = None) -> list[str]:
     return [_unfold(v, hint) for k, v in part.raw_items() if k.strip().lower() == name]
 
+
 # ---------------------------------------------------------------- header fields
 
 
@@ -172,7 +187,7 @@ def _addresses(values: list[str]) -> tuple[Address, ...]:
     # address parser and decode them afterwards.
     words: list[str] = []
 
-    def stash(m: re.Match) -> str:
+    def stash(m: re.Match[str]) -> str:
         words.append(m.group(0))
         return f"\ue000{len(words) - 1}\ue001"
 
@@ -183,8 +198,7 @@ def _addresses(values: list[str]) -> tuple[Address, ...]:
         pairs = getaddresses([_ENCODED_WORD.sub(stash, v) for v in values])
     except Exception:
         return ()
-    found = (Address(decode_words(restore(n)).strip(), restore(a).strip().strip("<>").lower())
-             for n, a in pairs)
+    found = (Address(decode_words(restore(n)).strip(), restore(a).strip().strip("<>").lower()) for n, a in pairs)
     return tuple(a for a in found if a.name or a.email)
 
 
@@ -212,10 +226,11 @@ def _date_ms(values: list[str]) -> int | None:
     try:
         when = parsedate_to_datetime(values[0].strip())
         if when.tzinfo is None:  # '-0000' means "zone unknown"; treat as UTC
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return int(when.timestamp() * 1000)
     except Exception:
         return None
+
 
 # ---------------------------------------------------------------- MIME structure
 
@@ -260,8 +275,7 @@ def _child_id(part_id: str, index: int) -> str:
 def _flatten(msg: Message, eol: str) -> bytes:
     buf = io.BytesIO()
     try:
-        gen = BytesGenerator(buf, mangle_from_=False, maxheaderlen=0,
-                             policy=email_policy.compat32.clone(linesep=eol))
+        gen = BytesGenerator(buf, mangle_from_=False, maxheaderlen=0, policy=email_policy.compat32.clone(linesep=eol))
         gen.flatten(msg)
     except Exception:
         return b""
@@ -277,14 +291,14 @@ def _leaf_bytes(part: Message, eol: str = "\n") -> bytes:
             return b""
         data = b"".join(_flatten(p, eol) for p in payload if isinstance(p, Message))
         # Each block is flattened with its own trailing blank line; the last one is not body.
-        return data[:-len(eol)] if data.endswith(2 * eol.encode()) else data
+        return data[: -len(eol)] if data.endswith(2 * eol.encode()) else data
     try:
-        data = part.get_payload(decode=True)
+        decoded = part.get_payload(decode=True)
     except Exception:
-        data = None
-    if data is None:
+        decoded = None
+    if not isinstance(decoded, bytes):  # None when the part cannot be decoded
         return str(payload or "").encode("utf-8", "surrogateescape")
-    return data
+    return decoded
 
 
 def _is_attachment(part: Message, filename: str) -> bool:
@@ -311,8 +325,31 @@ def _own_leaves(part: Message, depth: int = 0) -> Iterator[Message]:
 
 class _HTMLText(HTMLParser):
     _SKIP = {"script", "style", "title", "template", "head"}
-    _BLOCK = {"p", "div", "br", "tr", "li", "ul", "ol", "table", "blockquote", "pre", "hr",
-              "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer", "dd", "dt"}
+    _BLOCK = {
+        "p",
+        "div",
+        "br",
+        "tr",
+        "li",
+        "ul",
+        "ol",
+        "table",
+        "blockquote",
+        "pre",
+        "hr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "dd",
+        "dt",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -377,6 +414,7 @@ def _snippet(text: str) -> str:
     flat = " ".join(_INVISIBLE.sub("", text).split())
     return flat[:SNIPPET_CHARS].rstrip().translate(_GMAIL_ESCAPES)
 
+
 # ---------------------------------------------------------------- parsed message
 
 
@@ -428,7 +466,7 @@ class ParsedMessage:
         """Stable attachmentId for a part of this message."""
         return ATTACHMENT_ID_PREFIX + hashlib.sha256(self._digest + part_id.encode()).hexdigest()
 
-    def payload(self, format: str, metadata_headers: Sequence[str] | None = None) -> dict:
+    def payload(self, format: str, metadata_headers: Sequence[str] | None = None) -> dict[str, Any]:
         """The Gmail `MessagePart` for format 'full' or 'metadata'."""
         if format == "full":
             return self._part(self._msg, "", 0, self.headers)
@@ -436,21 +474,28 @@ class ParsedMessage:
             raise ValueError(f"no payload for format {format!r}")
         wanted = {h.lower() for h in metadata_headers or ()}
         headers = [h for h in self.headers if not wanted or h[0].lower() in wanted]
-        return {"partId": "", "mimeType": _ctype(self._msg), "filename": "",
-                "headers": _header_dicts(headers), "body": {"size": 0}}
+        return {
+            "partId": "",
+            "mimeType": _ctype(self._msg),
+            "filename": "",
+            "headers": _header_dicts(headers),
+            "body": {"size": 0},
+        }
 
-    def _part(self, part: Message, part_id: str, depth: int,
-              headers: Sequence[tuple[str, str]] | None = None) -> dict:
+    def _part(
+        self, part: Message, part_id: str, depth: int, headers: Sequence[tuple[str, str]] | None = None
+    ) -> dict[str, Any]:
         filename = _filename(part)
         node: dict[str, Any] = {
-            "partId": part_id, "mimeType": _ctype(part), "filename": filename,
+            "partId": part_id,
+            "mimeType": _ctype(part),
+            "filename": filename,
             "headers": _header_dicts(headers if headers is not None else _headers(part)),
         }
         children = _children(part, depth)
         if children is not None:
             node["body"] = {"size": 0}
-            node["parts"] = [self._part(sub, _child_id(part_id, i), depth + 1)
-                             for i, sub in enumerate(children)]
+            node["parts"] = [self._part(sub, _child_id(part_id, i), depth + 1) for i, sub in enumerate(children)]
             return node
         data = _leaf_bytes(part, self._eol)
         if _is_attachment(part, filename):
@@ -462,8 +507,7 @@ class ParsedMessage:
     def attachment(self, attachment_id: str) -> bytes | None:
         """Decoded bytes of the part carrying this attachmentId, or None."""
         for part_id, part, leaf in _walk(self._msg):
-            if (leaf and _is_attachment(part, _filename(part))
-                    and self.attachment_id(part_id) == attachment_id):
+            if leaf and _is_attachment(part, _filename(part)) and self.attachment_id(part_id) == attachment_id:
                 return _leaf_bytes(part, self._eol)
         return None
 
@@ -524,7 +568,7 @@ def _repair_headers(raw: bytes) -> bytes:
     """
     raw = raw.removeprefix(codecs.BOM_UTF8)  # files saved by Windows editors
     blank = _BLANK_LINE.search(raw)
-    head = raw[:blank.start()] if blank else raw
+    head = raw[: blank.start()] if blank else raw
     lines = head.split(b"\n")
     named = [bool(_HEADER_LINE.match(line)) for line in lines]
     if named.count(True) < 2 or all(named):
@@ -532,9 +576,12 @@ def _repair_headers(raw: bytes) -> bytes:
     first, last = named.index(True), len(named) - 1 - named[::-1].index(True)
     if first > 1 or (first == 1 and lines[0].startswith(b"From ")):
         first = 0  # more than one line of prose above: not a header block we should touch
-    fixed = [b" " + line if first < i < last and not named[i] and line[:1] not in b" \t" else line
-             for i, line in enumerate(lines) if i >= first]
-    return raw if fixed == lines else b"\n".join(fixed) + raw[len(head):]
+    fixed = [
+        b" " + line if first < i < last and not named[i] and line[:1] not in b" \t" else line
+        for i, line in enumerate(lines)
+        if i >= first
+    ]
+    return raw if fixed == lines else b"\n".join(fixed) + raw[len(head) :]
 
 
 def parse(raw: bytes) -> ParsedMessage:
@@ -546,6 +593,7 @@ def parse(raw: bytes) -> ParsedMessage:
         except Exception:  # guards absurd nesting (RecursionError) in the stdlib parser
             continue
     return _build(raw, Message())
+
 
 # ---------------------------------------------------------------- subjects
 
@@ -576,6 +624,7 @@ def normalize_subject(subject: str) -> str:
         text = stripped
     return " ".join(text.split()).casefold()
 
+
 # ---------------------------------------------------------------- building mail and base64url
 
 
@@ -584,10 +633,20 @@ def make_message_id(domain: str) -> str:
     return f"<{uuid.uuid4().hex}@{domain or 'localhost'}>"
 
 
-def build_message(*, from_: str, to: Sequence[str], subject: str, text: str, html: str | None = None,
-                  cc: Sequence[str] = (), in_reply_to: str | None = None,
-                  references: Sequence[str] = (), extra_headers: Sequence[tuple[str, str]] = (),
-                  date_ms: int, message_id: str | None = None) -> bytes:
+def build_message(
+    *,
+    from_: str,
+    to: Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    cc: Sequence[str] = (),
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    extra_headers: Sequence[tuple[str, str]] = (),
+    date_ms: int,
+    message_id: str | None = None,
+) -> bytes:
     """RFC 5322 bytes (CRLF, RFC 2047 headers, UTF-8 quoted-printable bodies)."""
     msg = EmailMessage(policy=email_policy.SMTP)
     msg["From"] = from_
@@ -596,7 +655,7 @@ def build_message(*, from_: str, to: Sequence[str], subject: str, text: str, htm
     if cc:
         msg["Cc"] = ", ".join(cc)
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime.fromtimestamp(date_ms / 1000, tz=timezone.utc))
+    msg["Date"] = format_datetime(datetime.fromtimestamp(date_ms / 1000, tz=UTC))
     msg["Message-ID"] = message_id or make_message_id(parseaddr(from_)[1].rpartition("@")[2])
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to

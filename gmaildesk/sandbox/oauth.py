@@ -16,10 +16,11 @@ import json
 import secrets
 import threading
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import ip_address
-from typing import Mapping
+from typing import Any
 
 from gmaildesk.sandbox.errors import ApiError
 
@@ -28,9 +29,15 @@ ACCESS_TOKEN_TTL_S = 3599  # what Google's token endpoint answers in expires_in
 AUTH_CODE_TTL_S = 600
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-EXTRA_USER_SCOPES = frozenset({"openid", "email", "profile",
-                               "https://www.googleapis.com/auth/userinfo.email",
-                               "https://www.googleapis.com/auth/userinfo.profile"})
+EXTRA_USER_SCOPES = frozenset(
+    {
+        "openid",
+        "email",
+        "profile",
+        "https://www.googleapis.com/auth/userinfo.email",
+        "https://www.googleapis.com/auth/userinfo.profile",
+    }
+)
 
 USER = "user"
 SERVICE_ACCOUNT = "service_account"
@@ -38,23 +45,29 @@ SERVICE_ACCOUNT = "service_account"
 # Methods the discovery document marks "only available to service account clients that have
 # been delegated domain-wide authority". sendAs.update/patch are restricted only for
 # addresses other than the primary one.
-DELEGATION_ONLY_METHODS = frozenset({
-    "gmail.users.settings.sendAs.create",
-    "gmail.users.settings.sendAs.delete",
-    "gmail.users.settings.sendAs.verify",
-    "gmail.users.settings.forwardingAddresses.create",
-    "gmail.users.settings.forwardingAddresses.delete",
-    "gmail.users.settings.updateAutoForwarding",
-    "gmail.users.settings.delegates.create",
-    "gmail.users.settings.delegates.delete",
-})
-DELEGATION_ONLY_UNLESS_PRIMARY = frozenset({
-    "gmail.users.settings.sendAs.update",
-    "gmail.users.settings.sendAs.patch",
-})
+DELEGATION_ONLY_METHODS = frozenset(
+    {
+        "gmail.users.settings.sendAs.create",
+        "gmail.users.settings.sendAs.delete",
+        "gmail.users.settings.sendAs.verify",
+        "gmail.users.settings.forwardingAddresses.create",
+        "gmail.users.settings.forwardingAddresses.delete",
+        "gmail.users.settings.updateAutoForwarding",
+        "gmail.users.settings.delegates.create",
+        "gmail.users.settings.delegates.delete",
+    }
+)
+DELEGATION_ONLY_UNLESS_PRIMARY = frozenset(
+    {
+        "gmail.users.settings.sendAs.update",
+        "gmail.users.settings.sendAs.patch",
+    }
+)
 
-UNAUTHENTICATED_MESSAGE = ("Request had invalid authentication credentials. Expected OAuth 2 access token, "
-                           "login cookie or other valid authentication credential.")
+UNAUTHENTICATED_MESSAGE = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+    "login cookie or other valid authentication credential."
+)
 INSUFFICIENT_SCOPES_MESSAGE = "Request had insufficient authentication scopes."
 DELEGATION_REQUIRED_MESSAGE = "Access restricted to service accounts that have been delegated domain-wide authority"
 
@@ -95,12 +108,14 @@ class AuthRegistry:
         self._access: dict[str, _AccessToken] = {}
         self._refresh: dict[str, Grant] = {}
 
-    def issue_code(self, grant: Grant, redirect_uri: str, code_challenge: str, *, now: float,
-                   code_challenge_method: str = "S256") -> str:
+    def issue_code(
+        self, grant: Grant, redirect_uri: str, code_challenge: str, *, now: float, code_challenge_method: str = "S256"
+    ) -> str:
         code = "4/sandbox-" + secrets.token_urlsafe(24)
         with self._lock:
-            self._codes[code] = _PendingCode(grant, redirect_uri, code_challenge, now + AUTH_CODE_TTL_S,
-                                             code_challenge_method)
+            self._codes[code] = _PendingCode(
+                grant, redirect_uri, code_challenge, now + AUTH_CODE_TTL_S, code_challenge_method
+            )
         return code
 
     def redeem_code(self, code: str, *, now: float) -> _PendingCode | None:
@@ -121,8 +136,9 @@ class AuthRegistry:
         with self._lock:
             return self._refresh.get(refresh_token)
 
-    def issue_access_token(self, grant: Grant, *, now: float, ttl: float = ACCESS_TOKEN_TTL_S,
-                           refresh_token: str | None = None) -> str:
+    def issue_access_token(
+        self, grant: Grant, *, now: float, ttl: float = ACCESS_TOKEN_TTL_S, refresh_token: str | None = None
+    ) -> str:
         token = "ya29.sandbox-" + secrets.token_urlsafe(32)
         with self._lock:
             self._access[token] = _AccessToken(grant, now + ttl, refresh_token)
@@ -160,12 +176,25 @@ class AuthRegistry:
 Response = tuple[int, dict[str, str], bytes]
 
 
-def handle_http(registry: AuthRegistry, method: str, path: str, query: dict[str, list[str]],
-                headers: Mapping[str, str], body: bytes, *, now: float, default_user: str) -> Response:
+def handle_http(
+    registry: AuthRegistry,
+    method: str,
+    path: str,
+    query: dict[str, list[str]],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float,
+    default_user: str,
+) -> Response:
     """Answer a request under /sandbox/oauth/ the way Google's OAuth endpoints would."""
-    endpoint = path[len(PREFIX):] if path.startswith(PREFIX) else None
-    routes = {"authorize": ("GET", _authorize), "token": ("POST", _token), "revoke": ("POST", _revoke),
-              "client_secret.json": ("GET", _client_secret)}
+    endpoint = path[len(PREFIX) :] if path.startswith(PREFIX) else None
+    routes = {
+        "authorize": ("GET", _authorize),
+        "token": ("POST", _token),
+        "revoke": ("POST", _revoke),
+        "client_secret.json": ("GET", _client_secret),
+    }
     if endpoint not in routes:
         return _json(404, {"error": "not_found", "error_description": f"no OAuth endpoint {path}"})
     allowed_method, handler = routes[endpoint]
@@ -181,26 +210,34 @@ def handle_http(registry: AuthRegistry, method: str, path: str, query: dict[str,
         return _json(error.status, {"error": error.code, "error_description": error.description})
 
 
-def _client_secret(registry: AuthRegistry, params: dict[str, str], headers: dict[str, str], *,
-                   now: float, default_user: str) -> Response:
+def _client_secret(
+    registry: AuthRegistry, params: dict[str, str], headers: dict[str, str], *, now: float, default_user: str
+) -> Response:
     """An installed-app client secret pointing at this sandbox, to rehearse `gmaildesk auth login`."""
     base = f"http://{headers.get('host', '127.0.0.1')}{PREFIX}"
-    return _json(200, {"installed": {
-        "client_id": "sandbox-desktop-client.apps.googleusercontent.com",
-        "client_secret": "sandbox-not-a-secret",
-        "auth_uri": base + "authorize", "token_uri": base + "token",
-        "redirect_uris": ["http://localhost", "http://127.0.0.1"],
-    }})
+    return _json(
+        200,
+        {
+            "installed": {
+                "client_id": "sandbox-desktop-client.apps.googleusercontent.com",
+                "client_secret": "sandbox-not-a-secret",
+                "auth_uri": base + "authorize",
+                "token_uri": base + "token",
+                "redirect_uris": ["http://localhost", "http://127.0.0.1"],
+            }
+        },
+    )
 
 
 class _OAuthError(Exception):
-    def __init__(self, code: str, description: str, status: int = 400):
+    def __init__(self, code: str, description: str, status: int = 400) -> None:
         super().__init__(description)
         self.code, self.description, self.status = code, description, status
 
 
-def _authorize(registry: AuthRegistry, params: dict[str, str], headers: dict[str, str], *,
-               now: float, default_user: str) -> Response:
+def _authorize(
+    registry: AuthRegistry, params: dict[str, str], headers: dict[str, str], *, now: float, default_user: str
+) -> Response:
     client_id = params.get("client_id", "")
     redirect_uri = params.get("redirect_uri", "")
     if not client_id:
@@ -208,8 +245,9 @@ def _authorize(registry: AuthRegistry, params: dict[str, str], headers: dict[str
     # Only after redirect_uri is trusted may errors travel back through it; before that
     # Google shows an error page, and so do we.
     if not _is_loopback_redirect(redirect_uri):
-        raise _OAuthError("redirect_uri_mismatch",
-                          "Installed apps must use a loopback redirect_uri (http://127.0.0.1:PORT/).")
+        raise _OAuthError(
+            "redirect_uri_mismatch", "Installed apps must use a loopback redirect_uri (http://127.0.0.1:PORT/)."
+        )
     if params.get("response_type") != "code":
         raise _OAuthError("unsupported_response_type", "response_type must be 'code'.")
     scopes = frozenset(params.get("scope", "").split())
@@ -235,8 +273,9 @@ def _authorize(registry: AuthRegistry, params: dict[str, str], headers: dict[str
     return 302, {"Location": location, "Content-Type": "text/html; charset=utf-8"}, b""
 
 
-def _token(registry: AuthRegistry, params: dict[str, str], headers: dict[str, str], *,
-           now: float, default_user: str) -> Response:
+def _token(
+    registry: AuthRegistry, params: dict[str, str], headers: dict[str, str], *, now: float, default_user: str
+) -> Response:
     grant_type = params.get("grant_type")
     if grant_type == "authorization_code":
         return _exchange_code(registry, params, headers, now=now)
@@ -295,10 +334,16 @@ def _jwt_bearer(registry: AuthRegistry, params: dict[str, str], *, now: float) -
     # iat/exp come from the client's wall clock while `now` is the sandbox clock, which tests
     # move forward on purpose; so only the span is checked, not the freshness.
     issued, expires = claims.get("iat"), claims.get("exp")
-    if not isinstance(issued, (int, float)) or not isinstance(expires, (int, float)) \
-            or not 0 < expires - issued <= 3600:
-        raise _OAuthError("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a "
-                                           "reasonable timeframe. Check your iat and exp values in the JWT claim.")
+    if (
+        not isinstance(issued, (int, float))
+        or not isinstance(expires, (int, float))
+        or not 0 < expires - issued <= 3600
+    ):
+        raise _OAuthError(
+            "invalid_grant",
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a "
+            "reasonable timeframe. Check your iat and exp values in the JWT claim.",
+        )
     scopes = frozenset(str(claims.get("scope", "")).split())
     if not scopes:
         raise _OAuthError("invalid_scope", "Empty or missing scope not allowed.")
@@ -308,24 +353,30 @@ def _jwt_bearer(registry: AuthRegistry, params: dict[str, str], *, now: float) -
     return _token_answer(registry, grant, now=now, refresh_token=None, include_refresh=False)
 
 
-def _revoke(registry: AuthRegistry, params: dict[str, str], headers: dict[str, str], *,
-            now: float, default_user: str) -> Response:
+def _revoke(
+    registry: AuthRegistry, params: dict[str, str], headers: dict[str, str], *, now: float, default_user: str
+) -> Response:
     if not registry.revoke(params.get("token", "")):
         raise _OAuthError("invalid_token", "Token expired or revoked")
     return _json(200, {})
 
 
-def _token_answer(registry: AuthRegistry, grant: Grant, *, now: float, refresh_token: str | None,
-                  include_refresh: bool) -> Response:
+def _token_answer(
+    registry: AuthRegistry, grant: Grant, *, now: float, refresh_token: str | None, include_refresh: bool
+) -> Response:
     access_token = registry.issue_access_token(grant, now=now, refresh_token=refresh_token)
-    answer = {"access_token": access_token, "expires_in": ACCESS_TOKEN_TTL_S,
-              "scope": " ".join(sorted(grant.scopes)), "token_type": "Bearer"}
+    answer = {
+        "access_token": access_token,
+        "expires_in": ACCESS_TOKEN_TTL_S,
+        "scope": " ".join(sorted(grant.scopes)),
+        "token_type": "Bearer",
+    }
     if include_refresh and refresh_token:
         answer["refresh_token"] = refresh_token
     return _json(200, answer)
 
 
-def _json(status: int, payload: dict) -> Response:
+def _json(status: int, payload: dict[str, Any]) -> Response:
     # Token responses must not be cached (RFC 6749 §5.1), as Google's are not.
     headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Pragma": "no-cache"}
     return status, headers, json.dumps(payload).encode("utf-8")
@@ -345,7 +396,7 @@ def _client_id(params: dict[str, str], headers: dict[str, str]) -> str:
     return ""
 
 
-def _jwt_claims(assertion: str) -> dict:
+def _jwt_claims(assertion: str) -> dict[str, Any]:
     parts = assertion.split(".")
     if len(parts) != 3:
         raise _OAuthError("invalid_grant", "Invalid JWT Signature.")
@@ -386,6 +437,7 @@ def _lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
 
 # ---- checks before every API call ------------------------------------------------------------
 
+
 @lru_cache(maxsize=1)
 def method_scopes() -> dict[str, frozenset[str]]:
     """Discovery method id → the scopes any one of which lets a token call it."""
@@ -394,7 +446,7 @@ def method_scopes() -> dict[str, frozenset[str]]:
     document = json.loads(get_static_doc("gmail", "v1"))
     table: dict[str, frozenset[str]] = {}
 
-    def walk(resources: dict) -> None:
+    def walk(resources: dict[str, Any]) -> None:
         for resource in resources.values():
             for method in resource.get("methods", {}).values():
                 table[method["id"]] = frozenset(method.get("scopes", ()))
@@ -410,8 +462,15 @@ def gmail_scopes() -> frozenset[str]:
     return frozenset().union(*method_scopes().values())
 
 
-def authorize_call(registry: AuthRegistry, authorization: str | None, method_id: str, user_id: str, *,
-                   now: float, targets_primary_send_as: bool = False) -> str | None:
+def authorize_call(
+    registry: AuthRegistry,
+    authorization: str | None,
+    method_id: str,
+    user_id: str,
+    *,
+    now: float,
+    targets_primary_send_as: bool = False,
+) -> str | None:
     """Check a Gmail API call's credentials; the grant's user, or None for an anonymous call.
 
     Anonymous calls (no Authorization header) are the sandbox's default mode and may do
@@ -431,7 +490,8 @@ def authorize_call(registry: AuthRegistry, authorization: str | None, method_id:
     if not grant.scopes & allowed:
         raise ApiError(403, INSUFFICIENT_SCOPES_MESSAGE, "insufficientPermissions", status="PERMISSION_DENIED")
     delegation_only = method_id in DELEGATION_ONLY_METHODS or (
-        method_id in DELEGATION_ONLY_UNLESS_PRIMARY and not targets_primary_send_as)
+        method_id in DELEGATION_ONLY_UNLESS_PRIMARY and not targets_primary_send_as
+    )
     if delegation_only and grant.kind != SERVICE_ACCOUNT:
         raise ApiError(403, DELEGATION_REQUIRED_MESSAGE, "forbidden")
     if grant.kind == SERVICE_ACCOUNT and grant.subject is None:

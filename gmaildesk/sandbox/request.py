@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from gmaildesk.sandbox.errors import bad_request
 
@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class ApiRequest:
-    sandbox: "Sandbox"
-    mailbox: "Mailbox"
+    sandbox: Sandbox
+    mailbox: Mailbox
     params: dict[str, str]
     query: dict[str, list[str]]
     body: Any = None
@@ -24,6 +24,12 @@ class ApiRequest:
     @property
     def now_ms(self) -> int:
         return self.sandbox.now_ms()
+
+    @overload
+    def arg(self, name: str) -> str | None: ...
+
+    @overload
+    def arg(self, name: str, default: str) -> str: ...
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -52,19 +58,19 @@ class ApiRequest:
             raise bad_request(f"Invalid value for {name}: {value}")
         return min(number, maximum)  # Gmail caps page sizes silently
 
-    def json_body(self) -> dict:
+    def json_body(self) -> dict[str, Any]:
         if not isinstance(self.body, dict):
             raise bad_request("Invalid JSON payload received. Expected an object.")
         return self.body
 
 
-def page(items: list, token: str | None, size: int) -> tuple[list, str | None]:
+def page(items: list[Any], token: str | None, size: int) -> tuple[list[Any], str | None]:
     """Slice a list by an opaque numeric page token, as Gmail's list calls page."""
     start = 0
     if token:
         if not token.isdigit():
             raise bad_request("Invalid pageToken")
         start = int(token)
-    chunk = items[start:start + size]
+    chunk = items[start : start + size]
     nxt = start + size
     return chunk, (f"{nxt:020d}" if nxt < len(items) else None)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 from gmaildesk.sandbox import api_labels as labels
 from gmaildesk.sandbox import api_messages as msgs
 from gmaildesk.sandbox import api_settings as settings
 
-Handler = Callable[..., dict | None]
+Handler = Callable[..., dict[str, Any] | None]
 
 _TABLE: list[tuple[str, str, str, Handler]] = [
     ("GET", "profile", "gmail.users.getProfile", msgs.get_profile),
@@ -55,12 +56,24 @@ _TABLE: list[tuple[str, str, str, Handler]] = [
     ("DELETE", "settings/sendAs/{sendAsEmail}", "gmail.users.settings.sendAs.delete", settings.delete_send_as),
     ("POST", "settings/sendAs/{sendAsEmail}/verify", "gmail.users.settings.sendAs.verify", settings.verify_send_as),
     ("GET", "settings/forwardingAddresses", "gmail.users.settings.forwardingAddresses.list", settings.list_forwarding),
-    ("POST", "settings/forwardingAddresses", "gmail.users.settings.forwardingAddresses.create",
-     settings.create_forwarding),
-    ("GET", "settings/forwardingAddresses/{forwardingEmail}", "gmail.users.settings.forwardingAddresses.get",
-     settings.get_forwarding),
-    ("DELETE", "settings/forwardingAddresses/{forwardingEmail}", "gmail.users.settings.forwardingAddresses.delete",
-     settings.delete_forwarding),
+    (
+        "POST",
+        "settings/forwardingAddresses",
+        "gmail.users.settings.forwardingAddresses.create",
+        settings.create_forwarding,
+    ),
+    (
+        "GET",
+        "settings/forwardingAddresses/{forwardingEmail}",
+        "gmail.users.settings.forwardingAddresses.get",
+        settings.get_forwarding,
+    ),
+    (
+        "DELETE",
+        "settings/forwardingAddresses/{forwardingEmail}",
+        "gmail.users.settings.forwardingAddresses.delete",
+        settings.delete_forwarding,
+    ),
 ]
 
 # Methods whose upload variant lives under /upload/gmail/v1/... (media or multipart/related).
@@ -71,7 +84,7 @@ UPLOAD_METHODS = {
 }
 
 
-def _compile(template: str) -> re.Pattern:
+def _compile(template: str) -> re.Pattern[str]:
     pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
     return re.compile(rf"^/gmail/v1/users/(?P<userId>[^/]+)/{pattern}$")
 
@@ -82,7 +95,7 @@ _UPLOAD = re.compile(r"^/upload/gmail/v1/users/(?P<userId>[^/]+)/(?P<rest>messag
 
 
 class NoRoute(Exception):
-    def __init__(self, allowed: list[str]):
+    def __init__(self, allowed: list[str]) -> None:
         self.allowed = allowed
 
 

@@ -26,13 +26,35 @@ _ATTRIBUTES = {
 }
 _URL_SCHEMES = {"http", "https", "mailto", "tel"}
 _STYLE_PROPERTIES = {
-    "color", "background-color", "font-family", "font-size", "font-weight", "font-style", "text-align",
-    "text-decoration", "line-height", "margin", "margin-top", "margin-bottom", "margin-left", "margin-right",
-    "padding", "border", "width", "height", "vertical-align",
+    "color",
+    "background-color",
+    "font-family",
+    "font-size",
+    "font-weight",
+    "font-style",
+    "text-align",
+    "text-decoration",
+    "line-height",
+    "margin",
+    "margin-top",
+    "margin-bottom",
+    "margin-left",
+    "margin-right",
+    "padding",
+    "border",
+    "width",
+    "height",
+    "vertical-align",
 }
 
 
 def sanitize_html(html: str) -> str:
     """The form Gmail keeps of `html`: well-formed, entities decoded, only harmless markup left."""
-    return nh3.clean(html, tags=_TAGS, attributes=_ATTRIBUTES, url_schemes=_URL_SCHEMES,
-                     filter_style_properties=_STYLE_PROPERTIES, link_rel="noopener noreferrer")
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes=_URL_SCHEMES,
+        filter_style_properties=_STYLE_PROPERTIES,
+        link_rel="noopener noreferrer",
+    )

@@ -9,21 +9,26 @@ from __future__ import annotations
 import copy
 import json
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # jsonschema is a test dependency, imported only when validation is switched on
+    from jsonschema import Draft7Validator
 
 _DROP = ("id", "annotations", "enumDescriptions", "deprecated")
 
 
-def discovery_document() -> dict:
+def discovery_document() -> dict[str, Any]:
     from googleapiclient.discovery_cache import get_static_doc
 
-    return json.loads(get_static_doc("gmail", "v1"))
+    document: dict[str, Any] = json.loads(get_static_doc("gmail", "v1"))
+    return document
 
 
-def method_index(doc: dict) -> dict[str, dict]:
+def method_index(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every method of the document by its id, e.g. 'gmail.users.labels.list'."""
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
 
-    def walk(resource: dict) -> None:
+    def walk(resource: dict[str, Any]) -> None:
         for method in resource.get("methods", {}).values():
             found[method["id"]] = method
         for sub in resource.get("resources", {}).values():
@@ -33,9 +38,9 @@ def method_index(doc: dict) -> dict[str, dict]:
     return found
 
 
-def _to_json_schema(node, *, strict: bool):
+def _to_json_schema(node: object, *, strict: bool) -> object:
     if isinstance(node, dict):
-        out = {}
+        out: dict[str, object] = {}
         for key, value in node.items():
             if key in _DROP:  # property *names* never reach here: see "properties" below
                 continue
@@ -56,16 +61,18 @@ def _to_json_schema(node, *, strict: bool):
 class ResponseValidator:
     """Validate a method's JSON response against its `response.$ref` schema."""
 
-    def __init__(self, strict: bool = True):
+    def __init__(self, strict: bool = True) -> None:
         self.strict = strict
         self.doc = discovery_document()
         self.methods = method_index(self.doc)
-        self._validators: dict[str, object] = {}
+        self._validators: dict[str, Draft7Validator] = {}
 
     @cached_property
-    def definitions(self) -> dict:
-        return {name: _to_json_schema(copy.deepcopy(schema), strict=self.strict)
-                for name, schema in self.doc["schemas"].items()}
+    def definitions(self) -> dict[str, Any]:
+        return {
+            name: _to_json_schema(copy.deepcopy(schema), strict=self.strict)
+            for name, schema in self.doc["schemas"].items()
+        }
 
     def response_schema(self, method_id: str) -> str | None:
         method = self.methods.get(method_id)
@@ -79,8 +86,6 @@ class ResponseValidator:
         if validator is None:
             import jsonschema
 
-            validator = jsonschema.Draft7Validator({"definitions": self.definitions,
-                                                    "$ref": f"#/definitions/{name}"})
+            validator = jsonschema.Draft7Validator({"definitions": self.definitions, "$ref": f"#/definitions/{name}"})
             self._validators[name] = validator
-        return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-                for e in validator.iter_errors(body)]
+        return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(body)]

@@ -7,11 +7,15 @@ time and body sizes, and answers every request - a bad one with an error, never 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import ipaddress
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from gmaildesk.errors import ExitCode, GmailDeskError
@@ -25,8 +29,10 @@ MAX_CONNECTIONS = 64
 IDLE_TIMEOUT_S = 15.0
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 _BUSY_BODY = dispatch.json_response(503, ApiError(503, "the sandbox has too many open connections").body())[2]
-_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=UTF-8\r\n"
-         b"Connection: close\r\nRetry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=UTF-8\r\n"
+    b"Connection: close\r\nRetry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -42,7 +48,9 @@ def check_bind(host: str, allow_remote: bool) -> None:
     if not is_loopback(host) and not allow_remote:
         raise GmailDeskError(
             f"--host {host} would expose the sandbox, whose control API has no authentication, beyond this machine",
-            hints=("Keep the default 127.0.0.1, or add --allow-remote if you mean it.",), exit_code=ExitCode.USAGE)
+            hints=("Keep the default 127.0.0.1, or add --allow-remote if you mean it.",),
+            exit_code=ExitCode.USAGE,
+        )
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -50,8 +58,16 @@ class SandboxServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox, *, log=None, allow_remote: bool = False,
-                 max_connections: int = MAX_CONNECTIONS, idle_timeout_s: float = IDLE_TIMEOUT_S):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        sandbox: Sandbox,
+        *,
+        log: Callable[[str], None] | None = None,
+        allow_remote: bool = False,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+    ) -> None:
         check_bind(address[0], allow_remote)
         super().__init__(address, _Handler)
         self.sandbox = sandbox
@@ -68,7 +84,7 @@ class SandboxServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = str(self.server_address[0]), self.server_address[1]
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}/"
 
@@ -102,10 +118,8 @@ class SandboxServer(ThreadingHTTPServer):
             idle.pop(oldest, None)
             reading.pop(oldest, None)
         self.evicted_connections += 1
-        try:
+        with contextlib.suppress(OSError):
             oldest.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         return True
 
     def _take_slot(self) -> bool:
@@ -116,7 +130,7 @@ class SandboxServer(ThreadingHTTPServer):
                 return True
         return False
 
-    def process_request(self, request, client_address):
+    def process_request(self, request: Any, client_address: Any) -> None:  # a TCP server: request is the socket
         if not self._take_slot():
             self.refused_connections += 1
             try:
@@ -132,7 +146,7 @@ class SandboxServer(ThreadingHTTPServer):
             self._slots.release()
             raise
 
-    def process_request_thread(self, request, client_address):
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -148,17 +162,17 @@ class _Handler(BaseHTTPRequestHandler):
     server: SandboxServer
     server_version = "gmaildesk-sandbox"
 
-    def setup(self):
+    def setup(self) -> None:
         # A socket timeout ends idle keep-alive connections and bodies that never finish arriving.
-        self.timeout = self.server.idle_timeout_s
+        self.timeout = self.server.idle_timeout_s  # type: ignore[misc]  # typeshed: a ClassVar; socketserver reads it per instance
         super().setup()
 
-    def handle_one_request(self):
+    def handle_one_request(self) -> None:
         # Idle until the first byte of the next request arrives, then reading it until _serve has
         # its body; both phases may be evicted at the cap (see SandboxServer).
         self.server.mark(self.connection, "idle")
         try:
-            first = self.rfile.peek(1)
+            first = cast(io.BufferedReader, self.rfile).peek(1)  # rbufsize > 0: a buffered reader
         except (TimeoutError, OSError):
             first = b""
         if not first:
@@ -170,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.mark(self.connection, None)
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         try:
             self._serve()
         except (TimeoutError, ConnectionError):
@@ -183,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-    def log_message(self, fmt, *args):
+    def log_message(self, fmt: str, *args: Any) -> None:
         if self.server.log:
             self.server.log(f"{self.address_string()} {fmt % args}")
 
@@ -240,8 +254,18 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items()}
         if path.startswith("/sandbox/oauth/"):
             query = parse_qs(url.query, keep_blank_values=True)
-            self._send(*oauth.handle_http(sb.auth, self.command, path, query, headers, body,
-                                          now=sb.now_ms() / 1000, default_user=sb.default_user))
+            self._send(
+                *oauth.handle_http(
+                    sb.auth,
+                    self.command,
+                    path,
+                    query,
+                    headers,
+                    body,
+                    now=sb.now_ms() / 1000,
+                    default_user=sb.default_user,
+                )
+            )
             return
         if path.startswith("/sandbox/"):
             query = parse_qs(url.query, keep_blank_values=True)
@@ -276,7 +300,5 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass

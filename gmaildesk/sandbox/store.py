@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS history (
 class Store:
     """Write-through persistence; reads happen once, at start-up (load_*)."""
 
-    def __init__(self, path: str | None = None):
+    def __init__(self, path: str | None = None) -> None:
         self.path = path or ":memory:"
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         if path:
@@ -45,7 +46,7 @@ class Store:
         self._wrote = False
 
     @contextmanager
-    def transaction(self, on_discard=None) -> Iterator[None]:
+    def transaction(self, on_discard: Callable[[], None] | None = None) -> Iterator[None]:
         """One atomic unit of work. When it fails after writing, the writes are rolled back and
         `on_discard()` runs, so that whoever mirrors the store in memory can reload from it."""
         with self._lock:
@@ -96,13 +97,23 @@ class Store:
             return [u for (u,) in self._db.execute("SELECT key FROM objects WHERE kind='user' ORDER BY rowid")]
 
     # messages
-    def put_message(self, user: str, msg_id: str, thread_id: str, internal_date: int, history_id: int,
-                    labels: list[str], extra: dict, raw: bytes | None) -> None:
+    def put_message(
+        self,
+        user: str,
+        msg_id: str,
+        thread_id: str,
+        internal_date: int,
+        history_id: int,
+        labels: list[str],
+        extra: dict[str, Any],
+        raw: bytes | None,
+    ) -> None:
         with self._lock:
             self._wrote = True
             if raw is None:
                 self._db.execute(
-                    "UPDATE messages SET thread_id=?, internal_date=?, history_id=?, labels=?, extra=? WHERE user=? AND id=?",
+                    "UPDATE messages SET thread_id=?, internal_date=?, history_id=?, labels=?, extra=? "
+                    "WHERE user=? AND id=?",
                     (thread_id, internal_date, history_id, " ".join(labels), json.dumps(extra), user, msg_id),
                 )
             else:
@@ -116,17 +127,18 @@ class Store:
             self._wrote = True
             self._db.execute("DELETE FROM messages WHERE user=? AND id=?", (user, msg_id))
 
-    def load_messages(self, user: str) -> Iterator[tuple]:
+    def load_messages(self, user: str) -> Iterator[tuple[Any, ...]]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, thread_id, internal_date, history_id, labels, extra, raw FROM messages "
-                "WHERE user=? ORDER BY internal_date, id", (user,)
+                "WHERE user=? ORDER BY internal_date, id",
+                (user,),
             ).fetchall()
         for msg_id, thread_id, internal_date, history_id, labels, extra, raw in rows:
             yield msg_id, thread_id, internal_date, history_id, labels.split(), json.loads(extra), bytes(raw)
 
     # history
-    def add_history(self, user: str, record: dict) -> None:
+    def add_history(self, user: str, record: dict[str, Any]) -> None:
         with self._lock:
             self._wrote = True
             self._db.execute("INSERT INTO history VALUES (?,?,?)", (user, record["id"], json.dumps(record)))
@@ -136,7 +148,7 @@ class Store:
             self._wrote = True
             self._db.execute("DELETE FROM history WHERE user=? AND id<?", (user, below_id))
 
-    def load_history(self, user: str) -> list[dict]:
+    def load_history(self, user: str) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute("SELECT value FROM history WHERE user=? ORDER BY id", (user,))
             return [json.loads(v) for (v,) in rows]
