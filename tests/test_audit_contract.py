@@ -42,7 +42,7 @@ def _facts(subject, customer, wait=None, agent=None, messages=()):
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr("gmaildesk.cli.sweep._now_ms", lambda endpoint: NOW)
+    monkeypatch.setattr("gmaildesk.cli.options.now_ms", lambda options: NOW)
     config = tmp_path / "desk.yaml"
     config.write_text(DESK)
     store = tmp_path / "s.sqlite"

@@ -1,20 +1,17 @@
-"""`gmaildesk sweep` through the CLI: --dry-run, --json, --quiet, the lock, help."""
+"""`gmaildesk sweep` through the CLI: --dry-run, --json, --quiet, the lock, --state, the sandbox's clock."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from cli_run import invoke
+from sweep_helpers import Desk, make_desk
+
 from gmaildesk.errors import ExitCode
 from gmaildesk.lock import AccountLock
 from gmaildesk.paths import Account
 from gmaildesk.sweep.store import Store, store_path
-from sweep_helpers import Desk, make_desk
-
-
-
 
 
 @pytest.fixture
@@ -53,7 +50,8 @@ def test_json_summary_shape(env):
     assert doc["api_calls"] == sum(desk.calls().values())
     assert doc["transitions"][0].keys() == {"thread", "from", "to", "reason"}
     again = json.loads(invoke([*args, "--json"]).stdout)
-    assert again["full"] is False and again["transitions"] == [] and again["api_calls"] <= 4  # + getProfile: whose store
+    # getProfile (whose store) is one of them
+    assert again["full"] is False and again["transitions"] == [] and again["api_calls"] <= 4
 
 
 def test_quiet_prints_nothing_on_success(env):
@@ -78,3 +76,14 @@ def test_state_option_picks_the_store(env, tmp_path):
     invoke([*args, "--quiet", "--state", str(other)])
     with Store(other) as store:
         assert len(store.threads()) == 3 and len(store.journal()) == 3
+
+
+def test_the_sweep_runs_on_the_sandbox_clock(env):
+    """The clock comes with the connection: moved 5h on, the sandbox makes Billing's 4h first response late."""
+    desk, args = env
+    refund = desk.thread_of(desk.customer(subject="Refund", to=("billing@example.com",)))
+    assert json.loads(invoke([*args, "--json"]).stdout)["by_state"]["overdue"] == 0
+    desk.sandbox.control.advance_clock(5 * 3600)
+    doc = json.loads(invoke([*args, "--json"]).stdout)
+    assert doc["threads_read"] == 0  # nothing changed in Gmail: the clock alone
+    assert {"thread": refund, "from": "new", "to": "new+overdue", "reason": "overdue by 1h"} in doc["transitions"]

@@ -67,7 +67,7 @@ def _set_flags(path: Path, flags: dict[str, str], message_flags: dict[str, str] 
 @pytest.fixture
 def desk(tmp_path, monkeypatch):
     monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr("gmaildesk.cli.sweep._now_ms", lambda endpoint: NOW)
+    monkeypatch.setattr("gmaildesk.cli.options.now_ms", lambda options: NOW)
     config = tmp_path / "desk.yaml"
     config.write_text(DESK)
     return config

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import typer
 from typer.core import TyperGroup
 
@@ -27,7 +30,7 @@ class _DeskGroup(TyperGroup):
     behaviour as the installed console script.
     """
 
-    def invoke(self, ctx):  # type: ignore[override]
+    def invoke(self, ctx: Any) -> Any:  # typer's click Context is private (typer._click); Any matches it
         try:
             return super().invoke(ctx)
         except GmailDeskError as error:
@@ -58,6 +61,19 @@ def _register_commands() -> None:
     demo.register(app)
     sweep.register(app)
     audit.register(app)
+    _help_from_docstrings(app)
+
+
+def _help_from_docstrings(group: typer.Typer) -> None:
+    """Each command's docstring is its --help, one line per paragraph: typer keeps the line breaks inside a
+    paragraph, so a docstring wrapped for the source would show ragged at any other terminal width."""
+    for command in group.registered_commands:
+        if command.help is None and command.callback is not None and command.callback.__doc__:
+            command.help = "\n\n".join(" ".join(paragraph.split())
+                                        for paragraph in inspect.cleandoc(command.callback.__doc__).split("\n\n"))
+    for subgroup in group.registered_groups:
+        if subgroup.typer_instance is not None:
+            _help_from_docstrings(subgroup.typer_instance)
 
 
 _register_commands()

@@ -1,8 +1,9 @@
 """`gmaildesk status|threads|show|next|report`: audit the desk offline from the sweep store.
 
 Thin commands over gmaildesk.audit: each loads desk.yaml (mailbox, SLAs), opens the sweep store
-read-only, optionally runs an incremental sweep first (`--refresh`, the `sweep` command itself),
-and prints a rich table, `--json` (version 1, see gmaildesk/audit/shapes.py) or `--csv`.
+read-only, optionally runs an incremental sweep first (`--refresh`: gmaildesk.sweep.service, as
+`gmaildesk sweep` does), and prints a rich table, `--json` (version 1, see gmaildesk/audit/shapes.py)
+or `--csv`. "Now" comes with the connection (gmaildesk.cli.options.now_ms).
 """
 
 from __future__ import annotations
@@ -14,16 +15,28 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gmaildesk.cli import safe
-from gmaildesk.cli.options import Endpoint, ServiceAccount, User, connection_options
-from gmaildesk.cli.sweep import ConfigFile
+from gmaildesk.cli import options, safe
+from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.errors import ExitCode, GmailDeskError
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
+
+    from gmaildesk.audit.db import Slas
+    from gmaildesk.audit.queries import ThreadInfo
+    from gmaildesk.gmail.connection import ConnectionOptions
 
 # `status --check` found a problem (overdue conversations, a stale or missing sweep): distinct from 1
 # (the command itself failed) so monitoring can tell "desk needs attention" from "check broken".
@@ -31,18 +44,47 @@ CHECK_FAILED = ExitCode.NEEDS_ATTENTION
 
 _STORE_HELP = ("Sweep store to read (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR), "
                "as `sweep --state`.")
-StoreFile = Annotated[Optional[Path], typer.Option("--state", "--store", metavar="FILE", show_default=False,
+StoreFile = Annotated[Path | None, typer.Option("--state", "--store", metavar="FILE", show_default=False,
                                                    dir_okay=False, help=_STORE_HELP)]
 # `threads --state waiting` (issue 5) filters by state, so there the store file is --store only.
-ThreadsStoreFile = Annotated[Optional[Path], typer.Option("--store", metavar="FILE", show_default=False,
+ThreadsStoreFile = Annotated[Path | None, typer.Option("--store", metavar="FILE", show_default=False,
                                                           dir_okay=False, help=_STORE_HELP)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (version 1).")]
 AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")]
 Refresh = Annotated[bool, typer.Option("--refresh", help="Run an incremental sweep first (talks to Gmail).")]
 # Rows a `threads` table shows without --limit (rich renders ~1 ms per row; --json/--csv have them all).
 _TABLE_ROWS = 50
-Dept = Annotated[Optional[str], typer.Option("--dept", metavar="NAME", show_default=False,
-                                             help="Only this department.")]
+Dept = Annotated[str | None, typer.Option("--dept", metavar="NAME", show_default=False,
+                                          help="Only this department.")]
+
+
+# The closed sets of choices, as typer wants them: it lists them in --help and exits 2 on any other.
+# Their values are what gmaildesk.audit.queries takes (tests/test_cli_audit.py holds them to it).
+class StateFilter(StrEnum):
+    """`threads --state`: a state, or open (new or waiting), or overdue."""
+
+    NEW = "new"
+    WAITING = "waiting"
+    HANDLED = "handled"
+    FORWARDED = "forwarded"
+    CLOSED = "closed"
+    OPEN = "open"
+    OVERDUE = "overdue"
+
+
+class SortOrder(StrEnum):
+    """`threads --sort`."""
+
+    AGE = "age"
+    SLA = "sla"
+
+
+class GroupBy(StrEnum):
+    """`report --by`."""
+
+    DEPT = "dept"
+    WEEK = "week"
+    AGENT = "agent"
 
 
 def register(app: typer.Typer) -> None:
@@ -55,29 +97,24 @@ def register(app: typer.Typer) -> None:
 
 # ---------------------------------------------------------------------------------------------- plumbing
 @contextmanager
-def _opened(config: Path, state: Path | None, refresh: bool, endpoint, service_account, user):
+def _opened(config: Path, state: Path | None, refresh: bool, endpoint: str | None, service_account: Path | None,
+            user: str | None) -> Iterator[tuple[sqlite3.Connection, Slas, int]]:
     from gmaildesk.audit.db import Slas, open_store
     from gmaildesk.audit.queries import UnreadableStore
-    from gmaildesk.cli.sweep import _now_ms, sweep
     from gmaildesk.config import load_desk
     from gmaildesk.paths import Account
     from gmaildesk.sweep.store import store_path
 
     desk = load_desk(config)
+    connection = connection_options(endpoint, service_account, user)
     if refresh:
-        try:
-            sweep(config=config, dry_run=False, full=False, as_json=False, quiet=True, state=state,
-                  endpoint=endpoint, service_account=service_account, user=user)
-        except typer.Exit as done:
-            if done.exit_code != ExitCode.PARTIAL:
-                raise
-            typer.echo("Warning: the sweep was partial; showing what the store has.", err=True)
+        _refresh(desk, connection, state)
     # The sweep checked desk.mailbox against the account it reached before writing this store.
-    account = Account(connection_options(endpoint, service_account, user).endpoint, desk.mailbox)
-    path = store_path(account, state)
+    path = store_path(Account(connection.endpoint, desk.mailbox), state)
+    now_ms = options.now_ms(connection)
     db = open_store(path)
     try:
-        yield db, Slas.from_desk(desk), _now_ms(endpoint)
+        yield db, Slas.from_desk(desk), now_ms
     except UnreadableStore as error:
         raise GmailDeskError(f"{path}: {error} (the store was edited or damaged)",
                              ["move the file aside; the next sweep rebuilds it with a full scan"]) from None
@@ -85,15 +122,26 @@ def _opened(config: Path, state: Path | None, refresh: bool, endpoint, service_a
         db.close()
 
 
+def _refresh(desk: Any, connection: ConnectionOptions, state: Path | None) -> None:
+    """`--refresh`: the incremental sweep `gmaildesk sweep --quiet` runs; a partial one still shows the store."""
+    from gmaildesk.cli.sweep import report_problems
+    from gmaildesk.sweep.service import sweep_once
+
+    result = sweep_once(desk, connection, state, full=False, dry_run=False, progress=None)
+    report_problems(result)
+    if result.exit_code == ExitCode.PARTIAL:
+        typer.echo("Warning: the sweep was partial; showing what the store has.", err=True)
+    elif result.exit_code != ExitCode.OK:
+        raise typer.Exit(int(result.exit_code))
+
+
 # Ages the audit takes: beyond this no conversation can be (and SQLite's int64 would overflow).
 _MAX_AGE_DAYS = 36_500
 
 
-def _duration_ms(value: str | None, option: str) -> int | None:
+def _duration_ms(value: str, option: str) -> int:
     from gmaildesk.config.durations import DurationError, parse_duration
 
-    if value is None:
-        return None
     text = value.strip().lower()
     too_long = GmailDeskError(f"{option} {value[:40]}: at most {_MAX_AGE_DAYS}d (100 years)",
                               ["e.g. 30m, 4h, 30d or 52w"], ExitCode.USAGE)
@@ -111,7 +159,8 @@ def _duration_ms(value: str | None, option: str) -> int | None:
     return seconds * 1000
 
 
-def _emit(as_json: bool, as_csv: bool, doc, table) -> bool:
+def _emit(as_json: bool, as_csv: bool, doc: Callable[[], object],
+          table: Callable[[], tuple[Sequence[str], Iterable[Sequence[object]]]]) -> bool:
     """Print JSON or CSV when asked; False when the caller should print its table."""
     if as_json and as_csv:
         raise GmailDeskError("--json and --csv exclude each other", [], ExitCode.USAGE)
@@ -127,7 +176,7 @@ def _emit(as_json: bool, as_csv: bool, doc, table) -> bool:
     return as_json or as_csv
 
 
-def _print(renderable) -> None:
+def _print(renderable: RenderableType) -> None:
     from rich.console import Console
 
     Console().print(renderable)
@@ -139,13 +188,13 @@ def _age(ms: int | None) -> str:
     return "-" if ms is None else format_duration(ms)
 
 
-def _flag_notes(flags) -> str:
+def _flag_notes(flags: Iterable[str]) -> str:
     from gmaildesk.audit.queries import FLAG_NOTES
 
     return ", ".join(FLAG_NOTES.get(f, f) for f in flags)
 
 
-def _state_cell(t):
+def _state_cell(t: ThreadInfo) -> Text:
     """The state, then `overdue` and the classifier's doubts (e.g. "possibly automatic") when there are any."""
     cell = safe.cell(t.state or "-")
     if t.overdue:
@@ -155,7 +204,7 @@ def _state_cell(t):
     return cell
 
 
-def _threads_table(rows, now_ms: int, title: str):
+def _threads_table(rows: Iterable[ThreadInfo], now_ms: int, title: str) -> Table:
     """Every value from mail or Gmail goes in as safe.cell: shown literally, never read as markup."""
     from rich.table import Table
 
@@ -165,11 +214,15 @@ def _threads_table(rows, now_ms: int, title: str):
     for col in ("thread", "subject", "customer", "department", "state", "age", "last", "SLA deadline", "link"):
         table.add_column(col, overflow="fold")
     for t in rows:
-        due = "-" if t.due_at is None else (f"{iso(t.due_at)} ({'overdue ' + _age(now_ms - t.due_at) if now_ms > t.due_at else 'in ' + _age(t.due_at - now_ms)})")
+        due = "-" if t.due_at is None else f"{iso(t.due_at)} ({_due_in(t.due_at, now_ms)})"
         subject = "?" if t.subject is None else t.subject or "(no subject)"
         table.add_row(*map(safe.cell, (t.thread_id, subject, t.customer or "?", t.department or "-")),
                       _state_cell(t), *map(safe.cell, (_age(t.age_ms), t.last_actor or "-", due, t.link)))
     return table
+
+
+def _due_in(due_at: int, now_ms: int) -> str:
+    return f"overdue {_age(now_ms - due_at)}" if now_ms > due_at else f"in {_age(due_at - now_ms)}"
 
 
 def _page_folder(path: Path) -> Path:
@@ -234,7 +287,13 @@ def status(
 ) -> None:
     """Conversations by department and state, the oldest new and waiting ones, overdue count, last sweep.
 
-    Offline from the sweep store. With --check (for monitoring): exit 0 when all is well, 8 when anything is overdue, no sweep has completed, or the last sweep is older than --max-age (the problems go to stderr), 1 on errors.
+    Offline from the sweep store. With --check (for monitoring) the problems go to stderr: anything
+    overdue, no completed sweep, or a last sweep older than --max-age.
+
+    Exit codes: 0 done (with --check: all is well), 1 error (no store, desk.yaml's problems), 2 bad usage,
+    8 --check found a problem;
+    with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
+    warns).
 
     Example: gmaildesk status -c desk.yaml --check --max-age 15m
     """
@@ -267,13 +326,15 @@ def status(
 
 def threads(
     config: ConfigFile = Path("desk.yaml"),
-    state_filter: Annotated[Optional[str], typer.Option(
-        "--state", "--status", metavar="STATE", show_default=False,
-        help="new, waiting, handled, forwarded, closed, open (new or waiting) or overdue.")] = None,
+    state_filter: Annotated[StateFilter | None, typer.Option(
+        "--state", "--status", show_default=False, case_sensitive=False,
+        help="Only this state; open: new or waiting; overdue: past its SLA.")] = None,
     dept: Dept = None,
-    older_than: Annotated[Optional[str], typer.Option("--older-than", metavar="AGE", show_default=False,
+    older_than: Annotated[str | None, typer.Option("--older-than", metavar="AGE", show_default=False,
                                                       help="Only conversations at least this old (e.g. 2h).")] = None,
-    sort: Annotated[str, typer.Option("--sort", help="age (oldest first) or sla (overdue, then deadline).")] = "age",
+    sort: Annotated[SortOrder, typer.Option(
+        "--sort", case_sensitive=False, help="age: oldest first; sla: overdue, then nearest deadline.")
+    ] = SortOrder.AGE,
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0: all).")] = 0,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
@@ -283,23 +344,25 @@ def threads(
     service_account: ServiceAccount = None,
     user: User = None,
 ) -> None:
-    """One row per conversation: subject, customer, department, state, age, who acted last, SLA deadline, Gmail link.
+    """One row per conversation: subject, customer, department, state, age, who acted last, SLA deadline,
+    Gmail link.
 
-    Offline from the sweep store. Here --state filters by state and --store names the store file. Subject and customer show '?' only for conversations an older store has not re-read since (`sweep --full` fills them).
+    Offline from the sweep store. Here --state filters by state and --store names the store file. Subject
+    and customer show '?' only for conversations an older store has not re-read since (`sweep --full` fills
+    them).
+
+    Exit codes: 0 done, 1 error (no store, desk.yaml's problems), 2 bad usage;
+    with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
+    warns).
 
     Example: gmaildesk threads -c desk.yaml --state waiting --older-than 2h --sort sla
     """
     from gmaildesk.audit import queries, shapes
 
-    allowed = (*queries.STATES, "open", "overdue")
-    if state_filter is not None and state_filter.lower() not in allowed:
-        raise GmailDeskError(f"--status {state_filter}: use one of {', '.join(allowed)}", [], ExitCode.USAGE)
-    if sort not in ("age", "sla"):
-        raise GmailDeskError(f"--sort {sort}: use age or sla", [], ExitCode.USAGE)
-    older_ms = _duration_ms(older_than, "--older-than")
+    older_ms = None if older_than is None else _duration_ms(older_than, "--older-than")
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
-        rows = queries.threads(db, slas, now_ms, state=state_filter and state_filter.lower(), department=dept,
-                               older_than_ms=older_ms, sort=sort, limit=limit or None)
+        rows = queries.threads(db, slas, now_ms, state=state_filter and state_filter.value, department=dept,
+                               older_than_ms=older_ms, sort=sort.value, limit=limit or None)
     if not _emit(as_json, as_csv, lambda: shapes.threads_json(rows, now_ms), lambda: shapes.threads_csv(rows, now_ms)):
         shown = rows if limit else rows[:_TABLE_ROWS]
         _print(_threads_table(shown, now_ms, f"{len(rows)} conversations"))
@@ -318,9 +381,15 @@ def show(
     service_account: ServiceAccount = None,
     user: User = None,
 ) -> None:
-    """One conversation: its state now, its messages (when, who, counted as) and its state history with reasons.
+    """One conversation: its state now, its messages (when, who, counted as) and its state history with
+    reasons.
 
-    THREAD is a thread id or a Gmail link such as https://mail.google.com/mail/u/0/#inbox/<id>. --csv prints the history.
+    THREAD is a thread id or a Gmail link such as https://mail.google.com/mail/u/0/#inbox/<id>. --csv prints
+    the history.
+
+    Exit codes: 0 done, 1 error (not in the store, no store, desk.yaml's problems), 2 bad usage;
+    with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
+    warns).
 
     Example: gmaildesk show -c desk.yaml https://mail.google.com/mail/u/0/#inbox/18c2f0a1b2c3d4e5
     """
@@ -370,9 +439,14 @@ def next_(
     service_account: ServiceAccount = None,
     user: User = None,
 ) -> None:
-    """The conversation to handle now: overdue first, then the nearest SLA deadline, then the oldest; with its link.
+    """The conversation to handle now: overdue first, then the nearest SLA deadline, then the oldest; with its
+    link.
 
-    Only new and waiting conversations count. Exit 0 with "Nothing to handle." when there are none.
+    Only new and waiting conversations count; "Nothing to handle." when there are none.
+
+    Exit codes: 0 done (also with nothing to handle), 1 error (no store, desk.yaml's problems), 2 bad usage;
+    with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
+    warns).
 
     Example: gmaildesk next -c desk.yaml --dept Billing
     """
@@ -391,9 +465,11 @@ def next_(
 
 def report(
     config: ConfigFile = Path("desk.yaml"),
-    since: Annotated[str, typer.Option("--since", metavar="AGE", help="Conversations that started this recently.")] = "30d",
-    by: Annotated[str, typer.Option("--by", help="Group by dept, week or agent.")] = "dept",
-    html: Annotated[Optional[Path], typer.Option("--html", metavar="FILE", show_default=False, dir_okay=False,
+    since: Annotated[str, typer.Option("--since", metavar="AGE",
+                                       help="Conversations that started this recently.")] = "30d",
+    by: Annotated[GroupBy, typer.Option("--by", case_sensitive=False, help="Group by department, week or agent.")
+                  ] = GroupBy.DEPT,
+    html: Annotated[Path | None, typer.Option("--html", metavar="FILE", show_default=False, dir_okay=False,
                                                  help="Also write a self-contained HTML page with charts.")] = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
@@ -405,19 +481,24 @@ def report(
 ) -> None:
     """Volume, first response time (median, p90), resolution time, reopens, SLA attainment %, backlog aging.
 
-    Counts the conversations whose first customer message is within --since. Resolution: first customer message to our last reply, for handled and closed conversations. Reopens: moves out of closed. SLA missed: first reply later than the department's first_response SLA, or ever overdue. --by agent: the send-as address our last reply went out from ("(no reply)" when none yet).
+    Counts the conversations whose first customer message is within --since. Resolution: first customer
+    message to our last reply, for handled and closed conversations. Reopens: moves out of closed. SLA
+    missed: first reply later than the department's first_response SLA, or ever overdue. --by agent: the
+    send-as address our last reply went out from ("(no reply)" when none yet).
+
+    Exit codes: 0 done, 1 error (no store, desk.yaml's problems, --html not writable), 2 bad usage;
+    with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
+    warns).
 
     Example: gmaildesk report -c desk.yaml --since 30d --by week
     """
     from gmaildesk.audit import queries, shapes
 
-    if by not in ("dept", "week", "agent"):
-        raise GmailDeskError(f"--by {by}: use dept, week or agent", [], ExitCode.USAGE)
     since_ms = _duration_ms(since, "--since")
     if html is not None:
         _page_folder(html)  # before any work: a typo in the path should not cost a sweep
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
-        result = queries.report(db, slas, now_ms, since_ms=now_ms - since_ms, by=by)
+        result = queries.report(db, slas, now_ms, since_ms=now_ms - since_ms, by=by.value)
     if html is not None:
         from gmaildesk.audit.html import render_html
 
@@ -425,7 +506,7 @@ def report(
     if not _emit(as_json, as_csv, lambda: shapes.report_json(result), lambda: shapes.report_csv(result)):
         from rich.table import Table
 
-        table = Table(title=safe.cell(f"Report since {since} by {by}"))
+        table = Table(title=safe.cell(f"Report since {since} by {by.value}"))
         for col in ("", "volume", "1st response med", "p90", "resolution med", "p90", "reopens", "SLA met",
                     *(f"backlog {b}" for b, _ in queries.AGING_BUCKETS)):
             table.add_column(col)

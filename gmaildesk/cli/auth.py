@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gmaildesk.cli.options import Endpoint
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import scopes
 
-from gmaildesk.cli.options import Endpoint
+if TYPE_CHECKING:
+    from gmaildesk.gmail.auth import AuthStatus
 
 app = typer.Typer(help="Log in to Gmail with OAuth (installed app), show the stored login, log out.",
                   no_args_is_help=True)
@@ -22,7 +24,7 @@ def login(
     client_secret: Annotated[Path, typer.Option(
         "--client-secret", envvar="GMAILDESK_CLIENT_SECRET", metavar="FILE", dir_okay=False,
         help="OAuth client JSON of type 'Desktop app' from the Cloud console.")],
-    scope: Annotated[Optional[list[str]], typer.Option(
+    scope: Annotated[list[str] | None, typer.Option(
         "--scope", metavar="SCOPE",
         help="Scope to ask for (repeatable): read, sweep, desk, all, or a name like gmail.modify. "
              "Default: all.")] = None,
@@ -32,6 +34,8 @@ def login(
     endpoint: Endpoint = None,
 ) -> None:
     """Authorize gmaildesk in the browser and store the token privately (mode 0600).
+
+    Exit codes: 0 logged in, 1 error, 2 bad usage (an unknown --scope), 5 login refused, cancelled or timed out.
 
     Example: gmaildesk auth login --client-secret client_secret.json --scope sweep
     """
@@ -54,6 +58,8 @@ def status(
 ) -> None:
     """Show the stored login: account, scopes, expiry and token file (never the token).
 
+    Exit codes: 0 shown, 1 error, 5 not logged in (or the token file is unreadable or damaged).
+
     Example: gmaildesk auth status --json
     """
     from gmaildesk.gmail import auth
@@ -72,6 +78,9 @@ def logout(
 ) -> None:
     """Revoke the stored login at the server that issued it and delete it from this machine.
 
+    Not logged in is not an error; a grant the server would not revoke is a warning (the local token goes
+    anyway). Exit codes: 0 logged out (or was not logged in), 1 error.
+
     Example: gmaildesk auth logout
     """
     from gmaildesk.gmail import auth
@@ -88,7 +97,7 @@ def logout(
         typer.echo("Hint: revoke gmaildesk's access at https://myaccount.google.com/permissions.", err=True)
 
 
-def _echo_human(result) -> None:
+def _echo_human(result: AuthStatus) -> None:
     typer.echo(f"Account:    {result.account or 'unknown'}")
     typer.echo(f"Scopes:     {', '.join(scopes.short_name(s) for s in result.scopes) or 'none'}")
     expiry = f"{result.expiry.isoformat(timespec='seconds')}Z" if result.expiry else "unknown"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from gmaildesk.demo import DemoResult
 
 
 def register(app: typer.Typer) -> None:
@@ -17,6 +21,8 @@ def register(app: typer.Typer) -> None:
 
 def demo(as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False) -> None:
     """Run gmaildesk's story on a throw-away local Gmail sandbox; touches no real mailbox.
+
+    Exit codes: 0 done, 1 error.
 
     Example: gmaildesk demo
     """
@@ -28,7 +34,7 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print the result 
     run_demo(finale=_show)
 
 
-def _show(result, desk_path, store_path, url) -> None:
+def _show(result: DemoResult, desk_path: Path, store_path: Path, url: str) -> None:
     """The story so far, then the operator's commands on the demo desk, exactly as a user runs them."""
     from gmaildesk.cli import audit
 
@@ -40,7 +46,7 @@ def _show(result, desk_path, store_path, url) -> None:
     audit.report(config=desk_path, state=store_path, endpoint=url)
 
 
-def _story(result) -> None:
+def _story(result: DemoResult) -> None:
     console = Console()
     console.print(f"[bold]gmaildesk demo[/] on an embedded Gmail sandbox at {result.url}")
     if result.desk:
@@ -65,7 +71,8 @@ def _story(result) -> None:
         table.add_row(row.subject, str(row.messages), _name(row.last_from), " ".join(row.labels))
     console.print(table)
     console.print(f"The dev team's inbox received: {', '.join(result.colleague_inbox) or 'nothing'}")
-    console.print("Left the mailbox (outbox): " + "; ".join(f"{o['kind']} to {', '.join(o['to'])}" for o in result.outbox))
+    console.print("Left the mailbox (outbox): "
+                  + "; ".join(f"{o['kind']} to {', '.join(o['to'])}" for o in result.outbox))
     console.print(f"Gmail API calls: {result.api_calls}, quota units: {result.quota_units}")
 
 

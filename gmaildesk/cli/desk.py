@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gmaildesk.cli import safe
-from gmaildesk.cli.options import Endpoint, ServiceAccount, User, connection_options
+from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.errors import ExitCode, GmailDeskError
 
-ConfigFile = Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="The desk.yaml to use.")]
+if TYPE_CHECKING:
+    from gmaildesk.desk.config_tests import Outcome
+    from gmaildesk.desk.plan import Plan
+    from gmaildesk.desk.session import Prepared
 AllowDelete = Annotated[bool, typer.Option(
     "--allow-delete", help="Also delete labels, filters and aliases gmaildesk created that desk.yaml dropped.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON document (version 1) instead of text.")]
-StateFile = Annotated[Optional[Path], typer.Option(
+StateFile = Annotated[Path | None, typer.Option(
     "--state", metavar="FILE", show_default=False, dir_okay=False,
     help="Ownership record to use (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR).")]
 
@@ -35,8 +39,8 @@ def _stdin_is_interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _prepare(config: Path, state: Path | None, allow_delete: bool, endpoint, service_account, user,
-             run_tests: bool = False, lock: bool = False):
+def _prepare(config: Path, state: Path | None, allow_delete: bool, endpoint: str | None,
+             service_account: Path | None, user: str | None, run_tests: bool = False, lock: bool = False) -> Prepared:
     from gmaildesk.desk import session
     from gmaildesk.gmail import connect, scopes
 
@@ -61,6 +65,9 @@ def plan(
 ) -> None:
     """Show what `apply` would change in the mailbox to match desk.yaml; changes nothing.
 
+    Exit codes: 0 done, 1 error (desk.yaml's problems included), 2 bad usage or a desk for another mailbox,
+    3 with --exit-code: there are changes or refused deletions, 5 login needed, 6 quota exhausted.
+
     Example: gmaildesk plan -c desk.yaml --exit-code
     """
     the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user).plan
@@ -83,20 +90,28 @@ def apply(
 ) -> None:
     """Change the mailbox to match desk.yaml: labels, filters, the auto-acknowledgement and send-as.
 
-    Runs desk.yaml's tests first (--skip-tests skips them). Shows the plan and asks before writing (--yes skips the question). Exits 4 (partial) when something failed or a deletion was refused for lack of --allow-delete.
+    Runs desk.yaml's tests first (--skip-tests skips them). Shows the plan and asks before writing (--yes
+    skips the question).
+
+    Exit codes: 0 done, 1 error (desk.yaml's problems or failing tests included; not confirmed), 2 bad usage
+    or a desk for another mailbox, 4 partial (a change failed, or a deletion was refused for lack of
+    --allow-delete; the rest is applied), 5 login needed, 6 quota exhausted, 7 another apply or sweep of the
+    mailbox is running.
 
     Example: gmaildesk apply -c desk.yaml --yes
     """
     prepared = _prepare(config, state, allow_delete, endpoint, service_account, user, run_tests=not skip_tests,
                         lock=True)
     try:
-        _apply(prepared.client, prepared.ownership, prepared.plan, yes, as_json)
+        _apply(prepared, yes, as_json)
     finally:
         prepared.release()
 
 
-def _apply(client, record, the_plan, yes: bool, as_json: bool) -> None:
+def _apply(prepared: Prepared, yes: bool, as_json: bool) -> None:
     from gmaildesk.desk import apply as desk_apply
+
+    the_plan, client, record = prepared.plan, prepared.client, prepared.ownership
 
     if not the_plan.changes():
         if as_json:
@@ -129,21 +144,21 @@ def _apply(client, record, the_plan, yes: bool, as_json: bool) -> None:
     _finish_refusals(the_plan)
 
 
-def _finish_refusals(the_plan) -> None:
+def _finish_refusals(the_plan: Plan) -> None:
     if the_plan.refused:
         _report("Warning", f"{len(the_plan.refused)} deletion(s) refused; the rest is applied",
                 ("pass --allow-delete to delete what desk.yaml no longer declares",))
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-def _report(kind: str, message: str, hints) -> None:
+def _report(kind: str, message: str, hints: Iterable[str]) -> None:
     typer.echo(f"{kind}: {safe.text(message)}", err=True)  # may quote label names and Gmail's answers
     for hint in hints:
         typer.echo(f"Hint: {safe.text(hint)}", err=True)
 
 
 def export(
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE", show_default=False, dir_okay=False,
         help="Write desk.yaml here instead of to stdout.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
@@ -157,7 +172,16 @@ def export(
 ) -> None:
     """Write the mailbox's settings today as a desk.yaml; `plan` on it shows "No changes".
 
-    Departments come from the labels under the department prefix (with the filters that route to them), statuses from the labels under the status prefix, other filters become `filters:`, the vacation responder `auto_ack:`, send-as aliases `send_as:` (an SMTP password is never readable: the file names an environment variable for it). Filters you made by hand are exported too, marked as such: the first apply adopts them (no write) and from then on gmaildesk manages them; --managed-only leaves them out instead. What desk.yaml cannot express is listed at the top of the file and left as it is in Gmail. Reads only; changes nothing.
+    Departments come from the labels under the department prefix (with the filters that route to them),
+    statuses from the labels under the status prefix, other filters become `filters:`, the vacation
+    responder `auto_ack:`, send-as aliases `send_as:` (an SMTP password is never readable: the file names an
+    environment variable for it). Filters you made by hand are exported too, marked as such: the first apply
+    adopts them (no write) and from then on gmaildesk manages them; --managed-only leaves them out instead.
+    What desk.yaml cannot express is listed at the top of the file and left as it is in Gmail. Reads only;
+    changes nothing.
+
+    Exit codes: 0 written (a part desk.yaml cannot express is a warning), 1 error (FILE exists without
+    --force), 2 bad usage, 5 login needed, 6 quota exhausted.
 
     Example: gmaildesk export -o desk.yaml --endpoint http://127.0.0.1:8765/
     """
@@ -186,6 +210,8 @@ def export(
 def test(config: ConfigFile = Path("desk.yaml")) -> None:
     """Run desk.yaml's tests offline: does each sample message get exactly the labels it expects?
 
+    Exit codes: 0 all passed (or none), 1 a test failed or desk.yaml has a problem, 2 bad usage.
+
     Example: gmaildesk test -c desk.yaml
     """
     from gmaildesk.config import load_desk
@@ -201,7 +227,7 @@ def test(config: ConfigFile = Path("desk.yaml")) -> None:
     typer.echo(f"{len(outcomes)} passed." if outcomes else "No tests in desk.yaml.")
 
 
-def _show_outcomes(outcomes, *, only_failures: bool) -> None:
+def _show_outcomes(outcomes: Iterable[Outcome], *, only_failures: bool) -> None:
     for outcome in outcomes:
         if not only_failures or not outcome.passed:
             typer.echo(outcome.render(), err=only_failures)

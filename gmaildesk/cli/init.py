@@ -19,6 +19,8 @@ def init(
 ) -> None:
     """Write a commented desk.yaml and its templates/ to start a desk from; contacts nothing.
 
+    Exit codes: 0 written, 1 error (a file already there without --force, a folder in the way), 2 bad usage.
+
     Example: gmaildesk init mydesk
     """
     from gmaildesk.config.example import DESK_FILE, write_example

@@ -1,29 +1,46 @@
-"""Options shared by every command that talks to Gmail, and the ConnectionOptions they make."""
+"""Options shared by the commands, the ConnectionOptions they make, and the clock that comes with them."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV
 
-Endpoint = Annotated[Optional[str], typer.Option(
+if TYPE_CHECKING:
+    from gmaildesk.gmail.connection import ConnectionOptions
+
+ConfigFile = Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="The desk.yaml to use.")]
+Endpoint = Annotated[str | None, typer.Option(
     "--endpoint", envvar=ENDPOINT_ENV, metavar="URL", show_default=False,
     help="Gmail API base URL of a sandbox, e.g. http://127.0.0.1:8765/ (default: Gmail itself).")]
-ServiceAccount = Annotated[Optional[Path], typer.Option(
+ServiceAccount = Annotated[Path | None, typer.Option(
     "--service-account", envvar=SERVICE_ACCOUNT_ENV, metavar="KEY", show_default=False, dir_okay=False,
     help="Service-account JSON key with domain-wide delegation (Google Workspace); needs --user.")]
-User = Annotated[Optional[str], typer.Option(
+User = Annotated[str | None, typer.Option(
     "--user", envvar=USER_ENV, metavar="EMAIL", show_default=False,
     help="Mailbox the service account acts for.")]
 
 
-def connection_options(endpoint: str | None, service_account: Path | None, user: str | None):
+def connection_options(endpoint: str | None, service_account: Path | None, user: str | None) -> ConnectionOptions:
     """ConnectionOptions from the shared flags; GmailDeskError (USAGE) for a bad combination."""
     # Imported here: the Google client library takes ~0.2 s to load, which every command
     # (and --help) would otherwise pay at start-up.
     from gmaildesk.gmail.connection import ConnectionOptions
 
     return ConnectionOptions(endpoint=endpoint or None, service_account=service_account, user=user or None)
+
+
+def now_ms(options: ConnectionOptions) -> int:
+    """Now, in ms, for the mailbox `options` reach, as its connection tells it (gmail.api's clock):
+    the sandbox's own clock for a sandbox endpoint, which tests and the demo move; the system clock for
+    Gmail, read without connecting, so the offline audit needs no login."""
+    if options.endpoint is None:
+        return int(time.time() * 1000)
+    from gmaildesk.gmail import connect, scopes
+    from gmaildesk.gmail.api import HttpGmailApi
+
+    return HttpGmailApi(connect(options, scopes.READ)).clock()

@@ -12,6 +12,11 @@ the exact data.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = ["text", "lines", "cell", "csv_field", "csv_row"]
 
@@ -20,15 +25,15 @@ __all__ = ["text", "lines", "cell", "csv_field", "csv_row"]
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def _visible(match: re.Match) -> str:
+def _visible(match: re.Match[str]) -> str:
     code = ord(match.group(0))
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def text(value: object) -> str:
     """*value* as printable text: each unsafe character shown as its escape (`\\x1b`, `\\u202e`)."""
-    value = str(value)
-    return _UNSAFE.sub(_visible, value) if _UNSAFE.search(value) else value
+    shown = str(value)
+    return _UNSAFE.sub(_visible, shown) if _UNSAFE.search(shown) else shown
 
 
 def lines(value: str) -> str:
@@ -36,7 +41,7 @@ def lines(value: str) -> str:
     return "\n".join(text(line) for line in value.split("\n"))
 
 
-def cell(value: object):
+def cell(value: object) -> Text:
     """A Rich table cell that shows *value* literally: no markup, no emoji codes, no escape sequences."""
     from rich.text import Text
 
@@ -58,7 +63,7 @@ def csv_field(value: object) -> object:
     return text(value)
 
 
-def csv_row(values) -> list:
+def csv_row(values: Iterable[object]) -> list[object]:
     """csv_field of each value; the checks inline, as `threads --csv` may write 100,000 rows."""
     return [csv_field(v) if isinstance(v, str) and (v[:1] in _FORMULA_FIRST or _UNSAFE.search(v)) else v
             for v in values]

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.sandbox.defaults import DEFAULT_USER
 
+if TYPE_CHECKING:
+    from gmaildesk.sandbox.client import SandboxControl
+
 app = typer.Typer(help="Run the local Gmail API sandbox and drive it (deliver mail, move its clock, ...).",
                   no_args_is_help=True)
 
-class Authentication(str, Enum):
+
+class Authentication(StrEnum):
     PASS = "pass"
     FAIL = "fail"
 
@@ -32,13 +36,17 @@ def serve(
     allow_remote: Annotated[bool, typer.Option(
         "--allow-remote", help="Allow a --host beyond loopback: anyone who reaches it controls the sandbox.")] = False,
     port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
-    db: Annotated[Optional[Path], typer.Option(help="SQLite file to keep state in; memory when absent.")] = None,
-    user: Annotated[Optional[list[str]], typer.Option(help="Mailbox to create (repeatable); the first is 'me'.")] = None,
-    history_retention: Annotated[float, typer.Option(help="Seconds of history kept before history.list answers 404.")] = 7 * 86400,
-    quota: Annotated[Optional[float], typer.Option(help="Enforce this many quota units per second per user.")] = None,
+    db: Annotated[Path | None, typer.Option(help="SQLite file to keep state in; memory when absent.")] = None,
+    user: Annotated[list[str] | None, typer.Option(help="Mailbox to create (repeatable); the first is 'me'.")] = None,
+    history_retention: Annotated[float, typer.Option(
+        help="Seconds of history kept before history.list answers 404.")] = 7 * 86400,
+    quota: Annotated[float | None, typer.Option(help="Enforce this many quota units per second per user.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request to stderr.")] = False,
 ) -> None:
     """Serve the Gmail API sandbox until interrupted.
+
+    Exit codes: 0 stopped (Ctrl-C), 1 error (the address is taken, the --db is unusable), 2 bad usage (a --host
+    beyond loopback without --allow-remote).
 
     Example: gmaildesk sandbox serve --port 8765 --db desk.sqlite --user support@example.com
     """
@@ -81,6 +89,8 @@ def deliver(
 ) -> None:
     """Deliver messages as if they arrived by SMTP (filters, threading, vacation auto-reply).
 
+    Exit codes: 0 delivered, 1 error (no sandbox at --endpoint, or it refused the request), 2 bad usage.
+
     Example: gmaildesk sandbox deliver --endpoint http://127.0.0.1:8765/ mail/*.eml
     """
     control = _control(endpoint)
@@ -94,9 +104,11 @@ def deliver(
 @app.command()
 def clock(
     endpoint: SandboxUrl,
-    advance: Annotated[Optional[str], typer.Option(help="Move the clock forward, e.g. 90s, 30m, 4h, 2d.")] = None,
+    advance: Annotated[str | None, typer.Option(help="Move the clock forward, e.g. 90s, 30m, 4h, 2d.")] = None,
 ) -> None:
     """Show the sandbox clock, or move it forward.
+
+    Exit codes: 0 done, 1 error (no sandbox at --endpoint, or it refused the request), 2 bad usage.
 
     Example: gmaildesk sandbox clock --endpoint http://127.0.0.1:8765/ --advance 2h
     """
@@ -114,6 +126,8 @@ def verify(
 ) -> None:
     """Complete the verification Gmail would ask the address owner for.
 
+    Exit codes: 0 verified, 1 error (no sandbox at --endpoint, or it refused the request), 2 bad usage.
+
     Example: gmaildesk sandbox verify help@acme-support.com --endpoint http://127.0.0.1:8765/
     """
     control = _control(endpoint)
@@ -127,6 +141,8 @@ def counters(
     reset: Annotated[bool, typer.Option(help="Reset the counters after printing them.")] = False,
 ) -> None:
     """Print API calls, quota units, errors and injected faults per method (JSON).
+
+    Exit codes: 0 done, 1 error (no sandbox at --endpoint, or it refused the request), 2 bad usage.
 
     Example: gmaildesk sandbox counters --endpoint http://127.0.0.1:8765/
     """
@@ -147,9 +163,11 @@ def faults(
     fresh_not_found_s: Annotated[float, typer.Option(
         help="Seconds after delivery during which messages.get/threads.get answer 404 (Gmail's brief "
              "inconsistency); list and history already show the mail.")] = 0.0,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for repeatable faults.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for repeatable faults.")] = None,
 ) -> None:
     """Inject faults into every following Gmail API call (all zero turns them off).
+
+    Exit codes: 0 done, 1 error (no sandbox at --endpoint, or it refused the request), 2 bad usage.
 
     Example: gmaildesk sandbox faults --endpoint http://127.0.0.1:8765/ --503 0.2 --latency-ms 50
     """
@@ -159,7 +177,7 @@ def faults(
                                              seed=seed)))
 
 
-def _control(endpoint: str):
+def _control(endpoint: str) -> SandboxControl:
     from gmaildesk.sandbox.client import SandboxControl
 
     return SandboxControl(endpoint)

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from types import TracebackType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gmaildesk.cli import safe
-from gmaildesk.cli.options import Endpoint, ServiceAccount, User, connection_options
+from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.errors import ExitCode
 
-ConfigFile = Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="The desk.yaml to use.")]
-StoreFile = Annotated[Optional[Path], typer.Option(
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from gmaildesk.sweep.engine import SweepResult
+
+StoreFile = Annotated[Path | None, typer.Option(
     "--state", metavar="FILE", show_default=False, dir_okay=False,
     help="Sweep store to use (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR).")]
 
@@ -37,50 +42,49 @@ def sweep(
 ) -> None:
     """Label every support conversation new, waiting, handled, forwarded or closed, plus overdue.
 
-    The first run reads every conversation of sweep.scope; later runs read only what changed since (Gmail history), and move conversations to overdue or closed by the clock without reading them. A status label an agent sets by hand is kept until the customer writes again. A conversation Gmail lists but does not show yet (404) is retried on the next runs and reported; the store (one per account, private to you) refuses another account's file. A second sweep of the same mailbox while one runs exits at once. Exit codes: 0 done, 4 partial (some conversations failed; the next run retries them), 7 another sweep is running, 1 error.
+    The first run reads every conversation of sweep.scope; later runs read only what changed since (Gmail
+    history), and move conversations to overdue or closed by the clock without reading them. A status label
+    an agent sets by hand is kept until the customer writes again. A conversation Gmail lists but does not
+    show yet (404) is retried on the next runs and reported; the store (one per account, private to you)
+    refuses another account's file. A second sweep of the same mailbox while one runs exits at once.
+
+    Exit codes: 0 done, 1 error (desk.yaml's problems included), 2 bad usage or a desk for another mailbox,
+    4 partial (some conversations failed; the next run retries them), 5 login needed, 6 quota exhausted,
+    7 another sweep is running.
 
     Example: gmaildesk sweep -c desk.yaml --quiet
     """
     from gmaildesk.config import load_desk
-    from gmaildesk.gmail import connect, scopes
-    from gmaildesk.sweep import engine
-    from gmaildesk.lock import AccountLock
-    from gmaildesk.paths import Account, check_mailbox
-    from gmaildesk.sweep.store import Store, store_path
+    from gmaildesk.sweep.service import sweep_once
 
     desk = load_desk(config)
     options = connection_options(endpoint, service_account, user)
-    client = connect(options, scopes.SWEEP)
-    # The store belongs to the account the connection really reaches (getProfile), on its endpoint;
-    # the same getProfile is the run's own (a full run starts its history cursor there).
-    profile = engine.read_profile(client)
-    account = Account(client.endpoint, profile.address)
-    check_mailbox(desk.mailbox, account.address,
-                  how="--user" if options.user else f"the account {account.describe()}")
-    path = store_path(account, state)
-    with AccountLock(account, "sweep"):
-        with Store(path, account) as store, \
-                _progress(enabled=not quiet and not as_json and sys.stdout.isatty()) as progress:
-            result = engine.run(client, desk, store, full=full, dry_run=dry_run, now_ms=_now_ms(options.endpoint),
-                                progress=progress, profile=profile)
+    with _ProgressBar(enabled=not quiet and not as_json and sys.stdout.isatty()) as progress:
+        result = sweep_once(desk, options, state, full=full, dry_run=dry_run, progress=progress)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     elif not quiet:
         typer.echo(safe.lines(render(result)))  # thread ids and Gmail's error texts are Gmail's data
-    for error in result.errors:
-        typer.echo(f"Error: {safe.text(error)}", err=True)
-    if result.given_up:  # even with --quiet: a conversation nobody will see labelled
-        typer.echo(f"Warning: gave up on {len(result.given_up)} conversation{'s' if len(result.given_up) > 1 else ''}"
-                   f" Gmail named but never showed: {', '.join(result.given_up)}", err=True)
+    report_problems(result)
     if result.exit_code != ExitCode.OK:
         raise typer.Exit(int(result.exit_code))
 
 
-def render(result) -> str:
+def report_problems(result: SweepResult) -> None:
+    """What a sweep could not do, on stderr: shown even with --quiet (and after an audit's --refresh)."""
+    for error in result.errors:
+        typer.echo(f"Error: {safe.text(error)}", err=True)
+    if result.given_up:  # a conversation nobody will see labelled
+        typer.echo(f"Warning: gave up on {len(result.given_up)} conversation{'s' if len(result.given_up) > 1 else ''}"
+                   f" Gmail named but never showed: {safe.text(', '.join(result.given_up))}", err=True)
+
+
+def render(result: SweepResult) -> str:
     lines = [f"{'Would change' if result.dry_run else 'Changed'} {len(result.transitions)} of "
              f"{result.threads_seen} conversations ({'full scan' if result.full else 'incremental'}"
              f"{f', {result.resync_reason}: full resync' if result.resynced else ''}; read {result.threads_read}).",
-             *(f"  {t.thread_id}: {t.from_state or '-'} -> {t.to_state or '-'}  ({t.reason})" for t in result.transitions),
+             *(f"  {t.thread_id}: {t.from_state or '-'} -> {t.to_state or '-'}  ({t.reason})"
+               for t in result.transitions),
              *([f"Retrying {len(result.retrying)} conversations Gmail named but did not show yet (404): "
                 f"{', '.join(result.retrying)}"] if result.retrying else []),
              *([f"Gave up on {len(result.given_up)} conversations Gmail never showed: {', '.join(result.given_up)}"]
@@ -90,29 +94,15 @@ def render(result) -> str:
     return "\n".join(lines)
 
 
-def _now_ms(endpoint: str | None) -> int:
-    """The sandbox's clock for a loopback sandbox (tests move it), the system clock otherwise."""
-    from gmaildesk.gmail.client import is_loopback_url
+class _ProgressBar:
+    """A rich progress bar on a terminal, as the engine's progress callback; no callback otherwise."""
 
-    if endpoint and is_loopback_url(endpoint):
-        from gmaildesk.sandbox import SandboxControl
-
-        try:
-            return int(SandboxControl(endpoint, timeout=5).clock()["nowMs"])
-        except Exception:  # not a sandbox (e.g. a local proxy to Gmail): the real clock
-            pass
-    return int(time.time() * 1000)
-
-
-class _progress:
-    """A rich progress bar on a terminal; a no-op callback otherwise."""
-
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
-        self._tasks: dict[str, int] = {}
+        self._bar: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[str, int, int], None] | None:
         if not self.enabled:
             return None
         from rich.progress import Progress
@@ -122,11 +112,13 @@ class _progress:
         return self.update
 
     def update(self, phase: str, done: int, total: int) -> None:
+        assert self._bar is not None  # update is handed out only once the bar exists
         if phase not in self._tasks:
             self._tasks[phase] = self._bar.add_task("Reading conversations" if phase == "read" else "Relabelling",
                                                     total=total)
         self._bar.update(self._tasks[phase], completed=done, total=total)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         if self._bar is not None:
             self._bar.stop()
