@@ -52,8 +52,15 @@ class CallStats:
 class GmailClient:
     """A Gmail service plus the policy to run its requests; `user_id` is "me" for every mode."""
 
-    def __init__(self, service: Any, batch_uri: str, http: Any, policy: RetryPolicy | None = None,
-                 user_id: str = "me", pacer: QuotaPacer | None = None):
+    def __init__(
+        self,
+        service: Any,
+        batch_uri: str,
+        http: Any,
+        policy: RetryPolicy | None = None,
+        user_id: str = "me",
+        pacer: QuotaPacer | None = None,
+    ):
         self.service = service
         self.batch_uri = batch_uri
         self.http = http
@@ -139,8 +146,9 @@ class GmailClient:
             self.stats.paced_waits += 1
             self.stats.paced_s += waited
 
-    def _run_chunk(self, requests: Sequence[HttpRequest], indexes: list[int], results: list[Any],
-                   what: str) -> GmailDeskError | None:
+    def _run_chunk(
+        self, requests: Sequence[HttpRequest], indexes: list[int], results: list[Any], what: str
+    ) -> GmailDeskError | None:
         """Send one chunk, re-batching retryable failures; the error if the whole POST failed for good."""
         pending = indexes
         attempt = 1
@@ -154,8 +162,9 @@ class GmailClient:
                     self.stats.batch_parts_resent += len(pending)
                     attempt += 1
                     continue
-                translated = translate(error, _batch_context(what, len(pending)), loopback=self.loopback,
-                                       attempts=attempt)
+                translated = translate(
+                    error, _batch_context(what, len(pending)), loopback=self.loopback, attempts=attempt
+                )
                 if translated is None:
                     raise
                 if translated.exit_code in _FATAL_EXIT_CODES:

@@ -103,8 +103,8 @@ class SweepResult:
     resynced: bool = False
     resync_reason: str | None = None  # "history expired" (404), "history cursor refused" (400)
     dry_run: bool = False
-    threads_seen: int = 0   # conversations the store knows after this sweep
-    threads_read: int = 0   # conversations read from Gmail in this sweep
+    threads_seen: int = 0  # conversations the store knows after this sweep
+    threads_read: int = 0  # conversations read from Gmail in this sweep
     transitions: list[Transition] = field(default_factory=list)
     by_state: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
@@ -132,14 +132,25 @@ class SweepResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": 1, "status": self.status, "full": self.full, "resynced": self.resynced,
-            "resync_reason": self.resync_reason, "dry_run": self.dry_run, "threads_seen": self.threads_seen,
+            "version": 1,
+            "status": self.status,
+            "full": self.full,
+            "resynced": self.resynced,
+            "resync_reason": self.resync_reason,
+            "dry_run": self.dry_run,
+            "threads_seen": self.threads_seen,
             "threads_read": self.threads_read,
             "transitions": [t.to_json() for t in self.transitions],
-            "transitions_by_state": self.transitions_by_state(), "by_state": self.by_state,
-            "api_calls": self.api_calls, "calls_by_method": self.calls_by_method, "quota_units": self.quota_units,
-            "messages_modified": self.messages_modified, "duration_s": round(self.duration_s, 3),
-            "errors": self.errors, "retrying": self.retrying, "given_up": self.given_up,
+            "transitions_by_state": self.transitions_by_state(),
+            "by_state": self.by_state,
+            "api_calls": self.api_calls,
+            "calls_by_method": self.calls_by_method,
+            "quota_units": self.quota_units,
+            "messages_modified": self.messages_modified,
+            "duration_s": round(self.duration_s, 3),
+            "errors": self.errors,
+            "retrying": self.retrying,
+            "given_up": self.given_up,
         }
 
 
@@ -237,9 +248,18 @@ class _Relabelled:
     messages_modified: int
 
 
-def run(api: GmailApi, desk: Desk, store: Store, *, full: bool = False, dry_run: bool = False, now_ms: int,
-        progress: Progress | None = None, profile: Profile | None = None,
-        usage_from: Usage | None = None) -> SweepResult:
+def run(
+    api: GmailApi,
+    desk: Desk,
+    store: Store,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    now_ms: int,
+    progress: Progress | None = None,
+    profile: Profile | None = None,
+    usage_from: Usage | None = None,
+) -> SweepResult:
     """One sweep of desk.mailbox; see the module docstring. Raises GmailDeskError when nothing could be done.
 
     `profile`: api.profile() read just before this run (the caller's account check); a full run's
@@ -258,14 +278,24 @@ def run(api: GmailApi, desk: Desk, store: Store, *, full: bool = False, dry_run:
 
 
 class _Sweep:
-    def __init__(self, api: GmailApi, desk: Desk, store: Store, now_ms: int, dry_run: bool,
-                 progress: Progress | None, profile: Profile | None):
+    def __init__(
+        self,
+        api: GmailApi,
+        desk: Desk,
+        store: Store,
+        now_ms: int,
+        dry_run: bool,
+        progress: Progress | None,
+        profile: Profile | None,
+    ):
         self.api, self.desk, self.store = api, desk, store
         self.now_ms = now_ms
         self.dry_run = dry_run
         self.progress = progress
-        self.us = Us(addresses=frozenset({desk.mailbox, *desk.team.addresses, *(s.address for s in desk.send_as)}),
-                     domains=frozenset(desk.team.domains))
+        self.us = Us(
+            addresses=frozenset({desk.mailbox, *desk.team.addresses, *(s.address for s in desk.send_as)}),
+            domains=frozenset(desk.team.domains),
+        )
         self.profile = profile
         self.sweep_id = uuid.uuid4().hex
 
@@ -318,15 +348,30 @@ class _Sweep:
         new_cp.last_sweep_at = self.now_ms
         committed = {t: r for t, r in reading.rows.items() if t not in relabelled.failed_threads}
         transitions = [t for t in reading.transitions if t.thread_id not in relabelled.failed_threads]
-        journal = [JournalEntry(t.thread_id, t.from_state, t.to_state, t.reason, self.now_ms,
-                                (committed[t.thread_id].last_counted_id or "") if t.thread_id in committed else "")
-                   for t in transitions]
+        journal = [
+            JournalEntry(
+                t.thread_id,
+                t.from_state,
+                t.to_state,
+                t.reason,
+                self.now_ms,
+                (committed[t.thread_id].last_counted_id or "") if t.thread_id in committed else "",
+            )
+            for t in transitions
+        ]
         final = {**rows, **committed}
         for thread_id in retries.dropped:
             final.pop(thread_id, None)
         if not self.dry_run:
-            self.store.commit(new_cp, list(committed.values()), journal, self.sweep_id, retries.dropped,
-                              retries.pending.values(), new_recheck)
+            self.store.commit(
+                new_cp,
+                list(committed.values()),
+                journal,
+                self.sweep_id,
+                retries.dropped,
+                retries.pending.values(),
+                new_recheck,
+            )
         result.threads_read = reading.threads_read
         result.transitions = transitions
         result.errors = errors
@@ -344,8 +389,9 @@ class _Sweep:
         cursor = self.profile.history_id
         return _Changes(self.api.thread_ids(self.desk.sweep.scope), cursor)
 
-    def _not_shown(self, read: dict[str, ThreadRow], deltas: dict[str, _Delta],
-                   pending: dict[str, Pending]) -> dict[str, tuple[str, ...]]:
+    def _not_shown(
+        self, read: dict[str, ThreadRow], deltas: dict[str, _Delta], pending: dict[str, Pending]
+    ) -> dict[str, tuple[str, ...]]:
         """Threads read fine but without a new message history named (or one still missing from
         an earlier run): Gmail has not shown them yet; decided on what is there, read again later."""
         missing: dict[str, tuple[str, ...]] = {}
@@ -353,8 +399,11 @@ class _Sweep:
             if thread_id not in deltas or row.messages is None:
                 continue
             delta = deltas[thread_id]
-            named = [m for m in [*delta.added, *pending.get(thread_id, Pending(thread_id, 0, 0)).message_ids]
-                     if m not in delta.deleted]
+            named = [
+                m
+                for m in [*delta.added, *pending.get(thread_id, Pending(thread_id, 0, 0)).message_ids]
+                if m not in delta.deleted
+            ]
             shown = {m.message_id for m in row.messages} | set(row.message_ids)
             lacking = tuple(dict.fromkeys(m for m in named if m not in shown))
             if lacking:
@@ -368,8 +417,12 @@ class _Sweep:
         dropped: list[str] = []
         for thread_id, lacking in reading.missing.items():
             before = pending.get(thread_id)
-            entry = Pending(thread_id, before.first_missing_at if before else self.now_ms,
-                            (before.runs if before else 0) + 1, lacking)
+            entry = Pending(
+                thread_id,
+                before.first_missing_at if before else self.now_ms,
+                (before.runs if before else 0) + 1,
+                lacking,
+            )
             if entry.runs >= RETRY_RUNS and self.now_ms - entry.first_missing_at >= RETRY_MS:
                 if not lacking and thread_id in rows:
                     dropped.append(thread_id)
@@ -384,19 +437,26 @@ class _Sweep:
     def _labels(self) -> _Labels:
         by_name = {label.name: label.id for label in self.api.labels()}
         statuses = self.desk.statuses
-        missing = [getattr(statuses, n).name for n in ("new", "waiting", "handled", "forwarded", "closed", "overdue")
-                   if getattr(statuses, n).name not in by_name]
+        missing = [
+            getattr(statuses, n).name
+            for n in ("new", "waiting", "handled", "forwarded", "closed", "overdue")
+            if getattr(statuses, n).name not in by_name
+        ]
         if missing:
-            raise GmailDeskError(f"status label{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                                 f"{'do' if len(missing) > 1 else 'does'} not exist in {self.desk.mailbox}",
-                                 ["create them with `gmaildesk apply -c desk.yaml`"])
-        return _Labels(status={s: by_name[getattr(statuses, s.value).name] for s in State},
-                       overdue=by_name[statuses.overdue.name],
-                       departments=tuple((d.name, by_name[d.label]) for d in self.desk.departments
-                                         if d.label in by_name))
+            raise GmailDeskError(
+                f"status label{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"{'do' if len(missing) > 1 else 'does'} not exist in {self.desk.mailbox}",
+                ["create them with `gmaildesk apply -c desk.yaml`"],
+            )
+        return _Labels(
+            status={s: by_name[getattr(statuses, s.value).name] for s in State},
+            overdue=by_name[statuses.overdue.name],
+            departments=tuple((d.name, by_name[d.label]) for d in self.desk.departments if d.label in by_name),
+        )
 
-    def _history(self, start: str, cp: Checkpoint, rows: dict[str, ThreadRow],
-                 labels: _Labels) -> tuple[_Changes | None, str | None]:
+    def _history(
+        self, start: str, cp: Checkpoint, rows: dict[str, ThreadRow], labels: _Labels
+    ) -> tuple[_Changes | None, str | None]:
         """(what to read from `start`, None), or (None, why) when Gmail no longer has (or refuses) that history."""
         try:
             history = self.api.history(start)
@@ -412,13 +472,15 @@ class _Sweep:
         # A store from before own writes were recorded kept a second cursor after its last writes:
         # label events up to it are ours (or were seen).
         old_cursor = cp.labels_history_id
-        seen_until = (int(old_cursor) if old_cursor is not None and old_cursor.isdigit()
-                      and old_cursor != cp.history_id else 0)
+        seen_until = (
+            int(old_cursor) if old_cursor is not None and old_cursor.isdigit() and old_cursor != cp.history_id else 0
+        )
         scan = _scan(history.records, rows, self.store.own_writes(), labels, seen_until)
         return _Changes(scan.threads, history.history_id, scan.deltas, scan.hand_set), None
 
-    def _settle(self, cursor: str, writes: Writes, rows: dict[str, ThreadRow],
-                labels: _Labels) -> tuple[str, dict[str, State | None]] | None:
+    def _settle(
+        self, cursor: str, writes: Writes, rows: dict[str, ThreadRow], labels: _Labels
+    ) -> tuple[str, dict[str, State | None]] | None:
         """After our writes: what happened in the mailbox since this run's start, our writes aside.
 
         Reads the history from the run's cursor once more (the pages our own writes fill would
@@ -437,17 +499,24 @@ class _Sweep:
         scan = _scan(history.records, rows, own, labels)
         return history.history_id, {t: scan.hand_set.get(t) for t in scan.threads}
 
-    def _read_threads(self, thread_ids: list[str], rows: dict[str, ThreadRow], labels: _Labels,
-                      deltas: dict[str, _Delta], hand_set: dict[str, State]) -> _Reading:
+    def _read_threads(
+        self,
+        thread_ids: list[str],
+        rows: dict[str, ThreadRow],
+        labels: _Labels,
+        deltas: dict[str, _Delta],
+        hand_set: dict[str, State],
+    ) -> _Reading:
         """Read, classify, decide; `attempted` in the answer holds every id tried (failed or 404:
         those keep their old row untouched)."""
         reading = _Reading()
         if deltas:
-            done = self._read_new_messages([t for t in thread_ids if t in deltas], rows, labels, deltas,
-                                           hand_set, reading)
+            done = self._read_new_messages(
+                [t for t in thread_ids if t in deltas], rows, labels, deltas, hand_set, reading
+            )
             thread_ids = [t for t in thread_ids if t not in done]
         for start in range(0, len(thread_ids), READ_CHUNK):
-            chunk = thread_ids[start:start + READ_CHUNK]
+            chunk = thread_ids[start : start + READ_CHUNK]
             answers = self.api.threads(chunk, CLASSIFIER_HEADERS)
             for thread_id, answer in zip(chunk, answers, strict=True):
                 reading.attempted.add(thread_id)
@@ -464,8 +533,15 @@ class _Sweep:
                 self.progress("read", min(start + READ_CHUNK, len(thread_ids)), len(thread_ids))
         return reading
 
-    def _read_new_messages(self, thread_ids: list[str], rows: dict[str, ThreadRow], labels: _Labels,
-                           deltas: dict[str, _Delta], hand_set: dict[str, State], reading: _Reading) -> set[str]:
+    def _read_new_messages(
+        self,
+        thread_ids: list[str],
+        rows: dict[str, ThreadRow],
+        labels: _Labels,
+        deltas: dict[str, _Delta],
+        hand_set: dict[str, State],
+        reading: _Reading,
+    ) -> set[str]:
         """The incremental shortcut: for stored threads that only gained messages, messages.get just those.
 
         Returns the threads decided this way (taken into `reading`); the others (not eligible, a
@@ -480,11 +556,10 @@ class _Sweep:
         fetched: dict[str, Message] = {}
         broken: set[str] = set()
         for start in range(0, len(wanted), READ_CHUNK):
-            chunk = wanted[start:start + READ_CHUNK]
+            chunk = wanted[start : start + READ_CHUNK]
             answers = self.api.messages([m for _, m in chunk], CLASSIFIER_HEADERS)
             for (thread_id, message_id), answer in zip(chunk, answers, strict=True):
-                if (isinstance(answer, GmailApiError) or answer.thread_id != thread_id
-                        or answer.id != message_id):
+                if isinstance(answer, GmailApiError) or answer.thread_id != thread_id or answer.id != message_id:
                     broken.add(thread_id)  # 404, an error, moved: threads.get tells the whole story
                 else:
                     fetched[message_id] = answer
@@ -502,8 +577,7 @@ class _Sweep:
             self.progress("read", len(done), len(thread_ids))
         return done
 
-    def _eligible(self, delta: _Delta | None,
-                  row: ThreadRow | None) -> tuple[list[MessageFact], list[str]] | None:
+    def _eligible(self, delta: _Delta | None, row: ThreadRow | None) -> tuple[list[MessageFact], list[str]] | None:
         """(stored message facts, new ids to fetch) when only messages were added to a known thread, else None."""
         if delta is None or delta.full or row is None or row.state is State.CLOSED:
             return None  # closed: a reopen restores INBOX by each message's SENT label, which the store lacks
@@ -518,8 +592,14 @@ class _Sweep:
             return None
         return facts, new
 
-    def _decide_from_store(self, row: ThreadRow, facts: list[MessageFact], fetched: list[Message],
-                           labels: _Labels, hand_set: dict[str, State]) -> _Decision | None:
+    def _decide_from_store(
+        self,
+        row: ThreadRow,
+        facts: list[MessageFact],
+        fetched: list[Message],
+        labels: _Labels,
+        hand_set: dict[str, State],
+    ) -> _Decision | None:
         """Classify the new messages after the stored ones and decide; None: read the whole thread instead."""
         order = {m: i for i, m in enumerate(row.message_ids)}
         facts = sorted(facts, key=lambda f: order[f.message_id])
@@ -536,8 +616,14 @@ class _Sweep:
                 kind = Kind(f.kind)
             except ValueError:
                 return None
-            old.append(_with_flags(Classified(MessageMeta(id=f.message_id, internal_date=f.at, headers=headers),
-                                              kind, "as classified before"), f.flags))
+            old.append(
+                _with_flags(
+                    Classified(
+                        MessageMeta(id=f.message_id, internal_date=f.at, headers=headers), kind, "as classified before"
+                    ),
+                    f.flags,
+                )
+            )
         messages = [m for m in fetched if not m.label_ids & _HIDDEN]
         metas = sorted((_meta(m) for m in messages), key=lambda m: m.internal_date)
         if metas and metas[0].internal_date < facts[-1].at:
@@ -559,16 +645,16 @@ class _Sweep:
                 customers |= customer_addresses(meta, self.us)
             added.append(c)
         on_thread = set(row.labels).union(*(m.label_ids for m in messages))
-        department = next((name for name, lid in labels.departments if lid in on_thread or name == row.department),
-                          None)
+        department = next(
+            (name for name, lid in labels.departments if lid in on_thread or name == row.department), None
+        )
         # Without fresh labels the stored messages carry what we set (a change by hand is a label
         # event, which reads the whole thread); INBOX is left out so that no needed write is skipped.
         current = {f.message_id: set(row.labels) for f in facts}
         labelled = [m for m in messages if "DRAFT" not in m.label_ids]
         current |= {m.id: set(m.label_ids) for m in labelled}
         sent = {m.id for m in labelled if "SENT" in m.label_ids}
-        return self._conclude(row.thread_id, row, labels, hand_set, old + added, on_thread, department, current,
-                              sent)
+        return self._conclude(row.thread_id, row, labels, hand_set, old + added, on_thread, department, current, sent)
 
     # ------------------------------------------------------------------ deciding
     def _policy(self, department: str | None) -> Policy:
@@ -579,20 +665,38 @@ class _Sweep:
         nxt = [s.next_response for s in slas if s.next_response is not None]
         return Policy(min(first) if first else None, min(nxt) if nxt else None, close_after)
 
-    def _decide_thread(self, thread: Thread, row: ThreadRow | None, labels: _Labels,
-                       hand_set: dict[str, State]) -> _Decision:
+    def _decide_thread(
+        self, thread: Thread, row: ThreadRow | None, labels: _Labels, hand_set: dict[str, State]
+    ) -> _Decision:
         messages = [m for m in thread.messages if not m.label_ids & _HIDDEN]
         on_thread: set[str] = set().union(*(m.label_ids for m in messages))
         department = next((name for name, lid in labels.departments if lid in on_thread), None)
         classified = classify_thread([_meta(m) for m in messages], self.us)
         labelled = [m for m in messages if "DRAFT" not in m.label_ids]
-        return self._conclude(thread.id, row, labels, hand_set, classified, on_thread, department,
-                              {m.id: set(m.label_ids) for m in labelled},
-                              {m.id for m in labelled if "SENT" in m.label_ids})
+        return self._conclude(
+            thread.id,
+            row,
+            labels,
+            hand_set,
+            classified,
+            on_thread,
+            department,
+            {m.id: set(m.label_ids) for m in labelled},
+            {m.id for m in labelled if "SENT" in m.label_ids},
+        )
 
-    def _conclude(self, thread_id: str, row: ThreadRow | None, labels: _Labels, hand_set: dict[str, State],
-                  classified: list[Classified], on_thread: set[str], department: str | None,
-                  current: dict[str, set[str]], sent: set[str]) -> _Decision:
+    def _conclude(
+        self,
+        thread_id: str,
+        row: ThreadRow | None,
+        labels: _Labels,
+        hand_set: dict[str, State],
+        classified: list[Classified],
+        on_thread: set[str],
+        department: str | None,
+        current: dict[str, set[str]],
+        sent: set[str],
+    ) -> _Decision:
         """Decide; the new row, transition and label writes (`current`: the labelled messages' labels)."""
         present = {s for s in (labels.state_of(lid) for lid in on_thread) if s is not None}
         manual_state = None
@@ -609,15 +713,23 @@ class _Sweep:
         state = verdict.state
         customers = [c.message.internal_date for c in classified if c.counted and c.kind is Kind.CUSTOMER]
         last = verdict.last_counted
-        new = ThreadRow(thread_id=thread_id, state=state, overdue=verdict.overdue, department=department,
-                        last_counted_id=last.message.id if last else None,
-                        last_counted_side=last.kind.value if last else None,
-                        last_counted_at=last.message.internal_date if last else None,
-                        first_customer_at=min(customers) if customers else None,
-                        first_response_at=verdict.first_response_at, due_at=verdict.due_at, manual=verdict.manual,
-                        message_ids=list(current),
-                        labels=sorted(labels.desired(state, verdict.overdue)), updated_at=self.now_ms,
-                        **_facts(classified, self.us, state))
+        new = ThreadRow(
+            thread_id=thread_id,
+            state=state,
+            overdue=verdict.overdue,
+            department=department,
+            last_counted_id=last.message.id if last else None,
+            last_counted_side=last.kind.value if last else None,
+            last_counted_at=last.message.internal_date if last else None,
+            first_customer_at=min(customers) if customers else None,
+            first_response_at=verdict.first_response_at,
+            due_at=verdict.due_at,
+            manual=verdict.manual,
+            message_ids=list(current),
+            labels=sorted(labels.desired(state, verdict.overdue)),
+            updated_at=self.now_ms,
+            **_facts(classified, self.us, state),
+        )
         old_label = state_label(row.state, row.overdue) if row else None
         transition = None
         if state_label(state, verdict.overdue) != old_label:
@@ -632,28 +744,38 @@ class _Sweep:
         state, overdue, reason = row.state, row.overdue, ""
         if state in (State.NEW, State.WAITING) and row.due_at is not None:
             overdue = self.now_ms > row.due_at
-            reason = (f"overdue by {format_duration(self.now_ms - row.due_at)}" if overdue
-                      else "no longer overdue")
+            reason = f"overdue by {format_duration(self.now_ms - row.due_at)}" if overdue else "no longer overdue"
         close_after = self.desk.sweep.close_after
-        if (state is State.HANDLED and row.last_counted_at is not None and close_after is not None
-                and self.now_ms - row.last_counted_at >= close_after * 1000):
+        if (
+            state is State.HANDLED
+            and row.last_counted_at is not None
+            and close_after is not None
+            and self.now_ms - row.last_counted_at >= close_after * 1000
+        ):
             state, overdue = State.CLOSED, False
-            reason = (f"handled, nothing from the customer for {format_duration(self.now_ms - row.last_counted_at)}"
-                      f" (closes after {format_duration(close_after * 1000)})")
+            reason = (
+                f"handled, nothing from the customer for {format_duration(self.now_ms - row.last_counted_at)}"
+                f" (closes after {format_duration(close_after * 1000)})"
+            )
         if (state, overdue) == (row.state, row.overdue):
             return None
-        new = dataclasses.replace(row, state=state, overdue=overdue,
-                                  due_at=None if state is State.CLOSED else row.due_at,
-                                  waiting_since=None if state is State.CLOSED else row.waiting_since,
-                                  labels=sorted(labels.desired(state, overdue)), updated_at=self.now_ms)
-        transition = Transition(row.thread_id, state_label(row.state, row.overdue), state_label(state, overdue),
-                                reason)
+        new = dataclasses.replace(
+            row,
+            state=state,
+            overdue=overdue,
+            due_at=None if state is State.CLOSED else row.due_at,
+            waiting_since=None if state is State.CLOSED else row.waiting_since,
+            labels=sorted(labels.desired(state, overdue)),
+            updated_at=self.now_ms,
+        )
+        transition = Transition(row.thread_id, state_label(row.state, row.overdue), state_label(state, overdue), reason)
         # Without fresh labels, assume each message carries what we set last time; batchModify is idempotent.
         assumed = {m: set(row.labels) | {"INBOX"} for m in row.message_ids}
         return _Decision(new, transition, self._plan_labels(new, labels, assumed, reopened=False, sent=set()))
 
-    def _plan_labels(self, row: ThreadRow, labels: _Labels, current: dict[str, set[str]], reopened: bool,
-                     sent: set[str]) -> Writes:
+    def _plan_labels(
+        self, row: ThreadRow, labels: _Labels, current: dict[str, set[str]], reopened: bool, sent: set[str]
+    ) -> Writes:
         desired = labels.desired(row.state, row.overdue)
         remove = labels.managed - desired
         archive = self.desk.sweep.archive_closed
@@ -674,14 +796,16 @@ class _Sweep:
         that their history events are told apart from an agent's, even after a crash.
         """
         if writes:
-            self.store.record_writes(cursor, self.sweep_id, [OwnWrite(m, add, remove)
-                                                             for (add, remove), entries in writes.items()
-                                                             for m, _ in entries])
+            self.store.record_writes(
+                cursor,
+                self.sweep_id,
+                [OwnWrite(m, add, remove) for (add, remove), entries in writes.items() for m, _ in entries],
+            )
         changes: list[Modify] = []
         members: list[set[str]] = []
         for (add, remove), entries in sorted(writes.items(), key=lambda kv: (sorted(kv[0][0]), sorted(kv[0][1]))):
             for start in range(0, len(entries), MAX_MODIFY_IDS):
-                part = entries[start:start + MAX_MODIFY_IDS]
+                part = entries[start : start + MAX_MODIFY_IDS]
                 changes.append(Modify(tuple(m for m, _ in part), add, remove))
                 members.append({t for _, t in part})
         failed: set[str] = set()
@@ -695,8 +819,13 @@ class _Sweep:
         return _Relabelled(failed, errors, sum(len(c.ids) for c in changes))
 
 
-def _scan(records: Iterable[HistoryRecord], rows: dict[str, ThreadRow], own: Mapping[str, list[OwnWrite]],
-          labels: _Labels, seen_until: int = 0) -> _Scan:
+def _scan(
+    records: Iterable[HistoryRecord],
+    rows: dict[str, ThreadRow],
+    own: Mapping[str, list[OwnWrite]],
+    labels: _Labels,
+    seen_until: int = 0,
+) -> _Scan:
     """The threads history records name as changed, with their deltas and the statuses set by hand."""
     threads: dict[str, None] = {}
     deltas: dict[str, _Delta] = defaultdict(_Delta)
@@ -712,7 +841,7 @@ def _scan(records: Iterable[HistoryRecord], rows: dict[str, ThreadRow], own: Map
                 threads[message.thread_id] = None
                 deltas[message.thread_id].deleted.add(message.id)
         for added, events in ((True, record.labels_added), (False, record.labels_removed)):
-            for event in (events if record.id > seen_until else ()):
+            for event in events if record.id > seen_until else ():
                 thread_id = event.message.thread_id
                 touched = set(event.label_ids)
                 if touched & _HIDDEN:
@@ -731,8 +860,12 @@ def _scan(records: Iterable[HistoryRecord], rows: dict[str, ThreadRow], own: Map
 
 
 def _meta(message: Message) -> MessageMeta:
-    return MessageMeta(id=message.id, internal_date=message.internal_date, label_ids=message.label_ids,
-                       headers=Headers(message.headers))
+    return MessageMeta(
+        id=message.id,
+        internal_date=message.internal_date,
+        label_ids=message.label_ids,
+        headers=Headers(message.headers),
+    )
 
 
 def _facts(classified: list[Classified], us: Us, state: State | None) -> dict[str, Any]:
@@ -754,11 +887,18 @@ def _facts(classified: list[Classified], us: Us, state: State | None) -> dict[st
             start -= 1
         waiting_since = counted[start].message.internal_date
     flags = [tuple(sorted(c.flags)) for c in shown]
-    return {"subject": subject, "customer": customer, "agent": agents[-1] if agents else None,
-            "first_agent": agents[0] if agents else None, "waiting_since": waiting_since,
-            "flags": sorted(set().union(*flags)),
-            "messages": [MessageFact(c.message.id, c.message.internal_date, c.kind.value,
-                                     author(c.message, us) or None, f) for c, f in zip(shown, flags, strict=True)]}
+    return {
+        "subject": subject,
+        "customer": customer,
+        "agent": agents[-1] if agents else None,
+        "first_agent": agents[0] if agents else None,
+        "waiting_since": waiting_since,
+        "flags": sorted(set().union(*flags)),
+        "messages": [
+            MessageFact(c.message.id, c.message.internal_date, c.kind.value, author(c.message, us) or None, f)
+            for c, f in zip(shown, flags, strict=True)
+        ],
+    }
 
 
 def _subject(message: MessageMeta) -> str:
@@ -773,8 +913,9 @@ def _with_flags(classified: Classified, flags: tuple[str, ...]) -> Classified:
     return dataclasses.replace(classified, flags=frozenset(flags))
 
 
-def _note_hand_set(hand_set: dict[str, State], thread_id: str, touched: set[str], labels: _Labels, *,
-                   added: bool) -> None:
+def _note_hand_set(
+    hand_set: dict[str, State], thread_id: str, touched: set[str], labels: _Labels, *, added: bool
+) -> None:
     """Someone else's status label change, in history order: the last status added by hand
     wins, one removed by hand is withdrawn."""
     states = [s for s in (labels.state_of(lid) for lid in touched) if s is not None]
@@ -784,8 +925,7 @@ def _note_hand_set(hand_set: dict[str, State], thread_id: str, touched: set[str]
         del hand_set[thread_id]
 
 
-def _own_write(own: Mapping[str, list[OwnWrite]], message_id: str, labels: set[str], *,
-               added: bool) -> OwnWrite | None:
+def _own_write(own: Mapping[str, list[OwnWrite]], message_id: str, labels: set[str], *, added: bool) -> OwnWrite | None:
     """The recorded write of ours that explains the history event (labels added to / removed from
     the message), a committed one first; None: someone else's change."""
     matches = [w for w in own.get(message_id, ()) if labels <= (w.added if added else w.removed)]

@@ -22,17 +22,32 @@ from gmaildesk.sweep.store import Store, store_path
 __all__ = ["sweep_once"]
 
 
-def sweep_once(desk: Desk, options: ConnectionOptions, store_override: Path | None = None, *, full: bool = False,
-               dry_run: bool = False, progress: Progress | None = None) -> SweepResult:
+def sweep_once(
+    desk: Desk,
+    options: ConnectionOptions,
+    store_override: Path | None = None,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> SweepResult:
     """One sweep of desk.mailbox; raises GmailDeskError when nothing could be done (wrong
     account, another sweep holding the lock, a store that is not this account's)."""
     api = HttpGmailApi(connect(options, scopes.SWEEP))
     before = api.usage()
     profile = api.profile()
     account = Account(api.endpoint, profile.address)
-    check_mailbox(desk.mailbox, account.address,
-                  how="--user" if options.user else f"the account {account.describe()}")
+    check_mailbox(desk.mailbox, account.address, how="--user" if options.user else f"the account {account.describe()}")
     path = store_path(account, store_override)
     with AccountLock(account, "sweep"), Store(path, account) as store:
-        return engine.run(api, desk, store, full=full, dry_run=dry_run, now_ms=api.clock(), progress=progress,
-                          profile=profile, usage_from=before)
+        return engine.run(
+            api,
+            desk,
+            store,
+            full=full,
+            dry_run=dry_run,
+            now_ms=api.clock(),
+            progress=progress,
+            profile=profile,
+            usage_from=before,
+        )

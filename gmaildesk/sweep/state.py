@@ -17,18 +17,18 @@ __all__ = ["State", "Policy", "Previous", "Verdict", "decide", "format_duration"
 
 
 class State(StrEnum):
-    NEW = "new"              # only customer messages so far: a first response is owed
-    WAITING = "waiting"      # the customer wrote last, after a reply or forward of ours
-    HANDLED = "handled"      # we replied last, to the customer
+    NEW = "new"  # only customer messages so far: a first response is owed
+    WAITING = "waiting"  # the customer wrote last, after a reply or forward of ours
+    HANDLED = "handled"  # we replied last, to the customer
     FORWARDED = "forwarded"  # we last handed it to someone else; the customer has not written since
-    CLOSED = "closed"        # handled, and no counted message for close_after
+    CLOSED = "closed"  # handled, and no counted message for close_after
 
 
 @dataclass(frozen=True)
 class Policy:
     first_response_s: int | None = None  # SLA while NEW (the department's); None: no SLA
-    next_response_s: int | None = None   # SLA while WAITING
-    close_after_s: int | None = None     # HANDLED this long with nothing counted -> CLOSED; None: never
+    next_response_s: int | None = None  # SLA while WAITING
+    close_after_s: int | None = None  # HANDLED this long with nothing counted -> CLOSED; None: never
 
 
 @dataclass(frozen=True)
@@ -37,22 +37,27 @@ class Previous:
 
     state: State | None
     last_counted_id: str | None  # the newest counted message when that state was recorded
-    manual: bool = False         # the state was set by an agent (status label changed by hand)
+    manual: bool = False  # the state was set by an agent (status label changed by hand)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    state: State | None            # None: nothing counted yet -> no status label
+    state: State | None  # None: nothing counted yet -> no status label
     overdue: bool
-    due_at: int | None             # ms when the SLA runs out (NEW/WAITING with an SLA), else None
+    due_at: int | None  # ms when the SLA runs out (NEW/WAITING with an SLA), else None
     last_counted: Classified | None
     first_response_at: int | None  # ms of our first reply after the first customer message
     reason: str
-    manual: bool = False           # the state is an agent's, kept; record Previous(manual=True)
+    manual: bool = False  # the state is an agent's, kept; record Previous(manual=True)
 
 
-def decide(classified: Sequence[Classified], policy: Policy, now_ms: int,
-           manual_state: State | None = None, previous: Previous | None = None) -> Verdict:
+def decide(
+    classified: Sequence[Classified],
+    policy: Policy,
+    now_ms: int,
+    manual_state: State | None = None,
+    previous: Previous | None = None,
+) -> Verdict:
     """The conversation's state now.
 
     `manual_state`: the status an agent applied by hand, when the engine sees one that differs
@@ -69,9 +74,15 @@ def decide(classified: Sequence[Classified], policy: Policy, now_ms: int,
         manual = previous.state
     if manual is None or manual == verdict.state or not _nothing_counted_since(counted, previous):
         return verdict
-    return Verdict(state=manual, overdue=False, due_at=None, last_counted=verdict.last_counted,
-                   first_response_at=verdict.first_response_at, manual=True,
-                   reason=f"kept: set by hand to {manual.value}, no counted message since")
+    return Verdict(
+        state=manual,
+        overdue=False,
+        due_at=None,
+        last_counted=verdict.last_counted,
+        first_response_at=verdict.first_response_at,
+        manual=True,
+        reason=f"kept: set by hand to {manual.value}, no counted message since",
+    )
 
 
 def _nothing_counted_since(counted: list[Classified], previous: Previous | None) -> bool:
@@ -95,8 +106,9 @@ def _first_response_at(counted: list[Classified]) -> int | None:
 
 def _from_messages(counted: list[Classified], policy: Policy, now_ms: int) -> Verdict:
     if not counted:
-        return Verdict(None, False, None, None, None,
-                       "nothing counted yet (only automatic mail, bounces, lists, drafts or notes)")
+        return Verdict(
+            None, False, None, None, None, "nothing counted yet (only automatic mail, bounces, lists, drafts or notes)"
+        )
     first_response_at = _first_response_at(counted)
     last = counted[-1]
     last_at = last.message.internal_date
@@ -104,26 +116,37 @@ def _from_messages(counted: list[Classified], policy: Policy, now_ms: int) -> Ve
     def verdict(state: State, reason: str, due_at: int | None = None) -> Verdict:
         overdue = due_at is not None and now_ms > due_at
         if due_at is not None:
-            reason += (f"; overdue by {format_duration(now_ms - due_at)}" if overdue
-                       else f"; due in {format_duration(due_at - now_ms)}")
+            reason += (
+                f"; overdue by {format_duration(now_ms - due_at)}"
+                if overdue
+                else f"; due in {format_duration(due_at - now_ms)}"
+            )
         return Verdict(state, overdue, due_at, last, first_response_at, reason)
 
     if last.kind is Kind.CUSTOMER:
         ours = [i for i, c in enumerate(counted) if c.kind is not Kind.CUSTOMER]
         if not ours:
             start = counted[0].message.internal_date
-            return verdict(State.NEW, f"customer wrote {_ago(now_ms, start)}, no reply yet",
-                           _due(start, policy.first_response_s))
+            return verdict(
+                State.NEW, f"customer wrote {_ago(now_ms, start)}, no reply yet", _due(start, policy.first_response_s)
+            )
         after = "forward" if counted[ours[-1]].kind is Kind.OURS_FORWARD else "reply"
         start = counted[ours[-1] + 1].message.internal_date  # first customer message of this run
-        return verdict(State.WAITING, f"customer wrote last ({_ago(now_ms, last_at)}) after our {after}",
-                       _due(start, policy.next_response_s))
+        return verdict(
+            State.WAITING,
+            f"customer wrote last ({_ago(now_ms, last_at)}) after our {after}",
+            _due(start, policy.next_response_s),
+        )
     if last.kind is Kind.OURS_FORWARD:
-        return verdict(State.FORWARDED,
-                       f"we forwarded last ({_ago(now_ms, last_at)}), the customer has not written since")
+        return verdict(
+            State.FORWARDED, f"we forwarded last ({_ago(now_ms, last_at)}), the customer has not written since"
+        )
     if policy.close_after_s is not None and now_ms - last_at >= policy.close_after_s * 1000:
-        return verdict(State.CLOSED, f"handled, nothing from the customer for {format_duration(now_ms - last_at)}"
-                                     f" (closes after {format_duration(policy.close_after_s * 1000)})")
+        return verdict(
+            State.CLOSED,
+            f"handled, nothing from the customer for {format_duration(now_ms - last_at)}"
+            f" (closes after {format_duration(policy.close_after_s * 1000)})",
+        )
     return verdict(State.HANDLED, f"we replied last ({_ago(now_ms, last_at)})")
 
 

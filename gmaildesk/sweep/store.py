@@ -30,8 +30,19 @@ from gmaildesk.errors import GmailDeskError
 from gmaildesk.paths import Account, account_dir, endpoint_key, private_dir, safe_component
 from gmaildesk.sweep.state import State
 
-__all__ = ["Store", "ThreadRow", "Checkpoint", "JournalEntry", "MessageFact", "OwnWrite", "Pending", "store_path",
-           "STORE_FILE", "SCHEMA_VERSION", "migrate"]
+__all__ = [
+    "Store",
+    "ThreadRow",
+    "Checkpoint",
+    "JournalEntry",
+    "MessageFact",
+    "OwnWrite",
+    "Pending",
+    "store_path",
+    "STORE_FILE",
+    "SCHEMA_VERSION",
+    "migrate",
+]
 
 STORE_FILE = "sweep.sqlite"
 
@@ -76,12 +87,20 @@ CREATE TABLE IF NOT EXISTS journal (
 
 def _v1_facts(db: sqlite3.Connection) -> None:
     """Version 1: what the audit shows (subject, customer, agents, wait start, every message)."""
-    _add_columns(db, "threads", (("subject", "TEXT"),          # Subject of the first message
-                                 ("customer", "TEXT"),         # first customer (author); we wrote first: recipient
-                                 ("agent", "TEXT"),            # send-as address (From) of our last reply
-                                 ("first_agent", "TEXT"),      # ... and of our first
-                                 ("waiting_since", "INTEGER")))  # new/waiting: start of the current wait
-    _script(db, """
+    _add_columns(
+        db,
+        "threads",
+        (
+            ("subject", "TEXT"),  # Subject of the first message
+            ("customer", "TEXT"),  # first customer (author); we wrote first: recipient
+            ("agent", "TEXT"),  # send-as address (From) of our last reply
+            ("first_agent", "TEXT"),  # ... and of our first
+            ("waiting_since", "INTEGER"),
+        ),
+    )  # new/waiting: start of the current wait
+    _script(
+        db,
+        """
         CREATE TABLE IF NOT EXISTS messages (  -- every message of a thread as last read (no drafts)
             thread_id TEXT NOT NULL,
             message_id TEXT NOT NULL,
@@ -94,15 +113,18 @@ def _v1_facts(db: sqlite3.Connection) -> None:
         CREATE INDEX IF NOT EXISTS threads_first_customer_at ON threads (first_customer_at);
         CREATE INDEX IF NOT EXISTS journal_to_state ON journal (to_state);
         CREATE INDEX IF NOT EXISTS journal_thread ON journal (thread_id);
-    """)
+    """,
+    )
 
 
 def _v2_safety(db: sqlite3.Connection) -> None:
     """Version 2: whose store it is, our own label writes, conversations Gmail did not show yet,
     the classifier's flags."""
-    _add_columns(db, "threads", (("flags", "TEXT NOT NULL DEFAULT '[]'"),))   # JSON: union of the messages' flags
+    _add_columns(db, "threads", (("flags", "TEXT NOT NULL DEFAULT '[]'"),))  # JSON: union of the messages' flags
     _add_columns(db, "messages", (("flags", "TEXT NOT NULL DEFAULT '[]'"),))  # JSON: the classifier's flags
-    _script(db, """
+    _script(
+        db,
+        """
         CREATE TABLE IF NOT EXISTS account (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             endpoint TEXT NOT NULL,  -- paths.endpoint_key: gmail, sandbox-HOST-PORT
@@ -127,7 +149,8 @@ def _v2_safety(db: sqlite3.Connection) -> None:
             thread_id TEXT PRIMARY KEY,
             hand_state TEXT                   -- the status an agent set by hand then, if any
         );
-    """)
+    """,
+    )
 
 
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_facts, _v2_safety)
@@ -163,7 +186,7 @@ class MessageFact:
 
     message_id: str
     at: int
-    kind: str            # classify.Kind value
+    kind: str  # classify.Kind value
     from_addr: str | None
     flags: tuple[str, ...] = ()  # the classifier's flags ("possibly_automatic", ...), sorted
 
@@ -229,24 +252,51 @@ class Pending:
 
     thread_id: str
     first_missing_at: int  # ms
-    runs: int              # runs that got a 404 for it
+    runs: int  # runs that got a 404 for it
     message_ids: tuple[str, ...] = ()  # new messages history named that the thread lacked; (): the thread
 
 
-_COLUMNS = ("thread_id", "state", "overdue", "department", "last_counted_id", "last_counted_side",
-            "last_counted_at", "first_customer_at", "first_response_at", "due_at", "manual", "message_ids",
-            "labels", "updated_at", "subject", "customer", "agent", "first_agent", "waiting_since", "flags")
+_COLUMNS = (
+    "thread_id",
+    "state",
+    "overdue",
+    "department",
+    "last_counted_id",
+    "last_counted_side",
+    "last_counted_at",
+    "first_customer_at",
+    "first_response_at",
+    "due_at",
+    "manual",
+    "message_ids",
+    "labels",
+    "updated_at",
+    "subject",
+    "customer",
+    "agent",
+    "first_agent",
+    "waiting_since",
+    "flags",
+)
 
 _ADVICE = {  # sqlite error name -> (what happened, what to do); {path}, {dir} filled in
-    "SQLITE_FULL": ("the disk is full", "free space on the disk holding {dir}; nothing of this run was recorded, "
-                                        "the next sweep redoes it"),
-    "SQLITE_READONLY": ("the file or its folder is read-only",
-                        "make {path} and {dir} writable by this user, or point --state elsewhere"),
+    "SQLITE_FULL": (
+        "the disk is full",
+        "free space on the disk holding {dir}; nothing of this run was recorded, the next sweep redoes it",
+    ),
+    "SQLITE_READONLY": (
+        "the file or its folder is read-only",
+        "make {path} and {dir} writable by this user, or point --state elsewhere",
+    ),
     "SQLITE_CANTOPEN": ("cannot open it", "make {dir} writable by this user, or point --state elsewhere"),
-    "SQLITE_NOTADB": ("it is not a sweep store (or its header is damaged)",
-                      "move it aside; the next sweep rebuilds the store with a full scan"),
-    "SQLITE_CORRUPT": ("the file is damaged (truncated or overwritten)",
-                       "move it aside; the next sweep rebuilds the store with a full scan"),
+    "SQLITE_NOTADB": (
+        "it is not a sweep store (or its header is damaged)",
+        "move it aside; the next sweep rebuilds the store with a full scan",
+    ),
+    "SQLITE_CORRUPT": (
+        "the file is damaged (truncated or overwritten)",
+        "move it aside; the next sweep rebuilds the store with a full scan",
+    ),
     "SQLITE_IOERR": ("the disk reported an I/O error", "check the disk holding {dir}"),
     "SQLITE_PERM": ("permission denied", "make {path} and {dir} writable by this user"),
 }
@@ -263,9 +313,10 @@ class Store:
                 private_dir(self.path.parent)
                 _create_private(self.path)
             except OSError as error:
-                raise GmailDeskError(f"cannot create the sweep store {self.path}: {error.strerror}",
-                                     [f"make {self.path.parent} writable by this user, or point --state "
-                                      "elsewhere"]) from None
+                raise GmailDeskError(
+                    f"cannot create the sweep store {self.path}: {error.strerror}",
+                    [f"make {self.path.parent} writable by this user, or point --state elsewhere"],
+                ) from None
             self._db = sqlite3.connect(str(self.path), isolation_level=None)  # explicit transactions
             try:
                 self.db.execute("PRAGMA journal_mode=WAL")
@@ -303,10 +354,10 @@ class Store:
         if row is None:
             self.db.execute("INSERT INTO account (id, endpoint, address) VALUES (1, ?, ?)", mine)
         elif tuple(row) != mine:
-            raise GmailDeskError(f"{self.path} holds the sweep state of {row[1]} ({row[0]}), "
-                                 f"not of {mine[1]} ({mine[0]})",
-                                 ["give each account its own --state file (or leave --state out: each account "
-                                  "gets its own store)"])
+            raise GmailDeskError(
+                f"{self.path} holds the sweep state of {row[1]} ({row[0]}), not of {mine[1]} ({mine[0]})",
+                ["give each account its own --state file (or leave --state out: each account gets its own store)"],
+            )
 
     # ---- reads
     def account(self) -> tuple[str, str] | None:
@@ -317,8 +368,9 @@ class Store:
 
     def checkpoint(self) -> Checkpoint:
         with self._errors("reading"):
-            row = self.db.execute("SELECT history_id, labels_history_id, last_sweep_at, label_ids "
-                                  "FROM checkpoint WHERE id = 1").fetchone()
+            row = self.db.execute(
+                "SELECT history_id, labels_history_id, last_sweep_at, label_ids FROM checkpoint WHERE id = 1"
+            ).fetchone()
             if row is None:
                 return Checkpoint()
             return Checkpoint(row[0], row[1], row[2], _json(row[3] or "{}", self.path, "checkpoint.label_ids"))
@@ -335,52 +387,85 @@ class Store:
             sql += " WHERE thread_id = ?"
             args = (thread_id,)
         with self._errors("reading"):
-            return [JournalEntry(r[0], r[1] or None, r[2] or None, *r[3:])
-                    for r in self.db.execute(sql + " ORDER BY id", args).fetchall()]
+            return [
+                JournalEntry(r[0], r[1] or None, r[2] or None, *r[3:])
+                for r in self.db.execute(sql + " ORDER BY id", args).fetchall()
+            ]
 
     def messages(self, thread_id: str) -> list[MessageFact]:
         with self._errors("reading"):
-            return [MessageFact(r[0], r[1], r[2], r[3],
-                                tuple(_json(r[4], self.path, f"messages.flags of {thread_id}")))
-                    for r in self.db.execute("SELECT message_id, at, kind, from_addr, flags FROM messages "
-                                             "WHERE thread_id = ? ORDER BY at, message_id", (thread_id,))]
+            return [
+                MessageFact(r[0], r[1], r[2], r[3], tuple(_json(r[4], self.path, f"messages.flags of {thread_id}")))
+                for r in self.db.execute(
+                    "SELECT message_id, at, kind, from_addr, flags FROM messages "
+                    "WHERE thread_id = ? ORDER BY at, message_id",
+                    (thread_id,),
+                )
+            ]
 
     def own_writes(self) -> dict[str, list[OwnWrite]]:
         """message id -> the label writes of ours whose history events the next run will meet."""
         out: dict[str, list[OwnWrite]] = {}
         with self._errors("reading"):
             for message_id, added, removed, committed in self.db.execute(
-                    "SELECT message_id, added, removed, committed FROM own_writes"):
-                out.setdefault(message_id, []).append(OwnWrite(
-                    message_id, frozenset(_json(added, self.path, "own_writes.added")),
-                    frozenset(_json(removed, self.path, "own_writes.removed")), bool(committed)))
+                "SELECT message_id, added, removed, committed FROM own_writes"
+            ):
+                out.setdefault(message_id, []).append(
+                    OwnWrite(
+                        message_id,
+                        frozenset(_json(added, self.path, "own_writes.added")),
+                        frozenset(_json(removed, self.path, "own_writes.removed")),
+                        bool(committed),
+                    )
+                )
         return out
 
     def recheck(self) -> dict[str, State | None]:
         """thread -> status set by hand (or None): changes made by others while the last run was busy."""
         with self._errors("reading"):
             rows = self.db.execute("SELECT thread_id, hand_state FROM recheck").fetchall()
-        return {thread_id: _state(hand_state, self.path, f"the recheck row of thread {thread_id}")
-                for thread_id, hand_state in rows}
+        return {
+            thread_id: _state(hand_state, self.path, f"the recheck row of thread {thread_id}")
+            for thread_id, hand_state in rows
+        }
 
     def pending(self) -> dict[str, Pending]:
         with self._errors("reading"):
-            return {r[0]: Pending(r[0], r[1], r[2], tuple(_json(r[3], self.path, "pending.message_ids")))
-                    for r in self.db.execute("SELECT thread_id, first_missing_at, runs, message_ids FROM pending")}
+            return {
+                r[0]: Pending(r[0], r[1], r[2], tuple(_json(r[3], self.path, "pending.message_ids")))
+                for r in self.db.execute("SELECT thread_id, first_missing_at, runs, message_ids FROM pending")
+            }
 
     # ---- the writes
     def record_writes(self, after_history_id: str, sweep_id: str, writes: list[OwnWrite]) -> None:
         """Before the label writes go out: remember them as ours (see the module docstring);
         `commit` with the same sweep_id marks them committed."""
         with self._errors("recording the label writes in"), self._transaction():
-            self.db.executemany("INSERT INTO own_writes (after_history_id, sweep_id, message_id, added, removed) "
-                                "VALUES (?, ?, ?, ?, ?)",
-                                [(int(after_history_id), sweep_id, w.message_id, json.dumps(sorted(w.added)),
-                                  json.dumps(sorted(w.removed))) for w in writes])
+            self.db.executemany(
+                "INSERT INTO own_writes (after_history_id, sweep_id, message_id, added, removed) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        int(after_history_id),
+                        sweep_id,
+                        w.message_id,
+                        json.dumps(sorted(w.added)),
+                        json.dumps(sorted(w.removed)),
+                    )
+                    for w in writes
+                ],
+            )
 
-    def commit(self, checkpoint: Checkpoint, rows: list[ThreadRow], journal: list[JournalEntry], sweep_id: str,
-               dropped: Iterable[str] = (), pending: Iterable[Pending] | None = None,
-               recheck: dict[str, State | None] | None = None) -> None:
+    def commit(
+        self,
+        checkpoint: Checkpoint,
+        rows: list[ThreadRow],
+        journal: list[JournalEntry],
+        sweep_id: str,
+        dropped: Iterable[str] = (),
+        pending: Iterable[Pending] | None = None,
+        recheck: dict[str, State | None] | None = None,
+    ) -> None:
         """Checkpoint, thread rows, journal, the pending and recheck sets (None: unchanged) in one transaction.
 
         Own writes recorded before the new cursor are forgotten: the history after it cannot show them.
@@ -388,36 +473,54 @@ class Store:
         db = self.db
         dropped = list(dropped)
         with self._errors("saving the sweep to"), self._transaction():
-            db.execute("INSERT OR REPLACE INTO checkpoint (id, history_id, labels_history_id, last_sweep_at, "
-                       "label_ids) VALUES (1, ?, ?, ?, ?)",
-                       (checkpoint.history_id, checkpoint.labels_history_id, checkpoint.last_sweep_at,
-                        json.dumps(checkpoint.label_ids, sort_keys=True)))
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoint (id, history_id, labels_history_id, last_sweep_at, "
+                "label_ids) VALUES (1, ?, ?, ?, ?)",
+                (
+                    checkpoint.history_id,
+                    checkpoint.labels_history_id,
+                    checkpoint.last_sweep_at,
+                    json.dumps(checkpoint.label_ids, sort_keys=True),
+                ),
+            )
             if checkpoint.history_id is not None and checkpoint.history_id.isdigit():
                 db.execute("DELETE FROM own_writes WHERE after_history_id < ?", (int(checkpoint.history_id),))
             db.execute("UPDATE own_writes SET committed = 1 WHERE sweep_id = ?", (sweep_id,))
-            db.executemany(f"INSERT OR REPLACE INTO threads ({', '.join(_COLUMNS)}) "
-                           f"VALUES ({', '.join('?' * len(_COLUMNS))})", [_values(r) for r in rows])
+            db.executemany(
+                f"INSERT OR REPLACE INTO threads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                [_values(r) for r in rows],
+            )
             db.executemany("DELETE FROM threads WHERE thread_id = ?", [(t,) for t in dropped])
             reread = [r for r in rows if r.messages is not None]
-            db.executemany("DELETE FROM messages WHERE thread_id = ?",
-                           [(r.thread_id,) for r in reread] + [(t,) for t in dropped])
-            db.executemany("INSERT OR REPLACE INTO messages (thread_id, message_id, at, kind, from_addr, flags) "
-                           "VALUES (?, ?, ?, ?, ?, ?)",
-                           [(r.thread_id, m.message_id, m.at, m.kind, m.from_addr, json.dumps(sorted(m.flags)))
-                            for r in reread for m in r.messages or ()])
-            db.executemany("INSERT OR IGNORE INTO journal (thread_id, from_state, to_state, reason, at, sweep_id, "
-                           "basis) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [(j.thread_id, j.from_state or "", j.to_state or "", j.reason, j.at, sweep_id, j.basis)
-                            for j in journal])
+            db.executemany(
+                "DELETE FROM messages WHERE thread_id = ?", [(r.thread_id,) for r in reread] + [(t,) for t in dropped]
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO messages (thread_id, message_id, at, kind, from_addr, flags) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (r.thread_id, m.message_id, m.at, m.kind, m.from_addr, json.dumps(sorted(m.flags)))
+                    for r in reread
+                    for m in r.messages or ()
+                ],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO journal (thread_id, from_state, to_state, reason, at, sweep_id, "
+                "basis) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (j.thread_id, j.from_state or "", j.to_state or "", j.reason, j.at, sweep_id, j.basis)
+                    for j in journal
+                ],
+            )
             if recheck is not None:
                 db.execute("DELETE FROM recheck")
                 db.executemany("INSERT INTO recheck (thread_id, hand_state) VALUES (?, ?)", recheck.items())
             if pending is not None:
                 db.execute("DELETE FROM pending")
-                db.executemany("INSERT INTO pending (thread_id, first_missing_at, runs, message_ids) "
-                               "VALUES (?, ?, ?, ?)",
-                               [(p.thread_id, p.first_missing_at, p.runs, json.dumps(list(p.message_ids)))
-                                for p in pending])
+                db.executemany(
+                    "INSERT INTO pending (thread_id, first_missing_at, runs, message_ids) VALUES (?, ?, ?, ?)",
+                    [(p.thread_id, p.first_missing_at, p.runs, json.dumps(list(p.message_ids))) for p in pending],
+                )
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
@@ -491,17 +594,20 @@ def _json(text: str, path: Path, where: str) -> Any:
     try:
         return json.loads(text)
     except (TypeError, ValueError):
-        raise GmailDeskError(f"{path}: bad JSON in {where} (the store was edited or damaged)",
-                             ["move the file aside; the next sweep rebuilds it with a full scan"]) from None
+        raise GmailDeskError(
+            f"{path}: bad JSON in {where} (the store was edited or damaged)",
+            ["move the file aside; the next sweep rebuilds it with a full scan"],
+        ) from None
 
 
 def migrate(db: sqlite3.Connection, path: Path | str = "the store") -> None:
     """Bring an older store file up to SCHEMA_VERSION in one transaction; refuse a newer one."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise GmailDeskError(f"{path} was made by a newer gmaildesk (store version {version}; this one "
-                             f"knows up to {SCHEMA_VERSION})",
-                             ["upgrade gmaildesk, or point --state at another file"])
+        raise GmailDeskError(
+            f"{path} was made by a newer gmaildesk (store version {version}; this one knows up to {SCHEMA_VERSION})",
+            ["upgrade gmaildesk, or point --state at another file"],
+        )
     if version == SCHEMA_VERSION:
         return
     db.execute("BEGIN IMMEDIATE")
@@ -523,22 +629,58 @@ def _state(value: str | None, path: Path, where: str) -> State | None:
     try:
         return State(value)
     except ValueError:
-        raise GmailDeskError(f"{path}: unknown state {value!r} in {where} (the store was edited or damaged)",
-                             ["move the file aside; the next sweep rebuilds it with a full scan"]) from None
+        raise GmailDeskError(
+            f"{path}: unknown state {value!r} in {where} (the store was edited or damaged)",
+            ["move the file aside; the next sweep rebuilds it with a full scan"],
+        ) from None
 
 
 def _row(r: Sequence[Any], path: Path) -> ThreadRow:
     where = f"the row of thread {r[0]}"
-    return ThreadRow(thread_id=r[0], state=_state(r[1], path, where), overdue=bool(r[2]), department=r[3],
-                     last_counted_id=r[4],
-                     last_counted_side=r[5], last_counted_at=r[6], first_customer_at=r[7], first_response_at=r[8],
-                     due_at=r[9], manual=bool(r[10]), message_ids=_json(r[11], path, where),
-                     labels=_json(r[12], path, where), updated_at=r[13], subject=r[14], customer=r[15], agent=r[16],
-                     first_agent=r[17], waiting_since=r[18], flags=_json(r[19], path, where))
+    return ThreadRow(
+        thread_id=r[0],
+        state=_state(r[1], path, where),
+        overdue=bool(r[2]),
+        department=r[3],
+        last_counted_id=r[4],
+        last_counted_side=r[5],
+        last_counted_at=r[6],
+        first_customer_at=r[7],
+        first_response_at=r[8],
+        due_at=r[9],
+        manual=bool(r[10]),
+        message_ids=_json(r[11], path, where),
+        labels=_json(r[12], path, where),
+        updated_at=r[13],
+        subject=r[14],
+        customer=r[15],
+        agent=r[16],
+        first_agent=r[17],
+        waiting_since=r[18],
+        flags=_json(r[19], path, where),
+    )
 
 
 def _values(t: ThreadRow) -> tuple[object, ...]:
-    return (t.thread_id, t.state, int(t.overdue), t.department, t.last_counted_id, t.last_counted_side,
-            t.last_counted_at, t.first_customer_at, t.first_response_at, t.due_at, int(t.manual),
-            json.dumps(t.message_ids), json.dumps(sorted(t.labels)), t.updated_at, t.subject, t.customer, t.agent,
-            t.first_agent, t.waiting_since, json.dumps(sorted(t.flags)))
+    return (
+        t.thread_id,
+        t.state,
+        int(t.overdue),
+        t.department,
+        t.last_counted_id,
+        t.last_counted_side,
+        t.last_counted_at,
+        t.first_customer_at,
+        t.first_response_at,
+        t.due_at,
+        int(t.manual),
+        json.dumps(t.message_ids),
+        json.dumps(sorted(t.labels)),
+        t.updated_at,
+        t.subject,
+        t.customer,
+        t.agent,
+        t.first_agent,
+        t.waiting_since,
+        json.dumps(sorted(t.flags)),
+    )
