@@ -2,7 +2,7 @@
 
 Thin commands over gmaildesk.audit: each loads desk.yaml (mailbox, SLAs), opens the sweep store
 read-only, optionally runs an incremental sweep first (`--refresh`: gmaildesk.sweep.service, as
-`gmaildesk sweep` does), and prints a rich table, `--json` (version 1, see gmaildesk/audit/shapes.py)
+`gmaildesk sweep` does), and prints a table (cli/audit_view.py), `--json` (version 1, see audit/shapes.py)
 or `--csv`. "Now" comes with the connection (gmaildesk.cli.options.now_ms).
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,12 +30,8 @@ from gmaildesk.errors import ExitCode, GmailDeskError
 if TYPE_CHECKING:
     import sqlite3
 
-    from rich.console import RenderableType
-    from rich.table import Table
-    from rich.text import Text
-
     from gmaildesk.audit.db import Slas
-    from gmaildesk.audit.queries import ThreadInfo
+    from gmaildesk.config.desk import Desk
     from gmaildesk.gmail.connection import ConnectionOptions
 
 # `status --check` found a problem (overdue conversations, a stale or missing sweep): distinct from 1
@@ -122,7 +118,7 @@ def _opened(config: Path, state: Path | None, refresh: bool, endpoint: str | Non
         db.close()
 
 
-def _refresh(desk: Any, connection: ConnectionOptions, state: Path | None) -> None:
+def _refresh(desk: Desk, connection: ConnectionOptions, state: Path | None) -> None:
     """`--refresh`: the incremental sweep `gmaildesk sweep --quiet` runs; a partial one still shows the store."""
     from gmaildesk.cli.sweep import report_problems
     from gmaildesk.sweep.service import sweep_once
@@ -174,55 +170,6 @@ def _emit(as_json: bool, as_csv: bool, doc: Callable[[], object],
         writer.writerows(safe.csv_row(row) for row in rows)
         typer.echo(out.getvalue(), nl=False)
     return as_json or as_csv
-
-
-def _print(renderable: RenderableType) -> None:
-    from rich.console import Console
-
-    Console().print(renderable)
-
-
-def _age(ms: int | None) -> str:
-    from gmaildesk.sweep.state import format_duration
-
-    return "-" if ms is None else format_duration(ms)
-
-
-def _flag_notes(flags: Iterable[str]) -> str:
-    from gmaildesk.audit.queries import FLAG_NOTES
-
-    return ", ".join(FLAG_NOTES.get(f, f) for f in flags)
-
-
-def _state_cell(t: ThreadInfo) -> Text:
-    """The state, then `overdue` and the classifier's doubts (e.g. "possibly automatic") when there are any."""
-    cell = safe.cell(t.state or "-")
-    if t.overdue:
-        cell.append(" overdue", style="red")
-    if t.flags:
-        cell.append(f" ({safe.text(_flag_notes(t.flags))})", style="yellow")
-    return cell
-
-
-def _threads_table(rows: Iterable[ThreadInfo], now_ms: int, title: str) -> Table:
-    """Every value from mail or Gmail goes in as safe.cell: shown literally, never read as markup."""
-    from rich.table import Table
-
-    from gmaildesk.audit.db import iso
-
-    table = Table(title=safe.cell(title))
-    for col in ("thread", "subject", "customer", "department", "state", "age", "last", "SLA deadline", "link"):
-        table.add_column(col, overflow="fold")
-    for t in rows:
-        due = "-" if t.due_at is None else f"{iso(t.due_at)} ({_due_in(t.due_at, now_ms)})"
-        subject = "?" if t.subject is None else t.subject or "(no subject)"
-        table.add_row(*map(safe.cell, (t.thread_id, subject, t.customer or "?", t.department or "-")),
-                      _state_cell(t), *map(safe.cell, (_age(t.age_ms), t.last_actor or "-", due, t.link)))
-    return table
-
-
-def _due_in(due_at: int, now_ms: int) -> str:
-    return f"overdue {_age(now_ms - due_at)}" if now_ms > due_at else f"in {_age(due_at - now_ms)}"
 
 
 def _page_folder(path: Path) -> Path:
@@ -298,26 +245,14 @@ def status(
     Example: gmaildesk status -c desk.yaml --check --max-age 15m
     """
     from gmaildesk.audit import queries, shapes
-    from gmaildesk.audit.db import iso
+    from gmaildesk.cli import audit_view
 
     max_age_ms = _duration_ms(max_age, "--max-age")
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
         result = queries.status(db, slas, now_ms)
     problems = result.problems(max_age_ms)
     if not _emit(as_json, as_csv, lambda: shapes.status_json(result, problems), lambda: shapes.status_csv(result)):
-        from rich.table import Table
-
-        table = Table(title=f"{result.total} conversations, {result.overdue} overdue; last sweep "
-                            f"{iso(result.last_sweep_at) or 'never'}"
-                            f"{'' if result.sweep_age_ms is None else ' (' + _age(result.sweep_age_ms) + ' ago)'}")
-        for col in ("department", *queries.STATES, "overdue", "oldest new", "oldest waiting"):
-            table.add_column(col)
-        for d in result.departments:
-            table.add_row(*map(safe.cell, (
-                d.department or "(none)", *(str(d.counts.get(s, 0)) for s in queries.STATES), str(d.overdue),
-                f"{_age(d.oldest_new.age_ms)} {d.oldest_new.thread_id}" if d.oldest_new else "-",
-                f"{_age(d.oldest_waiting.age_ms)} {d.oldest_waiting.thread_id}" if d.oldest_waiting else "-")))
-        _print(table)
+        audit_view.show_status(result)
     if check and problems:
         for problem in problems:
             typer.echo(f"Check failed: {problem}", err=True)
@@ -358,6 +293,7 @@ def threads(
     Example: gmaildesk threads -c desk.yaml --state waiting --older-than 2h --sort sla
     """
     from gmaildesk.audit import queries, shapes
+    from gmaildesk.cli import audit_view
 
     older_ms = None if older_than is None else _duration_ms(older_than, "--older-than")
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
@@ -365,7 +301,7 @@ def threads(
                                older_than_ms=older_ms, sort=sort.value, limit=limit or None)
     if not _emit(as_json, as_csv, lambda: shapes.threads_json(rows, now_ms), lambda: shapes.threads_csv(rows, now_ms)):
         shown = rows if limit else rows[:_TABLE_ROWS]
-        _print(_threads_table(shown, now_ms, f"{len(rows)} conversations"))
+        audit_view.show_threads(shown, now_ms, f"{len(rows)} conversations")
         if len(shown) < len(rows):
             typer.echo(f"... {len(rows) - len(shown)} more: use --limit 0 with --csv or --json for all.")
 
@@ -394,7 +330,8 @@ def show(
     Example: gmaildesk show -c desk.yaml https://mail.google.com/mail/u/0/#inbox/18c2f0a1b2c3d4e5
     """
     from gmaildesk.audit import queries, shapes
-    from gmaildesk.audit.db import iso, thread_id_from
+    from gmaildesk.audit.db import thread_id_from
+    from gmaildesk.cli import audit_view
 
     thread_id = thread_id_from(thread)
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
@@ -404,28 +341,7 @@ def show(
             raise GmailDeskError(f"conversation {thread_id} is not in the sweep store",
                                  ["it may be outside sweep.scope, or not swept yet (try --refresh)"]) from None
     if not _emit(as_json, as_csv, lambda: shapes.show_json(detail, now_ms), lambda: shapes.show_csv(detail)):
-        from rich.table import Table
-
-        _print(_threads_table([detail.info], now_ms, f"Conversation {thread_id}"))
-        if detail.info.flags:
-            typer.echo(f"Flags: {safe.text(_flag_notes(detail.info.flags))}")
-        history = Table(title="State history (journal)")
-        for col in ("at", "from", "to", "reason"):
-            history.add_column(col, overflow="fold")
-        for h in detail.history:
-            history.add_row(*map(safe.cell, (iso(h.at), h.from_state or "-", h.to_state or "-", h.reason)))
-        if detail.messages is None:
-            typer.echo("Messages: not recorded yet (the store has not read this conversation since it started "
-                       "recording messages; `gmaildesk sweep --full` fills them).")
-        else:
-            messages = Table(title="Messages")
-            for col in ("at", "from", "counted as", "message"):
-                messages.add_column(col, overflow="fold")
-            for m in detail.messages:
-                counted = m.counted_as + (f" ({_flag_notes(m.flags)})" if m.flags else "")
-                messages.add_row(*map(safe.cell, (iso(m.at), m.from_addr or "-", counted, m.message_id)))
-            _print(messages)
-        _print(history)
+        audit_view.show_thread(detail, now_ms, thread_id)
 
 
 def next_(
@@ -451,6 +367,7 @@ def next_(
     Example: gmaildesk next -c desk.yaml --dept Billing
     """
     from gmaildesk.audit import queries, shapes
+    from gmaildesk.cli import audit_view
 
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
         found = queries.next_thread(db, slas, now_ms, dept)
@@ -459,7 +376,7 @@ def next_(
         if found is None:
             typer.echo("Nothing to handle.")
         else:
-            _print(_threads_table([found], now_ms, "Handle next"))
+            audit_view.show_threads([found], now_ms, "Handle next")
             typer.echo(safe.text(found.link))
 
 
@@ -493,6 +410,7 @@ def report(
     Example: gmaildesk report -c desk.yaml --since 30d --by week
     """
     from gmaildesk.audit import queries, shapes
+    from gmaildesk.cli import audit_view
 
     since_ms = _duration_ms(since, "--since")
     if html is not None:
@@ -504,20 +422,6 @@ def report(
 
         _write_page(html, render_html(result))
     if not _emit(as_json, as_csv, lambda: shapes.report_json(result), lambda: shapes.report_csv(result)):
-        from rich.table import Table
-
-        table = Table(title=safe.cell(f"Report since {since} by {by.value}"))
-        for col in ("", "volume", "1st response med", "p90", "resolution med", "p90", "reopens", "SLA met",
-                    *(f"backlog {b}" for b, _ in queries.AGING_BUCKETS)):
-            table.add_column(col)
-        for g in [*result.groups, result.total]:
-            sla = "-" if g.sla_pct is None else f"{g.sla_pct}% ({g.sla_met}/{g.sla_measured})"
-            table.add_row(*map(safe.cell, (
-                g.key, str(g.volume), _age(g.first_response.median_ms), _age(g.first_response.p90_ms),
-                _age(g.resolution.median_ms), _age(g.resolution.p90_ms), str(g.reopens), sla,
-                *(str(g.backlog[b]) for b, _ in queries.AGING_BUCKETS))))
-        _print(table)
-        for note in result.missing:
-            typer.echo(f"Note: {safe.text(note)}")
+        audit_view.show_report(result, f"Report since {since} by {by.value}")
         if html is not None:
             typer.echo(f"Wrote {safe.text(html)}")
