@@ -32,24 +32,30 @@ def env(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[
     return desk, ["-c", str(path), "--endpoint", sandbox.url]
 
 
-@pytest.mark.parametrize(("command", "flag", "choices"), [
-    ("threads", "--state", ["new", "waiting", "handled", "forwarded", "closed", "open", "overdue"]),
-    ("threads", "--status", ["new", "waiting", "handled", "forwarded", "closed", "open", "overdue"]),
-    ("threads", "--sort", ["age", "sla"]),
-    ("report", "--by", ["dept", "week", "agent"]),
-])
+@pytest.mark.parametrize(
+    ("command", "flag", "choices"),
+    [
+        ("threads", "--state", ["new", "waiting", "handled", "forwarded", "closed", "open", "overdue"]),
+        ("threads", "--status", ["new", "waiting", "handled", "forwarded", "closed", "open", "overdue"]),
+        ("threads", "--sort", ["age", "sla"]),
+        ("report", "--by", ["dept", "week", "agent"]),
+    ],
+)
 def test_help_lists_every_choice_of_a_closed_option(command: str, flag: str, choices: list[str]) -> None:
     shown = invoke([command, "--help"], env={"COLUMNS": "200"}).stdout  # wide enough for rich not to wrap
     row = next(line for line in shown.splitlines() if line.startswith("│") and flag in line.replace(",", " ").split())
     assert f"<{'|'.join(choices)}>" in row
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["threads", "--sort", "oldest"], "'oldest' is not one of 'age', 'sla'"),
-    (["threads", "--state", "pending"], "'pending' is not one of 'new', 'waiting', 'handled', 'forwarded',"),
-    (["threads", "--status", "bogus"], "'bogus' is not one of"),
-    (["report", "--by", "moon"], "'moon' is not one of 'dept', 'week', 'agent'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["threads", "--sort", "oldest"], "'oldest' is not one of 'age', 'sla'"),
+        (["threads", "--state", "pending"], "'pending' is not one of 'new', 'waiting', 'handled', 'forwarded',"),
+        (["threads", "--status", "bogus"], "'bogus' is not one of"),
+        (["report", "--by", "moon"], "'moon' is not one of 'dept', 'week', 'agent'"),
+    ],
+)
 def test_a_value_outside_the_choices_is_a_usage_error(tmp_path: Path, args: list[str], message: str) -> None:
     """typer refuses it before the command runs: no desk.yaml, store or Gmail is needed to say so."""
     result = invoke([*args, "-c", str(tmp_path / "none.yaml")], ExitCode.USAGE)
@@ -128,10 +134,12 @@ def test_an_endpoint_that_tells_no_time_is_an_error_not_a_guess(env: tuple[Desk,
     """Before, the CLI probed the endpoint and fell back to the system clock on any exception."""
     desk, args = env
     invoke(["sweep", *args, "--quiet"])
-    endpoint = (f"http://127.0.0.1:{_free_port()}/" if where == "nothing listening"
-                else f"{desk.sandbox.url}elsewhere/")  # a server that answers, but 404 for the sandbox's status
-    result = invoke(["status", args[0], args[1], "--endpoint", endpoint, "--state", str(desk.store_path)],
-                    ExitCode.ERROR)
+    endpoint = (
+        f"http://127.0.0.1:{_free_port()}/" if where == "nothing listening" else f"{desk.sandbox.url}elsewhere/"
+    )  # a server that answers, but 404 for the sandbox's status
+    result = invoke(
+        ["status", args[0], args[1], "--endpoint", endpoint, "--state", str(desk.store_path)], ExitCode.ERROR
+    )
     assert result.stdout == ""
     first = result.stderr.splitlines()[0]
     assert first.startswith("Error: ") and "sandbox" in first and endpoint in first

@@ -41,9 +41,22 @@ def test_dry_run_writes_nothing(env):
 def test_json_summary_shape(env):
     desk, args = env
     doc = json.loads(invoke([*args, "--json"]).stdout)
-    assert set(doc) >= {"version", "status", "full", "resynced", "dry_run", "threads_seen", "threads_read",
-                        "transitions", "transitions_by_state", "by_state", "api_calls", "quota_units",
-                        "duration_s", "errors"}
+    assert set(doc) >= {
+        "version",
+        "status",
+        "full",
+        "resynced",
+        "dry_run",
+        "threads_seen",
+        "threads_read",
+        "transitions",
+        "transitions_by_state",
+        "by_state",
+        "api_calls",
+        "quota_units",
+        "duration_s",
+        "errors",
+    }
     assert doc["status"] == "ok" and doc["full"] is True and doc["threads_seen"] == 3
     assert doc["transitions_by_state"] == {"handled": 2, "new": 1}
     assert doc["by_state"]["new"] == 1 and doc["by_state"]["handled"] == 2

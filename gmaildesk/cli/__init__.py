@@ -69,8 +69,9 @@ def _help_from_docstrings(group: typer.Typer) -> None:
     paragraph, so a docstring wrapped for the source would show ragged at any other terminal width."""
     for command in group.registered_commands:
         if command.help is None and command.callback is not None and command.callback.__doc__:
-            command.help = "\n\n".join(" ".join(paragraph.split())
-                                        for paragraph in inspect.cleandoc(command.callback.__doc__).split("\n\n"))
+            command.help = "\n\n".join(
+                " ".join(paragraph.split()) for paragraph in inspect.cleandoc(command.callback.__doc__).split("\n\n")
+            )
     for subgroup in group.registered_groups:
         if subgroup.typer_instance is not None:
             _help_from_docstrings(subgroup.typer_instance)

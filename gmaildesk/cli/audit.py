@@ -38,20 +38,23 @@ if TYPE_CHECKING:
 # (the command itself failed) so monitoring can tell "desk needs attention" from "check broken".
 CHECK_FAILED = ExitCode.NEEDS_ATTENTION
 
-_STORE_HELP = ("Sweep store to read (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR), "
-               "as `sweep --state`.")
-StoreFile = Annotated[Path | None, typer.Option("--state", "--store", metavar="FILE", show_default=False,
-                                                   dir_okay=False, help=_STORE_HELP)]
+_STORE_HELP = (
+    "Sweep store to read (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR), as `sweep --state`."
+)
+StoreFile = Annotated[
+    Path | None,
+    typer.Option("--state", "--store", metavar="FILE", show_default=False, dir_okay=False, help=_STORE_HELP),
+]
 # `threads --state waiting` (issue 5) filters by state, so there the store file is --store only.
-ThreadsStoreFile = Annotated[Path | None, typer.Option("--store", metavar="FILE", show_default=False,
-                                                          dir_okay=False, help=_STORE_HELP)]
+ThreadsStoreFile = Annotated[
+    Path | None, typer.Option("--store", metavar="FILE", show_default=False, dir_okay=False, help=_STORE_HELP)
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (version 1).")]
 AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")]
 Refresh = Annotated[bool, typer.Option("--refresh", help="Run an incremental sweep first (talks to Gmail).")]
 # Rows a `threads` table shows without --limit (rich renders ~1 ms per row; --json/--csv have them all).
 _TABLE_ROWS = 50
-Dept = Annotated[str | None, typer.Option("--dept", metavar="NAME", show_default=False,
-                                          help="Only this department.")]
+Dept = Annotated[str | None, typer.Option("--dept", metavar="NAME", show_default=False, help="Only this department.")]
 
 
 # The closed sets of choices, as typer wants them: it lists them in --help and exits 2 on any other.
@@ -93,8 +96,14 @@ def register(app: typer.Typer) -> None:
 
 # ---------------------------------------------------------------------------------------------- plumbing
 @contextmanager
-def _opened(config: Path, state: Path | None, refresh: bool, endpoint: str | None, service_account: Path | None,
-            user: str | None) -> Iterator[tuple[sqlite3.Connection, Slas, int]]:
+def _opened(
+    config: Path,
+    state: Path | None,
+    refresh: bool,
+    endpoint: str | None,
+    service_account: Path | None,
+    user: str | None,
+) -> Iterator[tuple[sqlite3.Connection, Slas, int]]:
     from gmaildesk.audit.db import Slas, open_store
     from gmaildesk.audit.queries import UnreadableStore
     from gmaildesk.config import load_desk
@@ -112,8 +121,10 @@ def _opened(config: Path, state: Path | None, refresh: bool, endpoint: str | Non
     try:
         yield db, Slas.from_desk(desk), now_ms
     except UnreadableStore as error:
-        raise GmailDeskError(f"{path}: {error} (the store was edited or damaged)",
-                             ["move the file aside; the next sweep rebuilds it with a full scan"]) from None
+        raise GmailDeskError(
+            f"{path}: {error} (the store was edited or damaged)",
+            ["move the file aside; the next sweep rebuilds it with a full scan"],
+        ) from None
     finally:
         db.close()
 
@@ -139,8 +150,9 @@ def _duration_ms(value: str, option: str) -> int:
     from gmaildesk.config.durations import DurationError, parse_duration
 
     text = value.strip().lower()
-    too_long = GmailDeskError(f"{option} {value[:40]}: at most {_MAX_AGE_DAYS}d (100 years)",
-                              ["e.g. 30m, 4h, 30d or 52w"], ExitCode.USAGE)
+    too_long = GmailDeskError(
+        f"{option} {value[:40]}: at most {_MAX_AGE_DAYS}d (100 years)", ["e.g. 30m, 4h, 30d or 52w"], ExitCode.USAGE
+    )
     if len(text) > 40:
         raise too_long
     try:
@@ -155,8 +167,12 @@ def _duration_ms(value: str, option: str) -> int:
     return seconds * 1000
 
 
-def _emit(as_json: bool, as_csv: bool, doc: Callable[[], object],
-          table: Callable[[], tuple[Sequence[str], Iterable[Sequence[object]]]]) -> bool:
+def _emit(
+    as_json: bool,
+    as_csv: bool,
+    doc: Callable[[], object],
+    table: Callable[[], tuple[Sequence[str], Iterable[Sequence[object]]]],
+) -> bool:
     """Print JSON or CSV when asked; False when the caller should print its table."""
     if as_json and as_csv:
         raise GmailDeskError("--json and --csv exclude each other", [], ExitCode.USAGE)
@@ -176,8 +192,10 @@ def _page_folder(path: Path) -> Path:
     """The folder *path* goes in (through a symlink, to its file's); never created for the user."""
     folder = Path(os.path.realpath(path)).parent
     if not folder.is_dir():
-        raise GmailDeskError(f"cannot write {path}: there is no folder {folder}",
-                             ["create the folder first (gmaildesk never creates one for you), or pick another path"])
+        raise GmailDeskError(
+            f"cannot write {path}: there is no folder {folder}",
+            ["create the folder first (gmaildesk never creates one for you), or pick another path"],
+        )
     return folder
 
 
@@ -207,8 +225,9 @@ def _write_page(path: Path, page: str) -> None:
                 os.unlink(temporary)
             raise
     except OSError as error:
-        raise GmailDeskError(f"cannot write {path}: {error.strerror or error}",
-                             ["free some space or pick a folder you can write to"]) from None
+        raise GmailDeskError(
+            f"cannot write {path}: {error.strerror or error}", ["free some space or pick a folder you can write to"]
+        ) from None
 
 
 def _umask() -> int:
@@ -220,10 +239,15 @@ def _umask() -> int:
 # ---------------------------------------------------------------------------------------------- commands
 def status(
     config: ConfigFile = Path("desk.yaml"),
-    check: Annotated[bool, typer.Option("--check", help=f"Exit {CHECK_FAILED} when anything is overdue or the "
-                                                        "last sweep is older than --max-age.")] = False,
-    max_age: Annotated[str, typer.Option("--max-age", metavar="AGE", help="Oldest acceptable last sweep for "
-                                                                          "--check (e.g. 15m, 1h).")] = "15m",
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help=f"Exit {CHECK_FAILED} when anything is overdue or the last sweep is older than --max-age."
+        ),
+    ] = False,
+    max_age: Annotated[
+        str, typer.Option("--max-age", metavar="AGE", help="Oldest acceptable last sweep for --check (e.g. 15m, 1h).")
+    ] = "15m",
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     refresh: Refresh = False,
@@ -261,14 +285,26 @@ def status(
 
 def threads(
     config: ConfigFile = Path("desk.yaml"),
-    state_filter: Annotated[StateFilter | None, typer.Option(
-        "--state", "--status", show_default=False, case_sensitive=False,
-        help="Only this state; open: new or waiting; overdue: past its SLA.")] = None,
+    state_filter: Annotated[
+        StateFilter | None,
+        typer.Option(
+            "--state",
+            "--status",
+            show_default=False,
+            case_sensitive=False,
+            help="Only this state; open: new or waiting; overdue: past its SLA.",
+        ),
+    ] = None,
     dept: Dept = None,
-    older_than: Annotated[str | None, typer.Option("--older-than", metavar="AGE", show_default=False,
-                                                      help="Only conversations at least this old (e.g. 2h).")] = None,
-    sort: Annotated[SortOrder, typer.Option(
-        "--sort", case_sensitive=False, help="age: oldest first; sla: overdue, then nearest deadline.")
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", metavar="AGE", show_default=False, help="Only conversations at least this old (e.g. 2h)."
+        ),
+    ] = None,
+    sort: Annotated[
+        SortOrder,
+        typer.Option("--sort", case_sensitive=False, help="age: oldest first; sla: overdue, then nearest deadline."),
     ] = SortOrder.AGE,
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0: all).")] = 0,
     as_json: AsJson = False,
@@ -297,8 +333,16 @@ def threads(
 
     older_ms = None if older_than is None else _duration_ms(older_than, "--older-than")
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
-        rows = queries.threads(db, slas, now_ms, state=state_filter and state_filter.value, department=dept,
-                               older_than_ms=older_ms, sort=sort.value, limit=limit or None)
+        rows = queries.threads(
+            db,
+            slas,
+            now_ms,
+            state=state_filter and state_filter.value,
+            department=dept,
+            older_than_ms=older_ms,
+            sort=sort.value,
+            limit=limit or None,
+        )
     if not _emit(as_json, as_csv, lambda: shapes.threads_json(rows, now_ms), lambda: shapes.threads_csv(rows, now_ms)):
         shown = rows if limit else rows[:_TABLE_ROWS]
         audit_view.show_threads(shown, now_ms, f"{len(rows)} conversations")
@@ -338,8 +382,10 @@ def show(
         try:
             detail = queries.show(db, slas, now_ms, thread_id)
         except queries.NotFound:
-            raise GmailDeskError(f"conversation {thread_id} is not in the sweep store",
-                                 ["it may be outside sweep.scope, or not swept yet (try --refresh)"]) from None
+            raise GmailDeskError(
+                f"conversation {thread_id} is not in the sweep store",
+                ["it may be outside sweep.scope, or not swept yet (try --refresh)"],
+            ) from None
     if not _emit(as_json, as_csv, lambda: shapes.show_json(detail, now_ms), lambda: shapes.show_csv(detail)):
         audit_view.show_thread(detail, now_ms, thread_id)
 
@@ -371,8 +417,12 @@ def next_(
 
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
         found = queries.next_thread(db, slas, now_ms, dept)
-    if not _emit(as_json, as_csv, lambda: shapes.next_json(found, now_ms),
-                 lambda: shapes.threads_csv([found] if found else [], now_ms)):
+    if not _emit(
+        as_json,
+        as_csv,
+        lambda: shapes.next_json(found, now_ms),
+        lambda: shapes.threads_csv([found] if found else [], now_ms),
+    ):
         if found is None:
             typer.echo("Nothing to handle.")
         else:
@@ -382,12 +432,22 @@ def next_(
 
 def report(
     config: ConfigFile = Path("desk.yaml"),
-    since: Annotated[str, typer.Option("--since", metavar="AGE",
-                                       help="Conversations that started this recently.")] = "30d",
-    by: Annotated[GroupBy, typer.Option("--by", case_sensitive=False, help="Group by department, week or agent.")
-                  ] = GroupBy.DEPT,
-    html: Annotated[Path | None, typer.Option("--html", metavar="FILE", show_default=False, dir_okay=False,
-                                                 help="Also write a self-contained HTML page with charts.")] = None,
+    since: Annotated[
+        str, typer.Option("--since", metavar="AGE", help="Conversations that started this recently.")
+    ] = "30d",
+    by: Annotated[
+        GroupBy, typer.Option("--by", case_sensitive=False, help="Group by department, week or agent.")
+    ] = GroupBy.DEPT,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            show_default=False,
+            dir_okay=False,
+            help="Also write a self-contained HTML page with charts.",
+        ),
+    ] = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     refresh: Refresh = False,

@@ -29,15 +29,25 @@ __all__ = ["show_status", "show_threads", "show_thread", "show_report", "flag_no
 def show_status(result: Status) -> None:
     """Departments by state, with overdue counts and the oldest new and waiting conversations."""
     ago = "" if result.sweep_age_ms is None else f" ({age(result.sweep_age_ms)} ago)"
-    table = Table(title=f"{result.total} conversations, {result.overdue} overdue; last sweep "
-                        f"{iso(result.last_sweep_at) or 'never'}{ago}")
+    table = Table(
+        title=f"{result.total} conversations, {result.overdue} overdue; last sweep "
+        f"{iso(result.last_sweep_at) or 'never'}{ago}"
+    )
     for col in ("department", *STATES, "overdue", "oldest new", "oldest waiting"):
         table.add_column(col)
     for d in result.departments:
-        table.add_row(*map(safe.cell, (
-            d.department or "(none)", *(str(d.counts.get(s, 0)) for s in STATES), str(d.overdue),
-            f"{age(d.oldest_new.age_ms)} {d.oldest_new.thread_id}" if d.oldest_new else "-",
-            f"{age(d.oldest_waiting.age_ms)} {d.oldest_waiting.thread_id}" if d.oldest_waiting else "-")))
+        table.add_row(
+            *map(
+                safe.cell,
+                (
+                    d.department or "(none)",
+                    *(str(d.counts.get(s, 0)) for s in STATES),
+                    str(d.overdue),
+                    f"{age(d.oldest_new.age_ms)} {d.oldest_new.thread_id}" if d.oldest_new else "-",
+                    f"{age(d.oldest_waiting.age_ms)} {d.oldest_waiting.thread_id}" if d.oldest_waiting else "-",
+                ),
+            )
+        )
     _print(table)
 
 
@@ -56,8 +66,10 @@ def show_thread(detail: ThreadDetail, now_ms: int, thread_id: str) -> None:
     for h in detail.history:
         history.add_row(*map(safe.cell, (iso(h.at), h.from_state or "-", h.to_state or "-", h.reason)))
     if detail.messages is None:
-        typer.echo("Messages: not recorded yet (the store has not read this conversation since it started "
-                   "recording messages; `gmaildesk sweep --full` fills them).")
+        typer.echo(
+            "Messages: not recorded yet (the store has not read this conversation since it started "
+            "recording messages; `gmaildesk sweep --full` fills them)."
+        )
     else:
         messages = Table(title="Messages")
         for col in ("at", "from", "counted as", "message"):
@@ -72,15 +84,36 @@ def show_thread(detail: ThreadDetail, now_ms: int, thread_id: str) -> None:
 def show_report(result: Report, title: str) -> None:
     """One row per group and a total row; then what the numbers could not include."""
     table = Table(title=safe.cell(title))
-    for col in ("", "volume", "1st response med", "p90", "resolution med", "p90", "reopens", "SLA met",
-                *(f"backlog {b}" for b, _ in AGING_BUCKETS)):
+    for col in (
+        "",
+        "volume",
+        "1st response med",
+        "p90",
+        "resolution med",
+        "p90",
+        "reopens",
+        "SLA met",
+        *(f"backlog {b}" for b, _ in AGING_BUCKETS),
+    ):
         table.add_column(col)
     for g in [*result.groups, result.total]:
         sla = "-" if g.sla_pct is None else f"{g.sla_pct}% ({g.sla_met}/{g.sla_measured})"
-        table.add_row(*map(safe.cell, (
-            g.key, str(g.volume), age(g.first_response.median_ms), age(g.first_response.p90_ms),
-            age(g.resolution.median_ms), age(g.resolution.p90_ms), str(g.reopens), sla,
-            *(str(g.backlog[b]) for b, _ in AGING_BUCKETS))))
+        table.add_row(
+            *map(
+                safe.cell,
+                (
+                    g.key,
+                    str(g.volume),
+                    age(g.first_response.median_ms),
+                    age(g.first_response.p90_ms),
+                    age(g.resolution.median_ms),
+                    age(g.resolution.p90_ms),
+                    str(g.reopens),
+                    sla,
+                    *(str(g.backlog[b]) for b, _ in AGING_BUCKETS),
+                ),
+            )
+        )
     _print(table)
     for note in result.missing:
         typer.echo(f"Note: {safe.text(note)}")
@@ -93,8 +126,11 @@ def threads_table(rows: Iterable[ThreadInfo], now_ms: int, title: str) -> Table:
     for t in rows:
         due = "-" if t.due_at is None else f"{iso(t.due_at)} ({_due_in(t.due_at, now_ms)})"
         subject = "?" if t.subject is None else t.subject or "(no subject)"
-        table.add_row(*map(safe.cell, (t.thread_id, subject, t.customer or "?", t.department or "-")),
-                      _state_cell(t), *map(safe.cell, (age(t.age_ms), t.last_actor or "-", due, t.link)))
+        table.add_row(
+            *map(safe.cell, (t.thread_id, subject, t.customer or "?", t.department or "-")),
+            _state_cell(t),
+            *map(safe.cell, (age(t.age_ms), t.last_actor or "-", due, t.link)),
+        )
     return table
 
 

@@ -15,21 +15,34 @@ from gmaildesk.gmail import scopes
 if TYPE_CHECKING:
     from gmaildesk.gmail.auth import AuthStatus
 
-app = typer.Typer(help="Log in to Gmail with OAuth (installed app), show the stored login, log out.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Log in to Gmail with OAuth (installed app), show the stored login, log out.", no_args_is_help=True
+)
 
 
 @app.command()
 def login(
-    client_secret: Annotated[Path, typer.Option(
-        "--client-secret", envvar="GMAILDESK_CLIENT_SECRET", metavar="FILE", dir_okay=False,
-        help="OAuth client JSON of type 'Desktop app' from the Cloud console.")],
-    scope: Annotated[list[str] | None, typer.Option(
-        "--scope", metavar="SCOPE",
-        help="Scope to ask for (repeatable): read, sweep, desk, all, or a name like gmail.modify. "
-             "Default: all.")] = None,
-    no_browser: Annotated[bool, typer.Option(
-        "--no-browser", help="Print the URL instead of opening a browser.")] = False,
+    client_secret: Annotated[
+        Path,
+        typer.Option(
+            "--client-secret",
+            envvar="GMAILDESK_CLIENT_SECRET",
+            metavar="FILE",
+            dir_okay=False,
+            help="OAuth client JSON of type 'Desktop app' from the Cloud console.",
+        ),
+    ],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            metavar="SCOPE",
+            help="Scope to ask for (repeatable): read, sweep, desk, all, or a name like gmail.modify. Default: all.",
+        ),
+    ] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the URL instead of opening a browser.")
+    ] = False,
     port: Annotated[int, typer.Option(help="Loopback port for the redirect; 0 picks a free one.")] = 0,
     endpoint: Endpoint = None,
 ) -> None:
@@ -46,8 +59,13 @@ def login(
     from gmaildesk.gmail import auth
     from gmaildesk.gmail.connection import normalize_endpoint
 
-    result = auth.login(client_secret, wanted, open_browser=not no_browser, port=port,
-                        endpoint=normalize_endpoint(endpoint) if endpoint else None)
+    result = auth.login(
+        client_secret,
+        wanted,
+        open_browser=not no_browser,
+        port=port,
+        endpoint=normalize_endpoint(endpoint) if endpoint else None,
+    )
     typer.echo(f"Logged in as {result.account or '(account unknown: no read scope)'}.")
     _echo_human(result)
 
@@ -73,8 +91,10 @@ def status(
 
 @app.command()
 def logout(
-    keep_grant: Annotated[bool, typer.Option(
-        "--keep-grant", help="Only delete the local token; do not revoke it at Google (or the sandbox).")] = False,
+    keep_grant: Annotated[
+        bool,
+        typer.Option("--keep-grant", help="Only delete the local token; do not revoke it at Google (or the sandbox)."),
+    ] = False,
 ) -> None:
     """Revoke the stored login at the server that issued it and delete it from this machine.
 

@@ -52,14 +52,18 @@ def _story(result: DemoResult) -> None:
     if result.desk:
         console.print("\n[bold]1. Set up the desk[/]: gmaildesk init, then plan of the example desk.yaml:")
         console.print(result.desk.plan_text, markup=False, highlight=False, end="")
-        console.print(f"apply: {result.desk.applied} changes ({result.desk.status}); "
-                      f"plan again: {result.desk.replan_text.strip()}")
+        console.print(
+            f"apply: {result.desk.applied} changes ({result.desk.status}); "
+            f"plan again: {result.desk.replan_text.strip()}"
+        )
         console.print("\n[bold]2. A morning of support mail[/]:")
     for number, step in enumerate(result.steps, 1):
         console.print(f"  {number}. {step}")
     for number, run in enumerate(result.sweeps, 3):
-        console.print(f"\n[bold]{number}. {run.title}[/] (gmaildesk sweep: {run.api_calls} API calls, "
-                      f"{run.threads_read} conversations read)")
+        console.print(
+            f"\n[bold]{number}. {run.title}[/] (gmaildesk sweep: {run.api_calls} API calls, "
+            f"{run.threads_read} conversations read)"
+        )
         for line in run.transitions:
             console.print(f"  {line}", markup=False, highlight=False)
         console.print("  now: " + ", ".join(f"{n} {state}" for state, n in run.by_state.items()))
@@ -71,8 +75,9 @@ def _story(result: DemoResult) -> None:
         table.add_row(row.subject, str(row.messages), _name(row.last_from), " ".join(row.labels))
     console.print(table)
     console.print(f"The dev team's inbox received: {', '.join(result.colleague_inbox) or 'nothing'}")
-    console.print("Left the mailbox (outbox): "
-                  + "; ".join(f"{o['kind']} to {', '.join(o['to'])}" for o in result.outbox))
+    console.print(
+        "Left the mailbox (outbox): " + "; ".join(f"{o['kind']} to {', '.join(o['to'])}" for o in result.outbox)
+    )
     console.print(f"Gmail API calls: {result.api_calls}, quota units: {result.quota_units}")
 
 

@@ -18,12 +18,23 @@ if TYPE_CHECKING:
     from gmaildesk.desk.config_tests import Outcome
     from gmaildesk.desk.plan import Plan
     from gmaildesk.desk.session import Prepared
-AllowDelete = Annotated[bool, typer.Option(
-    "--allow-delete", help="Also delete labels, filters and aliases gmaildesk created that desk.yaml dropped.")]
+AllowDelete = Annotated[
+    bool,
+    typer.Option(
+        "--allow-delete", help="Also delete labels, filters and aliases gmaildesk created that desk.yaml dropped."
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON document (version 1) instead of text.")]
-StateFile = Annotated[Path | None, typer.Option(
-    "--state", metavar="FILE", show_default=False, dir_okay=False,
-    help="Ownership record to use (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR).")]
+StateFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        metavar="FILE",
+        show_default=False,
+        dir_okay=False,
+        help="Ownership record to use (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR).",
+    ),
+]
 
 NOT_INTERACTIVE_HINT = "Review the changes with `gmaildesk plan`, then run `gmaildesk apply --yes`."
 
@@ -39,24 +50,43 @@ def _stdin_is_interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _prepare(config: Path, state: Path | None, allow_delete: bool, endpoint: str | None,
-             service_account: Path | None, user: str | None, run_tests: bool = False, lock: bool = False) -> Prepared:
+def _prepare(
+    config: Path,
+    state: Path | None,
+    allow_delete: bool,
+    endpoint: str | None,
+    service_account: Path | None,
+    user: str | None,
+    run_tests: bool = False,
+    lock: bool = False,
+) -> Prepared:
     from gmaildesk.desk import session
     from gmaildesk.gmail import connect, scopes
 
     options = connection_options(endpoint, service_account, user)
-    return session.prepare(config, lambda: connect(options, scopes.DESK), state=state,
-                           allow_delete=allow_delete, run_tests=run_tests,
-                           on_test_failure=lambda outcomes: _show_outcomes(outcomes, only_failures=True),
-                           on_warning=lambda line: _report("Warning", line, ()), lock=lock)
+    return session.prepare(
+        config,
+        lambda: connect(options, scopes.DESK),
+        state=state,
+        allow_delete=allow_delete,
+        run_tests=run_tests,
+        on_test_failure=lambda outcomes: _show_outcomes(outcomes, only_failures=True),
+        on_warning=lambda line: _report("Warning", line, ()),
+        lock=lock,
+    )
 
 
 def plan(
     config: ConfigFile = Path("desk.yaml"),
     as_json: AsJson = False,
-    exit_code: Annotated[bool, typer.Option(
-        "--exit-code", help=f"Exit {int(ExitCode.PLAN_HAS_CHANGES)} when there are changes or refusals "
-                            "(a drift check for cron or CI).")] = False,
+    exit_code: Annotated[
+        bool,
+        typer.Option(
+            "--exit-code",
+            help=f"Exit {int(ExitCode.PLAN_HAS_CHANGES)} when there are changes or refusals "
+            "(a drift check for cron or CI).",
+        ),
+    ] = False,
     allow_delete: AllowDelete = False,
     state: StateFile = None,
     endpoint: Endpoint = None,
@@ -71,8 +101,7 @@ def plan(
     Example: gmaildesk plan -c desk.yaml --exit-code
     """
     the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user).plan
-    typer.echo(json.dumps(the_plan.to_json(), indent=2) if as_json else safe.lines(the_plan.render_text()),
-               nl=as_json)
+    typer.echo(json.dumps(the_plan.to_json(), indent=2) if as_json else safe.lines(the_plan.render_text()), nl=as_json)
     if exit_code and not the_plan.is_empty():
         raise typer.Exit(int(ExitCode.PLAN_HAS_CHANGES))
 
@@ -100,8 +129,9 @@ def apply(
 
     Example: gmaildesk apply -c desk.yaml --yes
     """
-    prepared = _prepare(config, state, allow_delete, endpoint, service_account, user, run_tests=not skip_tests,
-                        lock=True)
+    prepared = _prepare(
+        config, state, allow_delete, endpoint, service_account, user, run_tests=not skip_tests, lock=True
+    )
     try:
         _apply(prepared, yes, as_json)
     finally:
@@ -146,8 +176,11 @@ def _apply(prepared: Prepared, yes: bool, as_json: bool) -> None:
 
 def _finish_refusals(the_plan: Plan) -> None:
     if the_plan.refused:
-        _report("Warning", f"{len(the_plan.refused)} deletion(s) refused; the rest is applied",
-                ("pass --allow-delete to delete what desk.yaml no longer declares",))
+        _report(
+            "Warning",
+            f"{len(the_plan.refused)} deletion(s) refused; the rest is applied",
+            ("pass --allow-delete to delete what desk.yaml no longer declares",),
+        )
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
@@ -158,13 +191,25 @@ def _report(kind: str, message: str, hints: Iterable[str]) -> None:
 
 
 def export(
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", metavar="FILE", show_default=False, dir_okay=False,
-        help="Write desk.yaml here instead of to stdout.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            show_default=False,
+            dir_okay=False,
+            help="Write desk.yaml here instead of to stdout.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
-    managed_only: Annotated[bool, typer.Option(
-        "--managed-only",
-        help="Leave out filters gmaildesk did not create or adopt (a department's routing filter stays).")] = False,
+    managed_only: Annotated[
+        bool,
+        typer.Option(
+            "--managed-only",
+            help="Leave out filters gmaildesk did not create or adopt (a department's routing filter stays).",
+        ),
+    ] = False,
     state: StateFile = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
@@ -190,21 +235,29 @@ def export(
 
     if output is not None and output.exists() and not force:
         raise GmailDeskError(f"{output} already exists", ["pass --force to overwrite it, or choose another -o FILE"])
-    exported = session.export(connect(connection_options(endpoint, service_account, user), scopes.DESK),
-                              state=state, managed_only=managed_only)
+    exported = session.export(
+        connect(connection_options(endpoint, service_account, user), scopes.DESK),
+        state=state,
+        managed_only=managed_only,
+    )
     text, residue = exported.text, exported.residue
     if output is None:
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        typer.echo(f"Wrote {output}: {exported.departments} departments, {exported.filters} filters "
-                   f"({exported.adopted} made outside gmaildesk), {exported.send_as} send-as.")
+        typer.echo(
+            f"Wrote {output}: {exported.departments} departments, {exported.filters} filters "
+            f"({exported.adopted} made outside gmaildesk), {exported.send_as} send-as."
+        )
     for line in exported.left_out:
         _report("Warning", f"not exported: {line}", ())
     if not residue.is_empty():
         lines = [line.strip() for line in residue.render_text().splitlines() if line.startswith(("+", "~", "-", "!"))]
-        _report("Warning", f"plan on the exported file is not empty: {'; '.join(lines)}",
-                ("desk.yaml cannot express this part of the mailbox exactly; review it before you apply",))
+        _report(
+            "Warning",
+            f"plan on the exported file is not empty: {'; '.join(lines)}",
+            ("desk.yaml cannot express this part of the mailbox exactly; review it before you apply",),
+        )
 
 
 def test(config: ConfigFile = Path("desk.yaml")) -> None:

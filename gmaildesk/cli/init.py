@@ -14,8 +14,9 @@ def register(app: typer.Typer) -> None:
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to write desk.yaml and templates/ into.")] = Path("."),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite desk.yaml and templates that already exist.")]
-    = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite desk.yaml and templates that already exist.")
+    ] = False,
 ) -> None:
     """Write a commented desk.yaml and its templates/ to start a desk from; contacts nothing.
 

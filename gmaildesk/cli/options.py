@@ -14,15 +14,33 @@ if TYPE_CHECKING:
     from gmaildesk.gmail.connection import ConnectionOptions
 
 ConfigFile = Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="The desk.yaml to use.")]
-Endpoint = Annotated[str | None, typer.Option(
-    "--endpoint", envvar=ENDPOINT_ENV, metavar="URL", show_default=False,
-    help="Gmail API base URL of a sandbox, e.g. http://127.0.0.1:8765/ (default: Gmail itself).")]
-ServiceAccount = Annotated[Path | None, typer.Option(
-    "--service-account", envvar=SERVICE_ACCOUNT_ENV, metavar="KEY", show_default=False, dir_okay=False,
-    help="Service-account JSON key with domain-wide delegation (Google Workspace); needs --user.")]
-User = Annotated[str | None, typer.Option(
-    "--user", envvar=USER_ENV, metavar="EMAIL", show_default=False,
-    help="Mailbox the service account acts for.")]
+Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        envvar=ENDPOINT_ENV,
+        metavar="URL",
+        show_default=False,
+        help="Gmail API base URL of a sandbox, e.g. http://127.0.0.1:8765/ (default: Gmail itself).",
+    ),
+]
+ServiceAccount = Annotated[
+    Path | None,
+    typer.Option(
+        "--service-account",
+        envvar=SERVICE_ACCOUNT_ENV,
+        metavar="KEY",
+        show_default=False,
+        dir_okay=False,
+        help="Service-account JSON key with domain-wide delegation (Google Workspace); needs --user.",
+    ),
+]
+User = Annotated[
+    str | None,
+    typer.Option(
+        "--user", envvar=USER_ENV, metavar="EMAIL", show_default=False, help="Mailbox the service account acts for."
+    ),
+]
 
 
 def connection_options(endpoint: str | None, service_account: Path | None, user: str | None) -> ConnectionOptions:

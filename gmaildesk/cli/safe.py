@@ -65,5 +65,6 @@ def csv_field(value: object) -> object:
 
 def csv_row(values: Iterable[object]) -> list[object]:
     """csv_field of each value; the checks inline, as `threads --csv` may write 100,000 rows."""
-    return [csv_field(v) if isinstance(v, str) and (v[:1] in _FORMULA_FIRST or _UNSAFE.search(v)) else v
-            for v in values]
+    return [
+        csv_field(v) if isinstance(v, str) and (v[:1] in _FORMULA_FIRST or _UNSAFE.search(v)) else v for v in values
+    ]

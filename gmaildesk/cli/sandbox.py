@@ -16,8 +16,9 @@ from gmaildesk.sandbox.defaults import DEFAULT_USER
 if TYPE_CHECKING:
     from gmaildesk.sandbox.client import SandboxControl
 
-app = typer.Typer(help="Run the local Gmail API sandbox and drive it (deliver mail, move its clock, ...).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Run the local Gmail API sandbox and drive it (deliver mail, move its clock, ...).", no_args_is_help=True
+)
 
 
 class Authentication(StrEnum):
@@ -25,21 +26,26 @@ class Authentication(StrEnum):
     FAIL = "fail"
 
 
-SandboxUrl = Annotated[str, typer.Option("--endpoint", envvar="GMAILDESK_ENDPOINT",
-                                         help="URL of a running sandbox.")]
+SandboxUrl = Annotated[str, typer.Option("--endpoint", envvar="GMAILDESK_ENDPOINT", help="URL of a running sandbox.")]
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on (loopback; anything else needs --allow-remote).")
-                    ] = "127.0.0.1",
-    allow_remote: Annotated[bool, typer.Option(
-        "--allow-remote", help="Allow a --host beyond loopback: anyone who reaches it controls the sandbox.")] = False,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback; anything else needs --allow-remote).")
+    ] = "127.0.0.1",
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote", help="Allow a --host beyond loopback: anyone who reaches it controls the sandbox."
+        ),
+    ] = False,
     port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
     db: Annotated[Path | None, typer.Option(help="SQLite file to keep state in; memory when absent.")] = None,
     user: Annotated[list[str] | None, typer.Option(help="Mailbox to create (repeatable); the first is 'me'.")] = None,
-    history_retention: Annotated[float, typer.Option(
-        help="Seconds of history kept before history.list answers 404.")] = 7 * 86400,
+    history_retention: Annotated[
+        float, typer.Option(help="Seconds of history kept before history.list answers 404.")
+    ] = 7 * 86400,
     quota: Annotated[float | None, typer.Option(help="Enforce this many quota units per second per user.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request to stderr.")] = False,
 ) -> None:
@@ -53,20 +59,32 @@ def serve(
     from gmaildesk.sandbox import SandboxOptions, start_server
     from gmaildesk.sandbox.server import is_loopback
 
-    options = SandboxOptions(users=tuple(user or (DEFAULT_USER,)), db=str(db) if db else None,
-                             history_retention_s=history_retention, quota_units_per_second=quota)
+    options = SandboxOptions(
+        users=tuple(user or (DEFAULT_USER,)),
+        db=str(db) if db else None,
+        history_retention_s=history_retention,
+        quota_units_per_second=quota,
+    )
     try:
-        server = start_server(options, host, port, log=(lambda line: print(line, file=sys.stderr)) if verbose else None,
-                              allow_remote=allow_remote)
+        server = start_server(
+            options,
+            host,
+            port,
+            log=(lambda line: print(line, file=sys.stderr)) if verbose else None,
+            allow_remote=allow_remote,
+        )
     except OSError as error:
-        raise GmailDeskError(f"cannot listen on {host}:{port}: {error.strerror}",
-                             hints=("Pick another --port, or 0 for a free one.",)) from None
+        raise GmailDeskError(
+            f"cannot listen on {host}:{port}: {error.strerror}", hints=("Pick another --port, or 0 for a free one.",)
+        ) from None
     typer.echo(f"gmaildesk sandbox serving {server.url} for {', '.join(sorted(server.sandbox.mailboxes))}")
     typer.echo(f"Use it with: export GMAILDESK_ENDPOINT={server.url}")
     if allow_remote and not is_loopback(host):
-        typer.echo(f"WARNING: the sandbox listens on {host}, beyond this machine. Its control API has no "
-                   "authentication: anyone who can reach this port can read and change its mail and settings.",
-                   err=True)
+        typer.echo(
+            f"WARNING: the sandbox listens on {host}, beyond this machine. Its control API has no "
+            "authentication: anyone who can reach this port can read and change its mail and settings.",
+            err=True,
+        )
     sys.stdout.flush()
     try:
         server.serve_forever()
@@ -83,8 +101,9 @@ def deliver(
     endpoint: SandboxUrl,
     to: Annotated[str, typer.Option("--to", help="Sandbox mailbox receiving the mail.")] = DEFAULT_USER,
     spam: Annotated[bool, typer.Option(help="Deliver into SPAM instead of the inbox.")] = False,
-    authentication: Annotated[Authentication, typer.Option(
-        help="Gmail's SPF/DKIM/DMARC verdict recorded on the mail; 'fail' rehearses a forged From.")
+    authentication: Annotated[
+        Authentication,
+        typer.Option(help="Gmail's SPF/DKIM/DMARC verdict recorded on the mail; 'fail' rehearses a forged From."),
     ] = Authentication.PASS,
 ) -> None:
     """Deliver messages as if they arrived by SMTP (filters, threading, vacation auto-reply).
@@ -97,8 +116,10 @@ def deliver(
     for path in files:
         result = control.deliver(to, path.read_bytes(), spam=spam, authentication=authentication.value)
         reply = f", auto-reply to {result['autoReply']['to']}" if result.get("autoReply") else ""
-        typer.echo(f"{path.name}: message {result['id']} in thread {result['threadId']} "
-                   f"[{' '.join(result['labelIds'])}]{reply}")
+        typer.echo(
+            f"{path.name}: message {result['id']} in thread {result['threadId']} "
+            f"[{' '.join(result['labelIds'])}]{reply}"
+        )
 
 
 @app.command()
@@ -160,9 +181,13 @@ def faults(
     rate_503: Annotated[float, typer.Option("--503", help="Probability of a 503 per call.")] = 0.0,
     drop: Annotated[float, typer.Option(help="Probability of dropping the connection per request.")] = 0.0,
     latency_ms: Annotated[float, typer.Option(help="Latency added to every request, in ms.")] = 0.0,
-    fresh_not_found_s: Annotated[float, typer.Option(
-        help="Seconds after delivery during which messages.get/threads.get answer 404 (Gmail's brief "
-             "inconsistency); list and history already show the mail.")] = 0.0,
+    fresh_not_found_s: Annotated[
+        float,
+        typer.Option(
+            help="Seconds after delivery during which messages.get/threads.get answer 404 (Gmail's brief "
+            "inconsistency); list and history already show the mail."
+        ),
+    ] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed for repeatable faults.")] = None,
 ) -> None:
     """Inject faults into every following Gmail API call (all zero turns them off).
@@ -172,9 +197,19 @@ def faults(
     Example: gmaildesk sandbox faults --endpoint http://127.0.0.1:8765/ --503 0.2 --latency-ms 50
     """
     control = _control(endpoint)
-    typer.echo(json.dumps(control.set_faults(rate_429=rate_429, rate_500=rate_500, rate_503=rate_503, drop=drop,
-                                             latency_ms=latency_ms, fresh_not_found_s=fresh_not_found_s,
-                                             seed=seed)))
+    typer.echo(
+        json.dumps(
+            control.set_faults(
+                rate_429=rate_429,
+                rate_500=rate_500,
+                rate_503=rate_503,
+                drop=drop,
+                latency_ms=latency_ms,
+                fresh_not_found_s=fresh_not_found_s,
+                seed=seed,
+            )
+        )
+    )
 
 
 def _control(endpoint: str) -> SandboxControl:
@@ -187,6 +222,7 @@ def _seconds(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = text[:-1], text[-1:].lower()
     if unit not in units or not number.replace(".", "", 1).isdigit():
-        raise GmailDeskError(f"--advance: {text!r} is not a duration", hints=("Use e.g. 90s, 30m, 4h or 2d.",),
-                             exit_code=ExitCode.USAGE)
+        raise GmailDeskError(
+            f"--advance: {text!r} is not a duration", hints=("Use e.g. 90s, 30m, 4h or 2d.",), exit_code=ExitCode.USAGE
+        )
     return float(number) * units[unit]

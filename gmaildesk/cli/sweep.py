@@ -20,9 +20,16 @@ if TYPE_CHECKING:
 
     from gmaildesk.sweep.engine import SweepResult
 
-StoreFile = Annotated[Path | None, typer.Option(
-    "--state", metavar="FILE", show_default=False, dir_okay=False,
-    help="Sweep store to use (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR).")]
+StoreFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        metavar="FILE",
+        show_default=False,
+        dir_okay=False,
+        help="Sweep store to use (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -75,22 +82,35 @@ def report_problems(result: SweepResult) -> None:
     for error in result.errors:
         typer.echo(f"Error: {safe.text(error)}", err=True)
     if result.given_up:  # a conversation nobody will see labelled
-        typer.echo(f"Warning: gave up on {len(result.given_up)} conversation{'s' if len(result.given_up) > 1 else ''}"
-                   f" Gmail named but never showed: {safe.text(', '.join(result.given_up))}", err=True)
+        typer.echo(
+            f"Warning: gave up on {len(result.given_up)} conversation{'s' if len(result.given_up) > 1 else ''}"
+            f" Gmail named but never showed: {safe.text(', '.join(result.given_up))}",
+            err=True,
+        )
 
 
 def render(result: SweepResult) -> str:
-    lines = [f"{'Would change' if result.dry_run else 'Changed'} {len(result.transitions)} of "
-             f"{result.threads_seen} conversations ({'full scan' if result.full else 'incremental'}"
-             f"{f', {result.resync_reason}: full resync' if result.resynced else ''}; read {result.threads_read}).",
-             *(f"  {t.thread_id}: {t.from_state or '-'} -> {t.to_state or '-'}  ({t.reason})"
-               for t in result.transitions),
-             *([f"Retrying {len(result.retrying)} conversations Gmail named but did not show yet (404): "
-                f"{', '.join(result.retrying)}"] if result.retrying else []),
-             *([f"Gave up on {len(result.given_up)} conversations Gmail never showed: {', '.join(result.given_up)}"]
-               if result.given_up else []),
-             "Now: " + ", ".join(f"{n} {s}" for s, n in result.by_state.items()),
-             f"{result.api_calls} API calls, ~{result.quota_units} quota units, {result.duration_s:.1f}s."]
+    lines = [
+        f"{'Would change' if result.dry_run else 'Changed'} {len(result.transitions)} of "
+        f"{result.threads_seen} conversations ({'full scan' if result.full else 'incremental'}"
+        f"{f', {result.resync_reason}: full resync' if result.resynced else ''}; read {result.threads_read}).",
+        *(f"  {t.thread_id}: {t.from_state or '-'} -> {t.to_state or '-'}  ({t.reason})" for t in result.transitions),
+        *(
+            [
+                f"Retrying {len(result.retrying)} conversations Gmail named but did not show yet (404): "
+                f"{', '.join(result.retrying)}"
+            ]
+            if result.retrying
+            else []
+        ),
+        *(
+            [f"Gave up on {len(result.given_up)} conversations Gmail never showed: {', '.join(result.given_up)}"]
+            if result.given_up
+            else []
+        ),
+        "Now: " + ", ".join(f"{n} {s}" for s, n in result.by_state.items()),
+        f"{result.api_calls} API calls, ~{result.quota_units} quota units, {result.duration_s:.1f}s.",
+    ]
     return "\n".join(lines)
 
 
@@ -114,11 +134,13 @@ class _ProgressBar:
     def update(self, phase: str, done: int, total: int) -> None:
         assert self._bar is not None  # update is handed out only once the bar exists
         if phase not in self._tasks:
-            self._tasks[phase] = self._bar.add_task("Reading conversations" if phase == "read" else "Relabelling",
-                                                    total=total)
+            self._tasks[phase] = self._bar.add_task(
+                "Reading conversations" if phase == "read" else "Relabelling", total=total
+            )
         self._bar.update(self._tasks[phase], completed=done, total=total)
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self._bar is not None:
             self._bar.stop()
