@@ -56,8 +56,9 @@ def _getaddrinfo(host, *args, **kwargs):
 
 
 def pytest_configure(config):
-    socket.socket.connect = _connect
-    socket.socket.connect_ex = _connect_ex
+    # The network guard replaces these for the whole run, on purpose (see the module docstring).
+    socket.socket.connect = _connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
     socket.getaddrinfo = _getaddrinfo
 
 
@@ -65,7 +66,8 @@ def pytest_sessionfinish(session, exitstatus):
     unexpected = [h for h in _blocked if h not in GUARD_SELF_TEST_HOSTS]
     if unexpected:
         session.config.pluginmanager.get_plugin("terminalreporter").write_line(
-            f"FAILED: the suite tried to reach non-loopback hosts: {sorted(set(unexpected))}", red=True)
+            f"FAILED: the suite tried to reach non-loopback hosts: {sorted(set(unexpected))}", red=True
+        )
         session.exitstatus = 1
 
 
@@ -89,14 +91,23 @@ def sandbox():
 @pytest.fixture
 def gmail(sandbox):
     """The real googleapiclient Gmail service, over HTTP, against the sandbox."""
-    return build("gmail", "v1", http=httplib2.Http(timeout=30), static_discovery=True,
-                 client_options={"api_endpoint": sandbox.url}).users()
+    return build(
+        "gmail",
+        "v1",
+        http=httplib2.Http(timeout=30),
+        static_discovery=True,
+        client_options={"api_endpoint": sandbox.url},
+    ).users()
 
 
 def pytest_addoption(parser):
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="Rewrite the checked-in golden files (tests/scenarios/*/plan.txt) from this run; "
-                          "review the diff before committing.")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite the checked-in golden files (tests/scenarios/*/plan.txt) from this run; "
+        "review the diff before committing.",
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -43,8 +43,9 @@ def make_desk(sandbox, tmp_path: Path, monkeypatch, archive: bool = True):
     monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
     path = tmp_path / "desk.yaml"
     path.write_text(DESK.replace("ARCHIVE", "true" if archive else "false"))
-    result = CliRunner().invoke(app, ["apply", "-c", str(path), "--yes", "--skip-tests", "--endpoint", sandbox.url],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, ["apply", "-c", str(path), "--yes", "--skip-tests", "--endpoint", sandbox.url], catch_exceptions=False
+    )
     assert result.exit_code in (0, 4), result.stdout + result.stderr
     return load_desk(path), path
 
@@ -56,8 +57,9 @@ class Desk:
         self.sandbox = sandbox
         self.desk = desk
         # Retries as in production, only without the real waits.
-        self.client = connect(ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP,
-                              policy=RetryPolicy(sleep=lambda seconds: None))
+        self.client = connect(
+            ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP, policy=RetryPolicy(sleep=lambda seconds: None)
+        )
         self.users = self.client.users()
         self.store_path = store_path
         self.n = 0
@@ -70,21 +72,45 @@ class Desk:
         self.n += 1
         return f"<m{self.n}@test>"
 
-    def customer(self, subject: str = "Printer offline", frm: str = ALICE, reply_to_mid: str | None = None,
-                 headers=(), to=(SUPPORT,), **kw) -> str:
+    def customer(
+        self,
+        subject: str = "Printer offline",
+        frm: str = ALICE,
+        reply_to_mid: str | None = None,
+        headers=(),
+        to=(SUPPORT,),
+        **kw,
+    ) -> str:
         mid = self._mid()
-        raw = build_message(from_=frm, to=list(to), subject=subject, text="hello", message_id=mid,
-                            in_reply_to=reply_to_mid, references=[reply_to_mid] if reply_to_mid else (),
-                            extra_headers=tuple(headers), date_ms=self.now(), **kw)
+        raw = build_message(
+            from_=frm,
+            to=list(to),
+            subject=subject,
+            text="hello",
+            message_id=mid,
+            in_reply_to=reply_to_mid,
+            references=[reply_to_mid] if reply_to_mid else (),
+            extra_headers=tuple(headers),
+            date_ms=self.now(),
+            **kw,
+        )
         self.threads[mid] = self.sandbox.control.deliver(SUPPORT, raw)["threadId"]
         return mid
 
-    def send(self, thread_id: str, to: str = ALICE, subject: str = "Re: Printer offline",
-             in_reply_to: str | None = None) -> str:
+    def send(
+        self, thread_id: str, to: str = ALICE, subject: str = "Re: Printer offline", in_reply_to: str | None = None
+    ) -> str:
         mid = self._mid()
-        raw = build_message(from_=SUPPORT, to=[to], subject=subject, text="answer", message_id=mid,
-                            in_reply_to=in_reply_to, references=[in_reply_to] if in_reply_to else (),
-                            date_ms=self.now())
+        raw = build_message(
+            from_=SUPPORT,
+            to=[to],
+            subject=subject,
+            text="answer",
+            message_id=mid,
+            in_reply_to=in_reply_to,
+            references=[in_reply_to] if in_reply_to else (),
+            date_ms=self.now(),
+        )
         body = {"raw": base64.urlsafe_b64encode(raw).decode(), "threadId": thread_id}
         self.threads[mid] = self.client.execute(self.users.messages().send(userId="me", body=body))["threadId"]
         return mid
@@ -98,7 +124,7 @@ class Desk:
 
     def label_names(self, thread_id: str) -> set[str]:
         """Union of the thread's labels, by name (user labels) or id (system labels)."""
-        names = {l["id"]: l["name"] for l in self.client.execute(self.users.labels().list(userId="me"))["labels"]}
+        names = {lab["id"]: lab["name"] for lab in self.client.execute(self.users.labels().list(userId="me"))["labels"]}
         thread = self.client.execute(self.users.threads().get(userId="me", id=thread_id, format="minimal"))
         return {names.get(i, i) for m in thread["messages"] for i in m.get("labelIds", [])}
 
@@ -106,8 +132,11 @@ class Desk:
         return {n for n in self.label_names(thread_id) if n.startswith("Status/") or n == "INBOX"}
 
     def label_id(self, name: str) -> str:
-        return next(l["id"] for l in self.client.execute(self.users.labels().list(userId="me"))["labels"]
-                    if l["name"] == name)
+        return next(
+            lab["id"]
+            for lab in self.client.execute(self.users.labels().list(userId="me"))["labels"]
+            if lab["name"] == name
+        )
 
     def calls(self) -> dict[str, int]:
         return {k: v for k, v in self.sandbox.control.counters()["calls"].items() if k.startswith("gmail.")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sweep_helpers import ALICE, SUPPORT, Desk, H, make_desk
 from typer.testing import CliRunner
 
 from gmaildesk.audit import queries
@@ -17,7 +18,6 @@ from gmaildesk.audit.db import Slas, open_store
 from gmaildesk.cli import app
 from gmaildesk.paths import Account
 from gmaildesk.sweep.store import store_path
-from sweep_helpers import ALICE, SUPPORT, H, Desk, make_desk
 
 D = 24 * H
 M = 60
@@ -93,12 +93,21 @@ def test_first_response_exactly_2h10m_and_history(scenario):
         detail = queries.show(db, Slas.from_desk(desk.desk), desk.now(), ids["a"])
     assert detail.first_response_at - detail.first_customer_at == (2 * H + 10 * M) * 1000
     assert [(h.from_state, h.to_state) for h in detail.history] == [
-        (None, "new"), ("new", "handled"), ("handled", "closed"), ("closed", "waiting"), ("waiting", "handled")]
+        (None, "new"),
+        ("new", "handled"),
+        ("handled", "closed"),
+        ("closed", "waiting"),
+        ("waiting", "handled"),
+    ]
     assert all(h.reason for h in detail.history)
     # The facts the sweep records from the metadata it already reads.
     assert (detail.info.subject, detail.info.customer, detail.info.agent) == ("A", ALICE, SUPPORT)
     assert [(m.kind, m.from_addr) for m in detail.messages] == [
-        ("customer", ALICE), ("ours_reply", SUPPORT), ("customer", ALICE), ("ours_reply", SUPPORT)]
+        ("customer", ALICE),
+        ("ours_reply", SUPPORT),
+        ("customer", ALICE),
+        ("ours_reply", SUPPORT),
+    ]
     assert detail.messages[1].at - detail.messages[0].at == (2 * H + 10 * M) * 1000
     assert detail.messages[3].at - detail.messages[2].at == 1 * H * 1000
 

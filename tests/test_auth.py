@@ -91,13 +91,19 @@ def config_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def client_secret(sandbox, tmp_path) -> Path:
     path = tmp_path / "client_secret.json"
-    path.write_text(json.dumps({"installed": {
-        "client_id": "gmaildesk-test.apps.googleusercontent.com",
-        "client_secret": "sandbox-client-secret",
-        "auth_uri": f"{sandbox.url}sandbox/oauth/authorize",
-        "token_uri": f"{sandbox.url}sandbox/oauth/token",
-        "redirect_uris": ["http://127.0.0.1"],
-    }}))
+    path.write_text(
+        json.dumps(
+            {
+                "installed": {
+                    "client_id": "gmaildesk-test.apps.googleusercontent.com",
+                    "client_secret": "sandbox-client-secret",
+                    "auth_uri": f"{sandbox.url}sandbox/oauth/authorize",
+                    "token_uri": f"{sandbox.url}sandbox/oauth/token",
+                    "redirect_uris": ["http://127.0.0.1"],
+                }
+            }
+        )
+    )
     return path
 
 
@@ -110,6 +116,7 @@ def _mode(path: Path) -> int:
 
 
 # ---- login, token file, status, refresh, logout --------------------------------------------------
+
 
 def test_loopback_login_stores_a_private_token_and_reports_the_account(sandbox, client_secret, config_dir, browser):
     result = _login(sandbox, client_secret)
@@ -196,11 +203,14 @@ def test_login_lacking_a_needed_scope_names_the_login_command(sandbox, client_se
     _login(sandbox, client_secret, scopes.READ)
     with pytest.raises(GmailDeskError) as caught:
         connect(ConnectionOptions(endpoint=sandbox.url, use_login=True), scopes.DESK)
-    assert caught.value.message == ("the stored login lacks scope gmail.labels, gmail.settings.basic, "
-                                    "gmail.settings.sharing")
-    assert caught.value.hints == ("Run `gmaildesk auth login --client-secret CLIENT_SECRET.json --scope gmail.labels "
-                                  "--scope gmail.readonly --scope gmail.settings.basic "
-                                  "--scope gmail.settings.sharing`.",)
+    assert caught.value.message == (
+        "the stored login lacks scope gmail.labels, gmail.settings.basic, gmail.settings.sharing"
+    )
+    assert caught.value.hints == (
+        "Run `gmaildesk auth login --client-secret CLIENT_SECRET.json --scope gmail.labels "
+        "--scope gmail.readonly --scope gmail.settings.basic "
+        "--scope gmail.settings.sharing`.",
+    )
     assert caught.value.exit_code == ExitCode.AUTH
     # gmail.modify covers what READ needs
     assert not scopes.missing([scopes.MODIFY], scopes.READ)
@@ -232,9 +242,16 @@ def test_logout_revokes_the_grant_and_removes_the_token(sandbox, client_secret, 
     assert (result.removed, result.revoked, result.problem) == (True, True, None)
     assert not (config_dir / "token.json").exists()
     # a copy of the file left elsewhere no longer works: the refresh token was revoked at its issuer
-    answer = requests.post(stored["token_uri"], data={
-        "grant_type": "refresh_token", "refresh_token": stored["refresh_token"],
-        "client_id": stored["client_id"], "client_secret": stored["client_secret"]}, timeout=10)
+    answer = requests.post(
+        stored["token_uri"],
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": stored["refresh_token"],
+            "client_id": stored["client_id"],
+            "client_secret": stored["client_secret"],
+        },
+        timeout=10,
+    )
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
     assert not auth.logout()
     with pytest.raises(GmailDeskError) as caught:
@@ -244,9 +261,18 @@ def test_logout_revokes_the_grant_and_removes_the_token(sandbox, client_secret, 
 
 def test_login_refuses_a_client_secret_pointing_elsewhere_than_the_endpoint(sandbox, tmp_path, config_dir):
     path = tmp_path / "google_secret.json"
-    path.write_text(json.dumps({"installed": {
-        "client_id": "x", "client_secret": "y", "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-        "token_uri": "https://oauth2.googleapis.com/token"}}))
+    path.write_text(
+        json.dumps(
+            {
+                "installed": {
+                    "client_id": "x",
+                    "client_secret": "y",
+                    "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+                    "token_uri": "https://oauth2.googleapis.com/token",
+                }
+            }
+        )
+    )
     with pytest.raises(GmailDeskError) as caught:
         auth.login(path, scopes.READ, endpoint=sandbox.url, open_browser=False)
     assert "is not on the endpoint" in caught.value.message
@@ -255,16 +281,26 @@ def test_login_refuses_a_client_secret_pointing_elsewhere_than_the_endpoint(sand
 
 # ---- service accounts -----------------------------------------------------------------------------
 
+
 def _service_account_key(tmp_path: Path, token_uri: str) -> Path:
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     path = tmp_path / "service-account.json"
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "gmaildesk-test", "private_key_id": "k1",
-        "private_key": pem, "client_email": "desk@gmaildesk-test.iam.gserviceaccount.com",
-        "client_id": "1234567890", "token_uri": token_uri,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "gmaildesk-test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "desk@gmaildesk-test.iam.gserviceaccount.com",
+                "client_id": "1234567890",
+                "token_uri": token_uri,
+            }
+        )
+    )
     return path
 
 
@@ -272,8 +308,12 @@ def test_service_account_with_delegation_can_create_send_as(sandbox, tmp_path):
     key = _service_account_key(tmp_path, f"{sandbox.url}sandbox/oauth/token")
     options = ConnectionOptions(endpoint=sandbox.url, service_account=key, user="support@example.com")
     client = connect(options, scopes.DESK, policy=FAST)
-    created = client.execute(client.users().settings().sendAs().create(
-        userId="me", body={"sendAsEmail": "billing@example.com", "displayName": "Billing"}))
+    created = client.execute(
+        client.users()
+        .settings()
+        .sendAs()
+        .create(userId="me", body={"sendAsEmail": "billing@example.com", "displayName": "Billing"})
+    )
     assert created["sendAsEmail"] == "billing@example.com"
     listed = client.execute(client.users().settings().sendAs().list(userId="me"))
     assert "billing@example.com" in {entry["sendAsEmail"] for entry in listed["sendAs"]}
@@ -309,23 +349,38 @@ def test_service_account_key_with_googles_token_uri_is_refused_for_a_sandbox(san
 
 # ---- the sandbox's OAuth endpoints, directly --------------------------------------------------------
 
+
 def _s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 
 
 def _authorize(registry, **overrides):
-    query = {"client_id": ["cid"], "redirect_uri": ["http://127.0.0.1:5555/"], "response_type": ["code"],
-             "scope": [scopes.READONLY], "state": ["st"], "code_challenge": [_s256("v" * 43)],
-             "code_challenge_method": ["S256"]}
+    query = {
+        "client_id": ["cid"],
+        "redirect_uri": ["http://127.0.0.1:5555/"],
+        "response_type": ["code"],
+        "scope": [scopes.READONLY],
+        "state": ["st"],
+        "code_challenge": [_s256("v" * 43)],
+        "code_challenge_method": ["S256"],
+    }
     query.update({k: [v] for k, v in overrides.items()})
-    return oauth.handle_http(registry, "GET", "/sandbox/oauth/authorize", query, {}, b"",
-                             now=1000.0, default_user="support@example.com")
+    return oauth.handle_http(
+        registry, "GET", "/sandbox/oauth/authorize", query, {}, b"", now=1000.0, default_user="support@example.com"
+    )
 
 
 def _token(registry, form: dict, now: float = 1000.0):
-    status, headers, body = oauth.handle_http(registry, "POST", "/sandbox/oauth/token", {}, {},
-                                              urllib.parse.urlencode(form).encode(), now=now,
-                                              default_user="support@example.com")
+    status, headers, body = oauth.handle_http(
+        registry,
+        "POST",
+        "/sandbox/oauth/token",
+        {},
+        {},
+        urllib.parse.urlencode(form).encode(),
+        now=now,
+        default_user="support@example.com",
+    )
     return status, json.loads(body)
 
 
@@ -342,13 +397,16 @@ def test_authorize_redirects_with_code_and_state():
     assert urllib.parse.parse_qs(location.query)["state"] == ["st"]
 
 
-@pytest.mark.parametrize("overrides, error", [
-    ({"redirect_uri": "https://evil.example.com/"}, "redirect_uri_mismatch"),
-    ({"response_type": "token"}, "unsupported_response_type"),
-    ({"scope": "https://www.googleapis.com/auth/drive"}, "invalid_scope"),
-    ({"code_challenge_method": "md5"}, "invalid_request"),  # Google knows S256 and plain only
-    ({"code_challenge": "", "code_challenge_method": "S256"}, "invalid_request"),
-])
+@pytest.mark.parametrize(
+    "overrides, error",
+    [
+        ({"redirect_uri": "https://evil.example.com/"}, "redirect_uri_mismatch"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"scope": "https://www.googleapis.com/auth/drive"}, "invalid_scope"),
+        ({"code_challenge_method": "md5"}, "invalid_request"),  # Google knows S256 and plain only
+        ({"code_challenge": "", "code_challenge_method": "S256"}, "invalid_request"),
+    ],
+)
 def test_authorize_rejects_what_google_rejects(overrides, error):
     status, _, body = _authorize(oauth.AuthRegistry(), **overrides)
     assert status == 400 and json.loads(body)["error"] == error
@@ -357,8 +415,13 @@ def test_authorize_rejects_what_google_rejects(overrides, error):
 def test_code_exchange_checks_pkce_and_is_single_use():
     registry = oauth.AuthRegistry()
     code = _code(_authorize(registry)[1]["Location"])
-    form = {"grant_type": "authorization_code", "code": code, "client_id": "cid",
-            "redirect_uri": "http://127.0.0.1:5555/", "code_verifier": "w" * 43}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": "cid",
+        "redirect_uri": "http://127.0.0.1:5555/",
+        "code_verifier": "w" * 43,
+    }
     assert _token(registry, form) == (400, {"error": "invalid_grant", "error_description": "Invalid code verifier."})
 
     code = _code(_authorize(registry)[1]["Location"])
@@ -369,8 +432,15 @@ def test_code_exchange_checks_pkce_and_is_single_use():
     assert answer["token_type"] == "Bearer" and answer["scope"] == scopes.READONLY
     assert _token(registry, form)[1]["error"] == "invalid_grant"  # the code is spent
 
-    status, refreshed = _token(registry, {"grant_type": "refresh_token", "refresh_token": answer["refresh_token"],
-                                          "client_id": "cid", "client_secret": "s"})
+    status, refreshed = _token(
+        registry,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": answer["refresh_token"],
+            "client_id": "cid",
+            "client_secret": "s",
+        },
+    )
     assert status == 200 and "refresh_token" not in refreshed
     assert refreshed["access_token"] != answer["access_token"]
 
@@ -383,13 +453,18 @@ def test_jwt_bearer_grant_reads_the_claims_without_verifying_the_signature():
         payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
         return f"{header}.{payload}.c2lnbmF0dXJl"
 
-    good = dict(iss="sa@p.iam.gserviceaccount.com", sub="support@example.com", scope=scopes.SETTINGS_SHARING,
-                aud=oauth.GOOGLE_TOKEN_URI, iat=1000, exp=4600)
+    good = dict(
+        iss="sa@p.iam.gserviceaccount.com",
+        sub="support@example.com",
+        scope=scopes.SETTINGS_SHARING,
+        aud=oauth.GOOGLE_TOKEN_URI,
+        iat=1000,
+        exp=4600,
+    )
     status, answer = _token(registry, {"grant_type": oauth.JWT_BEARER_GRANT, "assertion": assertion(**good)})
     assert status == 200 and "refresh_token" not in answer
     grant = registry.access_grant(answer["access_token"], now=1001)
-    assert (grant.kind, grant.user, grant.subject) == ("service_account", "support@example.com",
-                                                       "support@example.com")
+    assert (grant.kind, grant.user, grant.subject) == ("service_account", "support@example.com", "support@example.com")
 
     too_long = dict(good, iat=1000, exp=1000 + 7200)
     status, answer = _token(registry, {"grant_type": oauth.JWT_BEARER_GRANT, "assertion": assertion(**too_long)})
@@ -404,15 +479,25 @@ def test_jwt_bearer_grant_reads_the_claims_without_verifying_the_signature():
 def test_authorize_call_rules():
     registry = oauth.AuthRegistry()
     now = 1000.0
-    user = registry.issue_access_token(oauth.Grant(oauth.USER, "support@example.com",
-                                                   frozenset({scopes.MODIFY, scopes.SETTINGS_BASIC}), "cid"), now=now)
-    robot = registry.issue_access_token(oauth.Grant(oauth.SERVICE_ACCOUNT, "support@example.com",
-                                                    frozenset({scopes.SETTINGS_SHARING}), "sa",
-                                                    "support@example.com"), now=now)
+    user = registry.issue_access_token(
+        oauth.Grant(oauth.USER, "support@example.com", frozenset({scopes.MODIFY, scopes.SETTINGS_BASIC}), "cid"),
+        now=now,
+    )
+    robot = registry.issue_access_token(
+        oauth.Grant(
+            oauth.SERVICE_ACCOUNT,
+            "support@example.com",
+            frozenset({scopes.SETTINGS_SHARING}),
+            "sa",
+            "support@example.com",
+        ),
+        now=now,
+    )
 
     def check(token, method_id, user_id="me", **kwargs):
-        return oauth.authorize_call(registry, f"Bearer {token}" if token else None, method_id, user_id,
-                                    now=now, **kwargs)
+        return oauth.authorize_call(
+            registry, f"Bearer {token}" if token else None, method_id, user_id, now=now, **kwargs
+        )
 
     def refused(token, method_id, user_id="me", **kwargs) -> ApiError:
         with pytest.raises(ApiError) as caught:
@@ -425,8 +510,10 @@ def test_authorize_call_rules():
     assert check(user, "gmail.users.settings.sendAs.patch", targets_primary_send_as=True) == "support@example.com"
     assert check(robot, "gmail.users.settings.sendAs.create") == "support@example.com"
 
-    assert (refused("nope", "gmail.users.labels.list").code, refused("nope", "gmail.users.labels.list").reason) \
-        == (401, "authError")
+    assert (refused("nope", "gmail.users.labels.list").code, refused("nope", "gmail.users.labels.list").reason) == (
+        401,
+        "authError",
+    )
     error = refused(user, "gmail.users.settings.forwardingAddresses.create")
     assert (error.code, error.reason) == (403, "insufficientPermissions")
     error = refused(user, "gmail.users.settings.sendAs.patch")
@@ -438,10 +525,14 @@ def test_authorize_call_rules():
 
 # ---- the CLI ------------------------------------------------------------------------------------
 
+
 def test_cli_login_then_logout(sandbox, client_secret, config_dir, browser):
     runner = CliRunner()
-    result = runner.invoke(app, ["auth", "login", "--client-secret", str(client_secret), "--scope", "sweep",
-                                 "--endpoint", sandbox.url], catch_exceptions=False)
+    result = runner.invoke(
+        app,
+        ["auth", "login", "--client-secret", str(client_secret), "--scope", "sweep", "--endpoint", sandbox.url],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "Logged in as support@example.com." in result.stdout
     assert "Scopes:     gmail.modify" in result.stdout
@@ -495,8 +586,11 @@ def test_cli_login_rehearsal_with_the_client_secret_the_sandbox_serves(sandbox, 
     assert served["installed"]["token_uri"] == f"{sandbox.url}sandbox/oauth/token"
     secret = tmp_path / "served_client_secret.json"
     secret.write_text(json.dumps(served))
-    result = CliRunner().invoke(app, ["auth", "login", "--client-secret", str(secret), "--scope", "read",
-                                      "--endpoint", sandbox.url], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app,
+        ["auth", "login", "--client-secret", str(secret), "--scope", "read", "--endpoint", sandbox.url],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "Logged in as support@example.com." in result.stdout
     assert "sandbox-not-a-secret" not in result.stdout + result.stderr
@@ -504,13 +598,23 @@ def test_cli_login_rehearsal_with_the_client_secret_the_sandbox_serves(sandbox, 
 
 def test_cli_logout_still_removes_the_token_when_the_issuer_is_unreachable(config_dir):
     config_dir.mkdir(parents=True)
-    (config_dir / "token.json").write_text(json.dumps({
-        "token": "t", "refresh_token": "r", "client_id": "c", "client_secret": "s", "scopes": [],
-        "token_uri": "http://127.0.0.1:9/sandbox/oauth/token"}))
+    (config_dir / "token.json").write_text(
+        json.dumps(
+            {
+                "token": "t",
+                "refresh_token": "r",
+                "client_id": "c",
+                "client_secret": "s",
+                "scopes": [],
+                "token_uri": "http://127.0.0.1:9/sandbox/oauth/token",
+            }
+        )
+    )
     result = CliRunner().invoke(app, ["auth", "logout"])
     assert result.exit_code == 0
     assert result.stdout == f"Logged out; removed {config_dir / 'token.json'}.\n"
     assert result.stderr.splitlines()[0].startswith(
-        "Warning: could not revoke the grant: http://127.0.0.1:9/sandbox/oauth/revoke unreachable")
+        "Warning: could not revoke the grant: http://127.0.0.1:9/sandbox/oauth/revoke unreachable"
+    )
     assert not (config_dir / "token.json").exists()
     assert "Hint: revoke gmaildesk's access at https://myaccount.google.com/permissions." in result.stderr

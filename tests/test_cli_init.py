@@ -41,7 +41,8 @@ def test_init_writes_desk_and_templates_that_load(tmp_path: Path):
     written = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
     assert written == EXPECTED
     assert result.stdout.splitlines() == [f"wrote {target / name}" for name in EXPECTED] + [
-        f"Next: edit {target / 'desk.yaml'} for your desk."]
+        f"Next: edit {target / 'desk.yaml'} for your desk."
+    ]
     assert result.stderr == ""
     desk = load_desk(target / "desk.yaml")
     assert [d.name for d in desk.departments] == ["Billing", "Technical", "Sales"]
@@ -69,7 +70,8 @@ def test_init_counts_every_existing_file(tmp_path: Path):
     run([str(tmp_path)])
     result = run([str(tmp_path)], expect=ExitCode.ERROR)
     assert result.stderr.splitlines()[0] == (
-        f"Error: {tmp_path / 'desk.yaml'} and 3 more files already exist; nothing was written")
+        f"Error: {tmp_path / 'desk.yaml'} and 3 more files already exist; nothing was written"
+    )
 
 
 def test_force_overwrites_the_example_files_only(tmp_path: Path):

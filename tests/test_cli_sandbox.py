@@ -29,9 +29,24 @@ def _free_port() -> int:
 def served(tmp_path):
     port = _free_port()
     db = tmp_path / "sandbox.sqlite"
-    proc = subprocess.Popen([*GMAILDESK, "sandbox", "serve", "--port", str(port), "--db", str(db),
-                             "--user", "support@example.com", "--user", "devteam@example.com"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *GMAILDESK,
+            "sandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+            "--user",
+            "support@example.com",
+            "--user",
+            "devteam@example.com",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first_line = proc.stdout.readline()
     yield proc, f"http://127.0.0.1:{port}/", first_line, db
     proc.terminate()
@@ -42,24 +57,48 @@ def test_serve_prints_its_url_and_answers_curl_and_the_client(served, tmp_path):
     proc, url, first_line, db = served
     assert first_line.strip() == (f"gmaildesk sandbox serving {url} for devteam@example.com, support@example.com")
     eml = tmp_path / "question.eml"
-    eml.write_bytes(build_message(from_="Ann <ann@customer.example>", to=["support@example.com"],
-                                  subject="Where is my order?", text="Order 77 has not arrived.", date_ms=0))
+    eml.write_bytes(
+        build_message(
+            from_="Ann <ann@customer.example>",
+            to=["support@example.com"],
+            subject="Where is my order?",
+            text="Order 77 has not arrived.",
+            date_ms=0,
+        )
+    )
     curl = shutil.which("curl")
     if curl:
-        out = subprocess.run([curl, "-s", "-X", "POST", "-H", "Content-Type: message/rfc822", "--data-binary",
-                              f"@{eml}", url + "sandbox/users/support@example.com/deliver"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [
+                curl,
+                "-s",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: message/rfc822",
+                "--data-binary",
+                f"@{eml}",
+                url + "sandbox/users/support@example.com/deliver",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         delivered = json.loads(out)
-        profile = json.loads(subprocess.run([curl, "-s", url + "gmail/v1/users/me/profile"],
-                                            capture_output=True, text=True, check=True).stdout)
+        profile = json.loads(
+            subprocess.run(
+                [curl, "-s", url + "gmail/v1/users/me/profile"], capture_output=True, text=True, check=True
+            ).stdout
+        )
         assert profile["emailAddress"] == "support@example.com"
         assert profile["messagesTotal"] == 1
     else:  # curl is not everywhere; the CLI's own deliver command uses the same HTTP endpoint
         result = CliRunner().invoke(app, ["sandbox", "deliver", "--endpoint", url, str(eml)])
         assert result.exit_code == 0, result.output
         delivered = {"id": result.output.split()[2]}
-    gmail = build("gmail", "v1", http=httplib2.Http(timeout=10), static_discovery=True,
-                  client_options={"api_endpoint": url}).users()
+    gmail = build(
+        "gmail", "v1", http=httplib2.Http(timeout=10), static_discovery=True, client_options={"api_endpoint": url}
+    ).users()
     listed = gmail.messages().list(userId="me", q="subject:order").execute()
     assert [m["id"] for m in listed["messages"]] == [delivered["id"]]
 
@@ -73,8 +112,13 @@ def test_serve_keeps_state_in_its_db_across_restarts(tmp_path):
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             proc.stdout.readline()
-            gmail = build("gmail", "v1", http=httplib2.Http(timeout=10), static_discovery=True,
-                          client_options={"api_endpoint": url}).users()
+            gmail = build(
+                "gmail",
+                "v1",
+                http=httplib2.Http(timeout=10),
+                static_discovery=True,
+                client_options={"api_endpoint": url},
+            ).users()
             if round_number == 1:
                 gmail.labels().create(userId="me", body={"name": "Dept/Billing"}).execute()
             names = [lab["name"] for lab in gmail.labels().list(userId="me").execute()["labels"]]
@@ -98,8 +142,9 @@ def test_serve_on_a_busy_port_is_a_one_line_error():
 def test_control_commands_drive_a_sandbox(sandbox, tmp_path):
     runner = CliRunner()
     eml = tmp_path / "a.eml"
-    eml.write_bytes(build_message(from_="bob@shop.example", to=["support@example.com"], subject="Hi",
-                                  text="Hello", date_ms=0))
+    eml.write_bytes(
+        build_message(from_="bob@shop.example", to=["support@example.com"], subject="Hi", text="Hello", date_ms=0)
+    )
     delivered = runner.invoke(app, ["sandbox", "deliver", "--endpoint", sandbox.url, str(eml)])
     assert delivered.exit_code == 0, delivered.output
     assert "[INBOX UNREAD]" in delivered.stdout

@@ -14,8 +14,14 @@ from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import ConnectionOptions, GmailClient, connect, scopes
 from gmaildesk.gmail.client import MAX_BATCH_CALLS
 from gmaildesk.gmail.connection import PRODUCTION_BATCH_URI, client_for_http, new_http
-from gmaildesk.gmail.errors import (LOGIN_AGAIN, MORE_SCOPES, QUOTA_EXHAUSTED, SANDBOX_NOT_RUNNING, SERVER_TROUBLE,
-                                    SERVICE_ACCOUNT_NEEDED)
+from gmaildesk.gmail.errors import (
+    LOGIN_AGAIN,
+    MORE_SCOPES,
+    QUOTA_EXHAUSTED,
+    SANDBOX_NOT_RUNNING,
+    SERVER_TROUBLE,
+    SERVICE_ACCOUNT_NEEDED,
+)
 from gmaildesk.gmail.retry import RetryPolicy
 from gmaildesk.sandbox.oauth import USER, Grant
 
@@ -25,8 +31,8 @@ FAST = RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.005)
 class RecordingHttp(httplib2.Http):
     """An httplib2.Http that remembers what it sent (a subclass, not a patch)."""
 
-    def __init__(self, *args, headers: dict[str, str] | None = None, **kwargs):
-        super().__init__(*args, timeout=30, proxy_info=None, **kwargs)
+    def __init__(self, headers: dict[str, str] | None = None):
+        super().__init__(timeout=30, proxy_info=None)
         self.sent: list[tuple[str, str, int]] = []
         self.extra_headers = headers or {}
 
@@ -48,6 +54,7 @@ def _bearer_client(sandbox, scope_set: frozenset[str], policy=FAST) -> GmailClie
 
 # ---- options ---------------------------------------------------------------------------------
 
+
 def test_options_normalize_the_endpoint_and_derive_the_batch_uri():
     options = ConnectionOptions(endpoint="http://127.0.0.1:8765")
     assert options.endpoint == "http://127.0.0.1:8765/"
@@ -56,8 +63,11 @@ def test_options_normalize_the_endpoint_and_derive_the_batch_uri():
 
 
 def test_options_from_env_fall_back_to_environment_variables():
-    env = {"GMAILDESK_ENDPOINT": "http://localhost:9000/", "GMAILDESK_SERVICE_ACCOUNT": "/keys/sa.json",
-           "GMAILDESK_USER": "support@example.com"}
+    env = {
+        "GMAILDESK_ENDPOINT": "http://localhost:9000/",
+        "GMAILDESK_SERVICE_ACCOUNT": "/keys/sa.json",
+        "GMAILDESK_USER": "support@example.com",
+    }
     options = ConnectionOptions.from_env(environ=env)
     assert options == ConnectionOptions("http://localhost:9000/", Path("/keys/sa.json"), "support@example.com")
     explicit = ConnectionOptions.from_env(endpoint="http://127.0.0.1:1/", environ={"GMAILDESK_ENDPOINT": "x"})
@@ -65,12 +75,15 @@ def test_options_from_env_fall_back_to_environment_variables():
     assert ConnectionOptions.from_env(environ={}) == ConnectionOptions()
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"service_account": Path("sa.json")}, "--service-account needs --user"),
-    ({"user": "support@example.com"}, "--user only applies with --service-account"),
-    ({"endpoint": "http://gmail.example.com/"}, "unencrypted"),
-    ({"endpoint": "ftp://127.0.0.1/"}, "must be an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"service_account": Path("sa.json")}, "--service-account needs --user"),
+        ({"user": "support@example.com"}, "--user only applies with --service-account"),
+        ({"endpoint": "http://gmail.example.com/"}, "unencrypted"),
+        ({"endpoint": "ftp://127.0.0.1/"}, "must be an http(s) URL"),
+    ],
+)
 def test_bad_option_combinations_are_usage_errors(kwargs, fragment):
     with pytest.raises(GmailDeskError) as caught:
         ConnectionOptions(**kwargs)
@@ -100,6 +113,7 @@ def test_every_http_object_has_a_timeout():
 
 
 # ---- sandbox, anonymous ------------------------------------------------------------------------
+
 
 def test_anonymous_sandbox_connection_sends_no_authorization(sandbox):
     http = RecordingHttp()
@@ -142,8 +156,11 @@ def test_batch_parts_failing_with_429_and_503_are_rebatched_until_they_succeed(s
 def test_non_retryable_part_comes_back_as_an_error_in_its_slot(sandbox):
     client = _client(sandbox)
     users = client.users()
-    requests = [users.labels().get(userId="me", id="INBOX"), users.labels().get(userId="me", id="Label_404"),
-                users.labels().get(userId="me", id="SENT")]
+    requests = [
+        users.labels().get(userId="me", id="INBOX"),
+        users.labels().get(userId="me", id="Label_404"),
+        users.labels().get(userId="me", id="SENT"),
+    ]
     first, missing, last = client.execute_batch(requests, "reading labels")
     assert first["id"] == "INBOX" and last["id"] == "SENT"
     assert isinstance(missing, GmailDeskError)
@@ -158,8 +175,7 @@ def test_same_request_object_can_be_added_to_a_new_batch(sandbox):
     request = client.users().labels().get(userId="me", id="INBOX")
     seen = []
     for _ in range(2):
-        batch = BatchHttpRequest(callback=lambda rid, resp, exc: seen.append((resp, exc)),
-                                 batch_uri=client.batch_uri)
+        batch = BatchHttpRequest(callback=lambda rid, resp, exc: seen.append((resp, exc)), batch_uri=client.batch_uri)
         batch.add(request, request_id="0")
         batch.execute(http=client.http)
     assert [(resp["id"], exc) for resp, exc in seen] == [("INBOX", None), ("INBOX", None)]
@@ -180,6 +196,7 @@ def test_whole_batch_failing_for_good_fills_its_slots_and_the_later_ones(sandbox
 
 # ---- error translation with real HttpErrors from the sandbox -------------------------------------
 
+
 def test_401_asks_to_log_in_again(sandbox):
     client = _client(sandbox, RecordingHttp(headers={"Authorization": "Bearer not-a-token"}))
     with pytest.raises(GmailDeskError) as caught:
@@ -195,8 +212,10 @@ def test_403_on_send_as_for_a_user_token_points_at_service_accounts(sandbox):
     request = client.users().settings().sendAs().create(userId="me", body={"sendAsEmail": "billing@example.com"})
     with pytest.raises(GmailDeskError) as caught:
         client.execute(request, "creating send-as 'billing@example.com'")
-    assert caught.value.message == ("creating send-as 'billing@example.com': Access restricted to service accounts "
-                                    "that have been delegated domain-wide authority (HTTP 403)")
+    assert caught.value.message == (
+        "creating send-as 'billing@example.com': Access restricted to service accounts "
+        "that have been delegated domain-wide authority (HTTP 403)"
+    )
     assert caught.value.hints == (SERVICE_ACCOUNT_NEEDED,)
     assert caught.value.exit_code == ExitCode.AUTH
 
@@ -265,8 +284,9 @@ def test_connection_refused_on_loopback_asks_whether_the_sandbox_runs():
 def test_auth_failures_inside_a_batch_stay_in_their_slots(sandbox):
     client = _bearer_client(sandbox, frozenset({scopes.LABELS}))
     users = client.users()
-    label, profile = client.execute_batch([users.labels().get(userId="me", id="INBOX"), users.getProfile(userId="me")],
-                                          "reading")
+    label, profile = client.execute_batch(
+        [users.labels().get(userId="me", id="INBOX"), users.getProfile(userId="me")], "reading"
+    )
     assert label["id"] == "INBOX"
     assert isinstance(profile, GmailDeskError) and profile.exit_code == ExitCode.AUTH
     assert profile.hints == (MORE_SCOPES,)
@@ -274,22 +294,34 @@ def test_auth_failures_inside_a_batch_stay_in_their_slots(sandbox):
 
 def _google_error(status: int, reason: str, message: str = "m", uri: str = "https://x/gmail/v1/users/me/labels"):
     import json as _json
+
     from googleapiclient.errors import HttpError
 
-    body = {"error": {"code": status, "message": message, "errors": [{"domain": "usageLimits", "reason": reason,
-                                                                      "message": message}]}}
+    body = {
+        "error": {
+            "code": status,
+            "message": message,
+            "errors": [{"domain": "usageLimits", "reason": reason, "message": message}],
+        }
+    }
     return HttpError(httplib2.Response({"status": status}), _json.dumps(body).encode(), uri=uri)
 
 
-@pytest.mark.parametrize("error, exit_code, hint_fragment", [
-    (_google_error(403, "rateLimitExceeded", "Too many concurrent requests for user"), ExitCode.QUOTA, "quota"),
-    (_google_error(403, "userRateLimitExceeded"), ExitCode.QUOTA, "quota"),
-    (_google_error(403, "dailyLimitExceeded"), ExitCode.QUOTA, "daily"),
-    (_google_error(403, "forbidden", uri="https://x/gmail/v1/users/me/settings/forwardingAddresses?alt=json"),
-     ExitCode.AUTH, "domain-wide delegation"),
-    (_google_error(400, "failedPrecondition", "Precondition check failed."), ExitCode.USAGE, "--user"),
-    (_google_error(400, "invalidArgument", "Invalid label name"), ExitCode.ERROR, None),
-])
+@pytest.mark.parametrize(
+    "error, exit_code, hint_fragment",
+    [
+        (_google_error(403, "rateLimitExceeded", "Too many concurrent requests for user"), ExitCode.QUOTA, "quota"),
+        (_google_error(403, "userRateLimitExceeded"), ExitCode.QUOTA, "quota"),
+        (_google_error(403, "dailyLimitExceeded"), ExitCode.QUOTA, "daily"),
+        (
+            _google_error(403, "forbidden", uri="https://x/gmail/v1/users/me/settings/forwardingAddresses?alt=json"),
+            ExitCode.AUTH,
+            "domain-wide delegation",
+        ),
+        (_google_error(400, "failedPrecondition", "Precondition check failed."), ExitCode.USAGE, "--user"),
+        (_google_error(400, "invalidArgument", "Invalid label name"), ExitCode.ERROR, None),
+    ],
+)
 def test_translation_of_reasons_the_sandbox_does_not_inject(error, exit_code, hint_fragment):
     from gmaildesk.gmail.errors import translate
 
@@ -307,10 +339,12 @@ def test_refresh_error_and_unknown_errors():
 
     from gmaildesk.gmail.errors import translate
 
-    refused = translate(RefreshError("invalid_grant: Token has been expired or revoked.", {"error": "invalid_grant"}),
-                        "listing labels")
-    assert refused.message == ("listing labels: refreshing the access token failed: invalid_grant: "
-                               "Token has been expired or revoked.")
+    refused = translate(
+        RefreshError("invalid_grant: Token has been expired or revoked.", {"error": "invalid_grant"}), "listing labels"
+    )
+    assert refused.message == (
+        "listing labels: refreshing the access token failed: invalid_grant: Token has been expired or revoked."
+    )
     assert refused.hints == (LOGIN_AGAIN,) and refused.exit_code == ExitCode.AUTH
     assert translate(KeyError("a bug")) is None
 
@@ -323,14 +357,26 @@ def test_connect_reaches_the_sandbox_for_uploads_and_batches_too(sandbox):
     from gmaildesk.sandbox.mime import build_message
 
     client = connect(ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP)
-    raw = build_message(from_="ann@customer.example", to=["support@example.com"], subject="Uploaded",
-                        text="via media upload", date_ms=1_700_000_000_000)
-    request = client.users().messages().insert(
-        userId="me", body={"labelIds": ["INBOX"]},
-        media_body=MediaInMemoryUpload(raw, mimetype="message/rfc822", resumable=False))
+    raw = build_message(
+        from_="ann@customer.example",
+        to=["support@example.com"],
+        subject="Uploaded",
+        text="via media upload",
+        date_ms=1_700_000_000_000,
+    )
+    request = (
+        client.users()
+        .messages()
+        .insert(
+            userId="me",
+            body={"labelIds": ["INBOX"]},
+            media_body=MediaInMemoryUpload(raw, mimetype="message/rfc822", resumable=False),
+        )
+    )
     assert request.uri.startswith(sandbox.url + "upload/gmail/v1/users/me/messages?")
     inserted = client.execute(request)
-    assert client.execute(client.users().messages().get(userId="me", id=inserted["id"]))["snippet"] == \
-        "via media upload"
+    assert (
+        client.execute(client.users().messages().get(userId="me", id=inserted["id"]))["snippet"] == "via media upload"
+    )
     assert client.service.new_batch_http_request()._batch_uri == sandbox.url + "batch"
     assert client.batch_uri == sandbox.url + "batch/gmail/v1"

@@ -33,8 +33,11 @@ def test_demo_json_tells_the_whole_story():
     assert first["by_state"] == {"new": 0, "waiting": 1, "handled": 1, "forwarded": 1, "closed": 0, "overdue": 0}
     assert any(line.startswith("App crashes on login: - -> forwarded") for line in first["transitions"])
     assert later["threads_read"] == 0  # the clock alone makes Ann's conversation overdue
-    assert later["transitions"] == [line for line in later["transitions"]
-                                    if line.startswith("Invoice 1042 charged twice: waiting -> waiting+overdue")]
+    assert later["transitions"] == [
+        line
+        for line in later["transitions"]
+        if line.startswith("Invoice 1042 charged twice: waiting -> waiting+overdue")
+    ]
     assert len(later["transitions"]) == 1
     assert {"Status/Waiting for us", "Status/Overdue"} <= set(billing["labels"])
     assert "Status/Handled" in by_subject["Change of delivery address"]["labels"]  # her out-of-office changed nothing

@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_config_errors import CASES
 from typer.testing import CliRunner
 
 from gmaildesk.cli import app
 from gmaildesk.errors import ExitCode
 from gmaildesk.sandbox import running_sandbox
-from test_config_errors import CASES
 
 COMMANDS = {"plan": ["plan"], "apply": ["apply", "--yes"]}
 
@@ -38,14 +38,16 @@ def test_the_table_has_at_least_20_bad_configs():
 
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize(("yaml_text", "message", "hints", "files"), CASES)
-def test_a_bad_config_stops_the_command_before_any_api_call(shared_sandbox, tmp_path, monkeypatch, command,
-                                                            yaml_text, message, hints, files):
+def test_a_bad_config_stops_the_command_before_any_api_call(
+    shared_sandbox, tmp_path, monkeypatch, command, yaml_text, message, hints, files
+):
     monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
     desk = _write_case(tmp_path, yaml_text, files)
     shared_sandbox.control.reset_counters()
 
-    result = CliRunner().invoke(app, [*COMMANDS[command], "-c", str(desk), "--endpoint", shared_sandbox.url],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, [*COMMANDS[command], "-c", str(desk), "--endpoint", shared_sandbox.url], catch_exceptions=False
+    )
 
     assert result.exit_code == ExitCode.ERROR, result.stderr
     expected_hints = [hint.replace("{folder}", str(tmp_path.resolve())) for hint in hints]

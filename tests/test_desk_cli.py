@@ -8,13 +8,15 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from cli_run import invoke
+
 from gmaildesk.cli import desk as desk_cli
 from gmaildesk.errors import ExitCode
 
 HEAD = "version: 1\nmailbox: support@example.com\n"
-DESK = HEAD + """\
+DESK = (
+    HEAD
+    + """\
 departments:
   - name: Billing
     color: "#16a766"
@@ -22,9 +24,7 @@ departments:
 auto_ack:
   body_text: We answer within a day.
 """
-
-
-
+)
 
 
 @pytest.fixture
@@ -39,7 +39,6 @@ def _state_file(url: str) -> Path:
     from gmaildesk.paths import Account
 
     return state_path(Account(url, "support@example.com"))
-
 
 
 def write(tmp_path: Path, text: str) -> list[str]:
@@ -86,11 +85,15 @@ def test_send_as_refused_on_a_consumer_account_leaves_the_rest_applied(env, tmp_
 
 def test_ownership_record_is_private_and_holds_no_secrets(env, tmp_path, monkeypatch):
     monkeypatch.setenv("BILLING_SMTP_PASSWORD", "s3cret-Passw0rd")
-    config = write(tmp_path, DESK + """\
+    config = write(
+        tmp_path,
+        DESK
+        + """\
 send_as:
   - address: billing@example.com
     smtp: {host: smtp.example.com, port: 587, username: billing@example.com, password_env: BILLING_SMTP_PASSWORD}
-""")
+""",
+    )
     env.control.register_smtp_hosts("support@example.com", ["smtp.example.com"])  # Gmail can reach it
     plan = invoke(["plan", *config, "--endpoint", env.url, "--json"]).stdout
     result = invoke(["apply", "--yes", *config, "--endpoint", env.url])
@@ -108,15 +111,20 @@ send_as:
 
 def test_a_missing_smtp_password_variable_stops_before_any_write(env, tmp_path, monkeypatch):
     monkeypatch.delenv("BILLING_SMTP_PASSWORD", raising=False)
-    config = write(tmp_path, DESK + """\
+    config = write(
+        tmp_path,
+        DESK
+        + """\
 send_as:
   - address: billing@example.com
     smtp: {host: smtp.example.com, username: billing@example.com, password_env: BILLING_SMTP_PASSWORD}
-""")
+""",
+    )
     result = invoke(["apply", "--yes", *config, "--endpoint", env.url], ExitCode.ERROR)
     assert result.stderr.splitlines()[0] == (
         "Error: send_as billing@example.com: the environment variable BILLING_SMTP_PASSWORD is not set; "
-        "it holds the SMTP password")
+        "it holds the SMTP password"
+    )
     writes = [k for k in api_calls(env) if not k.endswith((".list", ".getVacation"))]
     assert writes == []
 
@@ -124,11 +132,15 @@ send_as:
 def test_an_external_alias_comes_back_pending_with_what_to_do(env, tmp_path):
     config = write(tmp_path, HEAD + "send_as:\n  - address: help@acme-support.example\n")
     result = invoke(["apply", "--yes", *config, "--endpoint", env.url])
-    assert ("Warning: send-as help@acme-support.example is waiting for verification: open the confirmation "
-            "mail Gmail sent to help@acme-support.example and click its link") in result.stderr
+    assert (
+        "Warning: send-as help@acme-support.example is waiting for verification: open the confirmation "
+        "mail Gmail sent to help@acme-support.example and click its link"
+    ) in result.stderr
     assert "Hint: On the sandbox: gmaildesk sandbox verify help@acme-support.example" in result.stderr
-    assert "! note: send-as help@acme-support.example is waiting" in invoke(
-        ["plan", *config, "--endpoint", env.url]).stdout
+    assert (
+        "! note: send-as help@acme-support.example is waiting"
+        in invoke(["plan", *config, "--endpoint", env.url]).stdout
+    )
 
 
 def test_apply_without_yes_needs_a_terminal(env, tmp_path, monkeypatch):
@@ -149,12 +161,24 @@ def test_plan_exit_code_and_json_shape(env, tmp_path):
     invoke(["plan", *config, "--endpoint", env.url, "--exit-code"], ExitCode.PLAN_HAS_CHANGES)
     document = json.loads(invoke(["plan", *config, "--endpoint", env.url, "--json"]).stdout)
     assert set(document) == {"version", "changes", "refused", "notes"} and document["version"] == 1
-    assert document["changes"][0] == {"kind": "label", "action": "create", "name": "Dept", "before": None,
-                                      "after": {"color": None}}
+    assert document["changes"][0] == {
+        "kind": "label",
+        "action": "create",
+        "name": "Dept",
+        "before": None,
+        "after": {"color": None},
+    }
     billing = next(c for c in document["changes"] if c["kind"] == "filter")
-    assert billing == {"kind": "filter", "action": "create", "name": "department:Billing", "before": None,
-                       "after": {"criteria": {"query": "to:billing@example.com"},
-                                 "action": {"addLabels": ["Dept/Billing"], "removeLabels": []}}}
+    assert billing == {
+        "kind": "filter",
+        "action": "create",
+        "name": "department:Billing",
+        "before": None,
+        "after": {
+            "criteria": {"query": "to:billing@example.com"},
+            "action": {"addLabels": ["Dept/Billing"], "removeLabels": []},
+        },
+    }
     assert {c["kind"] for c in document["changes"]} == {"label", "filter", "vacation"}
     invoke(["apply", "--yes", *config, "--endpoint", env.url])
     invoke(["plan", *config, "--endpoint", env.url, "--exit-code"])
@@ -171,7 +195,9 @@ def test_an_identical_user_filter_is_adopted_not_duplicated(env, tmp_path, gmail
     assert len(gmail.settings().filters().list(userId="me").execute()["filter"]) == 1
 
 
-FAILING_TEST = DESK + """\
+FAILING_TEST = (
+    DESK
+    + """\
 tests:
   - name: billing mail
     message: {from: ann@customer.example, to: billing@example.com}
@@ -180,15 +206,16 @@ tests:
     message: {from: bob@customer.example, subject: hello}
     labels: [Dept/Billing]
 """
+)
 
 
 def test_config_tests_run_offline(tmp_path):
     result = invoke(["test", *write(tmp_path, FAILING_TEST)], ExitCode.ERROR)
-    assert result.stdout == ("ok    billing mail\n"
-                             "FAIL  wrongly expects Billing: expected ['Dept/Billing'], got []\n")
+    assert result.stdout == ("ok    billing mail\nFAIL  wrongly expects Billing: expected ['Dept/Billing'], got []\n")
     assert result.stderr == "Error: 1 of 2 config tests failed\nHint: fix the filters or the tests in desk.yaml\n"
     passing = FAILING_TEST.replace("    labels: [Dept/Billing]\n", "    labels: []\n", 2).replace(
-        "    labels: []\n", "    labels: [Dept/Billing]\n", 1)
+        "    labels: []\n", "    labels: [Dept/Billing]\n", 1
+    )
     assert invoke(["test", *write(tmp_path, passing)]).stdout.endswith("2 passed.\n")
 
 

@@ -9,16 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-
 from cli_run import invoke
+
 from gmaildesk.config import load_desk
 from gmaildesk.desk.export import escape_template, routes_from_query
 from gmaildesk.errors import ExitCode
 
 READS = (".list", ".get", ".getVacation", ".getProfile")
-
-
-
 
 
 @pytest.fixture
@@ -33,7 +30,6 @@ def _state_file(url: str) -> Path:
     from gmaildesk.paths import Account
 
     return state_path(Account(url, "support@example.com"))
-
 
 
 def writes(sandbox) -> dict:
@@ -57,13 +53,23 @@ def export_and_check_round_trip(env, tmp_path: Path) -> tuple[Path, str]:
 
 def test_round_trip_of_the_example_desk_with_a_user_made_label_and_filter(env, tmp_path, gmail):
     invoke(["init", str(tmp_path / "desk")])
-    gmail.settings().forwardingAddresses().create(userId="me", body={"forwardingEmail": "devteam@example.com"}
-                                                  ).execute()
+    gmail.settings().forwardingAddresses().create(
+        userId="me", body={"forwardingEmail": "devteam@example.com"}
+    ).execute()
     invoke(["apply", "--yes", "-c", str(tmp_path / "desk" / "desk.yaml"), "--endpoint", env.url])
     family = gmail.labels().create(userId="me", body={"name": "Family"}).execute()
-    mine = gmail.settings().filters().create(userId="me", body={
-        "criteria": {"from": "mom@family.example"},
-        "action": {"addLabelIds": [family["id"]], "removeLabelIds": ["INBOX"]}}).execute()
+    mine = (
+        gmail.settings()
+        .filters()
+        .create(
+            userId="me",
+            body={
+                "criteria": {"from": "mom@family.example"},
+                "action": {"addLabelIds": [family["id"]], "removeLabelIds": ["INBOX"]},
+            },
+        )
+        .execute()
+    )
     before = gmail.settings().filters().list(userId="me").execute()["filter"]
 
     exported, _ = export_and_check_round_trip(env, tmp_path)
@@ -88,8 +94,9 @@ def test_round_trip_of_the_example_desk_with_a_user_made_label_and_filter(env, t
 
 def _untouched_mailbox(gmail, sandbox) -> None:
     labels = gmail.labels()
-    receipts = labels.create(userId="me", body={"name": "Receipts", "color": {
-        "backgroundColor": "#16a766", "textColor": "#ffffff"}}).execute()
+    receipts = labels.create(
+        userId="me", body={"name": "Receipts", "color": {"backgroundColor": "#16a766", "textColor": "#ffffff"}}
+    ).execute()
     for parent in ("Clients", "Dept"):  # Gmail's UI makes the parent of a nested label too
         labels.create(userId="me", body={"name": parent}).execute()
     vip = labels.create(userId="me", body={"name": "Clients/VIP"}).execute()
@@ -100,26 +107,49 @@ def _untouched_mailbox(gmail, sandbox) -> None:
     # Gmail validates an alias's SMTP server before creating it; the sandbox reaches registered hosts only.
     sandbox.control.register_smtp_hosts("support@example.com", ["smtp.example.com"])
     for body in (
-        {"criteria": {"from": "billing@shop.example"}, "action": {"addLabelIds": [receipts["id"]],
-                                                                  "removeLabelIds": ["UNREAD", "INBOX"]}},
-        {"criteria": {"query": "to:help@example.com OR \"urgent help\" OR (has:attachment filename:pdf)"},
-         "action": {"addLabelIds": [support["id"]]}},
-        {"criteria": {"to": "vip@example.com", "negatedQuery": "list:news", "hasAttachment": True},
-         "action": {"addLabelIds": [vip["id"], "STARRED", "CATEGORY_PERSONAL"], "removeLabelIds": ["SPAM"]}},
+        {
+            "criteria": {"from": "billing@shop.example"},
+            "action": {"addLabelIds": [receipts["id"]], "removeLabelIds": ["UNREAD", "INBOX"]},
+        },
+        {
+            "criteria": {"query": 'to:help@example.com OR "urgent help" OR (has:attachment filename:pdf)'},
+            "action": {"addLabelIds": [support["id"]]},
+        },
+        {
+            "criteria": {"to": "vip@example.com", "negatedQuery": "list:news", "hasAttachment": True},
+            "action": {"addLabelIds": [vip["id"], "STARRED", "CATEGORY_PERSONAL"], "removeLabelIds": ["SPAM"]},
+        },
         {"criteria": {"size": 5000000, "sizeComparison": "larger"}, "action": {"removeLabelIds": ["IMPORTANT"]}},
         {"criteria": {"subject": "crash"}, "action": {"forward": "colleague@example.com"}},
         {"criteria": {"from": "spammer@junk.example"}, "action": {"addLabelIds": ["TRASH"]}},
     ):
         settings.filters().create(userId="me", body=body).execute()
-    settings.updateVacation(userId="me", body={
-        "enableAutoReply": True, "responseSubject": "Got it: {{ not a variable }}",
-        "responseBodyPlainText": "Thanks!\r\nWe answer {% soon %} {# maybe #}.\n",
-        "startTime": "1767225600123", "endTime": "1798761600000"}).execute()
-    settings.sendAs().create(userId="me", body={
-        "sendAsEmail": "sales@example.com", "displayName": "Sales", "treatAsAlias": False,
-        "signature": "<b>Sales</b> {{team}}",
-        "smtpMsa": {"host": "smtp.example.com", "port": 465, "username": "sales", "password": "pw",
-                    "securityMode": "ssl"}}).execute()
+    settings.updateVacation(
+        userId="me",
+        body={
+            "enableAutoReply": True,
+            "responseSubject": "Got it: {{ not a variable }}",
+            "responseBodyPlainText": "Thanks!\r\nWe answer {% soon %} {# maybe #}.\n",
+            "startTime": "1767225600123",
+            "endTime": "1798761600000",
+        },
+    ).execute()
+    settings.sendAs().create(
+        userId="me",
+        body={
+            "sendAsEmail": "sales@example.com",
+            "displayName": "Sales",
+            "treatAsAlias": False,
+            "signature": "<b>Sales</b> {{team}}",
+            "smtpMsa": {
+                "host": "smtp.example.com",
+                "port": 465,
+                "username": "sales",
+                "password": "pw",
+                "securityMode": "ssl",
+            },
+        },
+    ).execute()
     settings.sendAs().patch(userId="me", sendAsEmail="support@example.com", body={"displayName": "Support"}).execute()
 
 
@@ -163,8 +193,10 @@ def test_export_refuses_to_overwrite_before_any_call(env, tmp_path):
     target = tmp_path / "desk.yaml"
     target.write_text("mine\n")
     result = invoke(["export", "-o", str(target), "--endpoint", env.url], ExitCode.ERROR)
-    assert result.stderr.splitlines() == [f"Error: {target} already exists",
-                                          "Hint: pass --force to overwrite it, or choose another -o FILE"]
+    assert result.stderr.splitlines() == [
+        f"Error: {target} already exists",
+        "Hint: pass --force to overwrite it, or choose another -o FILE",
+    ]
     assert target.read_text() == "mine\n"
     assert env.control.counters()["total_calls"] == 0
     invoke(["export", "-o", str(target), "--force", "--endpoint", env.url])
@@ -174,8 +206,9 @@ def test_export_refuses_to_overwrite_before_any_call(env, tmp_path):
 def test_a_nested_label_without_its_parent_exports_without_a_residue(env, gmail):
     # Gmail keeps `Orphan/Child` without `Orphan`; the exported desk must not want to create the parent.
     child = gmail.labels().create(userId="me", body={"name": "Orphan/Child"}).execute()
-    gmail.settings().filters().create(userId="me", body={
-        "criteria": {"from": "x@y.example"}, "action": {"addLabelIds": [child["id"]]}}).execute()
+    gmail.settings().filters().create(
+        userId="me", body={"criteria": {"from": "x@y.example"}, "action": {"addLabelIds": [child["id"]]}}
+    ).execute()
     result = invoke(["export", "--endpoint", env.url])
     assert result.stderr == ""
     assert "Orphan/Child" in result.stdout
@@ -183,8 +216,10 @@ def test_a_nested_label_without_its_parent_exports_without_a_residue(env, gmail)
 
 def test_renaming_a_filter_in_desk_yaml_keeps_it(env, tmp_path):
     desk = tmp_path / "desk.yaml"
-    head = "version: 1\nmailbox: support@example.com\nfilters:\n  - name: {}\n    match: {{from: a@b.example}}\n" \
-           "    actions: {{archive: true}}\n"
+    head = (
+        "version: 1\nmailbox: support@example.com\nfilters:\n  - name: {}\n    match: {{from: a@b.example}}\n"
+        "    actions: {{archive: true}}\n"
+    )
     desk.write_text(head.format("old name"))
     invoke(["apply", "--yes", "-c", str(desk), "--endpoint", env.url])
     desk.write_text(head.format("new name"))
@@ -194,22 +229,34 @@ def test_renaming_a_filter_in_desk_yaml_keeps_it(env, tmp_path):
     assert list(record["filters"]) == ["filter:new name"]
 
 
-@pytest.mark.parametrize("text", ["plain", "{{ x }}", "{%raw%}", "{# c #}", "{{{", "a\r\nb\n", "\n\n", "}} {",
-                                  "end\n", "{{ '{{' }}", "{\r\n{"])
+@pytest.mark.parametrize(
+    "text",
+    ["plain", "{{ x }}", "{%raw%}", "{# c #}", "{{{", "a\r\nb\n", "\n\n", "}} {", "end\n", "{{ '{{' }}", "{\r\n{"],
+)
 def test_escaped_templates_render_verbatim(tmp_path, text):
     desk = tmp_path / "desk.yaml"
-    desk.write_text("version: 1\nmailbox: support@example.com\nauto_ack:\n  subject: s\n  body_text: "
-                    + json.dumps(escape_template(text)) + "\n  body_html: " + json.dumps(escape_template(text)) + "\n")
+    desk.write_text(
+        "version: 1\nmailbox: support@example.com\nauto_ack:\n  subject: s\n  body_text: "
+        + json.dumps(escape_template(text))
+        + "\n  body_html: "
+        + json.dumps(escape_template(text))
+        + "\n"
+    )
     ack = load_desk(desk).auto_ack
     assert (ack.body_text, ack.body_html) == (text, text)
 
 
-@pytest.mark.parametrize(("query", "routes"), [
-    ("to:billing@example.com OR refund OR \"credit card\" OR subject:invoice",
-     [{"to": "billing@example.com"}, {"words": ["refund", "credit card"]}, {"subject": "invoice"}]),
-    ("has:attachment filename:log", [{"query": "has:attachment filename:log"}]),
-    ("(a OR b) OR from:\"Ann Lee\"", [{"query": "a OR b"}, {"from": "Ann Lee"}]),
-    ("from:x to:y", [{"query": "from:x to:y"}]),  # AND inside: one raw query
-])
+@pytest.mark.parametrize(
+    ("query", "routes"),
+    [
+        (
+            'to:billing@example.com OR refund OR "credit card" OR subject:invoice',
+            [{"to": "billing@example.com"}, {"words": ["refund", "credit card"]}, {"subject": "invoice"}],
+        ),
+        ("has:attachment filename:log", [{"query": "has:attachment filename:log"}]),
+        ('(a OR b) OR from:"Ann Lee"', [{"query": "a OR b"}, {"from": "Ann Lee"}]),
+        ("from:x to:y", [{"query": "from:x to:y"}]),  # AND inside: one raw query
+    ],
+)
 def test_department_queries_map_back_to_routes(query, routes):
     assert routes_from_query(query) == routes

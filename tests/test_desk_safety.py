@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httplib2
 import pytest
+from cli_run import invoke
 from googleapiclient.discovery import build
 from googleapiclient.http import BatchHttpRequest
 
-from cli_run import invoke
 from gmaildesk.config import load_desk
 from gmaildesk.desk import apply as desk_apply
 from gmaildesk.desk import plan as desk_plan
@@ -70,8 +70,9 @@ def write(tmp_path: Path, text: str, name: str = "desk.yaml") -> Path:
 def example_desk(tmp_path: Path, gmail) -> Path:
     """`gmaildesk init` in tmp_path/desk; the forwarding address its crash filter needs."""
     invoke(["init", str(tmp_path / "desk")])
-    gmail.settings().forwardingAddresses().create(userId="me", body={"forwardingEmail": "devteam@example.com"}
-                                                  ).execute()
+    gmail.settings().forwardingAddresses().create(
+        userId="me", body={"forwardingEmail": "devteam@example.com"}
+    ).execute()
     return tmp_path / "desk" / "desk.yaml"
 
 
@@ -80,6 +81,7 @@ def no_sleep_client(url: str, http=None):
 
 
 # --- 9. desired vs Gmail's form ------------------------------------------------------------------
+
 
 def test_golden_gmail_sanitises_the_example_desk_and_apply_writes_the_responder_once(env, tmp_path, gmail):
     config = example_desk(tmp_path, gmail)
@@ -102,12 +104,21 @@ def test_golden_gmail_sanitises_the_example_desk_and_apply_writes_the_responder_
     # Someone edits the responder in Gmail: the plan shows exactly that, and nothing Gmail normalised.
     gmail.settings().updateVacation(userId="me", body={**stored, "responseSubject": "Back on Monday"}).execute()
     shown = invoke(["plan", "--exit-code", *common], ExitCode.PLAN_HAS_CHANGES).stdout
-    assert shown == ('~ vacation\n'
-                     '    responseSubject: "Back on Monday" -> (unset)\n'
-                     'Plan: 0 to create, 1 to change, 0 to delete, 0 refused.\n')
+    assert shown == (
+        "~ vacation\n"
+        '    responseSubject: "Back on Monday" -> (unset)\n'
+        "Plan: 0 to create, 1 to change, 0 to delete, 0 refused.\n"
+    )
     as_json = json.loads(invoke(["plan", "--json", *common]).stdout)
-    assert as_json["changes"] == [{"kind": "vacation", "action": "update", "name": "vacation",
-                                   "before": {"responseSubject": "Back on Monday"}, "after": {"responseSubject": None}}]
+    assert as_json["changes"] == [
+        {
+            "kind": "vacation",
+            "action": "update",
+            "name": "vacation",
+            "before": {"responseSubject": "Back on Monday"},
+            "after": {"responseSubject": None},
+        }
+    ]
     invoke(["apply", "--yes", *common])
     assert invoke(["plan", "--exit-code", *common]).stdout == "No changes\n"
     assert gmail_calls(env)["gmail.users.settings.updateVacation"] == 3  # ours, the hand edit, ours
@@ -120,8 +131,10 @@ def test_a_changed_template_is_still_written_after_gmail_sanitised_the_last_one(
     html = config.parent / "templates" / "ack.html.j2"
     html.write_text(html.read_text().replace("a person will answer it", "a person answers it today"))
     shown = invoke(["plan", *common]).stdout
-    assert shown.splitlines()[:2] == ["~ vacation", "    responseBodyHtml: changed, "
-                                      + shown.splitlines()[1].split("changed, ")[1]]
+    assert shown.splitlines()[:2] == [
+        "~ vacation",
+        "    responseBodyHtml: changed, " + shown.splitlines()[1].split("changed, ")[1],
+    ]
     assert len(shown.splitlines()) == 3
     invoke(["apply", "--yes", *common])
     assert invoke(["plan", "--exit-code", *common]).stdout == "No changes\n"
@@ -139,12 +152,16 @@ def test_a_hand_edited_signature_shows_as_exactly_that_change(env, tmp_path, gma
 
 
 def test_filter_criteria_and_label_names_gmail_trims_are_not_changes(env, tmp_path, gmail):
-    config = write(tmp_path, SMALL.replace("Billing", "Billing  Team") + """\
+    config = write(
+        tmp_path,
+        SMALL.replace("Billing", "Billing  Team")
+        + """\
 filters:
   - name: crashes
     match: {subject: "  app   crash "}
     actions: {labels: [Crashes]}
-""")
+""",
+    )
     common = ["-c", str(config), "--endpoint", env.url]
     invoke(["apply", "--yes", *common])
     names = {label["name"] for label in gmail.labels().list(userId="me").execute()["labels"]}
@@ -168,8 +185,13 @@ def test_a_version_1_record_is_read_and_rewritten_as_version_2(env, tmp_path, gm
     invoke(["apply", "--yes", *common])
     path = state_path(Account(env.url, SUPPORT))
     v2 = json.loads(path.read_text())
-    v1 = {"version": 1, "mailbox": SUPPORT, "labels": {v["name"]: i for i, v in v2["labels"].items()},
-          "filters": {k: {"id": v["id"], "hash": v["hash"]} for k, v in v2["filters"].items()}, "send_as": []}
+    v1 = {
+        "version": 1,
+        "mailbox": SUPPORT,
+        "labels": {v["name"]: i for i, v in v2["labels"].items()},
+        "filters": {k: {"id": v["id"], "hash": v["hash"]} for k, v in v2["filters"].items()},
+        "send_as": [],
+    }
     path.write_text(json.dumps(v1))
     assert invoke(["plan", "--exit-code", *common]).stdout == "No changes\n"
     write(tmp_path, SMALL.replace("Billing", "Sales"))
@@ -181,6 +203,7 @@ def test_a_version_1_record_is_read_and_rewritten_as_version_2(env, tmp_path, gm
 
 # --- 12. state belongs to an account ---------------------------------------------------------------
 
+
 def test_a_rehearsal_record_never_deletes_another_accounts_labels(env, tmp_path, gmail):
     config = write(tmp_path, SMALL + "  - name: Sales\n    routes: [{to: sales@example.com}]\n")
     invoke(["apply", "--yes", "-c", str(config), "--endpoint", env.url])  # the rehearsal
@@ -190,8 +213,13 @@ def test_a_rehearsal_record_never_deletes_another_accounts_labels(env, tmp_path,
     invoke(["plan", "-c", str(dropped), "--endpoint", env.url, "--allow-delete"])  # Sales would go, here
 
     with running_sandbox(users=(SUPPORT,), validate_responses=True) as real:
-        users = build("gmail", "v1", http=httplib2.Http(timeout=30), static_discovery=True,
-                      client_options={"api_endpoint": real.url}).users()
+        users = build(
+            "gmail",
+            "v1",
+            http=httplib2.Http(timeout=30),
+            static_discovery=True,
+            client_options={"api_endpoint": real.url},
+        ).users()
         own = [users.labels().create(userId="me", body={"name": f"Family {n}"}).execute() for n in range(12)]
         assert sales_id in {label["id"] for label in own}, "the second account has a label with the same id"
 
@@ -201,8 +229,9 @@ def test_a_rehearsal_record_never_deletes_another_accounts_labels(env, tmp_path,
         # Even a rehearsal record handed over by hand (--state) deletes nothing: the names differ.
         leaked = tmp_path / "leaked.json"
         leaked.write_text(json.dumps({**rehearsal}))
-        shown = invoke(["apply", "--yes", "--allow-delete", "--state", str(leaked), "-c", str(dropped),
-                        "--endpoint", real.url]).stdout
+        shown = invoke(
+            ["apply", "--yes", "--allow-delete", "--state", str(leaked), "-c", str(dropped), "--endpoint", real.url]
+        ).stdout
         assert "- label" not in shown
         assert f"! note: label {sales_id} was 'Dept/Sales' when gmaildesk made it and is now " in shown
         left = {label["id"]: label["name"] for label in users.labels().list(userId="me").execute()["labels"]}
@@ -221,7 +250,8 @@ def test_a_desk_for_another_mailbox_is_refused_before_any_write(tmp_path, monkey
             result = invoke([*command, "-c", str(config), "--endpoint", other.url], ExitCode.USAGE)
             assert result.stderr.splitlines()[0] == (
                 f"Error: desk.yaml is for {SUPPORT} but the connection reaches someone@example.com "
-                f"(the account someone@example.com on the sandbox at {other.url})")
+                f"(the account someone@example.com on the sandbox at {other.url})"
+            )
             assert "Traceback" not in result.stderr
         calls = other.control.counters()["calls"]
         assert not any(k.endswith((".create", ".patch", ".update", ".delete", ".updateVacation")) for k in calls)
@@ -230,16 +260,21 @@ def test_a_desk_for_another_mailbox_is_refused_before_any_write(tmp_path, monkey
 
 # --- 13. a nested label without its parent ----------------------------------------------------------
 
+
 def test_a_nested_label_without_its_parent_round_trips_to_an_empty_plan(env, tmp_path, gmail):
     child = gmail.labels().create(userId="me", body={"name": "Vendors/Stripe"}).execute()
-    gmail.settings().filters().create(userId="me", body={
-        "criteria": {"from": "@stripe.com"}, "action": {"addLabelIds": [child["id"]]}}).execute()
+    gmail.settings().filters().create(
+        userId="me", body={"criteria": {"from": "@stripe.com"}, "action": {"addLabelIds": [child["id"]]}}
+    ).execute()
     exported = tmp_path / "exported.yaml"
     result = invoke(["export", "-o", str(exported), "--endpoint", env.url])
     assert "not empty" not in result.stderr
     assert invoke(["plan", "--exit-code", "-c", str(exported), "--endpoint", env.url]).stdout == "No changes\n"
-    by_hand = write(tmp_path, SMALL + "filters:\n  - name: stripe\n    match: {from: \"@stripe.com\"}\n"
-                                      "    actions: {labels: [Vendors/Stripe]}\n")
+    by_hand = write(
+        tmp_path,
+        SMALL + 'filters:\n  - name: stripe\n    match: {from: "@stripe.com"}\n'
+        "    actions: {labels: [Vendors/Stripe]}\n",
+    )
     shown = invoke(["plan", "-c", str(by_hand), "--endpoint", env.url]).stdout
     assert "label Vendors\n" not in shown and "+ label Vendors/Stripe" not in shown
     assert "+ label Dept\n" in shown and "+ label Dept/Billing\n" in shown  # a new child brings its parent
@@ -247,21 +282,29 @@ def test_a_nested_label_without_its_parent_round_trips_to_an_empty_plan(env, tmp
 
 # --- 6. Gmail's limits -------------------------------------------------------------------------------
 
+
 def test_gmails_1000_filter_limit_is_refused_before_writing_and_a_500_there_is_not_retried(env, tmp_path, gmail):
     _fill_filters(env, gmail, 995)
-    desk = SMALL + "filters:\n" + "".join(
-        f"  - name: f{n}\n    match: {{from: new{n}@x.example}}\n    actions: {{archive: true}}\n" for n in range(9))
+    desk = (
+        SMALL
+        + "filters:\n"
+        + "".join(
+            f"  - name: f{n}\n    match: {{from: new{n}@x.example}}\n    actions: {{archive: true}}\n" for n in range(9)
+        )
+    )
     config = write(tmp_path, desk)
     before = gmail_writes(env)
     result = invoke(["apply", "--yes", "-c", str(config), "--endpoint", env.url], ExitCode.ERROR)
-    assert result.stderr.splitlines()[0] == ("Error: the mailbox has 995 filters and this plan adds 10: "
-                                             "Gmail allows at most 1,000 filters")
+    assert result.stderr.splitlines()[0] == (
+        "Error: the mailbox has 995 filters and this plan adds 10: Gmail allows at most 1,000 filters"
+    )
     assert gmail_writes(env) == before, "nothing was written"
     invoke(["plan", "-c", str(config), "--endpoint", env.url], ExitCode.ERROR)
 
     # A plan that fits, then the mailbox fills up before apply: Gmail's 500 is retried once, not 7 times.
-    config = write(tmp_path, SMALL + "filters:\n  - name: one\n    match: {from: one@x.example}\n"
-                                     "    actions: {archive: true}\n")
+    config = write(
+        tmp_path, SMALL + "filters:\n  - name: one\n    match: {from: one@x.example}\n    actions: {archive: true}\n"
+    )
     _fill_filters(env, gmail, 3, start=995)
     client = no_sleep_client(env.url)
     desk_obj = load_desk(config)
@@ -274,8 +317,9 @@ def test_gmails_1000_filter_limit_is_refused_before_writing_and_a_500_there_is_n
     creates = gmail_calls(env)["gmail.users.settings.filters.create"] - creates_before
     assert creates == 1 + desk_apply.FILTER_CREATE_ATTEMPTS  # one made, then the 1,001st tried twice
     assert result.status == "partial"
-    assert result.failures[0].message.startswith("creating filter filter:one: Gmail allows at most 1,000 filters "
-                                                 "and the mailbox has 1000")
+    assert result.failures[0].message.startswith(
+        "creating filter filter:one: Gmail allows at most 1,000 filters and the mailbox has 1000"
+    )
 
 
 def _fill_filters(env, gmail, count: int, start: int = 0) -> None:
@@ -284,8 +328,12 @@ def _fill_filters(env, gmail, count: int, start: int = 0) -> None:
     for first in range(start, start + count, 50):
         batch = BatchHttpRequest(batch_uri=env.url + "batch/gmail/v1")
         for n in range(first, min(first + 50, start + count)):
-            batch.add(settings.create(userId="me", body={"criteria": {"from": f"user{n}@old.example"},
-                                                         "action": {"removeLabelIds": ["INBOX"]}}))
+            batch.add(
+                settings.create(
+                    userId="me",
+                    body={"criteria": {"from": f"user{n}@old.example"}, "action": {"removeLabelIds": ["INBOX"]}},
+                )
+            )
         batch.execute(http=httplib2.Http(timeout=30))
 
 
@@ -295,8 +343,9 @@ def test_gmails_10000_label_limit_is_refused_in_the_plan():
     current = read.Current(labels=labels, filters=(), vacation={}, send_as=())
     with pytest.raises(GmailDeskError) as refused:
         desk_plan.build(desk, current, Ownership(Path("unused.json"), SUPPORT))
-    assert refused.value.message == ("the mailbox has 9999 labels and this plan adds 9: "
-                                     "Gmail allows at most 10,000 labels")
+    assert refused.value.message == (
+        "the mailbox has 9999 labels and this plan adds 9: Gmail allows at most 10,000 labels"
+    )
     fits = read.Current(labels=labels[:9_000], filters=(), vacation={}, send_as=())
     assert len(desk_plan.build(desk, fits, Ownership(Path("unused.json"), SUPPORT)).labels) == 9
 
@@ -310,19 +359,25 @@ def load_desk_text(text: str):
 
 def test_an_smtp_alias_gmail_cannot_validate_says_what_to_check(env, tmp_path, monkeypatch):
     monkeypatch.setenv("BILLING_SMTP_PASSWORD", "pw")
-    config = write(tmp_path, SMALL + """\
+    config = write(
+        tmp_path,
+        SMALL
+        + """\
 send_as:
   - address: billing@example.com
     smtp: {host: smtp.example.com, port: 587, username: billing, security: starttls,
            password_env: BILLING_SMTP_PASSWORD}
-""")
+""",
+    )
     result = invoke(["apply", "--yes", "-c", str(config), "--endpoint", env.url], ExitCode.PARTIAL)
     errors = [line for line in result.stderr.splitlines() if line.startswith(("Error", "Hint"))]
     assert errors[0].startswith("Error: creating send-as billing@example.com: ") and "(HTTP 400)" in errors[0]
-    assert errors[1] == ("Hint: Gmail connects to the SMTP server before it creates the alias, and that failed: "
-                         "check smtp.host (smtp.example.com), smtp.port (587), smtp.security (starttls: ssl for "
-                         "port 465, starttls for 587), smtp.username (billing) and the password in "
-                         "$BILLING_SMTP_PASSWORD")
+    assert errors[1] == (
+        "Hint: Gmail connects to the SMTP server before it creates the alias, and that failed: "
+        "check smtp.host (smtp.example.com), smtp.port (587), smtp.security (starttls: ssl for "
+        "port 465, starttls for 587), smtp.username (billing) and the password in "
+        "$BILLING_SMTP_PASSWORD"
+    )
     assert "pw" not in result.stderr.split()
     env.control.register_smtp_hosts(SUPPORT, ["smtp.example.com:587"])
     invoke(["apply", "--yes", "-c", str(config), "--endpoint", env.url])
@@ -330,12 +385,14 @@ send_as:
 
 # --- issue 9, item 5: concurrency -----------------------------------------------------------------
 
+
 def test_a_second_apply_stops_at_once_while_the_account_is_locked(env, tmp_path):
     config = write(tmp_path, SMALL)
     with AccountLock(Account(env.url, SUPPORT), "sweep"):
         result = invoke(["apply", "--yes", "-c", str(config), "--endpoint", env.url], ExitCode.LOCKED)
         assert result.stderr.splitlines()[0].startswith(
-            f"Error: another gmaildesk run is working on {SUPPORT} on the sandbox at {env.url}")
+            f"Error: another gmaildesk run is working on {SUPPORT} on the sandbox at {env.url}"
+        )
     assert gmail_writes(env) == {}
     invoke(["apply", "--yes", "-c", str(config), "--endpoint", env.url])  # the lock was released
 
@@ -343,9 +400,13 @@ def test_a_second_apply_stops_at_once_while_the_account_is_locked(env, tmp_path)
 def test_two_applies_at_once_the_second_exits_7_and_the_first_completes(env, tmp_path):
     config = write(tmp_path, SMALL)
     env.control.set_faults(latency_ms=60)  # the first apply takes a while: ~12 round trips
-    first = subprocess.Popen([sys.executable, "-m", "gmaildesk", "apply", "--yes", "-c", str(config),
-                              "--endpoint", env.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ})
+    first = subprocess.Popen(
+        [sys.executable, "-m", "gmaildesk", "apply", "--yes", "-c", str(config), "--endpoint", env.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
     lock_file = lock_path(Account(env.url, SUPPORT))
     deadline = time.monotonic() + 20
     while not (lock_file.exists() and "apply" in lock_file.read_text()):
@@ -372,8 +433,9 @@ class AnswerLostOnce(httplib2.Http):
 
     def request(self, uri, method="GET", body=None, headers=None, *args, **kwargs):
         answer = super().request(uri, method, body, headers, *args, **kwargs)
-        creates_it = method == "POST" and uri.split("?")[0].endswith("/labels") and \
-            json.loads(body)["name"] == self.name
+        creates_it = (
+            method == "POST" and uri.split("?")[0].endswith("/labels") and json.loads(body)["name"] == self.name
+        )
         if creates_it and not self.lost:
             self.lost += 1
             raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
@@ -409,6 +471,7 @@ def test_a_409_without_a_retry_is_someone_elses_label_and_not_adopted(env, tmp_p
 
 # --- the ownership file and the disk ------------------------------------------------------------------
 
+
 def test_the_record_is_0600_in_a_0700_folder(env, tmp_path):
     invoke(["apply", "--yes", "-c", str(write(tmp_path, SMALL)), "--endpoint", env.url])
     path = state_path(Account(env.url, SUPPORT))
@@ -417,34 +480,52 @@ def test_the_record_is_0600_in_a_0700_folder(env, tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o755)
     shared.chmod(0o755)
-    invoke(["apply", "--yes", "-c", str(tmp_path / "desk.yaml"), "--state", str(shared / "s.json"),
-            "--endpoint", env.url])
+    invoke(
+        ["apply", "--yes", "-c", str(tmp_path / "desk.yaml"), "--state", str(shared / "s.json"), "--endpoint", env.url]
+    )
     assert stat.S_IMODE((shared / "s.json").stat().st_mode) == 0o600
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755, "a folder given with --state keeps its mode"
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "is damaged: not valid JSON (line 1)"),
-    ('{"version": 9, "labels": {}}', "is version 9, written by a newer gmaildesk (this one reads up to version 2)"),
-    ('{"version": 2, "labels": {"Label_1": 5}}', "is damaged (TypeError: "),
-    ('[1, 2]', 'is not a gmaildesk ownership record (no known "version")'),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is damaged: not valid JSON (line 1)"),
+        ('{"version": 9, "labels": {}}', "is version 9, written by a newer gmaildesk (this one reads up to version 2)"),
+        ('{"version": 2, "labels": {"Label_1": 5}}', "is damaged (TypeError: "),
+        ("[1, 2]", 'is not a gmaildesk ownership record (no known "version")'),
+    ],
+)
 def test_a_bad_record_is_one_line_naming_the_file_and_nothing_is_written(env, tmp_path, content, message):
     state = write(tmp_path, content, "state.json")
     for command in (["plan"], ["apply", "--yes"]):
-        result = invoke([*command, "-c", str(write(tmp_path, SMALL)), "--state", str(state), "--endpoint", env.url],
-                        ExitCode.ERROR)
-        assert result.stderr.splitlines()[0].startswith(f"Error: the ownership record {state} {message}"
-                                                        if "not a gmaildesk" not in message
-                                                        else f"Error: {state} {message}")
+        result = invoke(
+            [*command, "-c", str(write(tmp_path, SMALL)), "--state", str(state), "--endpoint", env.url], ExitCode.ERROR
+        )
+        assert result.stderr.splitlines()[0].startswith(
+            f"Error: the ownership record {state} {message}"
+            if "not a gmaildesk" not in message
+            else f"Error: {state} {message}"
+        )
         assert result.stderr.splitlines()[1].startswith("Hint: ")
     assert gmail_writes(env) == {} and state.read_text() == content
 
 
 def test_a_record_in_an_unusable_place_stops_apply_before_any_write(env, tmp_path):
     blocker = write(tmp_path, "a file, not a folder\n", "blocker")
-    result = invoke(["apply", "--yes", "-c", str(write(tmp_path, SMALL)), "--state", str(blocker / "state.json"),
-                     "--endpoint", env.url], ExitCode.ERROR)
+    result = invoke(
+        [
+            "apply",
+            "--yes",
+            "-c",
+            str(write(tmp_path, SMALL)),
+            "--state",
+            str(blocker / "state.json"),
+            "--endpoint",
+            env.url,
+        ],
+        ExitCode.ERROR,
+    )
     assert result.stderr.splitlines()[0].startswith(f"Error: cannot read the ownership record {blocker}/state.json: ")
     assert gmail_writes(env) == {}
 
@@ -460,10 +541,10 @@ def test_a_full_disk_stops_apply_before_any_write_and_keeps_the_old_record(env, 
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("gmaildesk.desk.ownership.os.replace", disk_full)
-    result = invoke(["apply", "--yes", "-c", str(config), "--state", str(state), "--endpoint", env.url],
-                    ExitCode.ERROR)
+    result = invoke(["apply", "--yes", "-c", str(config), "--state", str(state), "--endpoint", env.url], ExitCode.ERROR)
     assert result.stderr.splitlines()[0].startswith(
-        f"Error: cannot write the ownership record {state}: No space left on device")
+        f"Error: cannot write the ownership record {state}: No space left on device"
+    )
     assert result.stderr.splitlines()[1] == f"Hint: free space on the disk holding {tmp_path}, then run apply again"
     assert gmail_writes(env) == writes_before and state.read_text() == before
     assert not list(tmp_path.glob(".desk-state-*")), "no temporary file left behind"
@@ -471,10 +552,12 @@ def test_a_full_disk_stops_apply_before_any_write_and_keeps_the_old_record(env, 
 
 # --- 14. the acknowledgement's subject --------------------------------------------------------------
 
+
 def test_a_subject_on_the_acknowledgement_is_warned_about_by_test_plan_and_apply(env, tmp_path, gmail):
     config = write(tmp_path, SMALL + "auto_ack:\n  subject: We got your message\n  body_text: Thanks.\n")
-    warning = ("Warning: desk.yaml:7: auto_ack.subject: with a subject Gmail sends the acknowledgement "
-               "as a separate email")
+    warning = (
+        "Warning: desk.yaml:7: auto_ack.subject: with a subject Gmail sends the acknowledgement as a separate email"
+    )
     for command in (["test"], ["plan", "--endpoint", env.url], ["apply", "--yes", "--endpoint", env.url]):
         result = invoke([*command, "-c", str(config)])
         assert result.stderr.splitlines()[0].startswith(warning), command
@@ -490,13 +573,16 @@ def test_a_label_someone_renamed_is_not_ours_even_under_the_department_prefix(en
     config = write(tmp_path, both)
     common = ["-c", str(config), "--endpoint", env.url]
     invoke(["apply", "--yes", *common])
-    sales = next(label for label in gmail.labels().list(userId="me").execute()["labels"]
-                 if label["name"] == "Dept/Sales")
+    sales = next(
+        label for label in gmail.labels().list(userId="me").execute()["labels"] if label["name"] == "Dept/Sales"
+    )
     gmail.labels().patch(userId="me", id=sales["id"], body={"name": "Dept/Sales 2025"}).execute()
     write(tmp_path, SMALL)
     shown = invoke(["apply", "--yes", "--allow-delete", *common]).stdout
-    assert f"! note: label {sales['id']} was 'Dept/Sales' when gmaildesk made it and is now 'Dept/Sales 2025': " \
-           f"not gmaildesk's any more, left alone" in shown
+    assert (
+        f"! note: label {sales['id']} was 'Dept/Sales' when gmaildesk made it and is now 'Dept/Sales 2025': "
+        f"not gmaildesk's any more, left alone" in shown
+    )
     assert "- label" not in shown
     again = invoke(["apply", "--yes", "--allow-delete", *common]).stdout
     assert again == "No changes\n", "left alone for good, not only on the run that noticed"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cli_run import invoke
+
 from gmaildesk.errors import ExitCode
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -32,8 +32,11 @@ def desk_env(sandbox, tmp_path, monkeypatch):
 
 
 def _user_made(gmail) -> tuple[dict, dict]:
-    label = gmail.labels().create(userId="me", body={"name": "Family", "color": {
-        "backgroundColor": "#e07798", "textColor": "#ffffff"}}).execute()
+    label = (
+        gmail.labels()
+        .create(userId="me", body={"name": "Family", "color": {"backgroundColor": "#e07798", "textColor": "#ffffff"}})
+        .execute()
+    )
     body = {**USER_FILTER, "action": {"addLabelIds": [label["id"]], "removeLabelIds": ["INBOX"]}}
     flt = gmail.settings().filters().create(userId="me", body=body).execute()
     return label, flt
@@ -51,8 +54,9 @@ def test_scenarios_in_order_on_one_sandbox(desk_env, gmail, request):
             golden.write_text(shown)
         assert shown == golden.read_text(), f"{step.name}: plan differs from {golden} (pytest --update-golden)"
         run(["apply", "--yes", *common], APPLY_EXIT.get(step.name, ExitCode.OK))
-        after = run(["plan", *common, "--exit-code"],
-                    ExitCode.PLAN_HAS_CHANGES if step.name in APPLY_EXIT else ExitCode.OK)
+        after = run(
+            ["plan", *common, "--exit-code"], ExitCode.PLAN_HAS_CHANGES if step.name in APPLY_EXIT else ExitCode.OK
+        )
         if step.name not in APPLY_EXIT:
             assert after == "No changes\n", f"{step.name}: not converged:\n{after}"
 

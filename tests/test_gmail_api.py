@@ -21,14 +21,20 @@ HEADERS = ("From", "Subject")
 
 @pytest.fixture
 def api(sandbox) -> HttpGmailApi:
-    return HttpGmailApi(connect(ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP,
-                                policy=RetryPolicy(sleep=lambda seconds: None)))
+    return HttpGmailApi(
+        connect(ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP, policy=RetryPolicy(sleep=lambda seconds: None))
+    )
 
 
 def deliver(sandbox, subject: str, n: int = 0) -> dict:
-    raw = build_message(from_="alice@customer.test", to=[SUPPORT], subject=subject, text="hello",
-                        message_id=f"<{subject.replace(' ', '-')}-{n}@test>",
-                        date_ms=int(sandbox.control.clock()["nowMs"]))
+    raw = build_message(
+        from_="alice@customer.test",
+        to=[SUPPORT],
+        subject=subject,
+        text="hello",
+        message_id=f"<{subject.replace(' ', '-')}-{n}@test>",
+        date_ms=int(sandbox.control.clock()["nowMs"]),
+    )
     return sandbox.control.deliver(SUPPORT, raw)
 
 
@@ -46,8 +52,7 @@ def test_threads_and_messages_read_in_batches_with_errors_in_their_slots(api, sa
     missing = answers[1]
     assert isinstance(missing, GmailApiError) and missing.status == 404 and missing.reason == "notFound"
     (message,) = answers[0].messages
-    assert message == Message(first["id"], first["threadId"], message.internal_date, message.label_ids,
-                              message.headers)
+    assert message == Message(first["id"], first["threadId"], message.internal_date, message.label_ids, message.headers)
     assert dict(message.headers)["Subject"] == "Printer offline" and "INBOX" in message.label_ids
     assert message.internal_date > 0
     read = api.messages([second["id"], "ffffffffffffffff"], HEADERS)
@@ -88,8 +93,12 @@ def test_expired_history_is_a_404(api, sandbox):
 
 def test_batch_modify_answers_per_change_and_refuses_more_than_gmail_takes(api, sandbox):
     delivered = deliver(sandbox, "Label me")
-    outcome = api.batch_modify([Modify((delivered["id"],), frozenset({"STARRED"}), frozenset({"INBOX"})),
-                                Modify(("x",), frozenset({"Label_does_not_exist"}), frozenset())])
+    outcome = api.batch_modify(
+        [
+            Modify((delivered["id"],), frozenset({"STARRED"}), frozenset({"INBOX"})),
+            Modify(("x",), frozenset({"Label_does_not_exist"}), frozenset()),
+        ]
+    )
     assert outcome[0] is None
     assert isinstance(outcome[1], GmailApiError) and outcome[1].status == 400
     (thread,) = api.threads([delivered["threadId"]], HEADERS)
@@ -100,8 +109,13 @@ def test_batch_modify_answers_per_change_and_refuses_more_than_gmail_takes(api, 
 
 
 def test_usage_counts_each_logical_call_once_by_method(sandbox):
-    api = HttpGmailApi(connect(ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP,
-                               policy=RetryPolicy(max_attempts=3, sleep=lambda seconds: None)))
+    api = HttpGmailApi(
+        connect(
+            ConnectionOptions(endpoint=sandbox.url),
+            scopes.SWEEP,
+            policy=RetryPolicy(max_attempts=3, sleep=lambda seconds: None),
+        )
+    )
     delivered = deliver(sandbox, "Metered")
     before = api.usage()
     api.threads([delivered["threadId"]] * 3, HEADERS)
@@ -127,8 +141,7 @@ def test_translated_errors_carry_status_and_reason_and_keep_them_with_context(ap
 
 
 def test_a_refused_connection_is_an_api_error_without_status(sandbox):
-    api = HttpGmailApi(client_for_http(httplib2.Http(timeout=5), "http://127.0.0.1:9/",
-                                       RetryPolicy(max_attempts=1)))
+    api = HttpGmailApi(client_for_http(httplib2.Http(timeout=5), "http://127.0.0.1:9/", RetryPolicy(max_attempts=1)))
     with pytest.raises(GmailApiError) as caught:
         api.profile()
     assert caught.value.status is None and "connection refused" in caught.value.message

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
 import pytest
-
 from corpora import CORPORA, mail_samples
+
 from gmaildesk.sandbox.mime import (
     Address,
     b64url_decode,
@@ -24,15 +24,17 @@ from gmaildesk.sandbox.mime import (
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 
-PDF = (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
-       b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-       b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
-       b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] >> endobj\n"
-       b"trailer << /Root 1 0 R >>\n%%EOF\n")
+PDF = (
+    b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+    b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+    b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
 
 
-def ms(*args: int) -> int:
-    return int(datetime(*args, tzinfo=timezone.utc).timestamp() * 1000)
+def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
+    return int(datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp() * 1000)
 
 
 def load(name: str):
@@ -44,6 +46,7 @@ def A(name: str, email: str) -> Address:
 
 
 # ---------------------------------------------------------------- Gmail discovery schema
+
 
 def _discovery_schema() -> dict:
     from googleapiclient.discovery_cache import get_static_doc
@@ -111,74 +114,104 @@ def find_part(part: dict, part_id: str) -> dict:
 
 EXPECTED = {
     "plain_lf.eml": dict(
-        message_id="<20231120101500.GA1234@mail.example.org>", in_reply_to=(), references=(),
-        subject="Printer on floor 3 is offline", from_=A("Alice Example", "alice@example.org"),
-        to=(A("", "support@acme.test"),), cc=(), bcc=(), reply_to=(),
-        delivered_to=("helpdesk@acme.test", "support@acme.test"), date_ms=ms(2023, 11, 20, 10, 15),
-        list_id="", has_attachment=False, filenames=(),
-        text='Hi team,\n\nThe printer on floor 3 has been offline since this morning. It\'s the\n'
-             '"HP LaserJet" near the kitchen & the error says <E-42>.\n\nThanks,\nAlice\n',
+        message_id="<20231120101500.GA1234@mail.example.org>",
+        in_reply_to=(),
+        references=(),
+        subject="Printer on floor 3 is offline",
+        from_=A("Alice Example", "alice@example.org"),
+        to=(A("", "support@acme.test"),),
+        cc=(),
+        bcc=(),
+        reply_to=(),
+        delivered_to=("helpdesk@acme.test", "support@acme.test"),
+        date_ms=ms(2023, 11, 20, 10, 15),
+        list_id="",
+        has_attachment=False,
+        filenames=(),
+        text="Hi team,\n\nThe printer on floor 3 has been offline since this morning. It's the\n"
+        '"HP LaserJet" near the kitchen & the error says <E-42>.\n\nThanks,\nAlice\n',
         snippet="Hi team, The printer on floor 3 has been offline since this morning. It&#39;s the "
-                "&quot;HP LaserJet&quot; near the kitchen &amp; the error says &lt;E-42&gt;. Thanks, Alice",
+        "&quot;HP LaserJet&quot; near the kitchen &amp; the error says &lt;E-42&gt;. Thanks, Alice",
     ),
     "crlf_qp_folded.eml": dict(
-        message_id="<CAFx1Yq3kP0w@mail.builder.test>", in_reply_to=("<ticket-1001@acme.test>",),
+        message_id="<CAFx1Yq3kP0w@mail.builder.test>",
+        in_reply_to=("<ticket-1001@acme.test>",),
         references=("<ticket-1000@acme.test>", "<ticket-1001@acme.test>"),
         subject="Invoice question about the November renewal and VAT",
         from_=A("Bob Builder", "bob@builder.test"),
         to=(A("", "support@acme.test"), A("Carol Ops", "carol@acme.test"), A("", "dave@acme.test")),
-        cc=(A("Eve, Security", "eve@acme.test"),), bcc=(A("", "audit@builder.test"),),
-        reply_to=(A("Billing", "billing@builder.test"),), delivered_to=(),
-        date_ms=ms(2023, 11, 21, 14, 30, 12), list_id="", has_attachment=False, filenames=(),
+        cc=(A("Eve, Security", "eve@acme.test"),),
+        bcc=(A("", "audit@builder.test"),),
+        reply_to=(A("Billing", "billing@builder.test"),),
+        delivered_to=(),
+        date_ms=ms(2023, 11, 21, 14, 30, 12),
+        list_id="",
+        has_attachment=False,
+        filenames=(),
         text="Hello,\n\nthe invoice for the November renewal shows 120,00 € but the quote we signed "
-             "said 100,00 € excluding VAT. Could you check whether the VAT was added twice?\n\n"
-             "Grüße,\nBob\n",
+        "said 100,00 € excluding VAT. Could you check whether the VAT was added twice?\n\n"
+        "Grüße,\nBob\n",
         snippet="Hello, the invoice for the November renewal shows 120,00 € but the quote we signed "
-                "said 100,00 € excluding VAT. Could you check whether the VAT was added twice? Grüße, Bob",
+        "said 100,00 € excluding VAT. Could you check whether the VAT was added twice? Grüße, Bob",
     ),
     "alternative.eml": dict(
-        message_id="<ticket-1010.4@acme.test>", subject="[Ticket #1010] Status update",
-        from_=A("Acme Support", "support@acme.test"), to=(A("Alice Example", "alice@example.org"),),
-        date_ms=ms(2023, 11, 22, 9), has_attachment=False, filenames=(),
+        message_id="<ticket-1010.4@acme.test>",
+        subject="[Ticket #1010] Status update",
+        from_=A("Acme Support", "support@acme.test"),
+        to=(A("Alice Example", "alice@example.org"),),
+        date_ms=ms(2023, 11, 22, 9),
+        has_attachment=False,
+        filenames=(),
         text="Your ticket #1010 has been updated.\n\nStatus: waiting for customer\n",
         snippet="Your ticket #1010 has been updated. Status: waiting for customer",
     ),
     "mixed_pdf.eml": dict(
         message_id="<5a1c9e7f-2b3d-4c8e-9f01-23456789abcd@example.net>",
-        subject="Signed quote attached", from_=A("Ivan Petrov", "ivan@example.net"),
-        date_ms=ms(2023, 11, 23, 15, 45, 30), has_attachment=True,
+        subject="Signed quote attached",
+        from_=A("Ivan Petrov", "ivan@example.net"),
+        date_ms=ms(2023, 11, 23, 15, 45, 30),
+        has_attachment=True,
         filenames=("quote-2024.pdf", "Übersicht Preise.txt"),
         text="Please find the signed quote attached.\n\nIvan\n",
         snippet="Please find the signed quote attached. Ivan",
     ),
     "encoded_headers.eml": dict(
-        message_id="<e2047.0001@example.de>", subject="Grüße aus Köln – Rückfrage ✓",
+        message_id="<e2047.0001@example.de>",
+        subject="Grüße aus Köln – Rückfrage ✓",
         from_=A("Zoë Müller", "zoe@example.de"),
         to=(A("François Lefèvre", "francois@example.fr"), A("Doe, John", "john@example.com")),
-        cc=(A("Jörg Weiß", "joerg@example.at"),), date_ms=ms(2023, 11, 24, 7, 5),
+        cc=(A("Jörg Weiß", "joerg@example.at"),),
+        date_ms=ms(2023, 11, 24, 7, 5),
         text="Hallo zusammen,\n\nschöne Grüße aus Köln. Der Preis beträgt 42 €.\n",
         snippet="Hallo zusammen, schöne Grüße aus Köln. Der Preis beträgt 42 €.",
     ),
     "no_message_id_html_only.eml": dict(
-        message_id=None, subject="Your order has shipped", from_=A("", "noreply@shop.example"),
-        date_ms=None, text="Order shipped\n\nHello Jürgen,\n\nyour order & invoice are on their way → track it here.",
+        message_id=None,
+        subject="Your order has shipped",
+        from_=A("", "noreply@shop.example"),
+        date_ms=None,
+        text="Order shipped\n\nHello Jürgen,\n\nyour order & invoice are on their way → track it here.",
         snippet="Order shipped Hello Jürgen, your order &amp; invoice are on their way → track it here.",
     ),
     "gmail_vacation.eml": dict(
         message_id="<CAKx9Vd8qz1vacation0001@mail.gmail.com>",
-        in_reply_to=("<ticket-1020.2@acme.test>",), references=("<ticket-1020.2@acme.test>",),
-        subject="Re: [Ticket #1020] Laptop replacement", from_=A("Frank Field", "frank.field@gmail.com"),
-        delivered_to=("support@acme.test",), date_ms=ms(2023, 11, 20, 10, 15, 33),
+        in_reply_to=("<ticket-1020.2@acme.test>",),
+        references=("<ticket-1020.2@acme.test>",),
+        subject="Re: [Ticket #1020] Laptop replacement",
+        from_=A("Frank Field", "frank.field@gmail.com"),
+        delivered_to=("support@acme.test",),
+        date_ms=ms(2023, 11, 20, 10, 15, 33),
         text="I'm on vacation until 1 December with limited access to email. For urgent\n"
-             "matters please contact Greta (greta@example.com).\n",
+        "matters please contact Greta (greta@example.com).\n",
         snippet="I&#39;m on vacation until 1 December with limited access to email. For urgent matters "
-                "please contact Greta (greta@example.com).",
+        "please contact Greta (greta@example.com).",
     ),
     "outlook_ooo.eml": dict(
         message_id="<f3b1c2d4e5a64b7e9c0d1e2f3a4b5c6d@AM6PR10MB2345.eurprd10.prod.outlook.test>",
         in_reply_to=("<ticket-1042.3@acme.test>",),
         subject="Automatic reply: [Ticket #1042] Password reset not arriving",
-        from_=A("Grace Hopper", "grace.hopper@contoso.test"), to=(A("Acme Support", "support@acme.test"),),
+        from_=A("Grace Hopper", "grace.hopper@contoso.test"),
+        to=(A("Acme Support", "support@acme.test"),),
         date_ms=ms(2023, 11, 21, 14, 2, 11),
         text="I am out of the office until Monday 27 November. I will reply to your message when I return.\n",
     ),
@@ -191,8 +224,10 @@ EXPECTED = {
         message_id="<20231122080005.7A1B2C3D4E@mx.acme.test>",
         subject="Undelivered Mail Returned to Sender",
         from_=A("Mail Delivery System", "mailer-daemon@mx.acme.test"),
-        delivered_to=("support@acme.test",), date_ms=ms(2023, 11, 22, 8, 0, 5),
-        has_attachment=False, filenames=(),
+        delivered_to=("support@acme.test",),
+        date_ms=ms(2023, 11, 22, 8, 0, 5),
+        has_attachment=False,
+        filenames=(),
     ),
     "bounce_exim.eml": dict(
         message_id="<E1r64Xk-0003Ab-2T@mail.example.com>",
@@ -202,36 +237,44 @@ EXPECTED = {
     ),
     "bounce_exchange_ndr.eml": dict(
         message_id="<7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2918@AM0PR10MB1234.eurprd10.prod.outlook.test>",
-        in_reply_to=("<ticket-1077.2@acme.test>",), references=("<ticket-1077.2@acme.test>",),
+        in_reply_to=("<ticket-1077.2@acme.test>",),
+        references=("<ticket-1077.2@acme.test>",),
         subject="Undeliverable: [Ticket #1077] Contract renewal",
         from_=A("Microsoft Outlook", "postmaster@contoso.onmicrosoft.test"),
-        to=(A("", "support@acme.test"),), date_ms=ms(2023, 11, 24, 16, 20, 44),
+        to=(A("", "support@acme.test"),),
+        date_ms=ms(2023, 11, 24, 16, 20, 44),
         text="Your message to nobody@fabrikam.test couldn't be delivered.\n\nnobody wasn't found at "
-             "fabrikam.test.\n\nStatus code: 550 5.1.10\n\nOriginal Message Details\n"
-             "Subject: [Ticket #1077] Contract renewal\n",
+        "fabrikam.test.\n\nStatus code: 550 5.1.10\n\nOriginal Message Details\n"
+        "Subject: [Ticket #1077] Contract renewal\n",
     ),
     "mailing_list.eml": dict(
         message_id="<87h6lh3k2p.fsf@example.com>",
         in_reply_to=("<5f2e1a9b-0c3d-4e5f-8a7b-6c5d4e3f2a1b@lists.example.org>",),
         references=("<ticket-1080.1@acme.test>", "<5f2e1a9b-0c3d-4e5f-8a7b-6c5d4e3f2a1b@lists.example.org>"),
         subject='[support] Re: Backup job fails with "disk quota exceeded"',
-        from_=A("Heidi Schmidt", "heidi@example.com"), to=(A("", "support@lists.example.org"),),
+        from_=A("Heidi Schmidt", "heidi@example.com"),
+        to=(A("", "support@lists.example.org"),),
         reply_to=(A("Support discussion", "support@lists.example.org"),),
-        delivered_to=("helpdesk@acme.test",), date_ms=ms(2023, 11, 25, 17, 45),
+        delivered_to=("helpdesk@acme.test",),
+        date_ms=ms(2023, 11, 25, 17, 45),
         list_id="Support discussion <support.lists.example.org>",
         text='Same here: the nightly backup job fails with "disk quota exceeded" since the update.\n'
-             "Increasing the quota to 200 GB fixed it for us.\n\n-- \nHeidi\n",
+        "Increasing the quota to 200 GB fixed it for us.\n\n-- \nHeidi\n",
         snippet="Same here: the nightly backup job fails with &quot;disk quota exceeded&quot; since the "
-                "update. Increasing the quota to 200 GB fixed it for us. -- Heidi",
+        "update. Increasing the quota to 200 GB fixed it for us. -- Heidi",
     ),
     "forwarded_rfc822.eml": dict(
-        subject="Fwd: Dashboard chart is empty", has_attachment=True,
+        subject="Fwd: Dashboard chart is empty",
+        has_attachment=True,
         filenames=("original.eml", "chart.png"),
-        text="See the customer's message below.\n", snippet="See the customer&#39;s message below.",
+        text="See the customer's message below.\n",
+        snippet="See the customer&#39;s message below.",
     ),
     "raw_8bit_headers.eml": dict(
-        subject="Contraseña olvidada – ayuda", from_=A("José Núñez", "jose@example.es"),
-        text="Olvidé mi contraseña.\n", snippet="Olvidé mi contraseña.",
+        subject="Contraseña olvidada – ayuda",
+        from_=A("José Núñez", "jose@example.es"),
+        text="Olvidé mi contraseña.\n",
+        snippet="Olvidé mi contraseña.",
     ),
 }
 
@@ -267,9 +310,11 @@ def test_headers_are_unfolded_decoded_and_in_order():
     names = [name for name, _ in msg.headers]
     assert names[:4] == ["Received", "Message-ID", "Date", "From"]
     assert msg.header("to") == 'support@acme.test, "Carol Ops" <carol@acme.test>,\tdave@acme.test'
-    assert msg.header("received") == ("from builder.test (builder.test [198.51.100.20])\tby mx.acme.test "
-                                      "(Postfix) with ESMTPS id 9F8E7D6C5B\tfor <support@acme.test>; "
-                                      "Tue, 21 Nov 2023 14:30:14 +0000 (UTC)")
+    assert msg.header("received") == (
+        "from builder.test (builder.test [198.51.100.20])\tby mx.acme.test "
+        "(Postfix) with ESMTPS id 9F8E7D6C5B\tfor <support@acme.test>; "
+        "Tue, 21 Nov 2023 14:30:14 +0000 (UTC)"
+    )
     assert msg.header("X-Missing") is None
     encoded = load("encoded_headers.eml")
     assert encoded.header("X-MAILER") == "Café Mailer 2.0"
@@ -284,6 +329,7 @@ def test_header_all_and_case_insensitivity():
 
 
 # ---------------------------------------------------------------- payload shapes
+
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_payloads_match_discovery_schema(name):
@@ -343,13 +389,17 @@ def test_iso_8859_1_data_keeps_its_charset():
 
 def test_alternative_tree():
     full = load("alternative.eml").payload("full")
-    assert tree(full) == [("", "multipart/alternative", "", "empty"),
-                          ("0", "text/plain", "", "data"), ("1", "text/html", "", "data")]
+    assert tree(full) == [
+        ("", "multipart/alternative", "", "empty"),
+        ("0", "text/plain", "", "data"),
+        ("1", "text/html", "", "data"),
+    ]
     html = b64url_decode(full["parts"][1]["body"]["data"])
     assert html.startswith(b"<html><head><style>")
     assert full["parts"][1]["headers"] == [
         {"name": "Content-Type", "value": "text/html; charset=utf-8"},
-        {"name": "Content-Transfer-Encoding", "value": "base64"}]
+        {"name": "Content-Transfer-Encoding", "value": "base64"},
+    ]
 
 
 def test_mixed_with_pdf_tree_and_attachment_bytes():
@@ -413,12 +463,18 @@ def test_delivery_status_part_is_a_leaf_with_the_report_text(name):
 
 def test_bounce_trees():
     assert tree(load("bounce_postfix.eml").payload("full"))[1:] == [
-        ("0", "text/plain", "", "data"), ("1", "message/delivery-status", "", "data"),
-        ("2", "message/rfc822", "", "empty"), ("2.0", "text/plain", "", "data")]
+        ("0", "text/plain", "", "data"),
+        ("1", "message/delivery-status", "", "data"),
+        ("2", "message/rfc822", "", "empty"),
+        ("2.0", "text/plain", "", "data"),
+    ]
     assert tree(load("bounce_exchange_ndr.eml").payload("full"))[1:] == [
-        ("0", "multipart/alternative", "", "empty"), ("0.0", "text/plain", "", "data"),
-        ("0.1", "text/html", "", "data"), ("1", "message/delivery-status", "", "data"),
-        ("2", "text/rfc822-headers", "", "data")]
+        ("0", "multipart/alternative", "", "empty"),
+        ("0.0", "text/plain", "", "data"),
+        ("0.1", "text/html", "", "data"),
+        ("1", "message/delivery-status", "", "data"),
+        ("2", "text/rfc822-headers", "", "data"),
+    ]
     exim = load("bounce_exim.eml").payload("full")
     returned = find_part(exim, "2.0")
     assert {"name": "Subject", "value": "Re: [Ticket #1061] Lieferverzögerung"} in returned["headers"]
@@ -440,25 +496,29 @@ def test_unknown_payload_format_is_rejected():
 
 # ---------------------------------------------------------------- lenient parsing
 
-@pytest.mark.parametrize("raw", [
-    b"",
-    b"\x00\xff\xfe garbage without headers",
-    b"Subject: no body",
-    b"Content-Type: multipart/mixed\n\nno boundary parameter\n",
-    b"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\n\nnever closed",
-    b"Content-Type: text/plain; charset=x-no-such-charset\n\n\xe4\xf6\xfc\n",
-    b"Content-Type: text/plain; charset=base64\n\nhello\n",
-    b"Content-Transfer-Encoding: base64\n\n!!!not base64***\n",
-    b"Content-Transfer-Encoding: x-uuencode\n\nbegin 644 f\nbroken\n",
-    b"Subject: =?utf-8?B?broken===?= =?x-unknown?Q?caf=E9?=\nFrom: =?utf-8?q?\n\nx",
-    b"From: <<<@@@>>>, \"unterminated\nTo: ;;;\nDate: 99 Nonsense 99999\nMessage-ID:   \n\n",
-    b"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogaGk=\n",
-    b"Content-Type: multipart/mixed; boundary=a\n\n" + b"".join(
-        b"--a\nContent-Type: multipart/mixed; boundary=a\n\n" for _ in range(300)),
-    # nesting deeper than Gmail's cap, and deeper than the stdlib parser's recursion limit
-    b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(60)),
-    b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(2000)),
-])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\x00\xff\xfe garbage without headers",
+        b"Subject: no body",
+        b"Content-Type: multipart/mixed\n\nno boundary parameter\n",
+        b"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\n\nnever closed",
+        b"Content-Type: text/plain; charset=x-no-such-charset\n\n\xe4\xf6\xfc\n",
+        b"Content-Type: text/plain; charset=base64\n\nhello\n",
+        b"Content-Transfer-Encoding: base64\n\n!!!not base64***\n",
+        b"Content-Transfer-Encoding: x-uuencode\n\nbegin 644 f\nbroken\n",
+        b"Subject: =?utf-8?B?broken===?= =?x-unknown?Q?caf=E9?=\nFrom: =?utf-8?q?\n\nx",
+        b'From: <<<@@@>>>, "unterminated\nTo: ;;;\nDate: 99 Nonsense 99999\nMessage-ID:   \n\n',
+        b"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogaGk=\n",
+        b"Content-Type: multipart/mixed; boundary=a\n\n"
+        + b"".join(b"--a\nContent-Type: multipart/mixed; boundary=a\n\n" for _ in range(300)),
+        # nesting deeper than Gmail's cap, and deeper than the stdlib parser's recursion limit
+        b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(60)),
+        b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(2000)),
+    ],
+)
 def test_malformed_mail_never_raises(raw):
     msg = parse(raw)
     assert isinstance(msg.snippet, str) and isinstance(msg.text, str)
@@ -477,8 +537,10 @@ def test_lenient_decoding_details():
 
 
 def test_empty_plain_alternative_falls_back_to_html():
-    raw = (b"Content-Type: multipart/alternative; boundary=q\n\n--q\nContent-Type: text/plain\n\n\n"
-           b"--q\nContent-Type: text/html\n\n<p>Only&#160;here &lt;3</p>\n--q--\n")
+    raw = (
+        b"Content-Type: multipart/alternative; boundary=q\n\n--q\nContent-Type: text/plain\n\n\n"
+        b"--q\nContent-Type: text/html\n\n<p>Only&#160;here &lt;3</p>\n--q--\n"
+    )
     msg = parse(raw)
     assert msg.text == "Only here <3" and msg.snippet == "Only here &lt;3"
 
@@ -489,8 +551,7 @@ def test_parsed_messages_compare_by_content():
 
 
 def test_header_block_with_broken_continuation_lines():
-    raw = (b"X-Junk: aaaa\nbbbb-continued-without-indent\nFrom: Al <al@example.com>\n"
-           b"Subject: still found\n\nbody\n")
+    raw = b"X-Junk: aaaa\nbbbb-continued-without-indent\nFrom: Al <al@example.com>\nSubject: still found\n\nbody\n"
     msg = parse(raw)
     assert msg.subject == "still found" and msg.from_ == Address("Al", "al@example.com")
     assert msg.header("X-Junk") == "aaaa bbbb-continued-without-indent"
@@ -524,51 +585,56 @@ def test_snippet_is_limited_and_escaped_after_truncation():
 
 # ---------------------------------------------------------------- normalize_subject
 
-@pytest.mark.parametrize("subject, expected", [
-    ("Re: Hello", "hello"),
-    ("RE: Hello", "hello"),
-    ("re: hello", "hello"),
-    ("Fwd: Hello", "hello"),
-    ("FWD: Hello", "hello"),
-    ("Fw: Hello", "hello"),
-    ("AW: Hallo", "hallo"),
-    ("WG: Hallo", "hallo"),
-    ("TR: Bonjour", "bonjour"),
-    ("RV: Hola", "hola"),
-    ("SV: Hej", "hej"),
-    ("VS: Moi", "moi"),
-    ("Antw: Hallo", "hallo"),
-    ("Doorst: Hallo", "hallo"),
-    ("Réf: Bonjour", "bonjour"),
-    ("Ref: Bonjour", "bonjour"),
-    ("Odp: Cześć", "cześć"),
-    ("PD: Labas", "labas"),
-    ("YNT: Merhaba", "merhaba"),
-    ("回复: 你好", "你好"),
-    ("转发：你好", "你好"),
-    ("答复: 你好", "你好"),
-    ("Re[2]: Hello", "hello"),
-    ("Re(3): Hello", "hello"),
-    ("Re: Re: Hello", "hello"),
-    ("RE: Fwd: re: AW: Hello", "hello"),
-    ("Re : Bonjour", "bonjour"),
-    ("[support] Re: Backup fails", "backup fails"),
-    ("Re: [support] Backup fails", "backup fails"),
-    ("[support] [urgent] Fwd: Backup fails", "backup fails"),
-    ("  Re:   Hello \t  World  ", "hello world"),
-    ("Re: Straße", "strasse"),
-    ("Hello", "hello"),
-    ("Regarding: the contract", "regarding: the contract"),
-    ("Automatic reply: Hello", "hello"),
-    ("Hello (Re: earlier)", "hello (re: earlier)"),
-    ("Re:", ""),
-    ("", ""),
-])
+
+@pytest.mark.parametrize(
+    "subject, expected",
+    [
+        ("Re: Hello", "hello"),
+        ("RE: Hello", "hello"),
+        ("re: hello", "hello"),
+        ("Fwd: Hello", "hello"),
+        ("FWD: Hello", "hello"),
+        ("Fw: Hello", "hello"),
+        ("AW: Hallo", "hallo"),
+        ("WG: Hallo", "hallo"),
+        ("TR: Bonjour", "bonjour"),
+        ("RV: Hola", "hola"),
+        ("SV: Hej", "hej"),
+        ("VS: Moi", "moi"),
+        ("Antw: Hallo", "hallo"),
+        ("Doorst: Hallo", "hallo"),
+        ("Réf: Bonjour", "bonjour"),
+        ("Ref: Bonjour", "bonjour"),
+        ("Odp: Cześć", "cześć"),
+        ("PD: Labas", "labas"),
+        ("YNT: Merhaba", "merhaba"),
+        ("回复: 你好", "你好"),
+        ("转发：你好", "你好"),
+        ("答复: 你好", "你好"),
+        ("Re[2]: Hello", "hello"),
+        ("Re(3): Hello", "hello"),
+        ("Re: Re: Hello", "hello"),
+        ("RE: Fwd: re: AW: Hello", "hello"),
+        ("Re : Bonjour", "bonjour"),
+        ("[support] Re: Backup fails", "backup fails"),
+        ("Re: [support] Backup fails", "backup fails"),
+        ("[support] [urgent] Fwd: Backup fails", "backup fails"),
+        ("  Re:   Hello \t  World  ", "hello world"),
+        ("Re: Straße", "strasse"),
+        ("Hello", "hello"),
+        ("Regarding: the contract", "regarding: the contract"),
+        ("Automatic reply: Hello", "hello"),
+        ("Hello (Re: earlier)", "hello (re: earlier)"),
+        ("Re:", ""),
+        ("", ""),
+    ],
+)
 def test_normalize_subject(subject, expected):
     assert normalize_subject(subject) == expected
 
 
 # ---------------------------------------------------------------- base64url
+
 
 @pytest.mark.parametrize("data", [b"", b"f", b"fo", b"foo", b"\xfb\xff\xfe\x00>?", bytes(range(256))])
 def test_b64url_round_trip(data):
@@ -578,7 +644,7 @@ def test_b64url_round_trip(data):
     assert b64url_decode(text) == data
     assert b64url_decode(text.rstrip("=")) == data
     assert b64url_decode(base64.b64encode(data).decode()) == data
-    assert b64url_decode(" \n".join(text[i:i + 4] for i in range(0, len(text), 4))) == data
+    assert b64url_decode(" \n".join(text[i : i + 4] for i in range(0, len(text), 4))) == data
     assert b64url_decode(text.encode()) == data
 
 
@@ -588,6 +654,7 @@ def test_b64url_decode_rejects_impossible_length():
 
 
 # ---------------------------------------------------------------- build_message
+
 
 def test_make_message_id():
     first, second = make_message_id("acme.test"), make_message_id("acme.test")
@@ -626,17 +693,27 @@ def test_build_message_round_trip():
     assert msg.text == "Hällo François,\n\nyour ticket is solved.\n" + "x" * 1200 + "\n"
     full = msg.payload("full")
     assert_valid_payload(full)
-    assert tree(full) == [("", "multipart/alternative", "", "empty"),
-                          ("0", "text/plain", "", "data"), ("1", "text/html", "", "data")]
+    assert tree(full) == [
+        ("", "multipart/alternative", "", "empty"),
+        ("0", "text/plain", "", "data"),
+        ("1", "text/html", "", "data"),
+    ]
     for part in full["parts"]:
         assert {"name": "Content-Transfer-Encoding", "value": "quoted-printable"} in part["headers"]
-    assert b64url_decode(full["parts"][1]["body"]["data"]).decode() == \
-        "<p>Hällo François,</p><p>your ticket is <b>solved</b>.</p>\r\n"
+    assert (
+        b64url_decode(full["parts"][1]["body"]["data"]).decode()
+        == "<p>Hällo François,</p><p>your ticket is <b>solved</b>.</p>\r\n"
+    )
 
 
 def test_build_message_plain_text_and_generated_id():
-    raw = build_message(from_="support@acme.test", to=["a@example.com"], subject="Hi",
-                        text="Plain only\n", date_ms=ms(2024, 1, 2, 3, 4, 5))
+    raw = build_message(
+        from_="support@acme.test",
+        to=["a@example.com"],
+        subject="Hi",
+        text="Plain only\n",
+        date_ms=ms(2024, 1, 2, 3, 4, 5),
+    )
     msg = parse(raw)
     assert re.fullmatch(r"<[0-9a-f]+@acme\.test>", msg.message_id)
     assert msg.payload("full")["mimeType"] == "text/plain"
@@ -645,6 +722,7 @@ def test_build_message_plain_text_and_generated_id():
 
 
 # ---------------------------------------------------------------- real-world corpora
+
 
 def test_real_world_corpora_never_break_parsing():
     if not CORPORA.is_dir():
@@ -661,7 +739,7 @@ def test_real_world_corpora_never_break_parsing():
             assert_schema_keys(full)
             assert_schema_keys(meta)
             assert isinstance(msg.snippet, str) and isinstance(msg.subject, str)
-            for part_id, kind, size, ident in _attachment_bodies(full):
+            for part_id, _kind, size, ident in _attachment_bodies(full):
                 assert len(msg.attachment(ident)) == size, part_id
         except Exception as exc:  # collect all, report together
             failures.append(f"{path.relative_to(CORPORA)}: {exc!r}")
@@ -675,14 +753,17 @@ def _attachment_bodies(part: dict):
         yield from _attachment_bodies(sub)
 
 
-@pytest.mark.parametrize("subject, expected", [
-    ("Automatic reply: Re: Change of delivery address", "change of delivery address"),
-    ("Out of Office: RE: Invoice", "invoice"),
-    ("Réponse automatique : Re: Facture", "facture"),
-    ("Automatische Antwort: AW: Rechnung", "rechnung"),
-    ("Auto-Reply: hello", "hello"),
-    ("Autoreply test", "autoreply test"),  # no colon: an ordinary subject
-    ("Reply needed", "reply needed"),
-])
+@pytest.mark.parametrize(
+    "subject, expected",
+    [
+        ("Automatic reply: Re: Change of delivery address", "change of delivery address"),
+        ("Out of Office: RE: Invoice", "invoice"),
+        ("Réponse automatique : Re: Facture", "facture"),
+        ("Automatische Antwort: AW: Rechnung", "rechnung"),
+        ("Auto-Reply: hello", "hello"),
+        ("Autoreply test", "autoreply test"),  # no colon: an ordinary subject
+        ("Reply needed", "reply needed"),
+    ],
+)
 def test_auto_reply_prefixes_do_not_change_the_conversation(subject, expected):
     assert normalize_subject(subject) == expected

@@ -120,13 +120,26 @@ def test_client_splits_batches_to_fit_the_burst(sandbox):
 def test_paced_burst_against_the_sandbox_quota_gets_no_429(sandbox):
     """50 units/s with legacy costs: 1 unit of burst lost per batch boundary at most, no error."""
     control = sandbox.control
-    ids = [control.deliver("support@example.com", build_message(
-        from_=f"c{i}@customer.test", to=["support@example.com"], subject=f"Q {i}", text="hi",
-        date_ms=sandbox.sandbox.now_ms()))["id"] for i in range(40)]
+    ids = [
+        control.deliver(
+            "support@example.com",
+            build_message(
+                from_=f"c{i}@customer.test",
+                to=["support@example.com"],
+                subject=f"Q {i}",
+                text="hi",
+                date_ms=sandbox.sandbox.now_ms(),
+            ),
+        )["id"]
+        for i in range(40)
+    ]
     control.set_quota(50, "legacy")
     control.reset_counters()
-    client = connect(ConnectionOptions(endpoint=sandbox.url, quota_units_per_second=0), scopes.READ,
-                     policy=RetryPolicy(max_attempts=1))  # a 429 would surface as a failure
+    client = connect(
+        ConnectionOptions(endpoint=sandbox.url, quota_units_per_second=0),
+        scopes.READ,
+        policy=RetryPolicy(max_attempts=1),
+    )  # a 429 would surface as a failure
     client.pacer = QuotaPacer(50, cost_of=lambda m: method_cost(m, "legacy"))
     users = client.users()
     start = time.monotonic()

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from gmaildesk.gmail.query import (
-    And, Everything, Not, Op, Or, Phrase, QuerySyntaxError, SearchDoc, Term,
-    matches, mentions_spam_or_trash, normalize_label_name, parse, search,
+    And,
+    Everything,
+    Not,
+    Op,
+    Or,
+    Phrase,
+    QuerySyntaxError,
+    SearchDoc,
+    Term,
+    matches,
+    mentions_spam_or_trash,
+    normalize_label_name,
+    parse,
+    search,
 )
 
 
-def _ms(*args: int) -> int:
-    return int(datetime(*args, tzinfo=timezone.utc).timestamp() * 1000)
+def _ms(year: int, month: int, day: int, hour: int = 0) -> int:
+    return int(datetime(year, month, day, hour, tzinfo=UTC).timestamp() * 1000)
+
+
+def _arg(query: str) -> object:
+    """The parsed value of a one-operator query."""
+    node = parse(query)
+    assert isinstance(node, Op)
+    return node.arg
 
 
 NOW = _ms(2024, 3, 20, 12)
@@ -41,41 +60,41 @@ MATCH_CASES = [
     ("   ", True),
     ("invoice", True),
     ("INVOICE", True),
-    ("invoic", False),                      # whole words only
-    ("meeting", True),                      # body
-    ("carol", True),                        # cc header
-    ("ann@customer.com", True),             # address as a token
+    ("invoic", False),  # whole words only
+    ("meeting", True),  # body
+    ("carol", True),  # cc header
+    ("ann@customer.com", True),  # address as a token
     ("customer.com", True),
-    ("report", True),                       # attachment name
-    ("10:30", True),                        # not an operator: prefix is not letters
+    ("report", True),  # attachment name
+    ("10:30", True),  # not an operator: prefix is not letters
     ("missing", False),
-    ("or", False),                          # lowercase "or" is just a word
-    ("+invoice", True),                     # Gmail's exact-word marker
+    ("or", False),  # lowercase "or" is just a word
+    ("+invoice", True),  # Gmail's exact-word marker
     # phrases
     ('"please pay"', True),
     ('"pay please"', False),
-    ('"meeting   is at"', True),            # whitespace-insensitive
+    ('"meeting   is at"', True),  # whitespace-insensitive
     ('"the meeting is at 10:30"', True),
-    ('"overdue please"', True),             # punctuation between words is ignored
-    ('"Hello team"', True),                 # across punctuation/newline
+    ('"overdue please"', True),  # punctuation between words is ignored
+    ('"Hello team"', True),  # across punctuation/newline
     # from:
     ("from:ann@customer.com", True),
     ("from:ANN@Customer.COM", True),
     ("FROM:ann", True),
-    ("from:lee", True),                     # display-name word
+    ("from:lee", True),  # display-name word
     ('from:"Ann Lee"', True),
     ("from:customer.com", True),
     ("from:@customer.com", True),
     ("from:@other.com", False),
-    ("from:bob@customer.com", False),       # exact address only
+    ("from:bob@customer.com", False),  # exact address only
     ("from:bob", False),
     ("-from:bob", True),
     ("-from:ann", False),
     # to:/cc:/bcc:/deliveredto:
     ("to:support@desk.example.com", True),
     ("to:bob@partner.org", True),
-    ("to:carol", True),                     # Gmail's to: also finds Cc ...
-    ("to:dave@hidden.example", True),       # ... and Bcc recipients
+    ("to:carol", True),  # Gmail's to: also finds Cc ...
+    ("to:dave@hidden.example", True),  # ... and Bcc recipients
     ("to:ann", False),
     ("cc:carol@cc.example.net", True),
     ("cc:bob", False),
@@ -83,12 +102,12 @@ MATCH_CASES = [
     ("bcc:carol", False),
     ("deliveredto:support@desk.example.com", True),
     ("deliveredto:bob@partner.org", False),
-    ("to:example.com", True),               # subdomain desk.example.com
+    ("to:example.com", True),  # subdomain desk.example.com
     ("from:@example.com", False),
     # subject:
     ("subject:invoice", True),
     ("subject:INVOICE", True),
-    ("subject:meeting", False),             # body word, not subject
+    ("subject:meeting", False),  # body word, not subject
     ('subject:"please pay"', True),
     ("subject:(invoice overdue)", True),
     ("subject:(invoice meeting)", False),
@@ -104,7 +123,7 @@ MATCH_CASES = [
     ("label:my-label", True),
     ('label:"My Label"', True),
     ("label:my_label", True),
-    ("label:dept", False),                  # a parent name is not its child
+    ("label:dept", False),  # a parent name is not its child
     ("label:inbox", True),
     ("in:inbox", True),
     ("in:INBOX", True),
@@ -177,7 +196,7 @@ MATCH_CASES = [
     ("-{missing invoice}", False),
     ("missing invoice OR meeting", False),  # = missing AND (invoice OR meeting)
     ("(missing invoice) OR meeting", True),
-    ("-missing OR nothing", True),          # '-' binds tighter than OR
+    ("-missing OR nothing", True),  # '-' binds tighter than OR
     ("from:(bob OR ann)", True),
     ("from:(bob OR carol)", False),
     ("from:{bob ann}", True),
@@ -212,8 +231,8 @@ def test_has_userlabels_from_label_ids_alone() -> None:
 
 def test_dates_are_midnight_in_pst_as_the_gmail_api_guide_says() -> None:
     midnight_pst = _ms(2024, 3, 15, 8)  # 2024-03-15 00:00 at UTC-8
-    assert parse("after:2024/03/15").arg == midnight_pst
-    assert parse("before:2024-3-15").arg == parse(f"before:{midnight_pst // 1000}").arg
+    assert _arg("after:2024/03/15") == midnight_pst
+    assert _arg("before:2024-3-15") == _arg(f"before:{midnight_pst // 1000}")
     day = SearchDoc(internal_date_ms=midnight_pst)
     assert search("after:2024/03/15", day, NOW)
     assert not search("before:2024/03/15", day, NOW)
@@ -223,7 +242,7 @@ def test_dates_are_midnight_in_pst_as_the_gmail_api_guide_says() -> None:
 
 def test_relative_units_are_gmail_months_and_years() -> None:
     day = 86_400_000
-    assert [parse(f"newer_than:{v}").arg for v in ("2d", "1m", "1y")] == [2 * day, 30 * day, 365 * day]
+    assert [_arg(f"newer_than:{v}") for v in ("2d", "1m", "1y")] == [2 * day, 30 * day, 365 * day]
     edge = SearchDoc(internal_date_ms=NOW - 30 * day)
     assert search("newer_than:1m", edge, NOW) and not search("older_than:1m", edge, NOW)
     assert search("older_than:29d", edge, NOW)
@@ -238,29 +257,32 @@ def test_domain_matches_subdomains_but_not_lookalikes() -> None:
 
 
 def test_sizes_use_binary_units() -> None:
-    assert parse("larger:10M").arg == 10 * 1024 * 1024
-    assert parse("smaller:500K").arg == 500 * 1024
+    assert _arg("larger:10M") == 10 * 1024 * 1024
+    assert _arg("smaller:500K") == 500 * 1024
     assert parse("size:2000") == Op("larger", "2000")
 
 
-@pytest.mark.parametrize(("query", "canonical"), [
-    ("a b OR c", "a (b OR c)"),
-    ("a OR b c", "(a OR b) c"),
-    ("-a OR b", "-a OR b"),
-    ("(a b) OR c", "(a b) OR c"),
-    ("a AND b", "a b"),
-    ("{a b} c", "(a OR b) c"),
-    ("-(a b)", "-(a b)"),
-    ("FROM:Ann", "from:ann"),
-    ('from:"Ann  Lee"', 'from:"ann lee"'),
-    ("from:(a OR b)", "from:a OR from:b"),
-    ("subject:(foo bar)", "subject:foo subject:bar"),
-    ("from:{a b} to:x", "(from:a OR from:b) to:x"),
-    ('"Quoted  Phrase"', '"quoted phrase"'),
-    ("older:2024/01/01 newer:2023/01/01", "before:2024/01/01 after:2023/01/01"),
-    ("a | b | c", "a OR b OR c"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("query", "canonical"),
+    [
+        ("a b OR c", "a (b OR c)"),
+        ("a OR b c", "(a OR b) c"),
+        ("-a OR b", "-a OR b"),
+        ("(a b) OR c", "(a b) OR c"),
+        ("a AND b", "a b"),
+        ("{a b} c", "(a OR b) c"),
+        ("-(a b)", "-(a b)"),
+        ("FROM:Ann", "from:ann"),
+        ('from:"Ann  Lee"', 'from:"ann lee"'),
+        ("from:(a OR b)", "from:a OR from:b"),
+        ("subject:(foo bar)", "subject:foo subject:bar"),
+        ("from:{a b} to:x", "(from:a OR from:b) to:x"),
+        ('"Quoted  Phrase"', '"quoted phrase"'),
+        ("older:2024/01/01 newer:2023/01/01", "before:2024/01/01 after:2023/01/01"),
+        ("a | b | c", "a OR b OR c"),
+        ("", ""),
+    ],
+)
 def test_parse_tree_canonical_form(query: str, canonical: str) -> None:
     node = parse(query)
     assert str(node) == canonical
@@ -281,30 +303,36 @@ def test_only_negations_match_everything_else() -> None:
     assert matches(parse("-in:spam -in:trash"), DOC, NOW)
 
 
-@pytest.mark.parametrize(("name", "normalized"), [
-    ("Dept/Billing", "dept-billing"),
-    ("My Label", "my-label"),
-    ("my-label", "my-label"),
-    ("My_Label", "my-label"),
-    ("  A / B  ", "a-b"),
-    ("Follow-up", "follow-up"),
-    ("v1.2", "v1.2"),
-])
+@pytest.mark.parametrize(
+    ("name", "normalized"),
+    [
+        ("Dept/Billing", "dept-billing"),
+        ("My Label", "my-label"),
+        ("my-label", "my-label"),
+        ("My_Label", "my-label"),
+        ("  A / B  ", "a-b"),
+        ("Follow-up", "follow-up"),
+        ("v1.2", "v1.2"),
+    ],
+)
 def test_normalize_label_name(name: str, normalized: str) -> None:
     assert normalize_label_name(name) == normalized
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("in:spam", True),
-    ("label:trash", True),
-    ("IN:Trash", True),
-    ("in:anywhere", True),
-    ("invoice (from:a OR -in:spam)", True),
-    ("in:inbox", False),
-    ("spam trash", False),
-    ('label:"spam folder"', False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("in:spam", True),
+        ("label:trash", True),
+        ("IN:Trash", True),
+        ("in:anywhere", True),
+        ("invoice (from:a OR -in:spam)", True),
+        ("in:inbox", False),
+        ("spam trash", False),
+        ('label:"spam folder"', False),
+        ("", False),
+    ],
+)
 def test_mentions_spam_or_trash(query: str, expected: bool) -> None:
     assert mentions_spam_or_trash(parse(query)) is expected
 
@@ -327,19 +355,36 @@ ERROR_CASES = [
     ("larger:abc", "bad value 'abc' for larger: expected a size like 2000, 500K or 10M", 7),
     ("smaller:10G", "bad value '10G' for smaller: expected a size like 2000, 500K or 10M", 8),
     ("newer_than:3x", "bad value '3x' for newer_than: expected a number and a unit d, m or y, e.g. 3d", 11),
-    ("newer_than:3h", "bad value '3h' for newer_than: Gmail has no hour unit; use d (days), m (months) or y (years)",
-     11),
+    (
+        "newer_than:3h",
+        "bad value '3h' for newer_than: Gmail has no hour unit; use d (days), m (months) or y (years)",
+        11,
+    ),
     ("is:sleepy", "bad value 'sleepy' for is: expected one of unread, read, starred, important, snoozed, muted", 3),
-    ("has:sparkles", "bad value 'sparkles' for has: expected one of attachment, drive, document, spreadsheet, "
-                     "presentation, youtube, userlabels, nouserlabels, yellow-star, orange-star, red-star, "
-                     "purple-star, blue-star, green-star, red-bang, orange-guillemet, yellow-bang, green-check, "
-                     "blue-info, purple-question", 4),
-    ("after:2024/13/45",
-     "bad value '2024/13/45' for after: expected a date YYYY/MM/DD, YYYY-MM-DD or epoch seconds", 6),
-    ("before:yesterday",
-     "bad value 'yesterday' for before: expected a date YYYY/MM/DD, YYYY-MM-DD or epoch seconds", 7),
-    ("category:nope", "bad value 'nope' for category: expected one of primary, personal, social, promotions, "
-                      "updates, forums, purchases, reservations", 9),
+    (
+        "has:sparkles",
+        "bad value 'sparkles' for has: expected one of attachment, drive, document, spreadsheet, "
+        "presentation, youtube, userlabels, nouserlabels, yellow-star, orange-star, red-star, "
+        "purple-star, blue-star, green-star, red-bang, orange-guillemet, yellow-bang, green-check, "
+        "blue-info, purple-question",
+        4,
+    ),
+    (
+        "after:2024/13/45",
+        "bad value '2024/13/45' for after: expected a date YYYY/MM/DD, YYYY-MM-DD or epoch seconds",
+        6,
+    ),
+    (
+        "before:yesterday",
+        "bad value 'yesterday' for before: expected a date YYYY/MM/DD, YYYY-MM-DD or epoch seconds",
+        7,
+    ),
+    (
+        "category:nope",
+        "bad value 'nope' for category: expected one of primary, personal, social, promotions, "
+        "updates, forums, purchases, reservations",
+        9,
+    ),
     ("larger:(1M OR abc)", "bad value 'abc' for larger: expected a size like 2000, 500K or 10M", 14),
     ("a OR", "OR needs a term on each side", 2),
     ("OR b", "OR needs a term on each side", 0),

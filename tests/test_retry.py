@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import ssl
 import time
 
@@ -17,26 +16,29 @@ from gmaildesk.gmail.connection import ConnectionOptions, connect
 from gmaildesk.gmail.retry import RetryPolicy, call_with_retry, failure_signal, is_retryable, should_retry
 
 
-@pytest.mark.parametrize("status, reason, expected", [
-    (None, None, True),  # the connection failed: no answer at all
-    (429, "rateLimitExceeded", True),
-    (429, None, True),
-    (500, "backendError", True),
-    (502, None, True),
-    (503, "backendError", True),
-    (504, None, True),
-    (403, "rateLimitExceeded", True),
-    (403, "userRateLimitExceeded", True),
-    (403, "forbidden", False),
-    (403, "insufficientPermissions", False),
-    (403, "dailyLimitExceeded", False),
-    (403, "domainPolicy", False),
-    (403, None, False),
-    (400, "invalidArgument", False),
-    (401, "authError", False),
-    (404, "notFound", False),
-    (409, "aborted", False),
-])
+@pytest.mark.parametrize(
+    "status, reason, expected",
+    [
+        (None, None, True),  # the connection failed: no answer at all
+        (429, "rateLimitExceeded", True),
+        (429, None, True),
+        (500, "backendError", True),
+        (502, None, True),
+        (503, "backendError", True),
+        (504, None, True),
+        (403, "rateLimitExceeded", True),
+        (403, "userRateLimitExceeded", True),
+        (403, "forbidden", False),
+        (403, "insufficientPermissions", False),
+        (403, "dailyLimitExceeded", False),
+        (403, "domainPolicy", False),
+        (403, None, False),
+        (400, "invalidArgument", False),
+        (401, "authError", False),
+        (404, "notFound", False),
+        (409, "aborted", False),
+    ],
+)
 def test_is_retryable_decision_table(status, reason, expected):
     assert is_retryable(status, reason) is expected
 
@@ -46,22 +48,25 @@ def _http_error(status: int, reason: str | None = None) -> HttpError:
     return HttpError(httplib2.Response({"status": status}), json.dumps(body).encode())
 
 
-@pytest.mark.parametrize("error, expected", [
-    (_http_error(503, "backendError"), True),
-    (_http_error(403, "userRateLimitExceeded"), True),
-    (_http_error(403, "forbidden"), False),
-    (ConnectionResetError(), True),
-    (http.client.RemoteDisconnected("closed"), True),
-    (BrokenPipeError(), True),
-    (socket.timeout("timed out"), True),
-    (http.client.IncompleteRead(b""), True),
-    (http.client.BadStatusLine("garbage"), True),
-    (ssl.SSLError("bad record mac"), True),
-    (ConnectionRefusedError(), False),  # nothing listens: retrying only delays the hint
-    (ssl.SSLCertVerificationError("bad certificate"), False),
-    (httplib2.ServerNotFoundError("Unable to find the server"), False),
-    (ValueError("a bug"), False),
-])
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (_http_error(503, "backendError"), True),
+        (_http_error(403, "userRateLimitExceeded"), True),
+        (_http_error(403, "forbidden"), False),
+        (ConnectionResetError(), True),
+        (http.client.RemoteDisconnected("closed"), True),
+        (BrokenPipeError(), True),
+        (TimeoutError("timed out"), True),
+        (http.client.IncompleteRead(b""), True),
+        (http.client.BadStatusLine("garbage"), True),
+        (ssl.SSLError("bad record mac"), True),
+        (ConnectionRefusedError(), False),  # nothing listens: retrying only delays the hint
+        (ssl.SSLCertVerificationError("bad certificate"), False),
+        (httplib2.ServerNotFoundError("Unable to find the server"), False),
+        (ValueError("a bug"), False),
+    ],
+)
 def test_which_exceptions_are_retried(error, expected):
     assert should_retry(error) is expected
 
@@ -82,6 +87,7 @@ def test_backoff_doubles_from_base_delay_plus_jitter_and_is_capped():
 
 def test_jitter_spreads_delays_and_never_goes_below_base_delay():
     import random
+
     rng = random.Random(7)
     policy = RetryPolicy(base_delay=1.0, rand=rng.random)
     delays = [policy.delay(1) for _ in range(200)]
@@ -148,11 +154,15 @@ def test_500_calls_survive_30_percent_503s_and_5_percent_dropped_connections(san
 
     plain = []
     for n in range(200):
-        request = [users.labels().get(userId="me", id="INBOX"), users.labels().list(userId="me"),
-                   users.getProfile(userId="me")][n % 3]
+        request = [
+            users.labels().get(userId="me", id="INBOX"),
+            users.labels().list(userId="me"),
+            users.getProfile(userId="me"),
+        ][n % 3]
         plain.append(client.execute(request, "fault run"))
     batched = client.execute_batch(
-        [users.labels().get(userId="me", id=["INBOX", "SENT", "TRASH"][n % 3]) for n in range(300)], "fault run")
+        [users.labels().get(userId="me", id=["INBOX", "SENT", "TRASH"][n % 3]) for n in range(300)], "fault run"
+    )
 
     elapsed = time.monotonic() - started
     sandbox.control.clear_faults()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 
-from googleapiclient.http import BatchHttpRequest
-
 from api_errors import api_error
 from cli_run import invoke
+from googleapiclient.http import BatchHttpRequest
+
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message, parse
 
 SUPPORT = "support@example.com"
@@ -17,8 +17,9 @@ T0 = 1_700_000_000_000
 
 
 def _mail(subject: str = "Where is my order?", *, sender: str = "Ann <ann@customer.example>", **extra) -> bytes:
-    return build_message(from_=sender, to=[SUPPORT], subject=subject, text="Order 77 has not arrived.",
-                         date_ms=T0, **extra)
+    return build_message(
+        from_=sender, to=[SUPPORT], subject=subject, text="Order 77 has not arrived.", date_ms=T0, **extra
+    )
 
 
 # ---- eventual consistency: fresh_not_found_s ------------------------------------------------------
@@ -32,8 +33,10 @@ def test_fresh_mail_is_listed_and_in_history_but_get_answers_404_until_it_settle
     assert added[0]["messagesAdded"][0]["message"]["id"] == delivered["id"]
     assert gmail.threads().list(userId="me").execute()["threads"][0]["id"] == delivered["threadId"]
 
-    for call in (gmail.messages().get(userId="me", id=delivered["id"]),
-                 gmail.threads().get(userId="me", id=delivered["threadId"])):
+    for call in (
+        gmail.messages().get(userId="me", id=delivered["id"]),
+        gmail.threads().get(userId="me", id=delivered["threadId"]),
+    ):
         assert api_error(call) == (404, "notFound", "Requested entity was not found.")
 
     sandbox.control.advance_clock(3)
@@ -48,8 +51,9 @@ def test_fresh_mail_is_404_inside_a_batch_too_and_old_mail_is_not(gmail, sandbox
     sandbox.control.set_faults(fresh_not_found_s=5)
     inserted = gmail.messages().insert(userId="me", body={"raw": b64url_encode(_mail("Inserted"))}).execute()
     answers: dict[str, tuple] = {}
-    batch = BatchHttpRequest(callback=lambda rid, resp, exc: answers.__setitem__(rid, (resp, exc)),
-                             batch_uri=sandbox.url + "batch/gmail/v1")
+    batch = BatchHttpRequest(
+        callback=lambda rid, resp, exc: answers.__setitem__(rid, (resp, exc)), batch_uri=sandbox.url + "batch/gmail/v1"
+    )
     batch.add(gmail.messages().get(userId="me", id=old["id"], format="minimal"), request_id="old")
     batch.add(gmail.messages().get(userId="me", id=inserted["id"], format="minimal"), request_id="new")
     batch.add(gmail.threads().get(userId="me", id=inserted["threadId"], format="minimal"), request_id="thread")
@@ -63,8 +67,10 @@ def test_an_old_thread_with_a_fresh_reply_stays_readable(gmail, sandbox):
     first = sandbox.control.deliver(SUPPORT, _mail(message_id="<q1@customer.example>"))
     sandbox.control.advance_clock(10)
     sandbox.control.set_faults(fresh_not_found_s=5)
-    reply = sandbox.control.deliver(SUPPORT, _mail("Re: Where is my order?", in_reply_to="<q1@customer.example>",
-                                                   references=["<q1@customer.example>"]))
+    reply = sandbox.control.deliver(
+        SUPPORT,
+        _mail("Re: Where is my order?", in_reply_to="<q1@customer.example>", references=["<q1@customer.example>"]),
+    )
     assert reply["threadId"] == first["threadId"]
     assert len(gmail.threads().get(userId="me", id=first["threadId"]).execute()["messages"]) == 2
     assert api_error(gmail.messages().get(userId="me", id=reply["id"]))[0] == 404
@@ -76,16 +82,17 @@ def test_faults_command_sets_fresh_not_found(sandbox):
     assert sandbox.control.status()["faults"]["fresh_not_found_s"] == 3
 
 
-
-
 # ---- Authentication-Results on inbound mail ----------------------------------------------------------
 def _raw_of(gmail, message_id: str) -> bytes:
     return b64url_decode(gmail.messages().get(userId="me", id=message_id, format="raw").execute()["raw"])
 
 
 def _header_values(gmail, message_id: str, name: str) -> list[str]:
-    headers = gmail.messages().get(userId="me", id=message_id, format="metadata",
-                                   metadataHeaders=[name]).execute()["payload"]["headers"]
+    headers = (
+        gmail.messages()
+        .get(userId="me", id=message_id, format="metadata", metadataHeaders=[name])
+        .execute()["payload"]["headers"]
+    )
     return [h["value"] for h in headers if h["name"].lower() == name.lower()]
 
 
@@ -106,7 +113,8 @@ def test_a_forged_from_can_be_delivered_failing_authentication(gmail, sandbox, t
     spoof = _mail("Refund approved", sender="Boss <support@example.com>")
     delivered = sandbox.control.deliver(SUPPORT, spoof, authentication="fail")
     assert [" ".join(v.split()) for v in _header_values(gmail, delivered["id"], "Authentication-Results")] == [
-        "mx.google.com; dkim=none; spf=fail smtp.mailfrom=example.com; dmarc=fail (p=NONE) header.from=example.com"]
+        "mx.google.com; dkim=none; spf=fail smtp.mailfrom=example.com; dmarc=fail (p=NONE) header.from=example.com"
+    ]
     eml = tmp_path / "spoof.eml"
     eml.write_bytes(_mail("Second spoof", sender="support@example.com"))
     shown = invoke(["sandbox", "deliver", "--endpoint", sandbox.url, "--authentication", "fail", str(eml)])
@@ -120,9 +128,12 @@ def test_json_delivery_takes_authentication_and_refuses_other_values(sandbox):
     import urllib.request
 
     def post(body: dict) -> tuple[int, dict]:
-        request = urllib.request.Request(sandbox.url + f"sandbox/users/{SUPPORT}/deliver",
-                                         data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            sandbox.url + f"sandbox/users/{SUPPORT}/deliver",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
@@ -137,15 +148,20 @@ def test_json_delivery_takes_authentication_and_refuses_other_values(sandbox):
 
 
 def test_mail_we_send_gets_no_authentication_results(gmail, sandbox):
-    sent = gmail.messages().send(userId="me", body={"raw": b64url_encode(
-        b"To: ann@customer.example\r\nSubject: Hello\r\n\r\nHi Ann")}).execute()
+    sent = (
+        gmail.messages()
+        .send(userId="me", body={"raw": b64url_encode(b"To: ann@customer.example\r\nSubject: Hello\r\n\r\nHi Ann")})
+        .execute()
+    )
     assert b"Authentication-Results" not in _raw_of(gmail, sent["id"])
     # the same mail delivered to another sandbox user is inbound there, and gets Gmail's verdict
-    gmail.messages().send(userId="me", body={"raw": b64url_encode(
-        b"To: colleague@example.com\r\nSubject: Hello\r\n\r\nHi")}).execute()
+    gmail.messages().send(
+        userId="me", body={"raw": b64url_encode(b"To: colleague@example.com\r\nSubject: Hello\r\n\r\nHi")}
+    ).execute()
     colleague = gmail.messages().list(userId="colleague@example.com").execute()["messages"][0]
-    raw = b64url_decode(gmail.messages().get(userId="colleague@example.com", id=colleague["id"],
-                                             format="raw").execute()["raw"])
+    raw = b64url_decode(
+        gmail.messages().get(userId="colleague@example.com", id=colleague["id"], format="raw").execute()["raw"]
+    )
     assert b"spf=pass smtp.mailfrom=example.com" in raw
 
 
@@ -172,16 +188,18 @@ def test_a_responder_with_a_subject_answers_in_a_separate_conversation(gmail, sa
     assert len(gmail.threads().get(userId="me", id=delivered["threadId"]).execute()["messages"]) == 1
     # the customer answers the acknowledgement: Gmail puts that in the acknowledgement's conversation,
     # not in the original question's
-    answer = sandbox.control.deliver(SUPPORT, _mail(f"Re: {parsed.subject}", in_reply_to=parsed.message_id,
-                                                    references=[parsed.message_id]))
+    answer = sandbox.control.deliver(
+        SUPPORT, _mail(f"Re: {parsed.subject}", in_reply_to=parsed.message_id, references=[parsed.message_id])
+    )
     assert answer["threadId"] == reply["threadId"] != delivered["threadId"]
     assert sandbox.control.outbox(SUPPORT)[0]["subject"] == "We got your message Where is my order?"
 
 
 def test_a_responder_without_a_subject_replies_in_the_conversation(gmail, sandbox):
     _responder(gmail, responseBodyPlainText="We answer within a day.")
-    delivered = sandbox.control.deliver(SUPPORT, _mail(message_id="<q2@customer.example>",
-                                                       references=["<earlier@customer.example>"]))
+    delivered = sandbox.control.deliver(
+        SUPPORT, _mail(message_id="<q2@customer.example>", references=["<earlier@customer.example>"])
+    )
     reply, raw = _reply_of(gmail, delivered)
     parsed = parse(raw)
     assert parsed.subject == "Re: Where is my order?"
@@ -193,8 +211,11 @@ def test_a_responder_without_a_subject_replies_in_the_conversation(gmail, sandbo
 
 
 def test_the_primary_signature_shows_below_the_reply(gmail, sandbox):
-    gmail.settings().sendAs().patch(userId="me", sendAsEmail=SUPPORT, body={
-        "displayName": "Acme Support", "signature": "<b>Acme</b> Support<br>+1 555 0100"}).execute()
+    gmail.settings().sendAs().patch(
+        userId="me",
+        sendAsEmail=SUPPORT,
+        body={"displayName": "Acme Support", "signature": "<b>Acme</b> Support<br>+1 555 0100"},
+    ).execute()
     _responder(gmail, responseBodyHtml="<p>Thanks, we will answer soon.</p>")
     parsed = parse(_reply_of(gmail, sandbox.control.deliver(SUPPORT, _mail()))[1])
     assert parsed.from_.name == "Acme Support"
@@ -206,8 +227,10 @@ def test_the_primary_signature_shows_below_the_reply(gmail, sandbox):
 
 def test_a_crlf_in_an_encoded_subject_neither_crashes_delivery_nor_enters_the_reply(gmail, sandbox):
     _responder(gmail, responseBodyPlainText="Thanks.")
-    hostile = (b"From: ann@customer.example\r\nTo: support@example.com\r\n"
-               b"Subject: =?utf-8?q?Invoice=0D=0ABcc:_victim@example.org?=\r\n\r\nHi\r\n")
+    hostile = (
+        b"From: ann@customer.example\r\nTo: support@example.com\r\n"
+        b"Subject: =?utf-8?q?Invoice=0D=0ABcc:_victim@example.org?=\r\n\r\nHi\r\n"
+    )
     delivered = sandbox.control.deliver(SUPPORT, hostile)
     raw = _reply_of(gmail, delivered)[1]
     assert b"\r\nBcc:" not in raw

@@ -12,42 +12,67 @@ SUPPORT = "support@example.com"
 NOW = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 
 DOC = SearchDoc(
-    from_="Ann <ann@customer.example>", to=SUPPORT, subject="Holiday plans",
-    body=("We planned a long holiday in the mountains and then a short vacation by the sea.\n"
-          "Slides: https://docs.google.com/presentation/d/abc/edit\n"
-          "Video: https://youtu.be/xyz"),
-    message_id="<CAB=x+Y@mail.customer.example>", internal_date_ms=NOW - 43_200_000, size=5000,  # 2025-12-31 04:00 PST
+    from_="Ann <ann@customer.example>",
+    to=SUPPORT,
+    subject="Holiday plans",
+    body=(
+        "We planned a long holiday in the mountains and then a short vacation by the sea.\n"
+        "Slides: https://docs.google.com/presentation/d/abc/edit\n"
+        "Video: https://youtu.be/xyz"
+    ),
+    message_id="<CAB=x+Y@mail.customer.example>",
+    internal_date_ms=NOW - 43_200_000,
+    size=5000,  # 2025-12-31 04:00 PST
     label_ids=frozenset({"INBOX", "STARRED"}),
 )
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    # operators Gmail accepts that the sandbox cannot model: accepted, matching nothing
-    ("is:snoozed", False), ("is:muted", False), ("-is:snoozed", True),
-    ("category:purchases", False), ("category:reservations", False), ("-category:purchases", True),
-    ("has:red-bang", False), ("has:blue-star", False),
-    # modelled: the default (yellow) star is STARRED; Drive, Docs, Slides and YouTube links
-    ("has:yellow-star", True),
-    ("has:presentation", True), ("has:drive", True), ("has:youtube", True),
-    ("has:document", False), ("has:spreadsheet", False),
-    # rfc822msgid: the exact Message-ID, with or without its angle brackets, case kept
-    ("rfc822msgid:<CAB=x+Y@mail.customer.example>", True),
-    ("rfc822msgid:CAB=x+Y@mail.customer.example", True),
-    ("RFC822MSGID:CAB=x+Y@mail.customer.example", True),
-    ("rfc822msgid:cab=x+y@mail.customer.example", False),
-    ("rfc822msgid:CAB@mail.customer.example", False),
-    ("rfc822msgid:mail.customer.example", False),
-    # AROUND n: at most n words apart, either order; quoted, the first word stays first
-    ("holiday AROUND 5 mountains", True), ("mountains AROUND 5 holiday", True),
-    ("holiday AROUND 1 mountains", False), ("holiday AROUND 2 mountains", True),  # "in the" between
-    ('"holiday AROUND 5 mountains"', True), ('"mountains AROUND 5 holiday"', False),
-    ('"long holiday" AROUND 7 vacation', True), ("holiday AROUND 6 vacation", False),
-    ("holiday AROUND 7 vacation", True),
-    ("holiday AROUND", False), ("AROUND 3", False),  # no number and term after it: plain words
-    # dates with / and -, relative ages, sizes
-    ("after:2025/12/31 before:2026-01-01", True), ("before:2025/12/31", False),
-    ("older_than:1d", False), ("newer_than:2d", True), ("larger:10 smaller:10M", True),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # operators Gmail accepts that the sandbox cannot model: accepted, matching nothing
+        ("is:snoozed", False),
+        ("is:muted", False),
+        ("-is:snoozed", True),
+        ("category:purchases", False),
+        ("category:reservations", False),
+        ("-category:purchases", True),
+        ("has:red-bang", False),
+        ("has:blue-star", False),
+        # modelled: the default (yellow) star is STARRED; Drive, Docs, Slides and YouTube links
+        ("has:yellow-star", True),
+        ("has:presentation", True),
+        ("has:drive", True),
+        ("has:youtube", True),
+        ("has:document", False),
+        ("has:spreadsheet", False),
+        # rfc822msgid: the exact Message-ID, with or without its angle brackets, case kept
+        ("rfc822msgid:<CAB=x+Y@mail.customer.example>", True),
+        ("rfc822msgid:CAB=x+Y@mail.customer.example", True),
+        ("RFC822MSGID:CAB=x+Y@mail.customer.example", True),
+        ("rfc822msgid:cab=x+y@mail.customer.example", False),
+        ("rfc822msgid:CAB@mail.customer.example", False),
+        ("rfc822msgid:mail.customer.example", False),
+        # AROUND n: at most n words apart, either order; quoted, the first word stays first
+        ("holiday AROUND 5 mountains", True),
+        ("mountains AROUND 5 holiday", True),
+        ("holiday AROUND 1 mountains", False),
+        ("holiday AROUND 2 mountains", True),  # "in the" between
+        ('"holiday AROUND 5 mountains"', True),
+        ('"mountains AROUND 5 holiday"', False),
+        ('"long holiday" AROUND 7 vacation', True),
+        ("holiday AROUND 6 vacation", False),
+        ("holiday AROUND 7 vacation", True),
+        ("holiday AROUND", False),
+        ("AROUND 3", False),  # no number and term after it: plain words
+        # dates with / and -, relative ages, sizes
+        ("after:2025/12/31 before:2026-01-01", True),
+        ("before:2025/12/31", False),
+        ("older_than:1d", False),
+        ("newer_than:2d", True),
+        ("larger:10 smaller:10M", True),
+    ],
+)
 def test_operators_from_gmails_list(query: str, expected: bool) -> None:
     assert search(query, DOC, NOW) is expected
 
@@ -63,17 +88,20 @@ def test_around_parses_to_one_node_and_prints_back() -> None:
 
 
 def test_truly_malformed_queries_are_still_errors() -> None:
-    for query, message in (("frm:bob", "unknown search operator 'frm:'"),
-                           ("is:sleepy", "bad value 'sleepy' for is"),
-                           ("rfc822msgid:", "operator 'rfc822msgid:' needs a value")):
+    for query, message in (
+        ("frm:bob", "unknown search operator 'frm:'"),
+        ("is:sleepy", "bad value 'sleepy' for is"),
+        ("rfc822msgid:", "operator 'rfc822msgid:' needs a value"),
+    ):
         with pytest.raises(QuerySyntaxError, match=message):
             parse(query)
 
 
 # ---- through the real client -------------------------------------------------------------------
 def _deliver(sandbox, subject: str, text: str, message_id: str) -> str:
-    raw = build_message(from_="Ann <ann@customer.example>", to=[SUPPORT], subject=subject, text=text,
-                        date_ms=NOW, message_id=message_id)
+    raw = build_message(
+        from_="Ann <ann@customer.example>", to=[SUPPORT], subject=subject, text=text, date_ms=NOW, message_id=message_id
+    )
     return sandbox.control.deliver(SUPPORT, raw)["id"]
 
 
@@ -81,13 +109,40 @@ def _found(gmail, query: str) -> set[str]:
     return {m["id"] for m in gmail.messages().list(userId="me", q=query).execute().get("messages", [])}
 
 
-@pytest.mark.parametrize("query", [
-    "is:snoozed", "is:muted", "in:snoozed", "has:drive", "has:document", "has:spreadsheet", "has:presentation",
-    "has:youtube", "has:purple-question", "category:purchases", "category:reservations", "list:dev@lists.example",
-    "deliveredto:support@example.com", "before:2026/01/01", "after:2025-12-31", "older_than:1y", "newer_than:3m",
-    "larger:1M", "smaller:10K", "size:100", "rfc822msgid:x@y", "holiday AROUND 10 vacation", "in:anywhere",
-    "has:userlabels", "has:nouserlabels", "+exact", "filename:pdf", "label:important", "is:important",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "is:snoozed",
+        "is:muted",
+        "in:snoozed",
+        "has:drive",
+        "has:document",
+        "has:spreadsheet",
+        "has:presentation",
+        "has:youtube",
+        "has:purple-question",
+        "category:purchases",
+        "category:reservations",
+        "list:dev@lists.example",
+        "deliveredto:support@example.com",
+        "before:2026/01/01",
+        "after:2025-12-31",
+        "older_than:1y",
+        "newer_than:3m",
+        "larger:1M",
+        "smaller:10K",
+        "size:100",
+        "rfc822msgid:x@y",
+        "holiday AROUND 10 vacation",
+        "in:anywhere",
+        "has:userlabels",
+        "has:nouserlabels",
+        "+exact",
+        "filename:pdf",
+        "label:important",
+        "is:important",
+    ],
+)
 def test_every_operator_on_gmails_list_is_accepted_by_the_sandbox(gmail, query):
     gmail.messages().list(userId="me", q=query).execute()  # no 400
     gmail.threads().list(userId="me", q=query).execute()

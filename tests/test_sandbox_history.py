@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import itertools
 
+import pytest
 from api_errors import api_error
+
 from gmaildesk.sandbox.mime import build_message
 
 SUPPORT = "support@example.com"
 
 
 def _mail(subject: str) -> bytes:
-    return build_message(from_="ann@customer.example", to=[SUPPORT], subject=subject, text="Hi.",
-                         date_ms=1_700_000_000_000)
+    return build_message(
+        from_="ann@customer.example", to=[SUPPORT], subject=subject, text="Hi.", date_ms=1_700_000_000_000
+    )
 
 
 def _hid(gmail) -> int:
@@ -46,8 +49,8 @@ def test_history_id_strictly_increases_on_every_change_with_gaps(gmail, sandbox)
     ids.append(_hid(gmail))
     gmail.messages().delete(userId="me", id=msg["id"]).execute()
     ids.append(_hid(gmail))
-    assert all(b > a for a, b in zip(ids, ids[1:]))
-    steps = {b - a for a, b in zip(ids, ids[1:])}
+    assert all(b > a for a, b in itertools.pairwise(ids))
+    steps = {b - a for a, b in itertools.pairwise(ids)}
     assert steps != {1}  # "not contiguous with random gaps"
 
 
@@ -74,8 +77,9 @@ def test_profile_and_list_report_the_latest_history_id(gmail, sandbox):
 def test_record_shapes(gmail, sandbox):
     start = _hid(gmail)
     msg = sandbox.control.deliver(SUPPORT, _mail("One"))
-    gmail.messages().modify(userId="me", id=msg["id"], body={"addLabelIds": ["STARRED"],
-                                                             "removeLabelIds": ["UNREAD"]}).execute()
+    gmail.messages().modify(
+        userId="me", id=msg["id"], body={"addLabelIds": ["STARRED"], "removeLabelIds": ["UNREAD"]}
+    ).execute()
     gmail.messages().delete(userId="me", id=msg["id"]).execute()
     records = gmail.history().list(userId="me", startHistoryId=str(start)).execute()["history"]
     assert [int(r["id"]) for r in records] == sorted(int(r["id"]) for r in records)
@@ -84,21 +88,27 @@ def test_record_shapes(gmail, sandbox):
     assert added["messages"] == [short]
     assert added["messagesAdded"] == [{"message": {**short, "labelIds": ["INBOX", "UNREAD"]}}]
     # one modify call that adds and removes is one record carrying both changes
-    assert relabelled["labelsAdded"] == [{"message": {**short, "labelIds": ["INBOX", "STARRED"]},
-                                          "labelIds": ["STARRED"]}]
-    assert relabelled["labelsRemoved"] == [{"message": {**short, "labelIds": ["INBOX", "STARRED"]},
-                                            "labelIds": ["UNREAD"]}]
+    assert relabelled["labelsAdded"] == [
+        {"message": {**short, "labelIds": ["INBOX", "STARRED"]}, "labelIds": ["STARRED"]}
+    ]
+    assert relabelled["labelsRemoved"] == [
+        {"message": {**short, "labelIds": ["INBOX", "STARRED"]}, "labelIds": ["UNREAD"]}
+    ]
     assert deleted["messagesDeleted"][0]["message"]["id"] == msg["id"]
-    assert [sum(k in r for k in ("messagesAdded", "messagesDeleted", "labelsAdded", "labelsRemoved"))
-            for r in records] == [1, 2, 1]
+    assert [
+        sum(k in r for k in ("messagesAdded", "messagesDeleted", "labelsAdded", "labelsRemoved")) for r in records
+    ] == [1, 2, 1]
 
 
-@pytest.mark.parametrize("types, expected", [
-    (["messageAdded"], {"messagesAdded"}),
-    (["labelAdded", "labelRemoved"], {"labelsAdded", "labelsRemoved"}),  # repeated query parameter
-    (["messageDeleted"], {"messagesDeleted"}),
-    (None, {"messagesAdded", "labelsAdded", "labelsRemoved", "messagesDeleted"}),
-])
+@pytest.mark.parametrize(
+    "types, expected",
+    [
+        (["messageAdded"], {"messagesAdded"}),
+        (["labelAdded", "labelRemoved"], {"labelsAdded", "labelsRemoved"}),  # repeated query parameter
+        (["messageDeleted"], {"messagesDeleted"}),
+        (None, {"messagesAdded", "labelsAdded", "labelsRemoved", "messagesDeleted"}),
+    ],
+)
 def test_history_types_filter(gmail, sandbox, types, expected):
     start = _hid(gmail)
     msg = sandbox.control.deliver(SUPPORT, _mail("One"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from api_errors import api_error
+
 from gmaildesk.gmail.labels import SYSTEM_LABEL_IDS
 from gmaildesk.sandbox.mime import build_message
 
@@ -17,8 +17,14 @@ def _error(call) -> tuple[int, str, str]:
 
 
 def _deliver(sandbox, subject: str, **extra) -> dict:
-    raw = build_message(from_="Ann <ann@customer.example>", to=[SUPPORT], subject=subject, text="Hello.",
-                        date_ms=1_700_000_000_000, **extra)
+    raw = build_message(
+        from_="Ann <ann@customer.example>",
+        to=[SUPPORT],
+        subject=subject,
+        text="Hello.",
+        date_ms=1_700_000_000_000,
+        **extra,
+    )
     return sandbox.control.deliver(SUPPORT, raw)
 
 
@@ -29,10 +35,22 @@ def _create(gmail, name: str, **fields) -> dict:
 def test_list_has_every_system_label_with_type_system_and_no_counts(gmail):
     labels = gmail.labels().list(userId="me").execute()["labels"]
     by_id = {lab["id"]: lab for lab in labels}
-    assert SYSTEM_LABEL_IDS <= set(by_id)
-    for label_id in ("INBOX", "SENT", "TRASH", "SPAM", "DRAFT", "UNREAD", "STARRED", "IMPORTANT",
-                     "CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES",
-                     "CATEGORY_FORUMS"):
+    assert set(by_id) >= SYSTEM_LABEL_IDS
+    for label_id in (
+        "INBOX",
+        "SENT",
+        "TRASH",
+        "SPAM",
+        "DRAFT",
+        "UNREAD",
+        "STARRED",
+        "IMPORTANT",
+        "CATEGORY_PERSONAL",
+        "CATEGORY_SOCIAL",
+        "CATEGORY_PROMOTIONS",
+        "CATEGORY_UPDATES",
+        "CATEGORY_FORUMS",
+    ):
         assert by_id[label_id]["type"] == "system"
         assert by_id[label_id]["name"] == label_id
     assert by_id["INBOX"]["labelListVisibility"] == "labelShow"
@@ -44,8 +62,12 @@ def test_get_reports_message_and_thread_counts(gmail, sandbox):
     _deliver(sandbox, "Order 2")
     gmail.messages().modify(userId="me", id=first["id"], body={"removeLabelIds": ["UNREAD"]}).execute()
     inbox = gmail.labels().get(userId="me", id="INBOX").execute()
-    assert (inbox["messagesTotal"], inbox["messagesUnread"], inbox["threadsTotal"], inbox["threadsUnread"]) == \
-        (2, 1, 2, 1)
+    assert (inbox["messagesTotal"], inbox["messagesUnread"], inbox["threadsTotal"], inbox["threadsUnread"]) == (
+        2,
+        1,
+        2,
+        1,
+    )
     assert inbox["type"] == "system"
     empty = gmail.labels().get(userId="me", id="STARRED").execute()
     assert (empty["messagesTotal"], empty["threadsTotal"]) == (0, 0)
@@ -64,9 +86,20 @@ def test_create_get_patch_update_delete_roundtrip(gmail):
     assert patched["color"] == created["color"]  # patch keeps what it does not mention
     assert patched["labelListVisibility"] == "labelShow"
 
-    updated = gmail.labels().update(userId="me", id=created["id"], body={
-        "id": created["id"], "name": "Clients", "labelListVisibility": "labelHide", "messageListVisibility": "hide",
-    }).execute()
+    updated = (
+        gmail.labels()
+        .update(
+            userId="me",
+            id=created["id"],
+            body={
+                "id": created["id"],
+                "name": "Clients",
+                "labelListVisibility": "labelHide",
+                "messageListVisibility": "hide",
+            },
+        )
+        .execute()
+    )
     assert updated["labelListVisibility"] == "labelHide"
     assert "color" not in updated  # update replaces the whole resource
 
@@ -88,8 +121,11 @@ def test_nesting_is_a_slash_in_the_name(gmail):
 @pytest.mark.parametrize("second", ["Billing", "billing", "BILLING"])
 def test_duplicate_name_including_case_only_difference_is_409_aborted(gmail, second):
     _create(gmail, "Billing")
-    assert _error(gmail.labels().create(userId="me", body={"name": second, **VISIBLE})) == \
-        (409, "aborted", "Label name exists or conflicts")
+    assert _error(gmail.labels().create(userId="me", body={"name": second, **VISIBLE})) == (
+        409,
+        "aborted",
+        "Label name exists or conflicts",
+    )
 
 
 def test_rename_onto_an_existing_name_is_409_but_renaming_to_itself_is_fine(gmail):
@@ -99,29 +135,50 @@ def test_rename_onto_an_existing_name_is_409_but_renaming_to_itself_is_fine(gmai
     assert gmail.labels().patch(userId="me", id=beta["id"], body={"name": "BETA"}).execute()["name"] == "BETA"
 
 
-@pytest.mark.parametrize("name", ["INBOX", "inbox", "Inbox", "INBOX/x", "Sent", "SPAM", "Trash", "UNREAD",
-                                  "CATEGORY_SOCIAL", "", "a//b", "/lead", "trail/"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "INBOX",
+        "inbox",
+        "Inbox",
+        "INBOX/x",
+        "Sent",
+        "SPAM",
+        "Trash",
+        "UNREAD",
+        "CATEGORY_SOCIAL",
+        "",
+        "a//b",
+        "/lead",
+        "trail/",
+    ],
+)
 def test_reserved_or_malformed_names_are_400_invalid_label_name(gmail, name):
     status, reason, message = _error(gmail.labels().create(userId="me", body={"name": name, **VISIBLE}))
     assert (status, message) == (400, "Invalid label name")
     assert reason == "invalidArgument"
 
 
-@pytest.mark.parametrize("color, bad", [
-    ({"backgroundColor": "#41236D", "textColor": "#ffffff"}, "#41236D"),  # uppercase is refused
-    ({"backgroundColor": "#123456", "textColor": "#ffffff"}, "#123456"),
-    ({"backgroundColor": "#41236d", "textColor": "red"}, "red"),
-])
+@pytest.mark.parametrize(
+    "color, bad",
+    [
+        ({"backgroundColor": "#41236D", "textColor": "#ffffff"}, "#41236D"),  # uppercase is refused
+        ({"backgroundColor": "#123456", "textColor": "#ffffff"}, "#123456"),
+        ({"backgroundColor": "#41236d", "textColor": "red"}, "red"),
+    ],
+)
 def test_colour_outside_the_palette_is_400(gmail, color, bad):
-    status, reason, message = _error(gmail.labels().create(userId="me", body={"name": "Tinted", **VISIBLE,
-                                                                              "color": color}))
+    status, reason, message = _error(
+        gmail.labels().create(userId="me", body={"name": "Tinted", **VISIBLE, "color": color})
+    )
     assert (status, reason) == (400, "invalidArgument")
     assert message == f"Label color {bad} is not on the allowed color palette"
 
 
 def test_colour_needs_both_values(gmail):
-    status, reason, _ = _error(gmail.labels().create(userId="me", body={
-        "name": "Half", **VISIBLE, "color": {"backgroundColor": "#41236d"}}))
+    status, reason, _ = _error(
+        gmail.labels().create(userId="me", body={"name": "Half", **VISIBLE, "color": {"backgroundColor": "#41236d"}})
+    )
     assert (status, reason) == (400, "invalidArgument")
 
 
@@ -147,8 +204,11 @@ def test_unknown_label_id_is_404(gmail, method):
 
 
 def test_invalid_visibility_is_400(gmail):
-    status, _, _ = _error(gmail.labels().create(userId="me", body={
-        "name": "Odd", "labelListVisibility": "sometimes", "messageListVisibility": "show"}))
+    status, _, _ = _error(
+        gmail.labels().create(
+            userId="me", body={"name": "Odd", "labelListVisibility": "sometimes", "messageListVisibility": "show"}
+        )
+    )
     assert status == 400
 
 
@@ -156,8 +216,9 @@ def test_deleting_a_label_removes_it_from_messages_and_records_label_removed(gma
     label = _create(gmail, "Escalated")
     start = gmail.getProfile(userId="me").execute()["historyId"]
     first, second = _deliver(sandbox, "Broken"), _deliver(sandbox, "Also broken")
-    gmail.messages().batchModify(userId="me", body={"ids": [first["id"], second["id"]],
-                                                    "addLabelIds": [label["id"]]}).execute()
+    gmail.messages().batchModify(
+        userId="me", body={"ids": [first["id"], second["id"]], "addLabelIds": [label["id"]]}
+    ).execute()
     before_delete = gmail.getProfile(userId="me").execute()["historyId"]
 
     gmail.labels().delete(userId="me", id=label["id"]).execute()
@@ -166,8 +227,11 @@ def test_deleting_a_label_removes_it_from_messages_and_records_label_removed(gma
         msg = gmail.messages().get(userId="me", id=delivered["id"], format="minimal").execute()
         assert label["id"] not in msg["labelIds"]
         assert int(msg["historyId"]) > int(before_delete)
-    removed = gmail.history().list(userId="me", startHistoryId=before_delete,
-                                   historyTypes="labelRemoved").execute()["history"]
+    removed = (
+        gmail.history()
+        .list(userId="me", startHistoryId=before_delete, historyTypes="labelRemoved")
+        .execute()["history"]
+    )
     assert sorted(r["labelsRemoved"][0]["message"]["id"] for r in removed) == sorted([first["id"], second["id"]])
     assert all(r["labelsRemoved"][0]["labelIds"] == [label["id"]] for r in removed)
     listed = gmail.messages().list(userId="me", q="label:escalated").execute()
@@ -177,8 +241,14 @@ def test_deleting_a_label_removes_it_from_messages_and_records_label_removed(gma
 
 def test_a_filter_whose_label_was_deleted_no_longer_applies_it(gmail, sandbox):
     label = _create(gmail, "Short-lived")
-    flt = gmail.settings().filters().create(userId="me", body={"criteria": {"from": "ann@customer.example"},
-                                                               "action": {"addLabelIds": [label["id"]]}}).execute()
+    flt = (
+        gmail.settings()
+        .filters()
+        .create(
+            userId="me", body={"criteria": {"from": "ann@customer.example"}, "action": {"addLabelIds": [label["id"]]}}
+        )
+        .execute()
+    )
     gmail.labels().delete(userId="me", id=label["id"]).execute()
     delivered = _deliver(sandbox, "After the delete")
     assert delivered["filtersApplied"] == [flt["id"]]

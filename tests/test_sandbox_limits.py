@@ -19,8 +19,9 @@ SUPPORT = "support@example.com"
 
 
 def _mail(subject: str = "Hello") -> bytes:
-    return build_message(from_="ann@customer.example", to=[SUPPORT], subject=subject, text="Hi.",
-                         date_ms=1_700_000_000_000)
+    return build_message(
+        from_="ann@customer.example", to=[SUPPORT], subject=subject, text="Hi.", date_ms=1_700_000_000_000
+    )
 
 
 def _batch(sandbox, path: str, requests: list) -> tuple[dict, dict]:
@@ -68,22 +69,30 @@ def test_batch_of_101_is_refused(gmail, sandbox):
 
 def test_batch_carries_bodies_and_mixed_methods(gmail, sandbox):
     msg_id = sandbox.control.deliver(SUPPORT, _mail())["id"]
-    results, errors = _batch(sandbox, "batch", [
-        gmail.messages().modify(userId="me", id=msg_id, body={"addLabelIds": ["STARRED"]}),
-        gmail.labels().create(userId="me", body={"name": "From batch"}),
-        gmail.messages().batchModify(userId="me", body={"ids": [msg_id], "removeLabelIds": ["UNREAD"]}),
-    ])
+    results, errors = _batch(
+        sandbox,
+        "batch",
+        [
+            gmail.messages().modify(userId="me", id=msg_id, body={"addLabelIds": ["STARRED"]}),
+            gmail.labels().create(userId="me", body={"name": "From batch"}),
+            gmail.messages().batchModify(userId="me", body={"ids": [msg_id], "removeLabelIds": ["UNREAD"]}),
+        ],
+    )
     assert errors == {}
     assert "STARRED" in results["1"]["labelIds"]
     assert results["2"]["name"] == "From batch"
-    assert gmail.messages().get(userId="me", id=msg_id, format="minimal").execute()["labelIds"] == \
-        ["INBOX", "STARRED"]
+    assert gmail.messages().get(userId="me", id=msg_id, format="minimal").execute()["labelIds"] == ["INBOX", "STARRED"]
 
 
 def test_new_batch_http_request_points_at_google_not_the_sandbox(gmail):
     """Why the suite always passes batch_uri: the client ignores api_endpoint for batches (#1107)."""
-    service = build("gmail", "v1", http=httplib2.Http(), static_discovery=True,
-                    client_options={"api_endpoint": "http://127.0.0.1:9/"})
+    service = build(
+        "gmail",
+        "v1",
+        http=httplib2.Http(),
+        static_discovery=True,
+        client_options={"api_endpoint": "http://127.0.0.1:9/"},
+    )
     assert service.new_batch_http_request()._batch_uri == "https://gmail.googleapis.com/batch"
 
 
@@ -123,10 +132,13 @@ def test_quota_charges_every_part_of_a_batch(gmail, sandbox):
 
 
 # ---- counters ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("table, get_units, thread_units, trash_units", [
-    ("current", 20, 40, 20),
-    ("legacy", 5, 10, 5),
-])
+@pytest.mark.parametrize(
+    "table, get_units, thread_units, trash_units",
+    [
+        ("current", 20, 40, 20),
+        ("legacy", 5, 10, 5),
+    ],
+)
 def test_counters_count_calls_and_units_per_method(gmail, sandbox, table, get_units, thread_units, trash_units):
     msg_id = sandbox.control.deliver(SUPPORT, _mail())["id"]
     sandbox.control.set_quota(None, costs=table)
@@ -137,16 +149,24 @@ def test_counters_count_calls_and_units_per_method(gmail, sandbox, table, get_un
     gmail.messages().trash(userId="me", id=msg_id).execute()
     gmail.labels().list(userId="me").execute()
     gmail.getProfile(userId="me").execute()
-    gmail.messages().send(userId="me", body={"raw": "RnJvbTogc3VwcG9ydEBleGFtcGxlLmNvbQ0KVG86IGFAYi5leGFtcGxlDQoNCmhp"}
-                          ).execute()
+    gmail.messages().send(
+        userId="me", body={"raw": "RnJvbTogc3VwcG9ydEBleGFtcGxlLmNvbQ0KVG86IGFAYi5leGFtcGxlDQoNCmhp"}
+    ).execute()
     counters = sandbox.control.counters()
     assert counters["calls"] == {
-        "gmail.users.messages.get": 3, "gmail.users.threads.get": 1, "gmail.users.messages.trash": 1,
-        "gmail.users.labels.list": 1, "gmail.users.getProfile": 1, "gmail.users.messages.send": 1,
+        "gmail.users.messages.get": 3,
+        "gmail.users.threads.get": 1,
+        "gmail.users.messages.trash": 1,
+        "gmail.users.labels.list": 1,
+        "gmail.users.getProfile": 1,
+        "gmail.users.messages.send": 1,
     }
     assert counters["units"] == {
-        "gmail.users.messages.get": 3 * get_units, "gmail.users.threads.get": thread_units,
-        "gmail.users.messages.trash": trash_units, "gmail.users.labels.list": 1, "gmail.users.getProfile": 1,
+        "gmail.users.messages.get": 3 * get_units,
+        "gmail.users.threads.get": thread_units,
+        "gmail.users.messages.trash": trash_units,
+        "gmail.users.labels.list": 1,
+        "gmail.users.getProfile": 1,
         "gmail.users.messages.send": 100,
     }
     assert counters["total_calls"] == 8
@@ -244,11 +264,14 @@ def test_control_refuses_bad_fault_settings(sandbox):
 
 
 # ---- error shape -------------------------------------------------------------------------------
-@pytest.mark.parametrize("make_call, code, reason, status", [
-    (lambda g: g.messages().get(userId="me", id="0000000000000001"), 404, "notFound", "NOT_FOUND"),
-    (lambda g: g.labels().create(userId="me", body={"name": "INBOX"}), 400, "invalidArgument", "INVALID_ARGUMENT"),
-    (lambda g: g.messages().list(userId="me", q="frm:bob"), 400, "invalidArgument", "INVALID_ARGUMENT"),
-])
+@pytest.mark.parametrize(
+    "make_call, code, reason, status",
+    [
+        (lambda g: g.messages().get(userId="me", id="0000000000000001"), 404, "notFound", "NOT_FOUND"),
+        (lambda g: g.labels().create(userId="me", body={"name": "INBOX"}), 400, "invalidArgument", "INVALID_ARGUMENT"),
+        (lambda g: g.messages().list(userId="me", q="frm:bob"), 400, "invalidArgument", "INVALID_ARGUMENT"),
+    ],
+)
 def test_errors_have_googles_json_shape(gmail, make_call, code, reason, status):
     with pytest.raises(HttpError) as caught:
         make_call(gmail).execute()
@@ -269,7 +292,10 @@ def test_unknown_paths_and_verbs(sandbox):
     assert response.status == 405
     response, _ = http.request(sandbox.url + "gmail/v1/users/me/labels?alt=json", "GET")
     assert response.status == 200
-    response, _ = http.request(sandbox.url + "gmail/v1/users/me/messages/batchModify?", "POST",
-                               body=json.dumps({"ids": ["0000000000000001"], "addLabelIds": ["STARRED"]}),
-                               headers={"Content-Type": "application/json"})
+    response, _ = http.request(
+        sandbox.url + "gmail/v1/users/me/messages/batchModify?",
+        "POST",
+        body=json.dumps({"ids": ["0000000000000001"], "addLabelIds": ["STARRED"]}),
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status == 204

@@ -8,12 +8,12 @@ from email.message import EmailMessage
 
 import httplib2
 import pytest
+from api_errors import api_error
 from googleapiclient.discovery import build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaInMemoryUpload
 
-from api_errors import api_error
 from gmaildesk.sandbox import delivery
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message, parse
 
@@ -26,9 +26,15 @@ def _error(call) -> tuple[int, str, str]:
     return api_error(call)
 
 
-def _mail(subject: str = "Where is my order?", *, sender: str = "Ann <ann@customer.example>",
-          to: tuple[str, ...] = (SUPPORT,), text: str = "Order 77 has not arrived.", date_ms: int = T0,
-          **extra) -> bytes:
+def _mail(
+    subject: str = "Where is my order?",
+    *,
+    sender: str = "Ann <ann@customer.example>",
+    to: tuple[str, ...] = (SUPPORT,),
+    text: str = "Order 77 has not arrived.",
+    date_ms: int = T0,
+    **extra,
+) -> bytes:
     return build_message(from_=sender, to=list(to), subject=subject, text=text, date_ms=date_ms, **extra)
 
 
@@ -79,21 +85,23 @@ def test_delivered_mail_lands_in_inbox_unread(gmail, sandbox):
     assert (profile["emailAddress"], profile["messagesTotal"], profile["threadsTotal"]) == (SUPPORT, 1, 1)
 
 
-@pytest.mark.parametrize("q, expected", [
-    ("from:ann@customer.example", ["ann"]),
-    ("from:bob", ["bob"]),
-    ("subject:refund", ["bob"]),
-    ("order", ["ann"]),
-    ('"has not arrived"', ["ann"]),
-    ("is:unread", ["ann", "bob"]),
-    ("-from:ann", ["bob"]),
-    ("from:ann OR from:bob", ["ann", "bob"]),
-    ("from:nobody@nowhere.example", []),
-])
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("from:ann@customer.example", ["ann"]),
+        ("from:bob", ["bob"]),
+        ("subject:refund", ["bob"]),
+        ("order", ["ann"]),
+        ('"has not arrived"', ["ann"]),
+        ("is:unread", ["ann", "bob"]),
+        ("-from:ann", ["bob"]),
+        ("from:ann OR from:bob", ["ann", "bob"]),
+        ("from:nobody@nowhere.example", []),
+    ],
+)
 def test_list_with_q(gmail, sandbox, q, expected):
     ann = sandbox.control.deliver(SUPPORT, _mail())["id"]
-    bob = sandbox.control.deliver(SUPPORT, _mail("Refund please", sender="bob@shop.example",
-                                                  text="Money back."))["id"]
+    bob = sandbox.control.deliver(SUPPORT, _mail("Refund please", sender="bob@shop.example", text="Money back."))["id"]
     found = gmail.messages().list(userId="me", q=q).execute()
     assert sorted(_ids(found)) == sorted({"ann": ann, "bob": bob}[k] for k in expected)
     assert found["resultSizeEstimate"] == len(expected)
@@ -164,8 +172,9 @@ def test_get_formats(gmail, sandbox):
     assert set(minimal) == common
     assert minimal["snippet"] == "Order 77 has not arrived."
 
-    metadata = gmail.messages().get(userId="me", id=msg_id, format="metadata",
-                                    metadataHeaders=["Subject", "from"]).execute()
+    metadata = (
+        gmail.messages().get(userId="me", id=msg_id, format="metadata", metadataHeaders=["Subject", "from"]).execute()
+    )
     assert set(metadata) == common | {"payload"}
     assert [h["name"] for h in metadata["payload"]["headers"]] == ["From", "Subject"]
     assert "parts" not in metadata["payload"] and "data" not in metadata["payload"]["body"]
@@ -179,10 +188,15 @@ def test_get_formats(gmail, sandbox):
 
     as_raw = gmail.messages().get(userId="me", id=msg_id, format="raw").execute()
     assert set(as_raw) == common | {"raw"}
-    assert b64url_decode(as_raw["raw"]) == (
-        f"Delivered-To: {SUPPORT}\r\nAuthentication-Results: mx.google.com;\r\n"
-        "       dkim=pass header.i=@customer.example;\r\n       spf=pass smtp.mailfrom=customer.example;\r\n"
-        "       dmarc=pass (p=NONE) header.from=customer.example\r\n").encode() + raw
+    assert (
+        b64url_decode(as_raw["raw"])
+        == (
+            f"Delivered-To: {SUPPORT}\r\nAuthentication-Results: mx.google.com;\r\n"
+            "       dkim=pass header.i=@customer.example;\r\n       spf=pass smtp.mailfrom=customer.example;\r\n"
+            "       dmarc=pass (p=NONE) header.from=customer.example\r\n"
+        ).encode()
+        + raw
+    )
     assert int(as_raw["sizeEstimate"]) == len(b64url_decode(as_raw["raw"]))
 
 
@@ -195,8 +209,9 @@ def test_get_unknown_id_is_404(gmail, sandbox):
 @pytest.mark.parametrize("method, default_date", [("insert", "now"), ("import_", "header")])
 def test_insert_and_import_with_raw_in_the_body(gmail, sandbox, method, default_date):
     raw = _mail(date_ms=T0)
-    result = getattr(gmail.messages(), method)(userId="me", body={"raw": b64url_encode(raw),
-                                                                  "labelIds": ["INBOX", "UNREAD"]}).execute()
+    result = getattr(gmail.messages(), method)(
+        userId="me", body={"raw": b64url_encode(raw), "labelIds": ["INBOX", "UNREAD"]}
+    ).execute()
     assert result["labelIds"] == ["INBOX", "UNREAD"]
     msg = gmail.messages().get(userId="me", id=result["id"], format="raw").execute()
     assert b64url_decode(msg["raw"]) == raw  # no Delivered-To: insert/import are not SMTP delivery
@@ -209,8 +224,11 @@ def test_insert_and_import_with_raw_in_the_body(gmail, sandbox, method, default_
 
 def test_insert_with_date_header_source_and_no_labels(gmail):
     raw = _mail(date_ms=T0)
-    result = gmail.messages().insert(userId="me", internalDateSource="dateHeader",
-                                     body={"raw": b64url_encode(raw)}).execute()
+    result = (
+        gmail.messages()
+        .insert(userId="me", internalDateSource="dateHeader", body={"raw": b64url_encode(raw)})
+        .execute()
+    )
     assert "labelIds" not in result
     assert gmail.messages().get(userId="me", id=result["id"]).execute()["internalDate"] == str(T0)
     assert _ids(gmail.messages().list(userId="me", labelIds=["INBOX"]).execute()) == []
@@ -218,19 +236,23 @@ def test_insert_with_date_header_source_and_no_labels(gmail):
 
 
 def test_insert_does_not_run_filters_or_the_vacation_responder(gmail, sandbox):
-    gmail.settings().filters().create(userId="me", body={"criteria": {"from": "ann@customer.example"},
-                                                         "action": {"addLabelIds": ["STARRED"]}}).execute()
+    gmail.settings().filters().create(
+        userId="me", body={"criteria": {"from": "ann@customer.example"}, "action": {"addLabelIds": ["STARRED"]}}
+    ).execute()
     gmail.settings().updateVacation(userId="me", body={"enableAutoReply": True, "responseSubject": "Away"}).execute()
     result = gmail.messages().insert(userId="me", body={"raw": b64url_encode(_mail()), "labelIds": ["INBOX"]}).execute()
     assert result["labelIds"] == ["INBOX"]
     assert sandbox.control.outbox(SUPPORT) == []
 
 
-@pytest.mark.parametrize("body, status", [
-    ({}, 400),
-    ({"raw": ""}, 400),
-    ({"raw": b64url_encode(b"x"), "labelIds": ["Label_404"]}, 400),
-])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({}, 400),
+        ({"raw": ""}, 400),
+        ({"raw": b64url_encode(b"x"), "labelIds": ["Label_404"]}, 400),
+    ],
+)
 def test_insert_errors(gmail, body, status):
     assert _error(gmail.messages().insert(userId="me", body=body))[0] == status
 
@@ -239,8 +261,9 @@ def test_media_upload_through_api_endpoint_goes_to_https(gmail):
     """googleapiclient keeps the discovery document's https scheme for /upload/ URLs and only swaps
     the host (_fix_up_media_path_base_url), so with client_options api_endpoint=http://... a media
     upload cannot reach a plain-HTTP sandbox. The `uploads` fixture (rootUrl rewritten) can."""
-    request = gmail.messages().insert(userId="me", media_body=MediaInMemoryUpload(_mail(), mimetype="message/rfc822",
-                                                                                   resumable=False))
+    request = gmail.messages().insert(
+        userId="me", media_body=MediaInMemoryUpload(_mail(), mimetype="message/rfc822", resumable=False)
+    )
     assert request.uri.startswith("https://127.0.0.1:")
     assert "/upload/gmail/v1/users/me/messages?" in request.uri
 
@@ -266,9 +289,11 @@ def test_insert_and_import_by_media_upload(uploads, gmail, method, with_metadata
 
 def test_send_by_media_upload(uploads, gmail, sandbox):
     raw = _mail("Upload send", sender=SUPPORT, to=("ann@customer.example",))
-    sent = uploads.messages().send(userId="me", body={},
-                                   media_body=MediaInMemoryUpload(raw, mimetype="message/rfc822",
-                                                                  resumable=False)).execute()
+    sent = (
+        uploads.messages()
+        .send(userId="me", body={}, media_body=MediaInMemoryUpload(raw, mimetype="message/rfc822", resumable=False))
+        .execute()
+    )
     assert sent["labelIds"] == ["SENT"]
     assert [m["subject"] for m in sandbox.control.outbox(SUPPORT)] == ["Upload send"]
 
@@ -296,18 +321,25 @@ def test_send_lands_in_sent_and_the_outbox(gmail, sandbox):
     assert sent["labelIds"] == ["SENT"]
     assert sent["threadId"] == sent["id"]
     [entry] = sandbox.control.outbox(SUPPORT, include_raw=True)
-    assert (entry["kind"], entry["from"], entry["to"], entry["subject"]) == \
-        ("sent", SUPPORT, ["ann@customer.example"], "Your order")
+    assert (entry["kind"], entry["from"], entry["to"], entry["subject"]) == (
+        "sent",
+        SUPPORT,
+        ["ann@customer.example"],
+        "Your order",
+    )
     assert parse(b64url_decode(entry["raw"])).header("Subject") == "Your order"
     assert _ids(gmail.messages().list(userId="me", labelIds=["SENT"]).execute()) == [sent["id"]]
     assert _ids(gmail.messages().list(userId="me", labelIds=["INBOX"]).execute()) == []
 
 
-@pytest.mark.parametrize("claimed", [
-    "Mallory <ceo@elsewhere.example>",
-    "nobody@example.com",
-    "A Display Name Long Enough To Be Folded Over Two Lines By The Generator <ceo@elsewhere.example>",
-])
+@pytest.mark.parametrize(
+    "claimed",
+    [
+        "Mallory <ceo@elsewhere.example>",
+        "nobody@example.com",
+        "A Display Name Long Enough To Be Folded Over Two Lines By The Generator <ceo@elsewhere.example>",
+    ],
+)
 def test_send_rewrites_a_from_we_do_not_own(gmail, sandbox, claimed):
     sent = _send(gmail, _mail("Spoof", sender=claimed, to=("ann@customer.example",)))
     assert _headers(gmail, sent["id"])["From"] == SUPPORT
@@ -318,8 +350,9 @@ def test_send_rewrites_a_from_we_do_not_own(gmail, sandbox, claimed):
 
 
 def test_send_from_uses_the_default_alias_display_name(gmail, sandbox):
-    gmail.settings().sendAs().create(userId="me", body={"sendAsEmail": "help@example.com", "displayName": "Help Desk",
-                                                        "isDefault": True}).execute()
+    gmail.settings().sendAs().create(
+        userId="me", body={"sendAsEmail": "help@example.com", "displayName": "Help Desk", "isDefault": True}
+    ).execute()
     sent = _send(gmail, _mail("Spoof", sender="ceo@elsewhere.example", to=("ann@customer.example",)))
     assert _headers(gmail, sent["id"])["From"] == "Help Desk <help@example.com>"
 
@@ -340,21 +373,41 @@ def test_send_without_recipients_is_400(gmail):
 def test_reply_joins_the_customer_thread(gmail, sandbox):
     question = _mail(message_id="<q1@customer.example>")
     delivered = sandbox.control.deliver(SUPPORT, question)
-    reply = _mail("Re: Where is my order?", sender=SUPPORT, to=("ann@customer.example",),
-                  in_reply_to="<q1@customer.example>", references=["<q1@customer.example>"], date_ms=T0 + 60_000)
+    reply = _mail(
+        "Re: Where is my order?",
+        sender=SUPPORT,
+        to=("ann@customer.example",),
+        in_reply_to="<q1@customer.example>",
+        references=["<q1@customer.example>"],
+        date_ms=T0 + 60_000,
+    )
     sent = _send(gmail, reply, threadId=delivered["threadId"])
     assert sent["threadId"] == delivered["threadId"]
     thread = gmail.threads().get(userId="me", id=delivered["threadId"], format="minimal").execute()
     assert [m["id"] for m in thread["messages"]] == [delivered["id"], sent["id"]]
     # and without threadId in the body, the headers alone still thread it
-    again = _send(gmail, _mail("Re: Where is my order?", sender=SUPPORT, to=("ann@customer.example",),
-                               in_reply_to="<q1@customer.example>", references=["<q1@customer.example>"]))
+    again = _send(
+        gmail,
+        _mail(
+            "Re: Where is my order?",
+            sender=SUPPORT,
+            to=("ann@customer.example",),
+            in_reply_to="<q1@customer.example>",
+            references=["<q1@customer.example>"],
+        ),
+    )
     assert again["threadId"] == delivered["threadId"]
 
 
 def test_bcc_is_kept_in_our_copy_but_never_shown_to_recipients(gmail, sandbox):
-    raw = build_message(from_=SUPPORT, to=[COLLEAGUE], subject="Handover", text="Please take over.",
-                        date_ms=T0, extra_headers=[("Bcc", "audit@archive.example")])
+    raw = build_message(
+        from_=SUPPORT,
+        to=[COLLEAGUE],
+        subject="Handover",
+        text="Please take over.",
+        date_ms=T0,
+        extra_headers=[("Bcc", "audit@archive.example")],
+    )
     sent = _send(gmail, raw)
     assert _headers(gmail, sent["id"])["Bcc"] == "audit@archive.example"
     [entry] = sandbox.control.outbox(SUPPORT, include_raw=True)
@@ -366,8 +419,14 @@ def test_bcc_is_kept_in_our_copy_but_never_shown_to_recipients(gmail, sandbox):
 
 def test_a_folded_bcc_header_is_removed_whole(gmail, sandbox):
     hidden = [f"hidden-recipient-number-{n}@archive-department.example" for n in range(4)]
-    raw = build_message(from_=SUPPORT, to=[COLLEAGUE], subject="Handover", text="Please take over.",
-                        date_ms=T0, extra_headers=[("Bcc", ", ".join(hidden))])
+    raw = build_message(
+        from_=SUPPORT,
+        to=[COLLEAGUE],
+        subject="Handover",
+        text="Please take over.",
+        date_ms=T0,
+        extra_headers=[("Bcc", ", ".join(hidden))],
+    )
     assert b"\r\n hidden-recipient-number-1" in raw  # the generator folded it
     _send(gmail, raw)
     [entry] = sandbox.control.outbox(SUPPORT, include_raw=True)
@@ -399,17 +458,30 @@ def test_send_to_ourselves_shows_in_inbox_too(gmail):
 def test_modify_adds_and_removes_labels(gmail, sandbox):
     msg_id = sandbox.control.deliver(SUPPORT, _mail())["id"]
     label = gmail.labels().create(userId="me", body={"name": "Orders"}).execute()
-    result = gmail.messages().modify(userId="me", id=msg_id, body={
-        "addLabelIds": [label["id"], "STARRED"], "removeLabelIds": ["UNREAD", "INBOX"]}).execute()
+    result = (
+        gmail.messages()
+        .modify(
+            userId="me",
+            id=msg_id,
+            body={"addLabelIds": [label["id"], "STARRED"], "removeLabelIds": ["UNREAD", "INBOX"]},
+        )
+        .execute()
+    )
     assert sorted(result["labelIds"]) == sorted([label["id"], "STARRED"])
     assert set(result) == {"id", "threadId", "labelIds"}
     assert _ids(gmail.messages().list(userId="me", q="label:orders is:starred").execute()) == [msg_id]
 
 
-@pytest.mark.parametrize("body", [
-    {"addLabelIds": ["SENT"]}, {"addLabelIds": ["DRAFT"]}, {"removeLabelIds": ["SENT"]},
-    {"addLabelIds": ["Label_404"]}, {"removeLabelIds": ["NOPE"]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"addLabelIds": ["SENT"]},
+        {"addLabelIds": ["DRAFT"]},
+        {"removeLabelIds": ["SENT"]},
+        {"addLabelIds": ["Label_404"]},
+        {"removeLabelIds": ["NOPE"]},
+    ],
+)
 def test_modify_refuses_sent_draft_and_unknown_labels(gmail, sandbox, body):
     msg_id = sandbox.control.deliver(SUPPORT, _mail())["id"]
     status, reason, message = _error(gmail.messages().modify(userId="me", id=msg_id, body=body))
@@ -418,21 +490,24 @@ def test_modify_refuses_sent_draft_and_unknown_labels(gmail, sandbox, body):
 
 
 def test_modify_unknown_id_is_404(gmail):
-    assert _error(gmail.messages().modify(userId="me", id="0000000000000001",
-                                          body={"addLabelIds": ["STARRED"]}))[:2] == (404, "notFound")
+    assert _error(gmail.messages().modify(userId="me", id="0000000000000001", body={"addLabelIds": ["STARRED"]}))[
+        :2
+    ] == (404, "notFound")
 
 
 def test_batch_modify_1000_ids_ok_1001_refused(gmail, sandbox):
     real = [sandbox.control.deliver(SUPPORT, _mail(f"Mail {n}"))["id"] for n in range(3)]
     ids = real + [f"{n:016x}" for n in range(1, 998)]
     assert len(ids) == 1000
-    assert gmail.messages().batchModify(userId="me", body={"ids": ids, "addLabelIds": ["STARRED"],
-                                                           "removeLabelIds": ["UNREAD"]}).execute() in ("", b"", b"{}")
+    assert gmail.messages().batchModify(
+        userId="me", body={"ids": ids, "addLabelIds": ["STARRED"], "removeLabelIds": ["UNREAD"]}
+    ).execute() in ("", b"", b"{}")
     for msg_id in real:
         labels = gmail.messages().get(userId="me", id=msg_id, format="minimal").execute()["labelIds"]
         assert labels == ["INBOX", "STARRED"]
-    status, reason, message = _error(gmail.messages().batchModify(userId="me", body={
-        "ids": ids + ["00000000000003e9"], "addLabelIds": ["STARRED"]}))
+    status, reason, message = _error(
+        gmail.messages().batchModify(userId="me", body={"ids": ids + ["00000000000003e9"], "addLabelIds": ["STARRED"]})
+    )
     assert (status, reason, message) == (400, "invalidArgument", "Number of ids cannot exceed 1000")
 
 
@@ -489,8 +564,10 @@ def test_attachment_get_returns_the_decoded_bytes(gmail, sandbox):
     assert b64url_decode(got["data"]) == data
     assert got["size"] == len(data) == pdf_part["body"]["size"]
     assert _ids(gmail.messages().list(userId="me", q="has:attachment filename:pdf").execute()) == [msg_id]
-    assert _error(gmail.messages().attachments().get(userId="me", messageId=msg_id,
-                                                     id="ANGjdJnope"))[:2] == (404, "notFound")
+    assert _error(gmail.messages().attachments().get(userId="me", messageId=msg_id, id="ANGjdJnope"))[:2] == (
+        404,
+        "notFound",
+    )
 
 
 def test_malformed_ids_are_400_and_unknown_ids_404(gmail):
@@ -503,8 +580,14 @@ def test_malformed_ids_are_400_and_unknown_ids_404(gmail):
 
 
 def test_a_second_delivery_of_the_same_message_id_is_dropped(gmail, sandbox):
-    raw = build_message(from_="ann@customer.example", to=[SUPPORT], subject="Once", text="only once",
-                        date_ms=1_700_000_000_000, message_id="<once@customer.example>")
+    raw = build_message(
+        from_="ann@customer.example",
+        to=[SUPPORT],
+        subject="Once",
+        text="only once",
+        date_ms=1_700_000_000_000,
+        message_id="<once@customer.example>",
+    )
     first = sandbox.control.deliver(SUPPORT, raw)
     again = sandbox.control.deliver(SUPPORT, raw)
     assert (first["duplicate"], again["duplicate"]) == (False, True)
@@ -515,8 +598,12 @@ def test_a_second_delivery_of_the_same_message_id_is_dropped(gmail, sandbox):
 def test_paging_sees_a_renamed_label_at_once(gmail, sandbox):
     label = gmail.labels().create(userId="me", body={"name": "Old"}).execute()
     for i in range(3):
-        delivered = sandbox.control.deliver(SUPPORT, build_message(
-            from_=f"c{i}@customer.example", to=[SUPPORT], subject=f"S{i}", text="x", date_ms=1_700_000_000_000))
+        delivered = sandbox.control.deliver(
+            SUPPORT,
+            build_message(
+                from_=f"c{i}@customer.example", to=[SUPPORT], subject=f"S{i}", text="x", date_ms=1_700_000_000_000
+            ),
+        )
         gmail.messages().modify(userId="me", id=delivered["id"], body={"addLabelIds": [label["id"]]}).execute()
     assert gmail.messages().list(userId="me", q="label:old").execute()["resultSizeEstimate"] == 3
     gmail.labels().patch(userId="me", id=label["id"], body={"name": "New"}).execute()

@@ -17,13 +17,24 @@ DAY_S = 24 * 3600
 
 
 def _client(handle):
-    return build("gmail", "v1", http=httplib2.Http(timeout=30), static_discovery=True,
-                 client_options={"api_endpoint": handle.url}).users()
+    return build(
+        "gmail",
+        "v1",
+        http=httplib2.Http(timeout=30),
+        static_discovery=True,
+        client_options={"api_endpoint": handle.url},
+    ).users()
 
 
 def _mail(subject: str, **extra) -> bytes:
-    return build_message(from_="Ann <ann@customer.example>", to=[SUPPORT], subject=subject, text="Hello.",
-                         date_ms=1_700_000_000_000, **extra)
+    return build_message(
+        from_="Ann <ann@customer.example>",
+        to=[SUPPORT],
+        subject=subject,
+        text="Hello.",
+        date_ms=1_700_000_000_000,
+        **extra,
+    )
 
 
 def _snapshot(gmail) -> dict:
@@ -47,26 +58,39 @@ def test_a_restarted_sandbox_keeps_its_state(tmp_path):
     with running_sandbox(USERS, db=db, validate_responses=True) as first:
         gmail = _client(first)
         start = gmail.getProfile(userId="me").execute()["historyId"]
-        label = gmail.labels().create(userId="me", body={"name": "Kept/Nested", "color": {
-            "backgroundColor": "#16a766", "textColor": "#ffffff"}}).execute()
+        label = (
+            gmail.labels()
+            .create(
+                userId="me",
+                body={"name": "Kept/Nested", "color": {"backgroundColor": "#16a766", "textColor": "#ffffff"}},
+            )
+            .execute()
+        )
         question = first.control.deliver(SUPPORT, _mail("Question", message_id="<q@customer.example>"))
         gmail.messages().modify(userId="me", id=question["id"], body={"addLabelIds": [label["id"]]}).execute()
         spam = first.control.deliver(SUPPORT, _mail("Pills"), spam=True)
         gmail.messages().trash(userId="me", id=spam["id"]).execute()
-        gmail.settings().filters().create(userId="me", body={"criteria": {"subject": "invoice"},
-                                                             "action": {"addLabelIds": [label["id"]]}}).execute()
+        gmail.settings().filters().create(
+            userId="me", body={"criteria": {"subject": "invoice"}, "action": {"addLabelIds": [label["id"]]}}
+        ).execute()
         first.control.register_smtp_hosts(SUPPORT, ["smtp.p.example"])
-        gmail.settings().sendAs().create(userId="me", body={"sendAsEmail": "me@personal.example",
-                                                            "smtpMsa": {"host": "smtp.p.example", "port": 587,
-                                                                        "password": "pw"}}).execute()
-        gmail.settings().forwardingAddresses().create(userId="me",
-                                                      body={"forwardingEmail": COLLEAGUE}).execute()
-        gmail.settings().updateVacation(userId="me", body={"enableAutoReply": True, "responseSubject": "Away",
-                                                           "endTime": "99999999999999"}).execute()
-        first.control.deliver(SUPPORT, _mail("Re: Question", in_reply_to="<q@customer.example>",
-                                             references=["<q@customer.example>"]))  # auto-replied once
-        gmail.messages().send(userId="me", body={"raw": b64url_encode(
-            b"To: colleague@example.com\r\nSubject: Hi\r\n\r\nx")}).execute()
+        gmail.settings().sendAs().create(
+            userId="me",
+            body={
+                "sendAsEmail": "me@personal.example",
+                "smtpMsa": {"host": "smtp.p.example", "port": 587, "password": "pw"},
+            },
+        ).execute()
+        gmail.settings().forwardingAddresses().create(userId="me", body={"forwardingEmail": COLLEAGUE}).execute()
+        gmail.settings().updateVacation(
+            userId="me", body={"enableAutoReply": True, "responseSubject": "Away", "endTime": "99999999999999"}
+        ).execute()
+        first.control.deliver(
+            SUPPORT, _mail("Re: Question", in_reply_to="<q@customer.example>", references=["<q@customer.example>"])
+        )  # auto-replied once
+        gmail.messages().send(
+            userId="me", body={"raw": b64url_encode(b"To: colleague@example.com\r\nSubject: Hi\r\n\r\nx")}
+        ).execute()
         first.control.advance_clock(3 * DAY_S)
         first.control.set_delegated(COLLEAGUE, False)
         clock = first.control.clock()
@@ -83,8 +107,9 @@ def test_a_restarted_sandbox_keeps_its_state(tmp_path):
         assert second.control.status()["users"] == sorted(USERS)
 
         # the state keeps working: threading, filters, vacation memory, label and history sequences
-        reply = second.control.deliver(SUPPORT, _mail("Re: Question", in_reply_to="<q@customer.example>",
-                                                      references=["<q@customer.example>"]))
+        reply = second.control.deliver(
+            SUPPORT, _mail("Re: Question", in_reply_to="<q@customer.example>", references=["<q@customer.example>"])
+        )
         assert reply["threadId"] == question["threadId"]
         assert reply["autoReply"] is None  # still inside the four-day window from before the restart
         invoice = second.control.deliver(SUPPORT, _mail("Invoice 7"))

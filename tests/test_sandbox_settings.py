@@ -6,8 +6,8 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 import pytest
-
 from api_errors import api_error
+
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message, parse
 
 SUPPORT = "support@example.com"
@@ -19,11 +19,24 @@ def _error(call) -> tuple[int, str, str]:
     return api_error(call)
 
 
-def _mail(subject: str = "Where is my order?", *, sender: str = "Ann <ann@customer.example>",
-          to: tuple[str, ...] = (SUPPORT,), cc: tuple[str, ...] = (), text: str = "Order 77 has not arrived.",
-          headers: tuple[tuple[str, str], ...] = ()) -> bytes:
-    return build_message(from_=sender, to=list(to), cc=list(cc), subject=subject, text=text,
-                         date_ms=1_700_000_000_000, extra_headers=list(headers))
+def _mail(
+    subject: str = "Where is my order?",
+    *,
+    sender: str = "Ann <ann@customer.example>",
+    to: tuple[str, ...] = (SUPPORT,),
+    cc: tuple[str, ...] = (),
+    text: str = "Order 77 has not arrived.",
+    headers: tuple[tuple[str, str], ...] = (),
+) -> bytes:
+    return build_message(
+        from_=sender,
+        to=list(to),
+        cc=list(cc),
+        subject=subject,
+        text=text,
+        date_ms=1_700_000_000_000,
+        extra_headers=list(headers),
+    )
 
 
 def _with_attachment() -> bytes:
@@ -58,39 +71,65 @@ def test_filter_create_get_list_delete_and_recreate(gmail):
 
 def test_identical_filter_is_refused(gmail):
     _create_filter(gmail, {"from": "ann@customer.example", "subject": "order"}, {"removeLabelIds": ["INBOX"]})
-    status, reason, message = _error(gmail.settings().filters().create(userId="me", body={
-        "criteria": {"subject": "order", "from": "ann@customer.example"}, "action": {"removeLabelIds": ["INBOX"]}}))
+    status, reason, message = _error(
+        gmail.settings()
+        .filters()
+        .create(
+            userId="me",
+            body={
+                "criteria": {"subject": "order", "from": "ann@customer.example"},
+                "action": {"removeLabelIds": ["INBOX"]},
+            },
+        )
+    )
     assert (status, reason, message) == (400, "failedPrecondition", "Filter already exists")
     _create_filter(gmail, {"from": "ann@customer.example", "subject": "order"}, {"addLabelIds": ["STARRED"]})
 
 
-@pytest.mark.parametrize("criteria, action", [
-    ({"from": "a@b.example"}, {"addLabelIds": ["Label_404"]}),          # label must exist
-    ({"from": "a@b.example"}, {"removeLabelIds": ["NOPE"]}),
-    ({"from": "a@b.example"}, {}),                                      # no action
-    ({}, {"addLabelIds": ["STARRED"]}),                                 # no criteria
-    ({"query": "from:(bob"}, {"addLabelIds": ["STARRED"]}),             # bad search syntax
-    ({"size": 1000}, {"addLabelIds": ["STARRED"]}),                     # size without comparison
-    ({"from": "a@b.example"}, {"addLabelIds": ["SPAM"]}),               # filters cannot send to spam
-    ({"from": "a@b.example"}, {"addLabelIds": ["SENT"]}),
-])
+@pytest.mark.parametrize(
+    "criteria, action",
+    [
+        ({"from": "a@b.example"}, {"addLabelIds": ["Label_404"]}),  # label must exist
+        ({"from": "a@b.example"}, {"removeLabelIds": ["NOPE"]}),
+        ({"from": "a@b.example"}, {}),  # no action
+        ({}, {"addLabelIds": ["STARRED"]}),  # no criteria
+        ({"query": "from:(bob"}, {"addLabelIds": ["STARRED"]}),  # bad search syntax
+        ({"size": 1000}, {"addLabelIds": ["STARRED"]}),  # size without comparison
+        ({"from": "a@b.example"}, {"addLabelIds": ["SPAM"]}),  # filters cannot send to spam
+        ({"from": "a@b.example"}, {"addLabelIds": ["SENT"]}),
+    ],
+)
 def test_invalid_filters_are_400(gmail, criteria, action):
-    assert _error(gmail.settings().filters().create(userId="me", body={"criteria": criteria,
-                                                                       "action": action}))[0] == 400
+    assert (
+        _error(gmail.settings().filters().create(userId="me", body={"criteria": criteria, "action": action}))[0] == 400
+    )
 
 
 def test_only_one_user_label_per_filter(gmail):
     ids = [gmail.labels().create(userId="me", body={"name": n}).execute()["id"] for n in ("A", "B")]
-    assert _error(gmail.settings().filters().create(userId="me", body={
-        "criteria": {"from": "x@y.example"}, "action": {"addLabelIds": ids}}))[0] == 400
+    assert (
+        _error(
+            gmail.settings()
+            .filters()
+            .create(userId="me", body={"criteria": {"from": "x@y.example"}, "action": {"addLabelIds": ids}})
+        )[0]
+        == 400
+    )
 
 
 def test_forward_needs_a_verified_forwarding_address(gmail, sandbox):
     body = {"criteria": {"from": "vip@customer.example"}, "action": {"forward": "archive@elsewhere.example"}}
-    assert _error(gmail.settings().filters().create(userId="me", body=body)) == \
-        (400, "failedPrecondition", "Unrecognized forwarding address")
-    pending = gmail.settings().forwardingAddresses().create(userId="me", body={
-        "forwardingEmail": "archive@elsewhere.example"}).execute()
+    assert _error(gmail.settings().filters().create(userId="me", body=body)) == (
+        400,
+        "failedPrecondition",
+        "Unrecognized forwarding address",
+    )
+    pending = (
+        gmail.settings()
+        .forwardingAddresses()
+        .create(userId="me", body={"forwardingEmail": "archive@elsewhere.example"})
+        .execute()
+    )
     assert pending["verificationStatus"] == "pending"
     assert _error(gmail.settings().filters().create(userId="me", body=body))[:2] == (400, "failedPrecondition")
     sandbox.control.verify_forwarding(SUPPORT, "archive@elsewhere.example")
@@ -102,19 +141,22 @@ def test_forward_needs_a_verified_forwarding_address(gmail, sandbox):
     assert [(e["to"], e["subject"]) for e in forwarded] == [(["archive@elsewhere.example"], "Urgent")]
 
 
-@pytest.mark.parametrize("criteria, hits, misses", [
-    ({"from": "ann@customer.example"}, [_mail()], [_mail(sender="bob@shop.example")]),
-    ({"from": "customer.example"}, [_mail()], [_mail(sender="bob@shop.example")]),
-    ({"to": "support"}, [_mail()], [_mail(to=(COLLEAGUE,))]),
-    ({"to": "colleague@example.com"}, [_mail(to=(SUPPORT, COLLEAGUE)), _mail(cc=(COLLEAGUE,))], [_mail()]),
-    ({"subject": "refund"}, [_mail("Refund request")], [_mail("Order")]),
-    ({"query": "invoice OR receipt"}, [_mail(text="your receipt")], [_mail(text="hello")]),
-    ({"from": "customer.example", "negatedQuery": "urgent"}, [_mail(text="calm")], [_mail(text="URGENT now")]),
-    ({"hasAttachment": True}, [_with_attachment()], [_mail()]),
-    ({"size": 2000, "sizeComparison": "larger"}, [_with_attachment()], [_mail()]),
-    ({"size": 2000, "sizeComparison": "smaller"}, [_mail()], [_with_attachment()]),
-    ({"from": "ann@customer.example", "subject": "order"}, [_mail()], [_mail("Refund")]),  # all must hold
-])
+@pytest.mark.parametrize(
+    "criteria, hits, misses",
+    [
+        ({"from": "ann@customer.example"}, [_mail()], [_mail(sender="bob@shop.example")]),
+        ({"from": "customer.example"}, [_mail()], [_mail(sender="bob@shop.example")]),
+        ({"to": "support"}, [_mail()], [_mail(to=(COLLEAGUE,))]),
+        ({"to": "colleague@example.com"}, [_mail(to=(SUPPORT, COLLEAGUE)), _mail(cc=(COLLEAGUE,))], [_mail()]),
+        ({"subject": "refund"}, [_mail("Refund request")], [_mail("Order")]),
+        ({"query": "invoice OR receipt"}, [_mail(text="your receipt")], [_mail(text="hello")]),
+        ({"from": "customer.example", "negatedQuery": "urgent"}, [_mail(text="calm")], [_mail(text="URGENT now")]),
+        ({"hasAttachment": True}, [_with_attachment()], [_mail()]),
+        ({"size": 2000, "sizeComparison": "larger"}, [_with_attachment()], [_mail()]),
+        ({"size": 2000, "sizeComparison": "smaller"}, [_mail()], [_with_attachment()]),
+        ({"from": "ann@customer.example", "subject": "order"}, [_mail()], [_mail("Refund")]),  # all must hold
+    ],
+)
 def test_filters_apply_on_delivery(gmail, sandbox, criteria, hits, misses):
     label = gmail.labels().create(userId="me", body={"name": "Filtered"}).execute()
     flt = _create_filter(gmail, criteria, {"addLabelIds": [label["id"]], "removeLabelIds": ["INBOX"]})
@@ -129,8 +171,9 @@ def test_filters_apply_on_delivery(gmail, sandbox, criteria, hits, misses):
 
 
 def test_filter_actions_mark_read_star_and_trash(gmail, sandbox):
-    _create_filter(gmail, {"from": "ann@customer.example"}, {"addLabelIds": ["STARRED", "IMPORTANT"],
-                                                            "removeLabelIds": ["UNREAD"]})
+    _create_filter(
+        gmail, {"from": "ann@customer.example"}, {"addLabelIds": ["STARRED", "IMPORTANT"], "removeLabelIds": ["UNREAD"]}
+    )
     _create_filter(gmail, {"from": "noise@ads.example"}, {"addLabelIds": ["TRASH"]})
     assert sandbox.control.deliver(SUPPORT, _mail())["labelIds"] == ["IMPORTANT", "INBOX", "STARRED"]
     trashed = sandbox.control.deliver(SUPPORT, _mail("Sale", sender="noise@ads.example"))
@@ -140,8 +183,9 @@ def test_filter_actions_mark_read_star_and_trash(gmail, sandbox):
 
 def test_filters_never_act_on_insert(gmail, sandbox):
     _create_filter(gmail, {"from": "ann@customer.example"}, {"removeLabelIds": ["INBOX"]})
-    inserted = gmail.messages().insert(userId="me", body={"raw": b64url_encode(_mail()),
-                                                          "labelIds": ["INBOX"]}).execute()
+    inserted = (
+        gmail.messages().insert(userId="me", body={"raw": b64url_encode(_mail()), "labelIds": ["INBOX"]}).execute()
+    )
     assert inserted["labelIds"] == ["INBOX"]
 
 
@@ -151,35 +195,58 @@ def test_vacation_defaults_and_roundtrip(gmail, sandbox):
     off = {"enableAutoReply": False, "restrictToContacts": False, "restrictToDomain": False}
     assert settings.getVacation(userId="me").execute() == off  # false booleans included, as Gmail answers
     now = sandbox.control.clock()["nowMs"]
-    saved = settings.updateVacation(userId="me", body={
-        "enableAutoReply": True, "responseSubject": "Out of office", "responseBodyPlainText": "Back Monday.",
-        "startTime": now - 1000, "endTime": str(now + DAY_S * 1000), "restrictToDomain": False}).execute()
-    assert saved == {"enableAutoReply": True, "responseSubject": "Out of office",
-                     "responseBodyPlainText": "Back Monday.", "startTime": str(now - 1000),
-                     "endTime": str(now + DAY_S * 1000), "restrictToContacts": False, "restrictToDomain": False}
+    saved = settings.updateVacation(
+        userId="me",
+        body={
+            "enableAutoReply": True,
+            "responseSubject": "Out of office",
+            "responseBodyPlainText": "Back Monday.",
+            "startTime": now - 1000,
+            "endTime": str(now + DAY_S * 1000),
+            "restrictToDomain": False,
+        },
+    ).execute()
+    assert saved == {
+        "enableAutoReply": True,
+        "responseSubject": "Out of office",
+        "responseBodyPlainText": "Back Monday.",
+        "startTime": str(now - 1000),
+        "endTime": str(now + DAY_S * 1000),
+        "restrictToContacts": False,
+        "restrictToDomain": False,
+    }
     assert settings.getVacation(userId="me").execute() == saved
 
 
 @pytest.mark.parametrize("start, end", [(5000, 5000), ("9000", "1000"), (2000, "1999")])
 def test_vacation_start_must_precede_end(gmail, start, end):
-    status, _, message = _error(gmail.settings().updateVacation(userId="me", body={
-        "enableAutoReply": True, "responseSubject": "Away", "startTime": start, "endTime": end}))
+    status, _, message = _error(
+        gmail.settings().updateVacation(
+            userId="me", body={"enableAutoReply": True, "responseSubject": "Away", "startTime": start, "endTime": end}
+        )
+    )
     assert (status, message) == (400, "Start time must be before end time")
 
 
-@pytest.mark.parametrize("body", [
-    {"enableAutoReply": True},
-    {"enableAutoReply": True, "responseSubject": "", "responseBodyPlainText": "", "responseBodyHtml": ""},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"enableAutoReply": True},
+        {"enableAutoReply": True, "responseSubject": "", "responseBodyPlainText": "", "responseBodyHtml": ""},
+    ],
+)
 def test_enabling_needs_a_subject_or_body(gmail, body):
     assert _error(gmail.settings().updateVacation(userId="me", body=body))[0] == 400
 
 
-@pytest.mark.parametrize("body", [
-    {"enableAutoReply": False, "startTime": "soon"},
-    {"enableAutoReply": False, "endTime": -5},
-    {"enableAutoReply": True, "responseSubject": "Two\nlines"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"enableAutoReply": False, "startTime": "soon"},
+        {"enableAutoReply": False, "endTime": -5},
+        {"enableAutoReply": True, "responseSubject": "Two\nlines"},
+    ],
+)
 def test_vacation_rejects_bad_values(gmail, body):
     assert _error(gmail.settings().updateVacation(userId="me", body=body))[0] == 400
 
@@ -193,9 +260,15 @@ def test_restrict_to_domain_is_for_workspace_accounts(gmail, sandbox):
 
 # ---- the vacation responder on delivery --------------------------------------------------------
 def _vacation(gmail, **extra) -> None:
-    gmail.settings().updateVacation(userId="me", body={
-        "enableAutoReply": True, "responseSubject": "[Away]", "responseBodyPlainText": "Back on Monday.",
-        **extra}).execute()
+    gmail.settings().updateVacation(
+        userId="me",
+        body={
+            "enableAutoReply": True,
+            "responseSubject": "[Away]",
+            "responseBodyPlainText": "Back on Monday.",
+            **extra,
+        },
+    ).execute()
 
 
 def test_vacation_reply_lands_in_sent_in_the_thread_and_the_outbox(gmail, sandbox):
@@ -210,8 +283,11 @@ def test_vacation_reply_lands_in_sent_in_the_thread_and_the_outbox(gmail, sandbo
     assert headers["Auto-Submitted"] == "auto-replied"
     assert headers["Subject"] == "Re: Where is my order?"
     assert headers["To"] == "ann@customer.example"
-    original = gmail.messages().get(userId="me", id=delivered["id"], format="metadata",
-                                    metadataHeaders=["Message-ID"]).execute()
+    original = (
+        gmail.messages()
+        .get(userId="me", id=delivered["id"], format="metadata", metadataHeaders=["Message-ID"])
+        .execute()
+    )
     assert headers["In-Reply-To"] == original["payload"]["headers"][0]["value"]
     [entry] = sandbox.control.outbox(SUPPORT, include_raw=True)
     assert (entry["kind"], entry["to"], entry["seq"]) == ("vacation", ["ann@customer.example"], reply["outboxSeq"])
@@ -254,16 +330,19 @@ def test_saving_the_settings_again_resets_the_window(gmail, sandbox):
     assert sandbox.control.deliver(SUPPORT, _mail("Three"))["autoReply"] is not None
 
 
-@pytest.mark.parametrize("case, raw, spam", [
-    ("mailing list", _mail(headers=(("List-Id", "<customers.lists.example>"),)), False),
-    ("bulk precedence", _mail(headers=(("Precedence", "bulk"),)), False),
-    ("auto-submitted", _mail(headers=(("Auto-Submitted", "auto-generated"),)), False),
-    ("auto-reply", _mail(headers=(("Auto-Submitted", "auto-replied"),)), False),
-    ("mailer-daemon", _mail("Undeliverable", sender="MAILER-DAEMON@mx.customer.example"), False),
-    ("noreply", _mail(sender="no-reply@shop.example"), False),
-    ("ourselves", _mail(sender=SUPPORT), False),
-    ("spam", _mail(), True),
-])
+@pytest.mark.parametrize(
+    "case, raw, spam",
+    [
+        ("mailing list", _mail(headers=(("List-Id", "<customers.lists.example>"),)), False),
+        ("bulk precedence", _mail(headers=(("Precedence", "bulk"),)), False),
+        ("auto-submitted", _mail(headers=(("Auto-Submitted", "auto-generated"),)), False),
+        ("auto-reply", _mail(headers=(("Auto-Submitted", "auto-replied"),)), False),
+        ("mailer-daemon", _mail("Undeliverable", sender="MAILER-DAEMON@mx.customer.example"), False),
+        ("noreply", _mail(sender="no-reply@shop.example"), False),
+        ("ourselves", _mail(sender=SUPPORT), False),
+        ("spam", _mail(), True),
+    ],
+)
 def test_vacation_never_answers(gmail, sandbox, case, raw, spam):
     _vacation(gmail)
     assert sandbox.control.deliver(SUPPORT, raw, spam=spam)["autoReply"] is None, case
@@ -281,8 +360,12 @@ def test_vacation_reply_to_a_sandbox_colleague_is_delivered_to_them(gmail, sandb
     gmail.messages().send(userId=COLLEAGUE, body={"raw": b64url_encode(_mail("Lunch?", sender=COLLEAGUE))}).execute()
     inbox = gmail.messages().list(userId=COLLEAGUE, labelIds=["INBOX"]).execute()
     [reply] = inbox["messages"]
-    headers = {h["name"]: h["value"] for h in gmail.messages().get(
-        userId=COLLEAGUE, id=reply["id"], format="metadata").execute()["payload"]["headers"]}
+    headers = {
+        h["name"]: h["value"]
+        for h in gmail.messages()
+        .get(userId=COLLEAGUE, id=reply["id"], format="metadata")
+        .execute()["payload"]["headers"]
+    }
     assert headers["Auto-Submitted"] == "auto-replied" and headers["Subject"] == "Re: Lunch?"
     # and the colleague's own send is threaded with the auto-reply
     sent = gmail.messages().list(userId=COLLEAGUE, labelIds=["SENT"]).execute()["messages"][0]
@@ -291,8 +374,9 @@ def test_vacation_reply_to_a_sandbox_colleague_is_delivered_to_them(gmail, sandb
 
 def test_two_vacationing_users_do_not_answer_each_others_auto_replies(gmail, sandbox):
     for user in (SUPPORT, COLLEAGUE):
-        gmail.settings().updateVacation(userId=user, body={"enableAutoReply": True, "responseSubject": "Away"}
-                                        ).execute()
+        gmail.settings().updateVacation(
+            userId=user, body={"enableAutoReply": True, "responseSubject": "Away"}
+        ).execute()
     gmail.messages().send(userId=COLLEAGUE, body={"raw": b64url_encode(_mail("Ping", sender=COLLEAGUE))}).execute()
     assert [e["kind"] for e in sandbox.control.outbox(COLLEAGUE)] == ["sent"]
     assert [e["kind"] for e in sandbox.control.outbox(SUPPORT)] == ["vacation"]
@@ -309,13 +393,25 @@ def test_send_as_lists_the_primary_address(gmail):
 def test_send_as_same_domain_is_accepted_external_is_pending_until_verified(gmail, sandbox):
     send_as = gmail.settings().sendAs()
     same = send_as.create(userId="me", body={"sendAsEmail": "Help@Example.com", "displayName": "Help"}).execute()
-    assert (same["sendAsEmail"], same["verificationStatus"], same["isPrimary"]) == ("help@example.com", "accepted",
-                                                                                    False)
+    assert (same["sendAsEmail"], same["verificationStatus"], same["isPrimary"]) == (
+        "help@example.com",
+        "accepted",
+        False,
+    )
     sandbox.control.register_smtp_hosts(SUPPORT, ["smtp.personal.example:587"])  # Gmail connects to it first
-    external = send_as.create(userId="me", body={
-        "sendAsEmail": "me@personal.example",
-        "smtpMsa": {"host": "smtp.personal.example", "port": 587, "username": "me", "password": "s3cret",
-                    "securityMode": "starttls"}}).execute()
+    external = send_as.create(
+        userId="me",
+        body={
+            "sendAsEmail": "me@personal.example",
+            "smtpMsa": {
+                "host": "smtp.personal.example",
+                "port": 587,
+                "username": "me",
+                "password": "s3cret",
+                "securityMode": "starttls",
+            },
+        },
+    ).execute()
     assert external["verificationStatus"] == "pending"
     assert external["smtpMsa"] == {"host": "smtp.personal.example", "port": 587, "securityMode": "starttls"}
     assert [e["kind"] for e in sandbox.control.outbox(SUPPORT)] == ["verification"]
@@ -335,8 +431,11 @@ def test_sending_as_a_pending_alias_is_rewritten_to_the_default(gmail):
     gmail.settings().sendAs().create(userId="me", body={"sendAsEmail": "me@personal.example"}).execute()
     raw = _mail("Hi", sender="me@personal.example", to=("ann@customer.example",))
     sent = gmail.messages().send(userId="me", body={"raw": b64url_encode(raw)}).execute()
-    headers = gmail.messages().get(userId="me", id=sent["id"], format="metadata",
-                                   metadataHeaders=["From"]).execute()["payload"]["headers"]
+    headers = (
+        gmail.messages()
+        .get(userId="me", id=sent["id"], format="metadata", metadataHeaders=["From"])
+        .execute()["payload"]["headers"]
+    )
     assert headers == [{"name": "From", "value": SUPPORT}]
 
 
@@ -348,10 +447,13 @@ def test_send_as_duplicate_is_409(gmail):
 
 def test_send_as_patch_update_and_default_moves(gmail):
     send_as = gmail.settings().sendAs()
-    send_as.create(userId="me", body={"sendAsEmail": "help@example.com", "displayName": "Help",
-                                      "replyToAddress": "desk@example.com"}).execute()
-    patched = send_as.patch(userId="me", sendAsEmail="help@example.com",
-                            body={"signature": "<b>Help desk</b>", "isDefault": True}).execute()
+    send_as.create(
+        userId="me",
+        body={"sendAsEmail": "help@example.com", "displayName": "Help", "replyToAddress": "desk@example.com"},
+    ).execute()
+    patched = send_as.patch(
+        userId="me", sendAsEmail="help@example.com", body={"signature": "<b>Help desk</b>", "isDefault": True}
+    ).execute()
     assert patched["isDefault"] is True
     assert (patched["displayName"], patched["replyToAddress"]) == ("Help", "desk@example.com")
     primary = send_as.get(userId="me", sendAsEmail=SUPPORT).execute()
@@ -376,13 +478,21 @@ def test_send_as_delete_and_primary_cannot_be_deleted(gmail):
 
 def test_consumer_account_cannot_create_send_as_or_forwarding(gmail, sandbox):
     sandbox.control.set_delegated(SUPPORT, False)
-    assert _error(gmail.settings().sendAs().create(userId="me", body={"sendAsEmail": "help@example.com"}))[:2] == \
-        (403, "forbidden")
-    assert _error(gmail.settings().forwardingAddresses().create(
-        userId="me", body={"forwardingEmail": "a@b.example"}))[:2] == (403, "forbidden")
+    assert _error(gmail.settings().sendAs().create(userId="me", body={"sendAsEmail": "help@example.com"}))[:2] == (
+        403,
+        "forbidden",
+    )
+    assert _error(gmail.settings().forwardingAddresses().create(userId="me", body={"forwardingEmail": "a@b.example"}))[
+        :2
+    ] == (403, "forbidden")
     # the primary address can still be edited
-    assert gmail.settings().sendAs().patch(userId="me", sendAsEmail=SUPPORT,
-                                           body={"signature": "Thanks"}).execute()["signature"] == "Thanks"
+    assert (
+        gmail.settings()
+        .sendAs()
+        .patch(userId="me", sendAsEmail=SUPPORT, body={"signature": "Thanks"})
+        .execute()["signature"]
+        == "Thanks"
+    )
 
 
 # ---- forwarding --------------------------------------------------------------------------------

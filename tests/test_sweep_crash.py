@@ -17,9 +17,10 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import pytest
-from unittest import mock
+from sweep_helpers import ALICE, DESK, SUPPORT, H
 from typer.testing import CliRunner
 
 from gmaildesk.cli import app
@@ -27,18 +28,18 @@ from gmaildesk.config import load_desk
 from gmaildesk.gmail import connect, scopes
 from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.connection import ConnectionOptions
+from gmaildesk.lock import AccountLock, lock_path
+from gmaildesk.paths import Account
 from gmaildesk.sandbox import delivery, running_sandbox
 from gmaildesk.sandbox.mime import build_message
 from gmaildesk.sweep import engine
-from gmaildesk.lock import AccountLock, lock_path
-from gmaildesk.paths import Account
 from gmaildesk.sweep.store import Store
-from sweep_helpers import ALICE, DESK, H, SUPPORT
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
+# Each test kills sweeps in a child process and reruns them: the slowest runs in the suite (`-m "not slow"` skips them).
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")]
 
-N = 180            # conversations (+5 automatic-only); 4 threads.get batches of 50
-LATENCY_MS = 100   # per HTTP request (a batch is one request): a full sweep takes ~1 s
+N = 180  # conversations (+5 automatic-only); 4 threads.get batches of 50
+LATENCY_MS = 100  # per HTTP request (a batch is one request): a full sweep takes ~1 s
 GMAILDESK = [sys.executable, "-m", "gmaildesk"]
 
 
@@ -53,11 +54,14 @@ class Mailbox:
         self.config = root / "desk.yaml"
         self.config.write_text(DESK.replace("ARCHIVE", "true"))
         self.store = root / "sweep.sqlite"
-        result = CliRunner().invoke(app, ["apply", "-c", str(self.config), "--yes", "--skip-tests", "--endpoint",
-                                          handle.url], env={"GMAILDESK_DATA_DIR": str(root / "data")},
-                                    catch_exceptions=False)
+        result = CliRunner().invoke(
+            app,
+            ["apply", "-c", str(self.config), "--yes", "--skip-tests", "--endpoint", handle.url],
+            env={"GMAILDESK_DATA_DIR": str(root / "data")},
+            catch_exceptions=False,
+        )
         assert result.exit_code in (0, 4), result.stdout + result.stderr
-        self.key: dict[str, int] = {}    # thread id -> conversation number
+        self.key: dict[str, int] = {}  # thread id -> conversation number
         self.first: dict[int, str] = {}  # conversation number -> its first Message-ID
 
     # Everything through the sandbox's Python API under its lock: ~1 ms a message.
@@ -66,19 +70,32 @@ class Mailbox:
 
     def customer(self, i: int, reply: bool = False, n: int = 0, headers=()) -> None:
         mid = f"<q{i}.{n}@customer.test>"
-        raw = build_message(from_=ALICE, extra_headers=tuple(headers), to=[SUPPORT if i % 4 else "billing@example.com"],
-                            subject=("Re: " if reply else "") + f"Question {i}", text="hello", message_id=mid,
-                            in_reply_to=self.first[i] if reply else None,
-                            references=[self.first[i]] if reply else (), date_ms=self.sb.now_ms())
+        raw = build_message(
+            from_=ALICE,
+            extra_headers=tuple(headers),
+            to=[SUPPORT if i % 4 else "billing@example.com"],
+            subject=("Re: " if reply else "") + f"Question {i}",
+            text="hello",
+            message_id=mid,
+            in_reply_to=self.first[i] if reply else None,
+            references=[self.first[i]] if reply else (),
+            date_ms=self.sb.now_ms(),
+        )
         with self.sb.lock, self.sb.store.transaction():
             thread_id = delivery.deliver(self.sb, self._box(), raw)["threadId"]
         self.first.setdefault(i, mid)
         self.key[thread_id] = i
 
     def ours(self, i: int, forward: bool = False) -> None:
-        raw = build_message(from_=SUPPORT, to=["vendor@parts.test" if forward else ALICE],
-                            subject=("Fwd: " if forward else "Re: ") + f"Question {i}", text="answer",
-                            in_reply_to=self.first[i], references=[self.first[i]], date_ms=self.sb.now_ms())
+        raw = build_message(
+            from_=SUPPORT,
+            to=["vendor@parts.test" if forward else ALICE],
+            subject=("Fwd: " if forward else "Re: ") + f"Question {i}",
+            text="answer",
+            in_reply_to=self.first[i],
+            references=[self.first[i]],
+            date_ms=self.sb.now_ms(),
+        )
         thread_id = self.thread(i)
         with self.sb.lock, self.sb.store.transaction():
             assert delivery.send(self.sb, self._box(), raw, thread_id=thread_id).thread_id == thread_id
@@ -139,8 +156,11 @@ class Mailbox:
             out = {}
             for thread_id, i in self.key.items():
                 ids = set().union(*(m.labels for m in box.thread(thread_id)))
-                out[i] = frozenset(box.labels[l]["name"] for l in ids
-                                   if l == "INBOX" or box.labels[l]["name"].startswith("Status/"))
+                out[i] = frozenset(
+                    box.labels[lid]["name"]
+                    for lid in ids
+                    if lid == "INBOX" or box.labels[lid]["name"].startswith("Status/")
+                )
             return out
 
     def journal(self) -> list[tuple[int, str | None, str | None, str]]:
@@ -152,8 +172,17 @@ class Mailbox:
 
     # ---------------------------------------------------------------- sweeps
     def sweep_args(self) -> list[str]:
-        return [*GMAILDESK, "sweep", "-c", str(self.config), "--endpoint", self.handle.url, "--state",
-                str(self.store), "--quiet"]
+        return [
+            *GMAILDESK,
+            "sweep",
+            "-c",
+            str(self.config),
+            "--endpoint",
+            self.handle.url,
+            "--state",
+            str(self.store),
+            "--quiet",
+        ]
 
     def sweep(self) -> subprocess.CompletedProcess:
         done = subprocess.run(self.sweep_args(), env=self.env, capture_output=True, text=True, timeout=60)
@@ -164,8 +193,9 @@ class Mailbox:
         """Start a sweep; SIGKILL it as soon as when(calls, seconds since its first Gmail call) holds."""
         self.control.reset_counters()
         self.control.set_faults(latency_ms=LATENCY_MS)
-        proc = subprocess.Popen(self.sweep_args(), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            self.sweep_args(), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         try:
             started = None
             deadline = time.monotonic() + 30
@@ -175,8 +205,9 @@ class Mailbox:
                     started = time.monotonic()
                 if started is not None and when(calls, time.monotonic() - started):
                     break
-                assert proc.poll() is None, f"the sweep ended before the kill point ({what}): {calls}\n" \
-                                            f"{proc.stdout.read()}{proc.stderr.read()}"
+                assert proc.poll() is None, (
+                    f"the sweep ended before the kill point ({what}): {calls}\n{proc.stdout.read()}{proc.stderr.read()}"
+                )
                 time.sleep(0.005)
             else:
                 pytest.fail(f"kill point never reached ({what})")
@@ -232,9 +263,9 @@ def reference(tmp_path_factory):
         after_second = box.labels(), box.journal()
     assert len(first.transitions) == len(after_first[1]) == N  # every conversation but the automatic ones
     assert len(second.transitions) > N // 6
-    mix = Counter(frozenset(l) for l in after_first[0].values())
+    mix = Counter(frozenset(names) for names in after_first[0].values())
     assert len(mix) == 6, mix  # new, new+overdue, handled, forwarded, waiting, no status
-    mix = Counter(frozenset(l) for l in after_second[0].values())
+    mix = Counter(frozenset(names) for names in after_second[0].values())
     assert frozenset({"Status/Closed"}) in mix and len(mix) == 6, mix  # closed by hand (archived) now too
     return {"first": after_first, "second": after_second, "calls": (first.api_calls, second.api_calls)}
 
@@ -298,7 +329,10 @@ def test_first_sweep_killed_then_rerun_ends_like_a_clean_run(mailbox, reference,
         assert mailbox.journal() == []
     stats = _rerun_and_check(mailbox, reference["first"])
     assert stats["resume_calls"] <= reference["calls"][0] + 1  # at most a clean run (+ the CLI's account check)
-    print(f"\nKILL {point}: clean run {reference['calls'][0]} calls; calls before kill={sum(before.values())} {before}; {stats}")
+    print(
+        f"\nKILL {point}: clean run {reference['calls'][0]} calls; "
+        f"calls before kill={sum(before.values())} {before}; {stats}"
+    )
 
 
 def test_incremental_sweep_killed_twice_then_rerun_ends_like_a_clean_run(mailbox, reference):
@@ -313,4 +347,7 @@ def test_incremental_sweep_killed_twice_then_rerun_ends_like_a_clean_run(mailbox
     assert len(mailbox.journal()) == first_rows
     stats = _rerun_and_check(mailbox, reference["second"])
     assert stats["resume_calls"] <= reference["calls"][1] + 1
-    print(f"\nKILL incremental: clean run {reference['calls'][1]} calls; calls before kill={sum(before.values())} {before}; second kill {again}; {stats}")
+    print(
+        f"\nKILL incremental: clean run {reference['calls'][1]} calls; "
+        f"calls before kill={sum(before.values())} {before}; second kill {again}; {stats}"
+    )

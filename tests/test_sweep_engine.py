@@ -4,8 +4,7 @@ incremental path and its call counts, history expiry, faults, crash safety and t
 from __future__ import annotations
 
 import pytest
-
-from sweep_helpers import ALICE, H, Desk, make_desk
+from sweep_helpers import ALICE, Desk, H, make_desk
 
 D = 24 * H
 
@@ -62,10 +61,17 @@ def test_out_of_office_and_bounce_after_our_reply_leave_it_handled(desk):
     desk.send(t, in_reply_to=c1)
     desk.sweep()
     assert desk.status(t) == {"Status/Handled", "INBOX"}
-    desk.customer(subject="Automatic reply: Re: Printer offline", reply_to_mid=c1,
-                  headers=[("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")])
-    desk.customer(frm="MAILER-DAEMON@mx.customer.test", subject="Undelivered Mail Returned to Sender",
-                  reply_to_mid=c1, headers=[("Return-Path", "<>")])
+    desk.customer(
+        subject="Automatic reply: Re: Printer offline",
+        reply_to_mid=c1,
+        headers=[("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")],
+    )
+    desk.customer(
+        frm="MAILER-DAEMON@mx.customer.test",
+        subject="Undelivered Mail Returned to Sender",
+        reply_to_mid=c1,
+        headers=[("Return-Path", "<>")],
+    )
     r = desk.sweep()
     assert r.transitions == []
     assert desk.status(t) == {"Status/Handled", "INBOX"}
@@ -104,14 +110,16 @@ def test_aliases_and_team_count_as_us(desk):
     c1 = desk.customer()
     t = desk.thread_of(c1)
     # A colleague (team address) answers the customer with the desk in Cc.
-    desk.customer(frm="bob@example.com", to=(ALICE,), cc=("support@example.com",),
-                  subject="Re: Printer offline", reply_to_mid=c1)
+    desk.customer(
+        frm="bob@example.com", to=(ALICE,), cc=("support@example.com",), subject="Re: Printer offline", reply_to_mid=c1
+    )
     desk.sweep()
     assert desk.status(t) == {"Status/Handled", "INBOX"}
     c3 = desk.customer(subject="Invoice", to=("billing@example.com",))
     t3 = desk.thread_of(c3)
-    desk.customer(frm="billing@example.com", to=(ALICE,), cc=("support@example.com",), subject="Re: Invoice",
-                  reply_to_mid=c3)
+    desk.customer(
+        frm="billing@example.com", to=(ALICE,), cc=("support@example.com",), subject="Re: Invoice", reply_to_mid=c3
+    )
     desk.sweep()
     assert desk.status(t3) == {"Status/Handled", "INBOX"}
 
@@ -152,15 +160,20 @@ def test_incremental_call_counts_and_the_journal(desk):
     assert "gmail.users.threads.get" not in calls
     # Question 0 was new and stays new; 1 (handled) and 2 (forwarded) now wait for us.
     assert sorted((t.from_state, t.to_state) for t in third.transitions) == [
-        ("forwarded", "waiting"), ("handled", "waiting")]
+        ("forwarded", "waiting"),
+        ("handled", "waiting"),
+    ]
     from gmaildesk.sweep.store import Store
+
     with Store(desk.store_path) as store:
         journal = store.journal()
     assert len(journal) == len(first.transitions) + len(third.transitions)
     desk.sandbox.control.reset_counters()
     assert desk.sweep().transitions == [] and sum(desk.calls().values()) <= 3
-    print(f"\nCALLS full={sum(full_calls.values())} {full_calls}\n  no-change={second.api_calls} "
-          f"after-3={sum(calls.values())} {calls}")
+    print(
+        f"\nCALLS full={sum(full_calls.values())} {full_calls}\n  no-change={second.api_calls} "
+        f"after-3={sum(calls.values())} {calls}"
+    )
 
 
 def test_history_expired_means_a_reported_full_resync(desk):
@@ -198,7 +211,7 @@ def test_faults_end_with_the_labels_of_a_clean_run(sandbox, tmp_path, monkeypatc
     clean = Desk(sandbox, config, clean_store)
     clean.sweep(full=True)  # a fresh store, no faults: what the labels must be
     assert _labels_everywhere(desk) == faulty
-    assert sum(1 for labels in faulty.values() if any(l.startswith("Status/") for l in labels)) == 15
+    assert sum(1 for labels in faulty.values() if any(name.startswith("Status/") for name in labels)) == 15
 
 
 def test_a_crash_before_the_commit_is_redone_without_duplicates(desk, monkeypatch):
@@ -217,6 +230,7 @@ def test_a_crash_before_the_commit_is_redone_without_duplicates(desk, monkeypatc
     r = desk.sweep()
     assert len(r.transitions) == 6
     from gmaildesk.sweep.store import Store
+
     with Store(desk.store_path) as store:
         assert len(store.journal()) == 6
         # The same transitions recorded again (a crash right after COMMIT is replayed) add nothing.
@@ -239,8 +253,9 @@ def test_partial_runs_keep_the_checkpoint_and_the_next_runs_complete(sandbox, tm
         desk.customer(subject=f"Re: Question {i}", reply_to_mid=mid)
     desk.sandbox.control.advance_clock(5 * H)
     fragile = Desk(sandbox, config, desk.store_path)
-    fragile.client = connect(ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP,
-                             policy=RetryPolicy(max_attempts=1, sleep=lambda s: None))
+    fragile.client = connect(
+        ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP, policy=RetryPolicy(max_attempts=1, sleep=lambda s: None)
+    )
     fragile.users = fragile.client.users()
     batch_only = {"failed": 0}
     results = []
@@ -260,6 +275,7 @@ def test_partial_runs_keep_the_checkpoint_and_the_next_runs_complete(sandbox, tm
     Desk(sandbox, config, tmp_path / "clean.sqlite").sweep(full=True)
     assert _labels_everywhere(desk) == faulty
     from gmaildesk.sweep.store import Store
+
     with Store(desk.store_path) as store:
         journal = store.journal()
     keys = [(j.thread_id, j.from_state, j.to_state) for j in journal]
@@ -281,14 +297,22 @@ def test_the_store_records_subject_customer_agents_wait_and_messages(desk):
     desk.sweep()
     row, messages = _thread_row(desk, t)
     assert (row.subject, row.customer, row.agent, row.first_agent) == (
-        "Invoice", ALICE, "billing@example.com", "billing@example.com")
+        "Invoice",
+        ALICE,
+        "billing@example.com",
+        "billing@example.com",
+    )
     assert row.waiting_since is None and [m.kind for m in messages] == ["customer", "ours_reply"]
 
     desk.sandbox.control.advance_clock(H)
     c3 = desk.customer(subject="Re: Invoice", reply_to_mid=c1)
     desk.sandbox.control.advance_clock(H)
-    desk.customer(subject="Automatic reply: Re: Invoice", reply_to_mid=c1, frm="ooo@customer.test",
-                  headers=[("Auto-Submitted", "auto-replied")])
+    desk.customer(
+        subject="Automatic reply: Re: Invoice",
+        reply_to_mid=c1,
+        frm="ooo@customer.test",
+        headers=[("Auto-Submitted", "auto-replied")],
+    )
     c5 = desk.customer(subject="Re: Invoice", reply_to_mid=c1)
     desk.sweep()
     row, messages = _thread_row(desk, t)
@@ -296,15 +320,23 @@ def test_the_store_records_subject_customer_agents_wait_and_messages(desk):
     assert len(messages) == 5, messages
     assert row.waiting_since == messages[2].at and messages[2].at < messages[4].at  # the wait's first message
     assert [(m.kind, m.from_addr) for m in messages] == [
-        ("customer", ALICE), ("ours_reply", "billing@example.com"), ("customer", ALICE),
-        ("auto_reply", "ooo@customer.test"), ("customer", ALICE)]
+        ("customer", ALICE),
+        ("ours_reply", "billing@example.com"),
+        ("customer", ALICE),
+        ("auto_reply", "ooo@customer.test"),
+        ("customer", ALICE),
+    ]
     assert row.last_counted_id == messages[4].message_id and c3 != c5
 
     desk.send(t, in_reply_to=c5, subject="Re: Invoice")
     desk.sweep()
     row, messages = _thread_row(desk, t)
     assert (row.state, row.agent, row.first_agent, row.waiting_since) == (
-        "handled", "support@example.com", "billing@example.com", None)
+        "handled",
+        "support@example.com",
+        "billing@example.com",
+        None,
+    )
     assert len(messages) == 6
     # Time-driven transitions (no read) keep the facts and the messages.
     desk.sandbox.control.advance_clock(3 * D)
@@ -356,12 +388,16 @@ def test_an_older_store_file_is_migrated_on_open(desk):
 
 def _message_labels(desk) -> dict[str, dict[str, set[str]]]:
     """thread -> message -> its status labels and INBOX (per message, not the thread's union)."""
-    names = {l["id"]: l["name"] for l in desk.client.execute(desk.users.labels().list(userId="me"))["labels"]}
+    names = {lab["id"]: lab["name"] for lab in desk.client.execute(desk.users.labels().list(userId="me"))["labels"]}
     out = {}
     for t in desk.client.execute(desk.users.threads().list(userId="me", maxResults=500)).get("threads", []):
         thread = desk.client.execute(desk.users.threads().get(userId="me", id=t["id"], format="minimal"))
-        out[t["id"]] = {m["id"]: {n for n in (names.get(i, i) for i in m.get("labelIds", []))
-                                  if n.startswith("Status/") or n == "INBOX"} for m in thread["messages"]}
+        out[t["id"]] = {
+            m["id"]: {
+                n for n in (names.get(i, i) for i in m.get("labelIds", [])) if n.startswith("Status/") or n == "INBOX"
+            }
+            for m in thread["messages"]
+        }
     return out
 
 
@@ -370,8 +406,14 @@ def _stored(path):
 
     with Store(path) as store:
         rows = store.threads()
-        return {t: ({k: v for k, v in r.__dict__.items() if k not in ("updated_at", "messages", "message_ids")},
-                    sorted(r.message_ids), store.messages(t)) for t, r in rows.items()}
+        return {
+            t: (
+                {k: v for k, v in r.__dict__.items() if k not in ("updated_at", "messages", "message_ids")},
+                sorted(r.message_ids),
+                store.messages(t),
+            )
+            for t, r in rows.items()
+        }
 
 
 def test_incremental_reads_only_the_new_messages_and_agrees_with_a_full_sweep(desk, tmp_path):
@@ -382,8 +424,12 @@ def test_incremental_reads_only_the_new_messages_and_agrees_with_a_full_sweep(de
     for i, mid in enumerate(followed):
         desk.customer(subject=f"Re: Question {i}", reply_to_mid=mid)
     # Two more kinds of new message: an out-of-office and our reply to the customer.
-    desk.customer(subject="Automatic reply: Re: Question 8", frm="ooo@customer.test", reply_to_mid=mids[8],
-                  headers=[("Auto-Submitted", "auto-replied")])
+    desk.customer(
+        subject="Automatic reply: Re: Question 8",
+        frm="ooo@customer.test",
+        reply_to_mid=mids[8],
+        headers=[("Auto-Submitted", "auto-replied")],
+    )
     desk.send(desk.thread_of(mids[9]), in_reply_to=mids[9], subject="Re: Question 9")
     n = len(followed) + 2
     desk.sandbox.control.advance_clock(5 * H)  # past the SLAs too
@@ -397,6 +443,7 @@ def test_incremental_reads_only_the_new_messages_and_agrees_with_a_full_sweep(de
     incremental = _message_labels(desk)
     inc_store = _stored(desk.store_path)
     from gmaildesk.sweep.store import Store
+
     with Store(desk.store_path) as store:
         journal = store.journal()
         rows = store.threads()
@@ -408,11 +455,15 @@ def test_incremental_reads_only_the_new_messages_and_agrees_with_a_full_sweep(de
     # The journal: the first sweep's transitions, then exactly this sweep's, each on its basis.
     assert len(journal) == 12 + len(r.transitions)
     assert {(j.thread_id, j.from_state, j.to_state, j.basis) for j in journal[12:]} == {
-        (t.thread_id, t.from_state, t.to_state, rows[t.thread_id].last_counted_id) for t in r.transitions}
+        (t.thread_id, t.from_state, t.to_state, rows[t.thread_id].last_counted_id) for t in r.transitions
+    }
     # 0, 3, 6 still new (now overdue), 9 answered; 1, 4 handled and 2, 5 forwarded now wait; 8 unchanged.
     assert sorted((t.from_state, t.to_state) for t in r.transitions) == sorted(
-        [("new", "new+overdue")] * 3 + [("new", "handled")] + [("handled", "waiting")] * 2
-        + [("forwarded", "waiting")] * 2)
+        [("new", "new+overdue")] * 3
+        + [("new", "handled")]
+        + [("handled", "waiting")] * 2
+        + [("forwarded", "waiting")] * 2
+    )
     desk.sandbox.control.reset_counters()
     assert desk.sweep().transitions == [] and sum(desk.calls().values()) <= 3
 

@@ -24,9 +24,15 @@ from gmaildesk.sweep.store import Store
 
 H_MS = 3_600_000
 T0 = 1_790_000_000_000
-STATUS_IDS = {"Status/New": "L_new", "Status/Waiting": "L_waiting", "Status/Handled": "L_handled",
-              "Status/Forwarded": "L_forwarded", "Status/Closed": "L_closed", "Status/Overdue": "L_overdue",
-              "Dept/Billing": "L_billing"}
+STATUS_IDS = {
+    "Status/New": "L_new",
+    "Status/Waiting": "L_waiting",
+    "Status/Handled": "L_handled",
+    "Status/Forwarded": "L_forwarded",
+    "Status/Closed": "L_closed",
+    "Status/Overdue": "L_overdue",
+    "Dept/Billing": "L_billing",
+}
 
 
 @dataclass
@@ -64,14 +70,19 @@ class FakeGmail:
     def history(self, start_history_id: str) -> History:
         self.calls["users.history.list"] += 1
         if self.expired:
-            raise GmailApiError("reading the mailbox history: Requested entity was not found. (HTTP 404)",
-                                status=404, reason="notFound")
+            raise GmailApiError(
+                "reading the mailbox history: Requested entity was not found. (HTTP 404)", status=404, reason="notFound"
+            )
         return History(tuple(r for r in self.records if r.id > int(start_history_id)), str(self.history_id))
 
     def threads(self, thread_ids: Sequence[str], headers: Sequence[str]) -> list[Thread | GmailApiError]:
         self.calls["users.threads.get"] += len(thread_ids)
-        return [GmailApiError("not found (HTTP 404)", status=404, reason="notFound") if t in self.hidden
-                else Thread(t, tuple(self._current(m) for m in self.threads_by_id[t])) for t in thread_ids]
+        return [
+            GmailApiError("not found (HTTP 404)", status=404, reason="notFound")
+            if t in self.hidden
+            else Thread(t, tuple(self._current(m) for m in self.threads_by_id[t]))
+            for t in thread_ids
+        ]
 
     def messages(self, message_ids: Sequence[str], headers: Sequence[str]) -> list[Message | GmailApiError]:
         self.calls["users.messages.get"] += len(message_ids)
@@ -123,11 +134,18 @@ def test_first_sweep_lists_reads_decides_and_writes_one_group_per_label_change(d
     result = sweep(gmail, desk, tmp_path / "s.sqlite", T0 + 2 * H_MS)
     assert result.full and not result.errors
     assert {(t.thread_id, t.to_state) for t in result.transitions} == {("t1", "new"), ("t2", "handled")}
-    assert sorted((c.ids, sorted(c.add)) for c in gmail.modified) == [(("m1",), ["L_new"]),
-                                                                       (("m2", "m3"), ["L_handled"])]
-    assert result.calls_by_method == {"users.getProfile": 1, "users.labels.list": 1, "users.threads.list": 1,
-                                      "users.threads.get": 2, "users.messages.batchModify": 2,
-                                      "users.history.list": 1}
+    assert sorted((c.ids, sorted(c.add)) for c in gmail.modified) == [
+        (("m1",), ["L_new"]),
+        (("m2", "m3"), ["L_handled"]),
+    ]
+    assert result.calls_by_method == {
+        "users.getProfile": 1,
+        "users.labels.list": 1,
+        "users.threads.list": 1,
+        "users.threads.get": 2,
+        "users.messages.batchModify": 2,
+        "users.history.list": 1,
+    }
     assert result.api_calls == 8 and result.messages_modified == 3
     with Store(tmp_path / "s.sqlite") as store:
         rows = store.threads()
@@ -145,7 +163,9 @@ def test_an_incremental_run_reads_only_the_new_message_and_the_clock_makes_overd
     result = sweep(gmail, desk, tmp_path / "s.sqlite", T0 + 5 * H_MS)
     assert not result.full
     assert [(t.thread_id, t.from_state, t.to_state) for t in result.transitions] == [
-        ("t2", "handled", "waiting"), ("t1", "new", "new+overdue")]  # read first, then the clock's
+        ("t2", "handled", "waiting"),
+        ("t1", "new", "new+overdue"),
+    ]  # read first, then the clock's
     assert gmail.calls["users.messages.get"] == 1 and gmail.calls["users.threads.get"] == 0
 
 

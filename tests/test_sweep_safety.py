@@ -21,15 +21,15 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-
 from cli_run import invoke
+from sweep_helpers import SUPPORT, Desk, H, make_desk
+
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.lock import AccountLock, lock_path
 from gmaildesk.paths import Account
 from gmaildesk.sandbox import running_sandbox
 from gmaildesk.sweep import engine
 from gmaildesk.sweep.store import SCHEMA_VERSION, Store, store_path
-from sweep_helpers import SUPPORT, H, Desk, make_desk
 
 GMAILDESK = [sys.executable, "-m", "gmaildesk"]
 
@@ -57,7 +57,7 @@ def test_an_agents_change_during_a_run_survives_the_next_sweeps_and_the_sla(env,
     mid = desk.customer()
     t = desk.thread_of(mid)
     other = desk.thread_of(desk.customer(subject="Another question"))
-    acted = []
+    acted: list[str] = []
 
     def agent(phase, done, total):
         if phase == when and not acted:
@@ -92,8 +92,9 @@ def test_race_an_agent_relabels_while_a_slow_sweep_runs(env, tmp_path):
     env_vars = {**os.environ, "GMAILDESK_DATA_DIR": os.environ["GMAILDESK_DATA_DIR"]}
     desk.sandbox.control.reset_counters()
     desk.sandbox.control.set_faults(latency_ms=150)
-    proc = subprocess.Popen([*GMAILDESK, *args, "--quiet"], env=env_vars, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*GMAILDESK, *args, "--quiet"], env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 30
         while desk.calls().get("gmail.users.threads.get", 0) < 50:
@@ -155,8 +156,9 @@ def test_without_the_settle_the_next_run_tells_own_writes_from_an_agents(env, mo
     second = desk.sweep()
     assert second.threads_read == 1 and desk.calls()["gmail.users.threads.get"] == 1  # the agent's, not ours
     assert [(x.thread_id, x.to_state) for x in second.transitions] == [(t, "handled")]
-    assert desk.status(t) == {"Status/Handled", "INBOX"} and all(desk.status(o) == {"Status/New", "INBOX"}
-                                                                   for o in others)
+    assert desk.status(t) == {"Status/Handled", "INBOX"} and all(
+        desk.status(o) == {"Status/New", "INBOX"} for o in others
+    )
 
 
 # ---------------------------------------------------------------- 11: 404 right after list/history
@@ -253,10 +255,18 @@ def test_a_second_sandbox_with_the_same_address_starts_with_a_full_scan(env, tmp
         apply = ["apply", "-c", args[2], "--yes", "--skip-tests", "--endpoint", second.url]
         assert invoke(apply, expect=ExitCode.OK).exit_code == 0
         from gmaildesk.sandbox.mime import build_message
+
         for i in range(2):
-            second.control.deliver(SUPPORT, build_message(from_=f"c{i}@customer.test", to=[SUPPORT],
-                                                          subject=f"Real {i}", text="hi",
-                                                          date_ms=int(second.control.clock()["nowMs"])))
+            second.control.deliver(
+                SUPPORT,
+                build_message(
+                    from_=f"c{i}@customer.test",
+                    to=[SUPPORT],
+                    subject=f"Real {i}",
+                    text="hi",
+                    date_ms=int(second.control.clock()["nowMs"]),
+                ),
+            )
         doc = json.loads(invoke(["sweep", "-c", args[2], "--endpoint", second.url, "--json"]).stdout)
         assert doc["full"] is True and doc["threads_seen"] == 2 and doc["transitions_by_state"] == {"new": 2}
         first_store = store_path(Account(desk.sandbox.url, SUPPORT))
@@ -270,15 +280,19 @@ def test_a_second_sandbox_with_the_same_address_starts_with_a_full_scan(env, tmp
         invoke([*args, "--quiet", "--state", str(shared)])
         before = shared.read_bytes()
         second.control.reset_counters()
-        result = invoke(["sweep", "-c", args[2], "--endpoint", second.url, "--state", str(shared)],
-                        expect=ExitCode.ERROR)
+        result = invoke(
+            ["sweep", "-c", args[2], "--endpoint", second.url, "--state", str(shared)], expect=ExitCode.ERROR
+        )
         assert result.stdout == ""
         assert result.stderr.splitlines()[0] == (
-            f"Error: {shared} holds the sweep state of {SUPPORT} ({Account(desk.sandbox.url, SUPPORT).key.split('/')[0]})"
-            f", not of {SUPPORT} ({Account(second.url, SUPPORT).key.split('/')[0]})")
+            f"Error: {shared} holds the sweep state of {SUPPORT} "
+            f"({Account(desk.sandbox.url, SUPPORT).key.split('/')[0]})"
+            f", not of {SUPPORT} ({Account(second.url, SUPPORT).key.split('/')[0]})"
+        )
         assert "--state" in result.stderr
         assert {k: v for k, v in second.control.counters()["calls"].items() if k.startswith("gmail.")} == {
-            "gmail.users.getProfile": 1}  # whose mailbox it is; nothing else
+            "gmail.users.getProfile": 1
+        }  # whose mailbox it is; nothing else
         with Store(shared) as store:
             assert len(store.threads()) == 1
         assert shared.read_bytes() == before
@@ -314,18 +328,23 @@ def test_a_store_from_a_newer_gmaildesk_is_refused(env):
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     before = desk.store_path.read_bytes()
     result = invoke(args, expect=ExitCode.ERROR)
-    assert result.stderr.splitlines()[0] == (f"Error: {desk.store_path} was made by a newer gmaildesk "
-                                             f"(store version {SCHEMA_VERSION + 1}; this one knows up to "
-                                             f"{SCHEMA_VERSION})")
+    assert result.stderr.splitlines()[0] == (
+        f"Error: {desk.store_path} was made by a newer gmaildesk "
+        f"(store version {SCHEMA_VERSION + 1}; this one knows up to "
+        f"{SCHEMA_VERSION})"
+    )
     assert "upgrade gmaildesk" in result.stderr
     assert desk.store_path.read_bytes() == before
 
 
-@pytest.mark.parametrize("damage, expected", [
-    ("truncated", "the file is damaged (truncated or overwritten)"),
-    ("garbage", "it is not a sweep store (or its header is damaged)"),
-    ("bad-json", "bad JSON in the row of thread"),
-])
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        ("truncated", "the file is damaged (truncated or overwritten)"),
+        ("garbage", "it is not a sweep store (or its header is damaged)"),
+        ("bad-json", "bad JSON in the row of thread"),
+    ],
+)
 def test_a_damaged_store_is_one_line_naming_the_file_and_the_fix(env, damage, expected):
     desk, args = env
     for i in range(40):
@@ -334,7 +353,7 @@ def test_a_damaged_store_is_one_line_naming_the_file_and_the_fix(env, damage, ex
     path = desk.store_path
     if damage == "truncated":
         data = path.read_bytes()
-        path.write_bytes(data[:len(data) // 2])
+        path.write_bytes(data[: len(data) // 2])
     elif damage == "garbage":
         path.write_bytes(b"this is not a database" * 100)
     else:
@@ -378,8 +397,13 @@ def test_disk_full_while_saving_is_one_line_and_leaves_the_previous_state(env):
 def tiny_disk(tmp_path):
     mount = tmp_path / "tiny"
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root); the max_page_count test covers SQLITE_FULL")
     try:
         yield mount
@@ -404,7 +428,7 @@ def test_a_full_disk_for_real_then_space_again(env, tiny_disk):
         os.close(fd)
     result = invoke([*args, "--quiet", "--state", str(store)], expect=ExitCode.ERROR)
     assert len(result.stderr.splitlines()) == 2, result.stderr  # the error and its hint
-    assert result.stderr.startswith(f"Error: ") and str(store) in result.stderr
+    assert result.stderr.startswith("Error: ") and str(store) in result.stderr
     assert "the disk is full" in result.stderr and "cannot rollback" not in result.stderr
     filler.unlink()
     doc = json.loads(invoke([*args, "--json", "--state", str(store)]).stdout)
@@ -416,8 +440,12 @@ def test_a_read_only_folder_is_one_line(env, tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     if os.geteuid() == 0:  # root writes anywhere: a read-only mount instead of a mode
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                          capture_output=True).returncode != 0:
+        if (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True
+            ).returncode
+            != 0
+        ):
             pytest.skip("root without mount rights: cannot make a read-only folder")
     else:
         folder.chmod(0o500)
@@ -462,9 +490,11 @@ def test_a_store_reached_through_a_symlink_meets_the_same_lock(env, tmp_path):
 # ---------------------------------------------------------------- the classifier's flags
 def test_the_classifiers_flags_are_kept_per_thread_and_message(env):
     desk, args = env
-    mid = desk.customer(subject="Contact form: refund please",
-                        headers=[("List-Unsubscribe", "<mailto:leave@forms.example>"),
-                                 ("Reply-To", "carol@customer.test")], frm="forms@webforms.example")
+    mid = desk.customer(
+        subject="Contact form: refund please",
+        headers=[("List-Unsubscribe", "<mailto:leave@forms.example>"), ("Reply-To", "carol@customer.test")],
+        frm="forms@webforms.example",
+    )
     t = desk.thread_of(mid)
     invoke([*args, "--quiet"])
     with Store(desk.store_path) as store:

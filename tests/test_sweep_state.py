@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gmaildesk.sweep import (Kind, MessageMeta, Policy, Previous, State, Us, classify_thread, decide,
-                             format_duration)
+from gmaildesk.sweep import Kind, MessageMeta, Policy, Previous, State, Us, classify_thread, decide, format_duration
 
 S, M, H, D = 1000, 60_000, 3_600_000, 86_400_000
 T0 = 1_700_000_000_000
@@ -15,12 +14,16 @@ ALICE = "Alice Example <alice@example.org>"
 
 
 def msg(id: str, at: int, labels: tuple[str, ...] = ("INBOX",), **headers: str) -> MessageMeta:
-    return MessageMeta(id=id, internal_date=at, label_ids=frozenset(labels),
-                       headers={name.replace("_", "-"): value for name, value in headers.items()})
+    return MessageMeta(
+        id=id,
+        internal_date=at,
+        label_ids=frozenset(labels),
+        headers={name.replace("_", "-"): value for name, value in headers.items()},
+    )
 
 
 def customer(id: str, at: int, frm: str = ALICE, **more: str) -> MessageMeta:
-    return msg(id, at, From=frm, To="support@acme.test", Subject="Re: Printer offline", **more)
+    return msg(id, at, labels=("INBOX",), From=frm, To="support@acme.test", Subject="Re: Printer offline", **more)
 
 
 def reply(id: str, at: int, frm: str = "support@acme.test", to: str = "alice@example.org", **more: str) -> MessageMeta:
@@ -36,14 +39,26 @@ def ooo(id: str, at: int) -> MessageMeta:
 
 
 def bounce(id: str, at: int) -> MessageMeta:
-    return msg(id, at, From="Mail Delivery System <MAILER-DAEMON@mx.example.org>", To="support@acme.test",
-               Subject="Undelivered Mail Returned to Sender", Return_Path="<>",
-               Content_Type="multipart/report; report-type=delivery-status; boundary=x")
+    return msg(
+        id,
+        at,
+        From="Mail Delivery System <MAILER-DAEMON@mx.example.org>",
+        To="support@acme.test",
+        Subject="Undelivered Mail Returned to Sender",
+        Return_Path="<>",
+        Content_Type="multipart/report; report-type=delivery-status; boundary=x",
+    )
 
 
 def list_mail(id: str, at: int) -> MessageMeta:
-    return msg(id, at, From="heidi@example.com", To="printers@lists.example.org", Subject="[printers] toner",
-               List_Id="<printers.lists.example.org>")
+    return msg(
+        id,
+        at,
+        From="heidi@example.com",
+        To="printers@lists.example.org",
+        Subject="[printers] toner",
+        List_Id="<printers.lists.example.org>",
+    )
 
 
 def note(id: str, at: int) -> MessageMeta:
@@ -67,6 +82,7 @@ def summary(v) -> tuple:
 
 
 # ---------------------------------------------------------------- new and overdue
+
 
 def test_new_within_the_first_response_sla():
     v = verdict([customer("c1", T0)], T0 + 1 * H)
@@ -96,6 +112,7 @@ def test_no_sla_means_never_overdue():
 
 
 # ---------------------------------------------------------------- waiting, handled, forwarded
+
 
 def test_waiting_after_our_reply_and_a_customer_answer():
     thread = [customer("c1", T0), reply("r1", T0 + 1 * H), customer("c2", T0 + 3 * H)]
@@ -141,6 +158,7 @@ def test_replying_after_a_forward_is_handled():
 
 # ---------------------------------------------------------------- messages that never change a state
 
+
 def test_customer_out_of_office_after_our_reply_stays_handled():
     thread = [customer("c1", T0), reply("r1", T0 + 1 * H), ooo("o1", T0 + 1 * H + 1 * M)]
     v = verdict(thread, T0 + 2 * H)
@@ -171,6 +189,7 @@ def test_a_thread_of_only_automatic_mail_has_no_state():
 
 # ---------------------------------------------------------------- closed, and reopened
 
+
 def test_closed_exactly_when_close_after_has_passed_since_our_reply():
     thread = [customer("c1", T0), reply("r1", T0 + 1 * H)]
     assert verdict(thread, T0 + 1 * H + 7 * D - 1).state is State.HANDLED
@@ -185,8 +204,10 @@ def test_an_auto_reply_does_not_delay_or_prevent_closing():
 
 
 def test_never_closed_without_close_after_and_forwarded_never_closes():
-    assert verdict([customer("c1", T0), reply("r1", T0 + H)], T0 + 365 * D, Policy(3600, 3600, None)).state \
+    assert (
+        verdict([customer("c1", T0), reply("r1", T0 + H)], T0 + 365 * D, Policy(3600, 3600, None)).state
         is State.HANDLED
+    )
     assert verdict([customer("c1", T0), forward("f1", T0 + H)], T0 + 365 * D).state is State.FORWARDED
 
 
@@ -197,6 +218,7 @@ def test_reopen_after_closed_is_waiting():
 
 
 # ---------------------------------------------------------------- states set by hand
+
 
 def test_manual_closed_is_kept_until_the_customer_writes():
     thread = [customer("c1", T0), reply("r1", T0 + 1 * H)]
@@ -255,32 +277,50 @@ def test_an_anchor_no_longer_in_the_thread_lets_the_messages_decide():
 
 # ---------------------------------------------------------------- us, first response, ordering
 
+
 @pytest.mark.parametrize("sender", ["sales@acme.test", "dan@acme-staff.test", "SUPPORT+vip@Acme.test"])
 def test_aliases_team_domains_and_subaddresses_count_as_us(sender):
     # Inbound from a team address counts as us only as Gmail authenticated it (issue 9).
     passed = f"mx.google.com; dmarc=pass (p=NONE) header.from={sender.rpartition('@')[2].lower()}"
-    thread = [customer("c1", T0), msg("r1", T0 + H, ("INBOX",), From=sender, To="alice@example.org",
-                                       Subject="Re: Printer offline", Authentication_Results=passed)]
+    thread = [
+        customer("c1", T0),
+        msg(
+            "r1",
+            T0 + H,
+            ("INBOX",),
+            From=sender,
+            To="alice@example.org",
+            Subject="Re: Printer offline",
+            Authentication_Results=passed,
+        ),
+    ]
     assert summary(verdict(thread, T0 + 2 * H)) == (State.HANDLED, False, None, "r1")
 
 
 def test_a_stranger_is_not_us():
-    thread = [customer("c1", T0), msg("x1", T0 + H, From="eve@elsewhere.test", To="alice@example.org",
-                                       Subject="Re: Printer offline")]
+    thread = [
+        customer("c1", T0),
+        msg("x1", T0 + H, From="eve@elsewhere.test", To="alice@example.org", Subject="Re: Printer offline"),
+    ]
     assert verdict(thread, T0 + 2 * H).state is State.NEW
 
 
 def test_first_response_at_is_our_first_reply_after_the_first_customer_message():
-    thread = [customer("c1", T0), note("n1", T0 + 1 * H), forward("f1", T0 + 2 * H),
-              reply("r1", T0 + 2 * H + 10 * M), customer("c2", T0 + 5 * H), reply("r2", T0 + 6 * H)]
+    thread = [
+        customer("c1", T0),
+        note("n1", T0 + 1 * H),
+        forward("f1", T0 + 2 * H),
+        reply("r1", T0 + 2 * H + 10 * M),
+        customer("c2", T0 + 5 * H),
+        reply("r2", T0 + 6 * H),
+    ]
     v = verdict(thread, T0 + 7 * H)
     assert v.first_response_at == T0 + 2 * H + 10 * M
     assert format_duration(v.first_response_at - T0) == "2h10m"
 
 
 def test_first_response_when_we_wrote_first():
-    outbound = [reply("o1", T0, to="lead@prospect.example"),
-                customer("c1", T0 + H, frm="lead@prospect.example")]
+    outbound = [reply("o1", T0, to="lead@prospect.example"), customer("c1", T0 + H, frm="lead@prospect.example")]
     v = verdict(outbound, T0 + 2 * H)
     assert (v.state, v.first_response_at) == (State.WAITING, None)
     v = verdict(outbound + [reply("r1", T0 + 3 * H, to="lead@prospect.example")], T0 + 4 * H)
@@ -293,8 +333,18 @@ def test_decide_orders_messages_by_internal_date():
     assert decide(list(reversed(classified)), POLICY, T0 + 3 * H) == decide(classified, POLICY, T0 + 3 * H)
 
 
-@pytest.mark.parametrize("ms, text", [(0, "0s"), (-5 * S, "0s"), (45 * S, "45s"), (12 * M, "12m"),
-                                      (2 * H, "2h"), (2 * H + 10 * M, "2h10m"), (3 * D, "3d"),
-                                      (3 * D + 4 * H + 59 * M, "3d4h")])
+@pytest.mark.parametrize(
+    "ms, text",
+    [
+        (0, "0s"),
+        (-5 * S, "0s"),
+        (45 * S, "45s"),
+        (12 * M, "12m"),
+        (2 * H, "2h"),
+        (2 * H + 10 * M, "2h10m"),
+        (3 * D, "3d"),
+        (3 * D + 4 * H + 59 * M, "3d4h"),
+    ],
+)
 def test_format_duration(ms, text):
     assert format_duration(ms) == text
