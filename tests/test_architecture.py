@@ -262,6 +262,33 @@ print("\\n".join(sorted(sys.modules)))
                 "rich",
             ),
         ),
+        ("sweep", ("gmaildesk.cli", "gmaildesk.demo", "gmaildesk.desk", "gmaildesk.audit", "typer", "rich")),
+        ("desk", ("gmaildesk.cli", "gmaildesk.demo", "gmaildesk.sweep", "gmaildesk.audit", "typer", "rich")),
+        (
+            "config",
+            (
+                "gmaildesk.cli",
+                "gmaildesk.desk",
+                "gmaildesk.sweep",
+                "gmaildesk.gmail.client",
+                "googleapiclient",
+                "typer",
+                "rich",
+            ),
+        ),
+        (
+            "gmail",
+            (
+                "gmaildesk.cli",
+                "gmaildesk.config",
+                "gmaildesk.desk",
+                "gmaildesk.sweep",
+                "gmaildesk.audit",
+                "gmaildesk.sandbox",
+                "typer",
+                "rich",
+            ),
+        ),
     ],
 )
 def test_importing_a_layer_loads_nothing_it_must_not_reach(folder: str, forbidden: tuple[str, ...]) -> None:
