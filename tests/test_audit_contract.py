@@ -23,20 +23,54 @@ departments:
     sla: {first_response: 1h, next_response: 2h}
 """
 
-THREAD_KEYS = {"thread", "link", "subject", "customer", "department", "state", "overdue", "manual", "since", "age_s",
-               "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags"}
+THREAD_KEYS = {
+    "thread",
+    "link",
+    "subject",
+    "customer",
+    "department",
+    "state",
+    "overdue",
+    "manual",
+    "since",
+    "age_s",
+    "last_actor",
+    "last_at",
+    "due_at",
+    "due_in_s",
+    "messages",
+    "flags",
+}
 GROUP_KEYS = {"key", "volume", "first_response", "resolution", "reopens", "sla", "backlog"}
 
 
 def _row(tid, state, dept, first, last, side, due=None, overdue=False, response=None, **facts):
-    return ThreadRow(tid, state=state, overdue=overdue, department=dept, last_counted_id=f"m-{tid}",
-                     last_counted_side=side, last_counted_at=last, first_customer_at=first, first_response_at=response,
-                     due_at=due, message_ids=["m1", "m2"], updated_at=NOW - H, **facts)
+    return ThreadRow(
+        tid,
+        state=state,
+        overdue=overdue,
+        department=dept,
+        last_counted_id=f"m-{tid}",
+        last_counted_side=side,
+        last_counted_at=last,
+        first_customer_at=first,
+        first_response_at=response,
+        due_at=due,
+        message_ids=["m1", "m2"],
+        updated_at=NOW - H,
+        **facts,
+    )
 
 
 def _facts(subject, customer, wait=None, agent=None, messages=()):
-    return dict(subject=subject, customer=customer, waiting_since=wait, agent=agent, first_agent=agent,
-                messages=[MessageFact(*m) for m in messages])
+    return dict(
+        subject=subject,
+        customer=customer,
+        waiting_since=wait,
+        agent=agent,
+        first_agent=agent,
+        messages=[MessageFact(*m) for m in messages],
+    )
 
 
 @pytest.fixture
@@ -47,23 +81,73 @@ def env(tmp_path, monkeypatch):
     config.write_text(DESK)
     store = tmp_path / "s.sqlite"
     rows = [
-        _row("a01", "new", "Billing", NOW - 5 * H, NOW - 5 * H, "customer", due=NOW - H, overdue=True,  # overdue 1h
-             **_facts("Charged twice", "ann@cust.test", NOW - 5 * H, messages=[
-                 ("m-a01", NOW - 5 * H, "customer", "ann@cust.test"),
-                 ("ack-a01", NOW - 5 * H + 1000, "our_ack", "billing@example.com")])),
-        _row("a02", "new", "Tech", NOW - 30 * 60_000, NOW - 30 * 60_000, "customer", due=NOW + 30 * 60_000,
-             **_facts("VPN down", "bo@cust.test", NOW - 30 * 60_000)),
-        _row("a03", "waiting", "Billing", NOW - 50 * H, NOW - 3 * H, "customer", due=NOW + 5 * H, response=NOW - 49 * H,
-             **_facts("Refund", "cy@cust.test", NOW - 3 * H, agent="billing@example.com")),
-        _row("a04", "new", "Billing", NOW - 2 * H, NOW - 2 * H, "customer", due=NOW + 2 * H,
-             **_facts("", "di@cust.test", NOW - 2 * H)),
-        _row("a05", "handled", "Tech", NOW - 10 * H, NOW - 9 * H, "ours_reply", response=NOW - 9 * H,
-             **_facts("Login", "ed@cust.test", agent="tech@example.com")),
+        _row(
+            "a01",
+            "new",
+            "Billing",
+            NOW - 5 * H,
+            NOW - 5 * H,
+            "customer",
+            due=NOW - H,
+            overdue=True,  # overdue 1h
+            **_facts(
+                "Charged twice",
+                "ann@cust.test",
+                NOW - 5 * H,
+                messages=[
+                    ("m-a01", NOW - 5 * H, "customer", "ann@cust.test"),
+                    ("ack-a01", NOW - 5 * H + 1000, "our_ack", "billing@example.com"),
+                ],
+            ),
+        ),
+        _row(
+            "a02",
+            "new",
+            "Tech",
+            NOW - 30 * 60_000,
+            NOW - 30 * 60_000,
+            "customer",
+            due=NOW + 30 * 60_000,
+            **_facts("VPN down", "bo@cust.test", NOW - 30 * 60_000),
+        ),
+        _row(
+            "a03",
+            "waiting",
+            "Billing",
+            NOW - 50 * H,
+            NOW - 3 * H,
+            "customer",
+            due=NOW + 5 * H,
+            response=NOW - 49 * H,
+            **_facts("Refund", "cy@cust.test", NOW - 3 * H, agent="billing@example.com"),
+        ),
+        _row(
+            "a04",
+            "new",
+            "Billing",
+            NOW - 2 * H,
+            NOW - 2 * H,
+            "customer",
+            due=NOW + 2 * H,
+            **_facts("", "di@cust.test", NOW - 2 * H),
+        ),
+        _row(
+            "a05",
+            "handled",
+            "Tech",
+            NOW - 10 * H,
+            NOW - 9 * H,
+            "ours_reply",
+            response=NOW - 9 * H,
+            **_facts("Login", "ed@cust.test", agent="tech@example.com"),
+        ),
         # Swept by an older version: no subject, customer, wait start or messages recorded.
         _row("a06", "new", "Billing", NOW - 6 * H, NOW - 6 * H, "customer", due=NOW - 2 * H),  # deadline passed since
     ]
-    journal = [JournalEntry("a01", None, "new", "customer wrote 0s ago, no reply yet", NOW - 5 * H, "m-a01"),
-               JournalEntry("a01", "new", "new+overdue", "overdue by 1h", NOW - H, "m-a01")]
+    journal = [
+        JournalEntry("a01", None, "new", "customer wrote 0s ago, no reply yet", NOW - 5 * H, "m-a01"),
+        JournalEntry("a01", "new", "new+overdue", "overdue by 1h", NOW - H, "m-a01"),
+    ]
     with Store(store) as s:
         s.commit(Checkpoint(history_id="1", last_sweep_at=NOW - 10 * 60_000), rows, journal, "sweep-1")
     return ["-c", str(config), "--store", str(store)]
@@ -75,16 +159,35 @@ def run(args, code=0):
 
 def test_status_json_shape_and_check_codes(env):
     doc = json.loads(run(["status", *env, "--json"]).stdout)
-    assert set(doc) == {"version", "kind", "now", "last_sweep_at", "last_sweep_age_s", "total", "overdue", "by_state",
-                        "departments", "problems"}
+    assert set(doc) == {
+        "version",
+        "kind",
+        "now",
+        "last_sweep_at",
+        "last_sweep_age_s",
+        "total",
+        "overdue",
+        "by_state",
+        "departments",
+        "problems",
+    }
     assert doc["version"] == 1 and doc["kind"] == "status" and doc["now"] == "2027-01-15T08:00:00Z"
     assert doc["total"] == 6 and doc["overdue"] == 2 and doc["last_sweep_age_s"] == 600
     billing = doc["departments"][0]
     assert set(billing) == {"department", "counts", "overdue", "oldest_new", "oldest_waiting"}
     assert billing["department"] == "Billing" and billing["counts"] == {
-        "new": 3, "waiting": 1, "handled": 0, "forwarded": 0, "closed": 0}
-    assert billing["oldest_new"] == {"thread": "a06", "link": "https://mail.google.com/mail/u/0/#inbox/a06",
-                                     "since": "2027-01-15T02:00:00Z", "age_s": 6 * 3600}
+        "new": 3,
+        "waiting": 1,
+        "handled": 0,
+        "forwarded": 0,
+        "closed": 0,
+    }
+    assert billing["oldest_new"] == {
+        "thread": "a06",
+        "link": "https://mail.google.com/mail/u/0/#inbox/a06",
+        "since": "2027-01-15T02:00:00Z",
+        "age_s": 6 * 3600,
+    }
     assert billing["oldest_waiting"]["thread"] == "a03" and billing["oldest_waiting"]["age_s"] == 3 * 3600
     assert doc["problems"] == ["2 conversations overdue"]
     result = run(["status", *env, "--check"], code=8)
@@ -107,14 +210,31 @@ def test_threads_json_csv_filters_and_sorts(env):
     assert [t["thread"] for t in doc["threads"]] == ["a05", "a06", "a01", "a03", "a04", "a02"]  # oldest first
     first = doc["threads"][1]
     assert set(first) == THREAD_KEYS
-    assert first == {"thread": "a06", "link": "https://mail.google.com/mail/u/0/#inbox/a06", "subject": None,
-                     "customer": None, "department": "Billing", "state": "new", "overdue": True, "manual": False,
-                     "since": "2027-01-15T02:00:00Z", "age_s": 21600, "last_actor": "customer",
-                     "last_at": "2027-01-15T02:00:00Z", "due_at": "2027-01-15T06:00:00Z", "due_in_s": -7200,
-                     "messages": 2, "flags": []}
+    assert first == {
+        "thread": "a06",
+        "link": "https://mail.google.com/mail/u/0/#inbox/a06",
+        "subject": None,
+        "customer": None,
+        "department": "Billing",
+        "state": "new",
+        "overdue": True,
+        "manual": False,
+        "since": "2027-01-15T02:00:00Z",
+        "age_s": 21600,
+        "last_actor": "customer",
+        "last_at": "2027-01-15T02:00:00Z",
+        "due_at": "2027-01-15T06:00:00Z",
+        "due_in_s": -7200,
+        "messages": 2,
+        "flags": [],
+    }
     known = doc["threads"][2]
     assert (known["thread"], known["subject"], known["customer"], known["since"]) == (
-        "a01", "Charged twice", "ann@cust.test", "2027-01-15T03:00:00Z")
+        "a01",
+        "Charged twice",
+        "ann@cust.test",
+        "2027-01-15T03:00:00Z",
+    )
     assert doc["threads"][4]["subject"] == "" and doc["threads"][4]["customer"] == "di@cust.test"
     waiting = json.loads(run(["threads", *env, "--state", "waiting", "--json"]).stdout)["threads"]
     assert [t["thread"] for t in waiting] == ["a03"] and waiting[0]["since"] == "2027-01-15T05:00:00Z"
@@ -122,8 +242,24 @@ def test_threads_json_csv_filters_and_sorts(env):
     assert [t["thread"] for t in old["threads"]] == ["a06", "a01", "a03", "a04"]
     text = run(["threads", *env, "--state", "open", "--sort", "sla", "--csv"]).stdout
     table = list(csv.reader(io.StringIO(text)))
-    assert table[0] == ["thread", "link", "subject", "customer", "department", "state", "overdue", "manual", "since",
-                        "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags"]
+    assert table[0] == [
+        "thread",
+        "link",
+        "subject",
+        "customer",
+        "department",
+        "state",
+        "overdue",
+        "manual",
+        "since",
+        "age_s",
+        "last_actor",
+        "last_at",
+        "due_at",
+        "due_in_s",
+        "messages",
+        "flags",
+    ]
     assert [r[0] for r in table[1:]] == ["a06", "a01", "a02", "a04", "a03"]
     assert table[1][6] == "true" and table[1][2] == "" and table[2][2:4] == ["Charged twice", "ann@cust.test"]
     run(["threads", *env, "--state", "bogus"], code=2)
@@ -140,18 +276,40 @@ def test_next_orders_overdue_then_deadline_then_age(env):
 
 def test_show_by_id_and_gmail_url(env):
     by_url = json.loads(run(["show", *env, "--json", "https://mail.google.com/mail/u/0/#inbox/a01"]).stdout)
-    assert set(by_url) == {"version", "kind", "now", "thread", "first_customer_at", "first_response_at", "history",
-                           "messages"}
+    assert set(by_url) == {
+        "version",
+        "kind",
+        "now",
+        "thread",
+        "first_customer_at",
+        "first_response_at",
+        "history",
+        "messages",
+    }
     assert by_url["kind"] == "show" and set(by_url["thread"]) == THREAD_KEYS
     assert by_url["messages"] == [
-        {"message": "m-a01", "at": "2027-01-15T03:00:00Z", "from": "ann@cust.test", "kind": "customer",
-         "counted_as": "customer", "flags": []},
-        {"message": "ack-a01", "at": "2027-01-15T03:00:01Z", "from": "billing@example.com", "kind": "our_ack",
-         "counted_as": "our auto-reply", "flags": []}]
+        {
+            "message": "m-a01",
+            "at": "2027-01-15T03:00:00Z",
+            "from": "ann@cust.test",
+            "kind": "customer",
+            "counted_as": "customer",
+            "flags": [],
+        },
+        {
+            "message": "ack-a01",
+            "at": "2027-01-15T03:00:01Z",
+            "from": "billing@example.com",
+            "kind": "our_ack",
+            "counted_as": "our auto-reply",
+            "flags": [],
+        },
+    ]
     assert json.loads(run(["show", *env, "--json", "a06"]).stdout)["messages"] is None  # not recorded
     assert by_url["history"] == [
         {"at": "2027-01-15T03:00:00Z", "from": None, "to": "new", "reason": "customer wrote 0s ago, no reply yet"},
-        {"at": "2027-01-15T07:00:00Z", "from": "new", "to": "new+overdue", "reason": "overdue by 1h"}]
+        {"at": "2027-01-15T07:00:00Z", "from": "new", "to": "new+overdue", "reason": "overdue by 1h"},
+    ]
     assert json.loads(run(["show", *env, "--json", "a01"]).stdout) == by_url
     assert run(["show", *env, "--json", "https://mail.google.com/mail/u/0/#label/Support%2FBilling/a01"]).exit_code == 0
     text = run(["show", *env, "--csv", "a01"]).stdout
@@ -173,7 +331,10 @@ def test_report_json_and_csv_shape(env):
     assert total["resolution"] == {"n": 1, "median_s": 3600, "p90_s": 3600}
     agent = json.loads(run(["report", *env, "--by", "agent", "--json"]).stdout)
     assert [(g["key"], g["volume"]) for g in agent["groups"]] == [
-        ("(no reply)", 4), ("billing@example.com", 1), ("tech@example.com", 1)] and agent["missing"] == []
+        ("(no reply)", 4),
+        ("billing@example.com", 1),
+        ("tech@example.com", 1),
+    ] and agent["missing"] == []
     text = run(["report", *env, "--csv", "--by", "week"]).stdout
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:4] == ["key", "volume", "first_response_n", "first_response_median_s"]
@@ -210,10 +371,26 @@ def test_report_html_renders_headless(tmp_path, env):
     page, png = tmp_path / "report.html", tmp_path / "report.png"
     run(["report", *env, "--html", str(page)])
     # No background networking: the page must render with no connection at all.
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
-                    "--window-size=1000,1200", page.as_uri()], check=True, timeout=60, capture_output=True)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={png}",
+            "--window-size=1000,1200",
+            page.as_uri(),
+        ],
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
@@ -226,6 +403,8 @@ def test_a_store_from_a_newer_gmaildesk_is_refused(tmp_path, env):
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.close()
     result = run(["threads", *env], code=1)
-    assert result.stderr.splitlines()[0] == (f"Error: {tmp_path / 's.sqlite'} was made by a newer gmaildesk (store "
-                                             f"version {SCHEMA_VERSION + 1}; this one reads up to {SCHEMA_VERSION})")
+    assert result.stderr.splitlines()[0] == (
+        f"Error: {tmp_path / 's.sqlite'} was made by a newer gmaildesk (store "
+        f"version {SCHEMA_VERSION + 1}; this one reads up to {SCHEMA_VERSION})"
+    )
     assert result.stdout == ""

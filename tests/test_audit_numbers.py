@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from sweep_helpers import ALICE, SUPPORT, Desk, H, make_desk
 from typer.testing import CliRunner
 
 from gmaildesk.audit import queries
@@ -18,6 +17,7 @@ from gmaildesk.audit.db import Slas, open_store
 from gmaildesk.cli import app
 from gmaildesk.paths import Account
 from gmaildesk.sweep.store import store_path
+from sweep_helpers import ALICE, SUPPORT, Desk, H, make_desk
 
 D = 24 * H
 M = 60

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_run import invoke
-from sweep_helpers import Desk, make_desk
 
+from cli_run import invoke
 from gmaildesk.audit import queries
 from gmaildesk.audit.db import iso, open_store
 from gmaildesk.cli.audit import GroupBy, SortOrder, StateFilter
@@ -20,6 +19,7 @@ from gmaildesk.lock import AccountLock
 from gmaildesk.paths import Account
 from gmaildesk.sweep import service
 from gmaildesk.sweep.store import store_path
+from sweep_helpers import Desk, make_desk
 
 H = 3600
 

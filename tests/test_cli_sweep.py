@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_run import invoke
-from sweep_helpers import Desk, make_desk
 
+from cli_run import invoke
 from gmaildesk.errors import ExitCode
 from gmaildesk.lock import AccountLock
 from gmaildesk.paths import Account
 from gmaildesk.sweep.store import Store, store_path
+from sweep_helpers import Desk, make_desk
 
 
 @pytest.fixture

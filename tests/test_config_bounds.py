@@ -16,8 +16,8 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from cli_run import invoke
 
+from cli_run import invoke
 from gmaildesk.config import load_desk, template_limits
 from gmaildesk.config.example import write_example
 from gmaildesk.errors import ExitCode, GmailDeskError

@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_config_errors import CASES
 from typer.testing import CliRunner
 
 from gmaildesk.cli import app
 from gmaildesk.errors import ExitCode
 from gmaildesk.sandbox import running_sandbox
+from test_config_errors import CASES
 
 COMMANDS = {"plan": ["plan"], "apply": ["apply", "--yes"]}
 

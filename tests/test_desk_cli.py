@@ -8,8 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from cli_run import invoke
 
+from cli_run import invoke
 from gmaildesk.cli import desk as desk_cli
 from gmaildesk.errors import ExitCode
 

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_run import invoke
 
+from cli_run import invoke
 from gmaildesk.config import load_desk
 from gmaildesk.desk.export import escape_template, routes_from_query
 from gmaildesk.errors import ExitCode

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httplib2
 import pytest
-from cli_run import invoke
 from googleapiclient.discovery import build
 from googleapiclient.http import BatchHttpRequest
 
+from cli_run import invoke
 from gmaildesk.config import load_desk
 from gmaildesk.desk import apply as desk_apply
 from gmaildesk.desk import plan as desk_plan

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_run import invoke
 
+from cli_run import invoke
 from gmaildesk.errors import ExitCode
 
 SCENARIOS = Path(__file__).parent / "scenarios"

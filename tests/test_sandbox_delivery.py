@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 
-from api_errors import api_error
-from cli_run import invoke
 from googleapiclient.http import BatchHttpRequest
 
+from api_errors import api_error
+from cli_run import invoke
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message, parse
 
 SUPPORT = "support@example.com"

@@ -10,11 +10,11 @@ from typing import Any
 
 import httplib2
 import pytest
-from api_errors import api_error
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.http import BatchHttpRequest
 
+from api_errors import api_error
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.sandbox import running_sandbox
 

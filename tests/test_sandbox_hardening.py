@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httplib2
 import pytest
-from cli_run import invoke
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from cli_run import invoke
 from gmaildesk.errors import ExitCode
 from gmaildesk.sandbox import delivery, running_sandbox
 from gmaildesk.sandbox.client import SandboxControl

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from api_errors import api_error
 
+from api_errors import api_error
 from gmaildesk.sandbox.mime import build_message
 
 SUPPORT = "support@example.com"

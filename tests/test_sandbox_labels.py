@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from api_errors import api_error
 
+from api_errors import api_error
 from gmaildesk.gmail.labels import SYSTEM_LABEL_IDS
 from gmaildesk.sandbox.mime import build_message
 

@@ -8,12 +8,12 @@ from email.message import EmailMessage
 
 import httplib2
 import pytest
-from api_errors import api_error
 from googleapiclient.discovery import build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaInMemoryUpload
 
+from api_errors import api_error
 from gmaildesk.sandbox import delivery
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message, parse
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 import pytest
-from api_errors import api_error
 
+from api_errors import api_error
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message, parse
 
 SUPPORT = "support@example.com"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from api_errors import api_error
 
+from api_errors import api_error
 from gmaildesk.sandbox.mime import b64url_encode, build_message
 
 SUPPORT = "support@example.com"

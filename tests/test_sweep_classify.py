@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from corpora import CORPORA, mail_samples
 
+from corpora import CORPORA, mail_samples
 from gmaildesk.sandbox.mime import parse
 from gmaildesk.sweep import (
     CLASSIFIER_HEADERS,

@@ -20,7 +20,6 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from sweep_helpers import ALICE, DESK, SUPPORT, H
 from typer.testing import CliRunner
 
 from gmaildesk.cli import app
@@ -34,6 +33,7 @@ from gmaildesk.sandbox import delivery, running_sandbox
 from gmaildesk.sandbox.mime import build_message
 from gmaildesk.sweep import engine
 from gmaildesk.sweep.store import Store
+from sweep_helpers import ALICE, DESK, SUPPORT, H
 
 # Each test kills sweeps in a child process and reruns them: the slowest runs in the suite (`-m "not slow"` skips them).
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")]

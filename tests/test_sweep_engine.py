@@ -4,6 +4,7 @@ incremental path and its call counts, history expiry, faults, crash safety and t
 from __future__ import annotations
 
 import pytest
+
 from sweep_helpers import ALICE, Desk, H, make_desk
 
 D = 24 * H

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_helpers import ALICE, SUPPORT, Desk, make_desk
 
 from gmaildesk.sandbox.mime import parse
 from gmaildesk.sweep import CLASSIFIER_HEADERS, Kind, MessageMeta, Us, classify_message, classify_thread
@@ -18,6 +17,7 @@ from gmaildesk.sweep.authentication import from_domain_authenticated, gmail_resu
 from gmaildesk.sweep.classify import POSSIBLY_AUTOMATIC, UNVERIFIED_SENDER
 from gmaildesk.sweep.headers import MAX_ADDRESSES, Headers, addresses
 from gmaildesk.sweep.store import Store
+from sweep_helpers import ALICE, SUPPORT, Desk, make_desk
 
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile" / "mail"
 # The desk of sweep_helpers.DESK: the mailbox, its alias, a colleague and a team domain.

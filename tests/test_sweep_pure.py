@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sweep_helpers import ALICE, DESK, SUPPORT
 
 from gmaildesk.config import load_desk
 from gmaildesk.config.desk import Desk
@@ -21,6 +20,7 @@ from gmaildesk.gmail.types import History, HistoryRecord, Label, Message, Messag
 from gmaildesk.sweep import engine
 from gmaildesk.sweep.state import State
 from gmaildesk.sweep.store import Store
+from sweep_helpers import ALICE, DESK, SUPPORT
 
 H_MS = 3_600_000
 T0 = 1_790_000_000_000

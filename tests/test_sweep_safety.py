@@ -21,15 +21,15 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from cli_run import invoke
-from sweep_helpers import SUPPORT, Desk, H, make_desk
 
+from cli_run import invoke
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.lock import AccountLock, lock_path
 from gmaildesk.paths import Account
 from gmaildesk.sandbox import running_sandbox
 from gmaildesk.sweep import engine
 from gmaildesk.sweep.store import SCHEMA_VERSION, Store, store_path
+from sweep_helpers import SUPPORT, Desk, H, make_desk
 
 GMAILDESK = [sys.executable, "-m", "gmaildesk"]
 
