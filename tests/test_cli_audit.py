@@ -12,7 +12,7 @@ import pytest
 
 from cli_run import invoke
 from gmaildesk.audit import queries
-from gmaildesk.audit.db import iso, open_store
+from gmaildesk.audit.db import Slas, iso, open_store
 from gmaildesk.cli.audit import GroupBy, SortOrder, StateFilter
 from gmaildesk.errors import ExitCode
 from gmaildesk.lock import AccountLock
@@ -71,7 +71,7 @@ def test_the_choices_are_what_the_audit_engine_takes(env: tuple[Desk, list[str]]
     db = open_store(desk.store_path)
     try:
         now = desk.now()
-        slas = queries.Slas.from_desk(desk.desk)
+        slas = Slas.from_desk(desk.desk)
         for order in SortOrder:
             rows = queries.threads(db, slas, now, sort=order.value)
             assert [t.thread_id for t in rows] == list(desk.threads.values())

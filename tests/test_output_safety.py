@@ -18,6 +18,7 @@ import pytest
 
 from cli_run import invoke
 from gmaildesk.errors import ExitCode
+from gmaildesk.sweep.state import State
 from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, Store, ThreadRow
 
 H = 3_600_000
@@ -48,7 +49,7 @@ FORMULAS = {
 def _row(tid, subject, customer="ann@cust.test", *, first=NOW - 2 * H, due=NOW + 2 * H, dept="Billing", **kw):
     return ThreadRow(
         tid,
-        state="new",
+        state=State.NEW,
         department=dept,
         last_counted_id=f"m-{tid}",
         last_counted_side="customer",

@@ -113,9 +113,11 @@ def desk(tmp_path: Path) -> Desk:
     return load_desk(path)
 
 
-def sweep(gmail: GmailApi, desk: Desk, path: Path, now_ms: int, **kw: bool) -> engine.SweepResult:
+def sweep(
+    gmail: GmailApi, desk: Desk, path: Path, now_ms: int, *, full: bool = False, dry_run: bool = False
+) -> engine.SweepResult:
     with Store(path) as store:
-        return engine.run(gmail, desk, store, now_ms=now_ms, **kw)
+        return engine.run(gmail, desk, store, now_ms=now_ms, full=full, dry_run=dry_run)
 
 
 def test_the_fake_has_every_call_of_the_protocol_with_its_parameters() -> None:
