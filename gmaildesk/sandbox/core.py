@@ -12,7 +12,7 @@ from typing import Any
 
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.sandbox import mime
-from gmaildesk.sandbox.defaults import DEFAULT_USER  # noqa: F401 (re-exported)
+from gmaildesk.sandbox.defaults import DEFAULT_USER
 from gmaildesk.sandbox.errors import ApiError, not_found
 from gmaildesk.sandbox.limits import Counters, Faults, QuotaGate
 from gmaildesk.sandbox.mailbox import Mailbox
