@@ -8,21 +8,25 @@ Later issues (sweep, audit) extend the story; each step returns data and the CLI
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from gmaildesk.config import load_desk
+from gmaildesk.config import Desk, load_desk
 from gmaildesk.config.example import write_example
 from gmaildesk.desk import apply as desk_apply
 from gmaildesk.desk import plan as desk_plan
 from gmaildesk.desk import read
 from gmaildesk.desk.ownership import Ownership
+from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail import ConnectionOptions, connect, scopes
 from gmaildesk.gmail.api import HttpGmailApi
-from gmaildesk.sweep import engine as sweep_engine
-from gmaildesk.sweep.store import Store
+from gmaildesk.gmail.client import GmailClient
 from gmaildesk.sandbox import SandboxHandle, running_sandbox
 from gmaildesk.sandbox.mime import b64url_encode, build_message
+from gmaildesk.sweep import engine as sweep_engine
+from gmaildesk.sweep.store import Store
 
 SUPPORT = "support@example.com"
 COLLEAGUE = "devteam@example.com"
@@ -60,18 +64,21 @@ class DemoResult:
     url: str
     desk: DeskSetup | None = None
     sweeps: list[SweepRun] = field(default_factory=list)
-    status: dict | None = None   # what `gmaildesk status --json` prints at the end of the story
-    report: dict | None = None   # what `gmaildesk report --json` prints
+    status: dict[str, Any] | None = None  # what `gmaildesk status --json` prints at the end of the story
+    report: dict[str, Any] | None = None  # what `gmaildesk report --json` prints
     steps: list[str] = field(default_factory=list)
     threads: list[ThreadRow] = field(default_factory=list)
     colleague_inbox: list[str] = field(default_factory=list)
-    outbox: list[dict] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
     api_calls: int = 0
     quota_units: int = 0
     units_by_method: dict[str, int] = field(default_factory=dict)
 
 
-def run_demo(finale=None) -> DemoResult:
+Finale = Callable[["DemoResult", Path, Path, str], None]
+
+
+def run_demo(finale: Finale | None = None) -> DemoResult:
     """Run the whole story on a fresh in-memory sandbox and return what it shows.
 
     `finale(result, desk_path, store_path, url)` runs last, while the sandbox is still up, so
@@ -80,13 +87,15 @@ def run_demo(finale=None) -> DemoResult:
     with running_sandbox(users=(SUPPORT, COLLEAGUE)) as sb, tempfile.TemporaryDirectory() as work:
         result = DemoResult(url=sb.url)
         client = connect(ConnectionOptions(endpoint=sb.url), scopes.SWEEP)
-        desk = _set_up_desk(client, Path(work), result)
+        api = HttpGmailApi(client)
+        desk = _set_up_desk(client, api, Path(work), result)
         _morning_of_mail(sb, client, result)
         with Store(Path(work) / "sweep.sqlite") as store:
-            result.sweeps.append(_sweep(sb, client, desk, store, "First sweep: every conversation gets its state"))
+            result.sweeps.append(_sweep(sb, api, desk, store, "First sweep: every conversation gets its state"))
             sb.control.advance_clock(26 * 3600)
-            result.sweeps.append(_sweep(sb, client, desk, store,
-                                        "A day later, no new mail: the sweep reads nothing, the clock decides"))
+            result.sweeps.append(
+                _sweep(sb, api, desk, store, "A day later, no new mail: the sweep reads nothing, the clock decides")
+            )
         _read_back(sb, client, result)
         counters = sb.control.counters()
         result.api_calls = counters["total_calls"]
@@ -99,7 +108,7 @@ def run_demo(finale=None) -> DemoResult:
         return result
 
 
-def _audit(desk, store_path: Path, now_ms: int) -> tuple[dict, dict]:
+def _audit(desk: Desk, store_path: Path, now_ms: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """The operator's view of the demo desk: status and a 30-day report, as their --json shapes."""
     from gmaildesk.audit import queries, shapes
     from gmaildesk.audit.db import Slas, open_store
@@ -114,140 +123,199 @@ def _audit(desk, store_path: Path, now_ms: int) -> tuple[dict, dict]:
     return status, report
 
 
-def _sweep(sb: SandboxHandle, client, desk, store: Store, title: str) -> SweepRun:
-    outcome = sweep_engine.run(HttpGmailApi(client), desk, store, now_ms=sb.sandbox.now_ms())
+def _sweep(sb: SandboxHandle, api: HttpGmailApi, desk: Desk, store: Store, title: str) -> SweepRun:
+    outcome = sweep_engine.run(api, desk, store, now_ms=sb.sandbox.now_ms())
     names = {t.thread_id: t for t in outcome.transitions}
-    lines = [f"{_subject(client, thread_id)}: {t.from_state or '-'} -> {t.to_state} ({t.reason})"
-             for thread_id, t in names.items()]
+    lines = [
+        f"{_subject(api, thread_id)}: {t.from_state or '-'} -> {t.to_state} ({t.reason})"
+        for thread_id, t in names.items()
+    ]
     return SweepRun(title, lines, dict(outcome.by_state), outcome.api_calls, outcome.threads_read)
 
 
-def _subject(client, thread_id: str) -> str:
-    thread = client.execute(client.users().threads().get(userId="me", id=thread_id, format="metadata",
-                                                         metadataHeaders=["Subject"]), "reading a subject")
-    headers = thread["messages"][0]["payload"]["headers"]
-    return next((h["value"] for h in headers if h["name"].lower() == "subject"), thread_id)
+def _subject(api: HttpGmailApi, thread_id: str) -> str:
+    (thread,) = api.threads([thread_id], ["Subject"])
+    if isinstance(thread, GmailDeskError):
+        raise thread
+    return next((value for name, value in thread.messages[0].headers if name.lower() == "subject"), thread_id)
 
 
-def _set_up_desk(client, work: Path, result: DemoResult):
+def _set_up_desk(client: GmailClient, api: HttpGmailApi, work: Path, result: DemoResult) -> Desk:
     """`gmaildesk init` + `plan` + `apply` of the example desk, then a second plan: empty."""
     write_example(work)
     desk = load_desk(work / "desk.yaml")
     # The example forwards crash reports to the dev team; Gmail only forwards to an address
     # the mailbox has verified (same domain: accepted at once).
-    client.execute(client.users().settings().forwardingAddresses().create(
-        userId="me", body={"forwardingEmail": COLLEAGUE}), "adding the dev team as forwarding address")
+    client.execute(
+        client.users().settings().forwardingAddresses().create(userId="me", body={"forwardingEmail": COLLEAGUE}),
+        "adding the dev team as forwarding address",
+    )
     record = Ownership.load(work / "desk-state.json", desk.mailbox)
-    plan = desk_plan.build(desk, read.current(client), record)
-    outcome = desk_apply.execute(plan, client, record)
-    replan = desk_plan.build(desk, read.current(client), record)
+    plan = desk_plan.build(desk, read.current(api), record)
+    outcome = desk_apply.execute(plan, api, record)
+    replan = desk_plan.build(desk, read.current(api), record)
     result.desk = DeskSetup(plan.render_text(), len(outcome.done), outcome.status, replan.render_text())
     return desk
 
 
-def _customer_mail(sb: SandboxHandle, sender: str, subject: str, text: str, to: str = SUPPORT, **extra) -> dict:
-    raw = build_message(from_=sender, to=[to], subject=subject, text=text,
-                        date_ms=sb.sandbox.now_ms(), **extra)
+def _customer_mail(
+    sb: SandboxHandle, sender: str, subject: str, text: str, to: str = SUPPORT, **extra: Any
+) -> dict[str, Any]:
+    raw = build_message(from_=sender, to=[to], subject=subject, text=text, date_ms=sb.sandbox.now_ms(), **extra)
     return sb.control.deliver(SUPPORT, raw)
 
 
-def _reply(client, thread_id: str, to: str, subject: str, text: str) -> dict:
+def _reply(client: GmailClient, thread_id: str, to: str, subject: str, text: str) -> dict[str, Any]:
     """Answer the newest message of a thread through messages.send, threaded as Gmail requires."""
     users = client.users()
-    thread = client.execute(users.threads().get(userId="me", id=thread_id, format="metadata",
-                                                metadataHeaders=["Message-ID", "References"]), "reading the thread")
+    thread = client.execute(
+        users.threads().get(userId="me", id=thread_id, format="metadata", metadataHeaders=["Message-ID", "References"]),
+        "reading the thread",
+    )
     last = thread["messages"][-1]["payload"]["headers"]
     message_id = next(h["value"] for h in last if h["name"].lower() == "message-id")
     refs = next((h["value"] for h in last if h["name"].lower() == "references"), "")
-    raw = build_message(from_=f"Acme Support <{SUPPORT}>", to=[to], subject=subject, text=text,
-                        in_reply_to=message_id, references=[*refs.split(), message_id], date_ms=0)
-    return client.execute(users.messages().send(userId="me", body={"raw": b64url_encode(raw), "threadId": thread_id}),
-                          "sending a reply")
+    raw = build_message(
+        from_=f"Acme Support <{SUPPORT}>",
+        to=[to],
+        subject=subject,
+        text=text,
+        in_reply_to=message_id,
+        references=[*refs.split(), message_id],
+        date_ms=0,
+    )
+    return client.execute(
+        users.messages().send(userId="me", body={"raw": b64url_encode(raw), "threadId": thread_id}), "sending a reply"
+    )
 
 
-def _morning_of_mail(sb: SandboxHandle, client, result: DemoResult) -> None:
+def _morning_of_mail(sb: SandboxHandle, client: GmailClient, result: DemoResult) -> None:
     steps = result.steps
-    ann = _customer_mail(sb, "Ann Lee <ann@customer.example>", "Invoice 1042 charged twice",
-                         "Hello, my card was charged twice for invoice 1042. Can you refund one?",
-                         to="billing@example.com")
+    ann = _customer_mail(
+        sb,
+        "Ann Lee <ann@customer.example>",
+        "Invoice 1042 charged twice",
+        "Hello, my card was charged twice for invoice 1042. Can you refund one?",
+        to="billing@example.com",
+    )
     steps.append("Ann (customer) writes to billing@ about a double charge; the desk acknowledges it")
     sb.control.advance_clock(2 * 3600 + 600)
-    _reply(client, ann["threadId"], "ann@customer.example", "Re: Invoice 1042 charged twice",
-           "Hi Ann, sorry about that - the duplicate charge is refunded today.")
+    _reply(
+        client,
+        ann["threadId"],
+        "ann@customer.example",
+        "Re: Invoice 1042 charged twice",
+        "Hi Ann, sorry about that - the duplicate charge is refunded today.",
+    )
     steps.append("2h10m later we answer Ann (messages.send, threaded)")
     sb.control.advance_clock(1800)
-    thanks = build_message(from_="Ann Lee <ann@customer.example>", to=["billing@example.com"],
-                           subject="Re: Invoice 1042 charged twice",
-                           text="Thanks! One more question: can I get a PDF receipt?", date_ms=sb.sandbox.now_ms(),
-                           in_reply_to=_last_message_id(client, ann["threadId"]))
+    thanks = build_message(
+        from_="Ann Lee <ann@customer.example>",
+        to=["billing@example.com"],
+        subject="Re: Invoice 1042 charged twice",
+        text="Thanks! One more question: can I get a PDF receipt?",
+        date_ms=sb.sandbox.now_ms(),
+        in_reply_to=_last_message_id(client, ann["threadId"]),
+    )
     sb.control.deliver(SUPPORT, thanks)
     steps.append("Ann answers back in the same conversation")
 
-    bob = _customer_mail(sb, "Bob Ray <bob@shop.example>", "App crashes on login",
-                         "Since the update the app crashes as soon as I log in.")
+    bob = _customer_mail(
+        sb,
+        "Bob Ray <bob@shop.example>",
+        "App crashes on login",
+        "Since the update the app crashes as soon as I log in.",
+    )
     steps.append("Bob reports a crash")
     sb.control.advance_clock(15 * 60)
-    _reply(client, bob["threadId"], COLLEAGUE, "Fwd: App crashes on login",
-           "Dev team, can you look at Bob's crash below?")
+    _reply(
+        client, bob["threadId"], COLLEAGUE, "Fwd: App crashes on login", "Dev team, can you look at Bob's crash below?"
+    )
     steps.append("We forward Bob's report to the dev team (a sandbox mailbox too)")
 
-    carla = _customer_mail(sb, "Carla Diaz <carla@retail.example>", "Change of delivery address",
-                           "Please ship my order to the new address below.")
+    carla = _customer_mail(
+        sb,
+        "Carla Diaz <carla@retail.example>",
+        "Change of delivery address",
+        "Please ship my order to the new address below.",
+    )
     sb.control.advance_clock(40 * 60)
-    _reply(client, carla["threadId"], "carla@retail.example", "Re: Change of delivery address",
-           "Done, the order ships to the new address.")
-    ooo = build_message(from_="Carla Diaz <carla@retail.example>", to=[SUPPORT],
-                        subject="Automatic reply: Re: Change of delivery address",
-                        text="I am out of the office until Monday.", date_ms=sb.sandbox.now_ms(),
-                        in_reply_to=_last_message_id(client, carla["threadId"]),
-                        extra_headers=[("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")])
+    _reply(
+        client,
+        carla["threadId"],
+        "carla@retail.example",
+        "Re: Change of delivery address",
+        "Done, the order ships to the new address.",
+    )
+    ooo = build_message(
+        from_="Carla Diaz <carla@retail.example>",
+        to=[SUPPORT],
+        subject="Automatic reply: Re: Change of delivery address",
+        text="I am out of the office until Monday.",
+        date_ms=sb.sandbox.now_ms(),
+        in_reply_to=_last_message_id(client, carla["threadId"]),
+        extra_headers=[("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")],
+    )
     sb.control.deliver(SUPPORT, ooo)
     steps.append("Carla's out-of-office answers our reply")
 
-    bounce = build_message(from_="Mail Delivery Subsystem <mailer-daemon@mx.example>", to=[SUPPORT],
-                           subject="Undelivered Mail Returned to Sender",
-                           text="This is the mail system at host mx.example. Your message could not be delivered.",
-                           date_ms=sb.sandbox.now_ms(),
-                           extra_headers=[("Auto-Submitted", "auto-replied"), ("Return-Path", "<>")])
+    bounce = build_message(
+        from_="Mail Delivery Subsystem <mailer-daemon@mx.example>",
+        to=[SUPPORT],
+        subject="Undelivered Mail Returned to Sender",
+        text="This is the mail system at host mx.example. Your message could not be delivered.",
+        date_ms=sb.sandbox.now_ms(),
+        extra_headers=[("Auto-Submitted", "auto-replied"), ("Return-Path", "<>")],
+    )
     sb.control.deliver(SUPPORT, bounce)
     steps.append("A bounce arrives from a mailer-daemon")
-    newsletter = build_message(from_="Tools Weekly <news@tools.example>", to=[SUPPORT], subject="This week in tools",
-                               text="Ten tools for your support team.", date_ms=sb.sandbox.now_ms(),
-                               extra_headers=[("List-Id", "Tools Weekly <weekly.tools.example>"),
-                                              ("List-Unsubscribe", "<mailto:unsubscribe@tools.example>"),
-                                              ("Precedence", "list")])
+    newsletter = build_message(
+        from_="Tools Weekly <news@tools.example>",
+        to=[SUPPORT],
+        subject="This week in tools",
+        text="Ten tools for your support team.",
+        date_ms=sb.sandbox.now_ms(),
+        extra_headers=[
+            ("List-Id", "Tools Weekly <weekly.tools.example>"),
+            ("List-Unsubscribe", "<mailto:unsubscribe@tools.example>"),
+            ("Precedence", "list"),
+        ],
+    )
     sb.control.deliver(SUPPORT, newsletter)
     steps.append("A newsletter (list mail) arrives")
 
 
-def _last_message_id(client, thread_id: str) -> str:
-    thread = client.execute(client.users().threads().get(userId="me", id=thread_id, format="metadata",
-                                                         metadataHeaders=["Message-ID"]), "reading the thread")
+def _last_message_id(client: GmailClient, thread_id: str) -> str:
+    thread = client.execute(
+        client.users().threads().get(userId="me", id=thread_id, format="metadata", metadataHeaders=["Message-ID"]),
+        "reading the thread",
+    )
     headers = thread["messages"][-1]["payload"]["headers"]
     return next(h["value"] for h in headers if h["name"].lower() == "message-id")
 
 
-def _read_back(sb: SandboxHandle, client, result: DemoResult) -> None:
+def _read_back(sb: SandboxHandle, client: GmailClient, result: DemoResult) -> None:
     """List every conversation and fetch them in one batch, the way gmaildesk reads Gmail."""
     users = client.users()
     listing = client.execute(users.threads().list(userId="me", maxResults=100), "listing threads")
     ids = [t["id"] for t in listing.get("threads", [])]
     threads = client.execute_batch(
         [users.threads().get(userId="me", id=i, format="metadata", metadataHeaders=["From", "Subject"]) for i in ids],
-        "reading threads")
+        "reading threads",
+    )
     labels = {lab["id"]: lab["name"] for lab in client.execute(users.labels().list(userId="me"))["labels"]}
     for thread in threads:
         first, last = thread["messages"][0], thread["messages"][-1]
         header = {h["name"].lower(): h["value"] for h in first["payload"]["headers"]}
         last_from = next((h["value"] for h in last["payload"]["headers"] if h["name"].lower() == "from"), "")
         names = sorted({labels.get(i, i) for m in thread["messages"] for i in m.get("labelIds", [])})
-        result.threads.append(ThreadRow(thread["id"], header.get("subject", ""), len(thread["messages"]),
-                                        last_from, names))
+        result.threads.append(
+            ThreadRow(thread["id"], header.get("subject", ""), len(thread["messages"]), last_from, names)
+        )
     # The sandbox serves several mailboxes; the dev team's is addressed by its userId.
     inbox = client.execute(users.messages().list(userId=COLLEAGUE, labelIds=["INBOX"]))
     for ref in inbox.get("messages", []):
-        msg = client.execute(users.messages().get(userId=COLLEAGUE, id=ref["id"], format="metadata",
-                                                  metadataHeaders=["Subject"]))
+        msg = client.execute(
+            users.messages().get(userId=COLLEAGUE, id=ref["id"], format="metadata", metadataHeaders=["Subject"])
+        )
         result.colleague_inbox.append(msg["payload"]["headers"][0]["value"])
-
-

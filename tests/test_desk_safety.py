@@ -26,6 +26,7 @@ from gmaildesk.desk import plan as desk_plan
 from gmaildesk.desk import read
 from gmaildesk.desk.ownership import Ownership, state_path
 from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.connection import client_for_http, new_http
 from gmaildesk.gmail.retry import RetryPolicy
 from gmaildesk.lock import AccountLock, lock_path
@@ -306,14 +307,14 @@ def test_gmails_1000_filter_limit_is_refused_before_writing_and_a_500_there_is_n
         tmp_path, SMALL + "filters:\n  - name: one\n    match: {from: one@x.example}\n    actions: {archive: true}\n"
     )
     _fill_filters(env, gmail, 3, start=995)
-    client = no_sleep_client(env.url)
+    api = HttpGmailApi(no_sleep_client(env.url))
     desk_obj = load_desk(config)
     record = Ownership.load(tmp_path / "state.json", SUPPORT)
-    the_plan = desk_plan.build(desk_obj, read.current(client), record)
+    the_plan = desk_plan.build(desk_obj, read.current(api), record)
     assert [c.action for c in the_plan.filters] == ["create", "create"]
     _fill_filters(env, gmail, 1, start=998)  # 999 + the department filter = 1,000
     creates_before = gmail_calls(env)["gmail.users.settings.filters.create"]
-    result = desk_apply.execute(the_plan, client, record)
+    result = desk_apply.execute(the_plan, api, record)
     creates = gmail_calls(env)["gmail.users.settings.filters.create"] - creates_before
     assert creates == 1 + desk_apply.FILTER_CREATE_ATTEMPTS  # one made, then the 1,001st tried twice
     assert result.status == "partial"
@@ -446,25 +447,26 @@ class AnswerLostOnce(httplib2.Http):
 def test_a_label_create_whose_answer_was_lost_is_adopted_on_the_409(env, tmp_path, gmail, lost):
     http = AnswerLostOnce(lost)
     client = no_sleep_client(env.url, http)
+    api = HttpGmailApi(client)
     desk = load_desk_text(SMALL)
     record = Ownership.load(tmp_path / "state.json", SUPPORT)
-    result = desk_apply.execute(desk_plan.build(desk, read.current(client), record), client, record)
+    result = desk_apply.execute(desk_plan.build(desk, read.current(api), record), api, record)
     assert http.lost == 1 and result.status == "ok", result.failures
     assert client.stats.retries == 1
     labels = {label["name"]: label["id"] for label in gmail.labels().list(userId="me").execute()["labels"]}
     saved = json.loads((tmp_path / "state.json").read_text())
     assert saved["labels"][labels[lost]] == {"name": lost}, "the label the lost answer made is recorded as ours"
     assert len(saved["labels"]) == 9
-    assert desk_plan.build(desk, read.current(client), Ownership.load(tmp_path / "state.json", SUPPORT)).is_empty()
+    assert desk_plan.build(desk, read.current(api), Ownership.load(tmp_path / "state.json", SUPPORT)).is_empty()
 
 
 def test_a_409_without_a_retry_is_someone_elses_label_and_not_adopted(env, tmp_path, gmail):
-    client = no_sleep_client(env.url)
+    api = HttpGmailApi(no_sleep_client(env.url))
     desk = load_desk_text(SMALL)
     record = Ownership.load(tmp_path / "state.json", SUPPORT)
-    the_plan = desk_plan.build(desk, read.current(client), record)
+    the_plan = desk_plan.build(desk, read.current(api), record)
     gmail.labels().create(userId="me", body={"name": "Dept"}).execute()  # a colleague, just now
-    result = desk_apply.execute(the_plan, client, record)
+    result = desk_apply.execute(the_plan, api, record)
     assert result.failures[0].message.startswith("creating label 'Dept': Label name exists or conflicts (HTTP 409")
     assert "Dept" not in {v["name"] for v in json.loads((tmp_path / "state.json").read_text())["labels"].values()}
 

@@ -15,32 +15,40 @@ version is only deleted once its new one exists, and no label is deleted after a
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Literal, Mapping
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 from gmaildesk.desk import filters, vacation
-from gmaildesk.desk.filters import FilterChange
+from gmaildesk.desk.filters import FilterChange, UpstreamFilter
 from gmaildesk.desk.labels import LabelChange
 from gmaildesk.desk.ownership import OwnedFilter, Ownership, RecordNotSaved
 from gmaildesk.desk.plan import MAX_FILTERS, Plan
 from gmaildesk.desk.sendas import VERIFY_HINT, SendAsChange, pending_note, signature_form
+from gmaildesk.desk.vacation import VacationChange
 from gmaildesk.errors import GmailDeskError
-from gmaildesk.gmail.errors import http_status
+from gmaildesk.gmail.api import DeskApi
+from gmaildesk.gmail.errors import GmailApiError
+from gmaildesk.gmail.types import Json
 
-FORWARD_HINT = ("Gmail forwards only to verified forwarding addresses: add {address} under Settings > "
-                "Forwarding and POP/IMAP, and confirm it")
-SMTP_HINT = ("Gmail connects to the SMTP server before it creates the alias, and that failed: check smtp.host "
-             "({host}), smtp.port ({port}), smtp.security ({security}: ssl for port 465, starttls for 587), "
-             "smtp.username ({username}) and the password in ${password_env}")
+FORWARD_HINT = (
+    "Gmail forwards only to verified forwarding addresses: add {address} under Settings > "
+    "Forwarding and POP/IMAP, and confirm it"
+)
+SMTP_HINT = (
+    "Gmail connects to the SMTP server before it creates the alias, and that failed: check smtp.host "
+    "({host}), smtp.port ({port}), smtp.security ({security}: ssl for port 465, starttls for 587), "
+    "smtp.username ({username}) and the password in ${password_env}"
+)
 FILTER_LIMIT_HINT = "delete filters the mailbox no longer needs (Gmail: Settings > Filters), then apply again"
 # Gmail answers the filter past its 1,000 with a 500 (elie222/inbox-zero PR #1192): one retry
 # covers a real server hiccup, seven would only hammer a mailbox that is full.
 FILTER_CREATE_ATTEMPTS = 2
 
 Status = Literal["ok", "partial", "error"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ class Problem:
     message: str
     hints: tuple[str, ...] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"message": self.message, "hints": list(self.hints)}
 
 
@@ -61,14 +69,18 @@ class ApplyResult:
     warnings: tuple[Problem, ...]
     failures: tuple[Problem, ...]
 
-    def to_json(self) -> dict:
-        return {"status": self.status, "done": list(self.done), "warnings": [w.to_json() for w in self.warnings],
-                "failures": [f.to_json() for f in self.failures]}
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "done": list(self.done),
+            "warnings": [w.to_json() for w in self.warnings],
+            "failures": [f.to_json() for f in self.failures],
+        }
 
 
 @dataclass
 class _Run:
-    client: Any
+    api: DeskApi
     ownership: Ownership
     label_ids: dict[str, str]  # casefolded name -> id
     label_names: dict[str, str]  # id -> name as Gmail has it
@@ -77,10 +89,14 @@ class _Run:
     failures: list[Problem] = field(default_factory=list)
     filters_full: bool = False  # Gmail refused a filter for the 1,000 limit: create no more
 
-    def call(self, request: Any, what: str) -> Any:
-        return self.client.execute(request, what)
+    def call(self, what: str, step: Callable[[], T]) -> T:
+        """One Gmail call; its failure says what we were doing."""
+        try:
+            return step()
+        except GmailApiError as error:
+            raise error.with_context(what) from error
 
-    def attempt(self, step: Callable[[], Any], change: Any = None) -> bool:
+    def attempt(self, step: Callable[[], object], change: LabelChange | FilterChange | None = None) -> bool:
         """Run one write; a GmailDeskError becomes a failure. With *change*, a success is listed as done.
 
         A record that cannot be saved stops the run: more writes would go unremembered.
@@ -103,7 +119,7 @@ class _Run:
 
 def smtp_passwords(plan: Plan, environ: Mapping[str, str]) -> dict[str, str]:
     """Password per alias address, read from the named variables; GmailDeskError naming a missing one."""
-    passwords = {}
+    passwords: dict[str, str] = {}
     for change in plan.send_as:
         if change.smtp is None:
             continue
@@ -111,17 +127,20 @@ def smtp_passwords(plan: Plan, environ: Mapping[str, str]) -> dict[str, str]:
         if not value:
             raise GmailDeskError(
                 f"send_as {change.address}: the environment variable {change.smtp.password_env} is not set; "
-                f"it holds the SMTP password", [f"export {change.smtp.password_env}=... and apply again"])
+                f"it holds the SMTP password",
+                [f"export {change.smtp.password_env}=... and apply again"],
+            )
         passwords[change.address] = value
     return passwords
 
 
-def execute(plan: Plan, client: Any, ownership: Ownership, environ: Mapping[str, str] | None = None) -> ApplyResult:
+def execute(plan: Plan, api: DeskApi, ownership: Ownership, environ: Mapping[str, str] | None = None) -> ApplyResult:
     """Make the changes of *plan*; nothing is written if an SMTP password variable is missing
     or the ownership record cannot be saved."""
     passwords = smtp_passwords(plan, os.environ if environ is None else environ)
-    run = _Run(client, ownership, dict(plan.label_ids), dict(plan.label_names))
+    run = _Run(api, ownership, dict(plan.label_ids), dict(plan.label_names))
     if plan.changes() or plan.adopt or plan.forget or plan.forget_labels or plan.disown:
+
         def bookkeeping(record: Ownership) -> None:
             record.filters.update(dict(plan.adopt))
             for key in plan.forget:
@@ -132,26 +151,25 @@ def execute(plan: Plan, client: Any, ownership: Ownership, environ: Mapping[str,
             for label_id, name in plan.disown:
                 record.labels.pop(label_id, None)
                 record.disowned[label_id] = name
+
         run.record(bookkeeping)  # also proves the record can be saved before Gmail is touched
     _labels_and_filters(plan, run)
     if plan.vacation is not None:
-        _vacation(plan, run)
+        _vacation(plan.vacation, run)
     for change in plan.send_as:
         _send_as(change, passwords.get(change.address), run)
     return ApplyResult(_status(run), tuple(run.done), tuple(run.warnings), tuple(run.failures))
 
 
-def _vacation(plan: Plan, run: _Run) -> None:
-    body = plan.vacation.to_gmail()
+def _vacation(change: VacationChange, run: _Run) -> None:
+    body = change.to_gmail()
     try:
-        settings = run.client.users().settings()
-        returned = run.call(settings.updateVacation(userId=run.client.user_id, body=body),
-                            "updating the vacation responder")
+        returned = run.call("updating the vacation responder", lambda: run.api.update_vacation(body))
     except GmailDeskError as error:
         run.failures.append(Problem(error.message, error.hints))
         return
-    run.record(lambda record: record.written.update(vacation.forms(plan.vacation.after, returned or {})))
-    run.done.append(plan.vacation.render()[0])
+    run.record(lambda record: record.written.update(vacation.forms(change.after, returned)))
+    run.done.append(change.render()[0])
 
 
 def _status(run: _Run) -> Status:
@@ -161,60 +179,82 @@ def _status(run: _Run) -> Status:
 
 
 def _labels_and_filters(plan: Plan, run: _Run) -> None:
-    settings = run.client.users().settings()
-    labels_api = run.client.users().labels()
-    me = run.client.user_id
     for change in plan.labels:
         if change.action == "create":
-            run.attempt(lambda: _create_label(change, run, labels_api, me))
+            run.attempt(partial(_create_label, change, run))
     for change in plan.labels:
         if change.action == "update":
-            body = {"color": {"backgroundColor": change.after.background, "textColor": change.after.text}}
-            run.attempt(lambda: run.call(labels_api.patch(userId=me, id=change.label_id, body=body),
-                                         f"changing the colour of label '{change.name}'"), change)
+            run.attempt(partial(_recolour_label, change, run), change)
     created_ok = set()
-    for change in plan.filters:
-        if change.action in ("create", "replace") and run.attempt(lambda: _create_filter(change, run, settings, me)):
-            created_ok.add(change.key)
+    for filter_change in plan.filters:
+        if filter_change.action in ("create", "replace") and run.attempt(partial(_create_filter, filter_change, run)):
+            created_ok.add(filter_change.key)
         if run.filters_full:
             break
-    for change in plan.filters:
-        if change.action == "replace" and change.key in created_ok:
+    for filter_change in plan.filters:
+        if filter_change.action == "replace" and filter_change.key in created_ok:
             # The new version is in place: a failure here leaves a duplicate, not a gap.
-            run.attempt(lambda: run.call(settings.filters().delete(userId=me, id=change.before.id),
-                                         f"deleting the old version of filter {change.key} (id {change.before.id}; "
-                                         f"the new one is in place)"))
-        elif change.action == "delete":
-            def delete() -> None:
-                run.call(settings.filters().delete(userId=me, id=change.before.id), f"deleting filter {change.key}")
-                run.record(lambda record: record.filters.pop(change.key, None))
-            run.attempt(delete, change)
+            run.attempt(partial(_delete_old_version, filter_change, run))
+        elif filter_change.action == "delete":
+            run.attempt(partial(_delete_filter, filter_change, run), filter_change)
     deletions = [c for c in plan.labels if c.action == "delete"]
     if deletions and run.failures:
-        run.failures.append(Problem(f"{len(deletions)} label deletion(s) skipped after the failure above",
-                                    ("apply again once the failure is fixed",)))
+        run.failures.append(
+            Problem(
+                f"{len(deletions)} label deletion(s) skipped after the failure above",
+                ("apply again once the failure is fixed",),
+            )
+        )
         return
     for change in deletions:
-        def delete_label() -> None:
-            run.call(labels_api.delete(userId=me, id=change.label_id), f"deleting label '{change.name}'")
-            run.record(lambda record: record.labels.pop(change.label_id, None))
-        run.attempt(delete_label, change)
+        run.attempt(partial(_delete_label, change, run), change)
 
 
-def _create_label(change: LabelChange, run: _Run, labels_api: Any, me: str) -> None:
-    body: dict = {"name": change.name, "labelListVisibility": "labelShow", "messageListVisibility": "show"}
+def _recolour_label(change: LabelChange, run: _Run) -> None:
+    colour = change.after
+    if colour is None:
+        raise ValueError(f"label change {change.name}: update without the colour to set")
+    body = {"color": {"backgroundColor": colour.background, "textColor": colour.text}}
+    run.call(f"changing the colour of label '{change.name}'", lambda: run.api.patch_label(change.label_id, body))
+
+
+def _delete_label(change: LabelChange, run: _Run) -> None:
+    run.call(f"deleting label '{change.name}'", lambda: run.api.delete_label(change.label_id))
+    run.record(lambda record: record.labels.pop(change.label_id, None))
+
+
+def _delete_old_version(change: FilterChange, run: _Run) -> None:
+    old = _before(change)
+    run.call(
+        f"deleting the old version of filter {change.key} (id {old.id}; the new one is in place)",
+        lambda: run.api.delete_filter(old.id),
+    )
+
+
+def _delete_filter(change: FilterChange, run: _Run) -> None:
+    old = _before(change)
+    run.call(f"deleting filter {change.key}", lambda: run.api.delete_filter(old.id))
+    run.record(lambda record: record.filters.pop(change.key, None))
+
+
+def _before(change: FilterChange) -> UpstreamFilter:
+    if change.before is None:
+        raise ValueError(f"filter change {change.key}: {change.action} without the filter it changes")
+    return change.before
+
+
+def _create_label(change: LabelChange, run: _Run) -> None:
+    body: dict[str, Any] = {"name": change.name, "labelListVisibility": "labelShow", "messageListVisibility": "show"}
     if change.after:
         body["color"] = {"backgroundColor": change.after.background, "textColor": change.after.text}
-    retries_before = run.client.stats.retries
     try:
-        created = run.call(labels_api.create(userId=me, body=body), f"creating label '{change.name}'")
-    except GmailDeskError as error:
-        retried = run.client.stats.retries > retries_before
-        if not (retried and http_status(error) == 409):
+        created = run.call(f"creating label '{change.name}'", lambda: run.api.create_label(body))
+    except GmailApiError as error:
+        if not (error.attempts > 1 and error.status == 409):
             raise
         # Our earlier attempt made the label but its answer was lost, so the retry met it
         # (409 "Label name exists or conflicts", Gmail's answer to a duplicate name).
-        created = _label_we_made(change, body, run, labels_api, me, error)
+        created = _label_we_made(change, body, run, error)
     run.label_ids[change.name.casefold()] = created["id"]
     run.label_ids[created["name"].casefold()] = created["id"]
     run.label_names[created["id"]] = created["name"]
@@ -222,58 +262,52 @@ def _create_label(change: LabelChange, run: _Run, labels_api: Any, me: str) -> N
     run.done.extend(change.render())
 
 
-def _label_we_made(change: LabelChange, body: dict, run: _Run, labels_api: Any, me: str,
-                   error: GmailDeskError) -> dict:
+def _label_we_made(change: LabelChange, body: Json, run: _Run, error: GmailApiError) -> Json:
     """The label a lost-answer create made, read back; refuse if it is not what we asked for."""
     what = f"reading the label '{change.name}' a retried create met"
-    listed = run.call(labels_api.list(userId=me), what)
-    for entry in listed.get("labels", []):
-        if entry.get("type") == "user" and entry["name"].casefold() == change.name.casefold():
-            label = run.call(labels_api.get(userId=me, id=entry["id"]), what)  # list answers no colours
+    for entry in run.call(what, run.api.labels):
+        if entry.resource.get("type") == "user" and entry.name.casefold() == change.name.casefold():
+            label = run.call(what, partial(run.api.label, entry.id))  # list answers no colours
             if "color" not in body or label.get("color") == body["color"]:
                 return label
             break
-    raise GmailDeskError(error.message, (*error.hints, f"a label named '{change.name}' exists but differs from the "
-                                         f"one asked for; rename it in Gmail or in desk.yaml"), error.exit_code)
+    raise error.with_hints(
+        f"a label named '{change.name}' exists but differs from the one asked for; rename it in Gmail or in desk.yaml"
+    )
 
 
-@contextmanager
-def _attempts(client: Any, limit: int) -> Iterator[None]:
-    """At most *limit* attempts for the calls made inside (the client's policy is otherwise unchanged)."""
-    policy = client.policy
-    client.policy = dataclasses.replace(policy, max_attempts=min(limit, policy.max_attempts))
-    try:
-        yield
-    finally:
-        client.policy = policy
-
-
-def _create_filter(change: FilterChange, run: _Run, settings: Any, me: str) -> None:
-    digest = change.after.hash
+def _create_filter(change: FilterChange, run: _Run) -> None:
+    after = change.after
+    if after is None:
+        raise ValueError(f"filter change {change.key}: {change.action} without the filter to create")
+    digest = after.hash
     if change.existing_id is not None:  # the new version is already there: adopt it
         new_id, returned = change.existing_id, change.existing_form
     else:
         try:
-            body = change.after.to_gmail(run.label_ids)
+            body = after.to_gmail(run.label_ids)
         except KeyError as missing:
             raise GmailDeskError(f"creating filter {change.key}: label {missing} does not exist") from None
         try:
-            with _attempts(run.client, FILTER_CREATE_ATTEMPTS):
-                created = run.call(settings.filters().create(userId=me, body=body), f"creating filter {change.key}")
-        except GmailDeskError as error:
-            if change.after.forward and "forwarding" in error.message:
-                raise GmailDeskError(error.message, (*error.hints, FORWARD_HINT.format(address=change.after.forward)),
-                                     error.exit_code) from None
-            if (http_status(error) or 0) >= 500:
-                _check_filter_limit(change, run, settings, me)
+            created = run.call(
+                f"creating filter {change.key}",
+                lambda: run.api.create_filter(body, max_attempts=FILTER_CREATE_ATTEMPTS),
+            )
+        except GmailApiError as error:
+            # A forward to an address the mailbox has not verified: 400 failedPrecondition
+            # "Unrecognized forwarding address" (mbrt/gmailctl#56).
+            if after.forward and error.status == 400 and error.reason == "failedPrecondition":
+                raise error.with_hints(FORWARD_HINT.format(address=after.forward)) from None
+            if (error.status or 0) >= 500:
+                _check_filter_limit(change, run)
             raise
-        new_id = created["id"]
+        new_id = str(created["id"])
         returned = _returned_hash(created, run, digest)
     run.record(lambda record: record.filters.__setitem__(change.key, OwnedFilter(new_id, digest, returned)))
     run.done.extend(change.render())
 
 
-def _returned_hash(created: dict, run: _Run, asked: str) -> str:
+def _returned_hash(created: Json, run: _Run, asked: str) -> str:
     """The hash of the filter as Gmail returned it; "" when that is the one asked for."""
     labels = [{"id": i, "name": n, "type": "user"} for i, n in run.label_names.items()]
     found = filters.from_gmail([created], labels)
@@ -281,35 +315,40 @@ def _returned_hash(created: dict, run: _Run, asked: str) -> str:
     return "" if returned == asked else returned
 
 
-def _check_filter_limit(change: FilterChange, run: _Run, settings: Any, me: str) -> None:
+def _check_filter_limit(change: FilterChange, run: _Run) -> None:
     """After a 500 on filters.create: if the mailbox is at Gmail's filter limit, say so (and stop)."""
     try:
-        listed = run.call(settings.filters().list(userId=me), "counting the mailbox's filters")
+        count = len(run.call("counting the mailbox's filters", run.api.filters))
     except GmailDeskError:
         return
-    count = len((listed or {}).get("filter", []))
     if count >= MAX_FILTERS:
         run.filters_full = True
-        raise GmailDeskError(f"creating filter {change.key}: Gmail allows at most {MAX_FILTERS:,} filters and the "
-                             f"mailbox has {count}; no further filter was created", [FILTER_LIMIT_HINT]) from None
+        raise GmailDeskError(
+            f"creating filter {change.key}: Gmail allows at most {MAX_FILTERS:,} filters and the "
+            f"mailbox has {count}; no further filter was created",
+            [FILTER_LIMIT_HINT],
+        ) from None
 
 
 def _send_as(change: SendAsChange, password: str | None, run: _Run) -> None:
-    api = run.client.users().settings().sendAs()
-    me = run.client.user_id
+    returned: Json | None
     try:
         if change.action == "create":
-            returned = run.call(api.create(userId=me, body=change.to_gmail(password)),
-                                f"creating send-as {change.address}")
+            returned = run.call(
+                f"creating send-as {change.address}", lambda: run.api.create_send_as(change.to_gmail(password))
+            )
             run.record(lambda record: record.send_as.add(change.address))
             if returned.get("verificationStatus") == "pending":
-                run.warnings.append(Problem(pending_note(change.address),
-                                            (VERIFY_HINT.format(address=change.address),)))
+                run.warnings.append(
+                    Problem(pending_note(change.address), (VERIFY_HINT.format(address=change.address),))
+                )
         elif change.action == "update":
-            returned = run.call(api.patch(userId=me, sendAsEmail=change.address, body=change.to_gmail(password)),
-                                f"changing send-as {change.address}")
+            returned = run.call(
+                f"changing send-as {change.address}",
+                lambda: run.api.patch_send_as(change.address, change.to_gmail(password)),
+            )
         else:
-            run.call(api.delete(userId=me, sendAsEmail=change.address), f"deleting send-as {change.address}")
+            run.call(f"deleting send-as {change.address}", lambda: run.api.delete_send_as(change.address))
             run.record(lambda record: record.send_as.discard(change.address))
             returned = None
         asked = dict(change.after)
@@ -321,8 +360,16 @@ def _send_as(change: SendAsChange, password: str | None, run: _Run) -> None:
         raise
     except GmailDeskError as error:
         hints = error.hints
-        if change.smtp is not None and change.action != "delete" and http_status(error) == 400:
+        refused = isinstance(error, GmailApiError) and error.status == 400
+        if change.smtp is not None and change.action != "delete" and refused:
             smtp = change.smtp
-            hints = (SMTP_HINT.format(host=smtp.host, port=smtp.port, security=smtp.security,
-                                      username=smtp.username, password_env=smtp.password_env),)
+            hints = (
+                SMTP_HINT.format(
+                    host=smtp.host,
+                    port=smtp.port,
+                    security=smtp.security,
+                    username=smtp.username,
+                    password_env=smtp.password_env,
+                ),
+            )
         run.failures.append(Problem(error.message, hints))

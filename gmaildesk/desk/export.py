@@ -21,9 +21,10 @@ import datetime as dt
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -39,16 +40,22 @@ from gmaildesk.desk.labels import CurrentLabel
 from gmaildesk.desk.ownership import Ownership
 from gmaildesk.desk.read import Current
 from gmaildesk.errors import GmailDeskError
+from gmaildesk.gmail.api import DeskApi
 from gmaildesk.gmail.labels import CONSUMER_DOMAINS, SYSTEM_LABEL_IDS
 
 DEFAULT_DEPARTMENT_PREFIX = "Dept/"
 DEFAULT_STATUS_PREFIX = "Status/"
 _ADD_FLAGS = {"STARRED": ("star", True), "IMPORTANT": ("important", True)}
-_REMOVE_FLAGS = {"INBOX": ("archive", True), "UNREAD": ("mark_read", True), "IMPORTANT": ("important", False),
-                 "SPAM": ("never_spam", True)}
+_REMOVE_FLAGS = {
+    "INBOX": ("archive", True),
+    "UNREAD": ("mark_read", True),
+    "IMPORTANT": ("important", False),
+    "SPAM": ("never_spam", True),
+}
 _CATEGORY_NAMES = {label_id: name for name, label_id in CATEGORY_IDS.items()}
-USER_MADE = ("made outside gmaildesk: the first `apply` of this file adopts it (no write); from then on "
-             "gmaildesk manages it")
+USER_MADE = (
+    "made outside gmaildesk: the first `apply` of this file adopts it (no write); from then on gmaildesk manages it"
+)
 
 
 @dataclass
@@ -94,7 +101,7 @@ def build(mailbox: str, current: Current, record: Ownership, managed_only: bool 
     for label in user_labels:
         if not label.name.startswith(dept_prefix) or label.name.casefold() in status_names:
             continue
-        name = label.name[len(dept_prefix):]
+        name = label.name[len(dept_prefix) :]
         if not name.strip() or (not dept_prefix and label.name.casefold() + "/" == status_prefix.casefold()):
             continue
         result.departments.append(_department(name, label, upstream, key_by_id, used))
@@ -124,6 +131,7 @@ def build(mailbox: str, current: Current, record: Ownership, managed_only: bool 
 
 # --- prefixes and statuses ----------------------------------------------------------------------
 
+
 def _department_prefix(record: Ownership, upstream: Iterable[UpstreamFilter]) -> str:
     """From a department filter gmaildesk recorded: its label minus the department's name."""
     by_id = {flt.id: flt for flt in upstream}
@@ -134,7 +142,7 @@ def _department_prefix(record: Ownership, upstream: Iterable[UpstreamFilter]) ->
         name = key.removeprefix("department:")
         for label in flt.spec.add:
             if label not in SYSTEM_LABEL_IDS and label.endswith(name):
-                prefix = label[:-len(name)]
+                prefix = label[: -len(name)]
                 if prefix == "" or prefix.endswith("/"):
                     return prefix
     return DEFAULT_DEPARTMENT_PREFIX
@@ -161,27 +169,32 @@ def _status_prefix(labels: list[CurrentLabel], owned_ids: set[str], dept_prefix:
 
 def _statuses(labels: list[CurrentLabel], prefix: str) -> tuple[Item, set[str]]:
     """The statuses section and the (casefolded) labels it claims; `managed: false` when none exist."""
-    under = [label for label in labels if label.name.startswith(prefix) and "/" not in label.name[len(prefix):]]
+    under = [label for label in labels if label.name.startswith(prefix) and "/" not in label.name[len(prefix) :]]
     slots: dict[str, CurrentLabel] = {}
     for exact in (True, False):  # "Waiting" first, then "Waiting on customer"
         for status, (default, _) in STATUS_DEFAULTS.items():
             for label in under:
-                suffix = label.name[len(prefix):].casefold()
+                suffix = label.name[len(prefix) :].casefold()
                 fits = suffix == default.casefold() if exact else suffix.startswith(default.casefold() + " ")
                 if status not in slots and fits and label not in slots.values():
                     slots[status] = label
     data: dict[str, Any] = {"prefix": prefix}
     if not slots:
         data["managed"] = False
-        return Item(data, ["no status labels yet, so gmaildesk leaves them alone (`managed: false`); remove "
-                           "that line and apply to create them - the sweep needs them"]), set()
+        return Item(
+            data,
+            [
+                "no status labels yet, so gmaildesk leaves them alone (`managed: false`); remove "
+                "that line and apply to create them - the sweep needs them"
+            ],
+        ), set()
     for status, (default, colour) in STATUS_DEFAULTS.items():
         label = slots.get(status)
         if label is None:
             continue
         entry: dict[str, Any] = {}
-        if label.name[len(prefix):] != default:
-            entry["name"] = label.name[len(prefix):]
+        if label.name[len(prefix) :] != default:
+            entry["name"] = label.name[len(prefix) :]
         if label.colour is not None and label.colour != colour and _palette(label.colour):
             entry["color"] = _colour(label.colour)
         if entry:
@@ -204,15 +217,18 @@ def _palette(colour) -> bool:
 
 # --- departments ----------------------------------------------------------------------------------
 
-def _department(name: str, label: CurrentLabel, upstream: Iterable[UpstreamFilter], key_by_id: dict[str, str],
-                used: set[str]) -> Item:
+
+def _department(
+    name: str, label: CurrentLabel, upstream: Iterable[UpstreamFilter], key_by_id: dict[str, str], used: set[str]
+) -> Item:
     """A department; its routes come from the one query-only filter that adds its label, if any."""
     data: dict[str, Any] = {"name": name}
     if label.colour is not None and _palette(label.colour):
         data["color"] = _colour(label.colour)
     key = f"department:{name}"
-    candidates = [flt for flt in upstream if _routing_query(flt, label.name) is not None
-                  and key_by_id.get(flt.id) in (None, key)]
+    candidates = [
+        flt for flt in upstream if _routing_query(flt, label.name) is not None and key_by_id.get(flt.id) in (None, key)
+    ]
     candidates.sort(key=lambda flt: key_by_id.get(flt.id) != key)  # the recorded one first
     for flt in candidates:
         routes = routes_from_query(_routing_query(flt, label.name))
@@ -226,8 +242,14 @@ def _department(name: str, label: CurrentLabel, upstream: Iterable[UpstreamFilte
 def _routing_query(flt: UpstreamFilter, label: str) -> str | None:
     """The query of a filter that is exactly `query -> add label`, as departments make them."""
     spec = flt.spec
-    if (len(spec.criteria) == 1 and spec.criteria[0][0] == "query" and not spec.remove and not spec.forward
-            and len(spec.add) == 1 and spec.add[0].casefold() == label.casefold()):
+    if (
+        len(spec.criteria) == 1
+        and spec.criteria[0][0] == "query"
+        and not spec.remove
+        and not spec.forward
+        and len(spec.add) == 1
+        and spec.add[0].casefold() == label.casefold()
+    ):
         return str(spec.criteria[0][1])
     return None
 
@@ -288,6 +310,7 @@ def _composes_to(routes: list[dict], query: str) -> bool:
 
 # --- filters --------------------------------------------------------------------------------------
 
+
 def _filter_name(flt: UpstreamFilter, key: str | None, taken: set[str]) -> str:
     """The name the ownership record knows the filter by; a user-made one is named after what it does."""
     if key is not None and key.startswith("filter:"):
@@ -306,8 +329,14 @@ def _filter_entry(flt: UpstreamFilter, name: str) -> dict:
     spec = flt.spec
     criteria = dict(spec.criteria)
     match: dict[str, Any] = {}
-    for gmail_key, desk_key in (("from", "from"), ("to", "to"), ("subject", "subject"), ("query", "query"),
-                                ("negatedQuery", "negated_query"), ("hasAttachment", "has_attachment")):
+    for gmail_key, desk_key in (
+        ("from", "from"),
+        ("to", "to"),
+        ("subject", "subject"),
+        ("query", "query"),
+        ("negatedQuery", "negated_query"),
+        ("hasAttachment", "has_attachment"),
+    ):
         if gmail_key in criteria:
             match[desk_key] = criteria[gmail_key]
     if "size" in criteria:
@@ -348,9 +377,14 @@ def _drop_forwarding_loops(result: Export) -> None:
     """desk.yaml refuses a forward back into the desk (a loop); such a filter stays as it is, unexported."""
     if not any("forward" in item.data["actions"] for item in result.filters):
         return
-    desk = schema.DeskFile.model_validate({
-        "version": 1, "mailbox": result.mailbox, "departments": [item.data for item in result.departments],
-        "send_as": [item.data for item in result.send_as]})
+    desk = schema.DeskFile.model_validate(
+        {
+            "version": 1,
+            "mailbox": result.mailbox,
+            "departments": [item.data for item in result.departments],
+            "send_as": [item.data for item in result.send_as],
+        }
+    )
     kept = []
     for item in result.filters:
         target = item.data["actions"].get("forward")
@@ -366,6 +400,7 @@ def _drop_forwarding_loops(result: Export) -> None:
 
 # --- vacation and send-as ------------------------------------------------------------------------
 
+
 def _auto_ack(settings: dict, mailbox: str, left_out: list[str]) -> Item | None:
     """The responder as auto_ack; None (not managed) when it is off and empty."""
     kept = vacation.canonical(settings)
@@ -376,8 +411,11 @@ def _auto_ack(settings: dict, mailbox: str, left_out: list[str]) -> Item | None:
     if "\n" in subject or "\r" in subject:
         left_out.append("auto_ack: the responder's subject has a line break, which desk.yaml refuses")
         return None
-    for gmail_key, desk_key in (("responseSubject", "subject"), ("responseBodyPlainText", "body_text"),
-                                ("responseBodyHtml", "body_html")):
+    for gmail_key, desk_key in (
+        ("responseSubject", "subject"),
+        ("responseBodyPlainText", "body_text"),
+        ("responseBodyHtml", "body_html"),
+    ):
         if kept.get(gmail_key):
             data[desk_key] = escape_template(str(kept[gmail_key]))
     if kept.get("restrictToContacts"):
@@ -397,7 +435,7 @@ def _auto_ack(settings: dict, mailbox: str, left_out: list[str]) -> Item | None:
 
 
 def _iso_ms(epoch_ms: int) -> str:
-    moment = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=epoch_ms)
+    moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=epoch_ms)
     text = moment.isoformat(timespec="milliseconds" if epoch_ms % 1000 else "seconds")
     return text.replace("+00:00", "Z")
 
@@ -411,7 +449,7 @@ def escape_template(text: str) -> str:
     Jinja would read `{{`, `{%` and `{#` as its own syntax, turn `\\r\\n` into `\\n` and drop one
     trailing newline; each of those is written as an expression or compensated for.
     """
-    escaped = _JINJA_OPEN.sub(lambda m: '{{ "\\r" }}' if m.group(0) == "\r" else '{{ "%s" }}' % m.group(0), text)
+    escaped = _JINJA_OPEN.sub(lambda m: '{{ "\\r" }}' if m.group(0) == "\r" else f'{{{{ "{m.group(0)}" }}}}', text)
     return escaped + "\n" if escaped.endswith("\n") else escaped
 
 
@@ -450,11 +488,17 @@ def _send_as(entries: Iterable[dict], left_out: list[str]) -> list[Item]:
         if smtp:
             if smtp.get("host") and smtp.get("securityMode") in ("none", "ssl", "starttls"):
                 name = password_env(address, envs)
-                data["smtp"] = {"host": smtp["host"], "port": int(smtp.get("port") or 587),
-                                "username": smtp.get("username") or address, "security": smtp["securityMode"],
-                                "password_env": name}
-                comments.append(f"Gmail never reveals the SMTP username or password: check username, and export "
-                                f"{name} before an apply that changes this smtp block")
+                data["smtp"] = {
+                    "host": smtp["host"],
+                    "port": int(smtp.get("port") or 587),
+                    "username": smtp.get("username") or address,
+                    "security": smtp["securityMode"],
+                    "password_env": name,
+                }
+                comments.append(
+                    f"Gmail never reveals the SMTP username or password: check username, and export "
+                    f"{name} before an apply that changes this smtp block"
+                )
             else:
                 left_out.append(f"send_as {address}: its SMTP settings are incomplete, so smtp is left out")
         if entry.get("verificationStatus") == "pending":
@@ -468,16 +512,16 @@ def _send_as(entries: Iterable[dict], left_out: list[str]) -> list[Item]:
     return items
 
 
-def mailbox_address(client: Any, current: Current) -> str:
+def mailbox_address(api: DeskApi, current: Current) -> str:
     """The primary send-as address (read with the desk scopes); getProfile only if there is none."""
     for entry in current.send_as:
         if entry.get("isPrimary"):
-            return entry["sendAsEmail"].lower()
-    profile = client.execute(client.users().getProfile(userId=client.user_id), "reading the mailbox address")
-    return profile["emailAddress"].lower()
+            return str(entry["sendAsEmail"]).lower()
+    return api.profile().address
 
 
 # --- the round-trip check -------------------------------------------------------------------------
+
 
 def check(text: str, current: Current, record: Ownership):
     """The plan the exported *text* gives on the mailbox it came from (empty when the round trip holds)."""
@@ -490,6 +534,8 @@ def check(text: str, current: Current, record: Ownership):
         try:
             desk = load_desk(path)
         except GmailDeskError as error:
-            raise GmailDeskError(f"the exported desk.yaml does not load: {error.message}",
-                                 ("this is a gmaildesk bug: please report it with that line of the export",)) from None
+            raise GmailDeskError(
+                f"the exported desk.yaml does not load: {error.message}",
+                ("this is a gmaildesk bug: please report it with that line of the export",),
+            ) from None
     return plan.build(desk, current, record)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping
+from typing import Literal
 
 from gmaildesk.config.desk import Desk, Filter
 from gmaildesk.desk.ownership import OwnedFilter
@@ -20,8 +21,13 @@ from gmaildesk.gmail.filter_query import filter_query
 from gmaildesk.gmail.labels import SYSTEM_LABEL_IDS
 
 CRITERIA_KEYS = ("from", "to", "subject", "query", "negatedQuery", "hasAttachment", "size", "sizeComparison")
-CATEGORY_IDS = {"primary": "CATEGORY_PERSONAL", "social": "CATEGORY_SOCIAL", "promotions": "CATEGORY_PROMOTIONS",
-                "updates": "CATEGORY_UPDATES", "forums": "CATEGORY_FORUMS"}
+CATEGORY_IDS = {
+    "primary": "CATEGORY_PERSONAL",
+    "social": "CATEGORY_SOCIAL",
+    "promotions": "CATEGORY_PROMOTIONS",
+    "updates": "CATEGORY_UPDATES",
+    "forums": "CATEGORY_FORUMS",
+}
 _CATEGORY_NAMES = {v: k for k, v in CATEGORY_IDS.items()}
 
 
@@ -35,8 +41,13 @@ class FilterSpec:
     forward: str | None = None
 
     @classmethod
-    def make(cls, criteria: Mapping[str, object], add: Iterable[str] = (), remove: Iterable[str] = (),
-             forward: str | None = None) -> "FilterSpec":
+    def make(
+        cls,
+        criteria: Mapping[str, object],
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        forward: str | None = None,
+    ) -> FilterSpec:
         kept = tuple((k, criteria[k]) for k in CRITERIA_KEYS if criteria.get(k) not in (None, "", False))
         if not any(k == "size" for k, _ in kept):
             kept = tuple((k, v) for k, v in kept if k != "sizeComparison")
@@ -45,8 +56,12 @@ class FilterSpec:
     @property
     def hash(self) -> str:
         """Canonical identity: user label names compared ignoring case, as Gmail does."""
-        canonical = {"criteria": dict(self.criteria), "add": sorted(n.casefold() for n in self.add),
-                     "remove": sorted(n.casefold() for n in self.remove), "forward": self.forward}
+        canonical = {
+            "criteria": dict(self.criteria),
+            "add": sorted(n.casefold() for n in self.add),
+            "remove": sorted(n.casefold() for n in self.remove),
+            "forward": self.forward,
+        }
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:16]
 
     def query(self) -> str:
@@ -58,9 +73,14 @@ class FilterSpec:
 
     def actions(self) -> list[str]:
         words = [f"label {name}" for name in self.add if name not in SYSTEM_LABEL_IDS]
-        flags = {("remove", "INBOX"): "archive", ("remove", "UNREAD"): "mark read", ("add", "STARRED"): "star",
-                 ("add", "IMPORTANT"): "important", ("remove", "IMPORTANT"): "never important",
-                 ("remove", "SPAM"): "never spam"}
+        flags = {
+            ("remove", "INBOX"): "archive",
+            ("remove", "UNREAD"): "mark read",
+            ("add", "STARRED"): "star",
+            ("add", "IMPORTANT"): "important",
+            ("remove", "IMPORTANT"): "never important",
+            ("remove", "SPAM"): "never spam",
+        }
         for verb, names in (("add", self.add), ("remove", self.remove)):
             for name in names:
                 if (verb, name) in flags:
@@ -81,6 +101,7 @@ class FilterSpec:
 
     def to_gmail(self, label_ids: Mapping[str, str]) -> dict:
         """The filters.create body; *label_ids* maps casefolded user label names to ids (KeyError if missing)."""
+
         def ids(names: tuple[str, ...]) -> list[str]:
             return [name if name in SYSTEM_LABEL_IDS else label_ids[name.casefold()] for name in names]
 
@@ -131,20 +152,33 @@ class FilterChange:
 
     def to_json(self) -> dict:
         before = None if self.before is None else {"id": self.before.id, **self.before.spec.to_json()}
-        return {"kind": self.kind, "action": self.action, "name": self.key, "before": before,
-                "after": None if self.after is None else self.after.to_json()}
+        return {
+            "kind": self.kind,
+            "action": self.action,
+            "name": self.key,
+            "before": before,
+            "after": None if self.after is None else self.after.to_json(),
+        }
 
 
 def key_of(flt: Filter) -> str:
     if flt.name.startswith("department "):
-        return "department:" + flt.name[len("department "):]
+        return "department:" + flt.name[len("department ") :]
     return "filter:" + flt.name
 
 
 def spec_of(flt: Filter) -> FilterSpec:
     c, a = flt.criteria, flt.actions
-    criteria = {"from": c.from_, "to": c.to, "subject": c.subject, "query": c.query, "negatedQuery": c.negated_query,
-                "hasAttachment": c.has_attachment, "size": c.size, "sizeComparison": c.size_comparison}
+    criteria = {
+        "from": c.from_,
+        "to": c.to,
+        "subject": c.subject,
+        "query": c.query,
+        "negatedQuery": c.negated_query,
+        "hasAttachment": c.has_attachment,
+        "size": c.size,
+        "sizeComparison": c.size_comparison,
+    }
     add, remove = [], []
     if a.label:
         add.append(a.label)
@@ -168,8 +202,9 @@ def spec_of(flt: Filter) -> FilterSpec:
 def from_desk(desk: Desk) -> tuple[DesiredFilter, ...]:
     """Department routing filters, then the config's own filters, each with its stable key."""
     routing = {f.name for f in desk.routing_filters()}
-    return tuple(DesiredFilter(key_of(f) if f.name in routing else "filter:" + f.name, spec_of(f))
-                 for f in desk.all_filters())
+    return tuple(
+        DesiredFilter(key_of(f) if f.name in routing else "filter:" + f.name, spec_of(f)) for f in desk.all_filters()
+    )
 
 
 def from_gmail(filters: Iterable[dict], labels: Iterable[dict]) -> tuple[UpstreamFilter, ...]:
@@ -186,17 +221,17 @@ def from_gmail(filters: Iterable[dict], labels: Iterable[dict]) -> tuple[Upstrea
         ids = [*action.get("addLabelIds", []), *action.get("removeLabelIds", [])]
         if unknown or any(i not in SYSTEM_LABEL_IDS and i not in names for i in ids) or "id" not in flt:
             continue
-
-        def named(key: str) -> list[str]:
-            return [i if i in SYSTEM_LABEL_IDS else names[i] for i in action.get(key, [])]
-
-        found.append(UpstreamFilter(flt["id"], FilterSpec.make(criteria, named("addLabelIds"),
-                                                               named("removeLabelIds"), action.get("forward"))))
+        add, remove = (
+            [i if i in SYSTEM_LABEL_IDS else names[i] for i in action.get(key, [])]
+            for key in ("addLabelIds", "removeLabelIds")
+        )
+        found.append(UpstreamFilter(flt["id"], FilterSpec.make(criteria, add, remove, action.get("forward"))))
     return tuple(found)
 
 
-def diff(desired: Iterable[DesiredFilter], upstream: Iterable[UpstreamFilter],
-         owned: Mapping[str, OwnedFilter]) -> tuple[list[FilterChange], dict[str, OwnedFilter]]:
+def diff(
+    desired: Iterable[DesiredFilter], upstream: Iterable[UpstreamFilter], owned: Mapping[str, OwnedFilter]
+) -> tuple[list[FilterChange], dict[str, OwnedFilter]]:
     """Changes (creates and replaces by key order, then deletions) and filters to adopt as ours.
 
     A desired filter already upstream (same hash) is unchanged; if unrecorded it is adopted.
@@ -228,8 +263,16 @@ def diff(desired: Iterable[DesiredFilter], upstream: Iterable[UpstreamFilter],
             if record is None or record.id != match.id:
                 adopt[item.key] = OwnedFilter(match.id, digest, "" if match.spec.hash == digest else match.spec.hash)
         elif old is not None:
-            changes.append(FilterChange("replace", item.key, old, item.spec, existing_id=match.id if match else None,
-                                        existing_form=match.spec.hash if match and match.spec.hash != digest else ""))
+            changes.append(
+                FilterChange(
+                    "replace",
+                    item.key,
+                    old,
+                    item.spec,
+                    existing_id=match.id if match else None,
+                    existing_form=match.spec.hash if match and match.spec.hash != digest else "",
+                )
+            )
         else:
             changes.append(FilterChange("create", item.key, after=item.spec))
     wanted = {item.key for item in desired}
@@ -240,8 +283,9 @@ def diff(desired: Iterable[DesiredFilter], upstream: Iterable[UpstreamFilter],
     return changes, adopt
 
 
-def stale_records(owned: Mapping[str, OwnedFilter], upstream: Iterable[UpstreamFilter],
-                  desired: Iterable[DesiredFilter]) -> list[str]:
+def stale_records(
+    owned: Mapping[str, OwnedFilter], upstream: Iterable[UpstreamFilter], desired: Iterable[DesiredFilter]
+) -> list[str]:
     """Recorded keys no longer desired whose filter is gone from Gmail or now desired under another key."""
     upstream = tuple(upstream)
     ids = {f.id for f in upstream}

@@ -7,8 +7,9 @@ creating, and those under the desk's department and status prefixes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping
+from typing import Literal
 
 from gmaildesk.config.desk import Colour, Desk, Label
 
@@ -40,9 +41,13 @@ class LabelChange:
         return [f"{sign} label {self.name}"]
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "action": self.action, "name": self.name,
-                "before": _colour_json(self.before) if self.action != "create" else None,
-                "after": _colour_json(self.after) if self.action != "delete" else None}
+        return {
+            "kind": self.kind,
+            "action": self.action,
+            "name": self.name,
+            "before": _colour_json(self.before) if self.action != "create" else None,
+            "after": _colour_json(self.after) if self.action != "delete" else None,
+        }
 
 
 def _colour(colour: Colour | None) -> str:
@@ -65,8 +70,11 @@ def from_gmail(labels: Iterable[dict]) -> tuple[CurrentLabel, ...]:
         if label.get("type") != "user":
             continue
         color = label.get("color") or {}
-        colour = (Colour(color["backgroundColor"].lower(), color["textColor"].lower())
-                  if color.get("backgroundColor") and color.get("textColor") else None)
+        colour = (
+            Colour(color["backgroundColor"].lower(), color["textColor"].lower())
+            if color.get("backgroundColor") and color.get("textColor")
+            else None
+        )
         found.append(CurrentLabel(label["id"], label["name"], colour))
     return tuple(found)
 
@@ -76,9 +84,14 @@ def is_managed(label: CurrentLabel, owned_ids: set[str], prefixes: Iterable[str]
     return label.id in owned_ids or any(prefix and label.name.startswith(prefix) for prefix in prefixes)
 
 
-def diff(desired: Iterable[Label], current: Iterable[CurrentLabel], owned_ids: set[str],
-         prefixes: Iterable[str], asked_names: Mapping[str, str] | None = None,
-         not_ours: set[str] = frozenset()) -> list[LabelChange]:
+def diff(
+    desired: Iterable[Label],
+    current: Iterable[CurrentLabel],
+    owned_ids: set[str],
+    prefixes: Iterable[str],
+    asked_names: Mapping[str, str] | None = None,
+    not_ours: set[str] = frozenset(),
+) -> list[LabelChange]:
     """Creates (parents first), colour updates, then deletions of managed labels (children first).
 
     *asked_names* maps a casefolded name desk.yaml asked for to the id of the label Gmail made
@@ -107,9 +120,11 @@ def diff(desired: Iterable[Label], current: Iterable[CurrentLabel], owned_ids: s
         elif label.colour is not None and label.colour != existing.colour:
             changes.append(LabelChange("update", existing.name, existing.id, existing.colour, label.colour))
     prefixes = tuple(prefixes)
-    removed = [label for label in current
-               if label.name.casefold() not in wanted and label.id not in not_ours
-               and is_managed(label, owned_ids, prefixes)]
+    removed = [
+        label
+        for label in current
+        if label.name.casefold() not in wanted and label.id not in not_ours and is_managed(label, owned_ids, prefixes)
+    ]
     for label in sorted(removed, key=lambda lab: (-lab.name.count("/"), lab.name)):
         changes.append(LabelChange("delete", label.name, label.id, before=label.colour))
     return changes
@@ -118,5 +133,8 @@ def diff(desired: Iterable[Label], current: Iterable[CurrentLabel], owned_ids: s
 def nests_kept_labels(change: LabelChange, current: Iterable[CurrentLabel], deleted: set[str]) -> list[str]:
     """Labels that stay and nest under the one *change* deletes (deleting it would orphan them)."""
     prefix = change.name.casefold() + "/"
-    return sorted(label.name for label in current
-                  if label.name.casefold().startswith(prefix) and label.name.casefold() not in deleted)
+    return sorted(
+        label.name
+        for label in current
+        if label.name.casefold().startswith(prefix) and label.name.casefold() not in deleted
+    )

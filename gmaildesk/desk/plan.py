@@ -14,13 +14,14 @@ JSON shape (version 1)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeVar
 
 from gmaildesk.config.desk import Desk
 from gmaildesk.desk import filters, labels, sendas, vacation
-from gmaildesk.desk.filters import FilterChange
-from gmaildesk.desk.labels import LabelChange
+from gmaildesk.desk.filters import FilterChange, UpstreamFilter
+from gmaildesk.desk.labels import CurrentLabel, LabelChange
 from gmaildesk.desk.ownership import OwnedFilter, OwnedLabel, Ownership
 from gmaildesk.desk.read import Current
 from gmaildesk.desk.sendas import SendAsChange
@@ -33,7 +34,8 @@ ALLOW_DELETE_HINT = "pass --allow-delete"
 MAX_FILTERS = 1000
 MAX_LABELS = 10_000
 
-Change = Union[LabelChange, FilterChange, VacationChange, SendAsChange]
+Change = LabelChange | FilterChange | VacationChange | SendAsChange
+C = TypeVar("C", LabelChange, FilterChange, SendAsChange)
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,20 @@ class Plan:
             lines.append(NO_CHANGES)
         else:
             c = self.counts()
-            lines.append(f"Plan: {c['create']} to create, {c['update'] + c['replace']} to change, "
-                         f"{c['delete']} to delete, {c['refused']} refused.")
+            lines.append(
+                f"Plan: {c['create']} to create, {c['update'] + c['replace']} to change, "
+                f"{c['delete']} to delete, {c['refused']} refused."
+            )
         lines += [f"! note: {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict:
-        return {"version": JSON_VERSION, "changes": [change.to_json() for change in self.changes()],
-                "refused": [refusal.to_json() for refusal in self.refused], "notes": list(self.notes)}
+        return {
+            "version": JSON_VERSION,
+            "changes": [change.to_json() for change in self.changes()],
+            "refused": [refusal.to_json() for refusal in self.refused],
+            "notes": list(self.notes),
+        }
 
 
 def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool = False) -> Plan:
@@ -108,12 +116,20 @@ def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool
     current_labels = labels.from_gmail(current.labels)
     names_by_id = {label.id: label.name for label in current_labels}
     owned_ids = ownership.owned_label_ids(names_by_id)
-    asked_names = {owned.asked_name.casefold(): owned.id for owned in ownership.labels.values()
-                   if owned.id in owned_ids and owned.asked}
+    asked_names = {
+        owned.asked_name.casefold(): owned.id
+        for owned in ownership.labels.values()
+        if owned.id in owned_ids and owned.asked
+    }
     renamed = ownership.renamed_labels(names_by_id)
-    label_changes = labels.diff(labels.from_desk(desk), current_labels, owned_ids,
-                                (desk.department_prefix, desk.status_prefix if desk.statuses.managed else ""),
-                                asked_names, {owned.id for owned, _ in renamed} | set(ownership.disowned))
+    label_changes = labels.diff(
+        labels.from_desk(desk),
+        current_labels,
+        owned_ids,
+        (desk.department_prefix, desk.status_prefix if desk.statuses.managed else ""),
+        asked_names,
+        {owned.id for owned, _ in renamed} | set(ownership.disowned),
+    )
     desired_filters = filters.from_desk(desk)
     upstream = filters.from_gmail(current.filters, current.labels)
     filter_changes, adopt = filters.diff(desired_filters, upstream, ownership.filters)
@@ -121,22 +137,19 @@ def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool
     _check_limits(current, label_changes, filter_changes)
     notes = [*(_not_ours_note(owned, name) for owned, name in renamed), *notes]
 
-    refused: list[Refusal] = []
-    if not allow_delete:
-        for change in (*label_changes, *filter_changes, *send_as_changes):
-            if change.action == "delete":
-                refused.append(Refusal(change, "deleting needs --allow-delete", ALLOW_DELETE_HINT))
-    deleted_filters = _deleted_filter_ids(filter_changes, refused)
-    label_changes = _safe_label_deletions(label_changes, deleted_filters, upstream, current_labels, refused)
-    refused_ids = {id(r.change) for r in refused}
+    label_changes, refused_labels = _deletions_allowed(label_changes, allow_delete)
+    filter_changes, refused_filters = _deletions_allowed(filter_changes, allow_delete)
+    send_as_changes, refused_send_as = _deletions_allowed(send_as_changes, allow_delete)
+    deleted_filters = {c.before.id for c in filter_changes if c.before is not None}  # replaced or removed
+    label_changes, unsafe = _safe_label_deletions(label_changes, deleted_filters, upstream, current_labels)
     label_ids = {lab.name.casefold(): lab.id for lab in current_labels}
     label_ids.update(asked_names)
     return Plan(
-        labels=tuple(c for c in label_changes if id(c) not in refused_ids),
-        filters=tuple(c for c in filter_changes if id(c) not in refused_ids),
+        labels=tuple(label_changes),
+        filters=tuple(filter_changes),
         vacation=vacation.diff(vacation.from_desk(desk.auto_ack), current.vacation, ownership.written),
-        send_as=tuple(c for c in send_as_changes if id(c) not in refused_ids),
-        refused=tuple(refused),
+        send_as=tuple(send_as_changes),
+        refused=(*refused_labels, *refused_filters, *refused_send_as, *unsafe),
         notes=tuple(notes),
         label_ids=tuple(sorted(label_ids.items())),
         label_names=tuple(sorted(names_by_id.items())),
@@ -148,8 +161,10 @@ def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool
 
 
 def _not_ours_note(owned: OwnedLabel, name: str) -> str:
-    return (f"label {owned.id} was '{owned.name}' when gmaildesk made it and is now '{name}': "
-            f"not gmaildesk's any more, left alone")
+    return (
+        f"label {owned.id} was '{owned.name}' when gmaildesk made it and is now '{name}': "
+        f"not gmaildesk's any more, left alone"
+    )
 
 
 def _check_limits(current: Current, label_changes: list[LabelChange], filter_changes: list[FilterChange]) -> None:
@@ -157,43 +172,69 @@ def _check_limits(current: Current, label_changes: list[LabelChange], filter_cha
     # Filters are created before the ones they replace are deleted (apply's order), so each
     # create and each replace adds one at the peak. Discovery, filters.create: "you can only
     # create a maximum of 1,000 filters"; past it Gmail answers 500 (elie222/inbox-zero PR #1192).
-    new_filters = sum(1 for c in filter_changes
-                      if c.action == "create" or (c.action == "replace" and not c.existing_id))
+    new_filters = sum(
+        1 for c in filter_changes if c.action == "create" or (c.action == "replace" and not c.existing_id)
+    )
     if new_filters and len(current.filters) + new_filters > MAX_FILTERS:
         raise GmailDeskError(
             f"the mailbox has {len(current.filters)} filters and this plan adds {new_filters}: "
             f"Gmail allows at most {MAX_FILTERS:,} filters",
-            ["delete filters the mailbox no longer needs (Gmail: Settings > Filters), or route with fewer filters"])
+            ["delete filters the mailbox no longer needs (Gmail: Settings > Filters), or route with fewer filters"],
+        )
     # Discovery, Label: "The maximum number of labels supported for a user's mailbox is 10,000."
     new_labels = sum(1 for c in label_changes if c.action == "create")
     if new_labels and len(current.labels) + new_labels > MAX_LABELS:
         raise GmailDeskError(
             f"the mailbox has {len(current.labels)} labels and this plan adds {new_labels}: "
             f"Gmail allows at most {MAX_LABELS:,} labels",
-            ["delete labels the mailbox no longer needs, or use fewer departments and statuses"])
+            ["delete labels the mailbox no longer needs, or use fewer departments and statuses"],
+        )
 
 
-def _deleted_filter_ids(filter_changes: list[FilterChange], refused: list[Refusal]) -> set[str]:
-    """Ids of upstream filters this plan deletes (replaced, or removed and not refused)."""
-    refused_ids = {id(r.change) for r in refused}
-    return {c.before.id for c in filter_changes if c.before is not None and id(c) not in refused_ids}
+def _deletions_allowed(changes: list[C], allow_delete: bool) -> tuple[list[C], list[Refusal]]:
+    """(the changes to make, the deletions refused for lack of --allow-delete)."""
+    if allow_delete:
+        return changes, []
+    kept = [c for c in changes if c.action != "delete"]
+    return kept, [
+        Refusal(c, "deleting needs --allow-delete", ALLOW_DELETE_HINT) for c in changes if c.action == "delete"
+    ]
 
 
-def _safe_label_deletions(changes: list[LabelChange], deleted_filters: set[str], upstream, current_labels,
-                          refused: list[Refusal]) -> list[LabelChange]:
-    """Refuse deleting a label that a remaining filter adds or that remaining labels nest under."""
-    already = {id(r.change) for r in refused}
-    deleting = {c.name.casefold() for c in changes if c.action == "delete" and id(c) not in already}
+def _safe_label_deletions(
+    changes: list[LabelChange],
+    deleted_filters: set[str],
+    upstream: Sequence[UpstreamFilter],
+    current_labels: Sequence[CurrentLabel],
+) -> tuple[list[LabelChange], list[Refusal]]:
+    """(the label changes to make, the deletions refused): no label is deleted that a remaining
+    filter adds or removes, or that remaining labels nest under."""
+    deleting = {c.name.casefold() for c in changes if c.action == "delete"}
+    kept: list[LabelChange] = []
+    refused: list[Refusal] = []
     for change in changes:
-        if change.action != "delete" or id(change) in already:
+        if change.action != "delete":
+            kept.append(change)
             continue
-        users = [f for f in upstream if f.id not in deleted_filters
-                 and change.name.casefold() in {n.casefold() for n in (*f.spec.add, *f.spec.remove)}]
+        users = [
+            f
+            for f in upstream
+            if f.id not in deleted_filters
+            and change.name.casefold() in {n.casefold() for n in (*f.spec.add, *f.spec.remove)}
+        ]
         nested = labels.nests_kept_labels(change, current_labels, deleting)
         if users:
-            refused.append(Refusal(change, f"filter {users[0].spec.describe()} still uses it",
-                                   "a filter gmaildesk does not manage still uses it"))
+            refused.append(
+                Refusal(
+                    change,
+                    f"filter {users[0].spec.describe()} still uses it",
+                    "a filter gmaildesk does not manage still uses it",
+                )
+            )
         elif nested:
-            refused.append(Refusal(change, f"label {nested[0]} nests under it",
-                                   f"label {nested[0]} still nests under it"))
-    return changes
+            refused.append(
+                Refusal(change, f"label {nested[0]} nests under it", f"label {nested[0]} still nests under it")
+            )
+        else:
+            kept.append(change)
+    return kept, refused

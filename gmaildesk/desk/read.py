@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from gmaildesk.gmail.api import DeskApi
+from gmaildesk.gmail.types import MailboxSettings as Current
 
-from gmaildesk.errors import GmailDeskError
-
-
-@dataclass(frozen=True)
-class Current:
-    """The mailbox's settings as Gmail returns them (API dicts, read-only by convention)."""
-
-    labels: tuple[dict, ...]
-    filters: tuple[dict, ...]
-    vacation: dict
-    send_as: tuple[dict, ...]
+__all__ = ["Current", "current"]
 
 
-def current(client: Any) -> Current:
-    """labels.list, filters.list, getVacation and sendAs.list: four calls in one batch."""
-    users = client.users()
-    me = client.user_id
-    requests = [
-        users.labels().list(userId=me),
-        users.settings().filters().list(userId=me),
-        users.settings().getVacation(userId=me),
-        users.settings().sendAs().list(userId=me),
-    ]
-    results = client.execute_batch(requests, "reading the mailbox settings")
-    for result in results:
-        if isinstance(result, GmailDeskError):
-            raise result
-    labels, filters, vacation, send_as = results
-    return Current(labels=tuple(labels.get("labels", [])), filters=tuple((filters or {}).get("filter", [])),
-                   vacation=dict(vacation or {}), send_as=tuple((send_as or {}).get("sendAs", [])))
+def current(api: DeskApi) -> Current:
+    """labels.list, filters.list, getVacation and sendAs.list: four calls in one batch (Gmail's
+    resources as it answers them, read-only by convention)."""
+    return api.settings()

@@ -9,8 +9,9 @@ returned then.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping
+from typing import Literal
 
 from gmaildesk.config.desk import SendAs, Smtp
 from gmaildesk.desk.ownership import Written, form_hash, same_form
@@ -43,27 +44,42 @@ class SendAsChange:
         else:
             parts = [f"{key} {_show(key, before.get(key))} -> {_show(key, value)}" for key, value in self.after]
         if self.smtp:
-            parts.append(f"smtp {self.smtp.host}:{self.smtp.port} {self.smtp.security} "
-                         f"(password from ${self.smtp.password_env})")
+            parts.append(
+                f"smtp {self.smtp.host}:{self.smtp.port} {self.smtp.security} (password from ${self.smtp.password_env})"
+            )
         sign = "+" if self.action == "create" else "~"
         return [f"{sign} send-as {self.address}" + (f"  {'; '.join(parts)}" if parts else "")]
 
     def to_json(self) -> dict:
         after = dict(self.after)
         if self.smtp:
-            after["smtpMsa"] = {"host": self.smtp.host, "port": self.smtp.port, "username": self.smtp.username,
-                                "securityMode": _SECURITY[self.smtp.security], "passwordEnv": self.smtp.password_env}
-        return {"kind": self.kind, "action": self.action, "name": self.address,
-                "before": dict(self.before) if self.action != "create" else None,
-                "after": after if self.action != "delete" else None}
+            after["smtpMsa"] = {
+                "host": self.smtp.host,
+                "port": self.smtp.port,
+                "username": self.smtp.username,
+                "securityMode": _SECURITY[self.smtp.security],
+                "passwordEnv": self.smtp.password_env,
+            }
+        return {
+            "kind": self.kind,
+            "action": self.action,
+            "name": self.address,
+            "before": dict(self.before) if self.action != "create" else None,
+            "after": after if self.action != "delete" else None,
+        }
 
     def to_gmail(self, password: str | None) -> dict:
         body = dict(self.after)
         if self.action == "create":
             body["sendAsEmail"] = self.address
         if self.smtp:
-            body["smtpMsa"] = {"host": self.smtp.host, "port": self.smtp.port, "username": self.smtp.username,
-                               "password": password or "", "securityMode": _SECURITY[self.smtp.security]}
+            body["smtpMsa"] = {
+                "host": self.smtp.host,
+                "port": self.smtp.port,
+                "username": self.smtp.username,
+                "password": password or "",
+                "securityMode": _SECURITY[self.smtp.security],
+            }
         return body
 
 
@@ -99,8 +115,9 @@ def signature_form(address: str, asked: object, returned: object) -> tuple[str, 
     return signature_key(address), Written(form_hash(asked or ""), form_hash(returned or ""))
 
 
-def diff(desired: Iterable[SendAs], current: Iterable[dict], owned: set[str],
-         written: Mapping[str, Written] | None = None) -> tuple[list[SendAsChange], list[str]]:
+def diff(
+    desired: Iterable[SendAs], current: Iterable[dict], owned: set[str], written: Mapping[str, Written] | None = None
+) -> tuple[list[SendAsChange], list[str]]:
     """Changes in config order (deletions last) and notes about aliases still waiting for verification."""
     written = written or {}
 
@@ -124,8 +141,9 @@ def diff(desired: Iterable[SendAs], current: Iterable[dict], owned: set[str],
         changed = {k: v for k, v in fields.items() if differs(address, k, entry.get(k), v)}
         smtp = alias.smtp if alias.smtp and _smtp_differs(entry.get("smtpMsa"), alias.smtp) else None
         if changed or smtp:
-            changes.append(SendAsChange("update", address, tuple((k, entry.get(k)) for k in changed),
-                                        tuple(changed.items()), smtp))
+            changes.append(
+                SendAsChange("update", address, tuple((k, entry.get(k)) for k in changed), tuple(changed.items()), smtp)
+            )
         if entry.get("verificationStatus") == "pending":
             notes.append(pending_note(address))
     for address in sorted(owned - wanted):
@@ -135,8 +153,10 @@ def diff(desired: Iterable[SendAs], current: Iterable[dict], owned: set[str],
 
 
 def pending_note(address: str) -> str:
-    return (f"send-as {address} is waiting for verification: open the confirmation mail Gmail sent to "
-            f"{address} and click its link")
+    return (
+        f"send-as {address} is waiting for verification: open the confirmation mail Gmail sent to "
+        f"{address} and click its link"
+    )
 
 
 def _differs(current: object, wanted: object) -> bool:
@@ -149,4 +169,7 @@ def _smtp_differs(current: Mapping | None, smtp: Smtp) -> bool:
     if not current:
         return True
     return (current.get("host"), current.get("port"), current.get("securityMode")) != (
-        smtp.host, smtp.port, _SECURITY[smtp.security])
+        smtp.host,
+        smtp.port,
+        _SECURITY[smtp.security],
+    )

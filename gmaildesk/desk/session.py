@@ -3,18 +3,19 @@ load and check desk.yaml, run its tests, connect, read the mailbox, build the pl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from gmaildesk.config import Desk, load_desk
-from gmaildesk.desk import config_tests, read
+from gmaildesk.desk import config_tests, export_yaml, read
 from gmaildesk.desk import export as desk_export
-from gmaildesk.desk import export_yaml
 from gmaildesk.desk import plan as desk_plan
 from gmaildesk.desk.ownership import Ownership, state_path
 from gmaildesk.desk.plan import Plan
 from gmaildesk.errors import GmailDeskError
+from gmaildesk.gmail.api import DeskApi, HttpGmailApi
+from gmaildesk.gmail.client import GmailClient
 from gmaildesk.lock import AccountLock
 from gmaildesk.paths import Account, check_mailbox
 
@@ -22,7 +23,7 @@ from gmaildesk.paths import Account, check_mailbox
 @dataclass
 class Prepared:
     desk: Desk
-    client: Any
+    client: DeskApi  # the connection, as the calls plan and apply make
     ownership: Ownership
     plan: Plan
     lock: AccountLock | None = None  # held for `apply` until it is released
@@ -43,7 +44,7 @@ class Exported:
     residue: Plan  # the plan of the exported file against the mailbox: empty when the round trip holds
 
 
-def failing_tests(desk: Desk, context: str = "") -> tuple[list, GmailDeskError | None]:
+def failing_tests(desk: Desk, context: str = "") -> tuple[list[config_tests.Outcome], GmailDeskError | None]:
     """Every config test's outcome, and the error to raise when any failed."""
     outcomes = list(config_tests.run(desk))
     failed = [o for o in outcomes if not o.passed]
@@ -59,8 +60,17 @@ def warnings(desk: Desk) -> tuple[str, ...]:
     return tuple(getattr(desk, "warnings", ()))
 
 
-def prepare(config: Path, connect, *, state: Path | None, allow_delete: bool, run_tests: bool = False,
-            on_test_failure=None, on_warning=None, lock: bool = False) -> Prepared:
+def prepare(
+    config: Path,
+    connect: Callable[[], GmailClient],
+    *,
+    state: Path | None,
+    allow_delete: bool,
+    run_tests: bool = False,
+    on_test_failure: Callable[[list[config_tests.Outcome]], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    lock: bool = False,
+) -> Prepared:
     """desk.yaml -> checked Desk -> (tests) -> connection -> current mailbox -> Plan.
 
     `connect` is called only after the config loaded cleanly, so bad input costs no API call.
@@ -78,33 +88,41 @@ def prepare(config: Path, connect, *, state: Path | None, allow_delete: bool, ru
             if on_test_failure is not None:
                 on_test_failure(outcomes)
             raise error
-    client = connect()
-    current = read.current(client)
+    api = HttpGmailApi(connect())
+    current = read.current(api)
     # State belongs to the account the connection really reaches, on its endpoint: checked
     # before anything is written, so a rehearsal's record never meets another mailbox.
-    account = Account(client.endpoint, desk_export.mailbox_address(client, current))
+    account = Account(api.endpoint, desk_export.mailbox_address(api, current))
     check_mailbox(desk.mailbox, account.address, how=f"the account {account.describe()}")
     held = AccountLock(account, "apply") if lock else None
     if held is None:
         record = Ownership.load(state_path(account, state), account.address)
-        return Prepared(desk, client, record, desk_plan.build(desk, current, record, allow_delete))
+        return Prepared(desk, api, record, desk_plan.build(desk, current, record, allow_delete))
     held.acquire()
     try:
         # Read again under the lock: another apply may have changed the mailbox meanwhile.
-        current = read.current(client)
+        current = read.current(api)
         record = Ownership.load(state_path(account, state), account.address)
-        return Prepared(desk, client, record, desk_plan.build(desk, current, record, allow_delete), held)
+        return Prepared(desk, api, record, desk_plan.build(desk, current, record, allow_delete), held)
     except BaseException:
         held.release()
         raise
 
 
-def export(client: Any, *, state: Path | None, managed_only: bool) -> Exported:
+def export(client: GmailClient, *, state: Path | None, managed_only: bool) -> Exported:
     """Today's mailbox as desk.yaml text, plus what could not be expressed."""
-    current = read.current(client)
-    mailbox = desk_export.mailbox_address(client, current)
-    record = Ownership.load(state_path(Account(client.endpoint, mailbox), state), mailbox)
+    api = HttpGmailApi(client)
+    current = read.current(api)
+    mailbox = desk_export.mailbox_address(api, current)
+    record = Ownership.load(state_path(Account(api.endpoint, mailbox), state), mailbox)
     exported = desk_export.build(mailbox, current, record, managed_only=managed_only)
     text = export_yaml.render(exported)
-    return Exported(text, len(exported.departments), len(exported.filters), exported.adopted,
-                    len(exported.send_as), tuple(exported.left_out), desk_export.check(text, current, record))
+    return Exported(
+        text,
+        len(exported.departments),
+        len(exported.filters),
+        exported.adopted,
+        len(exported.send_as),
+        tuple(exported.left_out),
+        desk_export.check(text, current, record),
+    )

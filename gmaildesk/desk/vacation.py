@@ -10,14 +10,23 @@ desk.yaml asks what it asked at our last write and Gmail still holds what it ret
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Literal
 
 from gmaildesk.config.desk import AutoAck
 from gmaildesk.desk.ownership import Written, form_hash, same_form
 
-FIELDS = ("enableAutoReply", "responseSubject", "responseBodyPlainText", "responseBodyHtml",
-          "restrictToContacts", "restrictToDomain", "startTime", "endTime")
+FIELDS = (
+    "enableAutoReply",
+    "responseSubject",
+    "responseBodyPlainText",
+    "responseBodyHtml",
+    "restrictToContacts",
+    "restrictToDomain",
+    "startTime",
+    "endTime",
+)
 _BODIES = ("responseBodyPlainText", "responseBodyHtml")
 
 
@@ -40,11 +49,18 @@ def from_desk(ack: AutoAck | None) -> dict | None:
     """Desired canonical settings; None when desk.yaml does not manage the responder."""
     if ack is None:
         return None
-    return canonical({
-        "enableAutoReply": ack.enabled, "responseSubject": ack.subject, "responseBodyPlainText": ack.body_text,
-        "responseBodyHtml": ack.body_html, "restrictToContacts": ack.restrict_to_contacts,
-        "restrictToDomain": ack.restrict_to_domain, "startTime": _epoch_ms(ack.start), "endTime": _epoch_ms(ack.end),
-    })
+    return canonical(
+        {
+            "enableAutoReply": ack.enabled,
+            "responseSubject": ack.subject,
+            "responseBodyPlainText": ack.body_text,
+            "responseBodyHtml": ack.body_html,
+            "restrictToContacts": ack.restrict_to_contacts,
+            "restrictToDomain": ack.restrict_to_domain,
+            "startTime": _epoch_ms(ack.start),
+            "endTime": _epoch_ms(ack.end),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -67,9 +83,13 @@ class VacationChange:
         return lines
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "action": self.action, "name": self.name,
-                "before": {k: self.before.get(k) for k in self.fields},
-                "after": {k: self.after.get(k) for k in self.fields}}
+        return {
+            "kind": self.kind,
+            "action": self.action,
+            "name": self.name,
+            "before": {k: self.before.get(k) for k in self.fields},
+            "after": {k: self.after.get(k) for k in self.fields},
+        }
 
     def to_gmail(self) -> dict:
         """The updateVacation body: every field, so nothing unmanaged lingers."""
@@ -86,7 +106,7 @@ def _show(key: str, value: object) -> str:
     if key in _BODIES:
         return f"{len(str(value))} characters"
     if key in ("startTime", "endTime"):
-        moment = dt.datetime.fromtimestamp(int(str(value)) / 1000, tz=dt.timezone.utc)
+        moment = dt.datetime.fromtimestamp(int(str(value)) / 1000, tz=dt.UTC)
         return moment.isoformat().replace("+00:00", "Z")
     return f'"{value}"'
 
@@ -95,15 +115,17 @@ def written_key(field_name: str) -> str:
     return f"vacation.{field_name}"
 
 
-def diff(desired: dict | None, current: Mapping[str, object],
-         written: Mapping[str, Written] | None = None) -> VacationChange | None:
+def diff(
+    desired: dict | None, current: Mapping[str, object], written: Mapping[str, Written] | None = None
+) -> VacationChange | None:
     """The fields desk.yaml wants otherwise than Gmail has them, Gmail's own normalisation aside."""
     if desired is None:
         return None
     before = canonical(current)
     written = written or {}
-    changed = tuple(key for key in FIELDS
-                    if not same_form(written, written_key(key), desired.get(key), before.get(key)))
+    changed = tuple(
+        key for key in FIELDS if not same_form(written, written_key(key), desired.get(key), before.get(key))
+    )
     return VacationChange(before, desired, changed) if changed else None
 
 

@@ -9,17 +9,29 @@ Tests of pure engine logic may pass an in-memory fake of the Protocol instead.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail.client import GmailClient
 from gmaildesk.gmail.errors import SANDBOX_NOT_RUNNING, GmailApiError, translate
-from gmaildesk.gmail.types import History, HistoryRecord, Json, Label, Message, Modify, Profile, Thread, Usage
+from gmaildesk.gmail.types import (
+    History,
+    HistoryRecord,
+    Json,
+    Label,
+    MailboxSettings,
+    Message,
+    Modify,
+    Profile,
+    Thread,
+    Usage,
+)
 
-__all__ = ["GmailApi", "HttpGmailApi", "MAX_MODIFY_IDS", "LIST_PAGE", "HISTORY_TYPES"]
+__all__ = ["GmailApi", "DeskApi", "HttpGmailApi", "MAX_MODIFY_IDS", "LIST_PAGE", "HISTORY_TYPES"]
 
 # messages.batchModify takes at most 1,000 ids (users.messages.batchModify reference).
 MAX_MODIFY_IDS = 1000
@@ -67,12 +79,55 @@ class GmailApi(Protocol):
         ...
 
 
+class DeskApi(Protocol):
+    """The Gmail calls `plan` and `apply` make: the mailbox's settings, read and written.
+
+    Settings travel as Gmail's own resources (Json): the desk compares them field by field with
+    what desk.yaml asks for and records the form Gmail returned. Writes raise GmailApiError.
+    """
+
+    def profile(self) -> Profile: ...
+
+    def settings(self) -> MailboxSettings:
+        """labels.list, filters.list, getVacation and sendAs.list in one batch."""
+        ...
+
+    def labels(self) -> list[Label]: ...
+
+    def label(self, label_id: str) -> Json:
+        """labels.get: one label with its colour (labels.list answers none)."""
+        ...
+
+    def create_label(self, body: Json) -> Json: ...
+
+    def patch_label(self, label_id: str, body: Json) -> Json: ...
+
+    def delete_label(self, label_id: str) -> None: ...
+
+    def filters(self) -> list[Json]: ...
+
+    def create_filter(self, body: Json, *, max_attempts: int | None = None) -> Json:
+        """filters.create, sent at most `max_attempts` times (None: the connection's retry policy)."""
+        ...
+
+    def delete_filter(self, filter_id: str) -> None: ...
+
+    def update_vacation(self, body: Json) -> Json: ...
+
+    def create_send_as(self, body: Json) -> Json: ...
+
+    def patch_send_as(self, address: str, body: Json) -> Json: ...
+
+    def delete_send_as(self, address: str) -> None: ...
+
+
 class HttpGmailApi:
     """GmailApi over a GmailClient: the real googleapiclient, Gmail or a sandbox."""
 
     def __init__(self, client: GmailClient) -> None:
         self.client = client
         self._users: Any = client.users()
+        self._me = client.user_id
 
     @property
     def endpoint(self) -> str | None:
@@ -80,26 +135,35 @@ class HttpGmailApi:
         return self.client.endpoint
 
     def profile(self) -> Profile:
-        answer = self.client.execute(self._users.getProfile(userId=self.client.user_id), "reading the profile")
+        answer = self.client.execute(self._users.getProfile(userId=self._me), "reading the profile")
         return Profile.from_json(answer)
 
     def labels(self) -> list[Label]:
-        answer = self.client.execute(self._users.labels().list(userId="me"), "listing labels")
+        answer = self.client.execute(self._users.labels().list(userId=self._me), "listing labels")
         return [Label.from_json(label) for label in answer.get("labels", [])]
 
     def thread_ids(self, query: str) -> list[str]:
         ids: list[str] = []
-        for page in self._pages(lambda token: self._users.threads().list(
-                userId="me", q=query, maxResults=LIST_PAGE, **_page(token)), "listing conversations"):
+        for page in self._pages(
+            lambda token: self._users.threads().list(userId=self._me, q=query, maxResults=LIST_PAGE, **_page(token)),
+            "listing conversations",
+        ):
             ids.extend(str(t["id"]) for t in page.get("threads", []))
         return list(dict.fromkeys(ids))
 
     def history(self, start_history_id: str) -> History:
         records: list[HistoryRecord] = []
         end = start_history_id
-        for page in self._pages(lambda token: self._users.history().list(
-                userId="me", startHistoryId=start_history_id, historyTypes=list(HISTORY_TYPES),
-                maxResults=LIST_PAGE, **_page(token)), "reading the mailbox history"):
+        for page in self._pages(
+            lambda token: self._users.history().list(
+                userId=self._me,
+                startHistoryId=start_history_id,
+                historyTypes=list(HISTORY_TYPES),
+                maxResults=LIST_PAGE,
+                **_page(token),
+            ),
+            "reading the mailbox history",
+        ):
             records.extend(HistoryRecord.from_json(r) for r in page.get("history", []))
             end = str(page["historyId"])
         return History(tuple(records), end)
@@ -107,14 +171,16 @@ class HttpGmailApi:
     def threads(self, thread_ids: Sequence[str], headers: Sequence[str]) -> list[Thread | GmailApiError]:
         # One resource for all: googleapiclient rebuilds every method on each .threads().
         resource = self._users.threads()
-        requests = [resource.get(userId="me", id=t, format="metadata", metadataHeaders=list(headers))
-                    for t in thread_ids]
+        requests = [
+            resource.get(userId=self._me, id=t, format="metadata", metadataHeaders=list(headers)) for t in thread_ids
+        ]
         return self._batch(requests, "reading conversations", Thread.from_json)
 
     def messages(self, message_ids: Sequence[str], headers: Sequence[str]) -> list[Message | GmailApiError]:
         resource = self._users.messages()
-        requests = [resource.get(userId="me", id=m, format="metadata", metadataHeaders=list(headers))
-                    for m in message_ids]
+        requests = [
+            resource.get(userId=self._me, id=m, format="metadata", metadataHeaders=list(headers)) for m in message_ids
+        ]
         return self._batch(requests, "reading new messages", Message.from_json)
 
     def batch_modify(self, changes: Sequence[Modify]) -> list[GmailApiError | None]:
@@ -123,10 +189,81 @@ class HttpGmailApi:
         for change in changes:
             if len(change.ids) > MAX_MODIFY_IDS:
                 raise ValueError(f"batchModify takes at most {MAX_MODIFY_IDS} ids, not {len(change.ids)}")
-            requests.append(resource.batchModify(userId="me", body={
-                "ids": list(change.ids), "addLabelIds": sorted(change.add), "removeLabelIds": sorted(change.remove)}))
+            requests.append(
+                resource.batchModify(
+                    userId=self._me,
+                    body={
+                        "ids": list(change.ids),
+                        "addLabelIds": sorted(change.add),
+                        "removeLabelIds": sorted(change.remove),
+                    },
+                )
+            )
         return self._batch(requests, "relabelling conversations", lambda answer: None)
 
+    # ---------------------------------------------------------------- the desk's settings
+    def settings(self) -> MailboxSettings:
+        settings = self._users.settings()
+        requests = [
+            self._users.labels().list(userId=self._me),
+            settings.filters().list(userId=self._me),
+            settings.getVacation(userId=self._me),
+            settings.sendAs().list(userId=self._me),
+        ]
+        answers = self.client.execute_batch(requests, "reading the mailbox settings")
+        for answer in answers:
+            if isinstance(answer, GmailDeskError):
+                raise _api_error(answer)
+        labels, filters, vacation, send_as = answers
+        return MailboxSettings(
+            labels=tuple(labels.get("labels", [])),
+            filters=tuple((filters or {}).get("filter", [])),
+            vacation=dict(vacation or {}),
+            send_as=tuple((send_as or {}).get("sendAs", [])),
+        )
+
+    def label(self, label_id: str) -> Json:
+        return self._run(self._users.labels().get(userId=self._me, id=label_id))
+
+    def create_label(self, body: Json) -> Json:
+        return self._run(self._users.labels().create(userId=self._me, body=dict(body)))
+
+    def patch_label(self, label_id: str, body: Json) -> Json:
+        return self._run(self._users.labels().patch(userId=self._me, id=label_id, body=dict(body)))
+
+    def delete_label(self, label_id: str) -> None:
+        self._run(self._users.labels().delete(userId=self._me, id=label_id))
+
+    def filters(self) -> list[Json]:
+        return list(self._run(self._users.settings().filters().list(userId=self._me)).get("filter", []))
+
+    def create_filter(self, body: Json, *, max_attempts: int | None = None) -> Json:
+        request = self._users.settings().filters().create(userId=self._me, body=dict(body))
+        if max_attempts is None:
+            return self._run(request)
+        policy = self.client.policy
+        self.client.policy = dataclasses.replace(policy, max_attempts=min(max_attempts, policy.max_attempts))
+        try:
+            return self._run(request)
+        finally:
+            self.client.policy = policy
+
+    def delete_filter(self, filter_id: str) -> None:
+        self._run(self._users.settings().filters().delete(userId=self._me, id=filter_id))
+
+    def update_vacation(self, body: Json) -> Json:
+        return self._run(self._users.settings().updateVacation(userId=self._me, body=dict(body)))
+
+    def create_send_as(self, body: Json) -> Json:
+        return self._run(self._users.settings().sendAs().create(userId=self._me, body=dict(body)))
+
+    def patch_send_as(self, address: str, body: Json) -> Json:
+        return self._run(self._users.settings().sendAs().patch(userId=self._me, sendAsEmail=address, body=dict(body)))
+
+    def delete_send_as(self, address: str) -> None:
+        self._run(self._users.settings().sendAs().delete(userId=self._me, sendAsEmail=address))
+
+    # ---------------------------------------------------------------- metering and time
     def usage(self) -> Usage:
         stats = self.client.stats
         return Usage(stats.calls, dict(stats.by_method))
@@ -150,12 +287,25 @@ class HttpGmailApi:
         except (ValueError, KeyError, TypeError):
             now_ms = None
         if not isinstance(now_ms, int) or isinstance(now_ms, bool):
-            raise GmailApiError(f"{what}: no sandbox time in the answer (HTTP {response.status})",
-                                [f"--endpoint must be a gmaildesk sandbox. {SANDBOX_NOT_RUNNING}"],
-                                status=int(response.status))
+            raise GmailApiError(
+                f"{what}: no sandbox time in the answer (HTTP {response.status})",
+                [f"--endpoint must be a gmaildesk sandbox. {SANDBOX_NOT_RUNNING}"],
+                status=int(response.status),
+            )
         return now_ms
 
-    def _pages(self, request_for: Any, what: str) -> list[Json]:
+    def _run(self, request: Any) -> Json:
+        """One call and its answer (a delete's empty answer reads as {}); a failure is a
+        GmailApiError without context: the engine says what it was doing."""
+        try:
+            answer = self.client.execute(request)
+        except GmailApiError:
+            raise
+        except GmailDeskError as error:
+            raise _api_error(error) from error
+        return answer if isinstance(answer, Mapping) else {}
+
+    def _pages(self, request_for: Callable[[str | None], Any], what: str) -> list[Json]:
         pages: list[Json] = []
         token: str | None = None
         while True:
@@ -165,11 +315,13 @@ class HttpGmailApi:
             if not token:
                 return pages
 
-    def _batch(self, requests: Sequence[Any], what: str, parse: Any) -> list[Any]:
+    def _batch(self, requests: Sequence[Any], what: str, parse: Callable[[Any], T]) -> list[T | GmailApiError]:
         if not requests:
             return []
-        return [_api_error(answer) if isinstance(answer, GmailDeskError) else parse(answer)
-                for answer in self.client.execute_batch(requests, what)]
+        return [
+            _api_error(answer) if isinstance(answer, GmailDeskError) else parse(answer)
+            for answer in self.client.execute_batch(requests, what)
+        ]
 
 
 def _page(token: str | None) -> dict[str, str]:

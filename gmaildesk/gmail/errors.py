@@ -20,21 +20,30 @@ from gmaildesk.gmail.retry import RATE_LIMIT_REASONS, TOO_MANY_REQUESTS, error_r
 LOGIN_AGAIN = "Run `gmaildesk auth login` again."
 SERVICE_ACCOUNT_NEEDED = (
     "Creating or changing send-as aliases, forwarding and delegates needs a Google Workspace service "
-    "account with domain-wide delegation: pass `--service-account KEY --user EMAIL`.")
-MORE_SCOPES = ("Log in again granting the scopes this command needs: `gmaildesk auth login --scope ...` "
-               "(with a service account: allow the scopes for its client ID under domain-wide delegation).")
+    "account with domain-wide delegation: pass `--service-account KEY --user EMAIL`."
+)
+MORE_SCOPES = (
+    "Log in again granting the scopes this command needs: `gmaildesk auth login --scope ...` "
+    "(with a service account: allow the scopes for its client ID under domain-wide delegation)."
+)
 QUOTA_EXHAUSTED = "Gmail's per-user quota is exhausted; try again later (the limit is per minute)."
 DAILY_LIMIT = "The Cloud project's daily Gmail API limit is used up; raise it in the Cloud console or wait."
 SERVER_TROUBLE = "Gmail is having trouble; try again in a few minutes."
 SANDBOX_NOT_RUNNING = "Is `gmaildesk sandbox serve` running?"
 CHECK_NETWORK = "Check the network connection and the --endpoint setting."
 USER_NEEDED = "With --service-account, pass --user EMAIL: the mailbox the service account acts for."
-SERVICE_ACCOUNT_SETUP = ("Check the service account's domain-wide delegation in the Admin console "
-                         "(Security > API controls): its client ID must be allowed these scopes.")
+SERVICE_ACCOUNT_SETUP = (
+    "Check the service account's domain-wide delegation in the Admin console "
+    "(Security > API controls): its client ID must be allowed these scopes."
+)
 
 # Paths of the settings Gmail reserves for service accounts with domain-wide delegation.
-_DELEGATION_PATHS = ("/settings/sendAs", "/settings/forwardingAddresses", "/settings/autoForwarding",
-                     "/settings/delegates")
+_DELEGATION_PATHS = (
+    "/settings/sendAs",
+    "/settings/forwardingAddresses",
+    "/settings/autoForwarding",
+    "/settings/delegates",
+)
 _SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 
 
@@ -43,23 +52,51 @@ class GmailApiError(GmailDeskError):
 
     `status` is the HTTP status (None when no answer came: connection refused, timeout, a
     token that could not be refreshed); `reason` is Google's `errors[0].reason`
-    ("notFound", "failedPrecondition", ...) when the answer carried one. Callers branch on
-    these, never on the message text.
+    ("notFound", "failedPrecondition", ...) when the answer carried one; `attempts` how many
+    times the call was sent (a write retried after a lost answer may meet its own effect).
+    Callers branch on these, never on the message text.
     """
 
-    def __init__(self, message: str, hints: tuple[str, ...] | list[str] = (), exit_code: ExitCode = ExitCode.ERROR,
-                 *, status: int | None = None, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        hints: tuple[str, ...] | list[str] = (),
+        exit_code: ExitCode = ExitCode.ERROR,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        attempts: int = 1,
+    ) -> None:
         super().__init__(message, hints, exit_code)
         self.status = status
         self.reason = reason
+        self.attempts = attempts
 
     def with_context(self, context: str) -> GmailApiError:
-        return GmailApiError(f"{context}: {self.message}", self.hints, self.exit_code, status=self.status,
-                             reason=self.reason)
+        return GmailApiError(
+            f"{context}: {self.message}",
+            self.hints,
+            self.exit_code,
+            status=self.status,
+            reason=self.reason,
+            attempts=self.attempts,
+        )
+
+    def with_hints(self, *hints: str) -> GmailApiError:
+        """The same error with more advice for the user."""
+        return GmailApiError(
+            self.message,
+            (*self.hints, *hints),
+            self.exit_code,
+            status=self.status,
+            reason=self.reason,
+            attempts=self.attempts,
+        )
 
 
-def translate(error: BaseException, what: str = "", *, loopback: bool = False,
-              attempts: int = 1) -> GmailDeskError | None:
+def translate(
+    error: BaseException, what: str = "", *, loopback: bool = False, attempts: int = 1
+) -> GmailDeskError | None:
     """The GmailDeskError for a failed Gmail call, or None for errors that are bugs, not failures.
 
     `what` says what we were doing ("creating label 'Dept/Billing'"); `loopback` whether the
@@ -68,14 +105,18 @@ def translate(error: BaseException, what: str = "", *, loopback: bool = False,
     if isinstance(error, GmailDeskError):
         return error.with_context(what) if what else error
     if isinstance(error, HttpError):
-        return _from_http_error(error, what, attempts)
-    if isinstance(error, RefreshError):
-        return _from_refresh_error(error, what)
-    if isinstance(error, TransportError) and error.args and isinstance(error.args[0], BaseException):
+        translated: GmailApiError | None = _from_http_error(error, what, attempts)
+    elif isinstance(error, RefreshError):
+        translated = _from_refresh_error(error, what)
+    elif isinstance(error, TransportError) and error.args and isinstance(error.args[0], BaseException):
         return translate(error.args[0], what, loopback=loopback, attempts=attempts)
-    if isinstance(error, BatchError):
-        return _error(what, f"malformed batch response: {error.reason}")
-    return _from_connection_error(error, what, loopback, attempts)
+    elif isinstance(error, BatchError):
+        translated = _error(what, f"malformed batch response: {error.reason}")
+    else:
+        translated = _from_connection_error(error, what, loopback, attempts)
+    if translated is not None:
+        translated.attempts = attempts
+    return translated
 
 
 def http_status(error: GmailDeskError) -> int | None:
@@ -90,8 +131,9 @@ def _from_http_error(error: HttpError, what: str, attempts: int) -> GmailApiErro
     tried = f", after {attempts} attempts" if attempts > 1 else ""
     line = f"{message} (HTTP {status}{tried})"
 
-    def _error(what: str, line: str, hints: list[str] | tuple[str, ...] = (),
-               exit_code: ExitCode = ExitCode.ERROR) -> GmailApiError:
+    def _error(
+        what: str, line: str, hints: list[str] | tuple[str, ...] = (), exit_code: ExitCode = ExitCode.ERROR
+    ) -> GmailApiError:
         return _failure(what, line, hints, exit_code, status=status, reason=reason)
 
     if status == 401:
@@ -143,11 +185,19 @@ def _is_delegation_path(uri: str | None) -> bool:
     return any(part in path for part in _DELEGATION_PATHS)
 
 
-def _failure(what: str, line: str, hints: list[str] | tuple[str, ...] = (), exit_code: ExitCode = ExitCode.ERROR,
-             *, status: int | None = None, reason: str | None = None) -> GmailApiError:
+def _failure(
+    what: str,
+    line: str,
+    hints: list[str] | tuple[str, ...] = (),
+    exit_code: ExitCode = ExitCode.ERROR,
+    *,
+    status: int | None = None,
+    reason: str | None = None,
+) -> GmailApiError:
     return GmailApiError(f"{what}: {line}" if what else line, tuple(hints), exit_code, status=status, reason=reason)
 
 
-def _error(what: str, line: str, hints: list[str] | tuple[str, ...] = (),
-           exit_code: ExitCode = ExitCode.ERROR) -> GmailApiError:
+def _error(
+    what: str, line: str, hints: list[str] | tuple[str, ...] = (), exit_code: ExitCode = ExitCode.ERROR
+) -> GmailApiError:
     return _failure(what, line, hints, exit_code)

@@ -15,8 +15,20 @@ from typing import Any
 
 from gmaildesk.gmail.costs import units
 
-__all__ = ["Profile", "Label", "Message", "Thread", "MessageRef", "LabelEvent", "HistoryRecord", "History",
-           "Modify", "Usage", "Json"]
+__all__ = [
+    "Profile",
+    "Label",
+    "MailboxSettings",
+    "Message",
+    "Thread",
+    "MessageRef",
+    "LabelEvent",
+    "HistoryRecord",
+    "History",
+    "Modify",
+    "Usage",
+    "Json",
+]
 
 Json = Mapping[str, Any]  # one resource as Gmail answers it (the settings the desk reads whole)
 
@@ -47,6 +59,16 @@ class Label:
 
 
 @dataclass(frozen=True)
+class MailboxSettings:
+    """What the desk manages, as Gmail answers it: labels, filters, the vacation responder, send-as."""
+
+    labels: tuple[Json, ...]
+    filters: tuple[Json, ...]
+    vacation: Json
+    send_as: tuple[Json, ...]
+
+
+@dataclass(frozen=True)
 class Message:
     """A message of threads.get / messages.get at format=metadata."""
 
@@ -64,8 +86,13 @@ class Message:
         except (TypeError, ValueError):
             internal_date = 0
         headers = tuple((str(h.get("name", "")), str(h.get("value", ""))) for h in payload.get("headers") or ())
-        return cls(str(message.get("id", "")), str(message.get("threadId", "")), internal_date,
-                   frozenset(message.get("labelIds") or ()), headers)
+        return cls(
+            str(message.get("id", "")),
+            str(message.get("threadId", "")),
+            internal_date,
+            frozenset(message.get("labelIds") or ()),
+            headers,
+        )
 
 
 @dataclass(frozen=True)
@@ -113,11 +140,13 @@ class HistoryRecord:
 
     @classmethod
     def from_json(cls, record: Json) -> HistoryRecord:
-        return cls(int(record["id"]),
-                   tuple(MessageRef.from_json(e["message"]) for e in record.get("messagesAdded", [])),
-                   tuple(MessageRef.from_json(e["message"]) for e in record.get("messagesDeleted", [])),
-                   tuple(LabelEvent.from_json(e) for e in record.get("labelsAdded", [])),
-                   tuple(LabelEvent.from_json(e) for e in record.get("labelsRemoved", [])))
+        return cls(
+            int(record["id"]),
+            tuple(MessageRef.from_json(e["message"]) for e in record.get("messagesAdded", [])),
+            tuple(MessageRef.from_json(e["message"]) for e in record.get("messagesDeleted", [])),
+            tuple(LabelEvent.from_json(e) for e in record.get("labelsAdded", [])),
+            tuple(LabelEvent.from_json(e) for e in record.get("labelsRemoved", [])),
+        )
 
 
 @dataclass(frozen=True)

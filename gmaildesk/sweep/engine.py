@@ -34,15 +34,15 @@ import dataclasses
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gmaildesk.config.desk import Desk
-from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail.api import MAX_MODIFY_IDS, GmailApi
 from gmaildesk.gmail.errors import GmailApiError
-from gmaildesk.gmail.types import HistoryRecord, Message, Modify, Profile, Thread, Usage
+from gmaildesk.gmail.types import Message, Modify, Profile, Thread, Usage
 from gmaildesk.sweep.classify import (
     CLASSIFIER_HEADERS,
     POSSIBLY_AUTOMATIC,
@@ -57,13 +57,14 @@ from gmaildesk.sweep.classify import (
     recipients,
 )
 from gmaildesk.sweep.headers import Headers
+from gmaildesk.sweep.history import HIDDEN, Delta, StatusLabels, scan
+from gmaildesk.sweep.result import SweepResult, Transition, state_label
 from gmaildesk.sweep.state import Policy, Previous, State, decide, format_duration
 from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, OwnWrite, Pending, Store, ThreadRow
 
 __all__ = ["run", "Profile", "SweepResult", "Transition", "state_label", "Progress"]
 
 READ_CHUNK = 50
-_HIDDEN = frozenset({"SPAM", "TRASH"})
 # A conversation Gmail named but answered 404 for is read again until both bounds have passed.
 # Field reports of Gmail's read-after-list delay are seconds (~3 s); 15 minutes and 3 runs leave
 # a wide margin without keeping a really deleted thread in the store for long.
@@ -77,128 +78,14 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 Writes = dict[tuple[frozenset[str], frozenset[str]], list[tuple[str, str]]]
 
 
-@dataclass
-class _Delta:
-    """One thread's message history since the checkpoint (incremental runs only)."""
-
-    added: list[str] = field(default_factory=list)  # new message ids, drafts left out
-    deleted: set[str] = field(default_factory=set)
-    full: bool = False  # a label change (or anything else) that needs the whole thread read
-
-
-@dataclass(frozen=True)
-class Transition:
-    thread_id: str
-    from_state: str | None  # "new", "new+overdue", ... or None (no status yet)
-    to_state: str | None
-    reason: str
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"thread": self.thread_id, "from": self.from_state, "to": self.to_state, "reason": self.reason}
-
-
-@dataclass
-class SweepResult:
-    full: bool = False
-    resynced: bool = False
-    resync_reason: str | None = None  # "history expired" (404), "history cursor refused" (400)
-    dry_run: bool = False
-    threads_seen: int = 0  # conversations the store knows after this sweep
-    threads_read: int = 0  # conversations read from Gmail in this sweep
-    transitions: list[Transition] = field(default_factory=list)
-    by_state: dict[str, int] = field(default_factory=dict)
-    api_calls: int = 0
-    calls_by_method: dict[str, int] = field(default_factory=dict)
-    quota_units: int = 0
-    messages_modified: int = 0
-    duration_s: float = 0.0
-    errors: list[str] = field(default_factory=list)
-    retrying: list[str] = field(default_factory=list)  # Gmail named them but answered 404: read again next run
-    given_up: list[str] = field(default_factory=list)  # ... still 404 after the retry bounds, never seen
-
-    @property
-    def status(self) -> str:
-        return "partial" if self.errors else "ok"
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.PARTIAL if self.errors else ExitCode.OK
-
-    def transitions_by_state(self) -> dict[str, int]:
-        counts: dict[str, int] = defaultdict(int)
-        for t in self.transitions:
-            counts[t.to_state or "none"] += 1
-        return dict(sorted(counts.items()))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "status": self.status,
-            "full": self.full,
-            "resynced": self.resynced,
-            "resync_reason": self.resync_reason,
-            "dry_run": self.dry_run,
-            "threads_seen": self.threads_seen,
-            "threads_read": self.threads_read,
-            "transitions": [t.to_json() for t in self.transitions],
-            "transitions_by_state": self.transitions_by_state(),
-            "by_state": self.by_state,
-            "api_calls": self.api_calls,
-            "calls_by_method": self.calls_by_method,
-            "quota_units": self.quota_units,
-            "messages_modified": self.messages_modified,
-            "duration_s": round(self.duration_s, 3),
-            "errors": self.errors,
-            "retrying": self.retrying,
-            "given_up": self.given_up,
-        }
-
-
-def state_label(state: str | None, overdue: bool) -> str | None:
-    if state is None:
-        return None
-    return f"{state}+overdue" if overdue else state
-
-
-@dataclass(frozen=True)
-class _Labels:
-    status: Mapping[State, str]  # state -> label id
-    overdue: str
-    departments: tuple[tuple[str, str], ...]  # (department name, label id) in desk order
-
-    @property
-    def managed(self) -> frozenset[str]:
-        return frozenset(self.status.values()) | {self.overdue}
-
-    def desired(self, state: State | None, overdue: bool) -> frozenset[str]:
-        if state is None:
-            return frozenset()
-        return frozenset({self.status[state]} | ({self.overdue} if overdue else set()))
-
-    def state_of(self, label_id: str) -> State | None:
-        for state, lid in self.status.items():
-            if lid == label_id:
-                return state
-        return None
-
-
 @dataclass(frozen=True)
 class _Changes:
     """What this run reads: the threads, where the next run's history starts, and what history told."""
 
     thread_ids: list[str]
     cursor: str
-    deltas: dict[str, _Delta] = field(default_factory=dict)
+    deltas: dict[str, Delta] = field(default_factory=dict)
     hand_set: dict[str, State] = field(default_factory=dict)  # thread -> the status an agent added last
-
-
-@dataclass(frozen=True)
-class _Scan:
-    """History records read against our own writes: the threads to read and what changed in them."""
-
-    threads: list[str]
-    deltas: dict[str, _Delta]
-    hand_set: dict[str, State]
 
 
 @dataclass(frozen=True)
@@ -317,7 +204,7 @@ class _Sweep:
         recheck = self.store.recheck()
         deltas, hand_set = dict(changes.deltas), dict(changes.hand_set)
         for thread_id in [*pending, *recheck]:  # Gmail answered 404 / others changed it during the last run
-            deltas.setdefault(thread_id, _Delta()).full = True
+            deltas.setdefault(thread_id, Delta()).full = True
         for thread_id, hand_state in recheck.items():
             if hand_state and thread_id not in hand_set:  # this run's history is newer
                 hand_set[thread_id] = hand_state
@@ -390,7 +277,7 @@ class _Sweep:
         return _Changes(self.api.thread_ids(self.desk.sweep.scope), cursor)
 
     def _not_shown(
-        self, read: dict[str, ThreadRow], deltas: dict[str, _Delta], pending: dict[str, Pending]
+        self, read: dict[str, ThreadRow], deltas: dict[str, Delta], pending: dict[str, Pending]
     ) -> dict[str, tuple[str, ...]]:
         """Threads read fine but without a new message history named (or one still missing from
         an earlier run): Gmail has not shown them yet; decided on what is there, read again later."""
@@ -434,7 +321,7 @@ class _Sweep:
         return _Retries(still, retrying, given_up, dropped)
 
     # ------------------------------------------------------------------ reading
-    def _labels(self) -> _Labels:
+    def _labels(self) -> StatusLabels:
         by_name = {label.name: label.id for label in self.api.labels()}
         statuses = self.desk.statuses
         missing = [
@@ -448,14 +335,14 @@ class _Sweep:
                 f"{'do' if len(missing) > 1 else 'does'} not exist in {self.desk.mailbox}",
                 ["create them with `gmaildesk apply -c desk.yaml`"],
             )
-        return _Labels(
+        return StatusLabels(
             status={s: by_name[getattr(statuses, s.value).name] for s in State},
             overdue=by_name[statuses.overdue.name],
             departments=tuple((d.name, by_name[d.label]) for d in self.desk.departments if d.label in by_name),
         )
 
     def _history(
-        self, start: str, cp: Checkpoint, rows: dict[str, ThreadRow], labels: _Labels
+        self, start: str, cp: Checkpoint, rows: dict[str, ThreadRow], labels: StatusLabels
     ) -> tuple[_Changes | None, str | None]:
         """(what to read from `start`, None), or (None, why) when Gmail no longer has (or refuses) that history."""
         try:
@@ -475,11 +362,11 @@ class _Sweep:
         seen_until = (
             int(old_cursor) if old_cursor is not None and old_cursor.isdigit() and old_cursor != cp.history_id else 0
         )
-        scan = _scan(history.records, rows, self.store.own_writes(), labels, seen_until)
-        return _Changes(scan.threads, history.history_id, scan.deltas, scan.hand_set), None
+        seen = scan(history.records, rows, self.store.own_writes(), labels, seen_until)
+        return _Changes(seen.threads, history.history_id, seen.deltas, seen.hand_set), None
 
     def _settle(
-        self, cursor: str, writes: Writes, rows: dict[str, ThreadRow], labels: _Labels
+        self, cursor: str, writes: Writes, rows: dict[str, ThreadRow], labels: StatusLabels
     ) -> tuple[str, dict[str, State | None]] | None:
         """After our writes: what happened in the mailbox since this run's start, our writes aside.
 
@@ -496,15 +383,15 @@ class _Sweep:
         for (add, remove), entries in writes.items():
             for message_id, _ in entries:
                 own[message_id].append(OwnWrite(message_id, add, remove, committed=True))
-        scan = _scan(history.records, rows, own, labels)
-        return history.history_id, {t: scan.hand_set.get(t) for t in scan.threads}
+        seen = scan(history.records, rows, own, labels)
+        return history.history_id, {t: seen.hand_set.get(t) for t in seen.threads}
 
     def _read_threads(
         self,
         thread_ids: list[str],
         rows: dict[str, ThreadRow],
-        labels: _Labels,
-        deltas: dict[str, _Delta],
+        labels: StatusLabels,
+        deltas: dict[str, Delta],
         hand_set: dict[str, State],
     ) -> _Reading:
         """Read, classify, decide; `attempted` in the answer holds every id tried (failed or 404:
@@ -537,8 +424,8 @@ class _Sweep:
         self,
         thread_ids: list[str],
         rows: dict[str, ThreadRow],
-        labels: _Labels,
-        deltas: dict[str, _Delta],
+        labels: StatusLabels,
+        deltas: dict[str, Delta],
         hand_set: dict[str, State],
         reading: _Reading,
     ) -> set[str]:
@@ -577,7 +464,7 @@ class _Sweep:
             self.progress("read", len(done), len(thread_ids))
         return done
 
-    def _eligible(self, delta: _Delta | None, row: ThreadRow | None) -> tuple[list[MessageFact], list[str]] | None:
+    def _eligible(self, delta: Delta | None, row: ThreadRow | None) -> tuple[list[MessageFact], list[str]] | None:
         """(stored message facts, new ids to fetch) when only messages were added to a known thread, else None."""
         if delta is None or delta.full or row is None or row.state is State.CLOSED:
             return None  # closed: a reopen restores INBOX by each message's SENT label, which the store lacks
@@ -597,7 +484,7 @@ class _Sweep:
         row: ThreadRow,
         facts: list[MessageFact],
         fetched: list[Message],
-        labels: _Labels,
+        labels: StatusLabels,
         hand_set: dict[str, State],
     ) -> _Decision | None:
         """Classify the new messages after the stored ones and decide; None: read the whole thread instead."""
@@ -624,7 +511,7 @@ class _Sweep:
                     f.flags,
                 )
             )
-        messages = [m for m in fetched if not m.label_ids & _HIDDEN]
+        messages = [m for m in fetched if not m.label_ids & HIDDEN]
         metas = sorted((_meta(m) for m in messages), key=lambda m: m.internal_date)
         if metas and metas[0].internal_date < facts[-1].at:
             return None  # older than what we have: the customers learned in between would differ
@@ -666,9 +553,9 @@ class _Sweep:
         return Policy(min(first) if first else None, min(nxt) if nxt else None, close_after)
 
     def _decide_thread(
-        self, thread: Thread, row: ThreadRow | None, labels: _Labels, hand_set: dict[str, State]
+        self, thread: Thread, row: ThreadRow | None, labels: StatusLabels, hand_set: dict[str, State]
     ) -> _Decision:
-        messages = [m for m in thread.messages if not m.label_ids & _HIDDEN]
+        messages = [m for m in thread.messages if not m.label_ids & HIDDEN]
         on_thread: set[str] = set().union(*(m.label_ids for m in messages))
         department = next((name for name, lid in labels.departments if lid in on_thread), None)
         classified = classify_thread([_meta(m) for m in messages], self.us)
@@ -689,7 +576,7 @@ class _Sweep:
         self,
         thread_id: str,
         row: ThreadRow | None,
-        labels: _Labels,
+        labels: StatusLabels,
         hand_set: dict[str, State],
         classified: list[Classified],
         on_thread: set[str],
@@ -737,7 +624,7 @@ class _Sweep:
         reopened = row is not None and row.state is State.CLOSED and state is not State.CLOSED
         return _Decision(new, transition, self._plan_labels(new, labels, current, reopened, sent))
 
-    def _time_driven(self, row: ThreadRow, labels: _Labels) -> _Decision | None:
+    def _time_driven(self, row: ThreadRow, labels: StatusLabels) -> _Decision | None:
         """Overdue and closed from the stored facts, without reading Gmail; None: nothing changes."""
         if row.state is None or row.manual:
             return None
@@ -774,7 +661,7 @@ class _Sweep:
         return _Decision(new, transition, self._plan_labels(new, labels, assumed, reopened=False, sent=set()))
 
     def _plan_labels(
-        self, row: ThreadRow, labels: _Labels, current: dict[str, set[str]], reopened: bool, sent: set[str]
+        self, row: ThreadRow, labels: StatusLabels, current: dict[str, set[str]], reopened: bool, sent: set[str]
     ) -> Writes:
         desired = labels.desired(row.state, row.overdue)
         remove = labels.managed - desired
@@ -817,46 +704,6 @@ class _Sweep:
         if self.progress and changes:
             self.progress("write", len(changes), len(changes))
         return _Relabelled(failed, errors, sum(len(c.ids) for c in changes))
-
-
-def _scan(
-    records: Iterable[HistoryRecord],
-    rows: dict[str, ThreadRow],
-    own: Mapping[str, list[OwnWrite]],
-    labels: _Labels,
-    seen_until: int = 0,
-) -> _Scan:
-    """The threads history records name as changed, with their deltas and the statuses set by hand."""
-    threads: dict[str, None] = {}
-    deltas: dict[str, _Delta] = defaultdict(_Delta)
-    hand_set: dict[str, State] = {}
-    managed = labels.managed
-    for record in records:  # in history order
-        for message in record.messages_added:
-            if "DRAFT" not in message.label_ids:
-                threads[message.thread_id] = None
-                deltas[message.thread_id].added.append(message.id)
-        for message in record.messages_deleted:
-            if message.thread_id in rows:
-                threads[message.thread_id] = None
-                deltas[message.thread_id].deleted.add(message.id)
-        for added, events in ((True, record.labels_added), (False, record.labels_removed)):
-            for event in events if record.id > seen_until else ():
-                thread_id = event.message.thread_id
-                touched = set(event.label_ids)
-                if touched & _HIDDEN:
-                    threads[thread_id] = None
-                    deltas[thread_id].full = True
-                elif touched & managed:
-                    mine = _own_write(own, event.message.id, touched & managed, added=added)
-                    if mine is None or not mine.committed:
-                        # Not ours, or ours from a run that died before its commit (the store does
-                        # not know the state it wrote): read the thread.
-                        threads[thread_id] = None
-                        deltas[thread_id].full = True
-                    if mine is None:
-                        _note_hand_set(hand_set, thread_id, touched, labels, added=added)
-    return _Scan(list(threads), dict(deltas), hand_set)
 
 
 def _meta(message: Message) -> MessageMeta:
@@ -911,25 +758,6 @@ def _with_flags(classified: Classified, flags: tuple[str, ...]) -> Classified:
     if not flags:
         return classified
     return dataclasses.replace(classified, flags=frozenset(flags))
-
-
-def _note_hand_set(
-    hand_set: dict[str, State], thread_id: str, touched: set[str], labels: _Labels, *, added: bool
-) -> None:
-    """Someone else's status label change, in history order: the last status added by hand
-    wins, one removed by hand is withdrawn."""
-    states = [s for s in (labels.state_of(lid) for lid in touched) if s is not None]
-    if added and len(states) == 1:
-        hand_set[thread_id] = states[0]
-    elif not added and hand_set.get(thread_id) in states:
-        del hand_set[thread_id]
-
-
-def _own_write(own: Mapping[str, list[OwnWrite]], message_id: str, labels: set[str], *, added: bool) -> OwnWrite | None:
-    """The recorded write of ours that explains the history event (labels added to / removed from
-    the message), a committed one first; None: someone else's change."""
-    matches = [w for w in own.get(message_id, ()) if labels <= (w.added if added else w.removed)]
-    return max(matches, key=lambda w: w.committed) if matches else None
 
 
 def _by_state(rows: Iterable[ThreadRow]) -> dict[str, int]:

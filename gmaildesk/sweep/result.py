@@ -1,0 +1,85 @@
+"""What one sweep did: the transitions it made and the summary `sweep --json` prints (version 1)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from gmaildesk.errors import ExitCode
+
+__all__ = ["SweepResult", "Transition", "state_label"]
+
+
+@dataclass(frozen=True)
+class Transition:
+    thread_id: str
+    from_state: str | None  # "new", "new+overdue", ... or None (no status yet)
+    to_state: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"thread": self.thread_id, "from": self.from_state, "to": self.to_state, "reason": self.reason}
+
+
+@dataclass
+class SweepResult:
+    full: bool = False
+    resynced: bool = False
+    resync_reason: str | None = None  # "history expired" (404), "history cursor refused" (400)
+    dry_run: bool = False
+    threads_seen: int = 0  # conversations the store knows after this sweep
+    threads_read: int = 0  # conversations read from Gmail in this sweep
+    transitions: list[Transition] = field(default_factory=list)
+    by_state: dict[str, int] = field(default_factory=dict)
+    api_calls: int = 0
+    calls_by_method: dict[str, int] = field(default_factory=dict)
+    quota_units: int = 0
+    messages_modified: int = 0
+    duration_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    retrying: list[str] = field(default_factory=list)  # Gmail named them but answered 404: read again next run
+    given_up: list[str] = field(default_factory=list)  # ... still 404 after the retry bounds, never seen
+
+    @property
+    def status(self) -> str:
+        return "partial" if self.errors else "ok"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.PARTIAL if self.errors else ExitCode.OK
+
+    def transitions_by_state(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for t in self.transitions:
+            counts[t.to_state or "none"] += 1
+        return dict(sorted(counts.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "status": self.status,
+            "full": self.full,
+            "resynced": self.resynced,
+            "resync_reason": self.resync_reason,
+            "dry_run": self.dry_run,
+            "threads_seen": self.threads_seen,
+            "threads_read": self.threads_read,
+            "transitions": [t.to_json() for t in self.transitions],
+            "transitions_by_state": self.transitions_by_state(),
+            "by_state": self.by_state,
+            "api_calls": self.api_calls,
+            "calls_by_method": self.calls_by_method,
+            "quota_units": self.quota_units,
+            "messages_modified": self.messages_modified,
+            "duration_s": round(self.duration_s, 3),
+            "errors": self.errors,
+            "retrying": self.retrying,
+            "given_up": self.given_up,
+        }
+
+
+def state_label(state: str | None, overdue: bool) -> str | None:
+    if state is None:
+        return None
+    return f"{state}+overdue" if overdue else state
