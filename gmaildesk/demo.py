@@ -184,9 +184,10 @@ def _reply(client: GmailClient, thread_id: str, to: str, subject: str, text: str
         references=[*refs.split(), message_id],
         date_ms=0,
     )
-    return client.execute(
+    sent: dict[str, Any] = client.execute(
         users.messages().send(userId="me", body={"raw": b64url_encode(raw), "threadId": thread_id}), "sending a reply"
     )
+    return sent
 
 
 def _morning_of_mail(sb: SandboxHandle, client: GmailClient, result: DemoResult) -> None:
@@ -291,7 +292,7 @@ def _last_message_id(client: GmailClient, thread_id: str) -> str:
         "reading the thread",
     )
     headers = thread["messages"][-1]["payload"]["headers"]
-    return next(h["value"] for h in headers if h["name"].lower() == "message-id")
+    return str(next(h["value"] for h in headers if h["name"].lower() == "message-id"))
 
 
 def _read_back(sb: SandboxHandle, client: GmailClient, result: DemoResult) -> None:

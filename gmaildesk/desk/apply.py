@@ -112,7 +112,7 @@ class _Run:
             self.done.extend(change.render())
         return True
 
-    def record(self, update: Callable[[Ownership], None]) -> None:
+    def record(self, update: Callable[[Ownership], object]) -> None:
         update(self.ownership)
         self.ownership.save()
 
@@ -211,16 +211,23 @@ def _labels_and_filters(plan: Plan, run: _Run) -> None:
 
 
 def _recolour_label(change: LabelChange, run: _Run) -> None:
-    colour = change.after
+    colour, label_id = change.after, _existing(change)
     if colour is None:
         raise ValueError(f"label change {change.name}: update without the colour to set")
     body = {"color": {"backgroundColor": colour.background, "textColor": colour.text}}
-    run.call(f"changing the colour of label '{change.name}'", lambda: run.api.patch_label(change.label_id, body))
+    run.call(f"changing the colour of label '{change.name}'", lambda: run.api.patch_label(label_id, body))
 
 
 def _delete_label(change: LabelChange, run: _Run) -> None:
-    run.call(f"deleting label '{change.name}'", lambda: run.api.delete_label(change.label_id))
-    run.record(lambda record: record.labels.pop(change.label_id, None))
+    label_id = _existing(change)
+    run.call(f"deleting label '{change.name}'", lambda: run.api.delete_label(label_id))
+    run.record(lambda record: record.labels.pop(label_id, None))
+
+
+def _existing(change: LabelChange) -> str:
+    if change.label_id is None:
+        raise ValueError(f"label change {change.name}: {change.action} without the label it changes")
+    return change.label_id
 
 
 def _delete_old_version(change: FilterChange, run: _Run) -> None:

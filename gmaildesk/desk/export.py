@@ -24,12 +24,13 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from gmaildesk.config import schema
 from gmaildesk.config.checks import loop_reason
+from gmaildesk.config.desk import Colour
 from gmaildesk.config.labels import STATUS_DEFAULTS
 from gmaildesk.config.routes import department_query
 from gmaildesk.desk import filters as desk_filters
@@ -42,6 +43,10 @@ from gmaildesk.desk.read import Current
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail.api import DeskApi
 from gmaildesk.gmail.labels import CONSUMER_DOMAINS, SYSTEM_LABEL_IDS
+from gmaildesk.gmail.types import Json
+
+if TYPE_CHECKING:
+    from gmaildesk.desk.plan import Plan
 
 DEFAULT_DEPARTMENT_PREFIX = "Dept/"
 DEFAULT_STATUS_PREFIX = "Status/"
@@ -62,7 +67,7 @@ USER_MADE = (
 class Item:
     """One entry of a desk.yaml list, with the comment lines written above it."""
 
-    data: dict
+    data: dict[str, Any]
     comments: list[str] = field(default_factory=list)
 
 
@@ -152,8 +157,8 @@ def _status_prefix(labels: list[CurrentLabel], owned_ids: set[str], dept_prefix:
     """The parent of the default-named status labels: those gmaildesk created, else three or more alike."""
     defaults = {name.casefold() for name, _ in STATUS_DEFAULTS.values()}
 
-    def parents(candidates: Iterable[CurrentLabel]) -> Counter:
-        found = Counter()
+    def parents(candidates: Iterable[CurrentLabel]) -> Counter[str]:
+        found: Counter[str] = Counter()
         for label in candidates:
             parent, _, last = label.name.rpartition("/")
             if last.casefold() in defaults and parent + "/" != dept_prefix:
@@ -189,24 +194,24 @@ def _statuses(labels: list[CurrentLabel], prefix: str) -> tuple[Item, set[str]]:
             ],
         ), set()
     for status, (default, colour) in STATUS_DEFAULTS.items():
-        label = slots.get(status)
-        if label is None:
+        slot = slots.get(status)
+        if slot is None:
             continue
         entry: dict[str, Any] = {}
-        if label.name[len(prefix) :] != default:
-            entry["name"] = label.name[len(prefix) :]
-        if label.colour is not None and label.colour != colour and _palette(label.colour):
-            entry["color"] = _colour(label.colour)
+        if slot.name[len(prefix) :] != default:
+            entry["name"] = slot.name[len(prefix) :]
+        if slot.colour is not None and slot.colour != colour and _palette(slot.colour):
+            entry["color"] = _colour(slot.colour)
         if entry:
             data[status] = entry
     return Item(data), {label.name.casefold() for label in slots.values()}
 
 
-def _colour(colour) -> dict:
+def _colour(colour: Colour) -> dict[str, str]:
     return {"background": colour.background, "text": colour.text}
 
 
-def _palette(colour) -> bool:
+def _palette(colour: Colour) -> bool:
     """Only palette colours can be written in desk.yaml; another one is left unmanaged (not changed)."""
     try:
         schema.Colour.model_validate(_colour(colour))
@@ -231,7 +236,8 @@ def _department(
     ]
     candidates.sort(key=lambda flt: key_by_id.get(flt.id) != key)  # the recorded one first
     for flt in candidates:
-        routes = routes_from_query(_routing_query(flt, label.name))
+        query = _routing_query(flt, label.name)
+        routes = routes_from_query(query) if query is not None else None
         if routes is not None:
             data["routes"] = routes
             used.add(flt.id)
@@ -281,9 +287,9 @@ def _unquote(text: str) -> str:
     return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
 
 
-def routes_from_query(query: str) -> list[dict] | None:
+def routes_from_query(query: str) -> list[dict[str, Any]] | None:
     """Routes whose department query is exactly *query*: readable ones if possible, else one raw query."""
-    routes: list[dict] = []
+    routes: list[dict[str, Any]] = []
     for part in split_or(query):
         operator = _OPERATOR_RE.fullmatch(part)
         if operator:
@@ -300,7 +306,7 @@ def routes_from_query(query: str) -> list[dict] | None:
     return None
 
 
-def _composes_to(routes: list[dict], query: str) -> bool:
+def _composes_to(routes: list[dict[str, Any]], query: str) -> bool:
     try:
         parsed = [schema.Route.model_validate(route) for route in routes]
         return department_query(parsed) == query
@@ -324,7 +330,7 @@ def _filter_name(flt: UpstreamFilter, key: str | None, taken: set[str]) -> str:
     return name
 
 
-def _filter_entry(flt: UpstreamFilter, name: str) -> dict:
+def _filter_entry(flt: UpstreamFilter, name: str) -> dict[str, Any]:
     """`{name, match, actions}` for *flt*, checked against desk.yaml's schema."""
     spec = flt.spec
     criteria = dict(spec.criteria)
@@ -342,7 +348,7 @@ def _filter_entry(flt: UpstreamFilter, name: str) -> dict:
     if "size" in criteria:
         if criteria.get("sizeComparison") not in ("larger", "smaller"):
             raise _Unexpressible("a size without larger/smaller")
-        match[criteria["sizeComparison"]] = int(criteria["size"])
+        match[str(criteria["sizeComparison"])] = int(str(criteria["size"]))
     actions: dict[str, Any] = {}
     user_labels = [label for label in spec.add if label not in SYSTEM_LABEL_IDS]
     if len(user_labels) > 1 or any(label not in SYSTEM_LABEL_IDS for label in spec.remove):
@@ -401,7 +407,7 @@ def _drop_forwarding_loops(result: Export) -> None:
 # --- vacation and send-as ------------------------------------------------------------------------
 
 
-def _auto_ack(settings: dict, mailbox: str, left_out: list[str]) -> Item | None:
+def _auto_ack(settings: Json, mailbox: str, left_out: list[str]) -> Item | None:
     """The responder as auto_ack; None (not managed) when it is off and empty."""
     kept = vacation.canonical(settings)
     if not kept:
@@ -464,9 +470,10 @@ def password_env(address: str, taken: set[str]) -> str:
     raise AssertionError("addresses are unique")
 
 
-def _send_as(entries: Iterable[dict], left_out: list[str]) -> list[Item]:
+def _send_as(entries: Iterable[Json], left_out: list[str]) -> list[Item]:
     """Every alias, and the primary address when it has a display name, reply-to or signature."""
-    items, envs = [], set()
+    items: list[Item] = []
+    envs: set[str] = set()
     for entry in sorted(entries, key=lambda e: (not e.get("isPrimary"), e["sendAsEmail"].lower())):
         address = entry["sendAsEmail"].lower()
         primary = bool(entry.get("isPrimary"))
@@ -523,7 +530,7 @@ def mailbox_address(api: DeskApi, current: Current) -> str:
 # --- the round-trip check -------------------------------------------------------------------------
 
 
-def check(text: str, current: Current, record: Ownership):
+def check(text: str, current: Current, record: Ownership) -> Plan:
     """The plan the exported *text* gives on the mailbox it came from (empty when the round trip holds)."""
     from gmaildesk.config import load_desk
     from gmaildesk.desk import plan

@@ -13,12 +13,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gmaildesk.config.desk import Desk, Filter
 from gmaildesk.desk.ownership import OwnedFilter
 from gmaildesk.gmail.filter_query import filter_query
 from gmaildesk.gmail.labels import SYSTEM_LABEL_IDS
+from gmaildesk.gmail.types import Json
 
 CRITERIA_KEYS = ("from", "to", "subject", "query", "negatedQuery", "hasAttachment", "size", "sizeComparison")
 CATEGORY_IDS = {
@@ -93,19 +94,19 @@ class FilterSpec:
             words.append(f"forward to {self.forward}")
         return words
 
-    def to_json(self) -> dict:
-        action: dict = {"addLabels": list(self.add), "removeLabels": list(self.remove)}
+    def to_json(self) -> dict[str, Any]:
+        action: dict[str, Any] = {"addLabels": list(self.add), "removeLabels": list(self.remove)}
         if self.forward:
             action["forward"] = self.forward
         return {"criteria": dict(self.criteria), "action": action}
 
-    def to_gmail(self, label_ids: Mapping[str, str]) -> dict:
+    def to_gmail(self, label_ids: Mapping[str, str]) -> dict[str, Any]:
         """The filters.create body; *label_ids* maps casefolded user label names to ids (KeyError if missing)."""
 
         def ids(names: tuple[str, ...]) -> list[str]:
             return [name if name in SYSTEM_LABEL_IDS else label_ids[name.casefold()] for name in names]
 
-        action: dict = {}
+        action: dict[str, Any] = {}
         if self.add:
             action["addLabelIds"] = ids(self.add)
         if self.remove:
@@ -144,13 +145,15 @@ class FilterChange:
         return self.key
 
     def render(self) -> list[str]:
+        before = "" if self.before is None else self.before.spec.describe()
+        after = "" if self.after is None else self.after.describe()
         if self.action == "create":
-            return [f"+ filter {self.key}  {self.after.describe()}"]
+            return [f"+ filter {self.key}  {after}"]
         if self.action == "delete":
-            return [f"- filter {self.key}  {self.before.spec.describe()}"]
-        return [f"~ filter {self.key}", f"    - {self.before.spec.describe()}", f"    + {self.after.describe()}"]
+            return [f"- filter {self.key}  {before}"]
+        return [f"~ filter {self.key}", f"    - {before}", f"    + {after}"]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         before = None if self.before is None else {"id": self.before.id, **self.before.spec.to_json()}
         return {
             "kind": self.kind,
@@ -207,7 +210,7 @@ def from_desk(desk: Desk) -> tuple[DesiredFilter, ...]:
     )
 
 
-def from_gmail(filters: Iterable[dict], labels: Iterable[dict]) -> tuple[UpstreamFilter, ...]:
+def from_gmail(filters: Iterable[Json], labels: Iterable[Json]) -> tuple[UpstreamFilter, ...]:
     """Upstream filters gmaildesk can read; those with unknown criteria or label ids are left out."""
     names = {label["id"]: label["name"] for label in labels if label.get("type") == "user"}
     found = []
@@ -277,9 +280,9 @@ def diff(
             changes.append(FilterChange("create", item.key, after=item.spec))
     wanted = {item.key for item in desired}
     for key in sorted(owned):
-        flt = by_id.get(owned[key].id)
-        if key not in wanted and flt is not None and flt.id not in kept:
-            changes.append(FilterChange("delete", key, before=flt))
+        gone = by_id.get(owned[key].id)
+        if key not in wanted and gone is not None and gone.id not in kept:
+            changes.append(FilterChange("delete", key, before=gone))
     return changes, adopt
 
 

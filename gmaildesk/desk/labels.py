@@ -7,11 +7,12 @@ creating, and those under the desk's department and status prefixes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gmaildesk.config.desk import Colour, Desk, Label
+from gmaildesk.gmail.types import Json
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class LabelChange:
             return [f"~ label {self.name}  colour {_colour(self.before)} -> {_colour(self.after)}"]
         return [f"{sign} label {self.name}"]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "action": self.action,
@@ -54,7 +55,7 @@ def _colour(colour: Colour | None) -> str:
     return f"{colour.background}/{colour.text}" if colour else "none"
 
 
-def _colour_json(colour: Colour | None) -> dict:
+def _colour_json(colour: Colour | None) -> dict[str, dict[str, str] | None]:
     return {"color": {"backgroundColor": colour.background, "textColor": colour.text} if colour else None}
 
 
@@ -63,7 +64,7 @@ def from_desk(desk: Desk) -> tuple[Label, ...]:
     return desk.labels
 
 
-def from_gmail(labels: Iterable[dict]) -> tuple[CurrentLabel, ...]:
+def from_gmail(labels: Iterable[Json]) -> tuple[CurrentLabel, ...]:
     """The mailbox's user labels (system labels are never ours to change)."""
     found = []
     for label in labels:
@@ -90,7 +91,7 @@ def diff(
     owned_ids: set[str],
     prefixes: Iterable[str],
     asked_names: Mapping[str, str] | None = None,
-    not_ours: set[str] = frozenset(),
+    not_ours: Set[str] = frozenset(),
 ) -> list[LabelChange]:
     """Creates (parents first), colour updates, then deletions of managed labels (children first).
 
@@ -125,8 +126,8 @@ def diff(
         for label in current
         if label.name.casefold() not in wanted and label.id not in not_ours and is_managed(label, owned_ids, prefixes)
     ]
-    for label in sorted(removed, key=lambda lab: (-lab.name.count("/"), lab.name)):
-        changes.append(LabelChange("delete", label.name, label.id, before=label.colour))
+    for gone in sorted(removed, key=lambda lab: (-lab.name.count("/"), lab.name)):
+        changes.append(LabelChange("delete", gone.name, gone.id, before=gone.colour))
     return changes
 
 

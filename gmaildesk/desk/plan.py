@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gmaildesk.config.desk import Desk
 from gmaildesk.desk import filters, labels, sendas, vacation
@@ -50,7 +50,7 @@ class Refusal:
         what = f"{self.change.action} {self.change.kind} {self.change.name}"
         return f"! refused: {what} ({self.hint or self.reason})"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {**self.change.to_json(), "reason": self.reason, "hint": self.hint}
 
 
@@ -98,7 +98,7 @@ class Plan:
         lines += [f"! note: {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "version": JSON_VERSION,
             "changes": [change.to_json() for change in self.changes()],

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gmaildesk.config.desk import SendAs, Smtp
 from gmaildesk.desk.ownership import Written, form_hash, same_form
+from gmaildesk.gmail.types import Json
 
 _SECURITY = {"none": "none", "ssl": "ssl", "starttls": "starttls"}
 VERIFY_HINT = "On the sandbox: gmaildesk sandbox verify {address} --endpoint URL"
@@ -50,7 +51,7 @@ class SendAsChange:
         sign = "+" if self.action == "create" else "~"
         return [f"{sign} send-as {self.address}" + (f"  {'; '.join(parts)}" if parts else "")]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         after = dict(self.after)
         if self.smtp:
             after["smtpMsa"] = {
@@ -68,7 +69,7 @@ class SendAsChange:
             "after": after if self.action != "delete" else None,
         }
 
-    def to_gmail(self, password: str | None) -> dict:
+    def to_gmail(self, password: str | None) -> dict[str, Any]:
         body = dict(self.after)
         if self.action == "create":
             body["sendAsEmail"] = self.address
@@ -116,7 +117,7 @@ def signature_form(address: str, asked: object, returned: object) -> tuple[str, 
 
 
 def diff(
-    desired: Iterable[SendAs], current: Iterable[dict], owned: set[str], written: Mapping[str, Written] | None = None
+    desired: Iterable[SendAs], current: Iterable[Json], owned: set[str], written: Mapping[str, Written] | None = None
 ) -> tuple[list[SendAsChange], list[str]]:
     """Changes in config order (deletions last) and notes about aliases still waiting for verification."""
     written = written or {}
@@ -165,7 +166,7 @@ def _differs(current: object, wanted: object) -> bool:
     return (current or "") != (wanted or "")
 
 
-def _smtp_differs(current: Mapping | None, smtp: Smtp) -> bool:
+def _smtp_differs(current: Json | None, smtp: Smtp) -> bool:
     if not current:
         return True
     return (current.get("host"), current.get("port"), current.get("securityMode")) != (

@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gmaildesk.config.desk import AutoAck
 from gmaildesk.desk.ownership import Written, form_hash, same_form
+from gmaildesk.gmail.types import Json
 
 FIELDS = (
     "enableAutoReply",
@@ -30,9 +31,9 @@ FIELDS = (
 _BODIES = ("responseBodyPlainText", "responseBodyHtml")
 
 
-def canonical(settings: Mapping[str, object]) -> dict:
+def canonical(settings: Json) -> dict[str, Any]:
     """Gmail's VacationSettings without unset parts (empty, false, null); times as epoch-ms strings."""
-    kept = {}
+    kept: dict[str, Any] = {}
     for key in FIELDS:
         value = settings.get(key)
         if value in (None, "", False):
@@ -45,7 +46,7 @@ def _epoch_ms(moment: dt.datetime | None) -> str | None:
     return None if moment is None else str(int(moment.timestamp() * 1000))
 
 
-def from_desk(ack: AutoAck | None) -> dict | None:
+def from_desk(ack: AutoAck | None) -> dict[str, Any] | None:
     """Desired canonical settings; None when desk.yaml does not manage the responder."""
     if ack is None:
         return None
@@ -82,7 +83,7 @@ class VacationChange:
                 lines.append(f"    {key}: {_show(key, old)} -> {_show(key, new)}")
         return lines
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "action": self.action,
@@ -91,7 +92,7 @@ class VacationChange:
             "after": {k: self.after.get(k) for k in self.fields},
         }
 
-    def to_gmail(self) -> dict:
+    def to_gmail(self) -> dict[str, Any]:
         """The updateVacation body: every field, so nothing unmanaged lingers."""
         body = dict(self.after)
         body["enableAutoReply"] = bool(self.after.get("enableAutoReply"))
@@ -116,7 +117,7 @@ def written_key(field_name: str) -> str:
 
 
 def diff(
-    desired: dict | None, current: Mapping[str, object], written: Mapping[str, Written] | None = None
+    desired: dict[str, Any] | None, current: Json, written: Mapping[str, Written] | None = None
 ) -> VacationChange | None:
     """The fields desk.yaml wants otherwise than Gmail has them, Gmail's own normalisation aside."""
     if desired is None:
