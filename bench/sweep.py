@@ -34,18 +34,22 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
 from gmaildesk.cli import app
-from gmaildesk.config import load_desk
+from gmaildesk.config import Desk, load_desk
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail import ConnectionOptions, connect, scopes
 from gmaildesk.gmail.api import HttpGmailApi
+from gmaildesk.gmail.client import GmailClient
 from gmaildesk.gmail.pacing import QuotaPacer
 from gmaildesk.gmail.retry import RetryPolicy
-from gmaildesk.sandbox import delivery, running_sandbox
+from gmaildesk.sandbox import SandboxHandle, delivery, running_sandbox
 from gmaildesk.sandbox.limits import method_cost
 from gmaildesk.sandbox.mime import build_message
 from gmaildesk.sweep import engine
@@ -59,6 +63,13 @@ H = 3600
 TABLES = (("legacy", 250.0), ("current", 100.0))
 FOLLOW_UPS = 100
 LIST_PAGE = 500
+Conv = dict[str, Any]  # one seeded conversation, or one row of results
+Run = Callable[[GmailClient], Conv]  # one measured sweep on a fresh client
+
+
+def _cost(method: str, table: str) -> int:
+    return method_cost(method, table)
+
 
 DESK = """\
 version: 1
@@ -102,13 +113,15 @@ class SimClock:
 class Mailbox:
     """The seeded mailbox: per conversation its subject, customer, Message-IDs and kind."""
 
-    def __init__(self, sb, n: int):
+    def __init__(self, sb: SandboxHandle, n: int):
         self.sb, self.core = sb, sb.sandbox
         self.mb = self.core.mailbox(SUPPORT)
         self.n = n
-        self.convs: list[dict] = []
+        self.convs: list[Conv] = []
 
-    def _raw(self, conv: dict, *, frm: str, to: str, subject: str, text: str, headers=()) -> tuple[bytes, str]:
+    def _raw(
+        self, conv: Conv, *, frm: str, to: str, subject: str, text: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> tuple[bytes, str]:
         mid = f"<t{conv['i']}.m{len(conv['mids'])}@bench.test>"
         last = conv["mids"][-1] if conv["mids"] else None
         raw = build_message(
@@ -125,13 +138,13 @@ class Mailbox:
         conv["mids"].append(mid)
         return raw, mid
 
-    def customer(self, conv: dict, text: str = "Any news?") -> None:
+    def customer(self, conv: Conv, text: str = "Any news?") -> None:
         subject = conv["subject"] if not conv["mids"] else f"Re: {conv['subject']}"
         raw, _ = self._raw(conv, frm=conv["customer"], to=conv["to"], subject=subject, text=text)
         answer = delivery.deliver(self.core, self.mb, raw)
         conv.setdefault("thread", answer["threadId"])
 
-    def ours(self, conv: dict, forward: bool = False) -> None:
+    def ours(self, conv: Conv, forward: bool = False) -> None:
         if forward:
             raw, _ = self._raw(
                 conv,
@@ -152,7 +165,7 @@ class Mailbox:
             self.core, self.mb, raw, label_ids=["SENT"], date_source="receivedTime", thread_id=conv["thread"]
         )
 
-    def _inject(self, conv: dict, raw: bytes) -> None:
+    def _inject(self, conv: Conv, raw: bytes) -> None:
         """Gmail threads an auto-reply or a bounce into the conversation it answers."""
         now = self.core.now_ms()
         self.mb.add_message(
@@ -165,7 +178,7 @@ class Mailbox:
             msg_id=self.core.new_message_id(now, self.mb),
         )
 
-    def out_of_office(self, conv: dict) -> None:
+    def out_of_office(self, conv: Conv) -> None:
         raw, _ = self._raw(
             conv,
             frm=conv["customer"],
@@ -176,7 +189,7 @@ class Mailbox:
         )
         self._inject(conv, raw)
 
-    def bounce(self, conv: dict) -> None:
+    def bounce(self, conv: Conv) -> None:
         domain = conv["customer"].split("@")[1]
         raw, _ = self._raw(
             conv,
@@ -188,7 +201,7 @@ class Mailbox:
         )
         self._inject(conv, raw)
 
-    def newsletter(self, conv: dict) -> None:
+    def newsletter(self, conv: Conv) -> None:
         raw, _ = self._raw(
             conv,
             frm=f"news@{conv['customer'].split('@')[1]}",
@@ -214,8 +227,11 @@ class Mailbox:
                 }
             )
         # (phase, kinds, action): what happens to which conversations in each hour
-        k = lambda *kinds: [c for c in self.convs if c["kind"] in kinds]  # noqa: E731
-        phases = [
+
+        def k(*kinds: int) -> list[Conv]:
+            return [c for c in self.convs if c["kind"] in kinds]
+
+        phases: list[list[tuple[list[Conv], Callable[[Conv], None]]]] = [
             [(k(*range(0, 4), *range(5, 18), 19), self.customer), (k(18), self.newsletter)],
             [
                 (k(0, 1, 19), self.customer),  # a nudge: still new
@@ -234,7 +250,7 @@ class Mailbox:
                 self.core.clock_offset_ms += H * 1000
         return time.perf_counter() - start
 
-    def follow_ups(self, count: int, seed: int) -> list[dict]:
+    def follow_ups(self, count: int, seed: int) -> list[Conv]:
         """`count` customer follow-ups into existing conversations (handled or waiting ones)."""
         rng = random.Random(seed)
         chosen = rng.sample([c for c in self.convs if 5 <= c["kind"] <= 14 or c["kind"] in (16, 17)], count)
@@ -244,7 +260,7 @@ class Mailbox:
         return chosen
 
     # direct label surgery, invisible to the counters
-    def labels_of(self, thread_ids) -> dict[str, set[str]]:
+    def labels_of(self, thread_ids: Iterable[str]) -> dict[str, set[str]]:
         with self.core.lock:
             return {m.id: set(m.labels) for t in thread_ids for m in (self.mb.messages[i] for i in self.mb.threads[t])}
 
@@ -271,7 +287,7 @@ class Mailbox:
 
 
 # ---------------------------------------------------------------- the naive sweep
-def naive_sweep(client, desk, now_ms: int) -> dict:
+def naive_sweep(client: GmailClient, desk: Desk, now_ms: int) -> Conv:
     """threads.list over the scope, threads.get(format=full) for every thread, classify and
     decide with gmaildesk's pure functions, threads.modify where the status labels differ."""
     users = client.users()
@@ -326,7 +342,7 @@ def naive_sweep(client, desk, now_ms: int) -> dict:
     return {"threads_read": len(ids), "threads_modified": len(modifies), "failed": failed, "desired": desired_by_thread}
 
 
-def _policy(desk, department: str | None) -> Policy:  # as the engine chooses SLAs
+def _policy(desk: Desk, department: str | None) -> Policy:  # as the engine chooses SLAs
     slas = [d.sla for d in desk.departments if d.name == department] or [d.sla for d in desk.departments]
     first = [s.first_response for s in slas if s.first_response is not None]
     nxt = [s.next_response for s in slas if s.next_response is not None]
@@ -335,22 +351,20 @@ def _policy(desk, department: str | None) -> Policy:  # as the engine chooses SL
 
 # ---------------------------------------------------------------- measuring
 class Bench:
-    def __init__(self, sb, desk, box: Mailbox, clock: SimClock, workdir: Path):
+    def __init__(self, sb: SandboxHandle, desk: Desk, box: Mailbox, clock: SimClock, workdir: Path):
         self.sb, self.desk, self.box, self.clock, self.workdir = sb, desk, box, clock, workdir
         self.sb.sandbox.quota._clock = clock  # the sandbox's quota bucket lives on the same clock
 
-    def client(self, table: str, rate: float):
+    def client(self, table: str, rate: float) -> GmailClient:
         client = connect(
             ConnectionOptions(endpoint=self.sb.url, quota_units_per_second=0),
             scopes.SWEEP,
             policy=RetryPolicy(sleep=self.clock.sleep),
         )  # production backoff, on the same clock
-        client.pacer = QuotaPacer(
-            rate, cost_of=lambda m, t=table: method_cost(m, t), clock=self.clock, sleep=self.clock.sleep
-        )
+        client.pacer = QuotaPacer(rate, cost_of=partial(_cost, table=table), clock=self.clock, sleep=self.clock.sleep)
         return client
 
-    def measure(self, label: str, table: str, rate: float, run) -> dict:
+    def measure(self, label: str, table: str, rate: float, run: Run) -> Conv:
         control = self.sb.control
         control.set_quota(rate, table)  # also refills the bucket
         control.reset_counters()
@@ -380,8 +394,8 @@ class Bench:
         row.update(outcome)
         return row
 
-    def gmaildesk(self, store_path: Path):
-        def run(client):
+    def gmaildesk(self, store_path: Path) -> Run:
+        def run(client: GmailClient) -> Conv:
             with Store(store_path) as store:
                 r = engine.run(HttpGmailApi(client), self.desk, store, now_ms=self.sb.sandbox.now_ms())
             return {
@@ -394,8 +408,8 @@ class Bench:
 
         return run
 
-    def naive(self):
-        def run(client):
+    def naive(self) -> Run:
+        def run(client: GmailClient) -> Conv:
             out = naive_sweep(client, self.desk, self.sb.sandbox.now_ms())
             self.last_naive = out.pop("desired")
             out["status"] = "ok" if not out["failed"] else "partial"
@@ -404,7 +418,7 @@ class Bench:
         return run
 
 
-def setup(sb, workdir: Path, n: int) -> tuple:
+def setup(sb: SandboxHandle, workdir: Path, n: int) -> tuple[Desk, Mailbox, dict[str, Any]]:
     os.environ["GMAILDESK_DATA_DIR"] = str(workdir / "data")
     path = workdir / "desk.yaml"
     path.write_text(DESK)
@@ -419,13 +433,13 @@ def setup(sb, workdir: Path, n: int) -> tuple:
     return desk, box, {"threads": threads, "messages": messages, "seed_s": round(seeded, 1)}
 
 
-def managed_ids(sb, desk) -> set[str]:
+def managed_ids(sb: SandboxHandle, desk: Desk) -> set[str]:
     mb = sb.sandbox.mailbox(SUPPORT)
     names = {getattr(desk.statuses, s).name for s in ("new", "waiting", "handled", "forwarded", "closed", "overdue")}
     return {lid for lid, label in mb.labels.items() if label.get("name") in names}
 
 
-def run_table(bench: Bench, table: str, rate: float, managed: set[str], seed: int) -> list[dict]:
+def run_table(bench: Bench, table: str, rate: float, managed: set[str], seed: int) -> list[Conv]:
     box, rows = bench.box, []
     store_path = bench.workdir / f"sweep-{table}.sqlite"
     store_path.unlink(missing_ok=True)
@@ -450,8 +464,11 @@ def run_table(bench: Bench, table: str, rate: float, managed: set[str], seed: in
     return rows
 
 
-def check(rows: list[dict], table: str, rate: float) -> list[dict]:
-    get = lambda prefix: next(r for r in rows if r["table"] == table and r["scenario"].startswith(prefix))  # noqa: E731
+def check(rows: list[Conv], table: str, rate: float) -> list[Conv]:
+
+    def get(prefix: str) -> Conv:
+        return next(r for r in rows if r["table"] == table and r["scenario"].startswith(prefix))
+
     full, nochange, inc = get("gmaildesk: first"), get("gmaildesk: no-change"), get("gmaildesk: incremental")
     naive_full = get("naive: full")
     per_thread = inc["quota_units"] / inc["changed_threads"]
@@ -500,7 +517,7 @@ def check(rows: list[dict], table: str, rate: float) -> list[dict]:
     return out
 
 
-def markdown(rows: list[dict], title: str) -> str:
+def markdown(rows: list[Conv], title: str) -> str:
     lines = [
         f"**{title}**",
         "",
@@ -515,7 +532,7 @@ def markdown(rows: list[dict], title: str) -> str:
     return "\n".join(lines)
 
 
-def ratios(rows: list[dict], table: str) -> str:
+def ratios(rows: list[Conv], table: str) -> str:
     t = [r for r in rows if r["table"] == table]
     pairs = [
         ("first full sweep", "gmaildesk: first", "naive: full"),
