@@ -10,7 +10,7 @@ from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import connect, scopes
 from gmaildesk.gmail.api import MAX_MODIFY_IDS, HttpGmailApi
 from gmaildesk.gmail.connection import ConnectionOptions, client_for_http
-from gmaildesk.gmail.errors import GmailApiError, http_status
+from gmaildesk.gmail.errors import GmailApiError
 from gmaildesk.gmail.retry import RetryPolicy
 from gmaildesk.gmail.types import Message, Modify, Profile, Thread, Usage
 from gmaildesk.sandbox.mime import build_message
@@ -77,7 +77,7 @@ def test_history_is_typed_and_a_refused_cursor_is_a_status_not_a_text(api, sandb
     assert int(history.history_id) > int(start)
     with pytest.raises(GmailApiError) as refused:
         api.history("not-a-number")
-    assert refused.value.status == 400 and http_status(refused.value) == 400
+    assert refused.value.status == 400 and refused.value.reason == "invalidArgument"
 
 
 def test_expired_history_is_a_404(api, sandbox):

@@ -119,11 +119,6 @@ def translate(
     return translated
 
 
-def http_status(error: GmailDeskError) -> int | None:
-    """The HTTP status Gmail answered for a failed call; None when it got no HTTP answer."""
-    return error.status if isinstance(error, GmailApiError) else None
-
-
 def _from_http_error(error: HttpError, what: str, attempts: int) -> GmailApiError:
     status = int(error.status_code)
     reason = error_reason(error)
