@@ -591,3 +591,19 @@ def test_a_label_someone_renamed_is_not_ours_even_under_the_department_prefix(en
     names = {label["name"] for label in gmail.labels().list(userId="me").execute()["labels"]}
     assert "Dept/Sales 2025" in names
     assert record_of(env.url)["disowned"] == {sales["id"]: "Dept/Sales 2025"}
+
+
+def test_a_forward_to_an_unverified_address_fails_with_the_way_to_verify_it(env, tmp_path):
+    """Gmail answers 400 failedPrecondition (mbrt/gmailctl#56); apply adds the hint by that status
+    and reason, not by the wording of the message."""
+    desk = load_desk_text(
+        SMALL + "filters:\n  - name: crash\n    match: {subject: crash}\n"
+        "    actions: {forward: dev@elsewhere.example}\n"
+    )
+    api = HttpGmailApi(no_sleep_client(env.url))
+    record = Ownership.load(tmp_path / "state.json", SUPPORT)
+    result = desk_apply.execute(desk_plan.build(desk, read.current(api), record), api, record)
+    assert result.status == "partial"
+    (failure,) = result.failures
+    assert failure.message.startswith("creating filter filter:crash: Unrecognized forwarding address (HTTP 400")
+    assert failure.hints[-1] == desk_apply.FORWARD_HINT.format(address="dev@elsewhere.example")
