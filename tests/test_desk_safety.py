@@ -607,3 +607,28 @@ def test_a_forward_to_an_unverified_address_fails_with_the_way_to_verify_it(env,
     (failure,) = result.failures
     assert failure.message.startswith("creating filter filter:crash: Unrecognized forwarding address (HTTP 400")
     assert failure.hints[-1] == desk_apply.FORWARD_HINT.format(address="dev@elsewhere.example")
+
+
+def test_refusals_are_a_partition_of_the_changes():
+    """Each deletion is made or refused, never both: --allow-delete first, then a label a foreign
+    filter still uses (the filter's own deletion goes ahead)."""
+    desk = load_desk_text(SMALL)
+    labels = (
+        {"id": "Label_1", "name": "Dept/Billing", "type": "user"},
+        {"id": "Label_2", "name": "Dept/Old", "type": "user"},
+        {"id": "Label_3", "name": "Dept/Gone", "type": "user"},
+    )
+    foreign = {"id": "f1", "criteria": {"from": "x@example.com"}, "action": {"addLabelIds": ["Label_2"]}}
+    current = read.Current(labels=labels, filters=(foreign,), vacation={}, send_as=())
+    record = Ownership(Path("unused.json"), SUPPORT)
+    kept = desk_plan.build(desk, current, record)
+    assert [(r.change.name, r.reason) for r in kept.refused] == [
+        ("Dept/Gone", "deleting needs --allow-delete"),
+        ("Dept/Old", "deleting needs --allow-delete"),
+    ]
+    assert not any(c.action == "delete" for c in kept.changes())
+    allowed = desk_plan.build(desk, current, record, allow_delete=True)
+    assert [(r.change.name, r.reason) for r in allowed.refused] == [
+        ("Dept/Old", "filter from:(x@example.com) -> label Dept/Old still uses it")
+    ]
+    assert [(c.action, c.name) for c in allowed.labels if c.action == "delete"] == [("delete", "Dept/Gone")]
