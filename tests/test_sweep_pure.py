@@ -14,6 +14,7 @@ import pytest
 
 from gmaildesk.config import load_desk
 from gmaildesk.config.desk import Desk
+from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail.api import GmailApi
 from gmaildesk.gmail.errors import GmailApiError
 from gmaildesk.gmail.types import History, HistoryRecord, Label, Message, MessageRef, Modify, Profile, Thread, Usage
@@ -203,3 +204,15 @@ def test_dry_run_writes_nothing(desk, tmp_path):
     assert gmail.modified == [] and result.messages_modified == 0
     with Store(tmp_path / "s.sqlite") as store:
         assert store.threads() == {} and store.checkpoint().history_id is None
+
+
+def test_a_stored_state_the_sweep_does_not_know_is_a_damaged_store(desk, tmp_path):
+    gmail = FakeGmail()
+    gmail.add("t1", "m1", T0)
+    sweep(gmail, desk, tmp_path / "s.sqlite", T0 + H_MS)
+    with Store(tmp_path / "s.sqlite") as store:
+        store.db.execute("UPDATE threads SET state = 'snoozed' WHERE thread_id = 't1'")
+    with pytest.raises(GmailDeskError) as damaged, Store(tmp_path / "s.sqlite") as store:
+        store.threads()
+    assert "unknown state 'snoozed' in the row of thread t1" in damaged.value.message
+    assert damaged.value.hints == ("move the file aside; the next sweep rebuilds it with a full scan",)
