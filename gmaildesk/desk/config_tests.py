@@ -33,9 +33,15 @@ class Outcome:
 def labels_for(desk: Desk, test: ConfigTest) -> set[str]:
     """The user labels the desk's filters would add to the test's message."""
     message = test.message
-    doc = SearchDoc(from_=message.from_, to=", ".join(message.to), cc=", ".join(message.cc),
-                    subject=message.subject, body=message.body, filenames=message.attachments,
-                    has_attachment=bool(message.attachments))
+    doc = SearchDoc(
+        from_=message.from_,
+        to=", ".join(message.to),
+        cc=", ".join(message.cc),
+        subject=message.subject,
+        body=message.body,
+        filenames=message.attachments,
+        has_attachment=bool(message.attachments),
+    )
     found: set[str] = set()
     for desired in filters.from_desk(desk):
         if search(desired.spec.query(), doc, now_ms=0):

@@ -20,16 +20,18 @@ from yaml.reader import Reader
 from gmaildesk.desk.export import Export, Item
 
 _INLINE_WIDTH = 90
-NOT_IN_GMAIL = ("Gmail does not hold these, so they are not here: team, vars, department SLAs, sweep, tests "
-                "(see `gmaildesk init` for a commented example of each).")
+NOT_IN_GMAIL = (
+    "Gmail does not hold these, so they are not here: team, vars, department SLAs, sweep, tests "
+    "(see `gmaildesk init` for a commented example of each)."
+)
 
 
 class _Dumper(yaml.SafeDumper):
-    def increase_indent(self, flow: bool = False, indentless: bool = False):  # noqa: ARG002
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002
         return super().increase_indent(flow, False)  # indent list items under their key
 
 
-class _Block(dict):
+class _Block(dict[str, Any]):
     """A mapping always written as `key: value` lines (top-level sections)."""
 
 
@@ -43,12 +45,12 @@ def _short(value: Any) -> bool:
     return False
 
 
-def _mapping(dumper: _Dumper, data: dict) -> yaml.Node:
+def _mapping(dumper: _Dumper, data: dict[str, Any]) -> yaml.Node:
     inline = all(_short(v) for v in data.values()) and len(repr(data)) <= _INLINE_WIDTH
     return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=inline)
 
 
-def _sequence(dumper: _Dumper, data: list) -> yaml.Node:
+def _sequence(dumper: _Dumper, data: list[Any]) -> yaml.Node:
     inline = all(isinstance(v, str) and _short(v) for v in data) and len(repr(data)) <= _INLINE_WIDTH
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline)
 
@@ -62,8 +64,9 @@ def _text(dumper: _Dumper, data: str) -> yaml.Node:
 
 
 _Dumper.add_representer(dict, _mapping)
-_Dumper.add_representer(_Block, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data,
-                                                                               flow_style=False))
+_Dumper.add_representer(
+    _Block, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=False)
+)
 _Dumper.add_representer(list, _sequence)
 _Dumper.add_representer(str, _text)
 
@@ -88,8 +91,9 @@ _COMMENT_BREAKERS = re.compile("[\r\n\x85\u2028\u2029]")  # YAML 1.1 line breaks
 
 def quoted(data: str) -> str:
     """*data* as one double-quoted YAML scalar on one line: line breaks, controls and quotes escaped."""
-    return yaml.dump(data, Dumper=yaml.SafeDumper, default_style='"', allow_unicode=True,
-                     width=float("inf")).removesuffix("\n")
+    return yaml.dump(
+        data, Dumper=yaml.SafeDumper, default_style='"', allow_unicode=True, width=float("inf")
+    ).removesuffix("\n")
 
 
 def _mention(data: str) -> str:
@@ -119,9 +123,11 @@ def _section(key: str, items: list[Item], empty: str) -> list[str]:
 
 
 def render(exported: Export) -> str:
-    out = [comment(f"desk.yaml exported by `gmaildesk export` from {_mention(exported.mailbox)}."),
-           "# Applied to that mailbox as it is, `gmaildesk plan` shows \"No changes\".",
-           f"# {NOT_IN_GMAIL}"]
+    out = [
+        comment(f"desk.yaml exported by `gmaildesk export` from {_mention(exported.mailbox)}."),
+        '# Applied to that mailbox as it is, `gmaildesk plan` shows "No changes".',
+        f"# {NOT_IN_GMAIL}",
+    ]
     if exported.left_out:
         out.append("# Not exported (desk.yaml cannot say it; gmaildesk leaves it as it is):")
         out += [comment(f"  - {quoted(line)}") for line in exported.left_out]

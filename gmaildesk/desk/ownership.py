@@ -27,9 +27,10 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any
 
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.paths import DATA_DIR_ENV, Account, account_dir, data_dir, private_dir  # noqa: F401 (re-exported)
@@ -37,8 +38,10 @@ from gmaildesk.paths import DATA_DIR_ENV, Account, account_dir, data_dir, privat
 STATE_FILE = "desk-state.json"
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
-MOVE_AWAY_HINT = ("move the file away (gmaildesk then treats nothing as its own and adopts what matches "
-                  "desk.yaml), or restore it from a backup")
+MOVE_AWAY_HINT = (
+    "move the file away (gmaildesk then treats nothing as its own and adopts what matches "
+    "desk.yaml), or restore it from a backup"
+)
 
 
 def state_path(account: Account, override: Path | None = None) -> Path:
@@ -113,71 +116,99 @@ class Ownership:
 
     def renamed_labels(self, names_by_id: Mapping[str, str]) -> list[tuple[OwnedLabel, str]]:
         """Recorded labels whose id now carries another name: (the record, the current name)."""
-        return [(owned, names_by_id[i]) for i, owned in sorted(self.labels.items())
-                if i in names_by_id and names_by_id[i] != owned.name]
+        return [
+            (owned, names_by_id[i])
+            for i, owned in sorted(self.labels.items())
+            if i in names_by_id and names_by_id[i] != owned.name
+        ]
 
     def record_label(self, label_id: str, returned_name: str, asked_name: str) -> None:
         self.labels[label_id] = OwnedLabel(label_id, returned_name, "" if asked_name == returned_name else asked_name)
 
     @classmethod
-    def load(cls, path: Path, mailbox: str) -> "Ownership":
+    def load(cls, path: Path, mailbox: str) -> Ownership:
         """The record at *path*; an empty one when the file does not exist yet."""
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return cls(path, mailbox)
         except IsADirectoryError:
-            raise GmailDeskError(f"the ownership record {path} is a directory",
-                                 ["pass --state FILE naming a file, or remove the directory"]) from None
+            raise GmailDeskError(
+                f"the ownership record {path} is a directory",
+                ["pass --state FILE naming a file, or remove the directory"],
+            ) from None
         except OSError as error:
-            raise GmailDeskError(f"cannot read the ownership record {path}: {error.strerror or error}",
-                                 [f"check the permissions of {path} and its folder"]) from None
+            raise GmailDeskError(
+                f"cannot read the ownership record {path}: {error.strerror or error}",
+                [f"check the permissions of {path} and its folder"],
+            ) from None
         except UnicodeDecodeError:
             raise GmailDeskError(f"the ownership record {path} is not text (damaged)", [MOVE_AWAY_HINT]) from None
         try:
             data = json.loads(text)
         except ValueError as error:
-            raise GmailDeskError(f"the ownership record {path} is damaged: not valid JSON "
-                                 f"(line {getattr(error, 'lineno', '?')})", [MOVE_AWAY_HINT]) from None
+            raise GmailDeskError(
+                f"the ownership record {path} is damaged: not valid JSON (line {getattr(error, 'lineno', '?')})",
+                [MOVE_AWAY_HINT],
+            ) from None
         version = data.get("version") if isinstance(data, dict) else None
         if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
-            raise GmailDeskError(f"the ownership record {path} is version {version}, written by a newer gmaildesk "
-                                 f"(this one reads up to version {VERSION})",
-                                 ["upgrade gmaildesk; an older one must not rewrite a newer record"])
+            raise GmailDeskError(
+                f"the ownership record {path} is version {version}, written by a newer gmaildesk "
+                f"(this one reads up to version {VERSION})",
+                ["upgrade gmaildesk; an older one must not rewrite a newer record"],
+            )
         if version not in READABLE_VERSIONS:
-            raise GmailDeskError(f"{path} is not a gmaildesk ownership record (no known \"version\")",
-                                 ["pass --state FILE naming a gmaildesk ownership record, or " + MOVE_AWAY_HINT])
+            raise GmailDeskError(
+                f'{path} is not a gmaildesk ownership record (no known "version")',
+                ["pass --state FILE naming a gmaildesk ownership record, or " + MOVE_AWAY_HINT],
+            )
         try:
             record = cls._from_json(path, mailbox, data)
         except (AttributeError, KeyError, TypeError, ValueError) as error:
-            raise GmailDeskError(f"the ownership record {path} is damaged ({type(error).__name__}: {error})",
-                                 [MOVE_AWAY_HINT]) from None
+            raise GmailDeskError(
+                f"the ownership record {path} is damaged ({type(error).__name__}: {error})", [MOVE_AWAY_HINT]
+            ) from None
         return record
 
     @classmethod
-    def _from_json(cls, path: Path, mailbox: str, data: dict) -> "Ownership":
+    def _from_json(cls, path: Path, mailbox: str, data: dict[str, Any]) -> Ownership:
         if data["version"] == 1:
             labels = {str(i): OwnedLabel(str(i), str(name)) for name, i in data.get("labels", {}).items()}
             filters = {str(k): OwnedFilter(str(v["id"]), str(v["hash"])) for k, v in data.get("filters", {}).items()}
             written: dict[str, Written] = {}
         else:
-            labels = {str(i): OwnedLabel(str(i), str(v["name"]), str(v.get("asked", "")))
-                      for i, v in data.get("labels", {}).items()}
-            filters = {str(k): OwnedFilter(str(v["id"]), str(v["hash"]), str(v.get("returned", "")))
-                       for k, v in data.get("filters", {}).items()}
+            labels = {
+                str(i): OwnedLabel(str(i), str(v["name"]), str(v.get("asked", "")))
+                for i, v in data.get("labels", {}).items()
+            }
+            filters = {
+                str(k): OwnedFilter(str(v["id"]), str(v["hash"]), str(v.get("returned", "")))
+                for k, v in data.get("filters", {}).items()
+            }
             written = {str(k): Written(str(v["asked"]), str(v["returned"])) for k, v in data.get("written", {}).items()}
         disowned = {str(k): str(v) for k, v in data.get("disowned", {}).items()}
-        return cls(path, str(data.get("mailbox") or mailbox), labels=labels, filters=filters,
-                   send_as={str(a).lower() for a in data.get("send_as", [])}, written=written, disowned=disowned)
+        return cls(
+            path,
+            str(data.get("mailbox") or mailbox),
+            labels=labels,
+            filters=filters,
+            send_as={str(a).lower() for a in data.get("send_as", [])},
+            written=written,
+            disowned=disowned,
+        )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "version": VERSION,
             "mailbox": self.mailbox,
-            "labels": {i: {"name": v.name, **({"asked": v.asked} if v.asked else {})}
-                       for i, v in sorted(self.labels.items())},
-            "filters": {k: {"id": v.id, "hash": v.hash, **({"returned": v.returned} if v.returned else {})}
-                        for k, v in sorted(self.filters.items())},
+            "labels": {
+                i: {"name": v.name, **({"asked": v.asked} if v.asked else {})} for i, v in sorted(self.labels.items())
+            },
+            "filters": {
+                k: {"id": v.id, "hash": v.hash, **({"returned": v.returned} if v.returned else {})}
+                for k, v in sorted(self.filters.items())
+            },
             "send_as": sorted(self.send_as),
             "written": {k: {"asked": v.asked, "returned": v.returned} for k, v in sorted(self.written.items())},
             "disowned": dict(sorted(self.disowned.items())),
@@ -219,5 +250,7 @@ class RecordNotSaved(GmailDeskError):
             fix = f"{path.parent} is on a read-only file system: pass --state FILE on a writable one"
         else:
             fix = f"make {path.parent} writable for this user (or pass --state FILE), then run apply again"
-        super().__init__(f"cannot write the ownership record {path}: {reason}; apply stopped",
-                         [fix, "the next apply finds what this one already wrote and does not write it again"])
+        super().__init__(
+            f"cannot write the ownership record {path}: {reason}; apply stopped",
+            [fix, "the next apply finds what this one already wrote and does not write it again"],
+        )
