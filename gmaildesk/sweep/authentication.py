@@ -90,7 +90,7 @@ def gmail_results(h: Headers) -> list[Result] | None:
 
 
 def _domain(value: str) -> str:
-    """"a@example.com", "@example.com" or "example.com" -> "example.com"."""
+    """The domain of "a@example.com", "@example.com" or "example.com": "example.com"."""
     return value.rpartition("@")[2].strip().strip(".").lower()
 
 
@@ -119,6 +119,7 @@ def from_domain_authenticated(h: Headers, from_domain: str) -> bool:
     if any(m == "dmarc" and _domain(p.get("header.from", "")) == from_domain for m, p in passed):
         return True
     spf = any(m == "spf" and _aligned(_domain(p.get("smtp.mailfrom", "")), from_domain) for m, p in passed)
-    dkim = any(m == "dkim" and _aligned(_domain(p.get("header.d") or p.get("header.i", "")), from_domain)
-               for m, p in passed)
+    dkim = any(
+        m == "dkim" and _aligned(_domain(p.get("header.d") or p.get("header.i", "")), from_domain) for m, p in passed
+    )
     return spf and dkim

@@ -13,12 +13,21 @@ classifier weighs it with whether the message answers us (auto_subject_reason's 
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from gmaildesk.sweep.headers import Headers
 
-__all__ = ["bounce_reason", "auto_reply_reason", "bulk_reason", "auto_subject_reason", "no_reply_reason",
-           "list_reason", "reply_to_person", "is_own_list", "forward_prefix"]
+__all__ = [
+    "bounce_reason",
+    "auto_reply_reason",
+    "bulk_reason",
+    "auto_subject_reason",
+    "no_reply_reason",
+    "list_reason",
+    "reply_to_person",
+    "is_own_list",
+    "forward_prefix",
+]
 
 # Local parts MTAs send delivery reports from (RFC 3834 §2 names MAILER-DAEMON; MDaemon uses its own).
 _ROBOT_SENDERS = {"mailer-daemon", "postmaster", "mdaemon"}
@@ -28,7 +37,8 @@ _LIST_ROBOT = re.compile(r"^owner-|-(?:request|owner|bounces?)(?:[+].*)?$")
 
 # Subjects MTAs give delivery reports. Anchored at the start: a customer forwarding a bounce
 # to us ("Fwd: Undeliverable: ...") is asking for help, not a bounce.
-_FAILURE_SUBJECT = re.compile(r"""^\s*(?:
+_FAILURE_SUBJECT = re.compile(
+    r"""^\s*(?:
       undeliver(?:ed|able)                                  # Postfix, Exchange "Undeliverable:"
     | returned\s+mail | failed\s+mail | failure\s+notice     # Sendmail, qmail
     | mail\s+delivery\s+(?:failed|failure|problem|warning)  # Exim
@@ -39,11 +49,14 @@ _FAILURE_SUBJECT = re.compile(r"""^\s*(?:
     | unzustellbar | nicht\s+zustellbar | non\s+remis | non\s+distribu[ée]
     | no\s+se\s+puede\s+entregar | onbestelbaar | non\s+recapitabile
     | n[ãa]o\s+(?:[ée]\s+poss[íi]vel\s+)?entreg
-)""", re.I | re.X)
+)""",
+    re.I | re.X,
+)
 
 # Out-of-office subjects, mostly Outlook's localised "Automatic reply:" and the classic
 # "Out of Office". A separator must follow, so "Out of office tomorrow?" from a person is not one.
-_AUTO_SUBJECT = re.compile(r"""^\s*(?:(?:
+_AUTO_SUBJECT = re.compile(
+    r"""^\s*(?:(?:
       auto(?:matic|mated)?[\s_-]*(?:reply|response|responder|answer)
     | out\s+of\s+(?:the\s+)?office | abwesenheitsnotiz | automatische\s+antwort
     | r[ée]ponse\s+automatique | respuesta\s+autom[áa]tica | fuera\s+de\s+(?:la\s+)?oficina
@@ -53,12 +66,15 @@ _AUTO_SUBJECT = re.compile(r"""^\s*(?:(?:
     | автоматический\s+ответ | 自動応答 | 自動返信 | 自动回复 | 自動回覆
     )\s*(?:[:：\-–]|$)
     | auto\s*:                                              # RFC 3834 §3.1.5's suggested prefix
-)""", re.I | re.X)
+)""",
+    re.I | re.X,
+)
 
 # Forward prefixes as mail clients localise them: Fwd/Fw, TR (fr), WG (de), RV (es), Doorst (nl),
 # VS (fi, no, da), VB (sv), Enc (pt), PD (pl), I (it), and CJK; after any [list tag].
 _FORWARD_SUBJECT = re.compile(
-    r"^\s*(?:\[[^\]]*\]\s*)*(fwd?|tr|wg|rv|doorst|vs|vb|enc|pd|i|転送|转发|轉寄)\s*[:：]", re.I)
+    r"^\s*(?:\[[^\]]*\]\s*)*(fwd?|tr|wg|rv|doorst|vs|vb|enc|pd|i|転送|转发|轉寄)\s*[:：]", re.I
+)
 
 
 def _token(value: str) -> str:
@@ -173,8 +189,9 @@ def no_reply_reason(h: Headers, sender: str) -> str | None:
 
 def _list_addresses(h: Headers) -> set[str]:
     """The list's own addresses: List-Post's mailto (RFC 2369 §3.4) and the List-Id as an address."""
-    found = {a[len("mailto:"):].split("?")[0] for a in _bracketed(h.value("List-Post"))
-             if a.lower().startswith("mailto:")}
+    found = {
+        a[len("mailto:") :].split("?")[0] for a in _bracketed(h.value("List-Post")) if a.lower().startswith("mailto:")
+    }
     if ident := _list_ident(h):
         local, _, domain = ident.partition(".")
         found.add(f"{local}@{domain}")
@@ -196,8 +213,9 @@ def reply_to_person(h: Headers, sender: str, is_ours: Callable[[str], bool]) -> 
         domain = address.rpartition("@")[2]
         if address in machine or _robot(address) or is_ours(address):
             continue
-        if sender_domain and (domain == sender_domain or domain.endswith("." + sender_domain)
-                              or sender_domain.endswith("." + domain)):
+        if sender_domain and (
+            domain == sender_domain or domain.endswith("." + sender_domain) or sender_domain.endswith("." + domain)
+        ):
             continue
         return address
     return None
@@ -207,7 +225,7 @@ def _bracketed(value: str) -> list[str]:
     """The <...> items of a header, in one pass (str.find, never a backtracking pattern)."""
     found, at = [], 0
     while (start := value.find("<", at)) >= 0 and (end := value.find(">", start)) >= 0:
-        found.append(value[start + 1:end].strip())
+        found.append(value[start + 1 : end].strip())
         at = end + 1
         if len(found) >= 10:
             break

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from email.utils import getaddresses
-from typing import Iterable, Iterator, Mapping
 
 __all__ = ["Headers", "addresses", "first_address", "MAX_ADDRESSES", "MAX_ADDRESS_TEXT"]
 
