@@ -136,7 +136,8 @@ def test_a_changed_template_is_still_written_after_gmail_sanitised_the_last_one(
         "~ vacation",
         "    responseBodyHtml: changed, " + shown.splitlines()[1].split("changed, ")[1],
     ]
-    assert len(shown.splitlines()) == 3
+    assert all(line.startswith("      ") for line in shown.splitlines()[2:-1])  # the diff of the body
+    assert "a person answers it today" in shown and shown.splitlines()[-1].startswith("Plan: ")
     invoke(["apply", "--yes", *common])
     assert invoke(["plan", "--exit-code", *common]).stdout == "No changes\n"
 
@@ -147,7 +148,9 @@ def test_a_hand_edited_signature_shows_as_exactly_that_change(env, tmp_path, gma
     invoke(["apply", "--yes", *common])
     gmail.settings().sendAs().patch(userId="me", sendAsEmail=SUPPORT, body={"signature": "<i>Ann</i>"}).execute()
     shown = invoke(["plan", *common]).stdout.splitlines()
-    assert len(shown) == 2 and shown[0].startswith(f"~ send-as {SUPPORT}  signature (10 characters) -> (")
+    assert shown[0].startswith(f"~ send-as {SUPPORT}  signature (10 characters) -> (")
+    assert shown[1:4] == ["      --- signature (in Gmail)", "      +++ signature (desk.yaml)", "      @@ -1 +1,4 @@"]
+    assert shown[4] == "      -<i>Ann</i>" and shown[-1].startswith("Plan: ")
     invoke(["apply", "--yes", *common])
     assert invoke(["plan", "--exit-code", *common]).stdout == "No changes\n"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -101,7 +102,10 @@ def plan(
     Example: gmaildesk plan -c desk.yaml --exit-code
     """
     the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user).plan
-    typer.echo(json.dumps(the_plan.to_json(), indent=2) if as_json else safe.lines(the_plan.render_text()), nl=as_json)
+    if as_json:
+        typer.echo(json.dumps(the_plan.to_json(), indent=2))
+    else:
+        _show_plan(the_plan)
     if exit_code and not the_plan.is_empty():
         raise typer.Exit(int(ExitCode.PLAN_HAS_CHANGES))
 
@@ -147,12 +151,12 @@ def _apply(prepared: Prepared, yes: bool, as_json: bool) -> None:
         if as_json:
             typer.echo(json.dumps({"version": 1, "plan": the_plan.to_json(), "result": None}, indent=2))
         else:
-            typer.echo(safe.lines(the_plan.render_text()), nl=False)
+            _show_plan(the_plan)
         desk_apply.execute(the_plan, client, record)  # records adopted filters; writes nothing to Gmail
         _finish_refusals(the_plan)
         return
     if not as_json:
-        typer.echo(safe.lines(the_plan.render_text()), nl=False)
+        _show_plan(the_plan)
     if not yes:
         if not _stdin_is_interactive():
             raise GmailDeskError("apply needs confirmation, but stdin is not a terminal", [NOT_INTERACTIVE_HINT])
@@ -172,6 +176,29 @@ def _apply(prepared: Prepared, yes: bool, as_json: bool) -> None:
     if result.status == "partial":
         raise typer.Exit(int(ExitCode.PARTIAL))
     _finish_refusals(the_plan)
+
+
+# no-color.org: "when present and not an empty string", NO_COLOR turns colour off.
+_SIGN_COLOURS = {"+": "green", "-": "red", "~": "yellow", "@": "cyan"}
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _show_plan(the_plan: Plan) -> None:
+    """The plan as text; on a terminal, each line coloured by its sign (green +, red -, yellow ~)."""
+    shown = safe.lines(the_plan.render_text())  # escaped first: the only escape sequences are ours
+    if not _stdout_is_terminal() or os.environ.get("NO_COLOR"):
+        typer.echo(shown, nl=False)
+        return
+    lines = [_coloured(line) for line in shown.split("\n")]
+    typer.echo("\n".join(lines), nl=False, color=True)
+
+
+def _coloured(line: str) -> str:
+    colour = _SIGN_COLOURS.get(line.lstrip()[:1])
+    return typer.style(line, fg=colour) if colour else line
 
 
 def _finish_refusals(the_plan: Plan) -> None:

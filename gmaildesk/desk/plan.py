@@ -14,6 +14,7 @@ JSON shape (version 1)::
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -85,7 +86,7 @@ class Plan:
         return counts
 
     def render_text(self) -> str:
-        lines = [line for change in self.changes() for line in change.render()]
+        lines = [line for change in self.changes() for line in (*change.render(), *text_diff(change))]
         lines += [refusal.render() for refusal in self.refused]
         if not lines:
             lines.append(NO_CHANGES)
@@ -105,6 +106,49 @@ class Plan:
             "refused": [refusal.to_json() for refusal in self.refused],
             "notes": list(self.notes),
         }
+
+
+# The texts the change itself shows only by length ("430 -> 440 characters"); the subject it shows whole.
+_VACATION_TEXTS = ("responseBodyPlainText", "responseBodyHtml")
+_DIFF_INDENT = "      "
+LONG_QUERY = 60  # characters
+
+
+def text_diff(change: Change) -> list[str]:
+    """Unified diffs of the change's texts (vacation subject and bodies, a signature, a filter's query):
+    ``-`` what Gmail has, ``+`` what desk.yaml asks; nothing when no text changes."""
+    if isinstance(change, VacationChange):
+        pairs = [
+            (key, change.before.get(key), change.after.get(key)) for key in change.fields if key in _VACATION_TEXTS
+        ]
+        return [line for key, old, new in pairs for line in _diff(key, _lines(old), _lines(new))]
+    if isinstance(change, SendAsChange) and change.action == "update":
+        before, after = dict(change.before), dict(change.after)
+        if "signature" in after:
+            return _diff("signature", _lines(before.get("signature")), _lines(after["signature"]))
+    if isinstance(change, FilterChange) and change.before is not None and change.after is not None:
+        old, new = dict(change.before.spec.criteria), dict(change.after.criteria)
+        # A short query reads fine on the change's own - / + lines; in a long one, one search term a
+        # line shows the term that changed.
+        texts = [(key, str(old.get(key) or ""), str(new.get(key) or "")) for key in ("query", "negatedQuery")]
+        return [
+            line
+            for key, before, after in texts
+            if max(len(before), len(after)) > LONG_QUERY
+            for line in _diff(key, before.split(), after.split())
+        ]
+    return []
+
+
+def _lines(value: object) -> list[str]:
+    return str(value).splitlines() if value else []
+
+
+def _diff(name: str, old: list[str], new: list[str]) -> list[str]:
+    if old == new:
+        return []
+    diff = difflib.unified_diff(old, new, f"{name} (in Gmail)", f"{name} (desk.yaml)", n=2, lineterm="")
+    return [_DIFF_INDENT + line for line in diff]
 
 
 def build(desk: Desk, current: Current, ownership: Ownership, allow_delete: bool = False) -> Plan:
