@@ -43,7 +43,7 @@ def login(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Print the URL instead of opening a browser.")
     ] = False,
-    port: Annotated[int, typer.Option(help="Loopback port for the redirect; 0 picks a free one.")] = 0,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Loopback port for the redirect; 0 picks a free one.")] = 0,
     endpoint: Endpoint = None,
 ) -> None:
     """Authorize gmaildesk in the browser and store the token privately (mode 0600).

@@ -13,7 +13,9 @@ def register(app: typer.Typer) -> None:
 
 
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to write desk.yaml and templates/ into.")] = Path("."),
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Folder to write desk.yaml and templates/ into.")
+    ] = Path("."),
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite desk.yaml and templates that already exist.")
     ] = False,

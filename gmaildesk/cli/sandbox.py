@@ -26,13 +26,15 @@ class Authentication(StrEnum):
     FAIL = "fail"
 
 
-SandboxUrl = Annotated[str, typer.Option("--endpoint", envvar="GMAILDESK_ENDPOINT", help="URL of a running sandbox.")]
+SandboxUrl = Annotated[
+    str, typer.Option("--endpoint", envvar="GMAILDESK_ENDPOINT", metavar="URL", help="URL of a running sandbox.")
+]
 
 
 @app.command()
 def serve(
     host: Annotated[
-        str, typer.Option(help="Address to listen on (loopback; anything else needs --allow-remote).")
+        str, typer.Option(metavar="HOST", help="Address to listen on (loopback; anything else needs --allow-remote).")
     ] = "127.0.0.1",
     allow_remote: Annotated[
         bool,
@@ -40,13 +42,19 @@ def serve(
             "--allow-remote", help="Allow a --host beyond loopback: anyone who reaches it controls the sandbox."
         ),
     ] = False,
-    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
-    db: Annotated[Path | None, typer.Option(help="SQLite file to keep state in; memory when absent.")] = None,
-    user: Annotated[list[str] | None, typer.Option(help="Mailbox to create (repeatable); the first is 'me'.")] = None,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on; 0 picks a free one.")] = 8765,
+    db: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="SQLite file to keep state in; memory when absent.")
+    ] = None,
+    user: Annotated[
+        list[str] | None, typer.Option(metavar="EMAIL", help="Mailbox to create (repeatable); the first is 'me'.")
+    ] = None,
     history_retention: Annotated[
-        float, typer.Option(help="Seconds of history kept before history.list answers 404.")
+        float, typer.Option(metavar="SECONDS", help="Seconds of history kept before history.list answers 404.")
     ] = 7 * 86400,
-    quota: Annotated[float | None, typer.Option(help="Enforce this many quota units per second per user.")] = None,
+    quota: Annotated[
+        float | None, typer.Option(metavar="UNITS", help="Enforce this many quota units per second per user.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request to stderr.")] = False,
 ) -> None:
     """Serve the Gmail API sandbox until interrupted.
@@ -97,9 +105,13 @@ def serve(
 
 @app.command()
 def deliver(
-    files: Annotated[list[Path], typer.Argument(help="RFC 822 message files (.eml).", exists=True, dir_okay=False)],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="RFC 822 message files (.eml).", exists=True, dir_okay=False)
+    ],
     endpoint: SandboxUrl,
-    to: Annotated[str, typer.Option("--to", help="Sandbox mailbox receiving the mail.")] = DEFAULT_USER,
+    to: Annotated[
+        str, typer.Option("--to", metavar="EMAIL", help="Sandbox mailbox receiving the mail.")
+    ] = DEFAULT_USER,
     spam: Annotated[bool, typer.Option(help="Deliver into SPAM instead of the inbox.")] = False,
     authentication: Annotated[
         Authentication,
@@ -125,7 +137,9 @@ def deliver(
 @app.command()
 def clock(
     endpoint: SandboxUrl,
-    advance: Annotated[str | None, typer.Option(help="Move the clock forward, e.g. 90s, 30m, 4h, 2d.")] = None,
+    advance: Annotated[
+        str | None, typer.Option(metavar="DURATION", help="Move the clock forward, e.g. 90s, 30m, 4h, 2d.")
+    ] = None,
 ) -> None:
     """Show the sandbox clock, or move it forward.
 
@@ -140,9 +154,11 @@ def clock(
 
 @app.command()
 def verify(
-    address: Annotated[str, typer.Argument(help="Send-as alias or forwarding address to mark verified.")],
+    address: Annotated[
+        str, typer.Argument(metavar="EMAIL", help="Send-as alias or forwarding address to mark verified.")
+    ],
     endpoint: SandboxUrl,
-    user: Annotated[str, typer.Option(help="Sandbox mailbox owning the address.")] = DEFAULT_USER,
+    user: Annotated[str, typer.Option(metavar="EMAIL", help="Sandbox mailbox owning the address.")] = DEFAULT_USER,
     forwarding: Annotated[bool, typer.Option(help="Verify a forwarding address instead of a send-as alias.")] = False,
 ) -> None:
     """Complete the verification Gmail would ask the address owner for.
@@ -176,19 +192,28 @@ def counters(
 @app.command()
 def faults(
     endpoint: SandboxUrl,
-    rate_429: Annotated[float, typer.Option("--429", help="Probability of a 429 per call.")] = 0.0,
-    rate_500: Annotated[float, typer.Option("--500", help="Probability of a 500 per call.")] = 0.0,
-    rate_503: Annotated[float, typer.Option("--503", help="Probability of a 503 per call.")] = 0.0,
-    drop: Annotated[float, typer.Option(help="Probability of dropping the connection per request.")] = 0.0,
-    latency_ms: Annotated[float, typer.Option(help="Latency added to every request, in ms.")] = 0.0,
+    rate_429: Annotated[
+        float, typer.Option("--429", metavar="PROBABILITY", help="Probability of a 429 per call.")
+    ] = 0.0,
+    rate_500: Annotated[
+        float, typer.Option("--500", metavar="PROBABILITY", help="Probability of a 500 per call.")
+    ] = 0.0,
+    rate_503: Annotated[
+        float, typer.Option("--503", metavar="PROBABILITY", help="Probability of a 503 per call.")
+    ] = 0.0,
+    drop: Annotated[
+        float, typer.Option(metavar="PROBABILITY", help="Probability of dropping the connection per request.")
+    ] = 0.0,
+    latency_ms: Annotated[float, typer.Option(metavar="MS", help="Latency added to every request, in ms.")] = 0.0,
     fresh_not_found_s: Annotated[
         float,
         typer.Option(
+            metavar="SECONDS",
             help="Seconds after delivery during which messages.get/threads.get answer 404 (Gmail's brief "
-            "inconsistency); list and history already show the mail."
+            "inconsistency); list and history already show the mail.",
         ),
     ] = 0.0,
-    seed: Annotated[int | None, typer.Option(help="Seed for repeatable faults.")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Seed for repeatable faults.")] = None,
 ) -> None:
     """Inject faults into every following Gmail API call (all zero turns them off).
 
