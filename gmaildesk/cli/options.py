@@ -8,12 +8,34 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV
+from gmaildesk.gmail.envvars import CONFIG_ENV, ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV
 
 if TYPE_CHECKING:
     from gmaildesk.gmail.connection import ConnectionOptions
 
-ConfigFile = Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="The desk.yaml to use.")]
+
+def _desk_file(ctx: typer.Context, param: typer.CallbackParam, value: Path) -> Path:
+    """-c, then $GMAILDESK_CONFIG, then desk.yaml in the current folder or the nearest one above it."""
+    source = ctx.get_parameter_source(param.name) if param.name else None
+    if source is not None and source.name == "DEFAULT":  # typer's click is private: its enum by name
+        from gmaildesk.config.load import find_desk
+
+        return find_desk()
+    return value
+
+
+ConfigFile = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar=CONFIG_ENV,
+        metavar="FILE",
+        show_default=False,
+        callback=_desk_file,
+        help=f"The desk.yaml to use (default: ${CONFIG_ENV}, else desk.yaml here or in a folder above).",
+    ),
+]
 Endpoint = Annotated[
     str | None,
     typer.Option(

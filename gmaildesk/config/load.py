@@ -25,8 +25,10 @@ from gmaildesk.config.schema_errors import to_desk_error
 from gmaildesk.config.templates import TemplateRenderer
 from gmaildesk.config.yaml_source import Positions, load_yaml
 from gmaildesk.errors import GmailDeskError
+from gmaildesk.gmail.envvars import CONFIG_ENV
 
 _INIT_HINT = "`gmaildesk init` writes a commented example to start from"
+DESK_FILE = "desk.yaml"
 MAX_DESK_BYTES = 1024**2  # every command (cron's sweep too) loads the desk: it must stay cheap to read
 
 
@@ -57,6 +59,20 @@ def load_desk(path: Path) -> model.Desk:
         tests=tuple(_test(spec, file_desk.mailbox) for spec in file_desk.tests),
         labels=owned_labels(declared),
         warnings=tuple(warnings),
+    )
+
+
+def find_desk(start: Path | None = None) -> Path:
+    """The desk.yaml a command uses without -c: in *start* (the current folder) or the nearest folder
+    above it, so every command works from a subfolder of the desk (as git finds its repository)."""
+    start = Path.cwd() if start is None else start
+    for folder in (start, *start.resolve().parents):
+        candidate = folder / DESK_FILE
+        if candidate.is_file():
+            return Path(DESK_FILE) if folder == start else candidate
+    raise GmailDeskError(
+        f"no {DESK_FILE} in {start.resolve()} or any folder above it, and ${CONFIG_ENV} is not set",
+        (f"pass -c FILE, or set {CONFIG_ENV}=FILE", _INIT_HINT),
     )
 
 
