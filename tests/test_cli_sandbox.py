@@ -13,6 +13,7 @@ import pytest
 from googleapiclient.discovery import build
 from typer.testing import CliRunner
 
+from cli_run import invoke
 from gmaildesk.cli import app
 from gmaildesk.sandbox.mime import build_message
 
@@ -163,3 +164,120 @@ def test_control_commands_drive_a_sandbox(sandbox, tmp_path):
     unreachable = runner.invoke(app, ["sandbox", "counters", "--endpoint", "http://127.0.0.1:9/"])
     assert unreachable.exit_code == 1
     assert unreachable.stderr.startswith("Error: cannot reach the sandbox at http://127.0.0.1:9/")
+
+
+# ---------------------------------------------------------------------------------------------- rehearsal mail
+CUSTOMER = "ann@customer.example"
+
+
+def _headers(gmail, message_id: str) -> dict[str, str]:
+    message = gmail.messages().get(userId="me", id=message_id, format="metadata").execute()
+    return {h["name"].lower(): h["value"] for h in message["payload"]["headers"]}
+
+
+def _sent(output: str) -> tuple[str, str]:
+    """(message id, thread id) from a `... message ID in thread ID [...]` line."""
+    words = output.split()
+    return words[words.index("message") + 1], words[words.index("thread") + 1]
+
+
+def test_a_customer_writes_in_the_team_replies_and_she_answers_in_the_same_thread(sandbox, gmail):
+    url = ["--endpoint", sandbox.url]
+    asked = invoke(
+        ["sandbox", "send", *url, "--from", CUSTOMER, "--to", "support@example.com", "--subject", "Invoice 1042"]
+        + ["Charged twice."]
+    )
+    question, thread = _sent(asked.stdout)
+    assert asked.stdout == f"delivered to support@example.com: message {question} in thread {thread} [INBOX UNREAD]\n"
+
+    answered = invoke(["sandbox", "reply", thread, *url, "--from", "support@example.com", "Refunded today."])
+    answer, answer_thread = _sent(answered.stdout)
+    assert answer_thread == thread
+    assert answered.stdout.startswith("sent by support@example.com: ") and "[SENT]" in answered.stdout
+    sent = _headers(gmail, answer)
+    asked_headers = _headers(gmail, question)
+    assert sent["to"] == CUSTOMER and sent["subject"] == "Re: Invoice 1042"
+    assert sent["in-reply-to"] == asked_headers["message-id"] == sent["references"]
+    assert [m["to"] for m in sandbox.control.outbox("support@example.com")] == [[CUSTOMER]]
+
+    thanked = invoke(["sandbox", "reply", thread, *url, "--from", CUSTOMER, "Thanks!"])
+    thanks, thanks_thread = _sent(thanked.stdout)
+    assert thanked.stdout.startswith("delivered to support@example.com: ") and thanks_thread == thread
+    headers = _headers(gmail, thanks)
+    assert headers["subject"] == "Re: Invoice 1042" and headers["from"] == CUSTOMER
+    assert headers["references"].split() == [asked_headers["message-id"], sent["message-id"]]
+    messages = gmail.threads().get(userId="me", id=thread, format="minimal").execute()["messages"]
+    assert [m["id"] for m in messages] == [question, answer, thanks]
+
+
+def test_a_team_member_sends_from_her_own_mailbox_with_the_body_from_stdin(sandbox, gmail):
+    url = ["--endpoint", sandbox.url]
+    first = invoke(
+        ["sandbox", "send", *url, "--from", "colleague@example.com", "--to", "support@example.com"]
+        + ["--subject", "Crash in 4.2", "-"],
+        input="Stack trace attached.\n",
+    )
+    own, own_thread = _sent(first.stdout)
+    assert first.stdout.startswith("sent by colleague@example.com: ")
+    colleague = gmail.messages().get(userId="colleague@example.com", id=own, format="raw").execute()
+    assert colleague["labelIds"] == ["SENT"]
+    received = gmail.messages().list(userId="me", q="subject:crash").execute()["messages"]
+    assert len(received) == 1
+    follow_up = invoke(
+        ["sandbox", "send", *url, "--from", "colleague@example.com", "--to", "support@example.com"]
+        + ["--reply-to-thread", own_thread, "Fixed in 4.3."]
+    )
+    again, again_thread = _sent(follow_up.stdout)
+    assert again_thread == own_thread
+    again_headers = (
+        gmail.messages()
+        .get(userId="colleague@example.com", id=again, format="metadata", metadataHeaders=["Subject", "In-Reply-To"])
+        .execute()["payload"]["headers"]
+    )
+    assert {h["name"]: h["value"] for h in again_headers}["Subject"] == "Re: Crash in 4.2"
+    in_support = gmail.messages().list(userId="me", q="subject:crash").execute()["messages"]
+    assert len({m["threadId"] for m in in_support}) == 1 and len(in_support) == 2
+
+
+def test_send_and_reply_refuse_bad_input_in_one_line(sandbox):
+    url = ["--endpoint", sandbox.url]
+    cases = [
+        (["send", "--from", "ann", "--to", "support@example.com", "--subject", "S", "x"], 2, "--from: 'ann' is not"),
+        (["send", "--from", CUSTOMER, "--to", "bob@else.example", "--subject", "S", "x"], 2, "--to: none of"),
+        (["send", "--from", CUSTOMER, "--to", "support@example.com", "x"], 2, "--subject is needed"),
+        (["reply", "nosuchthread0000", "--from", "support@example.com", "x"], 1, "reading thread nosuchthread0000"),
+    ]
+    for args, code, message in cases:
+        result = invoke(["sandbox", args[0], *url, *args[1:]], expect=code)
+        assert result.stderr.startswith(f"Error: {message}"), result.stderr
+    assert (
+        "Hint: The sandbox's mailboxes: colleague@example.com, support@example.com."
+        in invoke(
+            ["sandbox", "send", *url, "--from", CUSTOMER, "--to", "bob@else.example", "--subject", "S", "x"], expect=2
+        ).stderr
+    )
+    assert sandbox.control.status() and sandbox.control.outbox("support@example.com") == []
+
+
+def test_deliver_prints_label_names_and_refuses_what_is_not_a_message(sandbox, gmail, tmp_path):
+    label = gmail.labels().create(userId="me", body={"name": "Dept/Billing"}).execute()
+    gmail.settings().filters().create(
+        userId="me", body={"criteria": {"subject": "invoice"}, "action": {"addLabelIds": [label["id"]]}}
+    ).execute()
+    good = tmp_path / "question.eml"
+    good.write_bytes(
+        build_message(from_=CUSTOMER, to=["support@example.com"], subject="Invoice 7", text="Hi", date_ms=0)
+    )
+    desk = tmp_path / "desk.yaml"
+    desk.write_text("mailbox: support@example.com\ndepartments:\n  - name: Billing\n    sla: 4h\n")
+    prose = tmp_path / "notes.txt"
+    prose.write_text("Remember to refund Ann.\n\nFrom: nobody\n")
+    for wrong, why in ((desk, "no From header"), (prose, "it does not start with a header")):
+        refused = invoke(["sandbox", "deliver", "--endpoint", sandbox.url, str(good), str(wrong)], expect=2)
+        assert refused.stderr.splitlines()[0] == f"Error: {wrong}: not an RFC 822 message ({why}" + (
+            "; Gmail refuses such mail)" if wrong is desk else " such as 'From: ...')"
+        )
+        assert refused.stdout == ""
+    assert gmail.getProfile(userId="me").execute()["messagesTotal"] == 0  # nothing half-delivered
+    delivered = invoke(["sandbox", "deliver", "--endpoint", sandbox.url, str(good)])
+    assert delivered.stdout.endswith(" [INBOX Dept/Billing UNREAD]\n"), delivered.stdout  # Label_N's name

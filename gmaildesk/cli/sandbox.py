@@ -14,6 +14,7 @@ from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.sandbox.defaults import DEFAULT_USER
 
 if TYPE_CHECKING:
+    from gmaildesk.cli.sandbox_mail import Outcome, Rehearsal
     from gmaildesk.sandbox.client import SandboxControl
 
 app = typer.Typer(
@@ -124,14 +125,82 @@ def deliver(
 
     Example: gmaildesk sandbox deliver --endpoint http://127.0.0.1:8765/ mail/*.eml
     """
+    from gmaildesk.cli.sandbox_mail import check_rfc822
+
+    messages = [(path, path.read_bytes()) for path in files]
+    for path, raw in messages:  # all checked first: nothing half-delivered
+        check_rfc822(str(path), raw)
     control = _control(endpoint)
-    for path in files:
-        result = control.deliver(to, path.read_bytes(), spam=spam, authentication=authentication.value)
+    for path, raw in messages:
+        result = control.deliver(to, raw, spam=spam, authentication=authentication.value)
         reply = f", auto-reply to {result['autoReply']['to']}" if result.get("autoReply") else ""
         typer.echo(
             f"{path.name}: message {result['id']} in thread {result['threadId']} "
-            f"[{' '.join(result['labelIds'])}]{reply}"
+            f"[{' '.join(result['labelNames'])}]{reply}"
         )
+
+
+Body = Annotated[str, typer.Argument(metavar="BODY", help="The message text, or - to read it from stdin.")]
+
+
+@app.command()
+def send(
+    body: Body,
+    endpoint: SandboxUrl,
+    sender: Annotated[str, typer.Option("--from", metavar="EMAIL", help="Who writes: a sandbox user or an outsider.")],
+    to: Annotated[list[str], typer.Option("--to", metavar="EMAIL", help="Recipient (repeatable).")],
+    subject: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Subject; with --reply-to-thread default 'Re: ' + the thread's.")
+    ] = None,
+    reply_to_thread: Annotated[
+        str | None,
+        typer.Option(metavar="THREAD_ID", help="Thread to reply in (in --from's mailbox, or the first --to's)."),
+    ] = None,
+) -> None:
+    """Send mail through the sandbox the way a team member's Gmail would, or as a customer writing in.
+
+    A --from that is a sandbox user sends with messages.send from its own mailbox (labelled SENT;
+    other sandbox users receive it). Any other --from is an outsider: the mail is delivered to the
+    --to addresses that are sandbox users, filters and auto-reply included. --reply-to-thread adds
+    In-Reply-To and References of the thread's last message, as Gmail requires for threading.
+
+    Exit codes: 0 sent, 1 error (no sandbox at --endpoint, unknown thread), 2 bad usage (not an
+    address; no sandbox mailbox among the recipients).
+
+    Example: gmaildesk sandbox send --from ann@customer.example --to support@example.com --subject Hi "Hello"
+    """
+    from gmaildesk.cli.sandbox_mail import Draft
+
+    if subject is None and reply_to_thread is None:
+        raise GmailDeskError("--subject is needed unless replying (--reply-to-thread)", exit_code=ExitCode.USAGE)
+    draft = Draft(sender, tuple(to), subject, _text(body), reply_to_thread)
+    _echo_outcomes(_rehearsal(endpoint).send(draft))
+
+
+@app.command()
+def reply(
+    thread: Annotated[str, typer.Argument(metavar="THREAD_ID", help="The thread answered.")],
+    body: Body,
+    endpoint: SandboxUrl,
+    sender: Annotated[str, typer.Option("--from", metavar="EMAIL", help="Who answers: a sandbox user or an outsider.")],
+    mailbox: Annotated[
+        str | None,
+        typer.Option(
+            metavar="EMAIL",
+            help="An outsider's reply: the sandbox mailbox holding THREAD_ID (default: the first user).",
+        ),
+    ] = None,
+) -> None:
+    """Reply in a thread: "Re: " subject, In-Reply-To and References of its last message.
+
+    A sandbox user replies from its own mailbox to the thread's last other sender (Reply-To, else
+    From). An outsider (the customer) writes back to --mailbox, which gets the reply by delivery.
+
+    Exit codes: 0 sent, 1 error (no sandbox at --endpoint, unknown thread), 2 bad usage (not an address).
+
+    Example: gmaildesk sandbox reply 18c2a9f0e1d2c3b4 --from support@example.com "Refunded today."
+    """
+    _echo_outcomes(_rehearsal(endpoint).reply(thread, sender, _text(body), mailbox))
 
 
 @app.command()
@@ -235,6 +304,26 @@ def faults(
             )
         )
     )
+
+
+def _rehearsal(endpoint: str) -> Rehearsal:
+    from gmaildesk.cli.sandbox_mail import Rehearsal
+
+    control = _control(endpoint)
+    status = control.status()
+    return Rehearsal(endpoint, status["users"], status["defaultUser"], control.deliver, status["nowMs"])
+
+
+def _echo_outcomes(outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        typer.echo(
+            f"{outcome.how} {outcome.mailbox}: message {outcome.id} in thread {outcome.thread_id} "
+            f"[{' '.join(outcome.labels)}]"
+        )
+
+
+def _text(body: str) -> str:
+    return sys.stdin.read() if body == "-" else body
 
 
 def _control(endpoint: str) -> SandboxControl:

@@ -112,7 +112,10 @@ def deliver(sb: Sandbox, params: Params, query: Query, headers: Headers, body: b
         authentication = data.get("authentication", authentication)
     if not raw.strip():
         raise bad_request("deliver needs a message")
-    return delivery.deliver(sb, mailbox, raw, spam=spam, authentication=authentication)
+    answer = delivery.deliver(sb, mailbox, raw, spam=spam, authentication=authentication)
+    # The sandbox's own convenience (a control answer, not a Gmail one): what a person reads in Gmail's UI.
+    answer["labelNames"] = [mailbox.labels[i]["name"] if i in mailbox.labels else i for i in answer["labelIds"]]
+    return answer
 
 
 def outbox(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
