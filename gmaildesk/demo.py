@@ -116,7 +116,7 @@ def _audit(desk: Desk, store_path: Path, now_ms: int) -> tuple[dict[str, Any], d
     db = open_store(store_path)
     try:
         slas = Slas.from_desk(desk)
-        status = shapes.status_json(queries.status(db, slas, now_ms), [])
+        status = shapes.status_json(queries.status(db, slas, now_ms, mailbox=desk.mailbox), [])
         report = shapes.report_json(queries.report(db, slas, now_ms, since_ms=now_ms - 30 * 86_400_000, by="dept"))
     finally:
         db.close()

@@ -184,7 +184,7 @@ def test_status_json_shape_and_check_codes(env):
     }
     assert billing["oldest_new"] == {
         "thread": "a06",
-        "link": "https://mail.google.com/mail/u/0/#inbox/a06",
+        "link": "https://mail.google.com/mail/?authuser=support@example.com#all/a06",
         "since": "2027-01-15T02:00:00Z",
         "age_s": 6 * 3600,
     }
@@ -212,7 +212,7 @@ def test_threads_json_csv_filters_and_sorts(env):
     assert set(first) == THREAD_KEYS
     assert first == {
         "thread": "a06",
-        "link": "https://mail.google.com/mail/u/0/#inbox/a06",
+        "link": "https://mail.google.com/mail/?authuser=support@example.com#all/a06",
         "subject": None,
         "customer": None,
         "department": "Billing",
@@ -270,7 +270,7 @@ def test_next_orders_overdue_then_deadline_then_age(env):
     doc = json.loads(run(["next", *env, "--dept", "Tech", "--json"]).stdout)
     assert doc == {"version": 1, "kind": "next", "now": "2027-01-15T08:00:00Z", "thread": doc["thread"]}
     assert doc["thread"]["thread"] == "a02" and doc["thread"]["due_in_s"] == 1800
-    assert "#inbox/a06" in run(["next", *env]).stdout
+    assert "?authuser=support@example.com#all/a06" in run(["next", *env]).stdout
     assert json.loads(run(["next", *env, "--dept", "Nobody", "--json"]).stdout)["thread"] is None
 
 
@@ -356,7 +356,7 @@ def test_report_html_is_self_contained(tmp_path, env):
     page = tmp_path / "report.html"
     run(["report", *env, "--html", str(page)])
     text = page.read_text()
-    assert text.startswith("<!DOCTYPE html>") and text.count("<svg") == 4 and "Billing" in text
+    assert text.startswith("<!DOCTYPE html>") and text.count("<svg") == 6 and "Billing" in text
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text
     assert "<script" not in text and "<link" not in text
 

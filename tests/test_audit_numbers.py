@@ -125,7 +125,7 @@ def test_status_next_and_threads(scenario):
     billing = s.departments[0]
     assert billing.department == "Billing" and billing.oldest_new.thread_id == ids["e"]
     assert billing.oldest_new.age_ms == 30 * M * 1000
-    assert nxt.thread_id == ids["e"] and nxt.link.endswith("#inbox/" + ids["e"])
+    assert nxt.thread_id == ids["e"] and nxt.link.endswith("#all/" + ids["e"])
     assert nxt.due_at - nxt.since_at == 4 * H * 1000
     assert {t.thread_id for t in closed} == {ids["b"], ids["c"], ids["d"]}
     assert all(t.last_actor == "us" for t in closed)

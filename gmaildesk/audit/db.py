@@ -1,8 +1,7 @@
-"""A read-only view of the sweep store, the SLA table from desk.yaml, thread ids from Gmail URLs."""
+"""A read-only view of the sweep store, the SLA table from desk.yaml, times as ISO text."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,10 +10,7 @@ from pathlib import Path
 from gmaildesk.config.desk import Desk
 from gmaildesk.errors import ExitCode, GmailDeskError
 
-__all__ = ["open_store", "Slas", "thread_id_from", "gmail_link", "iso", "clamp_ms"]
-
-GMAIL_LINK = "https://mail.google.com/mail/u/0/#inbox/{}"
-_URL_RE = re.compile(r"^https?://mail\.google\.com/mail/[^#]*#(?:[^/]+/)*([0-9A-Za-z_-]+)/?$")
+__all__ = ["open_store", "Slas", "iso", "clamp_ms"]
 
 
 def open_store(path: Path) -> sqlite3.Connection:
@@ -90,27 +86,6 @@ class Slas:
             return table[department]
         values = [v for v in table.values() if v is not None]
         return min(values) if values else None
-
-
-def thread_id_from(text: str) -> str:
-    """A thread id, or the id at the end of a Gmail web URL (…/#inbox/<id>, #all/<id>, #label/X/<id>)."""
-    text = text.strip()
-    if text.startswith(("http://", "https://")):
-        match = _URL_RE.match(text)
-        if not match:
-            raise GmailDeskError(
-                f"'{text}' is not a Gmail conversation link",
-                ["use a thread id or a link like https://mail.google.com/mail/u/0/#inbox/<id>"],
-                ExitCode.USAGE,
-            )
-        return match.group(1)
-    if not re.fullmatch(r"[0-9A-Za-z_-]+", text):
-        raise GmailDeskError(f"'{text}' is not a thread id", [], ExitCode.USAGE)
-    return text
-
-
-def gmail_link(thread_id: str) -> str:
-    return GMAIL_LINK.format(thread_id)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

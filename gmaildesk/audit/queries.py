@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from gmaildesk.audit.db import Slas, clamp_ms, gmail_link
+from gmaildesk.audit.db import Slas, clamp_ms
+from gmaildesk.audit.links import gmail_link
 
 __all__ = [
     "ThreadInfo",
@@ -150,7 +151,7 @@ def _since(
     return last_at
 
 
-def _info(r: tuple[Any, ...], now_ms: int, slas: Slas) -> ThreadInfo:
+def _info(r: tuple[Any, ...], now_ms: int, slas: Slas, mailbox: str | None) -> ThreadInfo:
     (
         thread_id,
         state,
@@ -174,7 +175,7 @@ def _info(r: tuple[Any, ...], now_ms: int, slas: Slas) -> ThreadInfo:
     live_overdue = bool(overdue) or (state in OPEN_STATES and due_at is not None and now_ms > due_at)
     return ThreadInfo(
         thread_id,
-        gmail_link(thread_id),
+        gmail_link(thread_id, mailbox),
         subject,
         customer,
         department,
@@ -241,7 +242,8 @@ def _last_sweep(db: sqlite3.Connection) -> int | None:
     return row[0] if row else None
 
 
-def status(db: sqlite3.Connection, slas: Slas, now_ms: int) -> Status:
+def status(db: sqlite3.Connection, slas: Slas, now_ms: int, *, mailbox: str | None = None) -> Status:
+    """Counts per department and state; links open in *mailbox* (desk.yaml's)."""
     depts: dict[str | None, DepartmentStatus] = {}
 
     def dept(name: str | None) -> DepartmentStatus:
@@ -266,13 +268,13 @@ def status(db: sqlite3.Connection, slas: Slas, now_ms: int) -> Status:
         "WHERE state = 'new' GROUP BY department"
     ):
         if since is not None:
-            dept(department).oldest_new = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
+            dept(department).oldest_new = Oldest(thread_id, gmail_link(thread_id, mailbox), since, now_ms - since)
     # Oldest waiting: the first customer message of the current wait.
     for department, thread_id, since in db.execute(
         "SELECT department, thread_id, MIN(waiting_since) FROM threads "
         "WHERE state = 'waiting' AND waiting_since IS NOT NULL GROUP BY department"
     ):
-        dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
+        dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id, mailbox), since, now_ms - since)
     # Rows from an older store: the wait starts at due_at - next_response (same SLA within a department) ...
     for department, thread_id, due_at, last_at in db.execute(
         "SELECT department, thread_id, MIN(due_at), last_counted_at FROM threads "
@@ -281,7 +283,7 @@ def status(db: sqlite3.Connection, slas: Slas, now_ms: int) -> Status:
         since = _since("waiting", department, last_at, None, due_at, slas)
         current = dept(department).oldest_waiting
         if since is not None and (current is None or since < current.since_at):
-            dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), since, now_ms - since)
+            dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id, mailbox), since, now_ms - since)
     # ... or, without an SLA, the newest counted message.
     for department, thread_id, last_at in db.execute(
         "SELECT department, thread_id, MIN(last_counted_at) FROM threads WHERE state = 'waiting' "
@@ -289,7 +291,9 @@ def status(db: sqlite3.Connection, slas: Slas, now_ms: int) -> Status:
     ):
         current = dept(department).oldest_waiting
         if current is None or last_at < current.since_at:
-            dept(department).oldest_waiting = Oldest(thread_id, gmail_link(thread_id), last_at, now_ms - last_at)
+            dept(department).oldest_waiting = Oldest(
+                thread_id, gmail_link(thread_id, mailbox), last_at, now_ms - last_at
+            )
     by_state = {s: sum(d.counts.get(s, 0) for d in depts.values()) for s in STATES}
     ordered = sorted(depts.values(), key=lambda d: (d.department is None, d.department or ""))
     return Status(now_ms, _last_sweep(db), sum(by_state.values()), overdue_total, by_state, ordered)
@@ -306,6 +310,7 @@ def threads(
     older_than_ms: int | None = None,
     sort: str = "age",
     limit: int | None = None,
+    mailbox: str | None = None,
 ) -> list[ThreadInfo]:
     """Conversations with a status, filtered; sort "age" (oldest first) or "sla" (overdue, then deadline)."""
     if sort not in ("age", "sla"):
@@ -324,7 +329,7 @@ def threads(
         where.append("lower(department) = lower(?)")
         args.append(department)
     rows = db.execute(f"SELECT {_COLS} FROM threads WHERE {' AND '.join(where)}", args).fetchall()
-    infos = [_info(r, now_ms, slas) for r in rows]
+    infos = [_info(r, now_ms, slas, mailbox) for r in rows]
     if older_than_ms is not None:
         infos = [i for i in infos if i.age_ms is not None and i.age_ms >= older_than_ms]
     big = 1 << 62
@@ -342,9 +347,11 @@ def threads(
     return infos[:limit] if limit else infos
 
 
-def next_thread(db: sqlite3.Connection, slas: Slas, now_ms: int, department: str | None = None) -> ThreadInfo | None:
+def next_thread(
+    db: sqlite3.Connection, slas: Slas, now_ms: int, department: str | None = None, *, mailbox: str | None = None
+) -> ThreadInfo | None:
     """The conversation to handle now: overdue first, then the nearest SLA deadline, then the oldest."""
-    found = threads(db, slas, now_ms, state="open", department=department, sort="sla", limit=1)
+    found = threads(db, slas, now_ms, state="open", department=department, sort="sla", limit=1, mailbox=mailbox)
     return found[0] if found else None
 
 
@@ -379,7 +386,9 @@ class ThreadDetail:
     messages: list[MessageEntry] | None  # None: not read since the store started recording messages
 
 
-def show(db: sqlite3.Connection, slas: Slas, now_ms: int, thread_id: str) -> ThreadDetail:
+def show(
+    db: sqlite3.Connection, slas: Slas, now_ms: int, thread_id: str, *, mailbox: str | None = None
+) -> ThreadDetail:
     row = db.execute(f"SELECT {_COLS} FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
     history = [
         HistoryEntry(at, f or None, t or None, reason)
@@ -398,7 +407,7 @@ def show(db: sqlite3.Connection, slas: Slas, now_ms: int, thread_id: str) -> Thr
         if not history:
             raise NotFound(thread_id)
         row = (thread_id, *_NO_ROW)
-    return ThreadDetail(_info(row, now_ms, slas), row[6], row[7], history, messages or None)
+    return ThreadDetail(_info(row, now_ms, slas, mailbox), row[6], row[7], history, messages or None)
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -440,6 +449,10 @@ class Report:
     groups: list[ReportGroup]
     total: ReportGroup
     missing: list[str]
+    # Whatever `by` is, the HTML report's charts: SLA attainment per department, the trend per ISO week
+    # (weeks without a conversation between the first and the last one included, as zeroes).
+    departments: list[ReportGroup] = field(default_factory=list)
+    weeks: list[ReportGroup] = field(default_factory=list)
 
 
 def _week(ms: int) -> str:
@@ -498,13 +511,17 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
         (since_ms,),
     )
     acc: dict[str, _Tally] = {}
+    # The grouping asked for is one of the two the charts need: counted once, shared.
+    by_dept: dict[str, _Tally] = acc if by == "dept" else {}
+    by_week: dict[str, _Tally] = acc if by == "week" else {}
     total = _Tally(ReportGroup("total"))
     unknown_agent = 0
     for thread_id, department, state, overdue, side, last_at, first_at, response_at, due_at, waiting, agent in rows:
+        dept_key, week_key = department or "(none)", _week(first_at)
         if by == "dept":
-            key = department or "(none)"
+            key = dept_key
         elif by == "week":
-            key = _week(first_at)
+            key = week_key
         elif agent:
             key = agent
         elif response_at is None and side != "ours_reply":
@@ -529,7 +546,12 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
             since = _since(state, department, last_at, first_at, due_at, slas, waiting)
             if since is not None:
                 age_bucket = _bucket(now_ms - since)
-        for b in (bucket, total):
+        targets = [bucket, total]
+        if by != "dept":
+            targets.append(_tally(by_dept, dept_key))
+        if by != "week":
+            targets.append(_tally(by_week, week_key))
+        for b in targets:
             g = b.group
             g.volume += 1
             g.reopens += reopened
@@ -542,10 +564,9 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
                 g.sla_met += verdict
             if age_bucket is not None:
                 g.backlog[age_bucket] += 1
-    groups = []
-    for b in [acc[k] for k in sorted(acc)] + [total]:
-        b.group.first_response, b.group.resolution = Stats.of(b.first_responses), Stats.of(b.resolutions)
-        groups.append(b.group)
+    groups = [_finished(acc[k]) for k in sorted(acc)] + [_finished(total)]
+    departments = [_finished(by_dept[k]) for k in sorted(by_dept)]
+    weeks = [_finished(by_week.get(w) or _Tally(ReportGroup(w))) for w in _weeks_between(sorted(by_week))]
     missing = (
         [
             f"agent: unknown for {unknown_agent} conversation{'s' if unknown_agent != 1 else ''} not read since "
@@ -554,7 +575,33 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
         if unknown_agent
         else []
     )
-    return Report(now_ms, since_ms, by, groups[:-1], groups[-1], missing)
+    return Report(now_ms, since_ms, by, groups[:-1], groups[-1], missing, departments, weeks)
+
+
+def _tally(tallies: dict[str, _Tally], key: str) -> _Tally:
+    found = tallies.get(key)
+    if found is None:
+        found = tallies[key] = _Tally(ReportGroup(key))
+    return found
+
+
+def _finished(tally: _Tally) -> ReportGroup:
+    tally.group.first_response, tally.group.resolution = Stats.of(tally.first_responses), Stats.of(tally.resolutions)
+    return tally.group
+
+
+def _weeks_between(weeks: list[str]) -> list[str]:
+    """Every ISO week from the first of *weeks* to the last (sorted "YYYY-Www" labels)."""
+    if not weeks:
+        return []
+    first = datetime.strptime(weeks[0] + "-1", "%G-W%V-%u").replace(tzinfo=UTC)
+    day, last, out = (first - datetime(1970, 1, 1, tzinfo=UTC)).days, weeks[-1], []
+    while True:
+        label = _week_of_day(day)
+        out.append(label)
+        if label >= last:
+            return out
+        day += 7
 
 
 def _sla(

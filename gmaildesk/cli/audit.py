@@ -103,7 +103,7 @@ def _opened(
     endpoint: str | None,
     service_account: Path | None,
     user: str | None,
-) -> Iterator[tuple[sqlite3.Connection, Slas, int]]:
+) -> Iterator[tuple[sqlite3.Connection, Slas, int, str]]:
     from gmaildesk.audit.db import Slas, open_store
     from gmaildesk.audit.queries import UnreadableStore
     from gmaildesk.config import load_desk
@@ -119,7 +119,7 @@ def _opened(
     now_ms = options.now_ms(connection)
     db = open_store(path)
     try:
-        yield db, Slas.from_desk(desk), now_ms
+        yield db, Slas.from_desk(desk), now_ms, desk.mailbox
     except UnreadableStore as error:
         raise GmailDeskError(
             f"{path}: {error} (the store was edited or damaged)",
@@ -272,8 +272,8 @@ def status(
     from gmaildesk.cli import audit_view
 
     max_age_ms = _duration_ms(max_age, "--max-age")
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
-        result = queries.status(db, slas, now_ms)
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
+        result = queries.status(db, slas, now_ms, mailbox=mailbox)
     problems = result.problems(max_age_ms)
     if not _emit(as_json, as_csv, lambda: shapes.status_json(result, problems), lambda: shapes.status_csv(result)):
         audit_view.show_status(result)
@@ -332,7 +332,7 @@ def threads(
     from gmaildesk.cli import audit_view
 
     older_ms = None if older_than is None else _duration_ms(older_than, "--older-than")
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
         rows = queries.threads(
             db,
             slas,
@@ -342,6 +342,7 @@ def threads(
             older_than_ms=older_ms,
             sort=sort.value,
             limit=limit or None,
+            mailbox=mailbox,
         )
     if not _emit(as_json, as_csv, lambda: shapes.threads_json(rows, now_ms), lambda: shapes.threads_csv(rows, now_ms)):
         shown = rows if limit else rows[:_TABLE_ROWS]
@@ -364,23 +365,24 @@ def show(
     """One conversation: its state now, its messages (when, who, counted as) and its state history with
     reasons.
 
-    THREAD is a thread id or a Gmail link such as https://mail.google.com/mail/u/0/#inbox/<id>. --csv prints
-    the history.
+    THREAD is a thread id or a Gmail link gmaildesk printed (https://mail.google.com/mail/?authuser=<mailbox>#all/<id>;
+    #inbox/<id>, #label/<name>/<id> and /u/N/ work too). A link copied from Gmail's address bar
+    (#inbox/FMfcg…) holds no thread id: use `threads --json` to find it. --csv prints the history.
 
     Exit codes: 0 done, 1 error (not in the store, no store, desk.yaml's problems), 2 bad usage;
     with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
     warns).
 
-    Example: gmaildesk show -c desk.yaml https://mail.google.com/mail/u/0/#inbox/18c2f0a1b2c3d4e5
+    Example: gmaildesk show -c desk.yaml 18c2f0a1b2c3d4e5
     """
     from gmaildesk.audit import queries, shapes
-    from gmaildesk.audit.db import thread_id_from
+    from gmaildesk.audit.links import thread_id_from
     from gmaildesk.cli import audit_view
 
     thread_id = thread_id_from(thread)
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
         try:
-            detail = queries.show(db, slas, now_ms, thread_id)
+            detail = queries.show(db, slas, now_ms, thread_id, mailbox=mailbox)
         except queries.NotFound:
             raise GmailDeskError(
                 f"conversation {thread_id} is not in the sweep store",
@@ -415,8 +417,8 @@ def next_(
     from gmaildesk.audit import queries, shapes
     from gmaildesk.cli import audit_view
 
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
-        found = queries.next_thread(db, slas, now_ms, dept)
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
+        found = queries.next_thread(db, slas, now_ms, dept, mailbox=mailbox)
     if not _emit(
         as_json,
         as_csv,
@@ -475,12 +477,12 @@ def report(
     since_ms = _duration_ms(since, "--since")
     if html is not None:
         _page_folder(html)  # before any work: a typo in the path should not cost a sweep
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms):
+    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
         result = queries.report(db, slas, now_ms, since_ms=now_ms - since_ms, by=by.value)
     if html is not None:
         from gmaildesk.audit.html import render_html
 
-        _write_page(html, render_html(result))
+        _write_page(html, render_html(result, mailbox))
     if not _emit(as_json, as_csv, lambda: shapes.report_json(result), lambda: shapes.report_csv(result)):
         audit_view.show_report(result, f"Report since {since} by {by.value}")
         if html is not None:
