@@ -618,3 +618,102 @@ def test_cli_logout_still_removes_the_token_when_the_issuer_is_unreachable(confi
     )
     assert not (config_dir / "token.json").exists()
     assert "Hint: revoke gmaildesk's access at https://myaccount.google.com/permissions." in result.stderr
+
+
+# ---- paste-back login (no browser on this machine) ------------------------------------------------
+
+
+class PasteBack:
+    """Plays the user on a machine without a browser: opens the printed URL elsewhere (a GET of the
+    sandbox's authorize endpoint), which redirects to a loopback address nothing answers; pastes that."""
+
+    def __init__(self, reply=lambda location: location):
+        self.shown: list[str] = []
+        self.reply = reply
+
+    def show(self, text: str) -> None:
+        self.shown.append(text)
+
+    def read_reply(self) -> str:
+        url = next(line.strip() for line in self.shown[-1].splitlines() if line.strip().startswith("http"))
+        return self.reply(_redirect_of(url))
+
+
+def _redirect_of(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection.request("GET", f"{parts.path}?{parts.query}")
+    answer = connection.getresponse()
+    answer.read()
+    connection.close()
+    assert answer.status == 302, f"authorize answered {answer.status}"
+    return answer.getheader("Location")
+
+
+def _paste_back(sandbox, client_secret, user: PasteBack, **kwargs):
+    return auth.login_paste_back(
+        client_secret, scopes.LOGIN, show=user.show, read_reply=user.read_reply, endpoint=sandbox.url, **kwargs
+    )
+
+
+def test_paste_back_login_with_the_redirected_address(sandbox, client_secret, config_dir):
+    user = PasteBack()
+    result = _paste_back(sandbox, client_secret, user)
+    assert result.account == "support@example.com" and result.refreshable
+    assert _mode(config_dir / "token.json") == 0o600
+    url = urllib.parse.urlsplit(next(w for w in user.shown[0].split() if w.startswith("http")))
+    query = urllib.parse.parse_qs(url.query)
+    assert query["redirect_uri"] == ["http://127.0.0.1:8085/"] and query["code_challenge_method"] == ["S256"]
+    assert query["access_type"] == ["offline"] and query["prompt"] == ["consent"]
+    gmail = connect(ConnectionOptions(endpoint=sandbox.url, use_login=True), scopes.READ)
+    assert gmail.account().address == "support@example.com"
+
+
+def test_paste_back_login_with_the_bare_code_and_a_chosen_port(sandbox, client_secret, config_dir):
+    user = PasteBack(lambda location: urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["code"][0])
+    assert _paste_back(sandbox, client_secret, user, port=9004).account == "support@example.com"
+    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A9004%2F" in user.shown[0]
+
+
+@pytest.mark.parametrize(
+    "reply, message",
+    [
+        (lambda loc: "", "login cancelled: nothing was pasted"),
+        (lambda loc: loc.replace("state=", "state=x"), "login failed: the pasted address belongs to another login"),
+        (lambda loc: "http://127.0.0.1:8085/?error=access_denied", "login failed: access_denied"),
+        (lambda loc: "http://127.0.0.1:8085/?scope=x", "login failed: the pasted address has no code="),
+        (lambda loc: "not-the-code", "login failed: invalid_grant: "),
+    ],
+)
+def test_paste_back_login_refuses_what_is_not_this_logins_code(sandbox, client_secret, config_dir, reply, message):
+    with pytest.raises(GmailDeskError) as caught:
+        _paste_back(sandbox, client_secret, PasteBack(reply))
+    assert caught.value.message.startswith(message)
+    assert caught.value.exit_code == ExitCode.AUTH
+    assert not (config_dir / "token.json").exists()
+
+
+def test_paste_back_code_is_single_use(sandbox, client_secret, config_dir):
+    pasted: list[str] = []
+    _paste_back(sandbox, client_secret, PasteBack(lambda loc: pasted.append(loc) or loc))
+    with pytest.raises(GmailDeskError) as caught:
+        _paste_back(sandbox, client_secret, PasteBack(lambda loc: pasted[0]))
+    assert "state differs" in caught.value.message  # another login's address: refused before any exchange
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(pasted[0]).query)["code"][0]
+    with pytest.raises(GmailDeskError) as caught:
+        _paste_back(sandbox, client_secret, PasteBack(lambda loc: code))
+    assert caught.value.message.startswith("login failed: invalid_grant")
+
+
+def test_no_login_and_no_endpoint_names_the_sandbox_too(config_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("GMAILDESK_ENDPOINT", raising=False)
+    monkeypatch.delenv("GMAILDESK_SERVICE_ACCOUNT", raising=False)
+    (tmp_path / "desk.yaml").write_text("version: 1\nmailbox: support@example.com\n")
+    result = CliRunner().invoke(app, ["plan", "-c", str(tmp_path / "desk.yaml")])
+    assert result.exit_code == ExitCode.AUTH
+    assert result.stderr.splitlines() == [
+        f"Error: not logged in (no token at {config_dir / 'token.json'})",
+        "Hint: Run `gmaildesk auth login --client-secret CLIENT_SECRET.json`.",
+        "Hint: Or rehearse on the local sandbox, no Google account needed: `gmaildesk sandbox serve` "
+        "(or `make demo`), then GMAILDESK_ENDPOINT=http://127.0.0.1:8765/ (or --endpoint URL).",
+    ]

@@ -13,7 +13,7 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from platformdirs import user_config_dir
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import scopes as gmail_scopes
 from gmaildesk.gmail.client import is_loopback_url
+from gmaildesk.gmail.errors import TRY_THE_SANDBOX
 
 CONFIG_DIR_ENV = "GMAILDESK_CONFIG_DIR"
 TOKEN_FILE = "token.json"
@@ -40,6 +41,14 @@ GOOGLE_TOKEN_HOSTS = frozenset({"oauth2.googleapis.com", "accounts.google.com", 
 LOGIN_HINT = "Run `gmaildesk auth login --client-secret CLIENT_SECRET.json`."
 PROMPT = "Open this URL in a browser to let gmaildesk use the mailbox:\n\n    {url}\n"
 SUCCESS = "gmaildesk is authorized. You may close this window."
+PASTE_BACK_PORT = (
+    8085  # the redirect's port when --port is 0: one fixed value, as the browser's machine is not this one
+)
+PASTE_BACK_PROMPT = (
+    "Open this URL in a browser on any machine and allow access:\n\n    {url}\n\n"
+    'The browser then fails to load a page at http://127.0.0.1 ("unable to connect"): that is expected.\n'
+    "Copy the whole address from its address bar (or just the code= value) and paste it here."
+)
 
 # Any one of these lets users.getProfile tell us the account's address (discovery document).
 _PROFILE_SCOPES = frozenset(
@@ -100,15 +109,8 @@ def login(
     `endpoint` is a sandbox base URL: the client secret's auth_uri/token_uri must then point
     at that sandbox, and the account is looked up there instead of at Google.
     """
-    if endpoint and not endpoint.endswith("/"):
-        endpoint += "/"
-    config = _read_client_secret(client_secret)
-    check_issuer(config["token_uri"], endpoint, what=f"token_uri in {client_secret}")
-    check_issuer(config["auth_uri"], endpoint, what=f"auth_uri in {client_secret}")
-    wanted = list(dict.fromkeys(scopes)) or list(gmail_scopes.LOGIN)
-    flow = InstalledAppFlow.from_client_secrets_file(str(client_secret), scopes=wanted)
-    for prefix in ("https://", "http://"):
-        flow.oauth2session.mount(prefix, _TimeoutAdapter(DEFAULT_TIMEOUT_S))
+    endpoint = _with_slash(endpoint)
+    flow, config, wanted = _flow(client_secret, scopes, endpoint)
     extra = {"login_hint": login_hint} if login_hint else {}
     try:
         with _oauthlib_environment(config["token_uri"]):
@@ -137,6 +139,95 @@ def login(
         ) from None
     except OSError as error:  # the loopback port is taken, or the token endpoint is unreachable
         raise GmailDeskError(f"login failed: {error}", [], ExitCode.AUTH) from None
+    return _store(credentials, wanted, endpoint)
+
+
+def login_paste_back(
+    client_secret: Path,
+    scopes: Sequence[str],
+    *,
+    show: Callable[[str], None],
+    read_reply: Callable[[], str],
+    port: int = 0,
+    endpoint: str | None = None,
+    login_hint: str | None = None,
+) -> AuthStatus:
+    """Log in from a machine without a browser: `show` the authorization URL, `read_reply` the address
+    the browser ended on (or the bare code), exchange the code (PKCE), store the token privately.
+
+    Google retired the copy-the-code (OOB) flow in 2022 (google-auth-library-python-oauthlib PR #175);
+    what headless tools do since, GAM's `gam oauth create` and gcloud's `--no-browser` among them, is
+    a loopback redirect nothing on the browser's machine answers: the browser shows "unable to connect"
+    with the code in its address bar, and the user pastes that address back.
+    """
+    endpoint = _with_slash(endpoint)
+    flow, config, wanted = _flow(client_secret, scopes, endpoint)
+    # Google accepts any port on a loopback redirect for a Desktop client (developers.google.com/identity/
+    # protocols/oauth2/native-app, "Loopback IP address"); nothing need listen on it.
+    flow.redirect_uri = f"http://127.0.0.1:{port or PASTE_BACK_PORT}/"
+    extra = {"login_hint": login_hint} if login_hint else {}
+    url, state = flow.authorization_url(prompt="consent", access_type="offline", **extra)
+    show(PASTE_BACK_PROMPT.format(url=url))
+    code = _code_from_reply(read_reply(), state)
+    try:
+        with _oauthlib_environment(config["token_uri"]):
+            flow.fetch_token(code=code)
+    except OAuth2Error as error:  # invalid_grant: a code already used, expired, or for another login
+        raise GmailDeskError(
+            f"login failed: {error.error}: {error.description or 'no details'}",
+            ["Run the command again and paste the address from this login's browser window."],
+            ExitCode.AUTH,
+        ) from None
+    except OSError as error:  # the token endpoint is unreachable
+        raise GmailDeskError(f"login failed: {error}", [], ExitCode.AUTH) from None
+    return _store(flow.credentials, wanted, endpoint)
+
+
+def _code_from_reply(reply: str, state: str) -> str:
+    """The authorization code in what the user pasted: the whole redirected address, or the code alone."""
+    reply = reply.strip()
+    if not reply:
+        raise GmailDeskError(
+            "login cancelled: nothing was pasted", ["Run the command again and paste the address."], ExitCode.AUTH
+        )
+    if "://" not in reply and "=" not in reply:
+        return reply  # the bare code
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(reply).query or reply.split("?", 1)[-1])
+    if "error" in query:  # access_denied when the user clicked Cancel (RFC 6749 section 4.1.2.1)
+        raise GmailDeskError(f"login failed: {query['error'][0]}", [], ExitCode.AUTH)
+    if query.get("state", [state])[0] != state:
+        raise GmailDeskError(
+            "login failed: the pasted address belongs to another login (its state differs)",
+            ["Paste the address from the browser window this command's URL opened."],
+            ExitCode.AUTH,
+        )
+    if "code" not in query:
+        raise GmailDeskError(
+            "login failed: the pasted address has no code=",
+            ["Paste the whole address from the browser's address bar, starting http://127.0.0.1"],
+            ExitCode.AUTH,
+        )
+    return query["code"][0]
+
+
+def _with_slash(endpoint: str | None) -> str | None:
+    return endpoint + "/" if endpoint and not endpoint.endswith("/") else endpoint
+
+
+def _flow(client_secret: Path, scopes: Sequence[str], endpoint: str | None) -> tuple[Any, dict[str, Any], list[str]]:
+    """(the InstalledAppFlow, the client secret's settings, the scopes asked), the issuers checked."""
+    config = _read_client_secret(client_secret)
+    check_issuer(config["token_uri"], endpoint, what=f"token_uri in {client_secret}")
+    check_issuer(config["auth_uri"], endpoint, what=f"auth_uri in {client_secret}")
+    wanted = list(dict.fromkeys(scopes)) or list(gmail_scopes.LOGIN)
+    flow = InstalledAppFlow.from_client_secrets_file(str(client_secret), scopes=wanted)
+    for prefix in ("https://", "http://"):
+        flow.oauth2session.mount(prefix, _TimeoutAdapter(DEFAULT_TIMEOUT_S))
+    return flow, config, wanted
+
+
+def _store(credentials: Any, wanted: list[str], endpoint: str | None) -> AuthStatus:
+    """Look up the account, keep the token privately, and report the stored login."""
     granted = _granted_scopes(credentials, wanted)
     account = _lookup_account(credentials, endpoint) if set(granted) & _PROFILE_SCOPES else None
     info = json.loads(credentials.to_json())
@@ -222,6 +313,9 @@ def load_credentials(
     issued by another server than `endpoint` (None: Google), or it cannot be refreshed.
     """
     path = token_path()
+    if endpoint is None and not path.exists():
+        # Nothing says Gmail or the sandbox: a first run, most likely; name both ways forward.
+        raise GmailDeskError(f"not logged in (no token at {path})", [LOGIN_HINT, TRY_THE_SANDBOX], ExitCode.AUTH)
     info = _read_token(path)
     token_uri = info.get("token_uri")
     check_issuer(token_uri, endpoint, what="the stored login's token_uri")

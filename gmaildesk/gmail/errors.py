@@ -30,6 +30,10 @@ QUOTA_EXHAUSTED = "Gmail's per-user quota is exhausted; try again later (the lim
 DAILY_LIMIT = "The Cloud project's daily Gmail API limit is used up; raise it in the Cloud console or wait."
 SERVER_TROUBLE = "Gmail is having trouble; try again in a few minutes."
 SANDBOX_NOT_RUNNING = "Is `gmaildesk sandbox serve` running?"
+TRY_THE_SANDBOX = (
+    "Or rehearse on the local sandbox, no Google account needed: `gmaildesk sandbox serve` (or `make demo`), "
+    "then GMAILDESK_ENDPOINT=http://127.0.0.1:8765/ (or --endpoint URL)."
+)
 CHECK_NETWORK = "Check the network connection and the --endpoint setting."
 USER_NEEDED = "With --service-account, pass --user EMAIL: the mailbox the service account acts for."
 SERVICE_ACCOUNT_SETUP = (
