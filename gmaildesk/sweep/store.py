@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gmaildesk.errors import GmailDeskError
+from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.paths import Account, account_dir, endpoint_key, private_dir, safe_component
 from gmaildesk.sweep.state import State
 
@@ -176,6 +176,12 @@ def store_path(account: Account, override: Path | None = None) -> Path:
     """The store of *account* (one mailbox on one endpoint): --state FILE, else
     <data dir>/<endpoint>/<address>/sweep.sqlite (see gmaildesk.paths)."""
     if override is not None:
+        if not override.parent.is_dir():  # only the data dir is ever created unasked (issue 11)
+            raise GmailDeskError(
+                f"the folder of the sweep store {override} does not exist: {override.parent}",
+                [f"create it first (mkdir -p {override.parent}), or leave the option out to use the data dir"],
+                ExitCode.USAGE,
+            )
         return override
     return account_dir(account) / STORE_FILE
 
