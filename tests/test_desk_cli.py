@@ -160,7 +160,7 @@ def test_plan_exit_code_and_json_shape(env, tmp_path):
     config = write(tmp_path, DESK)
     invoke(["plan", *config, "--endpoint", env.url, "--exit-code"], ExitCode.PLAN_HAS_CHANGES)
     document = json.loads(invoke(["plan", *config, "--endpoint", env.url, "--json"]).stdout)
-    assert set(document) == {"version", "changes", "refused", "notes"} and document["version"] == 1
+    assert set(document) == {"version", "kind", "changes", "refused", "notes"} and document["version"] == 1
     assert document["changes"][0] == {
         "kind": "label",
         "action": "create",

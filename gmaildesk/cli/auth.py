@@ -84,7 +84,7 @@ def status(
 
     result = auth.status()
     if as_json:
-        typer.echo(json.dumps(result.as_dict(), indent=2))
+        typer.echo(json.dumps({"version": 1, "kind": "auth-status", **result.as_dict()}, indent=2))
     else:
         _echo_human(result)
 

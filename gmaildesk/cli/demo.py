@@ -29,7 +29,7 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print the result 
     from gmaildesk.demo import run_demo
 
     if as_json:
-        typer.echo(json.dumps(asdict(run_demo()), indent=2))
+        typer.echo(json.dumps({"version": 1, "kind": "demo", **asdict(run_demo())}, indent=2))
         return
     run_demo(finale=_show)
 

@@ -149,7 +149,9 @@ def _apply(prepared: Prepared, yes: bool, as_json: bool) -> None:
 
     if not the_plan.changes():
         if as_json:
-            typer.echo(json.dumps({"version": 1, "plan": the_plan.to_json(), "result": None}, indent=2))
+            typer.echo(
+                json.dumps({"version": 1, "kind": "apply", "plan": the_plan.to_json(), "result": None}, indent=2)
+            )
         else:
             _show_plan(the_plan)
         desk_apply.execute(the_plan, client, record)  # records adopted filters; writes nothing to Gmail
@@ -164,7 +166,11 @@ def _apply(prepared: Prepared, yes: bool, as_json: bool) -> None:
             raise GmailDeskError("nothing was changed (not confirmed)")
     result = desk_apply.execute(the_plan, client, record)
     if as_json:
-        typer.echo(json.dumps({"version": 1, "plan": the_plan.to_json(), "result": result.to_json()}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"version": 1, "kind": "apply", "plan": the_plan.to_json(), "result": result.to_json()}, indent=2
+            )
+        )
     else:
         typer.echo(f"Applied {len(result.done)} of {len(the_plan.changes())} changes.")
     for problem in result.warnings:

@@ -102,6 +102,7 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": JSON_VERSION,
+            "kind": "plan",
             "changes": [change.to_json() for change in self.changes()],
             "refused": [refusal.to_json() for refusal in self.refused],
             "notes": list(self.notes),

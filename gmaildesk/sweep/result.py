@@ -58,6 +58,7 @@ class SweepResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": 1,
+            "kind": "sweep",
             "status": self.status,
             "full": self.full,
             "resynced": self.resynced,
