@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
+from cli_run import invoke
 from gmaildesk import __version__
 from gmaildesk.cli import app
-from tests.cli_run import invoke
 
 # What typer or click print for a parameter that names no metavar: its Python type or its variable name.
 _PYTHON_PLACEHOLDER = re.compile(
@@ -76,3 +76,12 @@ def test_show_completion_bash_prints_a_completion_script() -> None:
     assert "_gmaildesk_completion()" in result.stdout
     assert "complete -o default -F _gmaildesk_completion gmaildesk" in result.stdout
     assert "_GMAILDESK_COMPLETE=complete_bash" in result.stdout
+
+
+def test_install_completion_bash_writes_the_script_and_sources_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = invoke(["--install-completion", "bash"], prog_name="gmaildesk")
+    assert "bash completion installed in" in result.stdout
+    script = tmp_path / ".bash_completions" / "gmaildesk.sh"
+    assert "complete -o default -F _gmaildesk_completion gmaildesk" in script.read_text()
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
