@@ -281,3 +281,15 @@ def test_deliver_prints_label_names_and_refuses_what_is_not_a_message(sandbox, g
     assert gmail.getProfile(userId="me").execute()["messagesTotal"] == 0  # nothing half-delivered
     delivered = invoke(["sandbox", "deliver", "--endpoint", sandbox.url, str(good)])
     assert delivered.stdout.endswith(" [INBOX Dept/Billing UNREAD]\n"), delivered.stdout  # Label_N's name
+
+
+def test_mail_to_a_send_as_alias_reaches_the_mailbox_owning_it(sandbox, gmail):
+    gmail.settings().sendAs().create(userId="me", body={"sendAsEmail": "billing@example.com"}).execute()
+    sandbox.control.verify_send_as("support@example.com", "billing@example.com")
+    sent = invoke(
+        ["sandbox", "send", "--endpoint", sandbox.url, "--from", CUSTOMER, "--to", "billing@example.com"]
+        + ["--subject", "Invoice", "Charged twice."]
+    )
+    assert sent.stdout.startswith("delivered to support@example.com: ")
+    message_id, _ = _sent(sent.stdout)
+    assert _headers(gmail, message_id)["to"] == "billing@example.com"

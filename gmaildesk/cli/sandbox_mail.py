@@ -99,10 +99,11 @@ class Rehearsal:
         return Outcome("sent by", sender, sent["id"], sent["threadId"], tuple(sent.get("labelIds", ())))
 
     def _deliver_inbound(self, sender: str, draft: Draft) -> list[Outcome]:
-        mailboxes = [a.lower() for a in draft.to if a.lower() in self.users]
+        mailboxes = self._mailboxes_for([a.lower() for a in draft.to])
         if not mailboxes:
             raise GmailDeskError(
-                f"--to: none of {', '.join(draft.to)} is a sandbox mailbox, and {sender} is not one either",
+                f"--to: none of {', '.join(draft.to)} is a sandbox mailbox or one of its send-as aliases, "
+                f"and {sender} is not one either",
                 hints=(f"The sandbox's mailboxes: {', '.join(sorted(self.users))}.",),
                 exit_code=ExitCode.USAGE,
             )
@@ -114,6 +115,17 @@ class Rehearsal:
             names: list[str] = answer["labelNames"]
             outcomes.append(Outcome("delivered to", mailbox, answer["id"], answer["threadId"], tuple(names)))
         return outcomes
+
+    def _mailboxes_for(self, addresses: list[str]) -> list[str]:
+        """The sandbox users receiving mail sent to `addresses`: their own, or one of their send-as
+        aliases (mail to an alias such as billing@ lands in the mailbox that owns it)."""
+        wanted = set(addresses)
+        found = []
+        for user in sorted(self.users):
+            aliases = self.gmail.execute(self.gmail.users().settings().sendAs().list(userId=user), "listing send-as")
+            if wanted & {user, *(str(a["sendAsEmail"]).lower() for a in aliases.get("sendAs", []))}:
+                found.append(user)
+        return found
 
     def _parent(self, mailbox: str, thread_id: str) -> _Parent:
         request = (
