@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import io
 import json
 import os
 import stat
+import sys
 import threading
 import urllib.parse
 import urllib.request
@@ -71,7 +73,8 @@ class SandboxBrowser(webbrowser.BaseBrowser):
 
 
 @pytest.fixture
-def browser():
+def browser(monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":0")  # a desktop: `auth login` opens the browser rather than asking to paste
     controller = SandboxBrowser()
     # preferred=True puts it first in webbrowser's try order, so webbrowser.get() with no name
     # (what `gmaildesk auth login` uses) picks it too.
@@ -717,3 +720,91 @@ def test_no_login_and_no_endpoint_names_the_sandbox_too(config_dir, tmp_path, mo
         "Hint: Or rehearse on the local sandbox, no Google account needed: `gmaildesk sandbox serve` "
         "(or `make demo`), then GMAILDESK_ENDPOINT=http://127.0.0.1:8765/ (or --endpoint URL).",
     ]
+
+
+class UserAtTheTerminal(io.RawIOBase):
+    """stdin of `auth login --no-browser`: when read, it reads the URL the command printed (stderr, as the
+    user reads the screen), opens it in a browser elsewhere, and types back the address it ended on."""
+
+    def __init__(self, reply=lambda location: location):
+        self.reply = reply
+        self.typed: bytes | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.typed is None:
+            screen = sys.stderr.buffer.getvalue().decode()
+            url = next(line.strip() for line in screen.splitlines() if line.strip().startswith("http"))
+            self.typed = (self.reply(_redirect_of(url)) + "\n").encode()
+        size = min(len(buffer), len(self.typed))
+        buffer[:size], self.typed = self.typed[:size], self.typed[size:]
+        return size
+
+
+@pytest.fixture(autouse=True)
+def _stdin_can_be_a_user(monkeypatch):
+    """CliRunner takes only text as stdin; a UserAtTheTerminal answers what the command printed."""
+    import typer.testing
+
+    plain = typer.testing.make_input_stream
+
+    def make_input_stream(given, charset):
+        return io.BufferedReader(given) if isinstance(given, UserAtTheTerminal) else plain(given, charset)
+
+    monkeypatch.setattr(typer.testing, "make_input_stream", make_input_stream)
+
+
+def _cli_login(sandbox, client_secret, *flags, user=None):
+    return CliRunner().invoke(
+        app,
+        ["auth", "login", "--client-secret", str(client_secret), "--endpoint", sandbox.url, *flags],
+        input=user or UserAtTheTerminal(),
+        catch_exceptions=False,
+    )
+
+
+def test_cli_no_browser_login_pastes_the_address_back(sandbox, client_secret, config_dir, monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":0")
+    result = _cli_login(sandbox, client_secret, "--no-browser")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Logged in as support@example.com.\n")
+    assert "Open this URL in a browser on any machine" in result.stderr
+    assert result.stderr.rstrip().endswith("Address or code:")
+    assert "No browser can run" not in result.stderr  # asked for, not detected
+    assert _mode(config_dir / "token.json") == 0o600
+
+
+def test_cli_login_on_linux_without_a_display_offers_the_paste_back(sandbox, client_secret, config_dir, monkeypatch):
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code_only = UserAtTheTerminal(lambda loc: urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)["code"][0])
+    result = _cli_login(sandbox, client_secret, "--port", "9005", user=code_only)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("No browser can run on this machine: log in from a browser anywhere else.\n")
+    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A9005%2F" in result.stderr
+    assert auth.status().account == "support@example.com"
+
+
+def test_cli_login_where_webbrowser_finds_no_browser_offers_the_paste_back(
+    sandbox, client_secret, config_dir, monkeypatch
+):
+    monkeypatch.setenv("DISPLAY", ":0")
+
+    def no_browser(using=None):
+        raise webbrowser.Error("could not locate runnable browser")
+
+    monkeypatch.setattr(webbrowser, "get", no_browser)
+    result = _cli_login(sandbox, client_secret)
+    assert result.exit_code == 0, result.output
+    assert "No browser can run on this machine" in result.stderr and "Traceback" not in result.output
+
+
+def test_cli_paste_back_of_a_cancelled_consent_is_one_line(sandbox, client_secret, config_dir):
+    user = UserAtTheTerminal(lambda loc: "http://127.0.0.1:8085/?error=access_denied")
+    result = _cli_login(sandbox, client_secret, "--no-browser", user=user)
+    assert result.exit_code == ExitCode.AUTH
+    assert result.stderr.splitlines()[-1].endswith("Error: login failed: access_denied")
+    assert result.stdout == "" and not (config_dir / "token.json").exists()

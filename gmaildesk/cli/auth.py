@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,12 +43,26 @@ def login(
         ),
     ] = None,
     no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="Print the URL instead of opening a browser.")
+        bool,
+        typer.Option(
+            "--no-browser",
+            help="Print the URL to open on any machine, then read back the address the browser ended on "
+            "(or the code). Chosen by itself where no browser can run (no DISPLAY or WAYLAND_DISPLAY on Linux).",
+        ),
     ] = False,
-    port: Annotated[int, typer.Option(metavar="PORT", help="Loopback port for the redirect; 0 picks a free one.")] = 0,
+    port: Annotated[
+        int,
+        typer.Option(
+            metavar="PORT",
+            help="Loopback port for the redirect; 0 picks a free one (8085 with --no-browser).",
+        ),
+    ] = 0,
     endpoint: Endpoint = None,
 ) -> None:
-    """Authorize gmaildesk in the browser and store the token privately (mode 0600).
+    """Authorize gmaildesk in a browser and store the token privately (mode 0600).
+
+    On a machine without a browser (a server over SSH) it prints the URL to open anywhere else and
+    reads back the address the browser ended on, or just its code.
 
     Exit codes: 0 logged in, 1 error, 2 bad usage (an unknown --scope), 5 login refused, cancelled or timed out.
 
@@ -59,15 +75,41 @@ def login(
     from gmaildesk.gmail import auth
     from gmaildesk.gmail.connection import normalize_endpoint
 
-    result = auth.login(
-        client_secret,
-        wanted,
-        open_browser=not no_browser,
-        port=port,
-        endpoint=normalize_endpoint(endpoint) if endpoint else None,
-    )
+    issuer = normalize_endpoint(endpoint) if endpoint else None
+    detected = not no_browser and _no_browser_here()
+    if no_browser or detected:
+        why = "No browser can run on this machine: log in from a browser anywhere else.\n" if detected else ""
+        result = auth.login_paste_back(
+            client_secret,
+            wanted,
+            show=lambda text: typer.echo(why + text, err=True),  # stdout keeps only the result
+            read_reply=_read_pasted,
+            port=port,
+            endpoint=issuer,
+        )
+    else:
+        result = auth.login(client_secret, wanted, port=port, endpoint=issuer)
     typer.echo(f"Logged in as {result.account or '(account unknown: no read scope)'}.")
     _echo_human(result)
+
+
+def _no_browser_here() -> bool:
+    """A headless machine: Linux without an X11 or Wayland display, or no browser webbrowser can run
+    (where it would fail with "could not locate runnable browser")."""
+    import webbrowser
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return True
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return True
+    return False
+
+
+def _read_pasted() -> str:
+    typer.echo("Address or code: ", nl=False, err=True)
+    return sys.stdin.readline()
 
 
 @app.command()
