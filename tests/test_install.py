@@ -3,6 +3,8 @@ copy of the source, its contents, and the `gmaildesk` command it installs into a
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # ~11 s: a wheel build (pip fetches the setuptools backend) and a venv
+from cli_run import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ("pyproject.toml", "README.md")
@@ -41,6 +43,7 @@ def wheel(tmp_path_factory) -> Path:
     return found
 
 
+@pytest.mark.slow  # with the next one ~11 s: a wheel build (pip fetches the setuptools backend), a venv
 def test_the_wheel_ships_the_package_its_data_and_the_command(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
@@ -53,6 +56,7 @@ def test_the_wheel_ships_the_package_its_data_and_the_command(wheel):
     assert not any(n.startswith(("tests/", "bench/")) or "__pycache__" in n for n in names)
 
 
+@pytest.mark.slow
 def test_the_installed_command_runs_from_a_fresh_venv(wheel, tmp_path):
     target = tmp_path / "venv"
     venv.create(target, with_pip=False)  # pip comes from the project's venv (`pip --python`), no ensurepip
@@ -93,3 +97,51 @@ def test_the_installed_command_runs_from_a_fresh_venv(wheel, tmp_path):
     assert (tmp_path / "mydesk" / "desk.yaml").read_text() == (ROOT / "gmaildesk/data/config/desk.yaml").read_text()
     again = run("init", "mydesk")
     assert again.returncode == 1 and again.stderr.startswith("Error: ") and "Traceback" not in again.stderr
+
+
+def _quick_start() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("on a local Gmail sandbox (no Google account needed):\n\n```\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines()]
+
+
+def test_the_readme_quick_start_runs_as_written(sandbox, gmail, tmp_path, monkeypatch):
+    """Every line of the README's first-screen quick start, in order, against a sandbox: the
+    `serve` line is the fixture, curl is the same request made with the real client."""
+    lines = _quick_start()
+    assert len(lines) == 10
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GMAILDESK_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("COLUMNS", "200")
+    outputs: list[str] = []
+    thread_id = ""
+    for line in lines:
+        for command in (shlex.split(part) for part in line.split(" && ")):
+            if command[:3] == ["gmaildesk", "sandbox", "serve"]:
+                assert command[-1] == "&"
+                for user in (command[i + 1] for i, word in enumerate(command) if word == "--user"):
+                    if user not in sandbox.control.status()["users"]:
+                        sandbox.control.add_user(user)
+            elif command[0] == "export":
+                name, _, value = command[1].partition("=")
+                assert (name, value) == ("GMAILDESK_ENDPOINT", "http://127.0.0.1:8765/")
+                monkeypatch.setenv(name, sandbox.url)
+            elif command[0] == "cd":
+                monkeypatch.chdir(command[1])
+            elif command[0] == "curl":
+                assert command[command.index("-X") + 1] == "POST"
+                assert command[command.index("-X") + 2].endswith("gmail/v1/users/me/settings/forwardingAddresses")
+                body = json.loads(command[command.index("-d") + 1])
+                assert gmail.settings().forwardingAddresses().create(userId="me", body=body).execute()
+            else:
+                assert command[0] == "gmaildesk", line
+                args = [thread_id if word == "THREAD_ID" else word for word in command[1:]]
+                outputs.append(invoke(args).stdout)
+                if command[1:3] == ["sandbox", "send"]:
+                    thread_id = outputs[-1].split()[outputs[-1].split().index("thread") + 1]
+    sent = next(o for o in outputs if o.startswith("delivered to "))
+    assert sent.startswith("delivered to support@example.com: ") and "[INBOX Dept/Billing UNREAD]" in sent
+    assert "- -> new" in outputs[outputs.index(sent) + 1]
+    assert "new -> handled" in next(o for o in outputs if "-> handled" in o)
+    assert json.loads(outputs[-1])["offsetMs"] == 2 * 86400 * 1000
