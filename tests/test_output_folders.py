@@ -26,3 +26,25 @@ def test_sweep_store_in_a_missing_folder_is_a_one_line_error(env, tmp_path):
         ]
     assert not (tmp_path / "no").exists()
     assert set(api_calls(env)) <= {"gmail.users.getProfile"}  # which mailbox: asked before the store is named
+
+
+def test_export_to_a_missing_folder_is_a_one_line_error(env, tmp_path):
+    missing = tmp_path / "no" / "such"
+    result = invoke(["export", "--endpoint", env.url, "-o", str(missing / "desk.yaml")], ExitCode.USAGE)
+    assert result.stderr.splitlines() == [
+        f"Error: cannot write {missing / 'desk.yaml'}: the folder {missing} does not exist",
+        f"Hint: create it first (mkdir -p {missing}), or choose another -o FILE",
+    ]
+    assert not (tmp_path / "no").exists()
+    assert api_calls(env) == {}
+
+
+def test_export_to_a_file_that_cannot_be_written_is_a_one_line_error(env, tmp_path):
+    target = tmp_path / "desk.yaml"
+    target.symlink_to(tmp_path / "gone" / "desk.yaml")  # exists as a name, cannot be written through
+    result = invoke(["export", "--endpoint", env.url, "-o", str(target), "--force"], ExitCode.ERROR)
+    assert result.stderr.splitlines() == [
+        f"Error: cannot write {target}: No such file or directory",
+        "Hint: choose another -o FILE",
+    ]
+    assert not (tmp_path / "gone").exists()

@@ -268,6 +268,12 @@ def export(
 
     if output is not None and output.exists() and not force:
         raise GmailDeskError(f"{output} already exists", ["pass --force to overwrite it, or choose another -o FILE"])
+    if output is not None and not output.parent.is_dir():  # checked before Gmail is read; never created
+        raise GmailDeskError(
+            f"cannot write {output}: the folder {output.parent} does not exist",
+            [f"create it first (mkdir -p {output.parent}), or choose another -o FILE"],
+            ExitCode.USAGE,
+        )
     exported = session.export(
         connect(connection_options(endpoint, service_account, user), scopes.DESK),
         state=state,
@@ -277,7 +283,10 @@ def export(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise GmailDeskError(f"cannot write {output}: {error.strerror}", ["choose another -o FILE"]) from None
         typer.echo(
             f"Wrote {output}: {exported.departments} departments, {exported.filters} filters "
             f"({exported.adopted} made outside gmaildesk), {exported.send_as} send-as."
