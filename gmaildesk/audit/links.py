@@ -15,7 +15,8 @@ __all__ = ["gmail_link", "thread_id_from"]
 # after `/mail/u/<address>/` landed Workspace users on an error page; raycast/extensions PR #28002
 # saw Gmail answer `/mail/u/<address>` with a 404; lesiki/google-meet-default-account issue #6: Gmail
 # and Meet take an address as authuser). `#all/<id>` (All Mail) opens the conversation whatever its
-# labels, where `#inbox/<id>` shows it only while it is in the inbox.
+# labels, where `#inbox/<id>` may stop opening once the conversation is archived or relabelled
+# (https://bison.jp/cloud/791.html: #all/<id> is the permanent link).
 _LINK = "https://mail.google.com/mail/?authuser={}#all/{}"
 
 _URL_RE = re.compile(r"^https?://mail\.google\.com/mail/[^#]*#(?:[^/]+/)*([0-9A-Za-z_-]+)/?$")
