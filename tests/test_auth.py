@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 import webbrowser
 from pathlib import Path
+from typing import cast
 
 import pytest
 import requests
@@ -698,7 +699,12 @@ def test_paste_back_login_refuses_what_is_not_this_logins_code(sandbox, client_s
 
 def test_paste_back_code_is_single_use(sandbox, client_secret, config_dir):
     pasted: list[str] = []
-    _paste_back(sandbox, client_secret, PasteBack(lambda loc: pasted.append(loc) or loc))
+
+    def remember(location: str) -> str:
+        pasted.append(location)
+        return location
+
+    _paste_back(sandbox, client_secret, PasteBack(remember))
     with pytest.raises(GmailDeskError) as caught:
         _paste_back(sandbox, client_secret, PasteBack(lambda loc: pasted[0]))
     assert "state differs" in caught.value.message  # another login's address: refused before any exchange
@@ -735,7 +741,8 @@ class UserAtTheTerminal(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         if self.typed is None:
-            screen = sys.stderr.buffer.getvalue().decode()
+            captured = cast(io.BytesIO, sys.stderr.buffer)  # CliRunner's stderr: what the user sees
+            screen = captured.getvalue().decode()
             url = next(line.strip() for line in screen.splitlines() if line.strip().startswith("http"))
             self.typed = (self.reply(_redirect_of(url)) + "\n").encode()
         size = min(len(buffer), len(self.typed))
@@ -760,7 +767,7 @@ def _cli_login(sandbox, client_secret, *flags, user=None):
     return CliRunner().invoke(
         app,
         ["auth", "login", "--client-secret", str(client_secret), "--endpoint", sandbox.url, *flags],
-        input=user or UserAtTheTerminal(),
+        input=cast(str, user or UserAtTheTerminal()),  # a stream, which _stdin_can_be_a_user lets through
         catch_exceptions=False,
     )
 
