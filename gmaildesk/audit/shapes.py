@@ -9,6 +9,8 @@ single quote and control characters show escaped (gmaildesk.cli.safe).
 thread (a row of `threads`, `next`, `show`):
   {"thread", "link", "subject", "customer", "department", "state", "overdue", "manual",
    "since", "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags"}
+  link: the conversation in desk.yaml's mailbox, https://mail.google.com/mail/?authuser=<mailbox>#all/<thread>
+  (`show` takes it back, as it does the older /u/0/#inbox/<thread> form);
   subject ("" when the mail has none), customer (address of the first customer message; we wrote first:
   our first recipient) are null only for conversations an older store version has not re-read since;
   since = start of the current customer wait for new/waiting; due_in_s < 0 means overdue by that much;
