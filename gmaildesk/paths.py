@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 DATA_DIR_ENV = "GMAILDESK_DATA_DIR"
+CONFIG_ENV = "GMAILDESK_CONFIG"  # the desk.yaml to use when -c is not given
 GMAIL = "gmail"
 
 _UNSAFE = re.compile(r"[^a-z0-9@._+-]")

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gmaildesk.gmail.envvars import CONFIG_ENV, ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV
+from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV
+from gmaildesk.paths import CONFIG_ENV
 
 if TYPE_CHECKING:
     from gmaildesk.gmail.connection import ConnectionOptions

@@ -25,7 +25,7 @@ from gmaildesk.config.schema_errors import to_desk_error
 from gmaildesk.config.templates import TemplateRenderer
 from gmaildesk.config.yaml_source import Positions, load_yaml
 from gmaildesk.errors import GmailDeskError
-from gmaildesk.gmail.envvars import CONFIG_ENV
+from gmaildesk.paths import CONFIG_ENV
 
 _INIT_HINT = "`gmaildesk init` writes a commented example to start from"
 DESK_FILE = "desk.yaml"
