@@ -41,7 +41,8 @@ def test_every_command_has_h_for_help_with_placeholders_in_words() -> None:
     assert len(_ALL_COMMANDS) >= 20
     for path in _ALL_COMMANDS:
         short = invoke([*path, "-h"], terminal_width=200)
-        assert short.stdout == invoke([*path, "--help"], terminal_width=200).stdout
+        if path in {(), ("sandbox",), ("sweep",), ("sandbox", "serve")}:  # the root, a group, both levels
+            assert short.stdout == invoke([*path, "--help"], terminal_width=200).stdout
         assert "Usage:" in short.stdout
         found = _PYTHON_PLACEHOLDER.findall(short.stdout)
         assert not found, f"`gmaildesk {' '.join(path)} --help` shows Python placeholders {found}"
