@@ -9,6 +9,7 @@ import pytest
 from cli_run import invoke
 from gmaildesk.audit.links import gmail_link, thread_id_from
 from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.sweep.state import State
 from gmaildesk.sweep.store import Checkpoint, Store, ThreadRow
 
 NOW = 1_800_000_000_000
@@ -29,7 +30,7 @@ def env(tmp_path, monkeypatch):
     store = tmp_path / "s.sqlite"
     row = ThreadRow(
         TID,
-        state="new",
+        state=State.NEW,
         overdue=False,
         department="Billing",
         last_counted_id="m1",
@@ -99,3 +100,17 @@ def test_round_trip_and_the_id_shapes():
         thread_id_from("KtbxLrjCrZFjbQbfbTMJGDLbGJpHKHjFpL")
     with pytest.raises(GmailDeskError, match="is not a thread id"):
         thread_id_from("a b")
+
+
+def test_a_link_into_another_mailbox_names_both(env):
+    other = f"https://mail.google.com/mail/?authuser=sales@example.com#all/{TID}"
+    result = invoke(["show", *env, other], expect=ExitCode.USAGE)
+    assert (
+        result.stderr.splitlines()[0]
+        == f"Error: this link opens sales@example.com's Gmail; {env[1]} is the desk of help.desk@example.com"
+    )
+    assert "-c with the desk.yaml whose mailbox is sales@example.com" in result.stderr
+    same = f"https://mail.google.com/mail/u/2/?authuser=Help.Desk%40Example.com#all/{TID}"  # addresses ignore case
+    assert json.loads(invoke(["show", *env, "--json", same]).stdout)["thread"]["thread"] == TID
+    numbered = f"https://mail.google.com/mail/?authuser=1#all/{TID}"  # an account slot, not an address
+    assert json.loads(invoke(["show", *env, "--json", numbered]).stdout)["thread"]["thread"] == TID

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from cli_run import invoke
+from gmaildesk.sweep.state import State
 from gmaildesk.sweep.store import Checkpoint, Store, ThreadRow
 
 H = 3_600_000
@@ -32,7 +33,7 @@ def _conversation(n: int, dept: str, started: int, response_after: int | None, a
     answered = response_after is not None
     return ThreadRow(
         f"{n:016x}",
-        state="closed" if answered else "new",
+        state=State.CLOSED if answered else State.NEW,
         department=dept,
         last_counted_id=f"m{n}",
         last_counted_side="ours_reply" if answered else "customer",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 
-__all__ = ["gmail_link", "thread_id_from"]
+__all__ = ["gmail_link", "thread_id_from", "link_mailbox"]
 
 # `/mail/u/0/` is whichever account the reader signed in to first, rarely the shared mailbox.
 # `?authuser=<address>` is Gmail's own account picker: it opens that account when the browser is
@@ -39,6 +39,15 @@ def gmail_link(thread_id: str, mailbox: str | None = None) -> str:
         return f"https://mail.google.com/mail/#all/{thread_id}"
     # '+' would read as a space in a query string; '@' is allowed there as it is (RFC 3986 pchar).
     return _LINK.format(quote(mailbox, safe="@"), thread_id)
+
+
+def link_mailbox(text: str) -> str | None:
+    """The address a link's ?authuser= names; None for an id, a /u/N/ link or a numeric authuser."""
+    text = text.strip()
+    if not text.startswith(("http://", "https://")):
+        return None
+    users = parse_qs(urlsplit(text).query).get("authuser", [])
+    return users[0] if users and "@" in users[0] else None
 
 
 def thread_id_from(text: str) -> str:

@@ -376,11 +376,19 @@ def show(
     Example: gmaildesk show -c desk.yaml 18c2f0a1b2c3d4e5
     """
     from gmaildesk.audit import queries, shapes
-    from gmaildesk.audit.links import thread_id_from
+    from gmaildesk.audit.links import link_mailbox, thread_id_from
     from gmaildesk.cli import audit_view
 
     thread_id = thread_id_from(thread)
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
+        linked = link_mailbox(thread)
+        if linked is not None and linked.lower() != mailbox.lower():
+            # Thread ids are per mailbox: another mailbox's id would only be "not in the sweep store".
+            raise GmailDeskError(
+                f"this link opens {linked}'s Gmail; {config} is the desk of {mailbox}",
+                [f"pass -c with the desk.yaml whose mailbox is {linked}"],
+                ExitCode.USAGE,
+            )
         try:
             detail = queries.show(db, slas, now_ms, thread_id, mailbox=mailbox)
         except queries.NotFound:
