@@ -68,6 +68,7 @@ def test_flags_show_no_type_and_options_show_their_word() -> None:
 
 def test_root_help_offers_version_and_completion() -> None:
     out = invoke(["-h"], terminal_width=200).stdout
+    assert "Exit codes: 0 done, 1 error, 2 bad usage" in out
     for option in ("--version", "-V", "--install-completion", "--show-completion", "--help", "-h"):
         assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", out), option
 

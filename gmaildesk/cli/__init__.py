@@ -95,7 +95,8 @@ class _DeskGroup(_SubGroup):
 app = typer.Typer(
     name="gmaildesk",
     cls=_DeskGroup,
-    help="Run a small support desk from a shared Gmail mailbox.",
+    help="Run a small support desk from a shared Gmail mailbox.\n\n"
+    "Exit codes: 0 done, 1 error, 2 bad usage; each command's --help lists all of its own.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold OAuth tokens
     context_settings={"help_option_names": ["-h", "--help"]},  # subcommands' contexts inherit it (click)
