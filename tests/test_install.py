@@ -4,6 +4,7 @@ copy of the source, its contents, and the `gmaildesk` command it installs into a
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -145,3 +146,31 @@ def test_the_readme_quick_start_runs_as_written(sandbox, gmail, tmp_path, monkey
     assert "- -> new" in outputs[outputs.index(sent) + 1]
     assert "new -> handled" in next(o for o in outputs if "-> handled" in o)
     assert json.loads(outputs[-1])["offsetMs"] == 2 * 86400 * 1000
+
+
+def _in_source(fragment: str, source: str) -> bool:
+    """`fragment` as the source writes it: a word naming a file, a variable or a value (desk.yaml,
+    $GMAILDESK_CONFIG) may stand there as an f-string field ({DESK_FILE}, ${CONFIG_ENV})."""
+    words = [
+        re.escape(word) if re.fullmatch(r"[\w,;:()'-]+", word) else rf"(?:{re.escape(word)}|\S*\{{[^}}]*\}}\S*)"
+        for word in fragment.split()
+    ]
+    return re.search(r"\s+".join(words), source) is not None
+
+
+def test_the_readme_troubleshooting_table_quotes_messages_gmaildesk_prints():
+    """Each message the table is keyed by is text gmaildesk (or the sandbox playing Gmail) really
+    prints: its literal parts, between `...` and the placeholders, appear in the source."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Troubleshooting\n", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(rows) >= 8
+    source = " ".join(p.read_text(encoding="utf-8") for p in (ROOT / "gmaildesk").rglob("*.py")).replace("`", "")
+    for row in rows:
+        seen, code = row.split(" | ")[:2]
+        assert code.strip().isdigit(), row
+        for quoted in re.findall(r"`([^`]+)`", seen):
+            # A message joins its parts with ": " and ends Gmail's with "(HTTP status)".
+            for fragment in re.split(r"\.\.\.|: |\(HTTP \d+ ?|\b(?:X|Y|FILE|DIR)\b", quoted):
+                if len(fragment.strip()) >= 12:
+                    assert _in_source(fragment.strip(), source), f"README troubleshooting quotes {fragment.strip()!r}"
