@@ -266,14 +266,8 @@ def export(
     from gmaildesk.desk import session
     from gmaildesk.gmail import connect, scopes
 
-    if output is not None and output.exists() and not force:
-        raise GmailDeskError(f"{output} already exists", ["pass --force to overwrite it, or choose another -o FILE"])
-    if output is not None and not output.parent.is_dir():  # checked before Gmail is read; never created
-        raise GmailDeskError(
-            f"cannot write {output}: the folder {output.parent} does not exist",
-            [f"create it first (mkdir -p {output.parent}), or choose another -o FILE"],
-            ExitCode.USAGE,
-        )
+    if output is not None:
+        _check_output(output, force)
     exported = session.export(
         connect(connection_options(endpoint, service_account, user), scopes.DESK),
         state=state,
@@ -283,10 +277,7 @@ def export(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise GmailDeskError(f"cannot write {output}: {error.strerror}", ["choose another -o FILE"]) from None
+        _write_output(output, text)
         typer.echo(
             f"Wrote {output}: {exported.departments} departments, {exported.filters} filters "
             f"({exported.adopted} made outside gmaildesk), {exported.send_as} send-as."
@@ -300,6 +291,25 @@ def export(
             f"plan on the exported file is not empty: {'; '.join(lines)}",
             ("desk.yaml cannot express this part of the mailbox exactly; review it before you apply",),
         )
+
+
+def _check_output(output: Path, force: bool) -> None:
+    """Refuse -o FILE before Gmail is read: one that exists (without --force), or in a missing folder."""
+    if output.exists() and not force:
+        raise GmailDeskError(f"{output} already exists", ["pass --force to overwrite it, or choose another -o FILE"])
+    if not output.parent.is_dir():  # only the data dir is ever created unasked (issue 11)
+        raise GmailDeskError(
+            f"cannot write {output}: the folder {output.parent} does not exist",
+            [f"create it first (mkdir -p {output.parent}), or choose another -o FILE"],
+            ExitCode.USAGE,
+        )
+
+
+def _write_output(output: Path, text: str) -> None:
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise GmailDeskError(f"cannot write {output}: {error.strerror}", ["choose another -o FILE"]) from None
 
 
 def test(config: ConfigFile = Path("desk.yaml")) -> None:
