@@ -105,3 +105,13 @@ def test_templates_beside_a_desk_found_above_are_read_from_its_folder(tmp_path, 
     sub.mkdir()
     monkeypatch.chdir(sub)
     assert invoke(["test"]).stdout == "No tests in desk.yaml.\n"
+
+
+def test_shell_completion_works_where_there_is_no_desk(tmp_path, monkeypatch):
+    monkeypatch.delenv("GMAILDESK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    if any((folder / "desk.yaml").is_file() for folder in tmp_path.resolve().parents):
+        pytest.skip("a desk.yaml above the temporary folder would be found")
+    completion = {"_GMAILDESK_COMPLETE": "complete_bash", "COMP_WORDS": "gmaildesk plan --exi", "COMP_CWORD": "2"}
+    result = invoke([], env=completion, prog_name="gmaildesk")
+    assert result.stdout.split() == ["--exit-code"]
