@@ -67,8 +67,11 @@ def _story(result: DemoResult) -> None:
         for line in run.transitions:
             console.print(f"  {line}", markup=False, highlight=False)
         console.print("  now: " + ", ".join(f"{n} {state}" for state, n in run.by_state.items()))
-    console.print()
-    table = Table(title="Conversations in support@example.com, read back with googleapiclient")
+    console.print(
+        f"\n[bold]{len(result.sweeps) + 3}. Every conversation read back[/] "
+        "(threads.list + one batch of threads.get, through google-api-python-client):"
+    )
+    table = Table(title="Conversations in support@example.com")
     for column in ("subject", "msgs", "last from", "labels"):
         table.add_column(column)
     for row in result.threads:
