@@ -9,6 +9,7 @@ import json
 import pytest
 
 from cli_run import invoke
+from gmaildesk.errors import ExitCode
 from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, Store, ThreadRow
 
 H = 3_600_000
@@ -271,7 +272,13 @@ def test_next_orders_overdue_then_deadline_then_age(env):
     assert doc == {"version": 1, "kind": "next", "now": "2027-01-15T08:00:00Z", "thread": doc["thread"]}
     assert doc["thread"]["thread"] == "a02" and doc["thread"]["due_in_s"] == 1800
     assert "?authuser=support@example.com#all/a06" in run(["next", *env]).stdout
-    assert json.loads(run(["next", *env, "--dept", "Nobody", "--json"]).stdout)["thread"] is None
+    # A department desk.yaml does not have is a usage error with a did-you-mean, never "nothing to handle".
+    for command in ("next", "threads"):
+        typo = run([command, *env, "--dept", "Biling", "--json"], ExitCode.USAGE)
+        assert typo.stdout == ""
+        assert typo.stderr.splitlines()[0] == "Error: --dept Biling: no such department in desk.yaml"
+        assert "did you mean Billing?" in typo.stderr
+    assert "did you mean" not in run(["next", *env, "--dept", "Nobody"], ExitCode.USAGE).stderr
 
 
 def test_show_by_id_and_gmail_url(env):

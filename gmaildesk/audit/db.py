@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,22 @@ class Slas:
         return cls(
             {d.name: d.sla.first_response for d in desk.departments},
             {d.name: d.sla.next_response for d in desk.departments},
+        )
+
+    def department(self, name: str | None) -> str | None:
+        """desk.yaml's spelling of department *name* (case-insensitive); a name the desk does not have is a
+        usage error with a did-you-mean — a silent "nothing to handle" for a typo hides the queue."""
+        if name is None:
+            return None
+        known = {d.lower(): d for d in self.first}
+        if name.strip().lower() in known:
+            return known[name.strip().lower()]
+        close = difflib.get_close_matches(name.strip().lower(), list(known), n=1, cutoff=0.6)
+        hint = f"did you mean {known[close[0]]}? " if close else ""
+        raise GmailDeskError(
+            f"--dept {name}: no such department in desk.yaml",
+            [f"{hint}departments: {', '.join(self.first) or '(none)'}"],
+            ExitCode.USAGE,
         )
 
     def first_response(self, department: str | None) -> int | None:

@@ -338,7 +338,7 @@ def threads(
             slas,
             now_ms,
             state=state_filter and state_filter.value,
-            department=dept,
+            department=slas.department(dept),
             older_than_ms=older_ms,
             sort=sort.value,
             limit=limit or None,
@@ -426,7 +426,7 @@ def next_(
     from gmaildesk.cli import audit_view
 
     with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
-        found = queries.next_thread(db, slas, now_ms, dept, mailbox=mailbox)
+        found = queries.next_thread(db, slas, now_ms, slas.department(dept), mailbox=mailbox)
     if not _emit(
         as_json,
         as_csv,
