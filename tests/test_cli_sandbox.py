@@ -155,7 +155,13 @@ def test_control_commands_drive_a_sandbox(sandbox, tmp_path):
     assert json.loads(moved.stdout)["nowMs"] - before >= 2 * 3600 * 1000
     bad = runner.invoke(app, ["sandbox", "clock", "--endpoint", sandbox.url, "--advance", "soon"])
     assert bad.exit_code == 2
-    assert bad.stderr.splitlines()[0] == "Error: --advance: 'soon' is not a duration"
+    assert bad.stderr.splitlines()[0] == "Error: --advance: 'soon' is not a duration; use e.g. 90s, 8h30m, 2d or 1w"
+    # One duration parser for desk.yaml and the sandbox clock: combined units and weeks too.
+    for text, seconds in (("8h30m", 30_600), ("1w", 604_800), ("1d12h", 129_600), ("90s", 90)):
+        start = sandbox.control.clock()["nowMs"]
+        done = runner.invoke(app, ["sandbox", "clock", "--endpoint", sandbox.url, "--advance", text])
+        assert done.exit_code == 0, done.output
+        assert 0 <= json.loads(done.stdout)["nowMs"] - start - seconds * 1000 < 60_000  # the clock also ticks
     counted = runner.invoke(app, ["sandbox", "counters", "--endpoint", sandbox.url])
     assert counted.exit_code == 0
     assert "total_calls" in json.loads(counted.stdout)

@@ -374,7 +374,7 @@ def test_every_control_value_is_validated(sandbox, gmail, verb, path, body, stat
 
 
 def test_the_clock_moves_at_most_ten_years_at_a_time_and_a_century_in_all(sandbox):
-    moved = invoke(["sandbox", "clock", "--endpoint", sandbox.url, "--advance", "99999999999999d"], expect=1)
+    moved = invoke(["sandbox", "clock", "--endpoint", sandbox.url, "--advance", "9999999999d"], expect=1)
     assert moved.stderr.splitlines()[0].startswith(
         "Error: sandbox control POST clock: advanceSeconds must be between 0 and"
     )

@@ -333,10 +333,10 @@ def _control(endpoint: str) -> SandboxControl:
 
 
 def _seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    number, unit = text[:-1], text[-1:].lower()
-    if unit not in units or not number.replace(".", "", 1).isdigit():
-        raise GmailDeskError(
-            f"--advance: {text!r} is not a duration", hints=("Use e.g. 90s, 30m, 4h or 2d.",), exit_code=ExitCode.USAGE
-        )
-    return float(number) * units[unit]
+    """--advance: the duration parser desk.yaml uses (1d12h, 8h30m, 1w), with seconds allowed."""
+    from gmaildesk.config.durations import DurationError, parse_duration
+
+    try:
+        return float(parse_duration(text, seconds=True))
+    except DurationError as error:
+        raise GmailDeskError(f"--advance: {error}", exit_code=ExitCode.USAGE) from None
