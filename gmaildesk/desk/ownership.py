@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from gmaildesk.errors import GmailDeskError
-from gmaildesk.paths import DATA_DIR_ENV, Account, account_dir, data_dir, private_dir  # noqa: F401 (re-exported)
+from gmaildesk.paths import Account, account_dir, private_dir
 
 STATE_FILE = "desk-state.json"
 VERSION = 2
