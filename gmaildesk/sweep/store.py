@@ -153,7 +153,45 @@ def _v2_safety(db: sqlite3.Connection) -> None:
     )
 
 
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_facts, _v2_safety)
+def _v3_team(db: sqlite3.Connection) -> None:
+    """Version 3: a team's desk - who owns a conversation, ticket numbers, the acknowledgements the
+    sweep sends itself - and conversations whose per-message facts a lean full sweep has not read yet."""
+    # 1: decided from list queries only; times, senders and first response still to be read (the audit says "pending")
+    _add_columns(db, "threads", (("facts_pending", "INTEGER NOT NULL DEFAULT 0"),))
+    _script(
+        db,
+        """
+        CREATE TABLE IF NOT EXISTS owners (    -- one owner at most per conversation (the Agent/ label)
+            thread_id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,               -- the team entry's name
+            how TEXT NOT NULL,                 -- rotation | reply | hand | command
+            at INTEGER NOT NULL                -- ms, sweep clock
+        );
+        CREATE TABLE IF NOT EXISTS rotation (  -- round_robin: who got the last conversation, per department
+            department TEXT PRIMARY KEY,
+            last_agent TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS tickets (   -- a number per conversation, sequential per mailbox
+            number INTEGER PRIMARY KEY,
+            thread_id TEXT NOT NULL UNIQUE,
+            at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS acks (      -- acknowledgements the sweep sent (auto_ack mode: sweep)
+            thread_id TEXT PRIMARY KEY,
+            ticket INTEGER NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,   -- the deterministic Message-ID header, checked before a resend
+            recipient TEXT NOT NULL,
+            status TEXT NOT NULL,              -- intent (written before messages.send) | sent | skipped
+            reason TEXT NOT NULL DEFAULT '',   -- why skipped: automatic, list, no-reply, ourselves, per-sender limit
+            at INTEGER NOT NULL,
+            gmail_id TEXT                      -- the sent message's id
+        );
+        CREATE INDEX IF NOT EXISTS acks_recipient ON acks (recipient, at);
+    """,
+    )
+
+
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_facts, _v2_safety, _v3_team)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
