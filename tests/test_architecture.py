@@ -2,10 +2,10 @@
 
 The layers, top down; each may import the ones it points at (and itself):
 
-    cli ─────────────> desk, sweep, audit ──> config ──> gmail's shared rules (GMAIL_SHARED_RULES)
-     │                  desk, sweep ─────────> gmail
-     │                  audit ───────────────> the sweep store's schema and state names (SWEEP_RECORDS)
-     ├──> demo ──────> desk, sweep, audit, config, gmail, sandbox   (the story on an embedded sandbox)
+    cli ─────────────> desk, sweep, audit, team ──> config ──> gmail's shared rules (GMAIL_SHARED_RULES)
+     │                  desk, sweep, team ───> gmail
+     │                  audit, team ─────────> the sweep store's schema and state names (SWEEP_RECORDS)
+     ├──> demo ──────> desk, sweep, audit, team, config, gmail, sandbox   (the story on an embedded sandbox)
      └──> sandbox (only `gmaildesk sandbox ...`, cli/sandbox.py)
     sandbox ─────────> gmail's shared rules, never the product
     neutral: errors, paths, lock; every layer may import them, they import no layer above them.
@@ -42,6 +42,7 @@ LAYER_OF: tuple[tuple[str, str], ...] = (
     ("gmaildesk.desk", "desk"),
     ("gmaildesk.sweep", "sweep"),
     ("gmaildesk.audit", "audit"),
+    ("gmaildesk.team", "team"),
     ("gmaildesk.config", "config"),
     ("gmaildesk.gmail", "gmail"),
     ("gmaildesk.sandbox", "sandbox"),
@@ -51,12 +52,14 @@ LAYER_OF: tuple[tuple[str, str], ...] = (
 )
 
 MAY_IMPORT: dict[str, frozenset[str]] = {
-    "cli": frozenset({"cli", "demo", "desk", "sweep", "audit", "config", "gmail", "sandbox", "neutral"}),
-    "demo": frozenset({"demo", "desk", "sweep", "audit", "config", "gmail", "sandbox", "neutral"}),
+    "cli": frozenset({"cli", "demo", "desk", "sweep", "audit", "team", "config", "gmail", "sandbox", "neutral"}),
+    "demo": frozenset({"demo", "desk", "sweep", "audit", "team", "config", "gmail", "sandbox", "neutral"}),
     "desk": frozenset({"desk", "config", "gmail", "neutral"}),
     "sweep": frozenset({"sweep", "config", "gmail", "neutral"}),
     # Offline: the audit reads the sweep's store, never Gmail.
     "audit": frozenset({"audit", "config", "neutral"}),
+    # A team's actions on one conversation (assign, reply from a template): Gmail plus the store's records.
+    "team": frozenset({"team", "config", "gmail", "neutral"}),
     "config": frozenset({"config", "neutral"}),
     "gmail": frozenset({"gmail", "neutral"}),
     "sandbox": frozenset({"sandbox", "neutral"}),
@@ -84,6 +87,7 @@ ALSO_MAY_IMPORT: dict[str, frozenset[str]] = {
     "config": GMAIL_SHARED_RULES,
     "sandbox": GMAIL_SHARED_RULES,
     "audit": SWEEP_RECORDS,
+    "team": SWEEP_RECORDS,
 }
 
 # Layers only some modules of a permitted layer may reach.
