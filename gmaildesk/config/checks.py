@@ -21,6 +21,7 @@ def check_desk(desk: DeskFile, declared: list[DeclaredLabel], positions: Positio
     _check_send_as(desk, positions)
     _check_forwarding(desk, positions)
     _check_auto_ack(desk, positions)
+    _check_department_aliases(desk, positions)
     _check_tests(desk, declared, positions)
 
 
@@ -170,6 +171,21 @@ def _check_auto_ack(desk: DeskFile, positions: Positions) -> None:
             ("auto_ack", "restrict_to_domain"),
             f"restrict_to_domain works only for Google Workspace mailboxes, not @{domain}",
             ("remove it, or use restrict_to_contacts",),
+        )
+
+
+def _check_department_aliases(desk: DeskFile, positions: Positions) -> None:
+    """A department answers from an address Gmail lets this mailbox send as: its own or a send_as one."""
+    ours = [desk.mailbox, *(alias.address for alias in desk.send_as)]
+    for index, department in enumerate(desk.departments):
+        if department.alias is None or department.alias.casefold() in (a.casefold() for a in ours):
+            continue
+        close = difflib.get_close_matches(department.alias, ours, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"addresses this desk sends as: {', '.join(ours)}"
+        raise positions.error(
+            ("departments", index, "alias"),
+            f"'{department.alias}' is neither the mailbox nor a send_as address",
+            (hint, "Gmail sends only from the mailbox and its verified send-as addresses"),
         )
 
 

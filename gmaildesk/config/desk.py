@@ -9,9 +9,10 @@ field is ``None`` the config left it unset and the engine must not change it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 LabelKind = Literal["department", "status", "filter", "parent"]
 StatusName = Literal["new", "waiting", "handled", "forwarded", "closed", "overdue"]
@@ -50,6 +51,7 @@ class Department:
     colour: Colour | None
     query: str  # Gmail search matching the department's mail; "" when it has no routes
     sla: Sla
+    alias: str | None = None  # send-as address (or the mailbox) answers go out from; None: not set
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,17 @@ class AutoAck:
     restrict_to_domain: bool
     start: dt.datetime | None  # UTC
     end: dt.datetime | None  # UTC
+    mode: Literal["vacation", "sweep"] = "vacation"  # sweep: the sweep sends it, the responder stays off
+    max_per_sender_per_day: int = 3  # sweep mode: acknowledgements to one address in 24 hours
+    templates: AckRenderer | None = None  # sweep mode: the bodies, rendered per conversation
+
+
+class AckRenderer(Protocol):
+    """The sweep-mode acknowledgement's bodies for one conversation (config/ack_templates.py)."""
+
+    def render(self, variables: Mapping[str, object]) -> tuple[str, str]:
+        """(plain text, HTML) rendered with the conversation's ``ticket``, ``customer``, ... added."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from gmaildesk.config import desk as model
 from gmaildesk.config import schema
+from gmaildesk.config.ack_templates import sweep_auto_ack, vacation_hint
 from gmaildesk.config.checks import check_desk
 from gmaildesk.config.durations import describe_duration
 from gmaildesk.config.fields import describe
@@ -131,6 +132,7 @@ def _department(desk: schema.DeskFile, spec: schema.Department) -> model.Departm
         colour=_colour(spec.color),
         query=department_query(spec.routes),
         sla=model.Sla(sla.first_response, sla.next_response),
+        alias=spec.alias,
     )
 
 
@@ -196,10 +198,15 @@ def _auto_ack(desk: schema.DeskFile, renderer: TemplateRenderer, positions: Posi
     spec = desk.auto_ack
     if spec is None:
         return None
+    if spec.mode == "sweep":
+        return sweep_auto_ack(spec, renderer, positions)
 
     def render(key: str, html: bool) -> str:
         template = getattr(spec, key)
-        return renderer.render(template, ("auto_ack", key), html=html) if template else ""
+        try:
+            return renderer.render(template, ("auto_ack", key), html=html) if template else ""
+        except GmailDeskError as exc:
+            raise vacation_hint(exc) from None
 
     subject, body_text, body_html = render("subject", False), render("body_text", False), render("body_html", True)
     if "\n" in subject or "\r" in subject:

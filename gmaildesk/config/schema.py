@@ -136,6 +136,7 @@ class Department(Section):
     color: ColourSetting | None = None
     routes: list[Route] = []
     sla: Sla | None = None
+    alias: Email | None = None  # the send-as address the desk answers this department's mail from
 
 
 class Match(Section):
@@ -232,6 +233,8 @@ class AutoAck(Section):
     restrict_to_domain: bool = False
     start: Instant | None = None
     end: Instant | None = None
+    mode: Literal["vacation", "sweep"] = "vacation"  # sweep: the sweep sends one per new conversation
+    max_per_sender_per_day: int = Field(3, ge=1, le=100)  # sweep mode only
 
 
 class Smtp(Section):

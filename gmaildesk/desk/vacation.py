@@ -50,6 +50,8 @@ def from_desk(ack: AutoAck | None) -> dict[str, Any] | None:
     """Desired canonical settings; None when desk.yaml does not manage the responder."""
     if ack is None:
         return None
+    if ack.mode == "sweep":
+        return {}  # the sweep acknowledges: the responder stays off, or every customer would get two
     return canonical(
         {
             "enableAutoReply": ack.enabled,
