@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV
 from gmaildesk.paths import CONFIG_ENV
 
@@ -35,6 +37,48 @@ ConfigFile = Annotated[
         show_default=False,
         callback=_desk_file,
         help=f"The desk.yaml to use (default: ${CONFIG_ENV}, else desk.yaml here or in a folder above).",
+    ),
+]
+
+
+def _desk_files(ctx: typer.Context, param: typer.CallbackParam, value: list[Path] | None) -> list[Path]:
+    """Every -c given, a folder standing for its desk.yaml, else for the desk.yaml of each folder right
+    below it (billing/desk.yaml, tech/desk.yaml); none given: as -c (GMAILDESK_CONFIG, then discovery)."""
+    if not value:
+        from gmaildesk.config.load import find_desk
+
+        return [Path(os.environ[CONFIG_ENV])] if os.environ.get(CONFIG_ENV) else [find_desk()]
+    found: dict[Path, Path] = {}
+    for given in value:
+        for path in _desks_of(given):
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
+
+
+def _desks_of(given: Path) -> list[Path]:
+    if not given.is_dir() or (given / "desk.yaml").is_file():
+        return [given / "desk.yaml" if given.is_dir() else given]
+    below = sorted(p for p in given.glob("*/desk.yaml") if p.is_file())
+    if not below:
+        raise GmailDeskError(
+            f"-c {given}: no desk.yaml in this folder or in a folder right below it",
+            ["pass -c FILE, or a folder of desk folders (billing/desk.yaml, tech/desk.yaml)"],
+            ExitCode.USAGE,
+        )
+    return below
+
+
+# Several desks at once (sweep and the audit's status, threads, next, report, show); one -c is ConfigFile's.
+ConfigFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="FILE|FOLDER",
+        show_default=False,
+        callback=_desk_files,
+        help=f"A desk.yaml, or a folder of desk folders; repeat for several mailboxes (default: ${CONFIG_ENV}, "
+        "else desk.yaml here or in a folder above).",
     ),
 ]
 Endpoint = Annotated[

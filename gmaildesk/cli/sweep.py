@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gmaildesk.cli import safe
-from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
+from gmaildesk.cli.options import ConfigFiles, Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
 
 
 def sweep(
-    config: ConfigFile = Path("desk.yaml"),
+    config: ConfigFiles = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the transitions; write nothing.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Rescan every conversation of the scope.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary (version 1).")] = False,
@@ -59,12 +59,22 @@ def sweep(
     4 partial (some conversations failed; the next run retries them), 5 login needed, 6 quota exhausted,
     7 another sweep is running.
 
+    Several -c (or -c FOLDER: the desk.yaml of each folder right below it) sweep those mailboxes in
+    parallel, each with its own connection, quota pacing, lock and store; with --service-account each
+    desk's mailbox: is the user it acts for. One section per mailbox, then a total; the exit code is the
+    worst of them all (1, then 2, 5, 6, 7, 4).
+
     Example: gmaildesk sweep -c desk.yaml --quiet
     """
     from gmaildesk.config import load_desk
     from gmaildesk.sweep.service import sweep_once
 
-    desk = load_desk(config)
+    assert config is not None  # the option's callback fills in the default
+    if len(config) > 1:
+        from gmaildesk.cli.sweep_many import sweep_all
+
+        return sweep_all(config, (endpoint, service_account, user, state), full, dry_run, as_json, quiet)
+    desk = load_desk(config[0])
     options = connection_options(endpoint, service_account, user)
     with _ProgressBar(enabled=not quiet and not as_json and sys.stdout.isatty()) as progress:
         result = sweep_once(desk, options, state, full=full, dry_run=dry_run, progress=progress)

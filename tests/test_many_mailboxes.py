@@ -1,0 +1,183 @@
+"""Many mailboxes at once (issue 12, item 4): four sandbox users swept in parallel through a service
+account, one store each, the worst exit code for the run, and the audit merged across them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli_run import invoke
+from gmaildesk.config import load_desk
+from gmaildesk.errors import ExitCode
+from gmaildesk.paths import Account
+from gmaildesk.sandbox.mime import build_message
+from gmaildesk.sweep.many import worst
+from gmaildesk.sweep.store import Store, store_path
+from test_auth import _service_account_key
+
+H = 3600
+MAILBOXES = ("billing@acme.example", "tech@acme.example", "sales@acme.example", "hr@acme.example")
+DESK = """\
+version: 1
+mailbox: {mailbox}
+departments:
+  - name: {department}
+    sla: {{first_response: {sla}, next_response: 8h}}
+sweep:
+  scope: newer_than:90d
+"""
+
+
+def _desk_text(mailbox: str, sla: str = "4h") -> str:
+    return DESK.format(mailbox=mailbox, department=mailbox.split("@")[0].title(), sla=sla)
+
+
+@pytest.fixture
+def desks(sandbox, tmp_path, monkeypatch):
+    """Four desk folders under tmp_path/desks, their mailboxes on one sandbox, each applied, each with
+    its own customers' mail: mailbox i holds i + 1 new conversations."""
+    monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
+    key = _service_account_key(tmp_path, f"{sandbox.url}sandbox/oauth/token")
+    connection = ["--endpoint", sandbox.url, "--service-account", str(key)]
+    paths = []
+    for i, mailbox in enumerate(MAILBOXES):
+        sandbox.control.add_user(mailbox)
+        folder = tmp_path / "desks" / mailbox.split("@")[0]
+        folder.mkdir(parents=True)
+        path = folder / "desk.yaml"
+        path.write_text(_desk_text(mailbox))
+        invoke(["apply", "-c", str(path), "--yes", "--skip-tests", *connection, "--user", mailbox])
+        for n in range(i + 1):
+            _deliver(sandbox, mailbox, f"{mailbox.split('@')[0]} question {n}", f"<q{n}.{mailbox}>")
+        paths.append(path)
+    return paths, connection
+
+
+def _deliver(sandbox, mailbox: str, subject: str, message_id: str) -> str:
+    now_ms = int(sandbox.control.clock()["nowMs"])
+    raw = build_message(
+        from_=f"customer{len(subject)}@customer.test",
+        to=[mailbox],
+        subject=subject,
+        text="hello",
+        message_id=message_id,
+        date_ms=now_ms,
+    )
+    thread_id: str = sandbox.control.deliver(mailbox, raw)["threadId"]
+    return thread_id
+
+
+def _c(paths: list[Path]) -> list[str]:
+    return [arg for path in paths for arg in ("-c", str(path))]
+
+
+def _subjects(sandbox, mailbox: str) -> set[str]:
+    with Store(store_path(Account(sandbox.url, mailbox))) as store:
+        return {row.subject for row in store.threads().values()}
+
+
+def test_four_mailboxes_swept_in_parallel_each_store_holds_only_its_own(sandbox, desks):
+    paths, connection = desks
+    result = invoke(["sweep", *_c(paths), *connection])
+    lines = result.stdout.splitlines()
+    for i, mailbox in enumerate(MAILBOXES):
+        assert f"{mailbox}: Changed {i + 1} of {i + 1} conversations (full scan; read {i + 1})." in lines
+        prefix = mailbox.split("@")[0]
+        assert _subjects(sandbox, mailbox) == {f"{prefix} question {n}" for n in range(i + 1)}
+    assert lines[-1].startswith("Total: 4 mailboxes, 4 swept, 0 with problems; changed 10 of 10 conversations")
+    assert result.stderr == ""
+
+    doc = json.loads(invoke(["sweep", *_c(paths), *connection, "--json"]).stdout)
+    assert doc["kind"] == "sweep-many" and doc["status"] == "ok" and doc["exit_code"] == 0
+    assert [m["mailbox"] for m in doc["mailboxes"]] == list(MAILBOXES)
+    assert [m["result"]["full"] for m in doc["mailboxes"]] == [False] * 4  # each has its own history cursor
+    assert doc["total"]["threads_seen"] == 10 and doc["total"]["transitions"] == 0
+
+
+def test_a_folder_of_desk_folders_is_every_desk_below_it(sandbox, desks, tmp_path):
+    _, connection = desks
+    doc = json.loads(invoke(["sweep", "-c", str(tmp_path / "desks"), *connection, "--json"]).stdout)
+    assert sorted(m["mailbox"] for m in doc["mailboxes"]) == sorted(MAILBOXES)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke(["sweep", "-c", str(empty), "-c", str(tmp_path / "desks"), *connection], ExitCode.USAGE)
+    assert f"Error: -c {empty}: no desk.yaml in this folder or in a folder right below it" in result.stderr
+
+
+def test_a_mailbox_the_sandbox_lacks_fails_its_run_and_the_other_three_are_swept(sandbox, desks):
+    paths, connection = desks
+    paths[1].write_text(_desk_text("tech@other.example"))
+    result = invoke(["sweep", *_c(paths), *connection], ExitCode.ERROR)
+    assert "tech@other.example: not swept (exit 1; the error is below)" in result.stdout
+    assert "Total: 4 mailboxes, 3 swept, 1 with problems" in result.stdout
+    assert "Error: tech@other.example: reading the profile: Requested entity was not found." in result.stderr
+    for mailbox, count in (("billing", 1), ("sales", 3), ("hr", 4)):
+        assert _subjects(sandbox, f"{mailbox}@acme.example") == {f"{mailbox} question {n}" for n in range(count)}
+
+
+def test_a_desk_for_another_mailbox_is_exit_2_for_the_run_the_others_swept(sandbox, desks, tmp_path):
+    paths, _ = desks
+    # Without a service account the sandbox answers as its default user: only that desk may sweep.
+    support = tmp_path / "support.yaml"
+    support.write_text(_desk_text("support@example.com"))
+    invoke(["apply", "-c", str(support), "--yes", "--skip-tests", "--endpoint", sandbox.url])
+    result = invoke(["sweep", "-c", str(support), "-c", str(paths[0]), "--endpoint", sandbox.url, "--json"], 2)
+    doc = json.loads(result.stdout)
+    assert [m["exit_code"] for m in doc["mailboxes"]] == [0, 2] and doc["status"] == "partial"
+    assert doc["mailboxes"][1]["error"]["message"].startswith(
+        "desk.yaml is for billing@acme.example but the connection reaches support@example.com"
+    )
+    assert doc["mailboxes"][1]["result"] is None
+    assert "Error: billing@acme.example: desk.yaml is for billing@acme.example" in result.stderr
+    assert not store_path(Account(sandbox.url, "billing@acme.example")).exists()
+
+
+def test_a_desk_that_does_not_load_and_a_mailbox_twice_are_that_desks_error(sandbox, desks, tmp_path):
+    paths, connection = desks
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: 1\nmailbox: [\n")
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(_desk_text(MAILBOXES[0], sla="2h"))
+    result = invoke(["sweep", "-c", str(paths[0]), "-c", str(broken), "-c", str(twice), *connection], ExitCode.ERROR)
+    assert f"{broken}: not swept (exit 1" in result.stdout
+    assert f"Error: {broken}: broken.yaml:3:1:" in result.stderr
+    assert f"is the mailbox of {paths[0]} too; swept once, by {paths[0]}" in result.stderr
+    assert "Total: 3 mailboxes, 1 swept, 2 with problems" in result.stdout
+
+
+def test_several_desks_refuse_one_store_and_one_user(sandbox, desks, tmp_path):
+    paths, connection = desks
+    result = invoke(["sweep", *_c(paths[:2]), *connection, "--state", str(tmp_path / "s.db")], ExitCode.USAGE)
+    assert "Error: --state names one store; with several desks each mailbox keeps its own" in result.stderr
+    result = invoke(["sweep", *_c(paths[:2]), *connection, "--user", MAILBOXES[0]], ExitCode.USAGE)
+    assert "Error: --user names one mailbox" in result.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_one_desk_with_several_users_never_shares_a_store(sandbox, desks):
+    """The issue's finding: one desk.yaml run with several --user values shared one store. Stores are per
+    account now: the desk's own mailbox gets its store, another --user is refused before anything is
+    written, and no other mailbox's store is touched."""
+    paths, connection = desks
+    invoke(["sweep", "-c", str(paths[0]), *connection, "--user", MAILBOXES[0], "--quiet"])
+    own = store_path(Account(sandbox.url, MAILBOXES[0]))
+    before = own.read_bytes()
+    result = invoke(["sweep", "-c", str(paths[0]), *connection, "--user", MAILBOXES[2]], ExitCode.USAGE)
+    assert f"desk.yaml is for {MAILBOXES[0]} but the connection reaches {MAILBOXES[2]} (--user)" in result.stderr
+    assert own.read_bytes() == before and not store_path(Account(sandbox.url, MAILBOXES[2])).exists()
+    assert store_path(Account(sandbox.url, MAILBOXES[0])) != store_path(Account(sandbox.url, MAILBOXES[2]))
+
+
+def test_worst_exit_code_order():
+    assert worst([]) == ExitCode.OK
+    assert worst([ExitCode.OK, ExitCode.PARTIAL, ExitCode.LOCKED]) == ExitCode.LOCKED
+    assert worst([ExitCode.PARTIAL, ExitCode.USAGE, ExitCode.AUTH]) == ExitCode.USAGE
+    assert worst([ExitCode.USAGE, ExitCode.ERROR, ExitCode.OK]) == ExitCode.ERROR
+    assert worst([ExitCode.QUOTA, ExitCode.PARTIAL]) == ExitCode.QUOTA
+
+
+def test_each_desk_loads(desks):
+    paths, _ = desks
+    assert [load_desk(p).mailbox for p in paths] == list(MAILBOXES)
