@@ -85,6 +85,19 @@ def _walk(gmail, sandbox) -> None:
     threads.untrash(userId="me", id=first["threadId"]).execute()
     threads.delete(userId="me", id=with_file["threadId"]).execute()
 
+    drafts = gmail.drafts()
+    reply = build_message(
+        from_=SUPPORT, to=["ann@customer.example"], subject="Re: Question", text="Draft.", date_ms=1_700_000_200_000
+    )
+    draft = drafts.create(userId="me", body={"message": {"raw": b64url_encode(reply)}}).execute()
+    drafts.list(userId="me").execute()
+    for fmt in ("minimal", "metadata", "full", "raw"):
+        drafts.get(userId="me", id=draft["id"], format=fmt).execute()
+    drafts.update(userId="me", id=draft["id"], body={"message": {"raw": b64url_encode(reply)}}).execute()
+    drafts.send(userId="me", body={"id": draft["id"]}).execute()
+    doomed = drafts.create(userId="me", body={"message": {"raw": b64url_encode(reply)}}).execute()
+    drafts.delete(userId="me", id=doomed["id"]).execute()
+
     gmail.history().list(userId="me", startHistoryId=start, historyTypes=["messageAdded", "labelAdded"]).execute()
     gmail.history().list(userId="me", startHistoryId=start).execute()
     labels.delete(userId="me", id=label["id"]).execute()

@@ -45,7 +45,7 @@ def render_message(msg: StoredMessage, fmt: str = "full", metadata_headers: list
     return resource
 
 
-def _short(msg: StoredMessage) -> dict[str, Any]:
+def short(msg: StoredMessage) -> dict[str, Any]:
     resource: dict[str, Any] = {"id": msg.id, "threadId": msg.thread_id}
     if msg.labels:
         resource["labelIds"] = sorted(msg.labels)
@@ -68,7 +68,7 @@ def render_thread(mailbox: Mailbox, thread_id: str, fmt: str, metadata_headers: 
 
 
 # ---- search ------------------------------------------------------------------------------------
-def _matcher(req: ApiRequest) -> Matcher:
+def matcher(req: ApiRequest) -> Matcher:
     """A predicate for messages.list/threads.list: labelIds AND q, spam/trash excluded unless asked."""
     try:
         node = query.parse(req.arg("q") or "")
@@ -90,7 +90,7 @@ def _matcher(req: ApiRequest) -> Matcher:
     return matches
 
 
-def _newest_first(messages: Iterable[StoredMessage]) -> list[StoredMessage]:
+def newest_first(messages: Iterable[StoredMessage]) -> list[StoredMessage]:
     return sorted(messages, key=lambda m: (m.internal_date, m.id), reverse=True)
 
 
@@ -122,13 +122,13 @@ def _listing(req: ApiRequest, kind: str, compute: Callable[[Matcher], list[Any]]
     if key not in cache:
         if len(cache) >= 16:
             cache.pop(next(iter(cache)))
-        cache[key] = compute(_matcher(req))
+        cache[key] = compute(matcher(req))
     return cache[key]
 
 
 def list_messages(req: ApiRequest) -> dict[str, Any]:
     found = _listing(
-        req, "messages", lambda matches: _newest_first(m for m in req.mailbox.messages.values() if matches(m))
+        req, "messages", lambda matches: newest_first(m for m in req.mailbox.messages.values() if matches(m))
     )
     chunk, token = page(found, req.arg("pageToken"), req.int_arg("maxResults", 100, 500))
     result: dict[str, Any] = {}
@@ -190,7 +190,7 @@ def _store_uploaded(req: ApiRequest, default_date_source: str) -> dict[str, Any]
         date_source=req.arg("internalDateSource", default_date_source),
         thread_id=body.get("threadId"),
     )
-    return _short(msg)
+    return short(msg)
 
 
 def insert_message(req: ApiRequest) -> dict[str, Any]:
@@ -204,7 +204,7 @@ def import_message(req: ApiRequest) -> dict[str, Any]:
 def send_message(req: ApiRequest) -> dict[str, Any]:
     raw, body = _message_bytes(req)
     msg = delivery.send(req.sandbox, req.mailbox, raw, thread_id=body.get("threadId"))
-    return _short(msg)
+    return short(msg)
 
 
 def _modify_lists(req: ApiRequest) -> tuple[list[str], list[str]]:
@@ -214,11 +214,21 @@ def _modify_lists(req: ApiRequest) -> tuple[list[str], list[str]]:
     return add, remove
 
 
+def _not_a_draft(msg: StoredMessage) -> StoredMessage:
+    """ "Draft messages cannot have any label other than the DRAFT system label" (Gmail API guide,
+    Create and send draft emails); a label call naming one fails (taylorwilsdon/google_workspace_mcp#1106:
+    "Gmail does not allow labels on draft messages"). threads.modify leaves a thread's drafts alone.
+    Trash is not a label change here: drafts.list's includeSpamTrash says drafts can be in the trash."""
+    if "DRAFT" in msg.labels:
+        raise bad_request(f"Labels cannot be changed on a draft message: {msg.id}")
+    return msg
+
+
 def modify_message(req: ApiRequest) -> dict[str, Any]:
-    msg = req.mailbox.message(req.params["id"])
+    msg = _not_a_draft(req.mailbox.message(req.params["id"]))
     add, remove = _modify_lists(req)
     req.mailbox.modify(msg, add, remove, req.now_ms)
-    return _short(msg)
+    return short(msg)
 
 
 def batch_modify(req: ApiRequest) -> None:
@@ -232,20 +242,20 @@ def batch_modify(req: ApiRequest) -> None:
     for msg_id in ids:
         msg = req.mailbox.messages.get(msg_id) if isinstance(msg_id, str) else None
         if msg is not None:  # Gmail skips ids that no longer exist
-            req.mailbox.modify(msg, add, remove, req.now_ms)
+            req.mailbox.modify(_not_a_draft(msg), add, remove, req.now_ms)
     return None
 
 
 def trash_message(req: ApiRequest) -> dict[str, Any]:
     msg = req.mailbox.message(req.params["id"])
     req.mailbox.trash(msg, req.now_ms)
-    return _short(msg)
+    return short(msg)
 
 
 def untrash_message(req: ApiRequest) -> dict[str, Any]:
     msg = req.mailbox.message(req.params["id"])
     req.mailbox.untrash(msg, req.now_ms)
-    return _short(msg)
+    return short(msg)
 
 
 def delete_message(req: ApiRequest) -> None:
@@ -293,15 +303,19 @@ def get_thread(req: ApiRequest) -> dict[str, Any]:
     return render_thread(req.mailbox, req.params["id"], req.arg("format", "full"), req.args("metadataHeaders"))
 
 
+def _sent_or_received(messages: list[StoredMessage]) -> list[StoredMessage]:
+    return [m for m in messages if "DRAFT" not in m.labels]
+
+
 def _thread_short(mailbox: Mailbox, thread_id: str) -> dict[str, Any]:
     messages = mailbox.thread(thread_id)
-    return {"id": thread_id, "historyId": _thread_history_id(messages), "messages": [_short(m) for m in messages]}
+    return {"id": thread_id, "historyId": _thread_history_id(messages), "messages": [short(m) for m in messages]}
 
 
 def modify_thread(req: ApiRequest) -> dict[str, Any]:
     messages = req.mailbox.thread(req.params["id"])
     add, remove = _modify_lists(req)
-    for msg in messages:
+    for msg in _sent_or_received(messages):
         req.mailbox.modify(msg, add, remove, req.now_ms)
     return _thread_short(req.mailbox, req.params["id"])
 

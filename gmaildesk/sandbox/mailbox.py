@@ -108,6 +108,7 @@ class Mailbox:
         self.send_as: dict[str, dict[str, Any]] = {}
         self.forwarding: dict[str, dict[str, Any]] = {}
         self.auto_forwarding: dict[str, Any] = {"enabled": False}
+        self.drafts: dict[str, str] = {}  # draft id -> the id of the message it holds now
         self.smtp_hosts: set[str] | None = None  # read from the store when first needed (api_settings)
         self._steps = itertools.cycle((1, 3, 2, 5, 1, 4))  # history ids have gaps, like Gmail's
         for label_id, mlv, llv in SYSTEM_LABELS:
@@ -167,6 +168,7 @@ class Mailbox:
         self.filters = self.store.load_objects(self.email, "filter")
         self.send_as.update(self.store.load_objects(self.email, "sendAs"))
         self.forwarding = self.store.load_objects(self.email, "forwarding")
+        self.drafts = {key: value["message"] for key, value in self.store.load_objects(self.email, "draft").items()}
         for msg_id, thread_id, internal_date, history_id, labels, extra, raw in self.store.load_messages(self.email):
             msg = StoredMessage(msg_id, thread_id, internal_date, set(labels), raw, history_id, extra)
             self._index(msg)
@@ -448,7 +450,23 @@ class Mailbox:
         if msg.parsed.message_id and self.rfc_ids.get(msg.parsed.message_id) == msg.id:
             del self.rfc_ids[msg.parsed.message_id]
         self.store.delete_message(self.email, msg.id)
+        for draft_id in [d for d, m in self.drafts.items() if m == msg.id]:
+            self.set_draft(draft_id, None)  # a draft whose message is gone is gone too
         self.save_state()
+
+    # ---- drafts ------------------------------------------------------------------------------
+    def draft_message(self, draft_id: str) -> StoredMessage:
+        msg_id = self.drafts.get(draft_id)
+        if msg_id is None:
+            raise not_found()
+        return self.messages[msg_id]
+
+    def set_draft(self, draft_id: str, msg_id: str | None) -> None:
+        if msg_id is None:
+            self.drafts.pop(draft_id, None)
+        else:
+            self.drafts[draft_id] = msg_id
+        self.save("draft", draft_id, None if msg_id is None else {"message": msg_id})
 
     # ---- identity ----------------------------------------------------------------------------
     def our_addresses(self) -> set[str]:

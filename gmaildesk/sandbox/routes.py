@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from gmaildesk.sandbox import api_drafts as drafts
 from gmaildesk.sandbox import api_labels as labels
 from gmaildesk.sandbox import api_messages as msgs
 from gmaildesk.sandbox import api_settings as settings
@@ -40,6 +41,12 @@ _TABLE: list[tuple[str, str, str, Handler]] = [
     ("POST", "threads/{id}/trash", "gmail.users.threads.trash", msgs.trash_thread),
     ("POST", "threads/{id}/untrash", "gmail.users.threads.untrash", msgs.untrash_thread),
     ("GET", "history", "gmail.users.history.list", msgs.list_history),
+    ("GET", "drafts", "gmail.users.drafts.list", drafts.list_drafts),
+    ("POST", "drafts", "gmail.users.drafts.create", drafts.create_draft),
+    ("POST", "drafts/send", "gmail.users.drafts.send", drafts.send_draft),
+    ("GET", "drafts/{id}", "gmail.users.drafts.get", drafts.get_draft),
+    ("PUT", "drafts/{id}", "gmail.users.drafts.update", drafts.update_draft),
+    ("DELETE", "drafts/{id}", "gmail.users.drafts.delete", drafts.delete_draft),
     ("GET", "settings/filters", "gmail.users.settings.filters.list", settings.list_filters),
     ("POST", "settings/filters", "gmail.users.settings.filters.create", settings.create_filter),
     ("GET", "settings/filters/{id}", "gmail.users.settings.filters.get", settings.get_filter),
@@ -76,11 +83,15 @@ _TABLE: list[tuple[str, str, str, Handler]] = [
     ),
 ]
 
-# Methods whose upload variant lives under /upload/gmail/v1/... (media or multipart/related).
+# Methods whose upload variant lives under /upload/gmail/v1/... (media or multipart/related):
+# (verb, path after the user) -> method id; the discovery document's mediaUpload.protocols.simple.
 UPLOAD_METHODS = {
-    "messages": "gmail.users.messages.insert",
-    "messages/import": "gmail.users.messages.import",
-    "messages/send": "gmail.users.messages.send",
+    ("POST", "messages"): "gmail.users.messages.insert",
+    ("POST", "messages/import"): "gmail.users.messages.import",
+    ("POST", "messages/send"): "gmail.users.messages.send",
+    ("POST", "drafts"): "gmail.users.drafts.create",
+    ("POST", "drafts/send"): "gmail.users.drafts.send",
+    ("PUT", "drafts/{id}"): "gmail.users.drafts.update",
 }
 
 
@@ -91,7 +102,9 @@ def _compile(template: str) -> re.Pattern[str]:
 
 ROUTES = [(verb, _compile(template), method_id, handler) for verb, template, method_id, handler in _TABLE]
 HANDLERS = {method_id: handler for _, _, method_id, handler in _TABLE}
-_UPLOAD = re.compile(r"^/upload/gmail/v1/users/(?P<userId>[^/]+)/(?P<rest>messages(?:/import|/send)?)$")
+_UPLOAD = re.compile(
+    r"^/upload/gmail/v1/users/(?P<userId>[^/]+)/(?P<rest>messages(?:/import|/send)?|drafts(?:/[^/]+)?)$"
+)
 
 
 class NoRoute(Exception):
@@ -113,7 +126,10 @@ def match(verb: str, path: str) -> tuple[str, Handler, dict[str, str]]:
 
 def match_upload(verb: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
     found = _UPLOAD.match(path)
-    if not found or verb != "POST":
+    if not found:
         return None
-    method_id = UPLOAD_METHODS[found["rest"]]
-    return method_id, HANDLERS[method_id], {"userId": unquote(found["userId"])}
+    rest, params = found["rest"], {"userId": unquote(found["userId"])}
+    if rest.startswith("drafts/") and rest != "drafts/send":
+        rest, params["id"] = "drafts/{id}", unquote(rest.split("/", 1)[1])
+    method_id = UPLOAD_METHODS.get((verb, rest))
+    return None if method_id is None else (method_id, HANDLERS[method_id], params)
