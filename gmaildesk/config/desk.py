@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-LabelKind = Literal["department", "status", "filter", "parent"]
+LabelKind = Literal["department", "status", "filter", "parent", "agent"]
+AssignRule = Literal["round_robin", "least_open", "none"]
 StatusName = Literal["new", "waiting", "handled", "forwarded", "closed", "overdue"]
 STATUS_NAMES: tuple[StatusName, ...] = ("new", "waiting", "handled", "forwarded", "closed", "overdue")
 
@@ -52,6 +53,7 @@ class Department:
     query: str  # Gmail search matching the department's mail; "" when it has no routes
     sla: Sla
     alias: str | None = None  # send-as address (or the mailbox) answers go out from; None: not set
+    assign: AssignRule = "none"  # who gets a new conversation: the next agent, the least busy, nobody
 
 
 @dataclass(frozen=True)
@@ -179,11 +181,32 @@ class ConfigTest:
 
 
 @dataclass(frozen=True)
+class Agent:
+    """A named team member: the conversations they own carry their label."""
+
+    name: str
+    email: str  # lowercase
+    label: str  # full name, e.g. Agent/Alice
+    departments: tuple[str, ...] = ()  # as desk.yaml names them; empty: every department
+    aliases: tuple[str, ...] = ()  # lowercase; a reply from one of them is this agent's
+    away: bool = False  # out of the rotation
+
+    def serves(self, department: str | None) -> bool:
+        return not self.departments or department in self.departments
+
+
+@dataclass(frozen=True)
 class Team:
-    """Addresses and whole domains whose mail counts as written by the desk."""
+    """Addresses and whole domains whose mail counts as written by the desk; the named agents."""
 
     addresses: tuple[str, ...]  # lowercase
     domains: tuple[str, ...]  # lowercase, without '@'
+    agents: tuple[Agent, ...] = ()  # in desk.yaml's order
+
+    def agent(self, name: str) -> Agent | None:
+        """The agent called *name* (ignoring case and repeated spaces)."""
+        wanted = " ".join(name.split()).casefold()
+        return next((a for a in self.agents if a.name.casefold() == wanted), None)
 
     def includes(self, address: str) -> bool:
         address = address.strip().lower()

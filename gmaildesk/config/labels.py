@@ -50,12 +50,16 @@ def status_labels(desk: DeskFile) -> list[DeclaredLabel]:
 
 
 def declared_labels(desk: DeskFile) -> list[DeclaredLabel]:
-    """Status (unless `managed: false`), department and filter labels, in that order, with full names."""
+    """Status (unless `managed: false`), department, agent and filter labels, in that order, with full names."""
     found = status_labels(desk) if desk.statuses.managed else []
     for index, department in enumerate(desk.departments):
         colour = Colour(department.color.background, department.color.text) if department.color else None
         name = desk.labels.department_prefix + department.name
         found.append(DeclaredLabel(Label(name, colour, "department"), ("departments", index, "name")))
+    for index, member in enumerate(desk.team):
+        if member.name is not None:
+            name = desk.labels.agent_prefix + " ".join(member.name.split())
+            found.append(DeclaredLabel(Label(name, None, "agent"), ("team", index, "name")))
     for index, spec in enumerate(desk.filters):
         for label_index, name in enumerate(spec.actions.labels):
             found.append(

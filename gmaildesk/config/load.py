@@ -23,6 +23,7 @@ from gmaildesk.config.labels import declared_labels, owned_labels, status_labels
 from gmaildesk.config.lookalikes import lookalike_warnings
 from gmaildesk.config.routes import department_query
 from gmaildesk.config.schema_errors import to_desk_error
+from gmaildesk.config.team import check_team, resolve_team
 from gmaildesk.config.templates import TemplateRenderer
 from gmaildesk.config.yaml_source import Positions, load_yaml
 from gmaildesk.errors import GmailDeskError
@@ -39,6 +40,7 @@ def load_desk(path: Path) -> model.Desk:
     data, positions = load_yaml(_read(path), path.name)
     file_desk = _validate(data, positions)
     declared = declared_labels(file_desk)
+    check_team(file_desk, positions)
     check_desk(file_desk, declared, positions)
     departments = tuple(_department(file_desk, spec) for spec in file_desk.departments)
     renderer = TemplateRenderer(path.resolve().parent, positions, _template_context(file_desk, departments))
@@ -48,7 +50,7 @@ def load_desk(path: Path) -> model.Desk:
     return model.Desk(
         source=path,
         mailbox=file_desk.mailbox,
-        team=_team(file_desk.team),
+        team=resolve_team(file_desk),
         department_prefix=file_desk.labels.department_prefix,
         status_prefix=file_desk.statuses.prefix,
         departments=departments,
@@ -133,13 +135,8 @@ def _department(desk: schema.DeskFile, spec: schema.Department) -> model.Departm
         query=department_query(spec.routes),
         sla=model.Sla(sla.first_response, sla.next_response),
         alias=spec.alias,
+        assign=spec.assign,
     )
-
-
-def _team(entries: list[str]) -> model.Team:
-    addresses = tuple(e.lower() for e in entries if "@" in e.lstrip("@"))
-    domains = tuple(e.lower().lstrip("@") for e in entries if "@" not in e.lstrip("@"))
-    return model.Team(addresses, domains)
 
 
 def _template_context(desk: schema.DeskFile, departments: tuple[model.Department, ...]) -> dict[str, Any]:

@@ -9,7 +9,18 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 from gmaildesk.config import fields
 from gmaildesk.config.fields import (
@@ -28,6 +39,7 @@ from gmaildesk.config.fields import (
 from gmaildesk.config.routes import check_route_value, check_words
 
 CATEGORIES = ("primary", "social", "promotions", "updates", "forums")
+ASSIGN_RULES = ("round_robin", "least_open", "none")
 RESERVED_VARS = ("mailbox", "departments", "alias")
 
 
@@ -76,6 +88,7 @@ Prefix = Annotated[str, BeforeValidator(_prefix)]
 
 class Labels(Section):
     department_prefix: Prefix = "Dept/"
+    agent_prefix: Prefix = "Agent/"  # a named team member's conversations: Agent/<name>
 
 
 class Status(Section):
@@ -137,6 +150,7 @@ class Department(Section):
     routes: list[Route] = []
     sla: Sla | None = None
     alias: Email | None = None  # the send-as address the desk answers this department's mail from
+    assign: Literal[ASSIGN_RULES] = "none"  # type: ignore[valid-type]  # who gets a new conversation
 
 
 class Match(Section):
@@ -290,10 +304,49 @@ class ConfigTest(Section):
     labels: list[NonEmpty] = []
 
 
+class TeamMember(Section):
+    """A team entry: a plain address or domain (only `email` set), or a named agent."""
+
+    name: NonEmpty | None = None
+    email: TeamEntry
+    departments: list[NonEmpty] = []  # empty: every department
+    aliases: list[Email] = []  # addresses whose replies are this agent's (e.g. a send-as alias of theirs)
+    away: bool = False  # out of the rotation; keeps what they own
+
+    @model_validator(mode="after")
+    def _named_agent(self) -> TeamMember:
+        if self.name is None:
+            for key in ("departments", "aliases", "away"):
+                if getattr(self, key):
+                    fail(f"{key} is for a named agent", "add name: (their label is Agent/<name>)", subkey=key)
+        elif not fields.is_email(self.email):
+            fail(f"an agent's email is one address, not the domain '{self.email}'", subkey="email")
+        return self
+
+
+def _team_item(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """`- alice@example.com` and `- example.com` are entries with only an email; their error names the item."""
+    if isinstance(value, str):
+        try:
+            return handler({"email": value})
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            fail(error["msg"], *(error.get("ctx") or {}).get(fields.HINTS, ()))
+    if not isinstance(value, dict):
+        fail(
+            f"expected an address, a domain or {{name: ..., email: ...}}, got {fields.describe(value)}",
+            "e.g. - lead@partner.example, - example.com or - {name: Alice, email: alice@example.com}",
+        )
+    return handler(value)
+
+
+TeamItem = Annotated[TeamMember, WrapValidator(_team_item)]
+
+
 class DeskFile(Section):
     version: Literal[1]
     mailbox: Account
-    team: list[TeamEntry] = []
+    team: list[TeamItem] = []
     vars: dict[str, Any] = {}
     labels: Labels = Labels()
     statuses: Statuses = Statuses()
