@@ -48,7 +48,11 @@ def _params_in_words(params: list[Any], ctx: Any) -> list[Any]:
     them (`<age|sla>`), an argument only its name. typer builds its parameters itself
     (typer.main.get_click_param) with no hook for their class, so they are adjusted where every help screen
     reads them: get_params."""
+    from gmaildesk.cli.choices import SuggestingChoiceOption
+
     for param in params:
+        if isinstance(param, TyperOption) and param.type_descriptor.is_choice:
+            param.__class__ = SuggestingChoiceOption  # a wrong value gets a did-you-mean
         if isinstance(param, TyperOption) and param.metavar is None:
             if param.is_flag or param.count:
                 param.metavar = ""
