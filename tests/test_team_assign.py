@@ -3,13 +3,24 @@
 
 from __future__ import annotations
 
+import base64
+import sqlite3
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 import pytest
 
+from cli_run import invoke
 from gmaildesk.config import load_desk
-from gmaildesk.errors import GmailDeskError
+from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail import connect, scopes
+from gmaildesk.gmail.connection import ConnectionOptions
+from gmaildesk.paths import Account
+from gmaildesk.sandbox.mime import build_message
+from gmaildesk.sweep.store import store_path
+
+SUPPORT = "support@example.com"
 
 HEAD = "version: 1\nmailbox: support@example.com\n"
 BILLING = "departments:\n  - name: Billing\n    routes: [{to: billing@example.com}]\n    assign: round_robin\n"
@@ -137,3 +148,242 @@ def test_team_mistakes_are_one_line_errors(tmp_path: Path, text: str, message: s
     assert error.message == message
     if hint is not None:
         assert error.hints[0] == hint
+
+
+# --- scenarios on the sandbox ------------------------------------------------------------------------------
+TEAM_DESK = """\
+version: 1
+mailbox: support@example.com
+team:
+  - {name: Alice, email: alice@example.com, departments: [Billing]}
+  - {name: Bob, email: bob@example.com}
+  - {name: Carol, email: carol@example.com, away: true}
+  - lead@partner.example
+departments:
+  - name: Billing
+    routes: [{to: billing@example.com}]
+    assign: RULE
+send_as:
+  - address: billing@example.com
+"""
+
+
+class Team:
+    """The sandbox mailbox of TEAM_DESK: mail in, sweeps and commands through the CLI, labels read back."""
+
+    def __init__(self, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str) -> None:
+        monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.delenv("GMAILDESK_AGENT", raising=False)
+        self.path = tmp_path / "desk.yaml"
+        self.path.write_text(TEAM_DESK.replace("RULE", rule))
+        self.args = ["-c", str(self.path), "--endpoint", sandbox.url]
+        self.sandbox = sandbox
+        invoke(["apply", *self.args, "--yes", "--skip-tests"], expect=ExitCode.OK)
+        self.client = connect(ConnectionOptions(endpoint=sandbox.url), scopes.SWEEP)
+        self.users = self.client.users()
+        self.n = 0
+
+    def now(self) -> int:
+        return int(self.sandbox.control.clock()["nowMs"])
+
+    def deliver(self, frm: str, subject: str, to: str = "billing@example.com", reply_to: str | None = None) -> str:
+        """A message into the mailbox; its thread id."""
+        self.n += 1
+        raw = build_message(
+            from_=frm,
+            to=[to],
+            subject=subject,
+            text="hello",
+            message_id=f"<m{self.n}@test>",
+            in_reply_to=reply_to,
+            references=[reply_to] if reply_to else (),
+            date_ms=self.now(),
+        )
+        self.sandbox.control.advance_clock(60)
+        return str(self.sandbox.control.deliver(SUPPORT, raw)["threadId"])
+
+    def send(self, thread_id: str, to: str, subject: str, reply_to: str, headers: tuple = ()) -> None:
+        """The shared mailbox answers in the conversation (messages.send), e.g. with a delegate's Sender:."""
+        self.n += 1
+        raw = build_message(
+            from_=SUPPORT,
+            to=[to],
+            subject=subject,
+            text="answer",
+            message_id=f"<m{self.n}@test>",
+            in_reply_to=reply_to,
+            references=[reply_to],
+            extra_headers=headers,
+            date_ms=self.now(),
+        )
+        body = {"raw": base64.urlsafe_b64encode(raw).decode(), "threadId": thread_id}
+        self.client.execute(self.users.messages().send(userId="me", body=body))
+
+    def sweep(self) -> None:
+        invoke(["sweep", *self.args, "--quiet"])
+
+    def labels(self) -> dict[str, str]:
+        return {lab["name"]: lab["id"] for lab in self.client.execute(self.users.labels().list(userId="me"))["labels"]}
+
+    def agents_on(self, thread_id: str) -> set[str]:
+        """The Agent/ labels on any message of the conversation, as Gmail has them."""
+        names = {v: k for k, v in self.labels().items()}
+        thread = self.client.execute(self.users.threads().get(userId="me", id=thread_id, format="minimal"))
+        found = {names.get(i, i) for m in thread["messages"] for i in m.get("labelIds", [])}
+        return {n.removeprefix("Agent/") for n in found if n.startswith("Agent/")}
+
+    def hand_label(self, thread_id: str, add: str | None = None, remove: str | None = None) -> None:
+        """What a person does in Gmail's UI: an agent label put on / taken off the whole conversation."""
+        labels = self.labels()
+        body = {
+            "addLabelIds": [labels[f"Agent/{add}"]] if add else [],
+            "removeLabelIds": [labels[f"Agent/{remove}"]] if remove else [],
+        }
+        self.client.execute(self.users.threads().modify(userId="me", id=thread_id, body=body))
+
+    def owners(self) -> dict[str, tuple[str, str]]:
+        store = store_path(Account(self.sandbox.url, SUPPORT))
+        db = sqlite3.connect(store)
+        try:
+            return {t: (a, h) for t, a, h in db.execute("SELECT thread_id, agent, how FROM owners")}
+        finally:
+            db.close()
+
+
+@pytest.fixture
+def team(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Team:
+    return Team(sandbox, tmp_path, monkeypatch, "round_robin")
+
+
+def test_apply_creates_one_label_per_agent_and_then_has_nothing_to_do(team: Team) -> None:
+    names = set(team.labels())
+    assert {"Agent/Alice", "Agent/Bob", "Agent/Carol"} <= names
+    plan = invoke(["plan", *team.args]).stdout
+    assert "Agent/" not in plan
+
+
+def test_round_robin_gives_two_agents_two_conversations_each(team: Team) -> None:
+    customers = [team.deliver(f"c{i}@customer.test", f"Invoice {i}") for i in range(4)]
+    colleague = team.deliver("alice@example.com", "Note for billing: the new price list")
+    partner = team.deliver("lead@partner.example", "Our invoices for November")
+    team.sweep()
+    owners = [team.agents_on(t) for t in customers]
+    assert owners == [{"Alice"}, {"Bob"}, {"Alice"}, {"Bob"}]  # Carol is away
+    # A team member's mail into the department is the desk's own, not a customer to assign.
+    assert team.agents_on(colleague) == set() and team.agents_on(partner) == set()
+    assert {team.owners()[t] for t in customers} == {("Alice", "rotation"), ("Bob", "rotation")}
+    # The rotation goes on where it stopped; a second sweep with nothing new assigns nothing.
+    team.sweep()
+    fifth = team.deliver("c5@customer.test", "Invoice 5")
+    team.sweep()
+    assert team.agents_on(fifth) == {"Alice"}
+    assert [team.agents_on(t) for t in customers] == owners
+
+
+def test_least_open_gives_the_agent_with_fewest_open_conversations(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team = Team(sandbox, tmp_path, monkeypatch, "least_open")
+    first, second = team.deliver("c1@customer.test", "One"), team.deliver("c2@customer.test", "Two")
+    team.sweep()
+    assert [team.agents_on(first), team.agents_on(second)] == [{"Alice"}, {"Bob"}]
+    invoke(["assign", second, "Alice", *team.args])  # Alice: 2 open, Bob: 0
+    third, fourth = team.deliver("c3@customer.test", "Three"), team.deliver("c4@customer.test", "Four")
+    team.sweep()
+    assert [team.agents_on(third), team.agents_on(fourth)] == [{"Bob"}, {"Bob"}]
+
+
+def test_the_first_sweep_assigns_what_awaits_an_answer_not_the_answered_history(team: Team) -> None:
+    answered = team.deliver("old@customer.test", "Old question")
+    team.send(answered, "old@customer.test", "Re: Old question", "<m1@test>")
+    waiting = team.deliver("new@customer.test", "New question")
+    team.sweep()
+    assert team.agents_on(answered) == set() and team.agents_on(waiting) == {"Alice"}
+
+
+def test_a_reply_by_an_agent_makes_them_the_owner(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team = Team(sandbox, tmp_path, monkeypatch, "none")
+    by_address = team.deliver("ann@customer.test", "Printer offline", to=SUPPORT)
+    by_delegate = team.deliver("bo@customer.test", "Refund please", to=SUPPORT)
+    team.sweep()
+    assert team.owners() == {}  # assign: none
+    team.deliver("bob@example.com", "Re: Printer offline", to="ann@customer.test", reply_to="<m1@test>")
+    # Gmail Help 138350: a delegate's mail goes out from the shared address with Sender: naming them.
+    team.send(by_delegate, "bo@customer.test", "Re: Refund please", "<m2@test>", (("Sender", "alice@example.com"),))
+    team.sweep()
+    assert team.agents_on(by_address) == {"Bob"} and team.agents_on(by_delegate) == {"Alice"}
+    assert team.owners() == {by_address: ("Bob", "reply"), by_delegate: ("Alice", "reply")}
+    # An owner stays: another agent's later reply does not take the conversation.
+    team.deliver("ann@customer.test", "Re: Printer offline", to=SUPPORT, reply_to="<m3@test>")
+    team.deliver("alice@example.com", "Re: Printer offline", to="ann@customer.test", reply_to="<m5@test>")
+    team.sweep()
+    assert team.agents_on(by_address) == {"Bob"}
+
+
+def test_a_hand_set_agent_label_wins_and_survives_sweeps(team: Team) -> None:
+    first, second = team.deliver("c1@customer.test", "One"), team.deliver("c2@customer.test", "Two")
+    team.sweep()
+    assert team.agents_on(first) == {"Alice"}
+    team.hand_label(first, add="Bob")  # a colleague hands it to Bob in Gmail
+    team.sweep()
+    assert team.agents_on(first) == {"Bob"}  # Alice's label was gmaildesk's: removed; Bob's kept
+    assert team.owners()[first] == ("Bob", "hand")
+    team.deliver("c1@customer.test", "Re: One", reply_to="<m1@test>")
+    team.sweep()
+    team.sweep()
+    assert team.agents_on(first) == {"Bob"} and team.owners()[first] == ("Bob", "hand")
+    # Taken off by hand: nobody owns it, and the sweep does not hand it out again.
+    team.hand_label(second, remove="Bob")
+    team.sweep()
+    team.sweep()
+    assert team.agents_on(second) == set() and second not in team.owners()
+
+
+def test_assign_and_assign_none(team: Team) -> None:
+    thread = team.deliver("c1@customer.test", "One")
+    team.sweep()
+    assert team.agents_on(thread) == {"Alice"}
+    result = invoke(["assign", thread, "bob", *team.args])
+    assert result.stdout == f"{thread}: Alice -> Bob\n"
+    assert team.agents_on(thread) == {"Bob"} and team.owners()[thread] == ("Bob", "command")
+    assert invoke(["assign", thread, "Bob", *team.args]).stdout == f"{thread}: already Bob; nothing changed\n"
+    assert invoke(["assign", f"https://mail.google.com/mail/#all/{thread}", "--none", *team.args]).stdout == (
+        f"{thread}: Bob -> unassigned\n"
+    )
+    assert team.agents_on(thread) == set() and thread not in team.owners()
+    team.sweep()
+    assert team.agents_on(thread) == set()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message", "hint"),
+    [
+        (["Alicia"], {}, "Error: no agent 'Alicia' in", "Hint: did you mean 'Alice'?"),
+        (["Zed"], {}, "Error: no agent 'Zed' in", "Hint: agents of this desk: Alice, Bob, Carol"),
+        ([], {}, "Error: give an AGENT or --none (not both)", "Hint: e.g. gmaildesk assign THREAD Alice"),
+        (["Bob", "--none"], {}, "Error: give an AGENT or --none (not both)", None),
+        (["me"], {}, "Error: AGENT me: $GMAILDESK_AGENT is not set", "Hint: export GMAILDESK_AGENT=YourName"),
+    ],
+)
+def test_assign_usage_errors(team: Team, args: list[str], env: dict[str, str], message: str, hint: str | None) -> None:
+    thread = team.deliver("c1@customer.test", "One")
+    team.sweep()
+    result = invoke(["assign", thread, *args, *team.args], expect=ExitCode.USAGE, env=env)
+    assert result.stdout == "" and result.stderr.startswith(message)
+    if hint is not None:
+        assert hint in result.stderr
+    assert team.agents_on(thread) == {"Alice"}
+
+
+def test_assign_me_is_the_agent_named_in_the_environment(team: Team) -> None:
+    thread = team.deliver("c1@customer.test", "One")
+    team.sweep()
+    invoke(["assign", thread, "me", *team.args], env={"GMAILDESK_AGENT": "Carol"})
+    assert team.agents_on(thread) == {"Carol"}
+
+
+def test_assign_a_conversation_the_store_does_not_know(team: Team) -> None:
+    result = invoke(["assign", "18c2f0a1b2c3d4e5", "Bob", *team.args], expect=ExitCode.ERROR)
+    assert result.stderr.startswith("Error: conversation 18c2f0a1b2c3d4e5 is not in the sweep store")

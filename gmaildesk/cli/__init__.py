@@ -126,7 +126,7 @@ def _root(
 
 
 def _register_commands() -> None:
-    from gmaildesk.cli import audit, auth, demo, desk, init, sandbox, sweep
+    from gmaildesk.cli import audit, auth, demo, desk, init, sandbox, sweep, team
 
     init.register(app)
     desk.register(app)
@@ -135,6 +135,7 @@ def _register_commands() -> None:
     demo.register(app)
     sweep.register(app)
     audit.register(app)
+    team.register(app)
     _help_from_docstrings(app)
 
 

@@ -1,0 +1,76 @@
+"""`gmaildesk assign THREAD AGENT|--none`: who owns a conversation, set by a person (gmaildesk.team.owners)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gmaildesk.cli import safe
+from gmaildesk.cli.files import StoreFile
+from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
+from gmaildesk.errors import ExitCode, GmailDeskError
+
+# `--agent me`, `assign THREAD me`: the agent at this terminal, by name as desk.yaml's team writes it.
+AGENT_ENV = "GMAILDESK_AGENT"
+ME = "me"
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="assign")(assign)
+
+
+def agent_name(value: str, flag: str) -> str:
+    """*value*, or for `me` the name in $GMAILDESK_AGENT; unset: a usage error naming *flag*."""
+    if value.strip().casefold() != ME:
+        return value
+    name = os.environ.get(AGENT_ENV, "").strip()
+    if not name:
+        raise GmailDeskError(
+            f"{flag} me: ${AGENT_ENV} is not set",
+            [f"export {AGENT_ENV}=YourName (your name as desk.yaml's team: writes it), or give the name"],
+            ExitCode.USAGE,
+        )
+    return name
+
+
+def assign(
+    thread: Annotated[str, typer.Argument(metavar="THREAD", help="Thread id or a Gmail link gmaildesk printed.")],
+    agent: Annotated[
+        str | None, typer.Argument(metavar="AGENT", help="An agent's name in desk.yaml's team, or me.")
+    ] = None,
+    none: Annotated[bool, typer.Option("--none", help="Leave the conversation without an owner.")] = False,
+    config: ConfigFile = Path("desk.yaml"),
+    store: StoreFile = None,
+    endpoint: Endpoint = None,
+    service_account: ServiceAccount = None,
+    user: User = None,
+) -> None:
+    """Give a conversation to an agent: their label Agent/<name> goes on it, any other agent's comes off.
+
+    THREAD is what `show` takes: a thread id or a Gmail link gmaildesk printed. AGENT is a name from
+    desk.yaml's team (ignoring case), or `me` for $GMAILDESK_AGENT; --none removes the owner. The sweep keeps
+    the owner you set; so does anyone who changes the Agent/ label in Gmail by hand.
+
+    Exit codes: 0 done, 1 error (not in the store, no label: run apply, desk.yaml's problems), 2 bad usage
+    (unknown agent, AGENT and --none together or neither), 5 login needed, 6 quota exhausted, 7 a sweep
+    or apply is running.
+
+    Example: gmaildesk assign 18c2f0a1b2c3d4e5 Alice
+    """
+    from gmaildesk.audit.links import thread_id_from
+    from gmaildesk.config import load_desk
+    from gmaildesk.team.owners import assign_thread, find_agent
+
+    if (agent is None) == (not none):
+        raise GmailDeskError(
+            "give an AGENT or --none (not both)", ["e.g. gmaildesk assign THREAD Alice"], ExitCode.USAGE
+        )
+    desk = load_desk(config)
+    chosen = find_agent(desk, agent_name(agent, "AGENT")) if agent is not None else None
+    done = assign_thread(
+        desk, connection_options(endpoint, service_account, user), store, thread_id_from(thread), chosen
+    )
+    typer.echo(safe.text(done.describe()))
