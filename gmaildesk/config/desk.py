@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
 
 LabelKind = Literal["department", "status", "filter", "parent", "agent"]
 AssignRule = Literal["round_robin", "least_open", "none"]
@@ -230,6 +231,8 @@ class Desk:
     tests: tuple[ConfigTest, ...]
     labels: tuple[Label, ...]  # every label the desk owns, sorted by name so parents come first
     warnings: tuple[str, ...] = ()  # one line each, ``desk.yaml:LINE: key: message``: loaded, but worth a look
+    # Where people read times: tables, the HTML report, calendar dates in --since/--until, the weekly trend.
+    timezone: ZoneInfo = ZoneInfo("UTC")
 
     def routing_filters(self) -> tuple[Filter, ...]:
         """One filter per department with routes: its query -> its label."""

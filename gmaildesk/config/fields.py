@@ -8,7 +8,9 @@ travel in the error context under ``HINTS`` and a sub-key to point at under
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
+import zoneinfo
 from typing import Annotated, Any, NoReturn
 
 from pydantic import AfterValidator, BeforeValidator
@@ -206,9 +208,34 @@ def _instant(value: object) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+def _timezone(value: object) -> str:
+    """An IANA zone name as zoneinfo knows it (Europe/Paris); a near miss gets the name it was meant to be."""
+    example = "an IANA time zone name such as Europe/Paris, America/New_York or UTC"
+    text = _text(value, example).strip()
+    zones = zoneinfo.available_timezones()
+    if text in zones:
+        return text
+    if not zones:  # Python finds no zone database (Windows without the tzdata package)
+        fail(f"'{text}': this machine has no time zone database", "pip install tzdata")
+    meant = _meant_zone(text, zones)
+    fail(f"'{text}' is not a time zone", f"did you mean '{meant}'?" if meant else f"write {example}")
+
+
+def _meant_zone(text: str, zones: set[str]) -> str | None:
+    """The zone a near miss names: another case (europe/paris), a city alone (Paris), or a typo (Europe/Pari)."""
+    key = text.lower().replace(" ", "_")
+    by_name = {zone.lower(): zone for zone in zones}
+    by_city = {zone.rpartition("/")[2].lower(): zone for zone in sorted(zones) if "/" in zone}
+    if key in by_name or key in by_city:
+        return by_name.get(key) or by_city[key]
+    close = difflib.get_close_matches(key, sorted(by_name), n=1)
+    return by_name[close[0]] if close else None
+
+
 Duration = Annotated[int, BeforeValidator(_duration)]
 Size = Annotated[int, BeforeValidator(_size)]
 Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
+TimeZone = Annotated[str, BeforeValidator(_timezone)]
 
 
 # --- queries -----------------------------------------------------------------------------------

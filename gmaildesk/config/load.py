@@ -26,6 +26,7 @@ from gmaildesk.config.schema_errors import to_desk_error
 from gmaildesk.config.team import check_team, resolve_team
 from gmaildesk.config.templates import TemplateRenderer
 from gmaildesk.config.yaml_source import Positions, load_yaml
+from gmaildesk.config.zones import desk_zone
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.paths import CONFIG_ENV
 
@@ -62,6 +63,7 @@ def load_desk(path: Path) -> model.Desk:
         tests=tuple(_test(spec, file_desk.mailbox) for spec in file_desk.tests),
         labels=owned_labels(declared),
         warnings=tuple(warnings),
+        timezone=desk_zone(file_desk.timezone),
     )
 
 

@@ -34,6 +34,7 @@ from gmaildesk.config.fields import (
     Query,
     Size,
     TeamEntry,
+    TimeZone,
     fail,
 )
 from gmaildesk.config.routes import check_route_value, check_words
@@ -356,6 +357,7 @@ class DeskFile(Section):
     send_as: list[SendAs] = []
     sweep: Sweep = Sweep()
     tests: list[ConfigTest] = []
+    timezone: TimeZone | None = None  # IANA name; None: the machine's own zone (config/zones.py)
 
     @field_validator("vars")
     @classmethod
