@@ -16,6 +16,7 @@ from gmaildesk.sandbox.mime import build_message
 from gmaildesk.sweep.many import worst
 from gmaildesk.sweep.store import Store, store_path
 from test_auth import _service_account_key
+from test_json_schemas import validate
 
 H = 3600
 MAILBOXES = ("billing@acme.example", "tech@acme.example", "sales@acme.example", "hr@acme.example")
@@ -94,6 +95,7 @@ def test_four_mailboxes_swept_in_parallel_each_store_holds_only_its_own(sandbox,
     assert [m["mailbox"] for m in doc["mailboxes"]] == list(MAILBOXES)
     assert [m["result"]["full"] for m in doc["mailboxes"]] == [False] * 4  # each has its own history cursor
     assert doc["total"]["threads_seen"] == 10 and doc["total"]["transitions"] == 0
+    validate(doc, "sweep-many")
 
 
 def test_a_folder_of_desk_folders_is_every_desk_below_it(sandbox, desks, tmp_path):
@@ -132,6 +134,7 @@ def test_a_desk_for_another_mailbox_is_exit_2_for_the_run_the_others_swept(sandb
     assert doc["mailboxes"][1]["result"] is None
     assert "Error: billing@acme.example: desk.yaml is for billing@acme.example" in result.stderr
     assert not store_path(Account(sandbox.url, "billing@acme.example")).exists()
+    validate(doc, "sweep-many")
 
 
 def test_a_desk_that_does_not_load_and_a_mailbox_twice_are_that_desks_error(sandbox, desks, tmp_path):

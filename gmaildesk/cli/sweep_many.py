@@ -45,7 +45,7 @@ def sweep_all(
         typer.echo(json.dumps(result.to_json(), indent=2))
     elif not quiet:
         typer.echo(safe.lines(render_many(result)))
-    _report_problems(result)
+    report_problems(result)
     if result.exit_code != ExitCode.OK:
         raise typer.Exit(int(result.exit_code))
 
@@ -66,7 +66,7 @@ def render_many(result: ManyResult) -> str:
     return "\n".join(lines)
 
 
-def _report_problems(result: ManyResult) -> None:
+def report_problems(result: ManyResult) -> None:
     """Each mailbox's errors on stderr, named by mailbox: shown even with --quiet."""
     for run in result.runs:
         if run.error is not None:
