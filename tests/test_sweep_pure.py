@@ -88,12 +88,22 @@ class FakeGmail:
     def messages(self, message_ids: Sequence[str], headers: Sequence[str]) -> list[Message | GmailApiError]:
         self.calls["users.messages.get"] += len(message_ids)
         every = {m.id: m for messages in self.threads_by_id.values() for m in messages}
-        return [self._current(every[m]) for m in message_ids]
+        return [
+            GmailApiError("not found (HTTP 404)", status=404, reason="notFound")
+            if every[m].thread_id in self.hidden
+            else self._current(every[m])
+            for m in message_ids
+        ]
 
     def batch_modify(self, changes: Sequence[Modify]) -> list[GmailApiError | None]:
         self.calls["users.messages.batchModify"] += len(changes)
         self.modified.extend(changes)
         return [None] * len(changes)
+
+    def message_refs(self, query: str) -> list[MessageRef]:
+        self.calls["users.messages.list"] += 1
+        every = [m for messages in self.threads_by_id.values() for m in messages]
+        return [MessageRef(m.id, m.thread_id) for m in sorted(every, key=lambda m: m.internal_date, reverse=True)]
 
     def usage(self) -> Usage:
         return Usage(sum(self.calls.values()), dict(self.calls))
@@ -141,15 +151,16 @@ def test_first_sweep_lists_reads_decides_and_writes_one_group_per_label_change(d
         (("m1",), ["L_new"]),
         (("m2", "m3"), ["L_handled"]),
     ]
-    assert result.calls_by_method == {
+    assert result.calls_by_method == {  # lean: the scope and the mailbox listed, t1's one message read alone
         "users.getProfile": 1,
         "users.labels.list": 1,
-        "users.threads.list": 1,
-        "users.threads.get": 2,
+        "users.messages.list": 2,
+        "users.messages.get": 1,
+        "users.threads.get": 1,
         "users.messages.batchModify": 2,
         "users.history.list": 1,
     }
-    assert result.api_calls == 8 and result.messages_modified == 3
+    assert result.api_calls == 9 and result.messages_modified == 3
     with Store(tmp_path / "s.sqlite") as store:
         rows = store.threads()
     assert rows["t1"].state is State.NEW and rows["t2"].state is State.HANDLED

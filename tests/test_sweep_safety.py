@@ -88,7 +88,7 @@ def test_race_an_agent_relabels_while_a_slow_sweep_runs(env, tmp_path):
     agent sets Status/Handled by hand through the client while it reads; the state survives."""
     desk, args = env
     mids = [desk.customer(subject=f"Question {i}") for i in range(120)]
-    chosen = desk.thread_of(mids[-1])  # threads.list is newest first: read in the first batch
+    chosen = desk.thread_of(mids[-1])  # listed newest first: read in the first batch
     env_vars = {**os.environ, "GMAILDESK_DATA_DIR": os.environ["GMAILDESK_DATA_DIR"]}
     desk.sandbox.control.reset_counters()
     desk.sandbox.control.set_faults(latency_ms=150)
@@ -97,7 +97,7 @@ def test_race_an_agent_relabels_while_a_slow_sweep_runs(env, tmp_path):
     )
     try:
         deadline = time.monotonic() + 30
-        while desk.calls().get("gmail.users.threads.get", 0) < 50:
+        while sum(desk.calls().get(f"gmail.users.{m}.get", 0) for m in ("threads", "messages")) < 50:
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.01)
         _by_hand(desk, chosen, "Status/Handled", remove=("Status/New",))

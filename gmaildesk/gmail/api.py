@@ -9,6 +9,7 @@ Tests of pure engine logic may pass an in-memory fake of the Protocol instead.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import time
@@ -25,6 +26,7 @@ from gmaildesk.gmail.types import (
     Label,
     MailboxSettings,
     Message,
+    MessageRef,
     Modify,
     Profile,
     Thread,
@@ -35,7 +37,7 @@ __all__ = ["GmailApi", "DeskApi", "HttpGmailApi", "MAX_MODIFY_IDS", "LIST_PAGE",
 
 # messages.batchModify takes at most 1,000 ids (users.messages.batchModify reference).
 MAX_MODIFY_IDS = 1000
-# threads.list and history.list answer at most 500 per page (their maxResults references).
+# threads.list, messages.list and history.list answer at most 500 per page (their maxResults references).
 LIST_PAGE = 500
 HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
 
@@ -72,6 +74,11 @@ class GmailApi(Protocol):
 
     def batch_modify(self, changes: Sequence[Modify]) -> list[GmailApiError | None]:
         """One messages.batchModify per change (at most MAX_MODIFY_IDS ids each), batched; None: done."""
+        ...
+
+    def message_refs(self, query: str) -> list[MessageRef]:
+        """users.messages.list over every page (500 a page): the id and threadId of each message
+        a search matches ("": every message), spam and trash left out, in Gmail's order, no repeats."""
         ...
 
     def usage(self) -> Usage:
@@ -201,6 +208,19 @@ class HttpGmailApi:
             )
         return self._batch(requests, "relabelling conversations", lambda answer: None)
 
+    def message_refs(self, query: str) -> list[MessageRef]:
+        refs: dict[str, MessageRef] = {}
+        for page in self._pages(
+            lambda token: self._users.messages().list(
+                userId=self._me, maxResults=LIST_PAGE, **({"q": query} if query else {}), **_page(token)
+            ),
+            "listing messages",
+        ):
+            for message in page.get("messages", []):
+                ref = MessageRef.from_json(message)
+                refs.setdefault(ref.id, ref)
+        return list(refs.values())
+
     # ---------------------------------------------------------------- the desk's settings
     def settings(self) -> MailboxSettings:
         settings = self._users.settings()
@@ -293,6 +313,19 @@ class HttpGmailApi:
                 status=int(response.status),
             )
         return now_ms
+
+    def send(self, raw: bytes, thread_id: str) -> MessageRef:
+        """users.messages.send (100 units) of an RFC 5322 message into the conversation *thread_id*.
+        Sent once, never retried here: a send whose answer was lost may have gone out (Gmail's
+        usage-limits guide: "You can't assume that a 200 response means the email was successfully sent")."""
+        body = {"raw": base64.urlsafe_b64encode(raw).decode("ascii"), "threadId": thread_id}
+        request = self._users.messages().send(userId=self._me, body=body)
+        policy = self.client.policy
+        self.client.policy = dataclasses.replace(policy, max_attempts=1)  # the caller checks Gmail, then resends
+        try:
+            return MessageRef.from_json(self._run(request))
+        finally:
+            self.client.policy = policy
 
     def _run(self, request: Any) -> Json:
         """One call and its answer (a delete's empty answer reads as {}); a failure is a

@@ -13,7 +13,8 @@ One run:
    decide. Threads not read get their time-driven transitions (overdue, closed) from the store.
    Incremental shortcut: a stored thread whose only history since the checkpoint is new
    messages gets just those from messages.get (half a threads.get's units), classified after
-   the messages the store kept; anything missing or odd falls back to threads.get.
+   the messages the store kept; anything missing or odd falls back to threads.get. Lean (the
+   default): a thread of one message is read with messages.get instead (sweep/lean.py).
    A thread Gmail named but answers 404 for (it may, for seconds after delivery) is `pending`:
    read again on the next runs, reported as retrying, and given up only after RETRY_RUNS runs
    and RETRY_MS, whichever is later.
@@ -43,6 +44,7 @@ from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail.api import MAX_MODIFY_IDS, GmailApi
 from gmaildesk.gmail.errors import GmailApiError
 from gmaildesk.gmail.types import Message, Modify, Profile, Thread, Usage
+from gmaildesk.sweep import lean as lean_reading
 from gmaildesk.sweep.classify import (
     CLASSIFIER_HEADERS,
     POSSIBLY_AUTOMATIC,
@@ -86,6 +88,7 @@ class _Changes:
     cursor: str
     deltas: dict[str, Delta] = field(default_factory=dict)
     hand_set: dict[str, State] = field(default_factory=dict)  # thread -> the status an agent added last
+    single: dict[str, str] = field(default_factory=dict)  # lean: thread -> its one message (listed)
 
 
 @dataclass(frozen=True)
@@ -146,16 +149,18 @@ def run(
     progress: Progress | None = None,
     profile: Profile | None = None,
     usage_from: Usage | None = None,
+    lean: bool = True,
 ) -> SweepResult:
     """One sweep of desk.mailbox; see the module docstring. Raises GmailDeskError when nothing could be done.
 
     `profile`: api.profile() read just before this run (the caller's account check); a full run's
     history cursor. Without it a full run reads the profile itself. `usage_from`: the api's usage
-    before that read, so that the summary counts it as this run's call.
+    before that read, so that the summary counts it as this run's call. `lean`: read a conversation
+    of one message with messages.get (sweep/lean.py); False reads every conversation with threads.get.
     """
     started = time.monotonic()
     before = usage_from if usage_from is not None else api.usage()
-    result = _Sweep(api, desk, store, now_ms, dry_run, progress, profile).run(full)
+    result = _Sweep(api, desk, store, now_ms, dry_run, progress, profile, lean).run(full)
     used = api.usage().since(before)
     result.calls_by_method = dict(used.by_method)
     result.api_calls = used.calls
@@ -174,8 +179,10 @@ class _Sweep:
         dry_run: bool,
         progress: Progress | None,
         profile: Profile | None,
+        lean: bool = True,
     ):
         self.api, self.desk, self.store = api, desk, store
+        self.lean = lean
         self.now_ms = now_ms
         self.dry_run = dry_run
         self.progress = progress
@@ -210,7 +217,8 @@ class _Sweep:
                 hand_set[thread_id] = hand_state
         to_read = list(dict.fromkeys([*changes.thread_ids, *pending, *recheck]))
 
-        reading = self._read_threads(to_read, rows, labels, deltas, hand_set)
+        single = changes.single or (lean_reading.new_conversations(deltas, rows) if self.lean else {})
+        reading = self._read_threads(to_read, rows, labels, deltas, hand_set, single)
         reading.missing |= self._not_shown(reading.rows, deltas, pending)
         retries = self._bound_retries(pending, rows, reading)
         settled_by_reading = reading.rows.keys() | reading.attempted | set(retries.dropped)
@@ -274,6 +282,9 @@ class _Sweep:
         if self.profile is None:
             self.profile = self.api.profile()
         cursor = self.profile.history_id
+        if self.lean:
+            thread_ids, single = lean_reading.scope_listing(self.api, self.desk.sweep.scope)
+            return _Changes(thread_ids, cursor, single=single)
         return _Changes(self.api.thread_ids(self.desk.sweep.scope), cursor)
 
     def _not_shown(
@@ -393,15 +404,34 @@ class _Sweep:
         labels: StatusLabels,
         deltas: dict[str, Delta],
         hand_set: dict[str, State],
+        single: dict[str, str],
     ) -> _Reading:
-        """Read, classify, decide; `attempted` in the answer holds every id tried (failed or 404:
-        those keep their old row untouched)."""
+        """Read, classify, decide; `attempted` holds every id tried (failed or 404: old row kept).
+        `single`: threads of one message, for messages.get (lean.py says when history's may be)."""
         reading = _Reading()
         if deltas:
             done = self._read_new_messages(
                 [t for t in thread_ids if t in deltas], rows, labels, deltas, hand_set, reading
             )
             thread_ids = [t for t in thread_ids if t not in done]
+
+        def take(thread: Thread) -> None:
+            reading.attempted.add(thread.id)
+            reading.threads_read += 1
+            reading.take(self._decide_thread(thread, rows.get(thread.id), labels, hand_set))
+
+        single = {t: m for t, m in single.items() if t in set(thread_ids)}
+        whole = self._read_whole([t for t in thread_ids if t not in single], reading, take)
+        if deltas and not lean_reading.ids_name_first_messages(whole):
+            single = {}
+        for thread in lean_reading.read_single(self.api, single, self.progress).values():
+            take(thread)
+        self._read_whole([t for t in single if t not in reading.attempted], reading, take)
+        return reading
+
+    def _read_whole(self, thread_ids: list[str], reading: _Reading, take: Callable[[Thread], None]) -> list[Thread]:
+        """threads.get, 50 a batch, each thread read handed to `take`; the threads read."""
+        read: list[Thread] = []
         for start in range(0, len(thread_ids), READ_CHUNK):
             chunk = thread_ids[start : start + READ_CHUNK]
             answers = self.api.threads(chunk, CLASSIFIER_HEADERS)
@@ -414,11 +444,11 @@ class _Sweep:
                     reading.failed.add(thread_id)
                     reading.errors.append(f"conversation {thread_id}: {answer.message}")
                     continue
-                reading.threads_read += 1
-                reading.take(self._decide_thread(answer, rows.get(thread_id), labels, hand_set))
+                read.append(answer)
+                take(answer)
             if self.progress:
                 self.progress("read", min(start + READ_CHUNK, len(thread_ids)), len(thread_ids))
-        return reading
+        return read
 
     def _read_new_messages(
         self,
