@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 
 import pytest
 
 from gmaildesk.errors import ExitCode, GmailDeskError
-from gmaildesk.gmail import ConnectionOptions, connect, scopes
+from gmaildesk.gmail import ConnectionOptions, connect, costs, scopes
+from gmaildesk.gmail.connection import quota_pacer
+from gmaildesk.gmail.costs import CostTable
 from gmaildesk.gmail.pacing import (
     GMAIL_UNITS_PER_SECOND,
     DailyQuotaExceeded,
@@ -46,8 +47,8 @@ def pacer(rate=100.0, **kw):
 def test_default_safety_keeps_three_percent_below_the_limit():
     p = QuotaPacer(100)
     assert p.limit == 100 and p.rate == pytest.approx(97)
-    assert p.minute == pytest.approx(5820)  # never more than 97% of 6,000 units in any 60 s
-    assert p.capacity == pytest.approx(1940)  # 20 s of burst
+    assert p.minute == 6000  # never more than 6,000 units in any 61 s
+    assert p.capacity == 2000  # 20 s of burst, whole: a batch of 50 threads.get
 
 
 def test_the_default_burst_carries_a_batch_of_fifty_threads_get():
@@ -84,7 +85,7 @@ def test_no_sixty_seconds_ever_carry_more_than_the_minute():
     for at, _ in spent:
         assert sum(u for t, u in spent if at <= t < at + 60) <= 6000
     # 24,000 units at 6,000/min: the burst only shifts the start, the minute binds the average
-    assert clock.now - 1000 == pytest.approx(220, abs=1)
+    assert 220 <= clock.now - 1000 <= 230
 
 
 def test_idle_time_refills_but_never_above_the_burst():
@@ -105,8 +106,8 @@ def test_a_charge_above_the_burst_waits_for_a_full_bucket_then_runs_into_debt():
 def test_a_charge_above_the_whole_minute_waits_for_an_empty_window():
     p, clock = pacer(1, burst_s=60)  # 60 units a minute
     p.wait_for(30)
-    assert p.wait_for(100) == pytest.approx(60)  # the 30 must leave the window first
-    assert p.wait_for(1) == pytest.approx(60)  # the debt of 40 units over the minute leaves with it
+    assert p.wait_for(100) == pytest.approx(61)  # the 30 must leave the (61-s) window first
+    assert p.wait_for(1) == pytest.approx(61)  # the debt of 40 units over the minute leaves with it
     assert p.units == 131
 
 
@@ -157,11 +158,9 @@ def test_client_splits_batches_to_fit_the_burst(sandbox):
     assert connect(ConnectionOptions(endpoint=sandbox.url), scopes.READ).pacer is None
 
 
-def test_paced_burst_against_the_sandbox_quota_gets_no_429(sandbox):
-    """50 units/s with legacy costs: 1 unit of burst lost per batch boundary at most, no error."""
-    control = sandbox.control
-    ids = [
-        control.deliver(
+def _deliver(sandbox, count: int) -> list[str]:
+    return [
+        sandbox.control.deliver(
             "support@example.com",
             build_message(
                 from_=f"c{i}@customer.test",
@@ -171,30 +170,73 @@ def test_paced_burst_against_the_sandbox_quota_gets_no_429(sandbox):
                 date_ms=sandbox.sandbox.now_ms(),
             ),
         )["id"]
-        for i in range(40)
+        for i in range(count)
     ]
-    control.set_quota(50, "legacy")
-    control.reset_counters()
+
+
+def _paced_client(sandbox, clock: FakeClock, rate: float, table: str, **kw):
+    """A client paced on `clock`, the sandbox's quota gate on the same clock; a 429 is a failure."""
+    sandbox.sandbox.quota._clock = clock
     client = connect(
         ConnectionOptions(endpoint=sandbox.url, quota_units_per_second=0),
         scopes.READ,
-        policy=RetryPolicy(max_attempts=1),
-    )  # a 429 would surface as a failure
-    client.pacer = QuotaPacer(50, cost_of=lambda m: method_cost(m, "legacy"), burst_s=1)
+        policy=RetryPolicy(max_attempts=1, sleep=clock.sleep),
+    )
+    client.pacer = QuotaPacer(rate, cost_of=lambda m: method_cost(m, table), clock=clock, sleep=clock.sleep, **kw)
+    return client
+
+
+def test_a_batch_of_fifty_threads_get_passes_gmails_minute(sandbox):
+    """6,000 units/min enforced per minute (the sandbox's sliding window): 50 threads.get (2,000 units)
+    go in one HTTP batch without a 429, and three batches (6,000 units) fit in one minute only paced."""
+    ids = _deliver(sandbox, 50)
+    sandbox.control.set_quota(100, "current")  # 6,000 units in any 60 s
+    sandbox.control.reset_counters()
+    clock = FakeClock()
+    client = _paced_client(sandbox, clock, 100, "current")
+    threads = client.users().threads()
+    for _ in range(4):
+        answers = client.execute_batch([threads.get(userId="me", id=i, format="minimal") for i in ids])
+        assert all(isinstance(a, dict) for a in answers)
+    counters = sandbox.control.counters()
+    assert counters["errors"] == {} and counters["total_units"] == 8000
+    assert client.stats.batches == 4 and client.stats.rate_limited == 0
+    # 8,000 units, at most 6,000 in any 61 s: the fourth batch waits for the first to leave it
+    assert 60 <= clock.now - 1000 <= 80
+    assert client.pacer.waits >= 2
+
+
+def test_paced_calls_against_the_sandbox_minute_get_no_429(sandbox):
+    """60 units a minute with legacy costs: 250 units of gets take the quota-bound time, no 429."""
+    ids = _deliver(sandbox, 40)
+    sandbox.control.set_quota(1, "legacy")
+    sandbox.control.reset_counters()
+    clock = FakeClock()
+    client = _paced_client(sandbox, clock, 1, "legacy")
     users = client.users()
-    start = time.monotonic()
     results = client.execute_batch([users.messages().get(userId="me", id=i, format="minimal") for i in ids])
     for i in ids[:10]:
         client.execute(users.messages().get(userId="me", id=i, format="minimal"))
-    elapsed = time.monotonic() - start
-    counters = control.counters()
+    counters = sandbox.control.counters()
     assert all(isinstance(r, dict) for r in results)
-    assert counters["errors"] == {}
-    assert counters["total_units"] == 250
-    # 250 units at 50/s with 50 units of burst: 4 s is the quota-bound minimum (4.15 s at 97%)
-    assert 3.9 <= elapsed <= 6.0
+    assert counters["errors"] == {} and counters["total_units"] == 250
+    assert client.stats.batches == 10  # 20 units of burst: 4 gets a batch
+    # at most 60 units in any 60 s: 250 units need more than 190 s; at 97% about 238 s
+    assert 190 <= clock.now - 1000 <= 260
     assert client.stats.paced_waits > 0
-    control.set_quota(None)
+
+
+def test_an_unpaced_client_meets_the_minute_as_counted_429s(sandbox):
+    """Without the pacer the sandbox refuses what passes the minute; the refusals are counted."""
+    ids = _deliver(sandbox, 20)
+    sandbox.control.set_quota(1, "current")  # 60 units a minute: three messages.get
+    client = connect(
+        ConnectionOptions(endpoint=sandbox.url), scopes.READ, policy=RetryPolicy(max_attempts=2, sleep=lambda s: None)
+    )
+    answers = client.execute_batch([client.users().messages().get(userId="me", id=i) for i in ids[:5]])
+    assert [isinstance(a, dict) for a in answers] == [True, True, True, False, False]
+    assert client.stats.rate_limited == 4  # two parts refused, twice
+    assert all(a.exit_code == ExitCode.QUOTA for a in answers[3:])
 
 
 class SharedClock:
@@ -215,7 +257,7 @@ class SharedClock:
 
 def test_the_project_budget_is_shared_by_pacers_in_threads():
     clock = SharedClock()
-    project = ProjectBudget(units_per_minute=3000, daily_units=10**9, safety=1.0, clock=clock)
+    project = ProjectBudget(units_per_minute=3000, daily_units=10**9, clock=clock)
     pacers = [QuotaPacer(100, safety=1.0, project=project, clock=clock, sleep=clock.sleep) for _ in range(4)]
     spent: list[tuple[float, int]] = []
     lock = threading.Lock()
@@ -261,3 +303,43 @@ def test_the_daily_guard_starts_again_on_a_new_quota_day():
         project.claim(1)
     assert project.claim(100) == 0  # midnight Pacific passed: a new day's units
     assert project.units_today == 100 and project.units == 200
+
+
+def test_quota_settings_reach_the_connection(sandbox):
+    opts = ConnectionOptions.from_env(environ={"GMAILDESK_QUOTA_COSTS": " Legacy "})
+    assert opts.quota_costs == "legacy" and opts.quota_units_per_second is None
+    with pytest.raises(GmailDeskError) as caught:
+        ConnectionOptions.from_env(environ={"GMAILDESK_QUOTA_COSTS": "cheap"})
+    assert caught.value.exit_code == ExitCode.USAGE and "GMAILDESK_QUOTA_COSTS='cheap'" in caught.value.message
+    assert "current" in caught.value.hints[0] and "legacy" in caught.value.hints[0]
+    # the desk's sweep.quota fills only what the environment left unset
+    desk_quota = ConnectionOptions(endpoint=sandbox.url).with_quota(600, "legacy", 1000, 50_000)
+    assert desk_quota.quota_units_per_second == 10 and desk_quota.quota_costs == "legacy"
+    env_first = ConnectionOptions(endpoint=sandbox.url, quota_units_per_second=5, quota_costs="current")
+    assert env_first.with_quota(600, "legacy").quota_units_per_second == 5
+    assert env_first.with_quota(600, "legacy").quota_costs == "current"
+    client = connect(desk_quota, scopes.READ)
+    assert client.costs == "legacy" and client.pacer is not None and client.pacer.limit == 10
+    assert client.pacer.cost_of("gmail.users.threads.get") == 10
+    budget = client.pacer.project
+    assert budget is not None and budget.daily_units == 1000 and budget.units_per_minute == 50_000
+    unpaced = connect(ConnectionOptions(endpoint=sandbox.url).with_quota(None, "legacy"), scopes.READ)
+    assert unpaced.pacer is None and unpaced.costs == "legacy"  # a sandbox is paced only when asked
+
+
+def test_gmail_itself_is_paced_at_the_limit_of_its_cost_table(monkeypatch):
+    monkeypatch.delenv("GMAILDESK_QUOTA_RATE", raising=False)
+    shared = ProjectBudget()
+    tables: tuple[tuple[CostTable, int], ...] = (("current", 100), ("legacy", 250))
+    for table, per_second in tables:
+        paced = quota_pacer(ConnectionOptions(quota_costs=table, project=shared))
+        assert paced is not None and paced.limit == per_second and paced.project is shared
+    monkeypatch.setenv("GMAILDESK_QUOTA_RATE", "off")
+    assert quota_pacer(ConnectionOptions()) is None
+
+
+def test_client_and_sandbox_price_every_method_alike():
+    for table in ("current", "legacy"):
+        for method in costs.COSTS[table]:
+            assert costs.units(method, table) == method_cost(f"gmail.{method}", table), (table, method)
+    assert costs.units("gmail.users.threads.get") == 40 and costs.units("users.threads.get", "legacy") == 10

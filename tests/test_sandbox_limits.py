@@ -98,7 +98,7 @@ def test_new_batch_http_request_points_at_google_not_the_sandbox(gmail):
 
 # ---- quota -------------------------------------------------------------------------------------
 def test_quota_429_then_recovery(gmail, sandbox):
-    sandbox.control.set_quota(10)  # units per second, one second of burst
+    sandbox.control.set_quota(10, window_s=1)  # 10 units in any second
     gmail.messages().list(userId="me").execute()  # 5 units
     gmail.messages().list(userId="me").execute()  # 5 units: the bucket is empty now
     with pytest.raises(HttpError) as caught:
@@ -109,7 +109,7 @@ def test_quota_429_then_recovery(gmail, sandbox):
     body = json.loads(caught.value.content)["error"]
     assert (body["code"], body["status"]) == (429, "RESOURCE_EXHAUSTED")
     assert sandbox.control.counters()["errors"]["gmail.users.messages.list"] == {"429": 1}
-    time.sleep(0.6)
+    time.sleep(1.05)  # both calls leave the one-second window
     assert gmail.messages().list(userId="me").execute()["resultSizeEstimate"] == 0
     sandbox.control.set_quota(None)
     for _ in range(10):
@@ -117,7 +117,7 @@ def test_quota_429_then_recovery(gmail, sandbox):
 
 
 def test_quota_is_per_user(gmail, sandbox):
-    sandbox.control.set_quota(5)
+    sandbox.control.set_quota(5, window_s=1)
     gmail.messages().list(userId="me").execute()
     with pytest.raises(HttpError):
         gmail.messages().list(userId="me").execute()
@@ -125,7 +125,7 @@ def test_quota_is_per_user(gmail, sandbox):
 
 
 def test_quota_charges_every_part_of_a_batch(gmail, sandbox):
-    sandbox.control.set_quota(10)
+    sandbox.control.set_quota(10, window_s=1)
     results, errors = _batch(sandbox, "batch", [gmail.messages().list(userId="me") for _ in range(3)])
     assert sorted(results) == ["1", "2"]
     assert errors["3"].status_code == 429  # the client never retries inside a batch

@@ -12,9 +12,18 @@ from typing import TYPE_CHECKING, Any
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail.costs import DEFAULT_TABLE, CostTable
 from gmaildesk.gmail.errors import translate
-from gmaildesk.gmail.pacing import QuotaPacer, method_id
-from gmaildesk.gmail.retry import RetryPolicy, call_with_retry, failure_signal, is_retryable
+from gmaildesk.gmail.pacing import DailyQuotaExceeded, QuotaPacer, method_id
+from gmaildesk.gmail.retry import (
+    FORBIDDEN,
+    RATE_LIMIT_REASONS,
+    TOO_MANY_REQUESTS,
+    RetryPolicy,
+    call_with_retry,
+    failure_signal,
+    is_retryable,
+)
 
 if TYPE_CHECKING:
     from gmaildesk.paths import Account
@@ -39,6 +48,7 @@ class CallStats:
     batch_parts_resent: int = 0
     paced_waits: int = 0  # times the quota pacer held a call or batch back
     paced_s: float = 0.0  # seconds spent waiting for quota
+    rate_limited: int = 0  # answers refused for quota (429, or 403 rate-limit reasons), each part counted
     # Logical calls per discovery method ("users.threads.get"), each once whatever its retries.
     by_method: Counter[str] = field(default_factory=Counter)
 
@@ -71,6 +81,7 @@ class GmailClient:
         # Consulted before every call and every batch POST (retries included); None: no pacing.
         self.pacer = pacer
         self.endpoint: str | None = None  # the sandbox base URL, None for Gmail (set by connection.py)
+        self.costs: CostTable = DEFAULT_TABLE  # the quota cost table the project is on (set by connection.py)
 
     def account(self) -> Account:
         """The account this connection really reaches (users.getProfile, 1 unit) on its endpoint."""
@@ -93,10 +104,16 @@ class GmailClient:
             attempts += 1
             self._pace([request])
             self.stats.calls += 1
-            return request.execute(num_retries=0)  # the policy retries, not the library
+            try:
+                return request.execute(num_retries=0)  # the policy retries, not the library
+            except Exception as error:
+                self._note_refusal(error)
+                raise
 
         try:
             return call_with_retry(attempt, self.policy, on_retry=self._count_retry)
+        except DailyQuotaExceeded:
+            raise  # its own message says it all; nothing was sent
         except Exception as error:
             translated = translate(error, what, loopback=self.loopback, attempts=attempts)
             if translated is None:
@@ -155,7 +172,10 @@ class GmailClient:
         while True:
             try:
                 outcomes = self._post_batch(requests, pending)
+            except DailyQuotaExceeded:
+                raise  # no later call may be sent today: stop the run, not just this batch
             except Exception as error:
+                self._note_refusal(error)
                 signal = failure_signal(error)
                 if signal is not None and is_retryable(*signal) and attempt < self.policy.max_attempts:
                     self._back_off(attempt, error)
@@ -176,6 +196,7 @@ class GmailClient:
                 if failure is None:
                     results[index] = response
                     continue
+                self._note_refusal(failure)
                 signal = failure_signal(failure)
                 if signal is not None and is_retryable(*signal) and attempt < self.policy.max_attempts:
                     retry_later.append(index)
@@ -217,6 +238,14 @@ class GmailClient:
 
     def _count_retry(self, attempt: int, error: BaseException, delay: float) -> None:
         self.stats.retries += 1
+
+    def _note_refusal(self, error: BaseException) -> None:
+        """Count an answer refused for quota: the pacer's safety net at work."""
+        signal = failure_signal(error)
+        if signal is not None and (
+            signal[0] == TOO_MANY_REQUESTS or (signal[0] == FORBIDDEN and signal[1] in RATE_LIMIT_REASONS)
+        ):
+            self.stats.rate_limited += 1
 
 
 def _batch_context(what: str, size: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import urllib.parse
@@ -20,9 +21,21 @@ from googleapiclient.discovery_cache import get_static_doc
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import auth
 from gmaildesk.gmail.client import GmailClient, is_loopback_url
+from gmaildesk.gmail.costs import DEFAULT_TABLE, TABLES, CostTable, cost_function
 from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV  # noqa: F401 (re-exported)
 from gmaildesk.gmail.errors import SERVICE_ACCOUNT_SETUP, translate
-from gmaildesk.gmail.pacing import QUOTA_RATE_ENV, pacer_for, parse_rate
+from gmaildesk.gmail.pacing import (
+    GMAIL_UNITS_PER_MINUTE,
+    LEGACY_UNITS_PER_MINUTE,
+    PROJECT_DAILY_UNITS,
+    PROJECT_UNITS_PER_MINUTE,
+    QUOTA_COSTS_ENV,
+    QUOTA_RATE_ENV,
+    ProjectBudget,
+    QuotaPacer,
+    pacer_for,
+    parse_rate,
+)
 from gmaildesk.gmail.retry import RetryPolicy
 
 PRODUCTION_BATCH_URI = "https://gmail.googleapis.com/batch/gmail/v1"
@@ -38,8 +51,13 @@ class ConnectionOptions:
     use_login: also use the stored `auth login` token with an endpoint (rehearsing OAuth
     against a sandbox); without an endpoint and service account the login is always used.
     quota_units_per_second: client-side quota pacing (gmaildesk.gmail.pacing). None: from
-    $GMAILDESK_QUOTA_RATE, else Gmail's per-user limit (100 units/s) for Gmail and no pacing
-    for a sandbox; 0: no pacing.
+    $GMAILDESK_QUOTA_RATE, else Gmail's per-user limit for the cost table (6,000 units/min
+    current, 15,000 legacy) for Gmail and no pacing for a sandbox; 0: no pacing.
+    quota_costs: the Cloud project's cost table ("current" or "legacy"); None: "current".
+    It prices every call for the pacer and for the units a summary reports.
+    project: the Cloud project's budget, shared by every connection of a run (several
+    mailboxes); None: one for this connection alone, of quota_project_units_per_minute
+    (None: 1,200,000) and quota_daily_units (None: 80,000,000).
     """
 
     endpoint: str | None = None
@@ -48,6 +66,10 @@ class ConnectionOptions:
     use_login: bool = False
     timeout: float = DEFAULT_TIMEOUT_S
     quota_units_per_second: float | None = None
+    quota_costs: CostTable | None = None
+    quota_daily_units: int | None = None
+    quota_project_units_per_minute: int | None = None
+    project: ProjectBudget | None = None
 
     def __post_init__(self) -> None:
         if self.quota_units_per_second is not None and not self.quota_units_per_second >= 0:
@@ -87,6 +109,36 @@ class ConnectionOptions:
             service_account=Path(key) if key else None,
             user=user or env.get(USER_ENV) or None,
             quota_units_per_second=parse_rate(env.get(QUOTA_RATE_ENV)),
+            quota_costs=parse_costs(env.get(QUOTA_COSTS_ENV)),
+        )
+
+    def with_quota(
+        self,
+        units_per_minute: int | None,
+        costs: CostTable | None,
+        daily_units: int | None = None,
+        project_units_per_minute: int | None = None,
+    ) -> ConnectionOptions:
+        """These options with a desk's sweep.quota filled in where the environment set nothing."""
+        rate = self.quota_units_per_second
+        return dataclasses.replace(
+            self,
+            quota_units_per_second=rate if rate is not None or units_per_minute is None else units_per_minute / 60,
+            quota_costs=self.quota_costs or costs,
+            quota_daily_units=self.quota_daily_units or daily_units,
+            quota_project_units_per_minute=self.quota_project_units_per_minute or project_units_per_minute,
+        )
+
+    def costs(self) -> CostTable:
+        return self.quota_costs or DEFAULT_TABLE
+
+    def budget(self) -> ProjectBudget:
+        """The project budget this connection draws from (shared, or its own)."""
+        if self.project is not None:
+            return self.project
+        return ProjectBudget(
+            self.quota_project_units_per_minute or PROJECT_UNITS_PER_MINUTE,
+            self.quota_daily_units or PROJECT_DAILY_UNITS,
         )
 
     @property
@@ -108,8 +160,39 @@ def connect(options: ConnectionOptions, scopes: Sequence[str], *, policy: RetryP
     if credentials is not None:
         http = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
     client = client_for_http(http, options.endpoint, policy)
-    client.pacer = pacer_for(options.quota_units_per_second, options.endpoint)
+    client.pacer = quota_pacer(options)
+    client.costs = options.costs()
     return client
+
+
+def quota_pacer(options: ConnectionOptions) -> QuotaPacer | None:
+    """The pacer for `options`: their rate, else $GMAILDESK_QUOTA_RATE, else the per-user limit of
+    their cost table for Gmail and none for a sandbox; priced by that table, drawing on their project."""
+    costs = options.costs()
+    rate = options.quota_units_per_second
+    if rate is None:
+        rate = parse_rate(os.environ.get(QUOTA_RATE_ENV))
+    if rate is None and options.endpoint is None:
+        rate = (LEGACY_UNITS_PER_MINUTE if costs == "legacy" else GMAIL_UNITS_PER_MINUTE) / 60
+    return pacer_for(rate, options.endpoint, cost_of=cost_function(costs), project=options.budget())
+
+
+def parse_costs(value: str | None, what: str = QUOTA_COSTS_ENV) -> CostTable | None:
+    """A cost table's name ("current" or "legacy", any case); None or blank -> None."""
+    text = (value or "").strip().lower()
+    if not text:
+        return None
+    for table in TABLES:
+        if text == table:
+            return table
+    raise GmailDeskError(
+        f"{what}={value!r} is not a quota cost table",
+        [
+            "Use current (Cloud projects created since 2026-05-01: threads.get 40, messages.get 20) "
+            "or legacy (projects on the earlier quota: threads.get 10, messages.get 5)."
+        ],
+        ExitCode.USAGE,
+    )
 
 
 def client_for_credentials(

@@ -9,7 +9,7 @@ a second or more, so a sweep that only relied on retries would run in bursts and
 
 `QuotaPacer` (one per mailbox) models the per-user limit on our side, before each call (and
 each batch, charged the sum of its parts):
-  * a 60-second window: at most the minute's budget in ANY 60 s. Google Cloud enforces rate
+  * a minute's window: at most the minute's budget in ANY 60 s. Google Cloud enforces rate
     quotas "at a per-minute (60 second) interval" (cloud.google.com/compute/api-quota, Cloud's
     description of rate quotas); keeping every sliding minute under the limit is safe whatever
     the server's window alignment;
@@ -69,10 +69,13 @@ DEFAULT_BURST_S = 20.0
 QUOTA_DAY_ZONE = ZoneInfo("America/Los_Angeles")
 QUOTA_RATE_ENV = "GMAILDESK_QUOTA_RATE"
 QUOTA_COSTS_ENV = "GMAILDESK_QUOTA_COSTS"
-# The pacer spends at most this share of a limit. Gmail (and the sandbox) charge a call when
-# it arrives, we when we send it; with a limit exactly as large as theirs, a call that happens
-# to arrive a few ms sooner than the previous one finds theirs a fraction short and draws a 429.
+# Gmail (and the sandbox) charge a call when it arrives, we when we send it: with limits exactly
+# as tight as theirs, a call that arrives a few ms later or sooner than we reckoned finds theirs
+# a fraction short and draws a 429. So the bucket refills at 97% of the rate, and our minute is
+# a second longer than theirs (its limit whole: batches are charged in coarse steps, and 97% of
+# 6,000 would fit two batches of 2,000 a minute, not three).
 SAFETY = 0.97
+WINDOW_GUARD_S = 1.0
 _EPSILON = 1e-9
 _OFF = ("0", "off", "none", "no", "false")
 
@@ -89,7 +92,7 @@ class DailyQuotaExceeded(GmailDeskError):
 class _Window:
     """Units spent in the last `span` seconds, and how long until `units` more fit under `limit`."""
 
-    def __init__(self, limit: float, span: float = WINDOW_S) -> None:
+    def __init__(self, limit: float, span: float = WINDOW_S + WINDOW_GUARD_S) -> None:
         self.limit = limit
         self.span = span
         self._spent: deque[tuple[float, float]] = deque()
@@ -155,13 +158,12 @@ class ProjectBudget:
         units_per_minute: float = PROJECT_UNITS_PER_MINUTE,
         daily_units: float = PROJECT_DAILY_UNITS,
         *,
-        safety: float = SAFETY,
         clock: Callable[[], float] = time.monotonic,
         today: Callable[[], dt.date] | None = None,
     ) -> None:
         self.units_per_minute = _positive(units_per_minute, "project units per minute")
         self.daily_units = _positive(daily_units, "daily units")
-        self._window = _Window(self.units_per_minute * safety)
+        self._window = _Window(self.units_per_minute)
         self._clock = clock
         self._today = today or (lambda: dt.datetime.now(QUOTA_DAY_ZONE).date())
         self._day = self._today()
@@ -206,10 +208,11 @@ class ProjectBudget:
 class QuotaPacer:
     """One mailbox's per-user limit: `wait_for(units)` sleeps until they are available, then spends them.
 
-    `units_per_second` is the limit (the per-minute limit / 60); the pacer keeps every 60-s
-    window under `safety` times the minute's budget and smooths it with a bucket of `burst_s`
-    seconds. `cost_of(method_id)` gives the units of one call; `project`, when given, is drawn
-    from too. Inject `clock` and `sleep` in tests (the project budget's clock must be the same).
+    `units_per_second` is the limit (the per-minute limit / 60); the pacer keeps every 61-s
+    window within the minute's budget and smooths it with a bucket of `burst_s` seconds
+    refilling at `safety` times the rate. `cost_of(method_id)` gives the units of one call;
+    `project`, when given, is drawn from too. Inject `clock` and `sleep` in tests (the
+    project budget's clock must be the same).
     """
 
     def __init__(
@@ -229,9 +232,9 @@ class QuotaPacer:
             raise ValueError(f"safety must be in (0, 1], not {safety!r}")
         self.limit = float(units_per_second)
         self.rate = self.limit * safety
-        self.minute = self.rate * WINDOW_S  # the most the pacer spends in any 60 s
+        self.minute = self.limit * WINDOW_S  # the most the pacer spends in any 61 s
         # The most one charge (one batch) may carry: parts beyond it would meet an exhausted limit.
-        self.capacity = min(self.rate * _positive(burst_s, "burst_s"), self.minute)
+        self.capacity = min(self.limit * _positive(burst_s, "burst_s"), self.minute)
         self.cost_of = cost_of or cost_function(DEFAULT_TABLE)
         self.project = project
         self._window = _Window(self.minute)

@@ -110,8 +110,11 @@ class SandboxControl:
     def clear_faults(self) -> dict[str, Any]:
         return self._call("PUT", "faults", {})
 
-    def set_quota(self, units_per_second: float | None, costs: str | None = None) -> dict[str, Any]:
-        return self._call("PUT", "quota", {"units_per_second": units_per_second, "costs": costs})
+    def set_quota(
+        self, units_per_second: float | None, costs: str | None = None, window_s: float | None = None
+    ) -> dict[str, Any]:
+        """Enforce units_per_second x window_s units in any window_s seconds (None: keep the window, 60 s first)."""
+        return self._call("PUT", "quota", {"units_per_second": units_per_second, "costs": costs, "window_s": window_s})
 
     def counters(self) -> dict[str, Any]:
         return self._call("GET", "counters")

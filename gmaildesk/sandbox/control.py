@@ -13,6 +13,7 @@ from gmaildesk.sandbox.errors import ApiError, bad_request, not_found
 from gmaildesk.sandbox.limits import real_number
 
 MAX_QUOTA_RATE = 1e9  # units per second; Gmail's real budgets are 100-250
+MAX_QUOTA_WINDOW_S = 3600  # Gmail's windows are a minute (a second in the oldest generation)
 Params = dict[str, str]  # the named parts of the endpoint's path
 Query = dict[str, list[str]]
 Headers = dict[str, str]
@@ -188,12 +189,14 @@ def get_quota(sb: Sandbox, params: Params, query: Query, headers: Headers, body:
 
 def set_quota(sb: Sandbox, params: Params, query: Query, headers: Headers, body: bytes) -> dict[str, Any]:
     data = _json(body)
-    rate, costs = data.get("units_per_second"), data.get("costs")
+    rate, costs, window = data.get("units_per_second"), data.get("costs"), data.get("window_s")
     if rate is not None and real_number("units_per_second", rate, 0, MAX_QUOTA_RATE) <= 0:
         raise bad_request("units_per_second must be a positive number or null")
     if costs is not None and not isinstance(costs, str):
         raise bad_request(f"costs must be the name of a cost table, not {costs!r}")
-    sb.quota.configure(rate, costs)
+    if window is not None and real_number("window_s", window, 0, MAX_QUOTA_WINDOW_S) <= 0:
+        raise bad_request("window_s must be a positive number of seconds or null")
+    sb.quota.configure(rate, costs, window)
     return sb.quota.describe()
 
 

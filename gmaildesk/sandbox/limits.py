@@ -6,7 +6,7 @@ import math
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -86,29 +86,43 @@ def method_cost(method_id: str, table: str = "current") -> int:
 
 
 class QuotaGate:
-    """Per-user token bucket: refills `units_per_second`, holds one second of burst.
+    """Per-user limit: at most `units_per_second` x `window_s` units in ANY `window_s` seconds.
 
-    Gmail's per-user limit is a moving average that "allows short bursts"; a one-second
-    bucket is the simplest model with that property.
+    Gmail's limit is "per minute per user" (quota page, developers.google.com/workspace/gmail/
+    api/reference/quota) and Google Cloud enforces rate quotas over 60-second intervals
+    (cloud.google.com/compute/api-quota). A sliding window is the strictest reading: it refuses
+    whatever any alignment of the server's minute could refuse. window_s=1 models the oldest
+    generation's per-second "moving average (allows short bursts)".
     """
 
     def __init__(
-        self, units_per_second: float | None = None, table: str = "current", clock: Callable[[], float] = time.monotonic
+        self,
+        units_per_second: float | None = None,
+        table: str = "current",
+        clock: Callable[[], float] = time.monotonic,
+        window_s: float = 60.0,
     ) -> None:
         self.units_per_second = units_per_second
         self.table = table
+        self.window_s = window_s
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._spent: dict[str, deque[tuple[float, int]]] = {}
+        self._totals: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def configure(self, units_per_second: float | None, table: str | None = None) -> None:
+    def configure(
+        self, units_per_second: float | None, table: str | None = None, window_s: float | None = None
+    ) -> None:
         if table and table not in COST_TABLES:  # checked first: a refused call changes nothing
             raise ApiError(400, f"unknown cost table {table!r}; use one of {sorted(COST_TABLES)}")
         with self._lock:
             self.units_per_second = units_per_second
             if table:
                 self.table = table
-            self._buckets.clear()
+            if window_s:
+                self.window_s = window_s
+            self._spent.clear()
+            self._totals.clear()
 
     def cost(self, method_id: str) -> int:
         return method_cost(method_id, self.table)
@@ -119,10 +133,12 @@ class QuotaGate:
             return
         with self._lock:
             now = self._clock()
-            tokens, last = self._buckets.get(user, (rate, now))
-            tokens = min(rate, tokens + (now - last) * rate)
-            if tokens < units:
-                self._buckets[user] = (tokens, now)
+            spent = self._spent.setdefault(user, deque())
+            total = self._totals.get(user, 0)
+            while spent and spent[0][0] <= now - self.window_s:
+                total -= spent.popleft()[1]
+            if total + units > rate * self.window_s + 1e-9:
+                self._totals[user] = total
                 raise ApiError(
                     429,
                     "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' "
@@ -130,10 +146,11 @@ class QuotaGate:
                     "rateLimitExceeded",
                     domain="usageLimits",
                 )
-            self._buckets[user] = (tokens - units, now)
+            spent.append((now, units))
+            self._totals[user] = total + units
 
     def describe(self) -> dict[str, Any]:
-        return {"units_per_second": self.units_per_second, "costs": self.table}
+        return {"units_per_second": self.units_per_second, "costs": self.table, "window_s": self.window_s}
 
 
 @dataclass
