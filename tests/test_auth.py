@@ -137,7 +137,10 @@ def test_loopback_login_stores_a_private_token_and_reports_the_account(sandbox, 
     assert set(result.scopes) == set(scopes.LOGIN)
     assert result.refreshable and result.expiry is not None
     assert _mode(token_file) == 0o600 and _mode(config_dir) == 0o700
-    assert [p.name for p in config_dir.iterdir()] == ["token.json"]  # no temporary file left behind
+    # no temporary file left behind; tokens/ keeps each account's login (sweeping several mailboxes)
+    assert sorted(p.name for p in config_dir.iterdir()) == ["token.json", "tokens"]
+    assert [p.name for p in (config_dir / "tokens").iterdir()] == ["support@example.com.json"]
+    assert _mode(config_dir / "tokens") == 0o700 and _mode(config_dir / "tokens" / "support@example.com.json") == 0o600
     stored = json.loads(token_file.read_text())
     assert stored["token"].startswith("ya29.") and stored["refresh_token"].startswith("1//")
     assert stored["token_uri"] == f"{sandbox.url}sandbox/oauth/token"

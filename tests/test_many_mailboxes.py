@@ -10,12 +10,14 @@ import pytest
 
 from cli_run import invoke
 from gmaildesk.config import load_desk
-from gmaildesk.errors import ExitCode
+from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail import auth, scopes
+from gmaildesk.gmail.connection import client_for_credentials
 from gmaildesk.paths import Account
 from gmaildesk.sandbox.mime import build_message
 from gmaildesk.sweep.many import worst
 from gmaildesk.sweep.store import Store, store_path
-from test_auth import _service_account_key
+from test_auth import BROWSER, _service_account_key, browser, client_secret, config_dir  # noqa: F401 (fixtures)
 from test_json_schemas import validate
 
 H = 3600
@@ -184,3 +186,44 @@ def test_worst_exit_code_order():
 def test_each_desk_loads(desks):
     paths, _ = desks
     assert [load_desk(p).mailbox for p in paths] == list(MAILBOXES)
+
+
+# ---- per-account OAuth logins --------------------------------------------------------------------
+
+
+def _login_as(sandbox, secret: Path, mailbox: str) -> None:
+    auth.login(secret, scopes.LOGIN, browser=BROWSER, endpoint=sandbox.url, timeout_seconds=10, login_hint=mailbox)
+
+
+def test_every_login_is_kept_for_its_account(sandbox, client_secret, config_dir, browser):  # noqa: F811
+    _login_as(sandbox, client_secret, "support@example.com")
+    _login_as(sandbox, client_secret, "colleague@example.com")
+    assert json.loads(auth.token_path().read_text())["account"] == "colleague@example.com"  # the last login
+    for mailbox in ("support@example.com", "colleague@example.com"):
+        assert auth.login_file(mailbox) == config_dir / "tokens" / f"{mailbox}.json"
+        credentials = auth.load_credentials(scopes.READ, endpoint=sandbox.url, account=mailbox)
+        client = client_for_credentials(credentials, sandbox.url)
+        assert client.execute(client.users().getProfile(userId="me"))["emailAddress"] == mailbox
+    with pytest.raises(GmailDeskError) as caught:
+        auth.load_credentials(scopes.READ, endpoint=sandbox.url, account="billing@acme.example")
+    assert caught.value.message.startswith("no login for billing@acme.example (no token at ")
+    assert "--account billing@acme.example" in caught.value.hints[0]
+
+
+def test_a_last_login_from_before_per_account_files_still_serves_its_account(
+    sandbox,
+    client_secret,  # noqa: F811
+    config_dir,  # noqa: F811
+    browser,  # noqa: F811
+):
+    _login_as(sandbox, client_secret, "support@example.com")
+    (config_dir / "tokens" / "support@example.com.json").unlink()
+    assert auth.login_file("support@example.com") == auth.token_path()
+    assert auth.has_login("support@example.com") and not auth.has_login("colleague@example.com")
+
+
+def test_logout_forgets_the_accounts_copy_too(sandbox, client_secret, config_dir, browser):  # noqa: F811
+    _login_as(sandbox, client_secret, "colleague@example.com")
+    _login_as(sandbox, client_secret, "support@example.com")
+    assert auth.logout(revoke=False).removed
+    assert not auth.has_login("support@example.com") and auth.has_login("colleague@example.com")

@@ -58,6 +58,16 @@ def login(
         ),
     ] = 0,
     endpoint: Endpoint = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            metavar="EMAIL",
+            show_default=False,
+            help="The mailbox to sign in as (Google pre-selects it); each account's login is kept, for "
+            "`sweep -c A -c B` over several mailboxes.",
+        ),
+    ] = None,
 ) -> None:
     """Authorize gmaildesk in a browser and store the token privately (mode 0600).
 
@@ -86,10 +96,13 @@ def login(
             read_reply=_read_pasted,
             port=port,
             endpoint=issuer,
+            login_hint=account,
         )
     else:
-        result = auth.login(client_secret, wanted, port=port, endpoint=issuer)
+        result = auth.login(client_secret, wanted, port=port, endpoint=issuer, login_hint=account)
     typer.echo(f"Logged in as {result.account or '(account unknown: no read scope)'}.")
+    if account and (result.account or "").lower() != account.lower():
+        typer.echo(f"Warning: you signed in as {result.account or 'an unknown account'}, not {account}.", err=True)
     _echo_human(result)
 
 

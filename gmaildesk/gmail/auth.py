@@ -32,9 +32,11 @@ from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import scopes as gmail_scopes
 from gmaildesk.gmail.client import is_loopback_url
 from gmaildesk.gmail.errors import TRY_THE_SANDBOX
+from gmaildesk.paths import safe_component
 
 CONFIG_DIR_ENV = "GMAILDESK_CONFIG_DIR"
 TOKEN_FILE = "token.json"
+ACCOUNT_TOKENS = "tokens"  # one login per account beside TOKEN_FILE: tokens/<address>.json
 DEFAULT_TIMEOUT_S = 60.0
 LOGIN_TIMEOUT_S = 300.0
 GOOGLE_TOKEN_HOSTS = frozenset({"oauth2.googleapis.com", "accounts.google.com", "www.googleapis.com"})
@@ -87,10 +89,14 @@ class AuthStatus:
 GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 
 
-def token_path() -> Path:
-    """Where the login is kept: $GMAILDESK_CONFIG_DIR/token.json, else the platform config dir."""
-    configured = os.environ.get(CONFIG_DIR_ENV)
-    return Path(configured or user_config_dir("gmaildesk")) / TOKEN_FILE
+def token_path(account: str | None = None) -> Path:
+    """Where the login is kept: $GMAILDESK_CONFIG_DIR/token.json, else the platform config dir; with
+    *account*, that account's own login (tokens/<address>.json), which every login also writes, so that
+    several mailboxes swept together each find theirs."""
+    folder = Path(os.environ.get(CONFIG_DIR_ENV) or user_config_dir("gmaildesk"))
+    if account is None:
+        return folder / TOKEN_FILE
+    return folder / ACCOUNT_TOKENS / f"{safe_component(account)}.json"
 
 
 def login(
@@ -232,7 +238,10 @@ def _store(credentials: Any, wanted: list[str], endpoint: str | None) -> AuthSta
     account = _lookup_account(credentials, endpoint) if set(granted) & _PROFILE_SCOPES else None
     info = json.loads(credentials.to_json())
     info.update(account=account, scopes=list(granted))
-    _write_private(token_path(), json.dumps(info, indent=2))
+    text = json.dumps(info, indent=2)
+    _write_private(token_path(), text)  # first: it creates the config folder 0700
+    if account:
+        _write_private(token_path(account), text)
     return status()
 
 
@@ -284,6 +293,8 @@ def logout(*, revoke: bool = True, timeout: float = 10.0) -> Logout:
     if revoke and token and info.get("token_uri"):
         revoked, problem = _revoke(revoke_uri_for(str(info["token_uri"])), str(token), timeout)
     path.unlink(missing_ok=True)
+    if info.get("account"):  # its copy kept for that account is the same grant
+        token_path(str(info["account"])).unlink(missing_ok=True)
     return Logout(removed=True, revoked=revoked, problem=problem)
 
 
@@ -305,14 +316,19 @@ def _revoke(uri: str, token: str, timeout: float) -> tuple[bool, str | None]:
 
 
 def load_credentials(
-    scopes: Sequence[str], *, endpoint: str | None = None, http: httplib2.Http | None = None
+    scopes: Sequence[str],
+    *,
+    endpoint: str | None = None,
+    http: httplib2.Http | None = None,
+    account: str | None = None,
 ) -> Credentials:
-    """Credentials from the stored login, refreshed (and saved again) when expired.
+    """Credentials from the stored login (with *account*: that account's own), refreshed (and saved
+    again) when expired.
 
     Raises GmailDeskError (AUTH) when there is no login, it lacks a needed scope, it was
     issued by another server than `endpoint` (None: Google), or it cannot be refreshed.
     """
-    path = token_path()
+    path = login_file(account)
     if endpoint is None and not path.exists():
         # Nothing says Gmail or the sandbox: a first run, most likely; name both ways forward.
         raise GmailDeskError(f"not logged in (no token at {path})", [LOGIN_HINT, TRY_THE_SANDBOX], ExitCode.AUTH)
@@ -355,6 +371,35 @@ def load_credentials(
     info.update(token=credentials.token, expiry=credentials.expiry.isoformat() + "Z" if credentials.expiry else None)
     _write_private(path, json.dumps(info, indent=2))
     return credentials
+
+
+def login_file(account: str | None = None) -> Path:
+    """The token file to use for *account*: its own login, else the last login when it is that account
+    (a token.json written before logins were kept per account); None: the last login."""
+    if account is None:
+        return token_path()
+    own, last = token_path(account), token_path()
+    if own.exists():
+        return own
+    try:
+        whose = str(_read_token(last).get("account") or "")
+    except GmailDeskError:
+        whose = ""
+    if whose.lower() == account.lower():
+        return last
+    raise GmailDeskError(
+        f"no login for {account} (no token at {own})",
+        [f"Run `gmaildesk auth login --client-secret CLIENT_SECRET.json --account {account}` and sign in as it."],
+        ExitCode.AUTH,
+    )
+
+
+def has_login(account: str) -> bool:
+    try:
+        login_file(account)
+    except GmailDeskError:
+        return False
+    return True
 
 
 def check_issuer(token_uri: str | None, endpoint: str | None, *, what: str) -> None:
