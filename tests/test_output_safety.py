@@ -26,6 +26,8 @@ NOW = 1_800_000_000_000
 INT64_MAX = 2**63 - 1
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile" / "output"
 WIDE = {"COLUMNS": "600"}  # one table row per line, so assertions see whole cells
+# CliRunner's stdout is not a terminal, so tables come out as tsv unless the rich table is asked for.
+TABLE = ["--format", "table"]
 DESK = """\
 version: 1
 mailbox: support@example.com
@@ -112,26 +114,28 @@ def _terminal_clean(text: str) -> None:
         assert bad not in text, f"{bad!r} reached the terminal:\n{text}"
 
 
-def test_rich_markup_in_a_subject_is_shown_literally(hostile):
+@pytest.mark.parametrize("fmt", ["table", "tsv"])
+def test_rich_markup_in_a_subject_is_shown_literally(hostile, fmt):
     for command in (["threads"], ["show", "h1"], ["next"]):
-        out = invoke([*command, *hostile], env=WIDE).stdout
+        out = invoke([*command, *hostile, "--format", fmt], env=WIDE).stdout
         assert LINK in out, out  # the brackets are there: nothing was read as markup (no live link)
         _terminal_clean(out)
 
 
 def test_an_unclosed_markup_tag_does_not_hide_the_queue(hostile):
-    listing = invoke(["threads", *hostile], env=WIDE).stdout
+    listing = invoke(["threads", *hostile, *TABLE], env=WIDE).stdout
     assert UNCLOSED in listing and LINK in listing and "3 conversations" in listing
-    shown = invoke(["show", "h2", *hostile], env=WIDE).stdout
+    shown = invoke(["show", "h2", *hostile, *TABLE], env=WIDE).stdout
     assert UNCLOSED in shown  # in the thread row and in the journal's reason
     assert f"customer wrote: {UNCLOSED}" in shown
 
 
-def test_escape_sequences_and_bidi_overrides_are_shown_escaped(hostile):
+@pytest.mark.parametrize("fmt", ["table", "tsv"])
+def test_escape_sequences_and_bidi_overrides_are_shown_escaped(hostile, fmt):
     for command in (["threads"], ["show", "h3"], ["show", "h2"], ["status"], ["report"]):
-        out = invoke([*command, *hostile], env=WIDE).stdout
+        out = invoke([*command, *hostile, "--format", fmt], env=WIDE).stdout
         _terminal_clean(out)
-    listing = invoke(["threads", *hostile], env=WIDE).stdout
+    listing = invoke(["threads", *hostile, "--format", fmt], env=WIDE).stdout
     assert "\\x1b[2J\\x1b[5mBlinking \\x1b]8;;http://evil.example/\\x1b\\click here" in listing
     assert "\\u202etxt.exe" in listing and "\\u202emoc.live@nna\\x1b[0m" in listing
     # --json is the exact data (json.dumps escapes every control and non-ASCII character).
@@ -258,12 +262,13 @@ def test_flags_are_marked_listed_and_in_json(tmp_path, desk):
         {"p1": '["possibly_automatic"]'},
     )
     args = ["-c", str(desk), "--store", str(store)]
-    lines = invoke(["threads", *args], env=WIDE).stdout.splitlines()
-    assert "possibly automatic" in next(line for line in lines if "Auto: claim" in line)
-    assert "unverified sender" in next(line for line in lines if "Refund approved" in line)
-    assert "possibly" not in next(line for line in lines if "plain" in line)
+    for fmt in ("table", "tsv"):
+        lines = invoke(["threads", *args, "--format", fmt], env=WIDE).stdout.splitlines()
+        assert "possibly automatic" in next(line for line in lines if "Auto: claim" in line)
+        assert "unverified sender" in next(line for line in lines if "Refund approved" in line)
+        assert "possibly" not in next(line for line in lines if "plain" in line)
     shown = invoke(["show", "p1", *args], env=WIDE).stdout
-    assert "Flags: possibly automatic" in shown and "customer (possibly automatic)" in shown
+    assert "\nflags:" in shown and "possibly automatic\n" in shown and "customer (possibly automatic)" in shown
     doc = json.loads(invoke(["threads", *args, "--json"]).stdout)
     assert {t["thread"]: t["flags"] for t in doc["threads"]} == {
         "p1": ["possibly_automatic"],
@@ -372,7 +377,7 @@ def test_hostile_mail_delivered_swept_and_listed(sandbox, tmp_path, monkeypatch)
     assert len(files) == 4
     invoke(["sandbox", "deliver", "--endpoint", sandbox.url, *map(str, files)])
     invoke(["sweep", *common, "--quiet"])
-    listing = invoke(["threads", *common], env=WIDE).stdout
+    listing = invoke(["threads", *common, *TABLE], env=WIDE).stdout
     _terminal_clean(listing)
     assert LINK in listing and UNCLOSED in listing and "4 conversations" in listing
     assert "\\x1b[2J\\x1b[5mBlinking" in listing and "\\u202etxt.exe" in listing

@@ -25,6 +25,7 @@ import typer
 
 from gmaildesk.cli import options, safe
 from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
+from gmaildesk.cli.table import FormatOption, Output, OutputOption, style
 from gmaildesk.errors import ExitCode, GmailDeskError
 
 if TYPE_CHECKING:
@@ -250,6 +251,8 @@ def status(
     ] = "15m",
     as_json: AsJson = False,
     as_csv: AsCsv = False,
+    fmt: FormatOption = None,
+    output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
     state: StoreFile = None,
     endpoint: Endpoint = None,
@@ -276,7 +279,7 @@ def status(
         result = queries.status(db, slas, now_ms, mailbox=mailbox)
     problems = result.problems(max_age_ms)
     if not _emit(as_json, as_csv, lambda: shapes.status_json(result, problems), lambda: shapes.status_csv(result)):
-        audit_view.show_status(result)
+        audit_view.show_status(result, style(fmt, output))
     if check and problems:
         for problem in problems:
             typer.echo(f"Check failed: {problem}", err=True)
@@ -309,6 +312,8 @@ def threads(
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0: all).")] = 0,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
+    fmt: FormatOption = None,
+    output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
     state: ThreadsStoreFile = None,
     endpoint: Endpoint = None,
@@ -345,10 +350,11 @@ def threads(
             mailbox=mailbox,
         )
     if not _emit(as_json, as_csv, lambda: shapes.threads_json(rows, now_ms), lambda: shapes.threads_csv(rows, now_ms)):
-        shown = rows if limit else rows[:_TABLE_ROWS]
-        audit_view.show_threads(shown, now_ms, f"{len(rows)} conversations")
+        how = style(fmt, output)
+        shown = rows if limit or how.fmt == "tsv" else rows[:_TABLE_ROWS]
+        audit_view.show_threads(shown, now_ms, f"{len(rows)} conversations", how)
         if len(shown) < len(rows):
-            typer.echo(f"... {len(rows) - len(shown)} more: use --limit 0 with --csv or --json for all.")
+            typer.echo(f"... {len(rows) - len(shown)} more: use --limit 0, or --format tsv, --csv or --json for all.")
 
 
 def show(
@@ -356,6 +362,8 @@ def show(
     config: ConfigFile = Path("desk.yaml"),
     as_json: AsJson = False,
     as_csv: AsCsv = False,
+    fmt: FormatOption = None,
+    output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
     state: StoreFile = None,
     endpoint: Endpoint = None,
@@ -397,7 +405,7 @@ def show(
                 ["it may be outside sweep.scope, or not swept yet (try --refresh)"],
             ) from None
     if not _emit(as_json, as_csv, lambda: shapes.show_json(detail, now_ms), lambda: shapes.show_csv(detail)):
-        audit_view.show_thread(detail, now_ms, thread_id)
+        audit_view.show_thread(detail, now_ms, style(fmt, output))
 
 
 def next_(
@@ -405,6 +413,8 @@ def next_(
     dept: Dept = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
+    fmt: FormatOption = None,
+    output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
     state: StoreFile = None,
     endpoint: Endpoint = None,
@@ -436,8 +446,10 @@ def next_(
         if found is None:
             typer.echo("Nothing to handle.")
         else:
-            audit_view.show_threads([found], now_ms, "Handle next")
-            typer.echo(safe.text(found.link))
+            how = style(fmt, output)
+            audit_view.show_threads([found], now_ms, "Handle next", how)
+            if how.fmt == "table":
+                typer.echo(safe.text(found.link))
 
 
 def report(
@@ -460,6 +472,8 @@ def report(
     ] = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
+    fmt: FormatOption = None,
+    output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
     state: StoreFile = None,
     endpoint: Endpoint = None,
@@ -492,6 +506,6 @@ def report(
 
         _write_page(html, render_html(result, mailbox))
     if not _emit(as_json, as_csv, lambda: shapes.report_json(result), lambda: shapes.report_csv(result)):
-        audit_view.show_report(result, f"Report since {since} by {by.value}")
+        audit_view.show_report(result, f"Report since {since} by {by.value}", style(fmt, output))
         if html is not None:
             typer.echo(f"Wrote {safe.text(html)}")

@@ -1,160 +1,217 @@
-"""The audit's tables on a terminal: what `status`, `threads`, `show`, `next` and `report` print without
---json or --csv.
+"""What `status`, `threads`, `show`, `next` and `report` print without --json or --csv.
 
-Every value from mail or Gmail goes into a table as safe.cell (shown literally, never read as Rich markup)
-and into plain lines as safe.text.
+Each table is a list of cli.table.Column (adding a column is one line in its list) rendered by cli/table.py:
+sized to the terminal, or tab-separated when piped. `show` is key: value lines, then the messages and the
+state history. Every value from mail or Gmail is shown literally (safe.text / safe.cell), never obeyed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from gmaildesk.audit.db import iso
 from gmaildesk.audit.queries import AGING_BUCKETS, FLAG_NOTES, STATES
 from gmaildesk.cli import safe
+from gmaildesk.cli.table import Column, Style, emit, is_tsv, note
 from gmaildesk.sweep.state import format_duration
 
 if TYPE_CHECKING:
-    from gmaildesk.audit.queries import Report, Status, ThreadDetail, ThreadInfo
-
-__all__ = ["show_status", "show_threads", "show_thread", "show_report", "flag_notes"]
-
-
-def show_status(result: Status) -> None:
-    """Departments by state, with overdue counts and the oldest new and waiting conversations."""
-    ago = "" if result.sweep_age_ms is None else f" ({age(result.sweep_age_ms)} ago)"
-    table = Table(
-        title=f"{result.total} conversations, {result.overdue} overdue; last sweep "
-        f"{iso(result.last_sweep_at) or 'never'}{ago}"
+    from gmaildesk.audit.queries import (
+        DepartmentStatus,
+        HistoryEntry,
+        MessageEntry,
+        Report,
+        ReportGroup,
+        Status,
+        ThreadDetail,
+        ThreadInfo,
     )
-    for col in ("department", *STATES, "overdue", "oldest new", "oldest waiting"):
-        table.add_column(col)
-    for d in result.departments:
-        table.add_row(
-            *map(
-                safe.cell,
-                (
-                    d.department or "(none)",
-                    *(str(d.counts.get(s, 0)) for s in STATES),
-                    str(d.overdue),
-                    f"{age(d.oldest_new.age_ms)} {d.oldest_new.thread_id}" if d.oldest_new else "-",
-                    f"{age(d.oldest_waiting.age_ms)} {d.oldest_waiting.thread_id}" if d.oldest_waiting else "-",
-                ),
-            )
-        )
-    _print(table)
+
+__all__ = [
+    "show_status",
+    "show_threads",
+    "show_thread",
+    "show_report",
+    "thread_columns",
+    "flag_notes",
+    "age",
+    "at",
+]
 
 
-def show_threads(rows: Iterable[ThreadInfo], now_ms: int, title: str) -> None:
-    _print(threads_table(rows, now_ms, title))
+# ---------------------------------------------------------------------------------------------- columns
+def thread_columns(now_ms: int) -> list[Column[ThreadInfo]]:
+    """`threads` and `next`: one row per conversation."""
+    return [
+        Column("thread", lambda t: t.thread_id, key=True),
+        Column("subject", _subject, min_width=12),
+        Column("customer", lambda t: t.customer or "?", min_width=10),
+        Column("dept", lambda t: t.department or "-", key=True),
+        Column("state", lambda t: t.state or "-", key=True),
+        Column("age", lambda t: age(t.age_ms), key=True, right=True),
+        Column("due", lambda t: _due(t, now_ms), key=True),
+        Column("flags", lambda t: flag_notes(t.flags) or "-", min_width=10),
+        Column("last", lambda t: t.last_actor or "-", wide=True),
+        Column("SLA deadline", lambda t: at(t.due_at), wide=True),
+        Column("link", lambda t: t.link, wide=True),
+    ]
 
 
-def show_thread(detail: ThreadDetail, now_ms: int, thread_id: str) -> None:
-    """One conversation: its row, its flags, its messages (when recorded) and its state history."""
-    _print(threads_table([detail.info], now_ms, f"Conversation {thread_id}"))
-    if detail.info.flags:
-        typer.echo(f"Flags: {safe.text(flag_notes(detail.info.flags))}")
-    history = Table(title="State history (journal)")
-    for col in ("at", "from", "to", "reason"):
-        history.add_column(col, overflow="fold")
-    for h in detail.history:
-        history.add_row(*map(safe.cell, (iso(h.at), h.from_state or "-", h.to_state or "-", h.reason)))
+def status_columns() -> list[Column[DepartmentStatus]]:
+    """`status`: one row per department; the oldest conversations' ids only with -o wide (and in tsv)."""
+    return [
+        Column("dept", lambda d: d.department or "(none)", key=True),
+        *(Column(s, _state_count(s), key=True, right=True) for s in STATES),
+        Column("overdue", lambda d: str(d.overdue), key=True, right=True),
+        Column("oldest new", lambda d: age(d.oldest_new.age_ms) if d.oldest_new else "-", key=True, right=True),
+        Column(
+            "oldest waiting", lambda d: age(d.oldest_waiting.age_ms) if d.oldest_waiting else "-", key=True, right=True
+        ),
+        Column("oldest new thread", lambda d: d.oldest_new.thread_id if d.oldest_new else "-", wide=True),
+        Column("oldest waiting thread", lambda d: d.oldest_waiting.thread_id if d.oldest_waiting else "-", wide=True),
+    ]
+
+
+def report_columns(by: str) -> list[Column[ReportGroup]]:
+    """`report`: one row per group. The group, volume, SLA and the open backlog stay; the response and
+    resolution times give way first on a narrow terminal (min_width=None: whole numbers or hidden)."""
+    return [
+        Column(by, lambda g: g.key, key=True),
+        Column("volume", lambda g: str(g.volume), key=True, right=True),
+        Column("SLA met", _sla, key=True, right=True),
+        *(Column(f"open {b}", _backlog(b), key=True, right=True) for b, _ in AGING_BUCKETS),
+        Column("1st reply med", lambda g: age(g.first_response.median_ms), min_width=None, right=True),
+        Column("resolve med", lambda g: age(g.resolution.median_ms), min_width=None, right=True),
+        Column("1st reply p90", lambda g: age(g.first_response.p90_ms), min_width=None, right=True),
+        Column("resolve p90", lambda g: age(g.resolution.p90_ms), min_width=None, right=True),
+        Column("reopens", lambda g: str(g.reopens), min_width=None, right=True),
+    ]
+
+
+def message_columns() -> list[Column[MessageEntry]]:
+    return [
+        Column("at", lambda m: at(m.at), key=True),
+        Column("counted as", _counted, key=True),
+        Column("from", lambda m: m.from_addr or "-", min_width=12),
+        Column("message", lambda m: m.message_id, wide=True),
+    ]
+
+
+def history_columns() -> list[Column[HistoryEntry]]:
+    return [
+        Column("at", lambda h: at(h.at), key=True),
+        Column("from", lambda h: h.from_state or "-", key=True),
+        Column("to", lambda h: h.to_state or "-", key=True),
+        # The sweep wrote the reason then: its "ago" and "due in" are as of that moment, the `at` beside it.
+        Column("reason (as of then)", lambda h: h.reason, min_width=16, wrap=True),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- screens
+def show_status(result: Status, how: Style) -> None:
+    """Departments by state, with overdue counts and the ages of the oldest new and waiting conversations."""
+    ago = "" if result.sweep_age_ms is None else f" ({age(result.sweep_age_ms)} ago)"
+    title = (
+        f"{result.total} conversations, {result.overdue} overdue; last sweep {at(result.last_sweep_at, 'never')}{ago}"
+    )
+    emit(how, status_columns(), result.departments, title)
+    if is_tsv(how):
+        note(how, title)
+
+
+def show_threads(rows: Iterable[ThreadInfo], now_ms: int, title: str, how: Style) -> None:
+    emit(how, thread_columns(now_ms), rows, title)
+
+
+def show_thread(detail: ThreadDetail, now_ms: int, how: Style) -> None:
+    """One conversation as key: value lines (times absolute, ages as of now), then its messages and history."""
+    for name, value in _facts(detail, now_ms):
+        typer.echo(f"{name + ':':<15}{safe.text(value)}")
+    typer.echo("")
     if detail.messages is None:
         typer.echo(
             "Messages: not recorded yet (the store has not read this conversation since it started "
             "recording messages; `gmaildesk sweep --full` fills them)."
         )
     else:
-        messages = Table(title="Messages")
-        for col in ("at", "from", "counted as", "message"):
-            messages.add_column(col, overflow="fold")
-        for m in detail.messages:
-            counted = m.counted_as + (f" ({flag_notes(m.flags)})" if m.flags else "")
-            messages.add_row(*map(safe.cell, (iso(m.at), m.from_addr or "-", counted, m.message_id)))
-        _print(messages)
-    _print(history)
+        typer.echo(f"Messages ({len(detail.messages)}):")
+        emit(how, message_columns(), detail.messages)
+    typer.echo("")
+    typer.echo("State history (journal):")
+    emit(how, history_columns(), detail.history)
 
 
-def show_report(result: Report, title: str) -> None:
+def show_report(result: Report, title: str, how: Style) -> None:
     """One row per group and a total row; then what the numbers could not include."""
-    table = Table(title=safe.cell(title))
-    for col in (
-        "",
-        "volume",
-        "1st response med",
-        "p90",
-        "resolution med",
-        "p90",
-        "reopens",
-        "SLA met",
-        *(f"backlog {b}" for b, _ in AGING_BUCKETS),
-    ):
-        table.add_column(col)
-    for g in [*result.groups, result.total]:
-        sla = "-" if g.sla_pct is None else f"{g.sla_pct}% ({g.sla_met}/{g.sla_measured})"
-        table.add_row(
-            *map(
-                safe.cell,
-                (
-                    g.key,
-                    str(g.volume),
-                    age(g.first_response.median_ms),
-                    age(g.first_response.p90_ms),
-                    age(g.resolution.median_ms),
-                    age(g.resolution.p90_ms),
-                    str(g.reopens),
-                    sla,
-                    *(str(g.backlog[b]) for b, _ in AGING_BUCKETS),
-                ),
-            )
-        )
-    _print(table)
-    for note in result.missing:
-        typer.echo(f"Note: {safe.text(note)}")
+    emit(how, report_columns(result.by), [*result.groups, result.total], title)
+    for missing in result.missing:
+        note(how, f"Note: {missing}")
 
 
-def threads_table(rows: Iterable[ThreadInfo], now_ms: int, title: str) -> Table:
-    table = Table(title=safe.cell(title))
-    for col in ("thread", "subject", "customer", "department", "state", "age", "last", "SLA deadline", "link"):
-        table.add_column(col, overflow="fold")
-    for t in rows:
-        due = "-" if t.due_at is None else f"{iso(t.due_at)} ({_due_in(t.due_at, now_ms)})"
-        subject = "?" if t.subject is None else t.subject or "(no subject)"
-        table.add_row(
-            *map(safe.cell, (t.thread_id, subject, t.customer or "?", t.department or "-")),
-            _state_cell(t),
-            *map(safe.cell, (age(t.age_ms), t.last_actor or "-", due, t.link)),
-        )
-    return table
-
-
+# ---------------------------------------------------------------------------------------------- cells
 def age(ms: int | None) -> str:
     return "-" if ms is None else format_duration(ms)
+
+
+def at(ms: int | None, none: str = "-") -> str:
+    """An absolute time as every table shows it."""
+    return iso(ms) or none
 
 
 def flag_notes(flags: Iterable[str]) -> str:
     return ", ".join(FLAG_NOTES.get(f, f) for f in flags)
 
 
-def _state_cell(t: ThreadInfo) -> Text:
-    """The state, then `overdue` and the classifier's doubts (e.g. "possibly automatic") when there are any."""
-    cell = safe.cell(t.state or "-")
-    if t.overdue:
-        cell.append(" overdue", style="red")
+def _facts(detail: ThreadDetail, now_ms: int) -> list[tuple[str, str]]:
+    t = detail.info
+    state = (t.state or "-") + (" (set by hand)" if t.manual else "")
+    facts = [
+        ("thread", t.thread_id),
+        ("link", t.link),
+        ("subject", _subject(t)),
+        ("customer", t.customer or "?"),
+        ("department", t.department or "-"),
+        ("state", state),
+    ]
+    if t.since_at is not None:
+        facts.append((f"{t.state or 'state'} since", f"{at(t.since_at)} ({age(now_ms - t.since_at)} ago)"))
+    if t.due_at is not None or t.overdue:
+        facts.append(("SLA deadline", f"{at(t.due_at)} ({_due(t, now_ms)})"))
+    if t.last_at is not None:
+        facts.append(("last", f"{t.last_actor or '-'}, {at(t.last_at)} ({age(now_ms - t.last_at)} ago)"))
     if t.flags:
-        cell.append(f" ({safe.text(flag_notes(t.flags))})", style="yellow")
-    return cell
+        facts.append(("flags", flag_notes(t.flags)))
+    return facts
 
 
-def _due_in(due_at: int, now_ms: int) -> str:
-    return f"overdue {age(now_ms - due_at)}" if now_ms > due_at else f"in {age(due_at - now_ms)}"
+def _subject(t: ThreadInfo) -> str:
+    return "?" if t.subject is None else t.subject or "(no subject)"
 
 
-def _print(renderable: RenderableType) -> None:
-    Console().print(renderable)
+def _due(t: ThreadInfo, now_ms: int) -> Text:
+    """ "overdue 2h55m" in red, "in 3h", or "-"."""
+    if t.due_at is not None and now_ms > t.due_at:
+        return Text(f"overdue {age(now_ms - t.due_at)}", style="red")
+    if t.overdue:
+        return Text("overdue", style="red")
+    return Text("-" if t.due_at is None else f"in {age(t.due_at - now_ms)}")
+
+
+def _state_count(state: str) -> Callable[[DepartmentStatus], str]:
+    return lambda d: str(d.counts.get(state, 0))
+
+
+def _backlog(bucket: str) -> Callable[[ReportGroup], str]:
+    return lambda g: str(g.backlog[bucket])
+
+
+def _sla(g: ReportGroup) -> str:
+    return "-" if g.sla_pct is None else f"{g.sla_pct}% ({g.sla_met}/{g.sla_measured})"
+
+
+def _counted(m: MessageEntry) -> str:
+    return m.counted_as + (f" ({flag_notes(m.flags)})" if m.flags else "")
