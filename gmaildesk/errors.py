@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     QUOTA = 6
     LOCKED = 7
     NEEDS_ATTENTION = 8  # `status --check`: something is overdue or the sweep has stalled
+    DRAFT_CONFLICT = 4  # `reply`: another agent's draft is in the conversation (PARTIAL's number, issue 13)
     INTERRUPTED = 130
 
 

@@ -14,7 +14,16 @@ from gmaildesk.config import load_desk
 from gmaildesk.config.example import example_files
 from gmaildesk.errors import ExitCode
 
-EXPECTED = ["desk.yaml", "templates/ack.html.j2", "templates/ack.txt.j2", "templates/signature.html.j2"]
+EXPECTED = [
+    "desk.yaml",
+    "templates/ack.html.j2",
+    "templates/ack.txt.j2",
+    "templates/signature.html.j2",
+    "templates/replies/closing.html.j2",
+    "templates/replies/closing.txt.j2",
+    "templates/replies/need-more-info.txt.j2",
+    "templates/replies/refund-received.txt.j2",
+]
 
 
 def _app() -> typer.Typer:
@@ -39,7 +48,7 @@ def test_init_writes_desk_and_templates_that_load(tmp_path: Path):
     target = tmp_path / "mydesk"
     result = run([str(target)])
     written = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
-    assert written == EXPECTED
+    assert written == sorted(EXPECTED)
     assert result.stdout.splitlines() == [f"wrote {target / name}" for name in EXPECTED] + [
         f"Next: edit {target / 'desk.yaml'} for your desk."
     ]
@@ -70,7 +79,7 @@ def test_init_counts_every_existing_file(tmp_path: Path):
     run([str(tmp_path)])
     result = run([str(tmp_path)], expect=ExitCode.ERROR)
     assert result.stderr.splitlines()[0] == (
-        f"Error: {tmp_path / 'desk.yaml'} and 3 more files already exist; nothing was written"
+        f"Error: {tmp_path / 'desk.yaml'} and 7 more files already exist; nothing was written"
     )
 
 
@@ -101,7 +110,7 @@ def test_help_is_the_docstring_with_an_example():
 
 def test_example_files_come_from_the_package_data():
     files = dict(example_files())
-    assert sorted(files) == EXPECTED
+    assert sorted(files) == sorted(EXPECTED)
     assert files["desk.yaml"].startswith(b"# desk.yaml")
 
 

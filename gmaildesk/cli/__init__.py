@@ -126,7 +126,7 @@ def _root(
 
 
 def _register_commands() -> None:
-    from gmaildesk.cli import audit, auth, demo, desk, init, sandbox, sweep, team
+    from gmaildesk.cli import audit, auth, demo, desk, init, reply, sandbox, sweep, team
 
     init.register(app)
     desk.register(app)
@@ -136,6 +136,7 @@ def _register_commands() -> None:
     sweep.register(app)
     audit.register(app)
     team.register(app)
+    reply.register(app)
     _help_from_docstrings(app)
 
 

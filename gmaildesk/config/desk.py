@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -233,6 +233,8 @@ class Desk:
     warnings: tuple[str, ...] = ()  # one line each, ``desk.yaml:LINE: key: message``: loaded, but worth a look
     # Where people read times: tables, the HTML report, calendar dates in --since/--until, the weekly trend.
     timezone: ZoneInfo = ZoneInfo("UTC")
+    # What every template of the desk gets (vars, mailbox, departments); reply templates add their own.
+    template_context: Mapping[str, object] = field(default_factory=dict)
 
     def routing_filters(self) -> tuple[Filter, ...]:
         """One filter per department with routes: its query -> its label."""

@@ -14,10 +14,11 @@ from gmaildesk.errors import GmailDeskError
 
 DESK_FILE = "desk.yaml"
 TEMPLATES_DIR = "templates"
+REPLIES_DIR = "replies"  # canned replies for `gmaildesk reply` (team/reply_templates.py)
 
 
 def example_files() -> list[tuple[str, bytes]]:
-    """(path relative to the desk folder, content) for desk.yaml and every template."""
+    """(path relative to the desk folder, content) for desk.yaml, every template and the reply templates."""
     data = resources.files("gmaildesk") / "data"
     files = [(DESK_FILE, (data / "config" / DESK_FILE).read_bytes())]
     templates = sorted(
@@ -25,6 +26,11 @@ def example_files() -> list[tuple[str, bytes]]:
         key=lambda entry: entry.name,
     )
     files += [(f"{TEMPLATES_DIR}/{entry.name}", entry.read_bytes()) for entry in templates]
+    replies = sorted(
+        (entry for entry in (data / TEMPLATES_DIR / REPLIES_DIR).iterdir() if entry.name.endswith(".j2")),
+        key=lambda entry: entry.name,
+    )
+    files += [(f"{TEMPLATES_DIR}/{REPLIES_DIR}/{entry.name}", entry.read_bytes()) for entry in replies]
     return files
 
 

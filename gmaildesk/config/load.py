@@ -44,7 +44,8 @@ def load_desk(path: Path) -> model.Desk:
     check_team(file_desk, positions)
     check_desk(file_desk, declared, positions)
     departments = tuple(_department(file_desk, spec) for spec in file_desk.departments)
-    renderer = TemplateRenderer(path.resolve().parent, positions, _template_context(file_desk, departments))
+    context = _template_context(file_desk, departments)
+    renderer = TemplateRenderer(path.resolve().parent, positions, context)
     new, waiting, handled, forwarded, closed, overdue = (item.label for item in status_labels(file_desk))
     auto_ack = _auto_ack(file_desk, renderer, positions)
     warnings = [*lookalike_warnings(declared, positions), *_auto_ack_warnings(auto_ack, positions)]
@@ -64,6 +65,7 @@ def load_desk(path: Path) -> model.Desk:
         labels=owned_labels(declared),
         warnings=tuple(warnings),
         timezone=desk_zone(file_desk.timezone),
+        template_context=context,
     )
 
 

@@ -20,6 +20,7 @@ from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail.client import GmailClient
 from gmaildesk.gmail.errors import SANDBOX_NOT_RUNNING, GmailApiError, translate
 from gmaildesk.gmail.types import (
+    DraftRef,
     History,
     HistoryRecord,
     Json,
@@ -33,7 +34,7 @@ from gmaildesk.gmail.types import (
     Usage,
 )
 
-__all__ = ["GmailApi", "DeskApi", "HttpGmailApi", "MAX_MODIFY_IDS", "LIST_PAGE", "HISTORY_TYPES"]
+__all__ = ["GmailApi", "DeskApi", "ReplyApi", "HttpGmailApi", "MAX_MODIFY_IDS", "LIST_PAGE", "HISTORY_TYPES"]
 
 # messages.batchModify takes at most 1,000 ids (users.messages.batchModify reference).
 MAX_MODIFY_IDS = 1000
@@ -126,6 +127,33 @@ class DeskApi(Protocol):
     def patch_send_as(self, address: str, body: Json) -> Json: ...
 
     def delete_send_as(self, address: str) -> None: ...
+
+
+class ReplyApi(Protocol):
+    """The Gmail calls `gmaildesk reply` makes: one conversation, the labels, the mailbox's drafts.
+
+    A draft is a container with a stable id around a message that is replaced on every update and,
+    once sent, becomes a new message labelled SENT (Gmail guide "Create and send draft emails")."""
+
+    def labels(self) -> list[Label]: ...
+
+    def threads(self, thread_ids: Sequence[str], headers: Sequence[str]) -> list[Thread | GmailApiError]: ...
+
+    def drafts(self) -> list[DraftRef]:
+        """users.drafts.list over every page (500 a page)."""
+        ...
+
+    def create_draft(self, raw: bytes, thread_id: str) -> DraftRef:
+        """users.drafts.create (10 units) of an RFC 5322 message in the conversation *thread_id*."""
+        ...
+
+    def update_draft(self, draft_id: str, raw: bytes, thread_id: str) -> DraftRef:
+        """users.drafts.update (15 units): the draft keeps its id, its message is a new one."""
+        ...
+
+    def send_draft(self, draft_id: str) -> MessageRef:
+        """users.drafts.send (100 units): the sent message. Sent once, never retried."""
+        ...
 
 
 class HttpGmailApi:
@@ -324,6 +352,42 @@ class HttpGmailApi:
         self.client.policy = dataclasses.replace(policy, max_attempts=1)  # the caller checks Gmail, then resends
         try:
             return MessageRef.from_json(self._run(request))
+        finally:
+            self.client.policy = policy
+
+    # ---------------------------------------------------------------- drafts (ReplyApi)
+    def drafts(self) -> list[DraftRef]:
+        found: dict[str, DraftRef] = {}
+        for page in self._pages(
+            lambda token: self._users.drafts().list(userId=self._me, maxResults=LIST_PAGE, **_page(token)),
+            "listing drafts",
+        ):
+            for draft in page.get("drafts", []):
+                ref = DraftRef.from_json(draft)
+                found.setdefault(ref.id, ref)
+        return list(found.values())
+
+    def create_draft(self, raw: bytes, thread_id: str) -> DraftRef:
+        body = {"message": {"raw": base64.urlsafe_b64encode(raw).decode("ascii"), "threadId": thread_id}}
+        return DraftRef.from_json(
+            self.client.execute(self._users.drafts().create(userId=self._me, body=body), "saving the draft")
+        )
+
+    def update_draft(self, draft_id: str, raw: bytes, thread_id: str) -> DraftRef:
+        body = {
+            "id": draft_id,
+            "message": {"raw": base64.urlsafe_b64encode(raw).decode("ascii"), "threadId": thread_id},
+        }
+        request = self._users.drafts().update(userId=self._me, id=draft_id, body=body)
+        return DraftRef.from_json(self.client.execute(request, f"replacing draft {draft_id}"))
+
+    def send_draft(self, draft_id: str) -> MessageRef:
+        # Once: a send whose answer was lost may have gone out, and Gmail then has deleted the draft.
+        request = self._users.drafts().send(userId=self._me, body={"id": draft_id})
+        policy = self.client.policy
+        self.client.policy = dataclasses.replace(policy, max_attempts=1)
+        try:
+            return MessageRef.from_json(self.client.execute(request, f"sending draft {draft_id}"))
         finally:
             self.client.policy = policy
 

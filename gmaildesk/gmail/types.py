@@ -28,6 +28,7 @@ __all__ = [
     "Modify",
     "Usage",
     "Json",
+    "DraftRef",
 ]
 
 Json = Mapping[str, Any]  # one resource as Gmail answers it (the settings the desk reads whole)
@@ -184,3 +185,18 @@ class Usage:
         counts = Counter(self.by_method)
         counts.subtract(earlier.by_method)
         return Usage(self.calls - earlier.calls, {m: n for m, n in sorted(counts.items()) if n})
+
+
+@dataclass(frozen=True)
+class DraftRef:
+    """A draft as drafts.create/update/list name it: its stable id, and the message it holds now
+    (the message id changes with every update; Gmail guide "Create and send draft emails")."""
+
+    id: str
+    message_id: str
+    thread_id: str
+
+    @classmethod
+    def from_json(cls, draft: Json) -> DraftRef:
+        message = draft.get("message") or {}
+        return cls(str(draft["id"]), str(message.get("id", "")), str(message.get("threadId", "")))
