@@ -13,9 +13,11 @@ from gmaildesk.config import load_desk
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import auth, scopes
 from gmaildesk.gmail.connection import client_for_credentials
+from gmaildesk.gmail.pacing import ProjectBudget
 from gmaildesk.paths import Account
 from gmaildesk.sandbox.mime import build_message
-from gmaildesk.sweep.many import worst
+from gmaildesk.sweep.many import connect_as, sweep_many, worst
+from gmaildesk.sweep.service import sweep_once
 from gmaildesk.sweep.store import Store, store_path
 from test_auth import BROWSER, _service_account_key, browser, client_secret, config_dir  # noqa: F401 (fixtures)
 from test_json_schemas import validate
@@ -227,3 +229,38 @@ def test_logout_forgets_the_accounts_copy_too(sandbox, client_secret, config_dir
     _login_as(sandbox, client_secret, "support@example.com")
     assert auth.logout(revoke=False).removed
     assert not auth.has_login("support@example.com") and auth.has_login("colleague@example.com")
+
+
+def test_several_mailboxes_each_with_its_own_login(sandbox, desks, tmp_path, client_secret, config_dir, browser):  # noqa: F811
+    """No service account: each desk's mailbox uses its own `auth login`; a desk whose mailbox has no login
+    reaches the sandbox's default user instead, which is not its mailbox: exit 2 for the run, the others swept."""
+    paths, _ = desks
+    for mailbox in MAILBOXES[:3]:
+        _login_as(sandbox, client_secret, mailbox)
+    result = invoke(["sweep", *_c(paths), "--endpoint", sandbox.url, "--json"], ExitCode.USAGE)
+    doc = json.loads(result.stdout)
+    validate(doc, "sweep-many")
+    assert [m["exit_code"] for m in doc["mailboxes"]] == [0, 0, 0, 2]
+    assert doc["mailboxes"][3]["error"]["message"] == (
+        f"desk.yaml is for {MAILBOXES[3]} but the connection reaches support@example.com "
+        f"(the account support@example.com on the sandbox at {sandbox.url})"
+    )
+    for i, mailbox in enumerate(MAILBOXES[:3]):
+        assert doc["mailboxes"][i]["result"]["threads_seen"] == i + 1
+        prefix = mailbox.split("@")[0]
+        assert _subjects(sandbox, mailbox) == {f"{prefix} question {n}" for n in range(i + 1)}
+    assert not store_path(Account(sandbox.url, MAILBOXES[3])).exists()
+    # token.json stays the last login (sales@): the single-desk commands use it as before.
+    assert json.loads(auth.token_path().read_text())["account"] == MAILBOXES[2]
+
+
+def test_the_daily_guard_is_the_projects_over_every_mailbox(sandbox, desks, tmp_path, monkeypatch):
+    paths, _ = desks
+    monkeypatch.setenv("GMAILDESK_QUOTA_RATE", "100000/min")  # a pacer (the budget's gate) on the sandbox too
+    budget = ProjectBudget(daily_units=400)
+    result = sweep_many(paths, connect_as(sandbox.url, tmp_path / "service-account.json", budget), sweep_once)
+    assert 0 < budget.units_today <= 400
+    stopped = [run for run in result.runs if run.exit_code == ExitCode.QUOTA]
+    assert stopped and result.exit_code == ExitCode.QUOTA
+    assert all(run.error.message.startswith("stopped before the project's daily quota: ") for run in stopped)
+    assert all(run.exit_code == ExitCode.OK for run in result.runs if run not in stopped)

@@ -58,6 +58,8 @@ class ConnectionOptions:
     project: the Cloud project's budget, shared by every connection of a run (several
     mailboxes); None: one for this connection alone, of quota_project_units_per_minute
     (None: 1,200,000) and quota_daily_units (None: 80,000,000).
+    login_account: use that account's own `auth login` (one of several mailboxes swept
+    together); None: the last login.
     """
 
     endpoint: str | None = None
@@ -70,6 +72,7 @@ class ConnectionOptions:
     quota_daily_units: int | None = None
     quota_project_units_per_minute: int | None = None
     project: ProjectBudget | None = None
+    login_account: str | None = None
 
     def __post_init__(self) -> None:
         if self.quota_units_per_second is not None and not self.quota_units_per_second >= 0:
@@ -154,7 +157,7 @@ def connect(options: ConnectionOptions, scopes: Sequence[str], *, policy: RetryP
     if options.service_account is not None:
         credentials: Any = _service_account_credentials(options, scopes, http)
     elif options.endpoint is None or options.use_login:
-        credentials = auth.load_credentials(scopes, endpoint=options.endpoint, http=http)
+        credentials = auth.load_credentials(scopes, endpoint=options.endpoint, http=http, account=options.login_account)
     else:
         credentials = None  # the sandbox's anonymous mode: no Authorization header at all
     if credentials is not None:

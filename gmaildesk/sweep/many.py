@@ -2,13 +2,14 @@
 
 Gmail's quota is per user (developers.google.com/workspace/gmail/api/reference/quota, "Per user
 rate limit"), so mailboxes swept side by side do not slow each other down: each run has its own
-connection, pacer, account lock and store (sweep.service does one). One desk's failure (a wrong
+connection, pacer, account lock and store (sweep.service does one); the project's limit and the daily
+guard are shared (one gmail.pacing.ProjectBudget for the run). One desk's failure (a wrong
 mailbox, a login missing, another sweep holding its lock) is that desk's result; the others
 still run, and the whole run exits with the worst code of them all.
 
 With a service account (domain-wide delegation) each desk's `mailbox:` is the user the
-account acts for; with `auth login` tokens or a sandbox, the connection decides (and
-sweep.service refuses a desk whose mailbox is not the account reached).
+account acts for; otherwise each desk's mailbox uses its own `auth login` (and sweep.service
+refuses a desk whose mailbox is not the account reached).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any
 from gmaildesk.config import load_desk
 from gmaildesk.config.desk import Desk
 from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.gmail import auth
 from gmaildesk.gmail.connection import ConnectionOptions
+from gmaildesk.gmail.pacing import ProjectBudget
 from gmaildesk.sweep.engine import SweepResult
 
 __all__ = ["MailboxRun", "ManyResult", "sweep_many", "worst", "connect_as"]
@@ -127,13 +130,23 @@ SweepOne = Callable[[Desk, ConnectionOptions], SweepResult]
 ConnectAs = Callable[[Desk], ConnectionOptions]
 
 
-def connect_as(endpoint: str | None, service_account: Path | None) -> ConnectAs:
-    """How each desk among several connects: a service account acts for the desk's own mailbox (the
-    user domain-wide delegation impersonates); otherwise the endpoint's login or sandbox decides."""
+def connect_as(endpoint: str | None, service_account: Path | None, budget: ProjectBudget | None = None) -> ConnectAs:
+    """How each desk among several connects. A service account acts for the desk's own mailbox (the user
+    domain-wide delegation impersonates); otherwise each desk uses its mailbox's own `auth login`
+    (gmail.auth keeps one per account) - on a sandbox only when there is one, else the sandbox's
+    anonymous default user. Every connection draws from one project budget: Gmail's per-project limit
+    and the daily guard are the Cloud project's, whichever mailbox spends them."""
+    shared = budget or ProjectBudget()
 
     def options(desk: Desk) -> ConnectionOptions:
-        user = desk.mailbox if service_account is not None else None
-        return ConnectionOptions(endpoint=endpoint, service_account=service_account, user=user)
+        if service_account is not None:
+            return ConnectionOptions(
+                endpoint=endpoint, service_account=service_account, user=desk.mailbox, project=shared
+            )
+        login = endpoint is None or auth.has_login(desk.mailbox)
+        return ConnectionOptions(
+            endpoint=endpoint, use_login=login, login_account=desk.mailbox if login else None, project=shared
+        )
 
     return options
 
