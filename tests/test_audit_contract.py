@@ -41,6 +41,7 @@ THREAD_KEYS = {
     "due_in_s",
     "messages",
     "flags",
+    "ticket",
 }
 GROUP_KEYS = {"key", "volume", "first_response", "resolution", "reopens", "sla", "backlog"}
 
@@ -228,6 +229,7 @@ def test_threads_json_csv_filters_and_sorts(env):
         "due_in_s": -7200,
         "messages": 2,
         "flags": [],
+        "ticket": None,  # written straight into the store: no sweep has numbered it
     }
     known = doc["threads"][2]
     assert (known["thread"], known["subject"], known["customer"], known["since"]) == (
@@ -260,6 +262,7 @@ def test_threads_json_csv_filters_and_sorts(env):
         "due_in_s",
         "messages",
         "flags",
+        "ticket",
     ]
     assert [r[0] for r in table[1:]] == ["a06", "a01", "a02", "a04", "a03"]
     assert table[1][6] == "true" and table[1][2] == "" and table[2][2:4] == ["Charged twice", "ann@cust.test"]

@@ -5,14 +5,28 @@ Config first (keys, line-numbered errors), then scenarios through the CLI on the
 
 from __future__ import annotations
 
+import base64
+import email
+import email.message
+import email.policy
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from textwrap import dedent
 
 import pytest
 
+from cli_run import invoke
 from gmaildesk.config import load_desk
 from gmaildesk.desk import vacation
 from gmaildesk.errors import GmailDeskError
+from gmaildesk.sandbox.mime import build_message
 
 HEAD = "version: 1\nmailbox: support@example.com\n"
 SWEEP_ACK = "auto_ack:\n  mode: sweep\n  body_text: 'Ticket #{{ ticket }} for {{ customer.name }}: {{ subject }}'\n"
@@ -109,3 +123,175 @@ def test_a_department_alias_must_be_one_of_ours(tmp_path):
     assert good.departments[0].alias == "billing@example.com"
     mailbox = _load(tmp_path, text.replace("biling@", "support@"))
     assert mailbox.departments[0].alias == "support@example.com"
+
+
+# ---------------------------------------------------------------- scenarios through the CLI, on the sandbox
+ACK_DESK = """\
+version: 1
+mailbox: support@example.com
+team: [bob@example.com]
+vars: {company: Acme}
+departments:
+  - name: Billing
+    routes: [{to: billing@example.com}]
+    alias: billing@example.com
+send_as:
+  - address: billing@example.com
+    display_name: Acme Billing
+auto_ack:
+  mode: sweep
+  max_per_sender_per_day: 3
+  body_text: |
+    Hello {{ customer.name or customer.email }},
+    we have your message about "{{ subject }}".
+    Your ticket number is #{{ ticket }}{% if department %} ({{ department }}){% endif %}.
+    {{ company }} Support
+"""
+SUPPORT = "support@example.com"
+_TICKET = re.compile(r"Your ticket number is #(\d+)")
+
+
+class AckDesk:
+    """A sandbox mailbox with ACK_DESK applied; mail in through the sandbox, sweeps through the CLI."""
+
+    def __init__(self, sandbox, tmp_path: Path, monkeypatch, desk_text: str = ACK_DESK):
+        monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
+        self.sandbox, self.control = sandbox, sandbox.control
+        self.path = tmp_path / "desk.yaml"
+        self.path.write_text(desk_text)
+        invoke(["apply", "-c", str(self.path), "--yes", "--skip-tests", "--endpoint", sandbox.url], expect=ANY_OK)
+        self.control.verify_send_as(SUPPORT, "billing@example.com")
+        self.n = 0
+
+    def mail(self, frm: str, subject: str, to: str = SUPPORT, headers=(), authentication: str = "pass", **kw) -> str:
+        """Deliver one message to the mailbox; its thread id."""
+        self.n += 1
+        raw = build_message(
+            from_=frm,
+            to=[to],
+            subject=subject,
+            text="hello",
+            message_id=f"<m{self.n}@sender.test>",
+            extra_headers=tuple(headers),
+            date_ms=int(self.control.clock()["nowMs"]),
+            **kw,
+        )
+        self.control.advance_clock(1)
+        return self.control.deliver(SUPPORT, raw, authentication=authentication)["threadId"]
+
+    def sweep(self) -> dict:
+        result = invoke(["sweep", "-c", str(self.path), "--endpoint", self.sandbox.url, "--json"])
+        return json.loads(result.stdout)
+
+    def acks(self) -> list[email.message.EmailMessage]:
+        """The acknowledgements that left the mailbox, parsed."""
+        parsed = [
+            email.message_from_bytes(base64.urlsafe_b64decode(entry["raw"]), policy=email.policy.default)
+            for entry in self.control.outbox(SUPPORT, include_raw=True)
+        ]
+        return [m for m in parsed if m["Auto-Submitted"] == "auto-replied"]
+
+    def thread_of_message_id(self, gmail, message_id: str) -> str:
+        found = gmail.messages().list(userId="me", q=f"rfc822msgid:{message_id.strip('<>')}").execute()
+        (only,) = found["messages"]
+        return only["threadId"]
+
+
+ANY_OK = 0
+
+
+def _body(message: email.message.EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def test_four_customers_get_one_acknowledgement_each_in_their_conversation(sandbox, gmail, tmp_path, monkeypatch):
+    desk = AckDesk(sandbox, tmp_path, monkeypatch)
+    old = desk.mail("old@history.test", "Written before acknowledgements began")
+    first = desk.sweep()
+    assert first["acks_sent"] == 0 and first["tickets_assigned"] == 1  # the history is numbered, not answered
+    customers = {
+        desk.mail("Ann Lee <ann@a.test>", "Invoice 7 charged twice", to="billing@example.com"): "ann@a.test",
+        desk.mail("ben@b.test", "Cannot log in"): "ben@b.test",
+        desk.mail("Cat <cat@c.test>", "Refund please", to="billing@example.com"): "cat@c.test",
+        desk.mail("dan@d.test", "Re: a question"): "dan@d.test",
+    }
+    desk.mail(
+        "MAILER-DAEMON@mx.a.test", "Undelivered Mail Returned to Sender", headers=[("X-Failed-Recipients", "x@a.test")]
+    )
+    desk.mail("news@list.test", "Weekly digest", headers=[("List-Id", "<digest.list.test>")])
+    desk.mail("Bob <bob@example.com>", "Note for billing", to="billing@example.com")
+    swept = desk.sweep()
+    assert swept["acks_sent"] == 4, swept
+    assert swept["acks_skipped"] == {"bounce": 1, "list": 1, "ourselves": 1}
+    acks = desk.acks()
+    assert len(acks) == 4
+    tickets = set()
+    by_recipient = {str(a["To"]): a for a in acks}
+    assert set(by_recipient) == set(customers.values())
+    for thread_id, customer in customers.items():
+        ack = by_recipient[customer]
+        assert desk.thread_of_message_id(gmail, ack["Message-ID"]) == thread_id  # in the customer's conversation
+        assert ack["In-Reply-To"] == f"<m{list(customers).index(thread_id) + 2}@sender.test>"
+        assert ack["In-Reply-To"] in ack["References"]
+        assert ack["X-Auto-Response-Suppress"] == "All" and ack["Precedence"] is None
+        found = _TICKET.search(_body(ack))
+        assert found, _body(ack)
+        tickets.add(int(found.group(1)))
+    assert len(tickets) == 4 and min(tickets) > 1  # distinct, and after the history's number 1
+    ann = by_recipient["ann@a.test"]
+    assert ann["Subject"] == "Re: Invoice 7 charged twice"
+    assert ann["From"].addresses[0].addr_spec == "billing@example.com"  # the department's alias
+    assert "Hello Ann Lee," in _body(ann) and "(Billing)" in _body(ann)
+    dan = by_recipient["dan@d.test"]
+    assert dan["Subject"] == "Re: a question"  # no second prefix: the subject still matches
+    assert dan["From"].addresses[0].addr_spec == SUPPORT  # written to the mailbox, no department
+    assert old not in customers
+    again = desk.sweep()
+    assert again["acks_sent"] == 0 and again["acks_skipped"] == {} and len(desk.acks()) == 4
+    # Our acknowledgements are ours, automatic: the conversations stay new, not handled.
+    assert set(again["by_state"]) <= {"new"} or again["by_state"].get("handled", 0) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
+def test_a_sweep_killed_between_send_and_commit_acknowledges_once(sandbox, tmp_path, monkeypatch):
+    desk = AckDesk(sandbox, tmp_path, monkeypatch)
+    desk.sweep()
+    threads = [desk.mail(f"c{i}@cust{i}.test", f"Problem {i}") for i in range(3)]
+    args = [sys.executable, "-m", "gmaildesk", "sweep", "-c", str(desk.path), "--endpoint", sandbox.url, "--quiet"]
+    env = {**os.environ, "GMAILDESK_DATA_DIR": str(tmp_path / "data")}
+    desk.control.reset_counters()
+    desk.control.set_faults(latency_ms=150)  # each send is answered 150 ms after the one before went out
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while desk.control.counters()["calls"].get("gmail.users.messages.send", 0) < 1:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the sweep never sent"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)  # the first acknowledgement is out; its row still says 'intent'
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        time.sleep(0.4)  # a send the dead process had in flight still lands, as in Gmail
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        desk.control.clear_faults()
+    sent_before = len(desk.acks())
+    assert sent_before >= 1
+    store = next((tmp_path / "data").rglob("sweep.sqlite"))
+    with sqlite3.connect(store) as db:
+        statuses = [r[0] for r in db.execute("SELECT status FROM acks ORDER BY thread_id")]
+    assert statuses.count("intent") >= sent_before  # sent, but the store never heard of it
+    again = desk.sweep()
+    assert again["acks_sent"] == 3 and again["status"] == "ok"
+    acks = desk.acks()
+    assert len(acks) == 3  # one per conversation: the intents were found in Gmail, not sent again
+    assert sorted(str(a["To"]) for a in acks) == [f"c{i}@cust{i}.test" for i in range(3)]
+    with sqlite3.connect(store) as db:
+        rows = db.execute("SELECT thread_id, status FROM acks ORDER BY thread_id").fetchall()
+    assert rows == sorted((t, "sent") for t in threads)
+    assert desk.sweep()["acks_sent"] == 0 and len(desk.acks()) == 3

@@ -59,6 +59,8 @@ def _shim_old_store(db: sqlite3.Connection) -> None:
         )
     elif "flags" not in {r[1] for r in db.execute("PRAGMA main.table_info(messages)")}:
         db.execute("CREATE TEMP VIEW messages AS SELECT *, NULL AS flags FROM main.messages")
+    if db.execute("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'tickets'").fetchone() is None:
+        db.execute("CREATE TEMP VIEW tickets (number, thread_id, at) AS SELECT NULL, NULL, NULL WHERE 0")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from gmaildesk.errors import ExitCode, GmailDeskError
 
-__all__ = ["gmail_link", "thread_id_from", "link_mailbox"]
+__all__ = ["gmail_link", "thread_id_from", "link_mailbox", "ticket_number"]
 
 # `/mail/u/0/` is whichever account the reader signed in to first, rarely the shared mailbox.
 # `?authuser=<address>` is Gmail's own account picker: it opens that account when the browser is
@@ -25,6 +25,7 @@ _URL_RE = re.compile(r"^https?://mail\.google\.com/mail/[^#]*#(?:[^/]+/)*([0-9A-
 # API does not accept and that cannot be turned into a thread id offline.
 _API_ID_MAX = 16
 _HEX_RE = re.compile(r"[0-9a-f]+")
+_TICKET_RE = re.compile(r"#?\s*([0-9]{1,15})")  # 15 digits at most: one fewer than a thread id
 _UI_TOKEN_HINTS = [
     "find the conversation with `gmaildesk threads --json` (its `thread` and `link` fields), or use a link "
     "gmaildesk printed",
@@ -48,6 +49,13 @@ def link_mailbox(text: str) -> str | None:
         return None
     users = parse_qs(urlsplit(text).query).get("authuser", [])
     return users[0] if users and "@" in users[0] else None
+
+
+def ticket_number(text: str) -> int | None:
+    """The ticket a THREAD argument names: '#1042', or a bare number shorter than a thread id (API
+    thread ids are 16 hex digits); None for anything else."""
+    found = _TICKET_RE.fullmatch(text.strip())
+    return int(found.group(1)) if found else None
 
 
 def thread_id_from(text: str) -> str:

@@ -70,9 +70,10 @@ AGING_BUCKETS: tuple[tuple[str, int | None], ...] = (
 _ACTOR = {"customer": "customer", "ours_reply": "us", "ours_forward": "us (forward)"}
 _COLS = (
     "thread_id, state, overdue, department, last_counted_side, last_counted_at, first_customer_at, "
-    "first_response_at, due_at, manual, message_ids, updated_at, subject, customer, waiting_since, agent, flags"
+    "first_response_at, due_at, manual, message_ids, updated_at, subject, customer, waiting_since, agent, flags, "
+    "(SELECT number FROM tickets WHERE tickets.thread_id = threads.thread_id)"
 )
-_NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None, None)
+_NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None, None, None)
 # What `show` says a message counted as.
 COUNTED_AS = {
     "customer": "customer",
@@ -129,6 +130,7 @@ class ThreadInfo:
     messages: int
     agent: str | None = None  # send-as address of our last reply
     flags: tuple[str, ...] = ()  # the classifier's doubts, e.g. "possibly_automatic", "unverified_sender"
+    ticket: int | None = None  # the conversation's number (sweep/tickets.py); None until a sweep numbers it
 
 
 def _since(
@@ -170,6 +172,7 @@ def _info(r: tuple[Any, ...], now_ms: int, slas: Slas, mailbox: str | None) -> T
         waiting_since,
         agent,
         flags,
+        ticket,
     ) = r
     since = _since(state, department, last_at, first_customer_at, due_at, slas, waiting_since)
     live_overdue = bool(overdue) or (state in OPEN_STATES and due_at is not None and now_ms > due_at)
@@ -190,6 +193,7 @@ def _info(r: tuple[Any, ...], now_ms: int, slas: Slas, mailbox: str | None) -> T
         message_ids.count('"') // 2 if message_ids else 0,
         agent,
         _flags(flags, thread_id, "its flags"),
+        ticket,
     )
 
 
@@ -356,6 +360,14 @@ def next_thread(
 
 
 # ---------------------------------------------------------------------------------------------- show
+def thread_of_ticket(db: sqlite3.Connection, number: int) -> str:
+    """The conversation ticket *number* names; NotFound when the store has no such ticket."""
+    row = db.execute("SELECT thread_id FROM tickets WHERE number = ?", (number,)).fetchone()
+    if row is None:
+        raise NotFound(f"#{number}")
+    return str(row[0])
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     at: int

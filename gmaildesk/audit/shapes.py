@@ -8,7 +8,7 @@ single quote and control characters show escaped (gmaildesk.cli.safe).
 
 thread (a row of `threads`, `next`, `show`):
   {"thread", "link", "subject", "customer", "department", "state", "overdue", "manual",
-   "since", "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags"}
+   "since", "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags", "ticket"}
   link: the conversation in desk.yaml's mailbox, https://mail.google.com/mail/?authuser=<mailbox>#all/<thread>
   (`show` takes it back, as it does the older /u/0/#inbox/<thread> form);
   subject ("" when the mail has none), customer (address of the first customer message; we wrote first:
@@ -16,7 +16,9 @@ thread (a row of `threads`, `next`, `show`):
   since = start of the current customer wait for new/waiting; due_in_s < 0 means overdue by that much;
   flags: the classifier's doubts about the conversation's messages ("possibly_automatic": it may be
   automatic mail but is shown rather than dropped; "unverified_sender": claims a team address that
-  Gmail's Authentication-Results do not confirm), [] when none or not recorded (CSV: joined by ";").
+  Gmail's Authentication-Results do not confirm), [] when none or not recorded (CSV: joined by ";");
+  ticket: the conversation's number, sequential per mailbox (`show 1042` and `show '#1042'` find it),
+  null until a sweep numbers it.
 status:  {"version", "kind": "status", "now", "last_sweep_at", "last_sweep_age_s", "total", "overdue",
           "by_state": {state: n}, "departments": [{"department", "counts": {state: n}, "overdue",
           "oldest_new": oldest|null, "oldest_waiting": oldest|null}], "problems": [str]}
@@ -73,6 +75,7 @@ THREAD_FIELDS = [
     "due_in_s",
     "messages",
     "flags",
+    "ticket",
 ]
 
 
@@ -98,6 +101,7 @@ def thread_json(t: ThreadInfo, now_ms: int) -> dict[str, Any]:
         "due_in_s": None if t.due_at is None else _s(t.due_at - now_ms),
         "messages": t.messages,
         "flags": list(t.flags),
+        "ticket": t.ticket,
     }
 
 

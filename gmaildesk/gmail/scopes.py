@@ -12,13 +12,16 @@ METADATA = _BASE + "gmail.metadata"
 MODIFY = _BASE + "gmail.modify"
 LABELS = _BASE + "gmail.labels"
 INSERT = _BASE + "gmail.insert"
+SEND = _BASE + "gmail.send"
 SETTINGS_BASIC = _BASE + "gmail.settings.basic"
 SETTINGS_SHARING = _BASE + "gmail.settings.sharing"
 
 READ: tuple[str, ...] = (READONLY,)
 """Reading mail, labels, settings and history (audit, status)."""
 SWEEP: tuple[str, ...] = (MODIFY,)
-"""Changing labels on threads and messages (the status sweep)."""
+"""Changing labels on threads and messages (the status sweep). Also its acknowledgements (auto_ack
+mode: sweep): the discovery document lists gmail.modify among messages.send's scopes, so sending
+them needs no scope more."""
 DESK: tuple[str, ...] = (LABELS, SETTINGS_BASIC, SETTINGS_SHARING)
 """Desk-as-code: labels, filters, vacation, send-as and forwarding settings."""
 LOGIN: tuple[str, ...] = tuple(sorted({*READ, *SWEEP, *DESK}))
@@ -30,8 +33,8 @@ PURPOSES: dict[str, tuple[str, ...]] = {"read": READ, "sweep": SWEEP, "desk": DE
 # document's per-method scope lists. mail.google.com/ does NOT cover filters, vacation or
 # send-as writes: those methods list only gmail.settings.*.
 _IMPLIES: dict[str, frozenset[str]] = {
-    FULL: frozenset({READONLY, METADATA, MODIFY, LABELS, INSERT}),
-    MODIFY: frozenset({READONLY, METADATA, LABELS, INSERT}),
+    FULL: frozenset({READONLY, METADATA, MODIFY, LABELS, INSERT, SEND}),
+    MODIFY: frozenset({READONLY, METADATA, LABELS, INSERT, SEND}),
     READONLY: frozenset({METADATA}),
 }
 

@@ -40,6 +40,9 @@ class SweepResult:
     errors: list[str] = field(default_factory=list)
     retrying: list[str] = field(default_factory=list)  # Gmail named them but answered 404: read again next run
     given_up: list[str] = field(default_factory=list)  # ... still 404 after the retry bounds, never seen
+    tickets_assigned: int = 0  # conversations numbered in this sweep (sweep/tickets.py)
+    acks_sent: int = 0  # acknowledgements sent (auto_ack mode: sweep), a dead run's found in Gmail included
+    acks_skipped: dict[str, int] = field(default_factory=dict)  # reason -> new conversations left unanswered
 
     @property
     def status(self) -> str:
@@ -77,6 +80,9 @@ class SweepResult:
             "errors": self.errors,
             "retrying": self.retrying,
             "given_up": self.given_up,
+            "tickets_assigned": self.tickets_assigned,
+            "acks_sent": self.acks_sent,
+            "acks_skipped": dict(sorted(self.acks_skipped.items())),
         }
 
 

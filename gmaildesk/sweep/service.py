@@ -15,7 +15,7 @@ from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.connection import ConnectionOptions, connect
 from gmaildesk.lock import AccountLock
 from gmaildesk.paths import Account, check_mailbox
-from gmaildesk.sweep import engine
+from gmaildesk.sweep import ack, assign, engine
 from gmaildesk.sweep.engine import Progress, SweepResult
 from gmaildesk.sweep.store import Store, store_path
 
@@ -40,14 +40,19 @@ def sweep_once(
     check_mailbox(desk.mailbox, account.address, how="--user" if options.user else f"the account {account.describe()}")
     path = store_path(account, store_override)
     with AccountLock(account, "sweep"), Store(path, account) as store:
-        return engine.run(
+        now_ms = api.clock()
+        result = engine.run(
             api,
             desk,
             store,
             full=full,
             dry_run=dry_run,
-            now_ms=api.clock(),
+            now_ms=now_ms,
             progress=progress,
             profile=profile,
             usage_from=before,
         )
+        if not dry_run:
+            assign.assign(api, desk, store, result, now_ms)
+            ack.after_sweep(api, desk, store, result, now_ms, before)
+        return result

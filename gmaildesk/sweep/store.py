@@ -165,7 +165,8 @@ def _v3_team(db: sqlite3.Connection) -> None:
             thread_id TEXT PRIMARY KEY,
             agent TEXT NOT NULL,               -- the team entry's name
             how TEXT NOT NULL,                 -- rotation | reply | hand | command
-            at INTEGER NOT NULL                -- ms, sweep clock
+            at INTEGER NOT NULL,               -- ms, sweep clock
+            labelled INTEGER NOT NULL DEFAULT 1  -- 0: the Agent/ label write is not confirmed yet (an intent)
         );
         CREATE TABLE IF NOT EXISTS rotation (  -- round_robin: who got the last conversation, per department
             department TEXT PRIMARY KEY,
@@ -187,6 +188,10 @@ def _v3_team(db: sqlite3.Connection) -> None:
             gmail_id TEXT                      -- the sent message's id
         );
         CREATE INDEX IF NOT EXISTS acks_recipient ON acks (recipient, at);
+        CREATE TABLE IF NOT EXISTS ack_start (  -- when auto_ack mode sweep first ran: older mail gets no ack
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            at INTEGER NOT NULL
+        );
     """,
     )
 
