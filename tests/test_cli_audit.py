@@ -36,7 +36,6 @@ def env(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[
 @pytest.mark.parametrize(
     ("command", "flag", "choices"),
     [
-        ("threads", "--state", ["new", "waiting", "handled", "forwarded", "closed", "open", "overdue"]),
         ("threads", "--status", ["new", "waiting", "handled", "forwarded", "closed", "open", "overdue"]),
         ("threads", "--sort", ["age", "sla"]),
         ("report", "--by", ["dept", "week", "agent"]),

@@ -486,10 +486,19 @@ def test_the_record_is_0600_in_a_0700_folder(env, tmp_path):
     shared.mkdir(mode=0o755)
     shared.chmod(0o755)
     invoke(
-        ["apply", "--yes", "-c", str(tmp_path / "desk.yaml"), "--state", str(shared / "s.json"), "--endpoint", env.url]
+        [
+            "apply",
+            "--yes",
+            "-c",
+            str(tmp_path / "desk.yaml"),
+            "--ownership",
+            str(shared / "s.json"),
+            "--endpoint",
+            env.url,
+        ]
     )
     assert stat.S_IMODE((shared / "s.json").stat().st_mode) == 0o600
-    assert stat.S_IMODE(shared.stat().st_mode) == 0o755, "a folder given with --state keeps its mode"
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755, "a folder given with --ownership keeps its mode"
 
 
 @pytest.mark.parametrize(
@@ -518,21 +527,30 @@ def test_a_bad_record_is_one_line_naming_the_file_and_nothing_is_written(env, tm
 
 def test_a_record_in_an_unusable_place_stops_apply_before_any_write(env, tmp_path):
     blocker = write(tmp_path, "a file, not a folder\n", "blocker")
+    config = str(write(tmp_path, SMALL))
     result = invoke(
-        [
-            "apply",
-            "--yes",
-            "-c",
-            str(write(tmp_path, SMALL)),
-            "--state",
-            str(blocker / "state.json"),
-            "--endpoint",
-            env.url,
-        ],
-        ExitCode.ERROR,
+        ["apply", "--yes", "-c", config, "--ownership", str(blocker / "state.json"), "--endpoint", env.url],
+        ExitCode.USAGE,
     )
-    assert result.stderr.splitlines()[0].startswith(f"Error: cannot read the ownership record {blocker}/state.json: ")
+    assert result.stderr.splitlines() == [
+        f"Error: --ownership {blocker}/state.json: {blocker} is a file, not a folder",
+        "Hint: choose another --ownership FILE",
+    ]
     assert gmail_writes(env) == {}
+
+
+def test_a_record_in_a_missing_folder_is_an_error_and_the_folder_is_never_created(env, tmp_path):
+    """Only the data dir is created unasked (issue 11): a folder the user names must exist."""
+    config = str(write(tmp_path, SMALL))
+    missing = tmp_path / "no" / "dir"
+    for command in (["plan", "-c", config], ["apply", "--yes", "-c", config], ["export"]):
+        result = invoke([*command, "--ownership", str(missing / "o.json"), "--endpoint", env.url], ExitCode.USAGE)
+        assert result.stderr.splitlines() == [
+            f"Error: --ownership {missing / 'o.json'}: the folder {missing} does not exist",
+            f"Hint: create it first (mkdir -p {missing}), or choose another --ownership FILE",
+        ]
+    assert not (tmp_path / "no").exists()
+    assert env.control.counters()["calls"] == {}, "refused before Gmail is asked anything"
 
 
 def test_a_full_disk_stops_apply_before_any_write_and_keeps_the_old_record(env, tmp_path, monkeypatch):

@@ -18,14 +18,14 @@ def env(sandbox, tmp_path, monkeypatch):
 def test_sweep_store_in_a_missing_folder_is_a_one_line_error(env, tmp_path):
     config = write(tmp_path, DESK)
     missing = tmp_path / "no" / "such"
-    for option in (["sweep"], ["status"]):
-        result = invoke([*option, *config, "--endpoint", env.url, "--state", str(missing / "s.sqlite")], ExitCode.USAGE)
+    for option in (["sweep"], ["status"], ["threads"], ["show", "1a2b"], ["next"], ["report"], ["status", "--refresh"]):
+        result = invoke([*option, *config, "--endpoint", env.url, "--store", str(missing / "s.sqlite")], ExitCode.USAGE)
         assert result.stderr.splitlines() == [
-            f"Error: the folder of the sweep store {missing / 's.sqlite'} does not exist: {missing}",
-            f"Hint: create it first (mkdir -p {missing}), or leave the option out to use the data dir",
+            f"Error: --store {missing / 's.sqlite'}: the folder {missing} does not exist",
+            f"Hint: create it first (mkdir -p {missing}), or choose another --store FILE",
         ]
     assert not (tmp_path / "no").exists()
-    assert set(api_calls(env)) <= {"gmail.users.getProfile"}  # which mailbox: asked before the store is named
+    assert api_calls(env) == {}  # refused before Gmail is asked anything
 
 
 def test_export_to_a_missing_folder_is_a_one_line_error(env, tmp_path):

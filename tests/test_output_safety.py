@@ -311,8 +311,11 @@ def test_unreadable_flags_are_one_line_naming_the_store(tmp_path, desk):
 # ---------------------------------------------------------------------------------------------- report --html
 def test_html_into_a_missing_folder_is_refused_and_not_created(tmp_path, hostile):
     page = tmp_path / "no" / "such" / "dir" / "r.html"
-    result = invoke(["report", *hostile, "--html", str(page)], ExitCode.ERROR)
-    assert result.stderr.splitlines()[0] == f"Error: cannot write {page}: there is no folder {page.parent}"
+    result = invoke(["report", *hostile, "--html", str(page)], ExitCode.USAGE)
+    assert result.stderr.splitlines() == [
+        f"Error: --html {page}: the folder {page.parent} does not exist",
+        f"Hint: create it first (mkdir -p {page.parent}), or choose another --html FILE",
+    ]
     assert not (tmp_path / "no").exists() and result.stdout == ""
 
 

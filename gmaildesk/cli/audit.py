@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gmaildesk.cli import options, safe
+from gmaildesk.cli.files import StoreFile, StoreFileOldName, output_folder, store_file
 from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.cli.table import FormatOption, Output, OutputOption, style
 from gmaildesk.errors import ExitCode, GmailDeskError
@@ -39,17 +40,6 @@ if TYPE_CHECKING:
 # (the command itself failed) so monitoring can tell "desk needs attention" from "check broken".
 CHECK_FAILED = ExitCode.NEEDS_ATTENTION
 
-_STORE_HELP = (
-    "Sweep store to read (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR), as `sweep --state`."
-)
-StoreFile = Annotated[
-    Path | None,
-    typer.Option("--state", "--store", metavar="FILE", show_default=False, dir_okay=False, help=_STORE_HELP),
-]
-# `threads --state waiting` (issue 5) filters by state, so there the store file is --store only.
-ThreadsStoreFile = Annotated[
-    Path | None, typer.Option("--store", metavar="FILE", show_default=False, dir_okay=False, help=_STORE_HELP)
-]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (version 1).")]
 AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")]
 Refresh = Annotated[bool, typer.Option("--refresh", help="Run an incremental sweep first (talks to Gmail).")]
@@ -254,7 +244,8 @@ def status(
     fmt: FormatOption = None,
     output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
-    state: StoreFile = None,
+    store: StoreFile = None,
+    state: StoreFileOldName = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
     user: User = None,
@@ -275,7 +266,12 @@ def status(
     from gmaildesk.cli import audit_view
 
     max_age_ms = _duration_ms(max_age, "--max-age")
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
+    with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
+        db,
+        slas,
+        now_ms,
+        mailbox,
+    ):
         result = queries.status(db, slas, now_ms, mailbox=mailbox)
     problems = result.problems(max_age_ms)
     if not _emit(as_json, as_csv, lambda: shapes.status_json(result, problems), lambda: shapes.status_csv(result)):
@@ -288,10 +284,9 @@ def status(
 
 def threads(
     config: ConfigFile = Path("desk.yaml"),
-    state_filter: Annotated[
+    status: Annotated[
         StateFilter | None,
         typer.Option(
-            "--state",
             "--status",
             show_default=False,
             case_sensitive=False,
@@ -315,7 +310,9 @@ def threads(
     fmt: FormatOption = None,
     output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
-    state: ThreadsStoreFile = None,
+    store: StoreFile = None,
+    # --status's name from issue 5 (`threads --state waiting`), kept: here --state never named a file.
+    state: Annotated[StateFilter | None, typer.Option("--state", hidden=True, case_sensitive=False)] = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
     user: User = None,
@@ -323,26 +320,32 @@ def threads(
     """One row per conversation: subject, customer, department, state, age, who acted last, SLA deadline,
     Gmail link.
 
-    Offline from the sweep store. Here --state filters by state and --store names the store file. Subject
-    and customer show '?' only for conversations an older store has not re-read since (`sweep --full` fills
-    them).
+    Offline from the sweep store. --status filters by state (--state, its first name, works too); --store
+    names the store file. Subject and customer show '?' only for conversations an older store has not
+    re-read since (`sweep --full` fills them).
 
     Exit codes: 0 done, 1 error (no store, desk.yaml's problems), 2 bad usage;
     with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
     warns).
 
-    Example: gmaildesk threads -c desk.yaml --state waiting --older-than 2h --sort sla
+    Example: gmaildesk threads -c desk.yaml --status waiting --older-than 2h --sort sla
     """
     from gmaildesk.audit import queries, shapes
     from gmaildesk.cli import audit_view
 
     older_ms = None if older_than is None else _duration_ms(older_than, "--older-than")
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
+    wanted = status or state
+    with _opened(config, store_file(store, None), refresh, endpoint, service_account, user) as (
+        db,
+        slas,
+        now_ms,
+        mailbox,
+    ):
         rows = queries.threads(
             db,
             slas,
             now_ms,
-            state=state_filter and state_filter.value,
+            state=None if wanted is None else wanted.value,
             department=slas.department(dept),
             older_than_ms=older_ms,
             sort=sort.value,
@@ -365,7 +368,8 @@ def show(
     fmt: FormatOption = None,
     output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
-    state: StoreFile = None,
+    store: StoreFile = None,
+    state: StoreFileOldName = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
     user: User = None,
@@ -388,7 +392,12 @@ def show(
     from gmaildesk.cli import audit_view
 
     thread_id = thread_id_from(thread)
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
+    with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
+        db,
+        slas,
+        now_ms,
+        mailbox,
+    ):
         linked = link_mailbox(thread)
         if linked is not None and linked.lower() != mailbox.lower():
             # Thread ids are per mailbox: another mailbox's id would only be "not in the sweep store".
@@ -416,7 +425,8 @@ def next_(
     fmt: FormatOption = None,
     output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
-    state: StoreFile = None,
+    store: StoreFile = None,
+    state: StoreFileOldName = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
     user: User = None,
@@ -435,7 +445,12 @@ def next_(
     from gmaildesk.audit import queries, shapes
     from gmaildesk.cli import audit_view
 
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
+    with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
+        db,
+        slas,
+        now_ms,
+        mailbox,
+    ):
         found = queries.next_thread(db, slas, now_ms, slas.department(dept), mailbox=mailbox)
     if not _emit(
         as_json,
@@ -475,7 +490,8 @@ def report(
     fmt: FormatOption = None,
     output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
-    state: StoreFile = None,
+    store: StoreFile = None,
+    state: StoreFileOldName = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
     user: User = None,
@@ -498,8 +514,13 @@ def report(
 
     since_ms = _duration_ms(since, "--since")
     if html is not None:
-        _page_folder(html)  # before any work: a typo in the path should not cost a sweep
-    with _opened(config, state, refresh, endpoint, service_account, user) as (db, slas, now_ms, mailbox):
+        output_folder(html, "--html")  # before any work: a typo in the path should not cost a sweep
+    with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
+        db,
+        slas,
+        now_ms,
+        mailbox,
+    ):
         result = queries.report(db, slas, now_ms, since_ms=now_ms - since_ms, by=by.value)
     if html is not None:
         from gmaildesk.audit.html import render_html

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gmaildesk.cli import safe
+from gmaildesk.cli.files import OwnershipFile, OwnershipFileOldName, ownership_file
 from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.errors import ExitCode, GmailDeskError
 
@@ -26,16 +27,6 @@ AllowDelete = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON document (version 1) instead of text.")]
-StateFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--state",
-        metavar="FILE",
-        show_default=False,
-        dir_okay=False,
-        help="Ownership record to use (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR).",
-    ),
-]
 
 NOT_INTERACTIVE_HINT = "Review the changes with `gmaildesk plan`, then run `gmaildesk apply --yes`."
 
@@ -89,7 +80,8 @@ def plan(
         ),
     ] = False,
     allow_delete: AllowDelete = False,
-    state: StateFile = None,
+    ownership: OwnershipFile = None,
+    state: OwnershipFileOldName = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
     user: User = None,
@@ -101,7 +93,7 @@ def plan(
 
     Example: gmaildesk plan -c desk.yaml --exit-code
     """
-    the_plan = _prepare(config, state, allow_delete, endpoint, service_account, user).plan
+    the_plan = _prepare(config, ownership_file(ownership, state), allow_delete, endpoint, service_account, user).plan
     if as_json:
         typer.echo(json.dumps(the_plan.to_json(), indent=2))
     else:
@@ -116,7 +108,8 @@ def apply(
     allow_delete: AllowDelete = False,
     skip_tests: Annotated[bool, typer.Option("--skip-tests", help="Do not run desk.yaml's tests first.")] = False,
     as_json: AsJson = False,
-    state: StateFile = None,
+    ownership: OwnershipFile = None,
+    state: OwnershipFileOldName = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
     user: User = None,
@@ -134,7 +127,14 @@ def apply(
     Example: gmaildesk apply -c desk.yaml --yes
     """
     prepared = _prepare(
-        config, state, allow_delete, endpoint, service_account, user, run_tests=not skip_tests, lock=True
+        config,
+        ownership_file(ownership, state),
+        allow_delete,
+        endpoint,
+        service_account,
+        user,
+        run_tests=not skip_tests,
+        lock=True,
     )
     try:
         _apply(prepared, yes, as_json)
@@ -243,7 +243,8 @@ def export(
             help="Leave out filters gmaildesk did not create or adopt (a department's routing filter stays).",
         ),
     ] = False,
-    state: StateFile = None,
+    ownership: OwnershipFile = None,
+    state: OwnershipFileOldName = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
     user: User = None,
@@ -270,7 +271,7 @@ def export(
         _check_output(output, force)
     exported = session.export(
         connect(connection_options(endpoint, service_account, user), scopes.DESK),
-        state=state,
+        state=ownership_file(ownership, state),
         managed_only=managed_only,
     )
     text, residue = exported.text, exported.residue

@@ -54,9 +54,29 @@ def named_file(flag: str, given: Path | None, old_name: Path | None) -> Path | N
     return given if given is not None else old_name
 
 
+def store_file(given: Path | None, old_name: Path | None) -> Path | None:
+    """The sweep store given as --store (or --state), in a folder that exists; None: the data dir's."""
+    path = named_file("--store", given, old_name)
+    if path is not None:
+        output_folder(path, "--store")
+    return path
+
+
+def ownership_file(given: Path | None, old_name: Path | None) -> Path | None:
+    """The ownership record given as --ownership (or --state), in a folder that exists; None: the data dir's."""
+    path = named_file("--ownership", given, old_name)
+    if path is not None:
+        output_folder(path, "--ownership")
+    return path
+
+
 def output_folder(path: Path, flag: str) -> Path:
     """The folder *path* goes in, which must exist: gmaildesk creates only its own data dir (issue 11)."""
     folder = path.absolute().parent
+    if folder.exists() and not folder.is_dir():
+        raise GmailDeskError(
+            f"{flag} {path}: {folder} is a file, not a folder", [f"choose another {flag} FILE"], ExitCode.USAGE
+        )
     if not folder.is_dir():
         raise GmailDeskError(
             f"{flag} {path}: the folder {folder} does not exist",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gmaildesk.cli import safe
+from gmaildesk.cli.files import StoreFile, StoreFileOldName, store_file
 from gmaildesk.cli.options import ConfigFiles, Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.errors import ExitCode
 
@@ -19,17 +19,6 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from gmaildesk.sweep.engine import SweepResult
-
-StoreFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--state",
-        metavar="FILE",
-        show_default=False,
-        dir_okay=False,
-        help="Sweep store to use (default: per mailbox under the user data dir, or $GMAILDESK_DATA_DIR).",
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +31,8 @@ def sweep(
     full: Annotated[bool, typer.Option("--full", help="Rescan every conversation of the scope.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary (version 1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (for cron).")] = False,
-    state: StoreFile = None,
+    store: StoreFile = None,
+    state: StoreFileOldName = None,
     endpoint: Endpoint = None,
     service_account: ServiceAccount = None,
     user: User = None,
@@ -70,14 +60,15 @@ def sweep(
     from gmaildesk.sweep.service import sweep_once
 
     assert config is not None  # the option's callback fills in the default
+    store = store_file(store, state)
     if len(config) > 1:
         from gmaildesk.cli.sweep_many import sweep_all
 
-        return sweep_all(config, (endpoint, service_account, user, state), full, dry_run, as_json, quiet)
+        return sweep_all(config, (endpoint, service_account, user, store), full, dry_run, as_json, quiet)
     desk = load_desk(config[0])
     options = connection_options(endpoint, service_account, user)
     with _ProgressBar(enabled=not quiet and not as_json and sys.stdout.isatty()) as progress:
-        result = sweep_once(desk, options, state, full=full, dry_run=dry_run, progress=progress)
+        result = sweep_once(desk, options, store, full=full, dry_run=dry_run, progress=progress)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     elif not quiet:

@@ -45,7 +45,7 @@ MOVE_AWAY_HINT = (
 
 
 def state_path(account: Account, override: Path | None = None) -> Path:
-    """The ownership file of *account* (one mailbox on one endpoint); ``override`` (--state) wins."""
+    """The ownership file of *account* (one mailbox on one endpoint); ``override`` (--ownership) wins."""
     return override if override is not None else account_dir(account) / STATE_FILE
 
 
@@ -135,7 +135,7 @@ class Ownership:
         except IsADirectoryError:
             raise GmailDeskError(
                 f"the ownership record {path} is a directory",
-                ["pass --state FILE naming a file, or remove the directory"],
+                ["pass --ownership FILE naming a file, or remove the directory"],
             ) from None
         except OSError as error:
             raise GmailDeskError(
@@ -161,7 +161,7 @@ class Ownership:
         if version not in READABLE_VERSIONS:
             raise GmailDeskError(
                 f'{path} is not a gmaildesk ownership record (no known "version")',
-                ["pass --state FILE naming a gmaildesk ownership record, or " + MOVE_AWAY_HINT],
+                ["pass --ownership FILE naming a gmaildesk ownership record, or " + MOVE_AWAY_HINT],
             )
         try:
             record = cls._from_json(path, mailbox, data)
@@ -224,7 +224,7 @@ class Ownership:
         folder = self.path.parent
         temp = None
         try:
-            if not folder.is_dir():  # a folder that exists (one given with --state) keeps its mode
+            if not folder.is_dir():  # a folder that exists (one given with --ownership) keeps its mode
                 private_dir(folder)
             handle, temp = tempfile.mkstemp(prefix=".desk-state-", dir=folder)
             os.fchmod(handle, 0o600)
@@ -247,9 +247,9 @@ class RecordNotSaved(GmailDeskError):
         if error.errno == errno.ENOSPC:
             fix = f"free space on the disk holding {path.parent}, then run apply again"
         elif error.errno == errno.EROFS:
-            fix = f"{path.parent} is on a read-only file system: pass --state FILE on a writable one"
+            fix = f"{path.parent} is on a read-only file system: pass --ownership FILE on a writable one"
         else:
-            fix = f"make {path.parent} writable for this user (or pass --state FILE), then run apply again"
+            fix = f"make {path.parent} writable for this user (or pass --ownership FILE), then run apply again"
         super().__init__(
             f"cannot write the ownership record {path}: {reason}; apply stopped",
             [fix, "the next apply finds what this one already wrote and does not write it again"],
