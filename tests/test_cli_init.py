@@ -16,6 +16,7 @@ from gmaildesk.errors import ExitCode
 
 EXPECTED = [
     "desk.yaml",
+    "templates/ack-ticket.txt.j2",
     "templates/ack.html.j2",
     "templates/ack.txt.j2",
     "templates/signature.html.j2",
@@ -79,7 +80,7 @@ def test_init_counts_every_existing_file(tmp_path: Path):
     run([str(tmp_path)])
     result = run([str(tmp_path)], expect=ExitCode.ERROR)
     assert result.stderr.splitlines()[0] == (
-        f"Error: {tmp_path / 'desk.yaml'} and 7 more files already exist; nothing was written"
+        f"Error: {tmp_path / 'desk.yaml'} and 8 more files already exist; nothing was written"
     )
 
 
