@@ -229,9 +229,16 @@ def test_ticket_is_given_once_the_conversation_has_one(desk: Desk) -> None:
     invoke(["sweep", *desk.args, "--quiet"])
     with desk.store() as db:
         (number,) = db.execute("SELECT number FROM tickets WHERE thread_id = ?", (thread,)).fetchone()
-    desk.reply(thread, "-t", "ticket", "--agent", "Alice")
+    # the ticket names the conversation too; `me` is $GMAILDESK_AGENT
+    result = desk.reply(f"#{number}", "-t", "ticket", "--agent", "me", env={"GMAILDESK_AGENT": "alice"})
+    assert result.stdout.startswith(f"{thread}: draft saved")
     [draft] = desk.drafts()
+    assert draft["message"]["threadId"] == thread
     assert _text(desk.raw_of(draft["message"]["id"])).startswith(f"Your ticket: {number}\n\n-- \n")
+    unknown = desk.reply(f"#{number + 1}", "-t", "ticket", "--agent", "Alice", expect=ExitCode.ERROR)
+    assert unknown.stderr.splitlines()[0] == (
+        f"Error: no conversation has ticket #{number + 1} in the sweep store of support@example.com"
+    )
 
 
 @pytest.mark.parametrize(
@@ -327,3 +334,85 @@ def test_the_example_templates_ship_in_the_repository_too() -> None:
     package = Path(__file__).resolve().parents[1] / "gmaildesk" / "data" / "templates" / "replies"
     copies = Path(__file__).resolve().parents[1] / "templates" / "replies"
     assert {p.name: p.read_bytes() for p in package.iterdir()} == {p.name: p.read_bytes() for p in copies.iterdir()}
+
+
+def test_reply_answers_the_reply_to_address_and_keeps_a_re_subject(desk: Desk) -> None:
+    raw = build_message(
+        from_="=?utf-8?q?Ren=C3=A9e_M=C3=BCller?= <renee@customer.example>",
+        to=["billing@example.com"],
+        subject="Re: Your invoice",
+        text="Please answer my assistant.",
+        date_ms=int(desk.sandbox.control.clock()["nowMs"]),
+        message_id="<r1@customer.example>",
+        references=["<older@example.com>"],
+        extra_headers=[("Reply-To", "assistant@customer.example")],
+    )
+    thread = desk.sandbox.control.deliver(SUPPORT, raw)["threadId"]
+    desk.reply(thread, "-t", "closing", "--agent", "Bob")
+    [draft] = desk.drafts()
+    message = parse(desk.raw_of(draft["message"]["id"]))
+    assert message.header("To") == "Renée Müller <assistant@customer.example>"
+    assert message.header("Subject") == "Re: Your invoice"
+    assert message.header("References") == "<older@example.com> <r1@customer.example>"
+    assert _text(desk.raw_of(draft["message"]["id"])).startswith("Hello Renée Müller,")
+
+
+# ---- the templates module, offline -------------------------------------------------------------
+def _templates(tmp_path: Path, files: dict[str, str]) -> Path:
+    folder = tmp_path / "templates" / "replies"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return tmp_path
+
+
+def test_variables_used_are_dotted_where_a_field_is_read(tmp_path: Path) -> None:
+    from gmaildesk.team.reply_templates import find_template, variables_used
+
+    folder = _templates(
+        tmp_path,
+        {
+            "a.txt.j2": "{{ customer.name }} {{ customer }} {% for d in departments %}{{ d.name }}{% endfor %}",
+            "a.html.j2": "<p>{{ agent.name|upper }} {% set local = 1 %}{{ local }} {{ order }}</p>",
+        },
+    )
+    assert variables_used(folder, find_template(folder, "a")) == [
+        "agent.name",
+        "customer",
+        "customer.name",
+        "departments",
+        "order",
+    ]
+
+
+def test_an_html_only_template_gets_a_text_part_and_escapes_variables(tmp_path: Path) -> None:
+    from gmaildesk.team.reply_templates import find_template, render
+
+    folder = _templates(tmp_path, {"h.html.j2": "<p>Hello {{ name }},</p><p>done.<br>Bye</p>"})
+    text, html = render(folder, find_template(folder, "h"), {"name": "<Ann & co>"})
+    assert html == "<p>Hello &lt;Ann &amp; co&gt;,</p><p>done.<br>Bye</p>"
+    assert text == "Hello <Ann & co>,\ndone.\nBye\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"x.txt.j2": "Hi\n{% if %}\n"},
+            "templates/replies/x.txt.j2:2: Expected an expression, got 'end of statement block'",
+        ),
+        (
+            {"x.txt.j2": "Hi\n{% include 'templates/replies/part.txt.j2' %}\n", "part.txt.j2": "a\nb {{ nope }}\n"},
+            "templates/replies/part.txt.j2:2: 'nope' is undefined",
+        ),
+        ({"x.txt.j2": "{{ customer.phone }}"}, "templates/replies/x.txt.j2:1: 'dict object' has no attribute 'phone'"),
+    ],
+)
+def test_template_errors_are_one_line_with_file_and_line(tmp_path: Path, files: dict[str, str], message: str) -> None:
+    from gmaildesk.errors import GmailDeskError
+    from gmaildesk.team.reply_templates import find_template, render
+
+    folder = _templates(tmp_path, files)
+    with pytest.raises(GmailDeskError) as caught:
+        render(folder, find_template(folder, "x"), {"customer": {"name": "Ann"}})
+    assert caught.value.message == message

@@ -10,13 +10,12 @@ import typer
 from gmaildesk.cli import safe
 from gmaildesk.cli.files import StoreFile
 from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
+from gmaildesk.cli.team import AGENT_ENV, agent_name
 from gmaildesk.errors import ExitCode, GmailDeskError
 
 if TYPE_CHECKING:
     from gmaildesk.config.desk import Agent, Desk
     from gmaildesk.team.reply_service import ReplyOutcome
-
-AGENT_ENV = "GMAILDESK_AGENT"
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +24,9 @@ def register(app: typer.Typer) -> None:
     app.command(name="templates")(templates)
 
 
-Thread = Annotated[str, typer.Argument(metavar="THREAD", help="The conversation's id (see `gmaildesk threads`).")]
+Thread = Annotated[
+    str, typer.Argument(metavar="THREAD", help="A thread id, a Gmail link gmaildesk printed, or a ticket (#1042).")
+]
 
 
 def reply(
@@ -40,7 +41,9 @@ def reply(
     force: Annotated[bool, typer.Option("--force", help="Reply even when another agent's draft is there.")] = False,
     agent: Annotated[
         str | None,
-        typer.Option("--agent", envvar=AGENT_ENV, metavar="NAME", help=f"Who replies: a team name (${AGENT_ENV})."),
+        typer.Option(
+            "--agent", envvar=AGENT_ENV, metavar="NAME", help=f"Who replies: a team name, or me (${AGENT_ENV})."
+        ),
     ] = None,
     config: ConfigFile = Path("desk.yaml"),
     store: StoreFile = None,
@@ -69,7 +72,7 @@ def reply(
     from gmaildesk.team.reply_templates import parse_vars
 
     desk = load_desk(config)
-    request = ReplyRequest(thread, template, _agent(desk, agent), parse_vars(var or []), send, force)
+    request = ReplyRequest(_conversation(thread), template, _agent(desk, agent), parse_vars(var or []), send, force)
     outcome = reply_once(desk, connection_options(endpoint, service_account, user), store, request)
     typer.echo(safe.lines(describe(outcome)))
 
@@ -95,7 +98,8 @@ def drafts(
     from gmaildesk.team.reply import describe_time
     from gmaildesk.team.reply_service import conversation_drafts
 
-    found = conversation_drafts(load_desk(config), connection_options(endpoint, service_account, user), thread)
+    options = connection_options(endpoint, service_account, user)
+    found = conversation_drafts(load_desk(config), options, _conversation(thread))
     rows = [
         f"{d.id or d.message_id}  {d.author or 'written in Gmail'}  since {describe_time(d.since_ms)}" for d in found
     ]
@@ -131,7 +135,15 @@ def _agent(desk: Desk, name: str | None) -> Agent:
             [f"agents of this desk: {', '.join(a.name for a in desk.team.agents) or 'none (name them in team:)'}"],
             ExitCode.USAGE,
         )
-    return find_agent(desk, name)
+    return find_agent(desk, agent_name(name, "--agent"))
+
+
+def _conversation(text: str) -> str:
+    """A thread id from THREAD; a ticket stays `#NUMBER` for the service to look up in the sweep store."""
+    from gmaildesk.audit.links import thread_id_from, ticket_number
+
+    number = ticket_number(text)
+    return f"#{number}" if number is not None else thread_id_from(text)
 
 
 def describe(outcome: ReplyOutcome) -> str:

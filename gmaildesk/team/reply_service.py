@@ -8,10 +8,12 @@ the sweep has recorded: an unswept one is left to the sweep.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from gmaildesk.config.desk import Desk
+from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail import scopes
 from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.connection import ConnectionOptions, connect
@@ -40,6 +42,7 @@ class ReplyOutcome:
 def reply_once(desk: Desk, options: ConnectionOptions, store: Path | None, request: ReplyRequest) -> ReplyOutcome:
     template = reply_template(desk, request)
     api, account = _connect(desk, options)
+    request = dataclasses.replace(request, thread_id=conversation_of(account, store, request.thread_id))
     facts = store_facts(account, store, request.thread_id)
     result = reply(desk, api, request, template, facts.ticket)
     owner = facts.owner
@@ -50,9 +53,27 @@ def reply_once(desk: Desk, options: ConnectionOptions, store: Path | None, reque
 
 def conversation_drafts(desk: Desk, options: ConnectionOptions, thread_id: str) -> tuple[Draft, ...]:
     """The drafts in one conversation now, with their authors (live: only Gmail knows its drafts)."""
-    api, _ = _connect(desk, options)
+    api, account = _connect(desk, options)
+    thread_id = conversation_of(account, None, thread_id)
     (thread,) = api.threads([thread_id], HEADERS)
     return read_conversation(desk, thread_id, thread, api.labels(), api.drafts()).drafts
+
+
+def conversation_of(account: Account, override: Path | None, thread: str) -> str:
+    """*thread*, or for `#NUMBER` the conversation the sweep store gave that ticket number."""
+    if not thread.startswith("#"):
+        return thread
+    path = store_path(account, override)
+    found = None
+    if path.is_file():
+        with Store(path, account) as store:
+            found = store.db.execute("SELECT thread_id FROM tickets WHERE number = ?", (int(thread[1:]),)).fetchone()
+    if found is None:
+        raise GmailDeskError(
+            f"no conversation has ticket {thread} in the sweep store of {account.address}",
+            ["ticket numbers come from the sweep (auto_ack mode: sweep); `gmaildesk threads` lists them"],
+        )
+    return str(found[0])
 
 
 def store_facts(account: Account, override: Path | None, thread_id: str) -> StoreFacts:
