@@ -295,3 +295,22 @@ def test_a_sweep_killed_between_send_and_commit_acknowledges_once(sandbox, tmp_p
         rows = db.execute("SELECT thread_id, status FROM acks ORDER BY thread_id").fetchall()
     assert rows == sorted((t, "sent") for t in threads)
     assert desk.sweep()["acks_sent"] == 0 and len(desk.acks()) == 3
+
+
+def test_tickets_number_conversations_oldest_first_and_show_finds_them(sandbox, tmp_path, monkeypatch):
+    desk = AckDesk(sandbox, tmp_path, monkeypatch)
+    first = desk.mail("ann@a.test", "First")
+    second = desk.mail("ben@b.test", "Second")
+    assert desk.sweep()["tickets_assigned"] == 2  # a first full sweep: oldest first
+    third = desk.mail("cat@c.test", "Third")
+    assert desk.sweep()["tickets_assigned"] == 1
+    args = ["-c", str(desk.path), "--endpoint", sandbox.url]
+    rows = json.loads(invoke(["threads", *args, "--json"]).stdout)["threads"]
+    assert {r["thread"]: r["ticket"] for r in rows} == {first: 1, second: 2, third: 3}
+    for reference in ("#2", "2", " #2 "):
+        shown = json.loads(invoke(["show", reference, *args, "--json"]).stdout)
+        assert shown["thread"]["thread"] == second and shown["thread"]["ticket"] == 2
+    assert json.loads(invoke(["next", *args, "--json"]).stdout)["thread"]["ticket"] == 1
+    missing = invoke(["show", "#99", *args], expect=1)
+    assert missing.stderr.startswith("Error: no conversation has ticket number #99 in the sweep store")
+    assert desk.sweep()["tickets_assigned"] == 0  # numbers are given once

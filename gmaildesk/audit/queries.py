@@ -32,7 +32,8 @@ from functools import lru_cache
 from typing import Any
 
 from gmaildesk.audit.db import Slas, clamp_ms
-from gmaildesk.audit.links import gmail_link
+from gmaildesk.audit.links import gmail_link, ticket_number
+from gmaildesk.errors import GmailDeskError
 
 __all__ = [
     "ThreadInfo",
@@ -360,11 +361,15 @@ def next_thread(
 
 
 # ---------------------------------------------------------------------------------------------- show
-def thread_of_ticket(db: sqlite3.Connection, number: int) -> str:
-    """The conversation ticket *number* names; NotFound when the store has no such ticket."""
-    row = db.execute("SELECT thread_id FROM tickets WHERE number = ?", (number,)).fetchone()
+def ticket_thread(db: sqlite3.Connection, text: str) -> str:
+    """The conversation a ticket argument ('1042', '#1042') names, from the store's ticket numbers."""
+    number = ticket_number(text)
+    row = None if number is None else db.execute("SELECT thread_id FROM tickets WHERE number = ?", (number,)).fetchone()
     if row is None:
-        raise NotFound(f"#{number}")
+        raise GmailDeskError(
+            f"no conversation has ticket number {text.strip()} in the sweep store",
+            ["the sweep numbers conversations as it meets them; `gmaildesk threads` shows their numbers"],
+        )
     return str(row[0])
 
 

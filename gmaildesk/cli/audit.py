@@ -361,7 +361,7 @@ def threads(
 
 
 def show(
-    thread: Annotated[str, typer.Argument(metavar="THREAD", help="Thread id or Gmail web link.")],
+    thread: Annotated[str, typer.Argument(metavar="THREAD", help="Thread id, Gmail web link or ticket number.")],
     config: ConfigFile = Path("desk.yaml"),
     as_json: AsJson = False,
     as_csv: AsCsv = False,
@@ -388,16 +388,17 @@ def show(
     Example: gmaildesk show -c desk.yaml 18c2f0a1b2c3d4e5
     """
     from gmaildesk.audit import queries, shapes
-    from gmaildesk.audit.links import link_mailbox, thread_id_from
+    from gmaildesk.audit.links import link_mailbox, thread_id_from, ticket_number
     from gmaildesk.cli import audit_view
 
-    thread_id = thread_id_from(thread)
+    thread_id = thread_id_from(thread) if ticket_number(thread) is None else None  # a bad link: exit 2 at once
     with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
         db,
         slas,
         now_ms,
         mailbox,
     ):
+        thread_id = thread_id or queries.ticket_thread(db, thread)
         linked = link_mailbox(thread)
         if linked is not None and linked.lower() != mailbox.lower():
             # Thread ids are per mailbox: another mailbox's id would only be "not in the sweep store".
