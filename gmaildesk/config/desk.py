@@ -152,10 +152,21 @@ class SendAs:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """The Cloud project's Gmail quota (desk.yaml sweep.quota; numbers from Gmail's quota page)."""
+
+    units_per_minute: int | None = None  # per user; None: the cost table's limit for Gmail, none for a sandbox
+    costs: Literal["current", "legacy"] = "current"
+    daily_units: int = 80_000_000  # per project
+    project_units_per_minute: int = 1_200_000
+
+
+@dataclass(frozen=True)
 class Sweep:
     scope: str  # Gmail query limiting which conversations the sweep looks at
     close_after: int  # seconds
     archive_closed: bool
+    quota: Quota = Quota()
 
 
 @dataclass(frozen=True)

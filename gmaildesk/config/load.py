@@ -60,7 +60,7 @@ def load_desk(path: Path) -> model.Desk:
         filters=tuple(_filter(index, spec) for index, spec in enumerate(file_desk.filters)),
         auto_ack=auto_ack,
         send_as=tuple(_send_as(index, spec, renderer) for index, spec in enumerate(file_desk.send_as)),
-        sweep=model.Sweep(file_desk.sweep.scope, file_desk.sweep.close_after, file_desk.sweep.archive_closed),
+        sweep=_sweep(file_desk.sweep),
         tests=tuple(_test(spec, file_desk.mailbox) for spec in file_desk.tests),
         labels=owned_labels(declared),
         warnings=tuple(warnings),
@@ -128,6 +128,16 @@ def _validate(data: Any, positions: Positions) -> schema.DeskFile:
 
 def _colour(spec: schema.Colour | None) -> model.Colour | None:
     return model.Colour(spec.background, spec.text) if spec else None
+
+
+def _sweep(spec: schema.Sweep) -> model.Sweep:
+    quota = spec.quota
+    return model.Sweep(
+        spec.scope,
+        spec.close_after,
+        spec.archive_closed,
+        model.Quota(quota.units_per_minute, quota.costs, quota.daily_units, quota.project_units_per_minute),
+    )
 
 
 def _department(desk: schema.DeskFile, spec: schema.Department) -> model.Department:

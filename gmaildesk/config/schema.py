@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from gmaildesk.config import fields
+from gmaildesk.config import fields, quota
 from gmaildesk.config.fields import (
     Account,
     Duration,
@@ -277,10 +277,31 @@ class SendAs(Section):
     smtp: Smtp | None = None
 
 
+class Quota(Section):
+    """The Cloud project's Gmail quota (gmaildesk/config/quota.py); unset units_per_minute: the
+    cost table's per-user limit for Gmail, no pacing for a sandbox."""
+
+    units_per_minute: quota.UnitsPerMinute = None
+    costs: quota.CostTableName = "current"
+    daily_units: quota.DailyUnits = quota.PROJECT_DAILY_UNITS
+    project_units_per_minute: quota.ProjectUnitsPerMinute = quota.PROJECT_UNITS_PER_MINUTE
+
+    @model_validator(mode="after")
+    def _user_within_project(self) -> Quota:
+        if self.units_per_minute is not None and self.units_per_minute > self.project_units_per_minute:
+            fail(
+                f"{self.units_per_minute:,} is more than project_units_per_minute ({self.project_units_per_minute:,})",
+                "A user's quota is part of the project's.",
+                subkey="units_per_minute",
+            )
+        return self
+
+
 class Sweep(Section):
     scope: Query = "newer_than:90d"
     close_after: Duration = 7 * 86_400
     archive_closed: bool = False
+    quota: Quota = Quota()
 
 
 class TestMessage(Section):
