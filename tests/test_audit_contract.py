@@ -42,6 +42,7 @@ THREAD_KEYS = {
     "messages",
     "flags",
     "ticket",
+    "owner",
 }
 GROUP_KEYS = {"key", "volume", "first_response", "resolution", "reopens", "sla", "backlog"}
 
@@ -172,7 +173,9 @@ def test_status_json_shape_and_check_codes(env):
         "by_state",
         "departments",
         "problems",
+        "agents",
     }
+    assert doc["agents"] == []  # the team names no agent
     assert doc["version"] == 1 and doc["kind"] == "status" and doc["now"] == "2027-01-15T08:00:00Z"
     assert doc["total"] == 6 and doc["overdue"] == 2 and doc["last_sweep_age_s"] == 600
     billing = doc["departments"][0]
@@ -230,6 +233,7 @@ def test_threads_json_csv_filters_and_sorts(env):
         "messages": 2,
         "flags": [],
         "ticket": None,  # written straight into the store: no sweep has numbered it
+        "owner": None,
     }
     known = doc["threads"][2]
     assert (known["thread"], known["subject"], known["customer"], known["since"]) == (
@@ -263,6 +267,7 @@ def test_threads_json_csv_filters_and_sorts(env):
         "messages",
         "flags",
         "ticket",
+        "owner",
     ]
     assert [r[0] for r in table[1:]] == ["a06", "a01", "a02", "a04", "a03"]
     assert table[1][6] == "true" and table[1][2] == "" and table[2][2:4] == ["Charged twice", "ann@cust.test"]

@@ -61,6 +61,8 @@ def _shim_old_store(db: sqlite3.Connection) -> None:
         db.execute("CREATE TEMP VIEW messages AS SELECT *, NULL AS flags FROM main.messages")
     if db.execute("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'tickets'").fetchone() is None:
         db.execute("CREATE TEMP VIEW tickets (number, thread_id, at) AS SELECT NULL, NULL, NULL WHERE 0")
+    if db.execute("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'owners'").fetchone() is None:
+        db.execute("CREATE TEMP VIEW owners (thread_id, agent, how, at) AS SELECT NULL, NULL, NULL, NULL WHERE 0")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import json
 import math
 import sqlite3
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -33,6 +34,7 @@ from typing import Any
 
 from gmaildesk.audit.db import Slas, clamp_ms
 from gmaildesk.audit.links import gmail_link, ticket_number
+from gmaildesk.audit.owners import OWNED_BY, OWNER_COLUMN, AgentLoad, open_by_agent
 from gmaildesk.errors import GmailDeskError
 
 __all__ = [
@@ -72,9 +74,10 @@ _ACTOR = {"customer": "customer", "ours_reply": "us", "ours_forward": "us (forwa
 _COLS = (
     "thread_id, state, overdue, department, last_counted_side, last_counted_at, first_customer_at, "
     "first_response_at, due_at, manual, message_ids, updated_at, subject, customer, waiting_since, agent, flags, "
-    "(SELECT number FROM tickets WHERE tickets.thread_id = threads.thread_id)"
+    "(SELECT number FROM tickets WHERE tickets.thread_id = threads.thread_id), "
+    f"{OWNER_COLUMN}"
 )
-_NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None, None, None)
+_NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None, None, None, None)
 # What `show` says a message counted as.
 COUNTED_AS = {
     "customer": "customer",
@@ -132,6 +135,7 @@ class ThreadInfo:
     agent: str | None = None  # send-as address of our last reply
     flags: tuple[str, ...] = ()  # the classifier's doubts, e.g. "possibly_automatic", "unverified_sender"
     ticket: int | None = None  # the conversation's number (sweep/tickets.py); None until a sweep numbers it
+    owner: str | None = None  # the agent who owns it (their Agent/ label); None: nobody
 
 
 def _since(
@@ -174,6 +178,7 @@ def _info(r: tuple[Any, ...], now_ms: int, slas: Slas, mailbox: str | None) -> T
         agent,
         flags,
         ticket,
+        owner,
     ) = r
     since = _since(state, department, last_at, first_customer_at, due_at, slas, waiting_since)
     live_overdue = bool(overdue) or (state in OPEN_STATES and due_at is not None and now_ms > due_at)
@@ -195,6 +200,7 @@ def _info(r: tuple[Any, ...], now_ms: int, slas: Slas, mailbox: str | None) -> T
         agent,
         _flags(flags, thread_id, "its flags"),
         ticket,
+        owner,
     )
 
 
@@ -224,6 +230,7 @@ class Status:
     overdue: int
     by_state: dict[str, int]
     departments: list[DepartmentStatus]
+    agents: list[AgentLoad] = field(default_factory=list)  # open per agent; [] when the team names none
 
     @property
     def sweep_age_ms(self) -> int | None:
@@ -247,8 +254,11 @@ def _last_sweep(db: sqlite3.Connection) -> int | None:
     return row[0] if row else None
 
 
-def status(db: sqlite3.Connection, slas: Slas, now_ms: int, *, mailbox: str | None = None) -> Status:
-    """Counts per department and state; links open in *mailbox* (desk.yaml's)."""
+def status(
+    db: sqlite3.Connection, slas: Slas, now_ms: int, *, mailbox: str | None = None, agents: Sequence[str] = ()
+) -> Status:
+    """Counts per department and state, open conversations per agent of *agents* (desk.yaml's named team);
+    links open in *mailbox* (desk.yaml's)."""
     depts: dict[str | None, DepartmentStatus] = {}
 
     def dept(name: str | None) -> DepartmentStatus:
@@ -301,7 +311,8 @@ def status(db: sqlite3.Connection, slas: Slas, now_ms: int, *, mailbox: str | No
             )
     by_state = {s: sum(d.counts.get(s, 0) for d in depts.values()) for s in STATES}
     ordered = sorted(depts.values(), key=lambda d: (d.department is None, d.department or ""))
-    return Status(now_ms, _last_sweep(db), sum(by_state.values()), overdue_total, by_state, ordered)
+    loads = open_by_agent(db, now_ms, agents) if agents else []
+    return Status(now_ms, _last_sweep(db), sum(by_state.values()), overdue_total, by_state, ordered, loads)
 
 
 # ---------------------------------------------------------------------------------------------- threads / next
@@ -316,6 +327,7 @@ def threads(
     sort: str = "age",
     limit: int | None = None,
     mailbox: str | None = None,
+    agent: str | None = None,
 ) -> list[ThreadInfo]:
     """Conversations with a status, filtered; sort "age" (oldest first) or "sla" (overdue, then deadline)."""
     if sort not in ("age", "sla"):
@@ -333,6 +345,9 @@ def threads(
     if department is not None:
         where.append("lower(department) = lower(?)")
         args.append(department)
+    if agent is not None:
+        where.append(OWNED_BY)
+        args.append(agent)
     rows = db.execute(f"SELECT {_COLS} FROM threads WHERE {' AND '.join(where)}", args).fetchall()
     infos = [_info(r, now_ms, slas, mailbox) for r in rows]
     if older_than_ms is not None:
@@ -353,10 +368,19 @@ def threads(
 
 
 def next_thread(
-    db: sqlite3.Connection, slas: Slas, now_ms: int, department: str | None = None, *, mailbox: str | None = None
+    db: sqlite3.Connection,
+    slas: Slas,
+    now_ms: int,
+    department: str | None = None,
+    *,
+    mailbox: str | None = None,
+    agent: str | None = None,
 ) -> ThreadInfo | None:
-    """The conversation to handle now: overdue first, then the nearest SLA deadline, then the oldest."""
-    found = threads(db, slas, now_ms, state="open", department=department, sort="sla", limit=1, mailbox=mailbox)
+    """The conversation to handle now: overdue first, then the nearest SLA deadline, then the oldest
+    (with *agent*: of the conversations that agent owns)."""
+    found = threads(
+        db, slas, now_ms, state="open", department=department, sort="sla", limit=1, mailbox=mailbox, agent=agent
+    )
     return found[0] if found else None
 
 
@@ -523,7 +547,8 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
     wide = lo is not None and hi > lo and (hi - since_ms) / (hi - lo) > 0.2
     rows = db.execute(
         "SELECT thread_id, department, state, overdue, last_counted_side, last_counted_at, first_customer_at, "
-        f"first_response_at, due_at, waiting_since, agent FROM threads {'NOT INDEXED' if wide else ''} "
+        f"first_response_at, due_at, waiting_since, agent, {OWNER_COLUMN} FROM threads "
+        f"{'NOT INDEXED' if wide else ''} "
         "WHERE first_customer_at >= ? AND state IS NOT NULL",
         (since_ms,),
     )
@@ -533,12 +558,27 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
     by_week: dict[str, _Tally] = acc if by == "week" else {}
     total = _Tally(ReportGroup("total"))
     unknown_agent = 0
-    for thread_id, department, state, overdue, side, last_at, first_at, response_at, due_at, waiting, agent in rows:
+    for (
+        thread_id,
+        department,
+        state,
+        overdue,
+        side,
+        last_at,
+        first_at,
+        response_at,
+        due_at,
+        waiting,
+        agent,
+        owner,
+    ) in rows:
         dept_key, week_key = department or "(none)", _week(first_at)
         if by == "dept":
             key = dept_key
         elif by == "week":
             key = week_key
+        elif owner:  # by agent: the owner; without one, the send-as address of our last reply
+            key = owner
         elif agent:
             key = agent
         elif response_at is None and side != "ours_reply":

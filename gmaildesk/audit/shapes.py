@@ -8,7 +8,7 @@ single quote and control characters show escaped (gmaildesk.cli.safe).
 
 thread (a row of `threads`, `next`, `show`):
   {"thread", "link", "subject", "customer", "department", "state", "overdue", "manual",
-   "since", "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags", "ticket"}
+   "since", "age_s", "last_actor", "last_at", "due_at", "due_in_s", "messages", "flags", "ticket", "owner"}
   link: the conversation in desk.yaml's mailbox, https://mail.google.com/mail/?authuser=<mailbox>#all/<thread>
   (`show` takes it back, as it does the older /u/0/#inbox/<thread> form);
   subject ("" when the mail has none), customer (address of the first customer message; we wrote first:
@@ -18,10 +18,11 @@ thread (a row of `threads`, `next`, `show`):
   automatic mail but is shown rather than dropped; "unverified_sender": claims a team address that
   Gmail's Authentication-Results do not confirm), [] when none or not recorded (CSV: joined by ";");
   ticket: the conversation's number, sequential per mailbox (`show 1042` and `show '#1042'` find it),
-  null until a sweep numbers it.
+  null until a sweep numbers it; owner: the agent whose Agent/ label the conversation carries, null when nobody's.
 status:  {"version", "kind": "status", "now", "last_sweep_at", "last_sweep_age_s", "total", "overdue",
           "by_state": {state: n}, "departments": [{"department", "counts": {state: n}, "overdue",
-          "oldest_new": oldest|null, "oldest_waiting": oldest|null}], "problems": [str]}
+          "oldest_new": oldest|null, "oldest_waiting": oldest|null}], "problems": [str],
+          "agents": [{"agent": name|null, "open", "overdue"}]}: open conversations per agent, null = nobody's
           oldest = {"thread", "link", "since", "age_s"}
 threads: {"version", "kind": "threads", "now", "count", "threads": [thread]}
 next:    {"version", "kind": "next", "now", "thread": thread|null}
@@ -76,6 +77,7 @@ THREAD_FIELDS = [
     "messages",
     "flags",
     "ticket",
+    "owner",
 ]
 
 
@@ -102,6 +104,7 @@ def thread_json(t: ThreadInfo, now_ms: int) -> dict[str, Any]:
         "messages": t.messages,
         "flags": list(t.flags),
         "ticket": t.ticket,
+        "owner": t.owner,
     }
 
 
@@ -132,6 +135,7 @@ def status_json(s: Status, problems: list[str]) -> dict[str, Any]:
             for d in s.departments
         ],
         "problems": problems,
+        "agents": [{"agent": a.agent, "open": a.open, "overdue": a.overdue} for a in s.agents],
     }
 
 
