@@ -21,6 +21,7 @@ from gmaildesk.gmail.pacing import (
     parse_rate,
 )
 from gmaildesk.gmail.retry import RetryPolicy
+from gmaildesk.gmail.types import Usage
 from gmaildesk.sandbox.limits import method_cost
 from gmaildesk.sandbox.mime import build_message
 
@@ -343,3 +344,12 @@ def test_client_and_sandbox_price_every_method_alike():
         for method in costs.COSTS[table]:
             assert costs.units(method, table) == method_cost(f"gmail.{method}", table), (table, method)
     assert costs.units("gmail.users.threads.get") == 40 and costs.units("users.threads.get", "legacy") == 10
+
+
+def test_usage_prices_calls_by_the_table_in_force():
+    earlier = Usage(3, {"users.threads.get": 1}, "legacy", rate_limited=1)
+    now = Usage(10, {"users.threads.get": 3, "users.messages.get": 2}, "legacy", rate_limited=4)
+    assert now.units == 3 * 10 + 2 * 5
+    assert now.since(earlier) == Usage(7, {"users.messages.get": 2, "users.threads.get": 2}, "legacy", 3)
+    assert now.since(earlier).units == 2 * 10 + 2 * 5
+    assert Usage(1, {"users.threads.get": 1}).units == 40  # current unless told

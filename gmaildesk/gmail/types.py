@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gmaildesk.gmail.costs import units
+from gmaildesk.gmail.costs import DEFAULT_TABLE, CostTable, units
 
 __all__ = [
     "Profile",
@@ -174,17 +174,20 @@ class Usage:
 
     calls: int = 0
     by_method: Mapping[str, int] = field(default_factory=dict)
+    costs: CostTable = DEFAULT_TABLE  # the project's cost table: what the units are priced by
+    rate_limited: int = 0  # answers refused for quota (429s), each batch part counted
 
     @property
     def units(self) -> int:
         """Quota units of the logical calls (gmaildesk.gmail.costs: an estimate, Gmail's count rules)."""
-        return sum(units(method) * count for method, count in self.by_method.items())
+        return sum(units(method, self.costs) * count for method, count in self.by_method.items())
 
     def since(self, earlier: Usage) -> Usage:
         """The calls made after `earlier` was taken."""
         counts = Counter(self.by_method)
         counts.subtract(earlier.by_method)
-        return Usage(self.calls - earlier.calls, {m: n for m, n in sorted(counts.items()) if n})
+        by_method = {m: n for m, n in sorted(counts.items()) if n}
+        return Usage(self.calls - earlier.calls, by_method, self.costs, self.rate_limited - earlier.rate_limited)
 
 
 @dataclass(frozen=True)
