@@ -25,6 +25,7 @@ from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.client import GmailClient
 from gmaildesk.sandbox import SandboxHandle, running_sandbox
 from gmaildesk.sandbox.mime import b64url_encode, build_message
+from gmaildesk.sweep import assign as sweep_assign
 from gmaildesk.sweep import engine as sweep_engine
 from gmaildesk.sweep.store import Store
 
@@ -125,6 +126,7 @@ def _audit(desk: Desk, store_path: Path, now_ms: int) -> tuple[dict[str, Any], d
 
 def _sweep(sb: SandboxHandle, api: HttpGmailApi, desk: Desk, store: Store, title: str) -> SweepRun:
     outcome = sweep_engine.run(api, desk, store, now_ms=sb.sandbox.now_ms())
+    sweep_assign.assign(api, desk, store, outcome, sb.sandbox.now_ms())
     names = {t.thread_id: t for t in outcome.transitions}
     lines = [
         f"{_subject(api, thread_id)}: {t.from_state or '-'} -> {t.to_state} ({t.reason})"
@@ -165,8 +167,11 @@ def _customer_mail(
     return sb.control.deliver(SUPPORT, raw)
 
 
-def _reply(client: GmailClient, thread_id: str, to: str, subject: str, text: str) -> dict[str, Any]:
-    """Answer the newest message of a thread through messages.send, threaded as Gmail requires."""
+def _reply(
+    client: GmailClient, thread_id: str, to: str, subject: str, text: str, delegate: str | None = None
+) -> dict[str, Any]:
+    """Answer the newest message of a thread through messages.send, threaded as Gmail requires; a
+    *delegate* writes from the shared address, named in Sender: (Gmail Help 138350)."""
     users = client.users()
     thread = client.execute(
         users.threads().get(userId="me", id=thread_id, format="metadata", metadataHeaders=["Message-ID", "References"]),
@@ -183,6 +188,7 @@ def _reply(client: GmailClient, thread_id: str, to: str, subject: str, text: str
         in_reply_to=message_id,
         references=[*refs.split(), message_id],
         date_ms=0,
+        extra_headers=[("Sender", delegate)] if delegate else (),
     )
     sent: dict[str, Any] = client.execute(
         users.messages().send(userId="me", body={"raw": b64url_encode(raw), "threadId": thread_id}), "sending a reply"
@@ -207,8 +213,9 @@ def _morning_of_mail(sb: SandboxHandle, client: GmailClient, result: DemoResult)
         "ann@customer.example",
         "Re: Invoice 1042 charged twice",
         "Hi Ann, sorry about that - the duplicate charge is refunded today.",
+        delegate="alice@example.com",
     )
-    steps.append("2h10m later we answer Ann (messages.send, threaded)")
+    steps.append("2h10m later Alice answers Ann as the shared mailbox (Sender: Alice): the sweep makes her the owner")
     sb.control.advance_clock(1800)
     thanks = build_message(
         from_="Ann Lee <ann@customer.example>",

@@ -57,11 +57,19 @@ def test_example_desk_resolves_labels_routes_and_slas(example: Desk):
         "Status/Overdue",
     ]
     assert example.statuses.waiting.colour == Colour("#a4c2f4", "#000000")
-    assert [(label.name, label.kind) for label in example.labels][:3] == [
+    assert [(label.name, label.kind) for label in example.labels][:6] == [
+        ("Agent", "parent"),
+        ("Agent/Alice", "agent"),
+        ("Agent/Bob", "agent"),
         ("Bounces", "filter"),
         ("Dept", "parent"),
         ("Dept/Billing", "department"),
     ]
+    assert [(a.name, a.departments) for a in example.team.agents] == [
+        ("Alice", ("Billing",)),
+        ("Bob", ("Billing", "Technical")),
+    ]
+    assert [d.assign for d in example.departments] == ["round_robin", "none", "none"]
     assert example.team.includes("alice@example.com") and example.team.includes("x@partner.example")
     assert not example.team.includes("devteam@example.com")
     assert example.sweep.close_after == 7 * 86400 and example.sweep.scope == "newer_than:90d"

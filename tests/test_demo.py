@@ -16,12 +16,13 @@ def test_demo_json_tells_the_whole_story():
     data = json.loads(result.stdout)
     desk = data["desk"]
     assert "+ label Dept/Billing  colour #16a766/#ffffff" in desk["plan_text"]
-    assert desk["status"] == "ok" and desk["applied"] == 22
+    assert desk["status"] == "ok" and desk["applied"] == 25  # 22 + Agent, Agent/Alice, Agent/Bob
     assert desk["replan_text"].strip() == "No changes"
     by_subject = {t["subject"]: t for t in data["threads"]}
     billing = by_subject["Invoice 1042 charged twice"]
     assert billing["messages"] == 4  # question, our acknowledgement, our reply, follow-up
     assert "Dept/Billing" in billing["labels"]
+    assert "Agent/Alice" in billing["labels"]  # her reply as a delegate (Sender:) made her the owner
     assert "Dept/Technical" in by_subject["App crashes on login"]["labels"]
     assert "Bounces" in by_subject["Undelivered Mail Returned to Sender"]["labels"]
     assert "INBOX" not in by_subject["This week in tools"]["labels"]  # the newsletter filter archives

@@ -74,6 +74,15 @@ def test_defaults_no_agents_and_no_assignment(tmp_path: Path) -> None:
     assert desk.team.addresses == ("bob@example.com",)
 
 
+def test_an_agent_may_be_named_only(tmp_path: Path) -> None:
+    """What export writes (Gmail holds the name, not the address): a label and a place in the rotation,
+    no reply attributed to them."""
+    desk = _load(tmp_path, HEAD + "team:\n  - {name: Alice}\n  - bob@example.com\n")
+    (alice,) = desk.team.agents
+    assert (alice.name, alice.email, alice.label) == ("Alice", None, "Agent/Alice")
+    assert desk.team.addresses == ("bob@example.com",)
+
+
 @pytest.mark.parametrize(
     ("text", "message", "hint"),
     [
@@ -91,6 +100,11 @@ def test_defaults_no_agents_and_no_assignment(tmp_path: Path) -> None:
             "team:\n  - {name: Alice, email: a@example.com, departments: [Sales]}\n",
             "desk.yaml:4: team[0].departments[0]: no department 'Sales' in this desk",
             "this desk has no departments",
+        ),
+        (
+            "team:\n  - {away: true}\n",
+            "desk.yaml:4: team[0]: a team entry needs email: (an address or a domain), or name: for an agent",
+            None,
         ),
         (
             "team:\n  - {email: a@example.com, away: true}\n",
@@ -387,3 +401,15 @@ def test_assign_me_is_the_agent_named_in_the_environment(team: Team) -> None:
 def test_assign_a_conversation_the_store_does_not_know(team: Team) -> None:
     result = invoke(["assign", "18c2f0a1b2c3d4e5", "Bob", *team.args], expect=ExitCode.ERROR)
     assert result.stderr.startswith("Error: conversation 18c2f0a1b2c3d4e5 is not in the sweep store")
+
+
+def test_export_writes_the_agents_it_can_name_and_plans_empty(team: Team, tmp_path: Path) -> None:
+    exported = tmp_path / "exported.yaml"
+    result = invoke(["export", "-o", str(exported), "--endpoint", team.sandbox.url])
+    assert "plan on the exported file is not empty" not in result.stderr
+    text = exported.read_text()
+    assert "team:\n" in text and "  - {name: Alice}\n" in text and "  - {name: Carol}\n" in text
+    assert "Gmail holds the agent's name (their label) but not their address" in text
+    agents = load_desk(exported).team.agents
+    assert [(a.name, a.email) for a in agents] == [("Alice", None), ("Bob", None), ("Carol", None)]
+    assert "No changes" in invoke(["plan", "-c", str(exported), "--endpoint", team.sandbox.url]).stdout

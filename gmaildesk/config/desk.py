@@ -197,7 +197,7 @@ class Agent:
     """A named team member: the conversations they own carry their label."""
 
     name: str
-    email: str  # lowercase
+    email: str | None  # lowercase; None: desk.yaml names the agent only
     label: str  # full name, e.g. Agent/Alice
     departments: tuple[str, ...] = ()  # as desk.yaml names them; empty: every department
     aliases: tuple[str, ...] = ()  # lowercase; a reply from one of them is this agent's

@@ -330,7 +330,7 @@ class TeamMember(Section):
     """A team entry: a plain address or domain (only `email` set), or a named agent."""
 
     name: NonEmpty | None = None
-    email: TeamEntry
+    email: TeamEntry | None = None  # an agent may go without (export knows only names): no reply is then theirs
     departments: list[NonEmpty] = []  # empty: every department
     aliases: list[Email] = []  # addresses whose replies are this agent's (e.g. a send-as alias of theirs)
     away: bool = False  # out of the rotation; keeps what they own
@@ -338,10 +338,12 @@ class TeamMember(Section):
     @model_validator(mode="after")
     def _named_agent(self) -> TeamMember:
         if self.name is None:
+            if self.email is None:
+                fail("a team entry needs email: (an address or a domain), or name: for an agent")
             for key in ("departments", "aliases", "away"):
                 if getattr(self, key):
                     fail(f"{key} is for a named agent", "add name: (their label is Agent/<name>)", subkey=key)
-        elif not fields.is_email(self.email):
+        elif self.email is not None and not fields.is_email(self.email):
             fail(f"an agent's email is one address, not the domain '{self.email}'", subkey="email")
         return self
 

@@ -38,7 +38,8 @@ def check_team(desk: DeskFile, positions: Positions) -> None:
                 raise positions.error(
                     ("team", index, "departments", place), f"no department '{department}' in this desk", (hint,)
                 )
-        for key_name, address in [("email", entry.email), *(("aliases", a) for a in entry.aliases)]:
+        mine = [("email", entry.email)] if entry.email is not None else []
+        for key_name, address in [*mine, *(("aliases", a) for a in entry.aliases)]:
             folded = address.casefold()
             if folded in addresses and addresses[folded] != index:
                 raise positions.error(
@@ -76,7 +77,7 @@ def _known(departments: list[str]) -> str:
 def resolve_team(desk: DeskFile) -> model.Team:
     """Addresses and domains (lowercase) of every entry, and the named agents in desk.yaml's order."""
     entries = desk.team
-    plain = [e.email for e in entries] + [a for e in entries for a in e.aliases]
+    plain = [e.email for e in entries if e.email is not None] + [a for e in entries for a in e.aliases]
     addresses = tuple(dict.fromkeys(e.lower() for e in plain if "@" in e.lstrip("@")))
     domains = tuple(dict.fromkeys(e.lower().lstrip("@") for e in plain if "@" not in e.lstrip("@")))
     canonical = {d.name.casefold(): d.name for d in desk.departments}
@@ -89,7 +90,7 @@ def _agent(entry: TeamMember, prefix: str, canonical: dict[str, str]) -> model.A
     name = " ".join(entry.name.split())
     return model.Agent(
         name=name,
-        email=entry.email.lower(),
+        email=entry.email.lower() if entry.email is not None else None,
         label=prefix + name,
         departments=tuple(canonical[d.casefold()] for d in entry.departments),
         aliases=tuple(a.lower() for a in entry.aliases),

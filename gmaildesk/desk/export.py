@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from gmaildesk.desk.plan import Plan
 
 DEFAULT_DEPARTMENT_PREFIX = "Dept/"
+DEFAULT_AGENT_PREFIX = "Agent/"
+AGENT_NAME_ONLY = (
+    "Gmail holds the agent's name (their label) but not their address: add email: for their replies to count as theirs"
+)
 DEFAULT_STATUS_PREFIX = "Status/"
 _ADD_FLAGS = {"STARRED": ("star", True), "IMPORTANT": ("important", True)}
 _REMOVE_FLAGS = {
@@ -80,6 +84,7 @@ class Export:
     filters: list[Item] = field(default_factory=list)
     auto_ack: Item | None = None
     send_as: list[Item] = field(default_factory=list)
+    team: list[Item] = field(default_factory=list)  # agents, from the Agent/ labels gmaildesk made
     left_out: list[str] = field(default_factory=list)  # "what: why", one per thing not exported
     adopted: int = 0  # user-made filters exported (apply adopts them)
 
@@ -102,9 +107,13 @@ def build(mailbox: str, current: Current, record: Ownership, managed_only: bool 
     if unread:
         result.left_out.append(f"{unread} filter(s): criteria or actions gmaildesk cannot read")
 
+    result.team = _agents(user_labels, owned_ids, dept_prefix)
+    agent_labels = {DEFAULT_AGENT_PREFIX + str(item.data["name"]) for item in result.team}
     used: set[str] = set()  # ids of filters exported as department routes
     for label in user_labels:
         if not label.name.startswith(dept_prefix) or label.name.casefold() in status_names:
+            continue
+        if label.name in agent_labels or (result.team and label.name + "/" == DEFAULT_AGENT_PREFIX):
             continue
         name = label.name[len(dept_prefix) :]
         if not name.strip() or (not dept_prefix and label.name.casefold() + "/" == status_prefix.casefold()):
@@ -135,6 +144,19 @@ def build(mailbox: str, current: Current, record: Ownership, managed_only: bool 
 
 
 # --- prefixes and statuses ----------------------------------------------------------------------
+
+
+def _agents(labels: list[CurrentLabel], owned_ids: set[str], dept_prefix: str) -> list[Item]:
+    """`{name: ...}` for each label gmaildesk made under the default agent prefix (a desk with another
+    labels.agent_prefix exports those labels as nobody's: the plan then refuses to delete them)."""
+    if dept_prefix == DEFAULT_AGENT_PREFIX:
+        return []
+    found = []
+    for label in labels:
+        name = label.name.removeprefix(DEFAULT_AGENT_PREFIX)
+        if label.id in owned_ids and label.name.startswith(DEFAULT_AGENT_PREFIX) and name.strip() and "/" not in name:
+            found.append(Item({"name": name}, [AGENT_NAME_ONLY]))
+    return found
 
 
 def _department_prefix(record: Ownership, upstream: Iterable[UpstreamFilter]) -> str:

@@ -21,8 +21,8 @@ from gmaildesk.desk.export import Export, Item
 
 _INLINE_WIDTH = 90
 NOT_IN_GMAIL = (
-    "Gmail does not hold these, so they are not here: team, vars, department SLAs, sweep, tests "
-    "(see `gmaildesk init` for a commented example of each)."
+    "Gmail does not hold these, so they are not here: team (but the agents' names, from their Agent/ "
+    "labels), vars, department SLAs and assign, sweep, tests (see `gmaildesk init` for a commented example of each)."
 )
 
 
@@ -132,6 +132,9 @@ def render(exported: Export) -> str:
         out.append("# Not exported (desk.yaml cannot say it; gmaildesk leaves it as it is):")
         out += [comment(f"  - {quoted(line)}") for line in exported.left_out]
     out += ["", "version: 1", *_top("mailbox", exported.mailbox), ""]
+    if exported.team:
+        out += _section("team", exported.team, "")
+        out.append("")
     out += _top("labels", {"department_prefix": exported.department_prefix})
     out.append("")
     out += _comment(exported.statuses.comments)

@@ -132,7 +132,7 @@ def _reconcile(plan: _Plan, owners: dict[str, Owner], in_gmail: dict[str, set[st
 
 def _by_reply(plan: _Plan, api: GmailApi, store: Store, thread_ids: list[str], agents: list[Agent]) -> None:
     """Step 2: the first agent who answered an unowned conversation owns it."""
-    by_address = {address: a.name for a in agents for address in (a.email, *a.aliases)}
+    by_address = {address: a.name for a in agents for address in (a.email, *a.aliases) if address is not None}
     replies: dict[str, list[tuple[str, str]]] = {}
     for thread_id in thread_ids:
         replies[thread_id] = store.db.execute(
