@@ -77,9 +77,10 @@ class GmailApi(Protocol):
         """One messages.batchModify per change (at most MAX_MODIFY_IDS ids each), batched; None: done."""
         ...
 
-    def message_refs(self, query: str) -> list[MessageRef]:
+    def message_refs(self, query: str, label_ids: Sequence[str] = ()) -> list[MessageRef]:
         """users.messages.list over every page (500 a page): the id and threadId of each message
-        a search matches ("": every message), spam and trash left out, in Gmail's order, no repeats."""
+        a search matches ("": every message) that carries every one of `label_ids`, spam and
+        trash left out, in Gmail's order, no repeats."""
         ...
 
     def usage(self) -> Usage:
@@ -236,11 +237,14 @@ class HttpGmailApi:
             )
         return self._batch(requests, "relabelling conversations", lambda answer: None)
 
-    def message_refs(self, query: str) -> list[MessageRef]:
+    def message_refs(self, query: str, label_ids: Sequence[str] = ()) -> list[MessageRef]:
         refs: dict[str, MessageRef] = {}
+        narrowing: dict[str, Any] = {"q": query} if query else {}
+        if label_ids:
+            narrowing["labelIds"] = list(label_ids)
         for page in self._pages(
             lambda token: self._users.messages().list(
-                userId=self._me, maxResults=LIST_PAGE, **({"q": query} if query else {}), **_page(token)
+                userId=self._me, maxResults=LIST_PAGE, **narrowing, **_page(token)
             ),
             "listing messages",
         ):

@@ -37,7 +37,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from gmaildesk.config.desk import Desk
 from gmaildesk.errors import GmailDeskError
@@ -52,12 +51,11 @@ from gmaildesk.sweep.classify import (
     Kind,
     MessageMeta,
     Us,
-    author,
     classify_message,
     classify_thread,
     customer_addresses,
-    recipients,
 )
+from gmaildesk.sweep.facts import conversation_facts, with_flags
 from gmaildesk.sweep.headers import Headers
 from gmaildesk.sweep.history import HIDDEN, Delta, StatusLabels, scan
 from gmaildesk.sweep.result import SweepResult, Transition, state_label
@@ -207,7 +205,7 @@ class _Sweep:
             result.resynced = changes is None
         if changes is None:
             result.full = True
-            changes = self._scope()
+            changes = self._scope(rows, labels, result.resync_reason == "history expired")
         recheck = self.store.recheck()
         deltas, hand_set = dict(changes.deltas), dict(changes.hand_set)
         for thread_id in [*pending, *recheck]:  # Gmail answered 404 / others changed it during the last run
@@ -276,14 +274,19 @@ class _Sweep:
         result.by_state = _by_state(final.values())
         return result
 
-    def _scope(self) -> _Changes:
+    def _scope(self, rows: dict[str, ThreadRow], labels: StatusLabels, expired: bool) -> _Changes:
         """Every thread of sweep.scope, the cursor being the profile read before the listing:
-        whatever changes from there on is in the history after it."""
+        whatever changes from there on is in the history after it. Lean, after an expired history
+        (not a refused cursor: the store may be damaged), stored threads the listings show
+        unchanged are left to the time-driven transitions."""
         if self.profile is None:
             self.profile = self.api.profile()
         cursor = self.profile.history_id
         if self.lean:
-            thread_ids, single = lean_reading.scope_listing(self.api, self.desk.sweep.scope)
+            thread_ids, single, members = lean_reading.scope_listing(self.api, self.desk.sweep.scope)
+            if expired and rows:
+                same = lean_reading.unchanged(self.api, self.desk.sweep.scope, rows, labels.managed, members)
+                thread_ids = [t for t in thread_ids if t not in same]
             return _Changes(thread_ids, cursor, single=single)
         return _Changes(self.api.thread_ids(self.desk.sweep.scope), cursor)
 
@@ -422,9 +425,8 @@ class _Sweep:
 
         single = {t: m for t, m in single.items() if t in set(thread_ids)}
         whole = self._read_whole([t for t in thread_ids if t not in single], reading, take)
-        if deltas and not lean_reading.ids_name_first_messages(whole):
-            single = {}
-        for thread in lean_reading.read_single(self.api, single, self.progress).values():
+        trusted = not deltas or lean_reading.ids_name_first_messages(whole)
+        for thread in lean_reading.read_single(self.api, single if trusted else {}, self.progress).values():
             take(thread)
         self._read_whole([t for t in single if t not in reading.attempted], reading, take)
         return reading
@@ -534,7 +536,7 @@ class _Sweep:
             except ValueError:
                 return None
             old.append(
-                _with_flags(
+                with_flags(
                     Classified(
                         MessageMeta(id=f.message_id, internal_date=f.at, headers=headers), kind, "as classified before"
                     ),
@@ -645,7 +647,7 @@ class _Sweep:
             message_ids=list(current),
             labels=sorted(labels.desired(state, verdict.overdue)),
             updated_at=self.now_ms,
-            **_facts(classified, self.us, state),
+            **conversation_facts(classified, self.us, state),
         )
         old_label = state_label(row.state, row.overdue) if row else None
         transition = None
@@ -743,51 +745,6 @@ def _meta(message: Message) -> MessageMeta:
         label_ids=message.label_ids,
         headers=Headers(message.headers),
     )
-
-
-def _facts(classified: list[Classified], us: Us, state: State | None) -> dict[str, Any]:
-    """What the audit shows of a conversation, from the metadata already read (no extra calls):
-    subject, customer, the send-as addresses of our first and last replies, the start of the
-    current customer wait, and every message (no drafts) with its time, kind and sender."""
-    shown = [c for c in classified if c.kind is not Kind.DRAFT]  # classify_thread returns date order
-    subject = next((s for s in (_subject(c.message) for c in shown) if s), "")
-    customer = next((author(c.message, us) for c in shown if c.kind is Kind.CUSTOMER and author(c.message, us)), None)
-    replies = [c for c in shown if c.kind is Kind.OURS_REPLY]
-    if customer is None and replies:  # we wrote first: whoever we wrote to
-        customer = next((r for r in recipients(replies[0].message) if not us.includes(r)), None)
-    agents = [a for a in (author(c.message, us) for c in replies) if a]
-    waiting_since = None
-    counted = [c for c in shown if c.counted]
-    if state in (State.NEW, State.WAITING) and counted and counted[-1].kind is Kind.CUSTOMER:
-        start = len(counted) - 1
-        while start > 0 and counted[start - 1].kind is Kind.CUSTOMER:
-            start -= 1
-        waiting_since = counted[start].message.internal_date
-    flags = [tuple(sorted(c.flags)) for c in shown]
-    return {
-        "subject": subject,
-        "customer": customer,
-        "agent": agents[-1] if agents else None,
-        "first_agent": agents[0] if agents else None,
-        "waiting_since": waiting_since,
-        "flags": sorted(set().union(*flags)),
-        "messages": [
-            MessageFact(c.message.id, c.message.internal_date, c.kind.value, author(c.message, us) or None, f)
-            for c, f in zip(shown, flags, strict=True)
-        ],
-    }
-
-
-def _subject(message: MessageMeta) -> str:
-    headers = message.headers  # a Headers: MessageMeta converts any mapping it is given
-    return headers.value("Subject") if isinstance(headers, Headers) else headers.get("Subject", "")
-
-
-def _with_flags(classified: Classified, flags: tuple[str, ...]) -> Classified:
-    """A stored message's flags back on its rebuilt verdict."""
-    if not flags:
-        return classified
-    return dataclasses.replace(classified, flags=frozenset(flags))
 
 
 def _by_state(rows: Iterable[ThreadRow]) -> dict[str, int]:

@@ -5,6 +5,8 @@ headers) answers what threads.get would, at half the units (20 against 40 in the
 table, 5 against 10 in the legacy one; gmaildesk.gmail.costs). Everything else is still read
 whole: the classifier needs every earlier message of a conversation (who its customers are,
 whether a reply answers us), so reading less would be a guess, and the sweep does not guess.
+After a lost history (Gmail keeps about a week of it), a stored conversation whose messages and
+status labels are as the store has them is not read at all (`unchanged`).
 
 Two ways a conversation is known to hold one message:
 - full sweep: messages.list over the scope names the conversations, messages.list over the
@@ -30,13 +32,14 @@ from gmaildesk.sweep.classify import CLASSIFIER_HEADERS
 from gmaildesk.sweep.history import Delta
 from gmaildesk.sweep.store import ThreadRow
 
-__all__ = ["scope_listing", "new_conversations", "ids_name_first_messages", "read_single", "READ_CHUNK"]
+__all__ = ["scope_listing", "unchanged", "new_conversations", "ids_name_first_messages", "read_single", "READ_CHUNK"]
 
 READ_CHUNK = 50
 
 
-def scope_listing(api: GmailApi, scope: str) -> tuple[list[str], dict[str, str]]:
-    """(the scope's conversations in listing order, conversation -> its one message where it has one).
+def scope_listing(api: GmailApi, scope: str) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
+    """(the scope's conversations in listing order, conversation -> its one message where it has
+    one, conversation -> every message of it).
 
     Two messages.list passes (5 units a page of 500 ids): the scope, then the whole mailbox; a
     message listed by the first but gone from the second (deleted meanwhile) reads the thread whole.
@@ -51,7 +54,36 @@ def scope_listing(api: GmailApi, scope: str) -> tuple[list[str], dict[str, str]]
     for ref in in_scope:
         scoped[ref.thread_id].add(ref.id)
     single = {t: next(iter(members[t])) for t in thread_ids if len(members.get(t, ())) == 1 and scoped[t] <= members[t]}
-    return thread_ids, single
+    return thread_ids, single, members
+
+
+def unchanged(
+    api: GmailApi,
+    scope: str,
+    rows: Mapping[str, ThreadRow],
+    managed: Iterable[str],
+    members: Mapping[str, set[str]],
+) -> set[str]:
+    """Stored conversations that are as the last sweep left them: the same messages, each with
+    exactly the status labels that sweep set. One messages.list per status label (labelIds, an
+    exact filter) over the scope.
+
+    After the history is lost this is what the history would have told: no new or deleted
+    message, no status changed by hand (a department label changed by hand is ignored, as an
+    incremental run ignores it). Reading such a conversation again decides the same from the
+    same messages; what time changes (overdue, closed) comes from the store without reading.
+    A draft, a message outside the scope or one moved to spam or trash reads it again.
+    """
+    labelled: dict[str, set[str]] = defaultdict(set)  # message -> its status labels
+    for label_id in sorted(managed):
+        for ref in api.message_refs(scope, [label_id]):
+            labelled[ref.id].add(label_id)
+    return {
+        thread_id
+        for thread_id, row in rows.items()
+        if members.get(thread_id) == set(row.message_ids)
+        and all(labelled.get(m, set()) == set(row.labels) for m in row.message_ids)
+    }
 
 
 def new_conversations(deltas: Mapping[str, Delta], rows: Mapping[str, ThreadRow]) -> dict[str, str]:
