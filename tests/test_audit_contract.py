@@ -335,7 +335,7 @@ def test_show_by_id_and_gmail_url(env):
 
 def test_report_json_and_csv_shape(env):
     doc = json.loads(run(["report", *env, "--json"]).stdout)
-    assert set(doc) == {"version", "kind", "now", "since", "by", "groups", "total", "missing"}
+    assert set(doc) == {"version", "kind", "now", "since", "until", "by", "groups", "total", "missing"}
     assert doc["version"] == 1 and doc["by"] == "dept" and [g["key"] for g in doc["groups"]] == ["Billing", "Tech"]
     total = doc["total"]
     assert set(total) == GROUP_KEYS and total["volume"] == 6

@@ -1,5 +1,6 @@
 """`report --html` as a team lead reads it: whose mailbox and which period, SLA attainment per
-department, the weekly trend, labels that stay in their column, times in UTC, rendered by chromium."""
+department, the weekly trend, labels that stay in their column, times in the desk's timezone, rendered by
+chromium."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ LONG_AGENT = "first.responder.with.a.very.long.name@support.example.com"
 DESK = f"""\
 version: 1
 mailbox: support@example.com
+timezone: Europe/Paris
 departments:
   - name: Billing
     sla: {{first_response: 4h, next_response: 8h}}
@@ -74,11 +76,12 @@ def page(tmp_path, monkeypatch):
     return out
 
 
-def test_title_names_the_mailbox_and_the_period_in_utc(page):
+def test_title_names_the_mailbox_and_the_period_in_the_desk_s_timezone(page):
     text = page.read_text()
     title = "support@example.com: support report, 2026-12-06 to 2027-01-15"
     assert f"<title>{title}</title>" in text and f"<h1>{title}</h1>" in text
-    assert "from 2026-12-06 08:00 UTC to 2027-01-15 08:00 UTC" in text and "All times are UTC." in text
+    assert "from 2026-12-06 09:00 CET to 2027-01-15 09:00 CET" in text
+    assert "Times are Europe/Paris time; weeks start on Monday there." in text
 
 
 def test_sla_attainment_per_department_comes_first(page):

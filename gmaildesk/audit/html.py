@@ -1,7 +1,8 @@
 """`report --html`: one self-contained page (inline CSS and SVG, no scripts, no network assets).
 
 What a team lead looks for first comes first: SLA attainment per department, then the weekly trend,
-then the table and the per-group charts. Times are UTC and say so (no desk timezone yet).
+then the table and the per-group charts. Times are in the desk's timezone and say which; its weeks start on
+Monday there.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from datetime import tzinfo
 from html import escape
 
-from gmaildesk.audit.db import iso
+from gmaildesk.audit.period import Period
 from gmaildesk.audit.queries import AGING_BUCKETS, Report, ReportGroup
+from gmaildesk.audit.zone import zone_name
 from gmaildesk.sweep.state import format_duration
 
 __all__ = ["render_html"]
@@ -31,11 +34,6 @@ _WIDTH, _LABEL_W, _VALUE_W, _ROW_H = 640, 180, 110, 24
 # At 12px a character is at most ~7px wide in the common sans fonts; the clip path below keeps even
 # a run of wide letters inside the label column, the ellipsis and the tooltip tell the reader so.
 _LABEL_CHARS = (_LABEL_W - 12) // 7
-
-
-def _utc(ms: int) -> str:
-    text = iso(ms) or ""
-    return f"{text[:10]} {text[11:16]} UTC"
 
 
 def _label(text: str, x: float, y: float, chars: int, anchor: str = "start") -> str:
@@ -168,7 +166,7 @@ def _row(g: ReportGroup) -> str:
     return "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>"
 
 
-def render_html(report: Report, mailbox: str) -> str:
+def render_html(report: Report, mailbox: str, zone: tzinfo) -> str:
     groups = report.groups
     head = [
         report.by,
@@ -200,13 +198,14 @@ def render_html(report: Report, mailbox: str) -> str:
             "Backlog by age (all groups)", [(b, report.total.backlog[b]) for b, _ in AGING_BUCKETS], colour="#c0392b"
         ),
     ]
-    period = f"{_utc(report.since_ms)[:10]} to {_utc(report.now_ms)[:10]}"
-    title = f"{mailbox}: support report, {period}"
+    period = Period(report.since_ms, report.now_ms if report.until_ms is None else report.until_ms)
+    title = f"{mailbox}: support report, {period.title(zone)}"
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in report.missing)
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>"
-        f'<p class="note">Conversations whose first customer message came from {_utc(report.since_ms)} to '
-        f"{_utc(report.now_ms)}, grouped by {escape(report.by)}. All times are UTC.</p>"
+        f'<p class="note">Conversations whose first customer message came from {escape(period.span(zone))}, '
+        f"grouped by {escape(report.by)}. Times are {escape(zone_name(zone))} time; weeks start on Monday "
+        "there.</p>"
         f"{''.join(charts)}{notes}</body></html>\n"
     )

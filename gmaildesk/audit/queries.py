@@ -28,13 +28,14 @@ import sqlite3
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from gmaildesk.audit.db import Slas, clamp_ms
+from gmaildesk.audit.db import Slas
 from gmaildesk.audit.links import gmail_link, ticket_number
 from gmaildesk.audit.owners import OWNED_BY, OWNER_COLUMN, AgentLoad, open_by_agent
+from gmaildesk.audit.zone import week_of
 from gmaildesk.errors import GmailDeskError
 
 __all__ = [
@@ -494,16 +495,16 @@ class Report:
     # (weeks without a conversation between the first and the last one included, as zeroes).
     departments: list[ReportGroup] = field(default_factory=list)
     weeks: list[ReportGroup] = field(default_factory=list)
-
-
-def _week(ms: int) -> str:
-    return _week_of_day(clamp_ms(ms) // 86_400_000)
+    until_ms: int | None = None  # the period's end (excluded); None: now
 
 
 @lru_cache(maxsize=4096)
 def _week_of_day(day: int) -> str:
     year, week, _ = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+_SQLITE_MAX = 2**63 - 1  # "no upper bound" for an INTEGER column
 
 
 def _bucket(age_ms: int) -> str:
@@ -522,8 +523,18 @@ class _Tally:
     resolutions: list[int] = field(default_factory=list)
 
 
-def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by: str = "dept") -> Report:
-    """Conversations whose first customer message is at or after since_ms, grouped by dept|week|agent.
+def report(
+    db: sqlite3.Connection,
+    slas: Slas,
+    now_ms: int,
+    *,
+    since_ms: int,
+    by: str = "dept",
+    until_ms: int | None = None,
+    zone: tzinfo = UTC,
+) -> Report:
+    """Conversations whose first customer message is at or after since_ms (and before until_ms), grouped by
+    dept|week|agent; weeks are ISO weeks in *zone* (the desk's timezone).
 
     Backlog aging counts every open (new/waiting) conversation of the window by its current wait.
     """
@@ -544,13 +555,14 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
     }
     # The first_customer_at index pays for a narrow window; for a wide one a plain scan is ~2x faster.
     lo, hi = db.execute("SELECT MIN(first_customer_at), MAX(first_customer_at) FROM threads").fetchone()
-    wide = lo is not None and hi > lo and (hi - since_ms) / (hi - lo) > 0.2
+    end = now_ms if until_ms is None else until_ms
+    wide = lo is not None and hi > lo and (min(hi, end) - since_ms) / (hi - lo) > 0.2
     rows = db.execute(
         "SELECT thread_id, department, state, overdue, last_counted_side, last_counted_at, first_customer_at, "
         f"first_response_at, due_at, waiting_since, agent, {OWNER_COLUMN} FROM threads "
         f"{'NOT INDEXED' if wide else ''} "
-        "WHERE first_customer_at >= ? AND state IS NOT NULL",
-        (since_ms,),
+        "WHERE first_customer_at >= ? AND first_customer_at < ? AND state IS NOT NULL",
+        (since_ms, _SQLITE_MAX if until_ms is None else until_ms),
     )
     acc: dict[str, _Tally] = {}
     # The grouping asked for is one of the two the charts need: counted once, shared.
@@ -572,7 +584,7 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
         agent,
         owner,
     ) in rows:
-        dept_key, week_key = department or "(none)", _week(first_at)
+        dept_key, week_key = department or "(none)", week_of(first_at, zone)
         if by == "dept":
             key = dept_key
         elif by == "week":
@@ -632,7 +644,7 @@ def report(db: sqlite3.Connection, slas: Slas, now_ms: int, *, since_ms: int, by
         if unknown_agent
         else []
     )
-    return Report(now_ms, since_ms, by, groups[:-1], groups[-1], missing, departments, weeks)
+    return Report(now_ms, since_ms, by, groups[:-1], groups[-1], missing, departments, weeks, end)
 
 
 def _tally(tallies: dict[str, _Tally], key: str) -> _Tally:

@@ -32,7 +32,8 @@ show:    {"version", "kind": "show", "now", "thread": thread, "first_customer_at
           kind is the classifier's (customer, ours_reply, ours_forward, ours_note, our_ack, auto_reply,
           bounce, list); counted_as: customer, us, us (forward), note, our auto-reply, auto-reply, bounce,
           list. null when the conversation was not read since the store started recording messages.
-report:  {"version", "kind": "report", "now", "since", "by", "groups": [group], "total": group, "missing": [str]}
+report:  {"version", "kind": "report", "now", "since", "until", "by", "groups": [group], "total": group,
+          "missing": [str]}; since/until: the period (until excluded)
           --by agent keys: the send-as address of our last reply, "(no reply)", or "?" (not recorded yet,
           explained in missing)
           group = {"key", "volume", "first_response": stats, "resolution": stats, "reopens",
@@ -205,6 +206,7 @@ def report_json(r: Report) -> dict[str, Any]:
         "kind": "report",
         "now": iso(r.now_ms),
         "since": iso(r.since_ms),
+        "until": iso(r.now_ms if r.until_ms is None else r.until_ms),
         "by": r.by,
         "groups": [group_json(g) for g in r.groups],
         "total": group_json(r.total),

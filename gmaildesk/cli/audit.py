@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gmaildesk.audit.period import age_ms
 from gmaildesk.cli import options, safe
 from gmaildesk.cli.files import StoreFile, StoreFileOldName, output_folder, store_file
 from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
@@ -97,11 +98,13 @@ def _opened(
 ) -> Iterator[tuple[sqlite3.Connection, Slas, int, str]]:
     from gmaildesk.audit.db import Slas, open_store
     from gmaildesk.audit.queries import UnreadableStore
+    from gmaildesk.audit.zone import show_times_in
     from gmaildesk.config import load_desk
     from gmaildesk.paths import Account
     from gmaildesk.sweep.store import store_path
 
     desk = load_desk(config)
+    show_times_in(desk.timezone)
     connection = connection_options(endpoint, service_account, user)
     if refresh:
         _refresh(desk, connection, state)
@@ -131,31 +134,6 @@ def _refresh(desk: Desk, connection: ConnectionOptions, state: Path | None) -> N
         typer.echo("Warning: the sweep was partial; showing what the store has.", err=True)
     elif result.exit_code != ExitCode.OK:
         raise typer.Exit(int(result.exit_code))
-
-
-# Ages the audit takes: beyond this no conversation can be (and SQLite's int64 would overflow).
-_MAX_AGE_DAYS = 36_500
-
-
-def _duration_ms(value: str, option: str) -> int:
-    from gmaildesk.config.durations import DurationError, parse_duration
-
-    text = value.strip().lower()
-    too_long = GmailDeskError(
-        f"{option} {value[:40]}: at most {_MAX_AGE_DAYS}d (100 years)", ["e.g. 30m, 4h, 30d or 52w"], ExitCode.USAGE
-    )
-    if len(text) > 40:
-        raise too_long
-    try:
-        if text.endswith("s") and text[:-1].isascii() and text[:-1].isdigit():
-            seconds = int(text[:-1])
-        else:
-            seconds = parse_duration(text)
-    except DurationError as error:
-        raise GmailDeskError(f"{option}: {error}", [], ExitCode.USAGE) from None
-    if seconds > _MAX_AGE_DAYS * 86_400:
-        raise too_long
-    return seconds * 1000
 
 
 def _emit(
@@ -265,7 +243,7 @@ def status(
     from gmaildesk.audit import queries, shapes
     from gmaildesk.cli import audit_view
 
-    max_age_ms = _duration_ms(max_age, "--max-age")
+    max_age_ms = age_ms(max_age, "--max-age")
     with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
         db,
         slas,
@@ -333,7 +311,7 @@ def threads(
     from gmaildesk.audit import queries, shapes
     from gmaildesk.cli import audit_view
 
-    older_ms = None if older_than is None else _duration_ms(older_than, "--older-than")
+    older_ms = None if older_than is None else age_ms(older_than, "--older-than")
     wanted = status or state
     with _opened(config, store_file(store, None), refresh, endpoint, service_account, user) as (
         db,
@@ -471,8 +449,23 @@ def next_(
 def report(
     config: ConfigFile = Path("desk.yaml"),
     since: Annotated[
-        str, typer.Option("--since", metavar="AGE", help="Conversations that started this recently.")
+        str,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="From: a duration back from now (30d, 1w), a date (2026-11-01: from its start in the desk's "
+            "timezone) or a date and time (2026-11-01T09:00).",
+        ),
     ] = "30d",
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="WHEN",
+            show_default=False,
+            help="To, as --since; a date counts its whole day (default: now).",
+        ),
+    ] = None,
     by: Annotated[
         GroupBy, typer.Option("--by", case_sensitive=False, help="Group by department, week or agent.")
     ] = GroupBy.DEPT,
@@ -499,8 +492,9 @@ def report(
 ) -> None:
     """Volume, first response time (median, p90), resolution time, reopens, SLA attainment %, backlog aging.
 
-    Counts the conversations whose first customer message is within --since. Resolution: first customer
-    message to our last reply, for handled and closed conversations. Reopens: moves out of closed. SLA
+    Counts the conversations whose first customer message is between --since and --until (dates and times
+    without an offset are in desk.yaml's timezone); states, SLAs and backlog are as of now. Resolution: first
+    customer message to our last reply, for handled and closed conversations. Reopens: moves out of closed. SLA
     missed: first reply later than the department's first_response SLA, or ever overdue. --by agent: the
     send-as address our last reply went out from ("(no reply)" when none yet).
 
@@ -508,12 +502,14 @@ def report(
     with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
     warns).
 
-    Example: gmaildesk report -c desk.yaml --since 30d --by week
+    Example: gmaildesk report -c desk.yaml --since 2026-11-01 --until 2026-11-30 --by week
     """
     from gmaildesk.audit import queries, shapes
+    from gmaildesk.audit.period import parse_bound, period
+    from gmaildesk.audit.zone import shown_zone, zone_name
     from gmaildesk.cli import audit_view
 
-    since_ms = _duration_ms(since, "--since")
+    start, end = parse_bound(since, "--since"), None if until is None else parse_bound(until, "--until")
     if html is not None:
         output_folder(html, "--html")  # before any work: a typo in the path should not cost a sweep
     with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
@@ -522,12 +518,18 @@ def report(
         now_ms,
         mailbox,
     ):
-        result = queries.report(db, slas, now_ms, since_ms=now_ms - since_ms, by=by.value)
+        zone = shown_zone()
+        span = period(start, end, now_ms, zone)
+        result = queries.report(
+            db, slas, now_ms, since_ms=span.since_ms, until_ms=span.until_ms, by=by.value, zone=zone
+        )
     if html is not None:
         from gmaildesk.audit.html import render_html
 
-        _write_page(html, render_html(result, mailbox))
+        _write_page(html, render_html(result, mailbox, zone))
     if not _emit(as_json, as_csv, lambda: shapes.report_json(result), lambda: shapes.report_csv(result)):
-        audit_view.show_report(result, f"Report since {since} by {by.value}", style(fmt, output))
+        audit_view.show_report(
+            result, f"Report {span.title(zone)} ({zone_name(zone)}) by {by.value}", style(fmt, output)
+        )
         if html is not None:
             typer.echo(f"Wrote {safe.text(html)}")
