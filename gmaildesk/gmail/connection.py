@@ -122,18 +122,22 @@ class ConnectionOptions:
         daily_units: int | None = None,
         project_units_per_minute: int | None = None,
     ) -> ConnectionOptions:
-        """These options with a desk's sweep.quota filled in where the environment set nothing."""
+        """These options with a desk's sweep.quota filled in where neither they nor the environment
+        ($GMAILDESK_QUOTA_RATE, $GMAILDESK_QUOTA_COSTS) set a value: the environment overrides the desk."""
         rate = self.quota_units_per_second
+        if rate is None:
+            rate = parse_rate(os.environ.get(QUOTA_RATE_ENV))
         return dataclasses.replace(
             self,
             quota_units_per_second=rate if rate is not None or units_per_minute is None else units_per_minute / 60,
-            quota_costs=self.quota_costs or costs,
+            quota_costs=self.quota_costs or parse_costs(os.environ.get(QUOTA_COSTS_ENV)) or costs,
             quota_daily_units=self.quota_daily_units or daily_units,
             quota_project_units_per_minute=self.quota_project_units_per_minute or project_units_per_minute,
         )
 
     def costs(self) -> CostTable:
-        return self.quota_costs or DEFAULT_TABLE
+        """The cost table: these options', else $GMAILDESK_QUOTA_COSTS, else "current"."""
+        return self.quota_costs or parse_costs(os.environ.get(QUOTA_COSTS_ENV)) or DEFAULT_TABLE
 
     def budget(self) -> ProjectBudget:
         """The project budget this connection draws from (shared, or its own)."""

@@ -43,6 +43,8 @@ class SweepResult:
     tickets_assigned: int = 0  # conversations numbered in this sweep (sweep/tickets.py)
     acks_sent: int = 0  # acknowledgements sent (auto_ack mode: sweep), a dead run's found in Gmail included
     acks_skipped: dict[str, int] = field(default_factory=dict)  # reason -> new conversations left unanswered
+    quota_costs: str = "current"  # the cost table quota_units are priced by
+    rate_limited: int = 0  # answers refused for quota (429s) and retried: the pacer's safety net at work
 
     @property
     def status(self) -> str:
@@ -83,6 +85,8 @@ class SweepResult:
             "tickets_assigned": self.tickets_assigned,
             "acks_sent": self.acks_sent,
             "acks_skipped": dict(sorted(self.acks_skipped.items())),
+            "quota_costs": self.quota_costs,
+            "rate_limited": self.rate_limited,
         }
 
 

@@ -33,6 +33,8 @@ def sweep_once(
 ) -> SweepResult:
     """One sweep of desk.mailbox; raises GmailDeskError when nothing could be done (wrong
     account, another sweep holding the lock, a store that is not this account's)."""
+    quota = desk.sweep.quota  # where the environment ($GMAILDESK_QUOTA_*) says nothing
+    options = options.with_quota(quota.units_per_minute, quota.costs, quota.daily_units, quota.project_units_per_minute)
     api = HttpGmailApi(connect(options, scopes.SWEEP))
     before = api.usage()
     profile = api.profile()
@@ -55,4 +57,6 @@ def sweep_once(
         if not dry_run:
             assign.assign(api, desk, store, result, now_ms)
             ack.after_sweep(api, desk, store, result, now_ms, before)
+        result.quota_costs = options.costs()
+        result.rate_limited = api.client.stats.rate_limited
         return result
