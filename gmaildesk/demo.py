@@ -7,6 +7,7 @@ Later issues (sweep, audit) extend the story; each step returns data and the CLI
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from gmaildesk.sandbox.mime import b64url_encode, build_message
 from gmaildesk.sweep import assign as sweep_assign
 from gmaildesk.sweep import engine as sweep_engine
 from gmaildesk.sweep.store import Store
+from gmaildesk.team.owners import find_agent
+from gmaildesk.team.reply import ReplyRequest, reply, reply_template
 
 SUPPORT = "support@example.com"
 COLLEAGUE = "devteam@example.com"
@@ -68,6 +71,7 @@ class DemoResult:
     status: dict[str, Any] | None = None  # what `gmaildesk status --json` prints at the end of the story
     report: dict[str, Any] | None = None  # what `gmaildesk report --json` prints
     steps: list[str] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)  # `gmaildesk reply` from a template, and a collision
     threads: list[ThreadRow] = field(default_factory=list)
     colleague_inbox: list[str] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
@@ -97,6 +101,7 @@ def run_demo(finale: Finale | None = None) -> DemoResult:
             result.sweeps.append(
                 _sweep(sb, api, desk, store, "A day later, no new mail: the sweep reads nothing, the clock decides")
             )
+        _reply_from_template(api, desk, result)
         _read_back(sb, client, result)
         counters = sb.control.counters()
         result.api_calls = counters["total_calls"]
@@ -291,6 +296,28 @@ def _morning_of_mail(sb: SandboxHandle, client: GmailClient, result: DemoResult)
     )
     sb.control.deliver(SUPPORT, newsletter)
     steps.append("A newsletter (list mail) arrives")
+
+
+def _reply_from_template(api: HttpGmailApi, desk: Desk, result: DemoResult) -> None:
+    """`gmaildesk reply`: Alice drafts Ann's answer from templates/replies/closing; Bob's reply is refused
+    while her draft is in the conversation; Alice sends it (--send)."""
+    (ann,) = api.thread_ids('subject:"Invoice 1042 charged twice"')
+    alice = ReplyRequest(ann, "closing", find_agent(desk, "Alice"))
+    template = reply_template(desk, alice)
+    drafted = reply(desk, api, alice, template, None)
+    result.replies.append(
+        f"Alice: reply --template closing -> draft {drafted.draft_id} in Ann's conversation, "
+        f"from {drafted.sender} with its signature: {drafted.subject}"
+    )
+    try:
+        reply(desk, api, dataclasses.replace(alice, agent=find_agent(desk, "Bob")), template, None)
+    except GmailDeskError as refused:
+        result.replies.append(f"Bob: reply --template closing -> exit {int(refused.exit_code)}: {refused.message}")
+    sent = reply(desk, api, dataclasses.replace(alice, send=True), template, None)
+    result.replies.append(
+        f"Alice: reply --template closing --send -> her draft replaced and sent ({sent.message_id}, SENT, "
+        "in Ann's conversation)"
+    )
 
 
 def _last_message_id(client: GmailClient, thread_id: str) -> str:

@@ -20,13 +20,19 @@ def test_demo_json_tells_the_whole_story():
     assert desk["replan_text"].strip() == "No changes"
     by_subject = {t["subject"]: t for t in data["threads"]}
     billing = by_subject["Invoice 1042 charged twice"]
-    assert billing["messages"] == 4  # question, our acknowledgement, our reply, follow-up
+    assert billing["messages"] == 5  # question, our acknowledgement, our reply, follow-up, Alice's template reply
     assert "Dept/Billing" in billing["labels"]
     assert "Agent/Alice" in billing["labels"]  # her reply as a delegate (Sender:) made her the owner
     assert "Dept/Technical" in by_subject["App crashes on login"]["labels"]
     assert "Bounces" in by_subject["Undelivered Mail Returned to Sender"]["labels"]
     assert "INBOX" not in by_subject["This week in tools"]["labels"]  # the newsletter filter archives
     assert data["colleague_inbox"] == ["Fwd: App crashes on login"]
+    drafted, refused, sent = data["replies"]
+    assert drafted.startswith("Alice: reply --template closing -> draft r-")
+    assert "from billing@example.com with its signature: Re: Invoice 1042 charged twice" in drafted
+    assert refused.startswith("Bob: reply --template closing -> exit 4: conversation ")
+    assert "already has a draft by Alice since" in refused
+    assert sent.startswith("Alice: reply --template closing --send -> her draft replaced and sent")
     acknowledged = sorted(o["to"][0] for o in data["outbox"] if o["kind"] == "vacation")
     # one acknowledgement per customer; none to the bounce, the list or Carla's out-of-office
     assert acknowledged == ["ann@customer.example", "bob@shop.example", "carla@retail.example"]
@@ -54,5 +60,6 @@ def test_demo_human_output():
     assert result.exit_code == 0, result.output
     assert "gmaildesk demo on an embedded Gmail sandbox at http://127.0.0.1:" in result.stdout
     assert "plan again: No changes" in result.stdout
-    assert "6. gmaildesk status" in result.stdout and "7. gmaildesk report --since 30d" in result.stdout
+    assert "5. Replies from templates" in result.stdout
+    assert "7. gmaildesk status" in result.stdout and "8. gmaildesk report --since 30d" in result.stdout
     assert "Gmail API calls:" in result.stdout

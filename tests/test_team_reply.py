@@ -416,3 +416,17 @@ def test_template_errors_are_one_line_with_file_and_line(tmp_path: Path, files: 
     with pytest.raises(GmailDeskError) as caught:
         render(folder, find_template(folder, "x"), {"customer": {"name": "Ann"}})
     assert caught.value.message == message
+
+
+def test_a_signature_with_its_own_delimiter_gets_no_second_one(desk: Desk) -> None:
+    desk.path.write_text(
+        DESK.replace('"<b>{{ alias.display_name }}</b>', '"<div>--<br><b>{{ alias.display_name }}</b>')
+    )
+    thread = desk.deliver()
+    desk.reply(thread, "-t", "closing", "--agent", "Alice")
+    [draft] = desk.drafts()
+    raw = desk.raw_of(draft["message"]["id"])
+    assert _text(raw).rstrip().endswith("Alice, Acme Support\n\n--\nAcme Billing\nbilling@example.com")
+    html = message_from_bytes(raw, policy=default).get_body(("html",))
+    assert html is not None
+    assert '<div class="gmail_signature"><div>--<br><b>Acme Billing</b>' in html.get_content()

@@ -40,9 +40,10 @@ def _show(result: DemoResult, desk_path: Path, store_path: Path, url: str) -> No
 
     _story(result)
     console = Console()
-    console.print("\n[bold]6. gmaildesk status[/] (offline, from the sweep's store)")
+    section = len(result.sweeps) + (5 if result.replies else 4)
+    console.print(f"\n[bold]{section}. gmaildesk status[/] (offline, from the sweep's store)")
     audit.status(config=desk_path, state=store_path, endpoint=url)
-    console.print("\n[bold]7. gmaildesk report --since 30d[/]")
+    console.print(f"\n[bold]{section + 1}. gmaildesk report --since 30d[/]")
     audit.report(config=desk_path, state=store_path, endpoint=url)
 
 
@@ -67,8 +68,14 @@ def _story(result: DemoResult) -> None:
         for line in run.transitions:
             console.print(f"  {line}", markup=False, highlight=False)
         console.print("  now: " + ", ".join(f"{n} {state}" for state, n in run.by_state.items()))
+    section = len(result.sweeps) + 3
+    if result.replies:
+        console.print(f"\n[bold]{section}. Replies from templates[/] (gmaildesk reply, as Gmail drafts):")
+        for line in result.replies:
+            console.print(f"  {line}", markup=False, highlight=False)
+        section += 1
     console.print(
-        f"\n[bold]{len(result.sweeps) + 3}. Every conversation read back[/] "
+        f"\n[bold]{section}. Every conversation read back[/] "
         "(threads.list + one batch of threads.get, through google-api-python-client):"
     )
     table = Table(title="Conversations in support@example.com")

@@ -68,13 +68,15 @@ def build_reply(
     signature = sender.signature_html
     plain = text.rstrip("\n") + "\n"
     if signature:
-        # "-- " on a line of its own starts a signature (RFC 3676 4.3); Gmail marks an HTML one
-        # with the gmail_signature class.
-        plain += f"\n-- \n{text_of_html(signature)}"
+        # "-- " on a line of its own starts a signature (RFC 3676 4.3), unless the signature has its
+        # own; Gmail marks an HTML signature with the gmail_signature class.
+        signature_text = text_of_html(signature)
+        delimiter = "" if signature_text.startswith("--") else "-- \n"
+        plain += f"\n{delimiter}{signature_text}"
+        if html is not None:
+            html += f'<br><div class="gmail_signature">{delimiter.replace(chr(10), "<br>")}{signature}</div>'
     message.set_content(plain)
     if html is not None:
-        if signature:
-            html = f'{html}<br><div class="gmail_signature">-- <br>{signature}</div>'
         message.add_alternative(html, subtype="html")
     return message.as_bytes(), subject
 

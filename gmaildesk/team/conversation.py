@@ -16,9 +16,10 @@ from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail.errors import GmailApiError
 from gmaildesk.gmail.types import DraftRef, Label, Message, Thread
 
-# Marks the drafts `gmaildesk reply` writes with their agent. Gmail keeps a draft's headers as written
-# (drafts.get format=raw answers the message's own bytes); a draft edited in Gmail's web UI is a new
-# message Gmail composes itself, which may not carry it: such a draft counts as written in Gmail.
+# Marks the drafts `gmaildesk reply` writes with their agent. Gmail stores a draft made through the API as
+# the MIME it was given (openclaw/gogcli#1126 reads a raw draft back byte for byte with drafts.get
+# format=raw). A draft edited in Gmail's web UI is a new message Gmail composes itself, which may not
+# carry it: such a draft counts as written in Gmail, someone else's.
 AGENT_HEADER = "X-Gmaildesk-Agent"
 HEADERS = (
     "From",

@@ -108,9 +108,12 @@ def variables_used(desk_folder: Path, template: ReplyTemplate) -> list[str]:
     env = _environment(desk_folder)
     used: set[str] = set()
     for file in template.files:
-        source = (desk_folder / file).read_text(encoding="utf-8")
         try:
+            # Through the loader: a template over MAX_TEMPLATE_BYTES is refused before it is read.
+            source = limits.BoundedLoader(str(desk_folder)).get_source(env, file)[0]
             tree = env.parse(source, name=file, filename=file)
+        except limits.TemplateLimitError as error:
+            raise GmailDeskError(f"{file}: {error}") from None
         except TemplateSyntaxError as error:
             raise GmailDeskError(f"{file}:{error.lineno}: {error.message or 'syntax error'}") from None
         outside = meta.find_undeclared_variables(tree)
