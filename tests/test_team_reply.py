@@ -430,3 +430,16 @@ def test_a_signature_with_its_own_delimiter_gets_no_second_one(desk: Desk) -> No
     html = message_from_bytes(raw, policy=default).get_body(("html",))
     assert html is not None
     assert '<div class="gmail_signature"><div>--<br><b>Acme Billing</b>' in html.get_content()
+
+
+def test_a_running_sweep_leaves_the_owner_unset_but_the_draft_written(desk: Desk) -> None:
+    from gmaildesk.lock import AccountLock
+
+    thread = desk.deliver()
+    invoke(["sweep", *desk.args, "--quiet"])
+    with AccountLock(Account(desk.sandbox.url, SUPPORT), "sweep"):
+        result = desk.reply(thread, "-t", "closing", "--agent", "Bob")
+    assert "  owner: not set (a sweep or apply was running; `gmaildesk assign` sets it)" in result.stdout.splitlines()
+    assert len(desk.drafts()) == 1
+    with desk.store() as db:
+        assert db.execute("SELECT agent FROM owners WHERE thread_id = ?", (thread,)).fetchall() == []

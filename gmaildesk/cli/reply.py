@@ -62,7 +62,7 @@ def reply(
 
     Exit codes: 0 draft written (or sent), 1 error (a template's missing variable included), 2 bad usage
     (unknown template or agent, a bad --var), 4 another agent's draft is in the conversation (--force
-    overrides), 5 login needed, 6 quota exhausted, 7 a sweep holds the mailbox.
+    overrides), 5 login needed, 6 quota exhausted.
 
     Example: gmaildesk reply 18c2f0a9d1e4b6a7 --template refund-received --agent Alice --var amount=12.50
     """
@@ -154,6 +154,8 @@ def describe(outcome: ReplyOutcome) -> str:
     lines += [f"  also in the conversation: a draft by {d.author or 'someone in Gmail'}" for d in result.overridden]
     if outcome.owner_now != outcome.owner_before:
         lines.append(f"  owner: {outcome.owner_now}")
+    elif outcome.owner_locked_out:
+        lines.append("  owner: not set (a sweep or apply was running; `gmaildesk assign` sets it)")
     elif not outcome.swept:
         lines.append("  owner: not set (the conversation is not in the sweep store yet; run `gmaildesk sweep`)")
     if not result.sent:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gmaildesk.config.desk import Desk
-from gmaildesk.errors import GmailDeskError
+from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import scopes
 from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.connection import ConnectionOptions, connect
@@ -37,6 +37,7 @@ class ReplyOutcome:
     owner_before: str | None
     owner_now: str | None
     swept: bool
+    owner_locked_out: bool = False  # a sweep held the mailbox: the owner was not set
 
 
 def reply_once(desk: Desk, options: ConnectionOptions, store: Path | None, request: ReplyRequest) -> ReplyOutcome:
@@ -45,10 +46,15 @@ def reply_once(desk: Desk, options: ConnectionOptions, store: Path | None, reque
     request = dataclasses.replace(request, thread_id=conversation_of(account, store, request.thread_id))
     facts = store_facts(account, store, request.thread_id)
     result = reply(desk, api, request, template, facts.ticket)
-    owner = facts.owner
+    owner, busy = facts.owner, False
     if facts.swept and owner is None and desk.team.agents:
-        owner = assign_thread(desk, options, store, request.thread_id, request.agent).after
-    return ReplyOutcome(result, facts.owner, owner, facts.swept)
+        try:
+            owner = assign_thread(desk, options, store, request.thread_id, request.agent).after
+        except GmailDeskError as error:
+            if error.exit_code != ExitCode.LOCKED:
+                raise
+            busy = True  # the reply is written; the owner waits for the next reply or `assign`
+    return ReplyOutcome(result, facts.owner, owner, facts.swept, busy)
 
 
 def conversation_drafts(desk: Desk, options: ConnectionOptions, thread_id: str) -> tuple[Draft, ...]:
