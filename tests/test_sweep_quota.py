@@ -42,7 +42,7 @@ def sweep_json(sandbox, args: list[str], table: str, expect: int = ExitCode.OK) 
     return doc
 
 
-@pytest.mark.parametrize("table, threads_get", [("current", 40)])
+@pytest.mark.parametrize("table, threads_get", [("current", 40), ("legacy", 10)])
 def test_sweep_json_units_follow_the_desks_cost_table(sandbox, env, table, threads_get):
     desk, path = env
     doc = sweep_json(sandbox, quota(path, f"costs: {table}"), table)
@@ -52,6 +52,15 @@ def test_sweep_json_units_follow_the_desks_cost_table(sandbox, env, table, threa
     desk.customer(subject="One more")
     later = sweep_json(sandbox, ["sweep", "-c", str(path), "--json"], table)  # an incremental run too
     assert later["full"] is False and later["quota_costs"] == table
+
+
+def test_the_environment_overrides_the_desks_cost_table(sandbox, env, monkeypatch):
+    desk, path = env
+    monkeypatch.setenv("GMAILDESK_QUOTA_COSTS", "legacy")
+    doc = sweep_json(sandbox, quota(path, "costs: current"), "legacy")
+    assert doc["quota_costs"] == "legacy"
+    current = sum(costs.units(m) * n for m, n in doc["calls_by_method"].items())
+    assert doc["quota_units"] < current  # the same calls, priced lower: body reads cost 4x less
 
 
 def test_a_bad_cost_table_in_the_environment_is_a_usage_error(sandbox, env, monkeypatch):

@@ -318,7 +318,7 @@ class HttpGmailApi:
     # ---------------------------------------------------------------- metering and time
     def usage(self) -> Usage:
         stats = self.client.stats
-        return Usage(stats.calls, dict(stats.by_method))
+        return Usage(stats.calls, dict(stats.by_method), self.client.costs, stats.rate_limited)
 
     def clock(self) -> int:
         """Now, in ms: the sandbox's clock for a sandbox endpoint (tests and demos move it), the
