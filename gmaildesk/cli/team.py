@@ -18,6 +18,17 @@ AGENT_ENV = "GMAILDESK_AGENT"
 ME = "me"
 
 
+AgentOption = Annotated[
+    str | None,
+    typer.Option(
+        "--agent",
+        metavar="NAME",
+        show_default=False,
+        help=f"Only the conversations this agent owns (a name from desk.yaml's team; me: ${AGENT_ENV}).",
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command(name="assign")(assign)
 
@@ -36,8 +47,27 @@ def agent_name(value: str, flag: str) -> str:
     return name
 
 
+def agent_filter(config: Path, value: str | None) -> str | None:
+    """`--agent NAME|me` as the agent's name desk.yaml writes; exit 2 with a did-you-mean for another."""
+    if value is None:
+        return None
+    from gmaildesk.config import load_desk
+    from gmaildesk.team.owners import find_agent
+
+    return find_agent(load_desk(config), agent_name(value, "--agent")).name
+
+
+def agent_names(config: Path) -> list[str]:
+    """The named agents of desk.yaml's team, in its order."""
+    from gmaildesk.config import load_desk
+
+    return [a.name for a in load_desk(config).team.agents]
+
+
 def assign(
-    thread: Annotated[str, typer.Argument(metavar="THREAD", help="Thread id or a Gmail link gmaildesk printed.")],
+    thread: Annotated[
+        str, typer.Argument(metavar="THREAD", help="Thread id, a Gmail link gmaildesk printed, or a ticket number.")
+    ],
     agent: Annotated[
         str | None, typer.Argument(metavar="AGENT", help="An agent's name in desk.yaml's team, or me.")
     ] = None,
@@ -50,9 +80,9 @@ def assign(
 ) -> None:
     """Give a conversation to an agent: their label Agent/<name> goes on it, any other agent's comes off.
 
-    THREAD is what `show` takes: a thread id or a Gmail link gmaildesk printed. AGENT is a name from
-    desk.yaml's team (ignoring case), or `me` for $GMAILDESK_AGENT; --none removes the owner. The sweep keeps
-    the owner you set; so does anyone who changes the Agent/ label in Gmail by hand.
+    THREAD is what `show` takes: a thread id, a Gmail link gmaildesk printed, or a ticket number (1042,
+    '#1042'). AGENT is a name from desk.yaml's team (ignoring case), or `me` for $GMAILDESK_AGENT; --none
+    removes the owner. The sweep keeps the owner you set, until someone changes the Agent/ label in Gmail.
 
     Exit codes: 0 done, 1 error (not in the store, no label: run apply, desk.yaml's problems), 2 bad usage
     (unknown agent, AGENT and --none together or neither), 5 login needed, 6 quota exhausted, 7 a sweep
@@ -60,7 +90,7 @@ def assign(
 
     Example: gmaildesk assign 18c2f0a1b2c3d4e5 Alice
     """
-    from gmaildesk.audit.links import thread_id_from
+    from gmaildesk.audit.links import thread_id_from, ticket_number
     from gmaildesk.config import load_desk
     from gmaildesk.team.owners import assign_thread, find_agent
 
@@ -70,7 +100,6 @@ def assign(
         )
     desk = load_desk(config)
     chosen = find_agent(desk, agent_name(agent, "AGENT")) if agent is not None else None
-    done = assign_thread(
-        desk, connection_options(endpoint, service_account, user), store, thread_id_from(thread), chosen
-    )
+    target = ticket_number(thread) or thread_id_from(thread)
+    done = assign_thread(desk, connection_options(endpoint, service_account, user), store, target, chosen)
     typer.echo(safe.text(done.describe()))

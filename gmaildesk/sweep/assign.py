@@ -73,7 +73,7 @@ def assign(api: GmailApi, desk: Desk, store: Store, result: SweepResult, now_ms:
     rows = store.threads()
     owners = read_owners(store)
     plan = _Plan()
-    _reconcile(plan, owners, _labels_in_gmail(api, labelled, rows), agents)
+    _reconcile(plan, owners, _labels_in_gmail(api, labelled, rows, desk.sweep.scope), agents)
     owned = {t for t, o in {**owners, **plan.owners}.items() if o is not None}
     touched = dict.fromkeys(t.thread_id for t in result.transitions)
     _by_reply(plan, api, store, [t for t in touched if t not in owned and t in rows], labelled)
@@ -94,11 +94,12 @@ def _is_new(state: str | None) -> bool:
     return state is not None and state.split("+")[0] == State.NEW.value
 
 
-def _labels_in_gmail(api: GmailApi, agents: list[Agent], rows: dict[str, ThreadRow]) -> dict[str, set[str]]:
-    """Thread -> the agents whose label is on it (threads the store knows only)."""
+def _labels_in_gmail(api: GmailApi, agents: list[Agent], rows: dict[str, ThreadRow], scope: str) -> dict[str, set[str]]:
+    """Thread -> the agents whose label is on it (threads the store knows only: within sweep.scope).
+    Gmail search finds a nested label by its name with '-' for '/' and spaces (label:agent-alice)."""
     found: dict[str, set[str]] = defaultdict(set)
     for agent in agents:
-        for thread_id in api.thread_ids(f"label:{normalize_label_name(agent.label)}"):
+        for thread_id in api.thread_ids(f"label:{normalize_label_name(agent.label)} ({scope})"):
             if thread_id in rows:
                 found[thread_id].add(agent.name)
     return found

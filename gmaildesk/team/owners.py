@@ -69,13 +69,15 @@ def find_agent(desk: Desk, name: str) -> Agent:
 
 
 def assign_thread(
-    desk: Desk, options: ConnectionOptions, store_override: Path | None, thread_id: str, agent: Agent | None
+    desk: Desk, options: ConnectionOptions, store_override: Path | None, thread: str | int, agent: Agent | None
 ) -> Assignment:
-    """Make *agent* (None: nobody) the owner of *thread_id*; see the module docstring."""
+    """Make *agent* (None: nobody) the owner of *thread* (an id, or an int: a ticket number); see the
+    module docstring."""
     api = HttpGmailApi(connect(options, scopes.SWEEP))
     account = Account(api.endpoint, api.profile().address)
     check_mailbox(desk.mailbox, account.address, how="--user" if options.user else f"the account {account.describe()}")
     with AccountLock(account, "assign"), Store(store_path(account, store_override), account) as store:
+        thread_id = thread if isinstance(thread, str) else _ticket_thread(store, thread)
         if thread_id not in store.threads():
             raise GmailDeskError(
                 f"conversation {thread_id} is not in the sweep store",
@@ -109,6 +111,16 @@ def assign_thread(
             store.db.execute("UPDATE owners SET labelled = 1 WHERE thread_id = ?", (thread_id,))
             store.db.execute("UPDATE own_writes SET committed = 1 WHERE sweep_id = ?", (write_id,))
     return Assignment(thread_id, before, agent.name if agent else None)
+
+
+def _ticket_thread(store: Store, number: int) -> str:
+    row = store.db.execute("SELECT thread_id FROM tickets WHERE number = ?", (number,)).fetchone()
+    if row is None:
+        raise GmailDeskError(
+            f"no conversation has ticket number {number} in the sweep store",
+            ["the sweep numbers conversations as it meets them; `gmaildesk threads` shows their numbers"],
+        )
+    return str(row[0])
 
 
 def _label_id(label_ids: dict[str, str], agent: Agent) -> str:
