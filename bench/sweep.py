@@ -1,28 +1,32 @@
-"""Benchmark the sweep: gmaildesk's engine against a naive sweep, side by side, quota enforced.
+"""Benchmark the sweep: gmaildesk's engine against two naive sweeps, side by side, quota enforced.
 
 One process, one embedded sandbox, the real googleapiclient over HTTP:
-  * a mailbox of --threads conversations (default 10,000, about 3 messages each: new, handled,
+  * a mailbox of --threads conversations (default 10,000, about 2.8 messages each: new, handled,
     waiting, forwarded, with out-of-office replies, bounces and list mail mixed in), seeded
     through the sandbox's Python API (fast, uncounted), after `gmaildesk apply` of a desk;
-  * scenarios (a) first full sweep, (b) no-change incremental, (c) incremental after 100
-    customer follow-ups into existing conversations; the same three for a naive sweep
-    (threads.list over the scope, threads.get format=full for every thread, the same pure
-    classifier, threads.modify for every thread whose status labels must change; incremental
-    naive = the same full pass);
-  * under both of Gmail's cost tables: "legacy" at 250 units/s (the oldest per-user limit, for
-    which the issue's targets were set) and "current" at 100 units/s (6,000 units/min).
+  * per cost table, in order: the naive full pass; gmaildesk's first full sweep reading every
+    conversation (engine.run(lean=False)) and its lean first full sweep (the default), each from
+    bare labels, their final states compared conversation by conversation; a no-change
+    incremental (gmaildesk, and the naive full pass again: the strawman); 100 customer
+    follow-ups into existing conversations (gmaildesk incremental, the naive history-based
+    incremental, the naive full pass); 100 new conversations (gmaildesk incremental, naive
+    history-based); and the lists-only pass (bench/naive.py) for the moonshot line;
+  * under both of Gmail's cost tables at their per-user limits: "legacy" (15,000 units/min,
+    threads.get 10) and "current" (6,000 units/min, threads.get 40).
 
-Both sweeps use a client paced by gmaildesk.gmail.pacing.QuotaPacer and the sandbox enforces
-the quota (429 beyond it). A full sweep of 10,000 conversations needs 100,000-400,000 units,
-i.e. 7 min to over an hour at those rates, so the runs on the big mailbox use SIMULATED time:
-the sandbox's quota bucket and the client's pacer and retry backoff share one clock that is
-the real monotonic clock plus every wait the client asked for, and the waits are skipped.
+Every client is paced by gmaildesk.gmail.pacing.QuotaPacer (Gmail's per-minute limit, 20 s of
+burst) and the sandbox enforces the quota per minute (429 beyond it). A full sweep of 10,000
+conversations takes minutes to over an hour of quota, so the runs use SIMULATED time: the
+sandbox's quota window and the client's pacer and retry backoff share one clock that is the
+real monotonic clock plus every wait the client asked for, and the waits are skipped.
 "time s" = real compute time + simulated waits, i.e. what the run would take in real time.
-A calibration at the end runs gmaildesk's and the naive full sweep on a --calibration
-mailbox (default 500 conversations) in REAL time at 250 units/s (legacy), to show the
+A calibration at the end runs gmaildesk's full-read sweep on a --calibration mailbox
+(default 200 conversations) at 30 units/s (legacy) in simulated and in REAL time, to show the
 simulation holds.
 
-Writes the "sweep" section of bench/results.json and prints Markdown tables.
+Writes the "sweep" section of bench/results.json (other sections, e.g. bench/many.py's
+"many", are kept) and prints Markdown tables, including the README's "What a sweep costs".
+Sections are functions of their own (`table_rows`, `calibration_rows`) for other benches to reuse.
 """
 
 from __future__ import annotations
@@ -39,11 +43,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import naive
+import sweep_report
 from typer.testing import CliRunner
 
 from gmaildesk.cli import app
 from gmaildesk.config import Desk, load_desk
-from gmaildesk.errors import GmailDeskError
 from gmaildesk.gmail import ConnectionOptions, connect, scopes
 from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.client import GmailClient
@@ -53,16 +58,15 @@ from gmaildesk.sandbox import SandboxHandle, delivery, running_sandbox
 from gmaildesk.sandbox.limits import method_cost
 from gmaildesk.sandbox.mime import build_message
 from gmaildesk.sweep import engine
-from gmaildesk.sweep.classify import MessageMeta, Us, classify_thread
-from gmaildesk.sweep.state import Policy, State, decide
 from gmaildesk.sweep.store import Store
 
 RESULTS = Path(__file__).with_name("results.json")
 SUPPORT = "support@example.com"
 H = 3600
-TABLES = (("legacy", 250.0), ("current", 100.0))
+TABLES = (("legacy", 250.0), ("current", 100.0))  # Gmail's per-user limits, units/s: 15,000 and 6,000 a minute
 FOLLOW_UPS = 100
-LIST_PAGE = 500
+NEW_CONVERSATIONS = 100
+CALIBRATION_RATE = 30.0
 Conv = dict[str, Any]  # one seeded conversation, or one row of results
 Run = Callable[[GmailClient], Conv]  # one measured sweep on a fresh client
 
@@ -259,6 +263,29 @@ class Mailbox:
                 self.customer(conv, text="Following up on this, please.")
         return chosen
 
+    def new_conversations(self, count: int) -> list[Conv]:
+        """`count` new conversations of one customer message each."""
+        fresh = [
+            {
+                "i": self.n + len(self.convs) + k,
+                "kind": 0,
+                "subject": f"New question {k} about order {90_000 + k}",
+                "customer": f"n{len(self.convs) + k}@newcustomer{k % 31}.test",
+                "to": SUPPORT,
+                "mids": [],
+            }
+            for k in range(count)
+        ]
+        with self.core.lock, self.core.store.transaction():
+            for conv in fresh:
+                self.customer(conv, text="Hello, a new question.")
+        self.convs.extend(fresh)
+        return fresh
+
+    def history_id(self) -> str:
+        with self.core.lock:
+            return str(self.mb.history_id)
+
     # direct label surgery, invisible to the counters
     def labels_of(self, thread_ids: Iterable[str]) -> dict[str, set[str]]:
         with self.core.lock:
@@ -286,78 +313,17 @@ class Mailbox:
             }
 
 
-# ---------------------------------------------------------------- the naive sweep
-def naive_sweep(client: GmailClient, desk: Desk, now_ms: int) -> Conv:
-    """threads.list over the scope, threads.get(format=full) for every thread, classify and
-    decide with gmaildesk's pure functions, threads.modify where the status labels differ."""
-    users = client.users()
-    by_name = {label["name"]: label["id"] for label in client.execute(users.labels().list(userId="me"))["labels"]}
-    st = desk.statuses
-    status_ids = {s: by_name[getattr(st, s.value).name] for s in State}
-    overdue_id = by_name[st.overdue.name]
-    managed = set(status_ids.values()) | {overdue_id}
-    departments = [(d.name, by_name[d.label]) for d in desk.departments if d.label in by_name]
-    us = Us(
-        addresses=frozenset({desk.mailbox, *desk.team.addresses, *(s.address for s in desk.send_as)}),
-        domains=frozenset(desk.team.domains),
-    )
-    ids, token = [], None
-    while True:
-        kwargs = {
-            "userId": "me",
-            "q": desk.sweep.scope,
-            "maxResults": LIST_PAGE,
-            **({"pageToken": token} if token else {}),
-        }
-        page = client.execute(users.threads().list(**kwargs))
-        ids += [t["id"] for t in page.get("threads", [])]
-        token = page.get("nextPageToken")
-        if not token:
-            break
-    threads = users.threads()  # one resource: building it per request costs ~0.2 ms of discovery work
-    answers = client.execute_batch([threads.get(userId="me", id=t, format="full") for t in ids])
-    modifies, failed, desired_by_thread = [], 0, {}
-    for thread_id, thread in zip(ids, answers, strict=True):
-        if isinstance(thread, GmailDeskError):
-            failed += 1
-            continue
-        messages = [m for m in thread["messages"] if not set(m.get("labelIds") or ()) & {"SPAM", "TRASH"}]
-        on_thread = set().union(*(set(m.get("labelIds") or ()) for m in messages))
-        department = next((name for name, lid in departments if lid in on_thread), None)
-        verdict = decide(
-            classify_thread([MessageMeta.from_gmail(m) for m in messages], us), _policy(desk, department), now_ms
-        )
-        desired = (
-            ({status_ids[verdict.state]} | ({overdue_id} if verdict.overdue else set())) if verdict.state else set()
-        )
-        desired_by_thread[thread_id] = frozenset(desired)
-        remove = (managed - desired) | (
-            {"INBOX"} if verdict.state is State.CLOSED and desk.sweep.archive_closed else set()
-        )
-        if desired - on_thread or remove & on_thread:
-            body = {"addLabelIds": sorted(desired), "removeLabelIds": sorted(remove)}
-            modifies.append(threads.modify(userId="me", id=thread_id, body=body))
-    written = client.execute_batch(modifies)
-    failed += sum(isinstance(w, GmailDeskError) for w in written)
-    return {"threads_read": len(ids), "threads_modified": len(modifies), "failed": failed, "desired": desired_by_thread}
-
-
-def _policy(desk: Desk, department: str | None) -> Policy:  # as the engine chooses SLAs
-    slas = [d.sla for d in desk.departments if d.name == department] or [d.sla for d in desk.departments]
-    first = [s.first_response for s in slas if s.first_response is not None]
-    nxt = [s.next_response for s in slas if s.next_response is not None]
-    return Policy(min(first) if first else None, min(nxt) if nxt else None, desk.sweep.close_after)
-
-
 # ---------------------------------------------------------------- measuring
 class Bench:
     def __init__(self, sb: SandboxHandle, desk: Desk, box: Mailbox, clock: SimClock, workdir: Path):
         self.sb, self.desk, self.box, self.clock, self.workdir = sb, desk, box, clock, workdir
-        self.sb.sandbox.quota._clock = clock  # the sandbox's quota bucket lives on the same clock
+        self.sb.sandbox.quota._clock = clock  # the sandbox's quota window lives on the same clock
+        self.managed = managed_ids(sb, desk)
+        self.last_desired: dict[str, frozenset[str]] = {}
 
     def client(self, table: str, rate: float) -> GmailClient:
         client = connect(
-            ConnectionOptions(endpoint=self.sb.url, quota_units_per_second=0),
+            ConnectionOptions(endpoint=self.sb.url, quota_units_per_second=0, quota_costs=table),  # type: ignore[arg-type]
             scopes.SWEEP,
             policy=RetryPolicy(sleep=self.clock.sleep),
         )  # production backoff, on the same clock
@@ -366,7 +332,7 @@ class Bench:
 
     def measure(self, label: str, table: str, rate: float, run: Run) -> Conv:
         control = self.sb.control
-        control.set_quota(rate, table)  # also refills the bucket
+        control.set_quota(rate, table, window_s=60)  # Gmail's per-minute limit; also empties the window
         control.reset_counters()
         client = self.client(table, rate)
         offset0, start = self.clock.offset, time.perf_counter()
@@ -376,14 +342,19 @@ class Bench:
         c = control.counters()
         errors = sum(n for per in c["errors"].values() for n in per.values())
         units = c["total_units"]
+        calls = c["total_calls"] - errors
+        in_batches = c["total_calls"] - (c["http_requests"] - c["batches"])  # every other request is one call
         row = {
             "scenario": label,
             "table": table,
             "rate": rate,
-            "api_calls": c["total_calls"] - errors,
+            "api_calls": calls,
             "http_requests": c["http_requests"],
+            "batches": c["batches"],
+            "calls_per_batch": round(in_batches / c["batches"], 1) if c["batches"] else None,
             "quota_units": units,
             "errors_429": errors,
+            "rate_limited_seen": client.stats.rate_limited,
             "client_retries": client.stats.retries,
             "time_s": round(total, 2),
             "real_s": round(real, 2),
@@ -394,28 +365,44 @@ class Bench:
         row.update(outcome)
         return row
 
-    def gmaildesk(self, store_path: Path) -> Run:
+    def gmaildesk(self, store_path: Path, *, lean: bool = True) -> Run:
         def run(client: GmailClient) -> Conv:
             with Store(store_path) as store:
-                r = engine.run(HttpGmailApi(client), self.desk, store, now_ms=self.sb.sandbox.now_ms())
+                r = engine.run(HttpGmailApi(client), self.desk, store, now_ms=self.sb.sandbox.now_ms(), lean=lean)
             return {
                 "status": r.status,
                 "threads_read": r.threads_read,
                 "transitions": len(r.transitions),
                 "failed": len(r.errors),
                 "errors": r.errors[:3],
+                "reported_units": r.quota_units,
             }
 
         return run
 
-    def naive(self) -> Run:
+    def naive(self, how: Callable[[GmailClient], Conv]) -> Run:
         def run(client: GmailClient) -> Conv:
-            out = naive_sweep(client, self.desk, self.sb.sandbox.now_ms())
-            self.last_naive = out.pop("desired")
+            out = how(client)
+            self.last_desired = out.pop("desired", {})
             out["status"] = "ok" if not out["failed"] else "partial"
             return out
 
         return run
+
+    def naive_full(self) -> Run:
+        return self.naive(lambda c: naive.full_pass(c, self.desk, self.sb.sandbox.now_ms()))
+
+    def naive_history(self, cursor: str) -> Run:
+        return self.naive(lambda c: naive.history_incremental(c, self.desk, self.sb.sandbox.now_ms(), cursor))
+
+    def lists_only(self) -> Run:
+        return self.naive(lambda c: naive.lists_only_pass(c, self.desk, self.sb.sandbox.now_ms()))
+
+    def disagreements(self, reference: dict[str, frozenset[str]], threads: Iterable[str] | None = None) -> int:
+        """Conversations whose status labels differ from `reference` (all of them, or `threads`)."""
+        now = self.box.statuses(self.managed)
+        keys = reference.keys() | now.keys() if threads is None else set(threads)
+        return sum(1 for t in keys if now.get(t, frozenset()) != reference.get(t, frozenset()))
 
 
 def setup(sb: SandboxHandle, workdir: Path, n: int) -> tuple[Desk, Mailbox, dict[str, Any]]:
@@ -439,128 +426,92 @@ def managed_ids(sb: SandboxHandle, desk: Desk) -> set[str]:
     return {lid for lid, label in mb.labels.items() if label.get("name") in names}
 
 
-def run_table(bench: Bench, table: str, rate: float, managed: set[str], seed: int) -> list[Conv]:
+def table_rows(bench: Bench, table: str, rate: float, seed: int) -> list[Conv]:
+    """Every scenario under one cost table, in an order where each starts from a known state."""
     box, rows = bench.box, []
-    store_path = bench.workdir / f"sweep-{table}.sqlite"
-    store_path.unlink(missing_ok=True)
-    box.strip(managed)
-    rows.append(bench.measure("naive: full pass", table, rate, bench.naive()))
-    naive_labels = dict(bench.last_naive)
-    box.strip(managed)
-    rows.append(bench.measure("gmaildesk: first full sweep", table, rate, bench.gmaildesk(store_path)))
-    ours = box.statuses(managed)
-    rows[-1]["disagree_with_naive"] = sum(1 for t, want in naive_labels.items() if ours.get(t, frozenset()) != want)
-    rows.append(bench.measure("gmaildesk: no-change incremental", table, rate, bench.gmaildesk(store_path)))
-    rows.append(bench.measure("naive: no-change pass", table, rate, bench.naive()))
-    chosen = box.follow_ups(FOLLOW_UPS, seed)
-    before = box.labels_of({c["thread"] for c in chosen})
-    rows.append(
-        bench.measure(f"gmaildesk: incremental, {FOLLOW_UPS} new messages", table, rate, bench.gmaildesk(store_path))
+    full_store, lean_store = bench.workdir / f"full-{table}.sqlite", bench.workdir / f"lean-{table}.sqlite"
+    full_store.unlink(missing_ok=True)
+    lean_store.unlink(missing_ok=True)
+
+    def measure(label: str, run: Run) -> Conv:
+        rows.append(bench.measure(label, table, rate, run))
+        return rows[-1]
+
+    box.strip(bench.managed)
+    measure("naive: full pass", bench.naive_full())
+    naive_states = dict(bench.last_desired)
+    box.strip(bench.managed)
+    measure("gmaildesk: first full sweep, every conversation read", bench.gmaildesk(full_store, lean=False))
+    full_read = box.statuses(bench.managed)
+    rows[-1]["disagree_with_naive"] = bench.disagreements(naive_states)
+    box.strip(bench.managed)
+    first = measure("gmaildesk: first full sweep", bench.gmaildesk(lean_store))
+    first["disagree_with_full_read"] = bench.disagreements(full_read)
+    first["disagree_with_naive"] = bench.disagreements(naive_states)
+    measure("gmaildesk: no-change incremental", bench.gmaildesk(lean_store))
+    measure("naive: no-change pass", bench.naive_full())
+
+    cursor = box.history_id()
+    changed = {c["thread"] for c in box.follow_ups(FOLLOW_UPS, seed)}
+    before = box.labels_of(changed)
+    ours = measure(f"gmaildesk: incremental, {FOLLOW_UPS} new messages", bench.gmaildesk(lean_store))
+    ours["changed_threads"] = len(changed)
+    after = box.statuses(bench.managed)
+    box.restore(before)  # each baseline finds the same work to do
+    theirs = measure(f"naive: history-based incremental, {FOLLOW_UPS} new messages", bench.naive_history(cursor))
+    theirs["changed_threads"] = len(changed)
+    theirs["disagree_with_gmaildesk"] = bench.disagreements(after, changed)
+    box.restore(before)
+    measure(f"naive: pass after {FOLLOW_UPS} new messages", bench.naive_full())["changed_threads"] = len(changed)
+    bench.measure("settle", table, rate, bench.gmaildesk(lean_store))  # reads the baselines' writes; not reported
+
+    cursor = box.history_id()
+    fresh = {c["thread"] for c in box.new_conversations(NEW_CONVERSATIONS)}
+    before = box.labels_of(fresh)
+    ours = measure(f"gmaildesk: incremental, {NEW_CONVERSATIONS} new conversations", bench.gmaildesk(lean_store))
+    ours["changed_threads"] = len(fresh)
+    after = box.statuses(bench.managed)
+    box.restore(before)
+    theirs = measure(
+        f"naive: history-based incremental, {NEW_CONVERSATIONS} new conversations", bench.naive_history(cursor)
     )
-    rows[-1]["changed_threads"] = len({c["thread"] for c in chosen})
-    box.restore(before)  # the naive pass finds the same work to do
-    rows.append(bench.measure(f"naive: pass after {FOLLOW_UPS} new messages", table, rate, bench.naive()))
-    rows[-1]["changed_threads"] = len({c["thread"] for c in chosen})
+    theirs["changed_threads"] = len(fresh)
+    theirs["disagree_with_gmaildesk"] = bench.disagreements(after, fresh)
+    bench.measure("settle", table, rate, bench.gmaildesk(lean_store))
+
+    measure("lists-only pass (moonshot floor)", bench.lists_only())
     return rows
 
 
-def check(rows: list[Conv], table: str, rate: float) -> list[Conv]:
-
-    def get(prefix: str) -> Conv:
-        return next(r for r in rows if r["table"] == table and r["scenario"].startswith(prefix))
-
-    full, nochange, inc = get("gmaildesk: first"), get("gmaildesk: no-change"), get("gmaildesk: incremental")
-    naive_full = get("naive: full")
-    per_thread = inc["quota_units"] / inc["changed_threads"]
-    get_units = method_cost("gmail.users.threads.get", table)
-    ratio = naive_full["quota_units"] / full["quota_units"]
-    sweeps = [r for r in rows if r["table"] == table and r["scenario"].startswith("gmaildesk")]
-    leaked = [r["scenario"] for r in sweeps if r["status"] != "ok" or r["failed"]]
-    throughput = full["quota_units"] / full["time_s"]
-    out = [
-        {
-            "target": "no-change incremental <= 3 calls",
-            "value": nochange["api_calls"],
-            "pass": nochange["api_calls"] <= 3,
-            "why": f"calls: {nochange['calls_by_method']}",
-        },
-        {
-            "target": "incremental <= 25 units per changed thread",
-            "value": round(per_thread, 1),
-            "pass": per_thread <= 25,
-            "why": (
-                f"incremental runs fetch only the new messages (messages.get "
-                f"{method_cost('gmail.users.messages.get', table)} units under the {table} table); "
-                f"{inc['quota_units']} units for {inc['changed_threads']} threads"
-            ),
-        },
-        {
-            "target": "full sweep >= 1.8x fewer units than naive",
-            "value": round(ratio, 2),
-            "pass": ratio >= 1.8,
-            "why": (
-                f"naive {naive_full['quota_units']} vs {full['quota_units']} units; threads.get costs "
-                f"{get_units} whatever the format, so the saving is the per-thread modify "
-                f"({method_cost('gmail.users.threads.modify', table)} units) vs batchModify of 1000 messages"
-            ),
-        },
-        {
-            "target": f"full sweep throughput >= 85% of {rate:g} units/s, no error leaked",
-            "value": f"{100 * throughput / rate:.0f}% ({throughput:.0f} units/s), "
-            f"429s seen {full['errors_429']}, leaked {len(leaked)}",
-            "pass": throughput >= 0.85 * rate and not leaked,
-            "why": "pacer at 97% of the limit with a one-second burst; 429 retries are the safety net",
-        },
-    ]
-    for o in out:
-        o["table"] = table
-    return out
-
-
-def markdown(rows: list[Conv], title: str) -> str:
-    lines = [
-        f"**{title}**",
-        "",
-        "| scenario | API calls | quota units | 429s | time s | quota-bound min s | throughput units/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['scenario']} | {r['api_calls']:,} | {r['quota_units']:,} | {r['errors_429']} | "
-            f"{r['time_s']:,} | {r['quota_bound_s']:,} | {r['throughput_units_s']} |"
-        )
-    return "\n".join(lines)
-
-
-def ratios(rows: list[Conv], table: str) -> str:
-    t = [r for r in rows if r["table"] == table]
-    pairs = [
-        ("first full sweep", "gmaildesk: first", "naive: full"),
-        ("no-change incremental", "gmaildesk: no-change", "naive: no-change"),
-        (f"after {FOLLOW_UPS} new messages", "gmaildesk: incremental", "naive: pass after"),
-    ]
-    lines = [
-        "| scenario | calls naive/gmaildesk | units naive/gmaildesk | time naive/gmaildesk |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, ours, theirs in pairs:
-        a = next(r for r in t if r["scenario"].startswith(ours))
-        b = next(r for r in t if r["scenario"].startswith(theirs))
-        lines.append(
-            f"| {name} | {b['api_calls'] / a['api_calls']:,.1f}x | {b['quota_units'] / a['quota_units']:,.1f}x "
-            f"| {b['time_s'] / a['time_s']:,.1f}x |"
-        )
-    return "\n".join(lines)
+def calibration_rows(n: int) -> tuple[list[Conv], dict[str, Any]]:
+    """gmaildesk's full-read sweep of `n` conversations at CALIBRATION_RATE, simulated then real."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, running_sandbox(users=(SUPPORT,)) as sb:
+        workdir = Path(tmp)
+        desk, box, info = setup(sb, workdir, n)
+        for simulate in (True, False):
+            bench = Bench(sb, desk, box, SimClock(simulate=simulate), workdir)
+            box.strip(bench.managed)
+            store = workdir / f"cal-{simulate}.sqlite"
+            label = f"gmaildesk: full read, {info['threads']} conversations, {'simulated' if simulate else 'REAL'} time"
+            rows.append(bench.measure(label, "legacy", CALIBRATION_RATE, bench.gmaildesk(store, lean=False)))
+        sb.sandbox.quota._clock = time.monotonic
+    return rows, info
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--threads", type=int, default=10_000)
-    parser.add_argument("--calibration", type=int, default=500, help="conversations for the real-time run (0: skip)")
+    parser.add_argument("--tables", default="legacy,current", help="cost tables to run (legacy,current)")
+    parser.add_argument(
+        "--calibration", type=int, default=200, help="conversations for the real-time check (0: skip; ~80 s)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update bench/results.json")
     args = parser.parse_args(argv)
+    tables = [(t, r) for t, r in TABLES if t in args.tables.split(",")]
     started = time.perf_counter()
-    rows, checks, meta = [], [], {"python": sys.version.split()[0], "threads_requested": args.threads}
+    rows: list[Conv] = []
+    meta: dict[str, Any] = {"python": sys.version.split()[0], "threads_requested": args.threads}
     with tempfile.TemporaryDirectory() as tmp, running_sandbox(users=(SUPPORT,)) as sb:
         workdir = Path(tmp)
         desk, box, info = setup(sb, workdir, args.threads)
@@ -569,57 +520,20 @@ def main(argv: list[str] | None = None) -> int:
             f"seeded {info['threads']:,} conversations, {info['messages']:,} messages in {info['seed_s']} s", flush=True
         )
         bench = Bench(sb, desk, box, SimClock(simulate=True), workdir)
-        managed = managed_ids(sb, desk)
-        for n, (table, rate) in enumerate(TABLES):
-            rows += run_table(bench, table, rate, managed, seed=n)
-            checks += check(rows, table, rate)
+        for n, (table, rate) in enumerate(tables):
+            rows += table_rows(bench, table, rate, seed=n)
             print(f"{table}: done at {time.perf_counter() - started:.0f} s", flush=True)
         sb.sandbox.quota._clock = time.monotonic
-    calibration = []
+    calibration: list[Conv] = []
     if args.calibration:
-        with tempfile.TemporaryDirectory() as tmp, running_sandbox(users=(SUPPORT,)) as sb:
-            workdir = Path(tmp)
-            desk, box, info = setup(sb, workdir, args.calibration)
-            bench = Bench(sb, desk, box, SimClock(simulate=False), workdir)
-            managed = managed_ids(sb, desk)
-            calibration.append(bench.measure("naive: full pass", "legacy", 250.0, bench.naive()))
-            box.strip(managed)
-            calibration.append(
-                bench.measure("gmaildesk: first full sweep", "legacy", 250.0, bench.gmaildesk(workdir / "cal.sqlite"))
-            )
-            for r in calibration:
-                r["scenario"] += f" ({info['threads']} conversations, real time)"
-            meta["calibration_mailbox"] = info
+        calibration, meta["calibration_mailbox"] = calibration_rows(args.calibration)
     meta["run_s"] = round(time.perf_counter() - started, 1)
-
-    print()
-    for table, rate in TABLES:
-        print(
-            markdown(
-                [r for r in rows if r["table"] == table],
-                f"{table} cost table, {rate:g} units/s enforced, {meta['mailbox']['threads']:,} conversations "
-                f"({meta['mailbox']['messages']:,} messages); time = real + simulated quota waits",
-            )
-        )
-        print()
-        print(ratios(rows, table))
-        print()
-    if calibration:
-        print(markdown(calibration, "legacy, 250 units/s, REAL time (calibration of the simulation)"))
-        print()
-    print("| table | target | value | result |\n|---|---|---|---|")
-    for c in checks:
-        print(f"| {c['table']} | {c['target']} | {c['value']} | {'PASS' if c['pass'] else 'FAIL'} |")
-    print()
-    for c in checks:
-        if not c["pass"]:
-            print(f"FAIL ({c['table']}) {c['target']}: {c['why']}")
-    disagree = [r.get("disagree_with_naive") for r in rows if "disagree_with_naive" in r]
-    print(f"\nstatus labels that differ between gmaildesk and the naive sweep after the full sweep: {disagree}")
-    print(f"total run time {meta['run_s']} s")
+    checks = [c for table, rate in tables for c in sweep_report.check(rows, table, rate)]
+    readme = sweep_report.readme_table(rows, info["messages"] / info["threads"], [t for t, _ in tables])
+    print(sweep_report.render(rows, tables, calibration, checks, meta, readme))
     if not args.no_write:
         data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        data["sweep"] = {**meta, "rows": rows, "calibration": calibration, "targets": checks}
+        data["sweep"] = {**meta, "rows": rows, "calibration": calibration, "targets": checks, "readme_table": readme}
         RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     leaked = any(r["status"] != "ok" for r in rows + calibration)
     return 1 if leaked else 0
