@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from gmaildesk.config.desk import Quota
 from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.sandbox.mime import build_message
 from gmaildesk.sweep import engine
@@ -309,3 +310,23 @@ def _message_id(desk: Desk, thread_id: str, rfc_id: str) -> str:
         for m in thread["messages"]
         if any(h["value"] == rfc_id for h in m["payload"]["headers"] if h["name"].lower() == "message-id")
     )
+
+
+def test_the_mailbox_is_listed_only_when_that_costs_less_than_it_saves(sandbox, tmp_path, monkeypatch):
+    """Under the legacy table a messages.list page (5 units) costs what one messages.get saves
+    against a threads.get (10 - 5): one conversation of one message is not worth listing the mailbox."""
+    config, _ = make_desk(sandbox, tmp_path, monkeypatch)
+    desk = Desk(
+        sandbox,
+        dataclasses.replace(config, sweep=dataclasses.replace(config.sweep, quota=Quota(costs="legacy"))),
+        tmp_path / "s",
+    )
+    t1 = desk.thread_of(desk.customer(subject="One"))
+    first = desk.sweep()
+    assert first.calls_by_method["users.messages.list"] == 1 and _reads(first) == (0, 1)
+    t2 = desk.thread_of(desk.customer(subject="Two"))
+    t3 = desk.thread_of(desk.customer(subject="Three"))
+    again = desk.sweep(full=True)  # three candidates, a mailbox of three messages: one page pays
+    assert again.calls_by_method["users.messages.list"] == 2 and _reads(again) == (3, 0)
+    with Store(desk.store_path) as store:
+        assert {t: r.state for t, r in store.threads().items()} == {t: State.NEW for t in (t1, t2, t3)}

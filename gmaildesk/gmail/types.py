@@ -40,10 +40,16 @@ class Profile:
 
     address: str  # lower case
     history_id: str
+    messages_total: int | None = None  # "the total number of messages in the mailbox"; None: not given
 
     @classmethod
     def from_json(cls, profile: Json) -> Profile:
-        return cls(str(profile["emailAddress"]).lower(), str(profile["historyId"]))
+        total = profile.get("messagesTotal")
+        return cls(
+            str(profile["emailAddress"]).lower(),
+            str(profile["historyId"]),
+            total if isinstance(total, int) and not isinstance(total, bool) else None,
+        )
 
 
 @dataclass(frozen=True)

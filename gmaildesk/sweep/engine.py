@@ -283,7 +283,9 @@ class _Sweep:
             self.profile = self.api.profile()
         cursor = self.profile.history_id
         if self.lean:
-            thread_ids, single, members = lean_reading.scope_listing(self.api, self.desk.sweep.scope)
+            thread_ids, single, members = lean_reading.scope_listing(
+                self.api, self.desk.sweep.scope, self.profile.messages_total, self.desk.sweep.quota.costs
+            )
             if expired and rows:
                 same = lean_reading.unchanged(self.api, self.desk.sweep.scope, rows, labels.managed, members)
                 thread_ids = [t for t in thread_ids if t not in same]

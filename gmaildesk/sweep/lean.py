@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 
-from gmaildesk.gmail.api import GmailApi
+from gmaildesk.gmail.api import LIST_PAGE, GmailApi
+from gmaildesk.gmail.costs import CostTable, units
 from gmaildesk.gmail.types import Message, Thread
 from gmaildesk.sweep.classify import CLASSIFIER_HEADERS
 from gmaildesk.sweep.history import Delta
@@ -37,24 +38,43 @@ __all__ = ["scope_listing", "unchanged", "new_conversations", "ids_name_first_me
 READ_CHUNK = 50
 
 
-def scope_listing(api: GmailApi, scope: str) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
+def scope_listing(
+    api: GmailApi, scope: str, messages_total: int | None, table: CostTable
+) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
     """(the scope's conversations in listing order, conversation -> its one message where it has
-    one, conversation -> every message of it).
+    one, conversation -> every message of it as far as listed).
 
-    Two messages.list passes (5 units a page of 500 ids): the scope, then the whole mailbox; a
-    message listed by the first but gone from the second (deleted meanwhile) reads the thread whole.
+    messages.list over the scope, then over the whole mailbox - unless the profile's messagesTotal
+    says that listing would cost more than the messages.get it could save (a mailbox of years
+    swept over `newer_than:90d`): then every conversation is read whole. A message listed by the
+    first pass but gone from the second (deleted meanwhile) reads its conversation whole too.
     """
     in_scope = api.message_refs(scope)
     thread_ids = list(dict.fromkeys(ref.thread_id for ref in in_scope))
-    everything = api.message_refs("") if scope.strip() else in_scope
-    members: dict[str, set[str]] = defaultdict(set)
-    for ref in everything:
-        members[ref.thread_id].add(ref.id)
     scoped: dict[str, set[str]] = defaultdict(set)
     for ref in in_scope:
         scoped[ref.thread_id].add(ref.id)
+    if not scope.strip():
+        everything = in_scope
+    elif _listing_pays(sum(len(ids) == 1 for ids in scoped.values()), messages_total, table):
+        everything = api.message_refs("")
+    else:
+        return thread_ids, {}, scoped
+    members: dict[str, set[str]] = defaultdict(set)
+    for ref in everything:
+        members[ref.thread_id].add(ref.id)
     single = {t: next(iter(members[t])) for t in thread_ids if len(members.get(t, ())) == 1 and scoped[t] <= members[t]}
     return thread_ids, single, members
+
+
+def _listing_pays(candidates: int, messages_total: int | None, table: CostTable) -> bool:
+    """Listing every message (pages of 500) costs less than reading `candidates` conversations
+    with messages.get instead of threads.get would save."""
+    if messages_total is None:
+        return True
+    pages = max(1, -(-messages_total // LIST_PAGE))
+    saved = units("users.threads.get", table) - units("users.messages.get", table)
+    return pages * units("users.messages.list", table) < candidates * saved
 
 
 def unchanged(
