@@ -7,16 +7,17 @@ state history. Every value from mail or Gmail is shown literally (safe.text / sa
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
 
-from gmaildesk.audit.db import iso
-from gmaildesk.audit.queries import AGING_BUCKETS, FLAG_NOTES, STATES
+from gmaildesk.audit.queries import AGING_BUCKETS, FLAG_NOTES, OPEN_STATES, STATES
+from gmaildesk.audit.zone import local_time
 from gmaildesk.cli import safe
-from gmaildesk.cli.table import Column, Style, emit, is_tsv, note
+from gmaildesk.cli.table import Column, Style, emit, is_tsv, note, terminal_width
 from gmaildesk.sweep.state import format_duration
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ def status_columns() -> list[Column[DepartmentStatus]]:
     """`status`: one row per department; the oldest conversations' ids only with -o wide (and in tsv)."""
     return [
         Column("dept", lambda d: d.department or "(none)", key=True),
-        *(Column(s, _state_count(s), key=True, right=True) for s in STATES),
+        # The open states stay; handled, forwarded and closed give way on a narrow terminal (closed first).
+        *(Column(s, _state_count(s), key=s in OPEN_STATES, min_width=None, right=True) for s in STATES),
         Column("overdue", lambda d: str(d.overdue), key=True, right=True),
         Column("oldest new", lambda d: age(d.oldest_new.age_ms) if d.oldest_new else "-", key=True, right=True),
         Column(
@@ -129,8 +131,9 @@ def show_threads(rows: Iterable[ThreadInfo], now_ms: int, title: str, how: Style
 
 def show_thread(detail: ThreadDetail, now_ms: int, how: Style) -> None:
     """One conversation as key: value lines (times absolute, ages as of now), then its messages and history."""
+    width = None if is_tsv(how) else terminal_width()
     for name, value in _facts(detail, now_ms):
-        typer.echo(f"{name + ':':<15}{safe.text(value)}")
+        typer.echo(_fact_line(name, safe.text(value), width))
     typer.echo("")
     if detail.messages is None:
         typer.echo(
@@ -158,8 +161,8 @@ def age(ms: int | None) -> str:
 
 
 def at(ms: int | None, none: str = "-") -> str:
-    """An absolute time as every table shows it."""
-    return iso(ms) or none
+    """An absolute time as every table shows it: in the desk's timezone, with the zone's abbreviation."""
+    return none if ms is None else local_time(ms)
 
 
 def flag_notes(flags: Iterable[str]) -> str:
@@ -186,6 +189,14 @@ def _facts(detail: ThreadDetail, now_ms: int) -> list[tuple[str, str]]:
     if t.flags:
         facts.append(("flags", flag_notes(t.flags)))
     return facts
+
+
+def _fact_line(name: str, value: str, width: int | None) -> str:
+    """`name:   value`, the value wrapped under itself on a terminal; a link never (broken, it opens nothing)."""
+    label = f"{name + ':':<15}"
+    if width is None or name == "link" or len(label) + len(value) <= width:
+        return label + value
+    return textwrap.fill(value, max(20, width), initial_indent=label, subsequent_indent=" " * len(label))
 
 
 def _subject(t: ThreadInfo) -> str:

@@ -31,6 +31,9 @@ def sweep(
     full: Annotated[bool, typer.Option("--full", help="Rescan every conversation of the scope.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary (version 1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (for cron).")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every transition (more than 20 are otherwise summarised).")
+    ] = False,
     store: StoreFile = None,
     state: StoreFileOldName = None,
     endpoint: Endpoint = None,
@@ -72,7 +75,10 @@ def sweep(
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     elif not quiet:
-        typer.echo(safe.lines(render(result)))  # thread ids and Gmail's error texts are Gmail's data
+        from gmaildesk.cli.sweep_view import sweep_report
+
+        # Thread ids, subjects and Gmail's error texts are Gmail's data.
+        typer.echo(safe.lines(sweep_report(result, desk, options, store, verbose)))
     report_problems(result)
     if result.exit_code != ExitCode.OK:
         raise typer.Exit(int(result.exit_code))
@@ -91,28 +97,11 @@ def report_problems(result: SweepResult) -> None:
 
 
 def render(result: SweepResult) -> str:
-    lines = [
-        f"{'Would change' if result.dry_run else 'Changed'} {len(result.transitions)} of "
-        f"{result.threads_seen} conversations ({'full scan' if result.full else 'incremental'}"
-        f"{f', {result.resync_reason}: full resync' if result.resynced else ''}; read {result.threads_read}).",
-        *(f"  {t.thread_id}: {t.from_state or '-'} -> {t.to_state or '-'}  ({t.reason})" for t in result.transitions),
-        *(
-            [
-                f"Retrying {len(result.retrying)} conversations Gmail named but did not show yet (404): "
-                f"{', '.join(result.retrying)}"
-            ]
-            if result.retrying
-            else []
-        ),
-        *(
-            [f"Gave up on {len(result.given_up)} conversations Gmail never showed: {', '.join(result.given_up)}"]
-            if result.given_up
-            else []
-        ),
-        "Now: " + ", ".join(f"{n} {s}" for s, n in result.by_state.items()),
-        f"{result.api_calls} API calls, ~{result.quota_units} quota units, {result.duration_s:.1f}s.",
-    ]
-    return "\n".join(lines)
+    """The report without the store's subjects and ages (a section of a several-mailbox sweep)."""
+    from gmaildesk.cli.sweep_view import render as report
+    from gmaildesk.cli.table import terminal_width
+
+    return report(result, width=terminal_width())
 
 
 class _ProgressBar:

@@ -43,6 +43,7 @@ __all__ = [
     "note",
     "render_lines",
     "style",
+    "terminal_width",
 ]
 
 R = TypeVar("R")
@@ -131,6 +132,13 @@ def emit(how: Style, columns: Sequence[Column[R]], rows: Iterable[R], title: str
     console.print(table)
 
 
+def terminal_width() -> int:
+    """COLUMNS, else the terminal's width, else 80 (rich's rule)."""
+    from rich.console import Console
+
+    return Console().width
+
+
 def note(how: Style, message: str) -> None:
     """A line beside a table (a total, a hint): stdout with a table, stderr with tsv so the rows stay pure."""
     typer.echo(safe.text(message), err=how.fmt == Format.TSV)
@@ -179,7 +187,7 @@ def _rich_table(
         box=box.SIMPLE_HEAD if boxed else None,
         show_edge=False,
         pad_edge=False,
-        collapse_padding=True,
+        collapse_padding=boxed,  # two spaces between columns either way (fit counts them)
     )
     kept = [(c, w, col) for c, w, col in zip(shown, widths, cells, strict=True) if w is not None]
     for column, w, _ in kept:
