@@ -4,10 +4,13 @@ that fails the run if anything in the suite tries to reach a non-loopback host."
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import time
 
 import httplib2
 import pytest
+import tzlocal
 from googleapiclient.discovery import build
 
 from gmaildesk.sandbox import running_sandbox
@@ -56,6 +59,10 @@ def _getaddrinfo(host, *args, **kwargs):
 
 
 def pytest_configure(config):
+    # A desk without `timezone:` shows times in the machine's zone: the suite's is UTC wherever it runs.
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    tzlocal.reload_localzone()
     # The network guard replaces these for the whole run, on purpose (see the module docstring).
     socket.socket.connect = _connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]

@@ -207,3 +207,37 @@ def test_a_bad_period_is_exit_2_before_the_store_is_read(
     result = invoke(args, ExitCode.USAGE)
     assert result.stderr.splitlines()[0].startswith(said) and result.stdout == ""
     assert result.stderr.splitlines()[1].startswith("Hint: ")
+
+
+# --- the times tables show -------------------------------------------------------------------------------
+
+
+def _screen(edges: tuple[Path, Path], *args: str) -> str:
+    config, store = edges
+    return invoke([*args, "-c", str(config), "--store", str(store), "--format", "table"], env={"COLUMNS": "120"}).stdout
+
+
+def test_show_and_status_give_times_in_the_desk_s_zone_and_json_keeps_utc(edges: tuple[Path, Path]) -> None:
+    config, store = edges
+    thread = f"{3:016x}"  # Nov 30 23:30 Paris; our reply an hour later, on Dec 1
+    shown = _screen(edges, "show", thread)
+    assert "closed since:  2026-12-01 00:30 CET" in shown and "last:          us, 2026-12-01 00:30 CET" in shown
+    doc = json.loads(invoke(["show", thread, "-c", str(config), "--store", str(store), "--json"]).stdout)
+    assert doc["thread"]["since"] == "2026-11-30T23:30:00Z" and doc["first_customer_at"] == "2026-11-30T22:30:00Z"
+    assert "last sweep 2026-12-11 14:40 CET (1h ago)" in _screen(edges, "status")
+    status = json.loads(invoke(["status", "-c", str(config), "--store", str(store), "--json"]).stdout)
+    assert status["last_sweep_at"] == "2026-12-11T13:40:00Z"
+
+
+def test_the_same_store_on_a_desk_in_new_york_shows_new_york_times(edges: tuple[Path, Path]) -> None:
+    config, store = edges
+    config.write_text(config.read_text().replace("Europe/Paris", "America/New_York"))
+    assert "closed since:  2026-11-30 18:30 EST" in _screen(edges, "show", f"{3:016x}")
+
+
+def test_summer_times_carry_summer_s_abbreviation() -> None:
+    from gmaildesk.audit.zone import local_time
+
+    july = int(datetime(2026, 7, 1, 10, 0, tzinfo=ZoneInfo("UTC")).timestamp() * 1000)
+    assert local_time(july, PARIS) == "2026-07-01 12:00 CEST"
+    assert local_time(july, ZoneInfo("UTC")) == "2026-07-01 10:00 UTC"

@@ -504,7 +504,7 @@ def _week_of_day(day: int) -> str:
     return f"{year}-W{week:02d}"
 
 
-_SQLITE_MAX = 2**63 - 1  # "no upper bound" for an INTEGER column
+_SQLITE_MAX = 2**63 - 1  # "no upper bound" for an INTEGER column (a forged Date may be just that)
 
 
 def _bucket(age_ms: int) -> str:
@@ -561,8 +561,8 @@ def report(
         "SELECT thread_id, department, state, overdue, last_counted_side, last_counted_at, first_customer_at, "
         f"first_response_at, due_at, waiting_since, agent, {OWNER_COLUMN} FROM threads "
         f"{'NOT INDEXED' if wide else ''} "
-        "WHERE first_customer_at >= ? AND first_customer_at < ? AND state IS NOT NULL",
-        (since_ms, _SQLITE_MAX if until_ms is None else until_ms),
+        "WHERE first_customer_at BETWEEN ? AND ? AND state IS NOT NULL",
+        (since_ms, _SQLITE_MAX if until_ms is None else until_ms - 1),
     )
     acc: dict[str, _Tally] = {}
     # The grouping asked for is one of the two the charts need: counted once, shared.

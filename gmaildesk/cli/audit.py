@@ -521,7 +521,13 @@ def report(
         zone = shown_zone()
         span = period(start, end, now_ms, zone)
         result = queries.report(
-            db, slas, now_ms, since_ms=span.since_ms, until_ms=span.until_ms, by=by.value, zone=zone
+            db,
+            slas,
+            now_ms,
+            since_ms=span.since_ms,
+            until_ms=None if end is None else span.until_ms,
+            by=by.value,
+            zone=zone,
         )
     if html is not None:
         from gmaildesk.audit.html import render_html
