@@ -21,6 +21,7 @@ from gmaildesk.cli.table import Column, Style, emit, is_tsv, note, terminal_widt
 from gmaildesk.sweep.state import format_duration
 
 if TYPE_CHECKING:
+    from gmaildesk.audit.owners import AgentLoad
     from gmaildesk.audit.queries import (
         DepartmentStatus,
         HistoryEntry,
@@ -55,6 +56,7 @@ def thread_columns(now_ms: int) -> list[Column[ThreadInfo]]:
         Column("state", lambda t: t.state or "-", key=True),
         Column("age", lambda t: age(t.age_ms), key=True, right=True),
         Column("due", lambda t: _due(t, now_ms), key=True),
+        Column("owner", lambda t: t.owner or "-", min_width=6),
         Column("flags", lambda t: flag_notes(t.flags) or "-", min_width=10),
         Column("last", lambda t: t.last_actor or "-", wide=True),
         Column("SLA deadline", lambda t: at(t.due_at), wide=True),
@@ -114,8 +116,18 @@ def history_columns() -> list[Column[HistoryEntry]]:
 
 
 # ---------------------------------------------------------------------------------------------- screens
+def agent_columns() -> list[Column[AgentLoad]]:
+    """`status`: open conversations per agent (the team's named agents), then nobody's."""
+    return [
+        Column("agent", lambda a: a.agent or "(nobody)", key=True),
+        Column("open", lambda a: str(a.open), key=True, right=True),
+        Column("overdue", lambda a: str(a.overdue), key=True, right=True),
+    ]
+
+
 def show_status(result: Status, how: Style) -> None:
-    """Departments by state, with overdue counts and the ages of the oldest new and waiting conversations."""
+    """Departments by state, with overdue counts and the ages of the oldest new and waiting conversations;
+    then open conversations per agent when the team names agents."""
     ago = "" if result.sweep_age_ms is None else f" ({age(result.sweep_age_ms)} ago)"
     title = (
         f"{result.total} conversations, {result.overdue} overdue; last sweep {at(result.last_sweep_at, 'never')}{ago}"
@@ -123,6 +135,8 @@ def show_status(result: Status, how: Style) -> None:
     emit(how, status_columns(), result.departments, title)
     if is_tsv(how):
         note(how, title)
+    if result.agents:
+        emit(how, agent_columns(), result.agents, "Open conversations per agent")
 
 
 def show_threads(rows: Iterable[ThreadInfo], now_ms: int, title: str, how: Style) -> None:
@@ -179,6 +193,7 @@ def _facts(detail: ThreadDetail, now_ms: int) -> list[tuple[str, str]]:
         ("customer", t.customer or "?"),
         ("department", t.department or "-"),
         ("state", state),
+        *([("owner", t.owner)] if t.owner else []),
     ]
     if t.since_at is not None:
         facts.append((f"{t.state or 'state'} since", f"{at(t.since_at)} ({age(now_ms - t.since_at)} ago)"))
