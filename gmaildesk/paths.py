@@ -103,7 +103,7 @@ def private_dir(path: Path) -> Path:
         if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
             path.chmod(0o700)
     except OSError:
-        pass  # not ours to change (a shared dir given with --state): the files themselves are 0600
+        pass  # not ours to change (a shared dir given with --store or --ownership): the files themselves are 0600
     return path
 
 

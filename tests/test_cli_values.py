@@ -126,3 +126,25 @@ def test_threads_state_given_a_file_names_the_flag_typed_and_points_to_store(tmp
     assert said.startswith("Invalid value for '--state': 'x.sqlite' is not one of 'new', 'waiting', ")
     assert said.endswith("; the sweep store is named with --store x.sqlite")
     assert "--status" not in result.stderr
+
+
+def test_sweep_writes_the_store_named_by_store_or_by_its_old_name(swept: tuple[Desk, list[str], Path]) -> None:
+    desk, args, store = swept
+    for flag, name in (("--store", "by-store.sqlite"), ("--state", "by-state.sqlite")):
+        path = store.with_name(name)
+        doc = json.loads(invoke(["sweep", *args, flag, str(path), "--json"]).stdout)
+        assert doc["threads_seen"] == 1 and path.is_file()
+    assert "--state" not in _option_rows("sweep") and "--store" in _option_rows("sweep")
+
+
+def test_plan_takes_the_ownership_record_as_ownership_and_under_its_old_name(
+    swept: tuple[Desk, list[str], Path],
+) -> None:
+    desk, args, store = swept
+    record = store.with_name("ownership.json")
+    invoke(["apply", *args, "--yes", "--skip-tests", "--ownership", str(record)])
+    assert record.is_file()
+    for flag in ("--ownership", "--state"):
+        assert "No changes" in invoke(["plan", *args, flag, str(record)]).stdout
+    for command in ("plan", "apply", "export"):
+        assert "--ownership" in _option_rows(command) and "--state" not in _option_rows(command)

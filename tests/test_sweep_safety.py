@@ -289,7 +289,7 @@ def test_a_second_sandbox_with_the_same_address_starts_with_a_full_scan(env, tmp
             f"({Account(desk.sandbox.url, SUPPORT).key.split('/')[0]})"
             f", not of {SUPPORT} ({Account(second.url, SUPPORT).key.split('/')[0]})"
         )
-        assert "--state" in result.stderr
+        assert "--store" in result.stderr
         assert {k: v for k, v in second.control.counters()["calls"].items() if k.startswith("gmail.")} == {
             "gmail.users.getProfile": 1
         }  # whose mailbox it is; nothing else

@@ -35,7 +35,7 @@ def open_store(path: Path) -> sqlite3.Connection:
         db.close()
         raise GmailDeskError(
             f"{path} was made by a newer gmaildesk (store version {version}; this one reads up to {SCHEMA_VERSION})",
-            ["upgrade gmaildesk, or point --state at another file"],
+            ["upgrade gmaildesk, or point --store at another file"],
         )
     return db
 

@@ -216,7 +216,7 @@ def _add_columns(db: sqlite3.Connection, table: str, columns: Iterable[tuple[str
 
 
 def store_path(account: Account, override: Path | None = None) -> Path:
-    """The store of *account* (one mailbox on one endpoint): --state FILE, else
+    """The store of *account* (one mailbox on one endpoint): --store FILE, else
     <data dir>/<endpoint>/<address>/sweep.sqlite (see gmaildesk.paths)."""
     if override is not None:
         if not override.parent.is_dir():  # only the data dir is ever created unasked (issue 11)
@@ -335,9 +335,9 @@ _ADVICE = {  # sqlite error name -> (what happened, what to do); {path}, {dir} f
     ),
     "SQLITE_READONLY": (
         "the file or its folder is read-only",
-        "make {path} and {dir} writable by this user, or point --state elsewhere",
+        "make {path} and {dir} writable by this user, or point --store elsewhere",
     ),
-    "SQLITE_CANTOPEN": ("cannot open it", "make {dir} writable by this user, or point --state elsewhere"),
+    "SQLITE_CANTOPEN": ("cannot open it", "make {dir} writable by this user, or point --store elsewhere"),
     "SQLITE_NOTADB": (
         "it is not a sweep store (or its header is damaged)",
         "move it aside; the next sweep rebuilds the store with a full scan",
@@ -364,7 +364,7 @@ class Store:
             except OSError as error:
                 raise GmailDeskError(
                     f"cannot create the sweep store {self.path}: {error.strerror}",
-                    [f"make {self.path.parent} writable by this user, or point --state elsewhere"],
+                    [f"make {self.path.parent} writable by this user, or point --store elsewhere"],
                 ) from None
             self._db = sqlite3.connect(str(self.path), isolation_level=None)  # explicit transactions
             try:
@@ -405,7 +405,7 @@ class Store:
         elif tuple(row) != mine:
             raise GmailDeskError(
                 f"{self.path} holds the sweep state of {row[1]} ({row[0]}), not of {mine[1]} ({mine[0]})",
-                ["give each account its own --state file (or leave --state out: each account gets its own store)"],
+                ["give each account its own --store file (or leave --store out: each account gets its own store)"],
             )
 
     # ---- reads
@@ -655,7 +655,7 @@ def migrate(db: sqlite3.Connection, path: Path | str = "the store") -> None:
     if version > SCHEMA_VERSION:
         raise GmailDeskError(
             f"{path} was made by a newer gmaildesk (store version {version}; this one knows up to {SCHEMA_VERSION})",
-            ["upgrade gmaildesk, or point --state at another file"],
+            ["upgrade gmaildesk, or point --store at another file"],
         )
     if version == SCHEMA_VERSION:
         return
