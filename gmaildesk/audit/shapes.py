@@ -34,8 +34,8 @@ show:    {"version", "kind": "show", "now", "thread": thread, "first_customer_at
           list. null when the conversation was not read since the store started recording messages.
 report:  {"version", "kind": "report", "now", "since", "until", "by", "groups": [group], "total": group,
           "missing": [str]}; since/until: the period (until excluded)
-          --by agent keys: the send-as address of our last reply, "(no reply)", or "?" (not recorded yet,
-          explained in missing)
+          --by agent keys: the owner (an agent's name from desk.yaml's team); without one the send-as address
+          of our last reply, "(no reply)", or "?" (not recorded yet, explained in missing)
           group = {"key", "volume", "first_response": stats, "resolution": stats, "reopens",
                    "sla": {"met", "measured", "pct"}, "backlog": {"<1h", "1-4h", "4-24h", "1-3d", ">3d"}}
           stats = {"n", "median_s", "p90_s"}
