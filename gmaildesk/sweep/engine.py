@@ -3,12 +3,12 @@
 One run:
 1. labels.list (status and department label ids).
 2. What to read: on the first run (or --full, or when Gmail forgot or refused our history
-   checkpoint) every thread of `sweep.scope`, the cursor being the profile's historyId read
-   before the listing; later only threads history.list names since the cursor, plus those the
-   last run left to re-read (`recheck`, `pending`). A label event that is one of our own
-   writes, or touches no label we manage, is ignored; any other change of a status label
-   reads the thread, and the last status an agent added by hand is kept (state.decide) even
-   when our own write overwrote it meanwhile.
+   checkpoint) every thread of `sweep.scope` (lean, after an expired history: those the listings
+   show changed), the cursor being the profile's historyId read before the listing; later only
+   threads history.list names since the cursor, plus those the last run left to re-read
+   (`recheck`, `pending`). A label event that is one of our own writes, or touches no label we
+   manage, is ignored; any other change of a status label reads the thread, and the last status
+   an agent added by hand is kept (state.decide) even when our own write overwrote it meanwhile.
 3. threads.get(format=metadata, only the classifier's headers), 50 per batch; classify;
    decide. Threads not read get their time-driven transitions (overdue, closed) from the store.
    Incremental shortcut: a stored thread whose only history since the checkpoint is new
