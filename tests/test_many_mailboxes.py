@@ -29,6 +29,7 @@ version: 1
 mailbox: {mailbox}
 departments:
   - name: {department}
+    routes: [{{to: {mailbox}}}]
     sla: {{first_response: {sla}, next_response: 8h}}
 sweep:
   scope: newer_than:90d
@@ -264,3 +265,106 @@ def test_the_daily_guard_is_the_projects_over_every_mailbox(sandbox, desks, tmp_
     assert stopped and result.exit_code == ExitCode.QUOTA
     assert all(run.error.message.startswith("stopped before the project's daily quota: ") for run in stopped)
     assert all(run.exit_code == ExitCode.OK for run in result.runs if run not in stopped)
+
+
+# ---- the audit over several desks ----------------------------------------------------------------
+
+
+@pytest.fixture
+def swept(sandbox, desks):
+    """The four desks swept (tech's first-response SLA 1h, the others 4h), then 2h later swept again:
+    tech's conversations are overdue, nobody else's."""
+    paths, connection = desks
+    paths[1].write_text(_desk_text(MAILBOXES[1], sla="1h"))
+    invoke(["sweep", *_c(paths), *connection, "--quiet"])
+    sandbox.control.advance_clock(2 * H)
+    invoke(["sweep", *_c(paths), *connection, "--quiet"])
+    return paths, ["--endpoint", sandbox.url]
+
+
+def _tsv(stdout: str) -> list[list[str]]:
+    return [line.split("\t") for line in stdout.splitlines()]
+
+
+def test_merged_status_has_a_mailbox_column_and_totals(swept):
+    paths, endpoint = swept
+    rows = _tsv(invoke(["status", *_c(paths), *endpoint, "--format", "tsv"]).stdout)
+    assert rows[0][:3] == ["mailbox", "dept", "new"] and rows[0][-1] == "last sweep"
+    assert [(r[0], r[1], r[2]) for r in rows[1:]] == [
+        (MAILBOXES[0], "Billing", "1"),
+        (MAILBOXES[1], "Tech", "2"),
+        (MAILBOXES[2], "Sales", "3"),
+        (MAILBOXES[3], "Hr", "4"),
+    ]
+    doc = json.loads(invoke(["status", *_c(paths), *endpoint, "--json"]).stdout)
+    validate(doc, "status-many")
+    assert (doc["total"], doc["overdue"], doc["by_state"]["new"]) == (10, 2, 10)
+    assert [m["mailbox"] for m in doc["mailboxes"]] == list(MAILBOXES)
+    assert doc["problems"] == [f"{MAILBOXES[1]}: 2 conversations overdue"]
+    check = invoke(["status", *_c(paths), *endpoint, "--check", "--json"], ExitCode.NEEDS_ATTENTION)
+    assert f"Check failed: {MAILBOXES[1]}: 2 conversations overdue" in check.stderr
+    csv_rows = invoke(["status", *_c(paths), *endpoint, "--csv"]).stdout.splitlines()
+    assert csv_rows[0].startswith("mailbox,department,") and csv_rows[1].startswith(f"{MAILBOXES[0]},Billing,1,")
+
+
+def test_merged_threads_and_next_name_their_mailbox(swept):
+    paths, endpoint = swept
+    doc = json.loads(invoke(["threads", *_c(paths), *endpoint, "--json", "--sort", "sla"]).stdout)
+    validate(doc, "threads")
+    assert doc["count"] == 10
+    assert [t["mailbox"] for t in doc["threads"][:2]] == [MAILBOXES[1]] * 2  # overdue first, across mailboxes
+    assert {t["mailbox"] for t in doc["threads"]} == set(MAILBOXES)
+    assert all(t["link"].endswith(t["thread"]) and t["mailbox"] in t["link"] for t in doc["threads"])
+    rows = _tsv(invoke(["threads", *_c(paths), *endpoint, "--format", "tsv", "--dept", "sales"]).stdout)
+    assert rows[0][:2] == ["mailbox", "thread"] and {r[0] for r in rows[1:]} == {MAILBOXES[2]} and len(rows) == 4
+    wrong = invoke(["threads", *_c(paths), *endpoint, "--dept", "Shipping"], ExitCode.USAGE)
+    assert "Error: --dept Shipping: no such department in any of the desks" in wrong.stderr
+    found = json.loads(invoke(["next", *_c(paths), *endpoint, "--json"]).stdout)
+    validate(found, "next")
+    assert found["thread"]["mailbox"] == MAILBOXES[1] and found["thread"]["overdue"] is True
+    calm = json.loads(invoke(["next", *_c(paths), *endpoint, "--json", "--dept", "hr"]).stdout)
+    assert calm["thread"]["mailbox"] == MAILBOXES[3] and calm["thread"]["overdue"] is False
+
+
+def test_merged_report_totals_every_mailbox(swept):
+    paths, endpoint = swept
+    doc = json.loads(invoke(["report", *_c(paths), *endpoint, "--json"]).stdout)
+    validate(doc, "report-many")
+    assert [(m["mailbox"], m["report"]["total"]["volume"]) for m in doc["mailboxes"]] == [
+        (mailbox, n + 1) for n, mailbox in enumerate(MAILBOXES)
+    ]
+    assert doc["total"]["volume"] == 10 and doc["total"]["key"] == "total"
+    # Missed: tech's two (1h SLA, 2h without a reply); the others are still within their 4h.
+    assert (doc["total"]["sla"]["met"], doc["total"]["sla"]["measured"]) == (0, 2)
+    assert doc["total"]["backlog"]["1-4h"] == 10
+    rows = _tsv(invoke(["report", *_c(paths), *endpoint, "--format", "tsv"]).stdout)
+    assert rows[0][:3] == ["mailbox", "dept", "volume"] and rows[-1][:3] == ["(all)", "total", "10"]
+    html = invoke(["report", *_c(paths), *endpoint, "--html", str(paths[0].parent / "r.html")], ExitCode.USAGE)
+    assert "--html draws one mailbox's report" in html.stderr
+
+
+def test_show_finds_the_mailbox_whose_store_has_the_conversation(swept, sandbox):
+    paths, endpoint = swept
+    doc = json.loads(invoke(["threads", *_c(paths), *endpoint, "--json", "--dept", "sales"]).stdout)
+    sales = doc["threads"][0]
+    shown = json.loads(invoke(["show", sales["thread"], *_c(paths), *endpoint, "--json"]).stdout)
+    validate(shown, "show")
+    assert shown["thread"]["thread"] == sales["thread"] and MAILBOXES[2] in shown["thread"]["link"]
+    by_link = json.loads(invoke(["show", sales["link"], *_c(paths), *endpoint, "--json"]).stdout)
+    assert by_link["thread"]["thread"] == sales["thread"] and by_link["history"] == shown["history"]
+    other = (
+        sales["link"]
+        .replace("sales%40acme.example", "nobody%40acme.example")
+        .replace(MAILBOXES[2], "nobody@acme.example")
+    )
+    refused = invoke(["show", other, *_c(paths), *endpoint], ExitCode.USAGE)
+    assert "this link opens nobody@acme.example's Gmail; none of the 4 desks is for it" in refused.stderr
+    missing = invoke(["show", "ffffffffffffffff", *_c(paths), *endpoint], ExitCode.ERROR)
+    assert "conversation ffffffffffffffff is in none of the 4 sweep stores" in missing.stderr
+    # Ticket numbers are per mailbox: one only hr@ has (4 conversations) is found, one all have is ambiguous.
+    fourth = json.loads(invoke(["show", "#4", *_c(paths), *endpoint, "--json"]).stdout)
+    assert MAILBOXES[3] in fourth["thread"]["link"]
+    ambiguous = invoke(["show", "#1", *_c(paths), *endpoint], ExitCode.USAGE)
+    assert f"ticket #1 is in 4 mailboxes: {', '.join(MAILBOXES)}" in ambiguous.stderr
+    unknown = invoke(["show", "#9", *_c(paths), *endpoint], ExitCode.ERROR)
+    assert "no conversation has ticket number #9 in any of the 4 sweep stores" in unknown.stderr

@@ -26,7 +26,7 @@ import typer
 from gmaildesk.audit.period import age_ms
 from gmaildesk.cli import options, safe
 from gmaildesk.cli.files import StoreFile, StoreFileOldName, output_folder, store_file
-from gmaildesk.cli.options import ConfigFile, Endpoint, ServiceAccount, User, connection_options
+from gmaildesk.cli.options import ConfigFiles, Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.cli.table import FormatOption, Output, OutputOption, style
 from gmaildesk.errors import ExitCode, GmailDeskError
 
@@ -205,9 +205,20 @@ def _umask() -> int:
     return mask
 
 
+def _several(config: list[Path] | None) -> list[Path]:
+    """The desks when several -c were given (cli/audit_many.py merges their stores); [] for one."""
+    assert config  # the option's callback fills in the default
+    return config if len(config) > 1 else []
+
+
+def _desk(config: list[Path] | None) -> Path:
+    assert config  # the option's callback fills in the default
+    return config[0]
+
+
 # ---------------------------------------------------------------------------------------------- commands
 def status(
-    config: ConfigFile = Path("desk.yaml"),
+    config: ConfigFiles = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -244,7 +255,12 @@ def status(
     from gmaildesk.cli import audit_view
 
     max_age_ms = age_ms(max_age, "--max-age")
-    with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
+    if several := _several(config):
+        from gmaildesk.cli import audit_many
+
+        shared = (refresh, endpoint, service_account, user, store_file(store, state))
+        return audit_many.status(several, shared, check, max_age_ms, as_json, as_csv, style(fmt, output))
+    with _opened(_desk(config), store_file(store, state), refresh, endpoint, service_account, user) as (
         db,
         slas,
         now_ms,
@@ -261,7 +277,7 @@ def status(
 
 
 def threads(
-    config: ConfigFile = Path("desk.yaml"),
+    config: ConfigFiles = None,
     status: Annotated[
         StateFilter | None,
         typer.Option(
@@ -313,7 +329,14 @@ def threads(
 
     older_ms = None if older_than is None else age_ms(older_than, "--older-than")
     wanted = status or state
-    with _opened(config, store_file(store, None), refresh, endpoint, service_account, user) as (
+    if several := _several(config):
+        from gmaildesk.cli import audit_many
+
+        filters = {"state": wanted and wanted.value, "department": dept, "older_than_ms": older_ms}
+        shared = (refresh, endpoint, service_account, user, store_file(store, None))
+        filters.update(sort=sort.value, limit=limit or None)
+        return audit_many.threads(several, shared, filters, as_json, as_csv, style(fmt, output))
+    with _opened(_desk(config), store_file(store, None), refresh, endpoint, service_account, user) as (
         db,
         slas,
         now_ms,
@@ -340,7 +363,7 @@ def threads(
 
 def show(
     thread: Annotated[str, typer.Argument(metavar="THREAD", help="Thread id, Gmail web link or ticket number.")],
-    config: ConfigFile = Path("desk.yaml"),
+    config: ConfigFiles = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     fmt: FormatOption = None,
@@ -370,7 +393,12 @@ def show(
     from gmaildesk.cli import audit_view
 
     thread_id = thread_id_from(thread) if ticket_number(thread) is None else None  # a bad link: exit 2 at once
-    with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
+    if several := _several(config):
+        from gmaildesk.cli import audit_many
+
+        shared = (refresh, endpoint, service_account, user, store_file(store, state))
+        return audit_many.show(several, shared, thread, as_json, as_csv, style(fmt, output))
+    with _opened(_desk(config), store_file(store, state), refresh, endpoint, service_account, user) as (
         db,
         slas,
         now_ms,
@@ -381,7 +409,7 @@ def show(
         if linked is not None and linked.lower() != mailbox.lower():
             # Thread ids are per mailbox: another mailbox's id would only be "not in the sweep store".
             raise GmailDeskError(
-                f"this link opens {linked}'s Gmail; {config} is the desk of {mailbox}",
+                f"this link opens {linked}'s Gmail; {_desk(config)} is the desk of {mailbox}",
                 [f"pass -c with the desk.yaml whose mailbox is {linked}"],
                 ExitCode.USAGE,
             )
@@ -397,7 +425,7 @@ def show(
 
 
 def next_(
-    config: ConfigFile = Path("desk.yaml"),
+    config: ConfigFiles = None,
     dept: Dept = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
@@ -424,7 +452,12 @@ def next_(
     from gmaildesk.audit import queries, shapes
     from gmaildesk.cli import audit_view
 
-    with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
+    if several := _several(config):
+        from gmaildesk.cli import audit_many
+
+        shared = (refresh, endpoint, service_account, user, store_file(store, state))
+        return audit_many.next_(several, shared, dept, as_json, as_csv, style(fmt, output))
+    with _opened(_desk(config), store_file(store, state), refresh, endpoint, service_account, user) as (
         db,
         slas,
         now_ms,
@@ -447,7 +480,7 @@ def next_(
 
 
 def report(
-    config: ConfigFile = Path("desk.yaml"),
+    config: ConfigFiles = None,
     since: Annotated[
         str,
         typer.Option(
@@ -512,7 +545,20 @@ def report(
     start, end = parse_bound(since, "--since"), None if until is None else parse_bound(until, "--until")
     if html is not None:
         output_folder(html, "--html")  # before any work: a typo in the path should not cost a sweep
-    with _opened(config, store_file(store, state), refresh, endpoint, service_account, user) as (
+    if several := _several(config):
+        from gmaildesk.cli import audit_many
+
+        return audit_many.report(
+            several,
+            (refresh, endpoint, service_account, user, store_file(store, state)),
+            (start, end),
+            by.value,
+            html,
+            as_json,
+            as_csv,
+            style(fmt, output),
+        )
+    with _opened(_desk(config), store_file(store, state), refresh, endpoint, service_account, user) as (
         db,
         slas,
         now_ms,

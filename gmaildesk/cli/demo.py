@@ -42,9 +42,9 @@ def _show(result: DemoResult, desk_path: Path, store_path: Path, url: str) -> No
     console = Console()
     section = len(result.sweeps) + (5 if result.replies else 4)
     console.print(f"\n[bold]{section}. gmaildesk status[/] (offline, from the sweep's store)")
-    audit.status(config=desk_path, state=store_path, endpoint=url)
+    audit.status(config=[desk_path], state=store_path, endpoint=url)
     console.print(f"\n[bold]{section + 1}. gmaildesk report --since 30d[/]")
-    audit.report(config=desk_path, state=store_path, endpoint=url)
+    audit.report(config=[desk_path], state=store_path, endpoint=url)
 
 
 def _story(result: DemoResult) -> None:
