@@ -148,6 +148,22 @@ def test_report_at_120_columns_gives_the_backlog_what_it_needs_and_the_key_colum
     assert fit(columns, cells, 40) == [19, 8, 9, None]
 
 
+def test_the_columns_that_give_way_are_hidden_lowest_priority_first():
+    """A column another feature adds (a ticket, an owner) gives way before the subject does."""
+    from rich.text import Text
+
+    columns = [
+        Column("thread", str, key=True),
+        Column("ticket", str, min_width=None),
+        Column("subject", str, min_width=10, priority=2),
+        Column("owner", str, min_width=6),
+    ]
+    cells = [[Text("x" * 16)], [Text("#1042")], [Text("y" * 50)], [Text("alice")]]
+    assert fit(columns, cells, 40) == [16, 6, 14, None]
+    assert fit(columns, cells, 30) == [16, None, 12, None]
+    assert fit(columns, cells, 10) == [16, None, None, None]  # the key column stays whole even so
+
+
 # ---------------------------------------------------------------------------------------------- piped
 @pytest.mark.parametrize("command", ["status", "threads", "next", "report"])
 def test_piped_output_is_tab_separated_with_one_header_line(mailbox, command):
@@ -167,12 +183,13 @@ def test_a_tab_or_newline_in_a_subject_never_breaks_a_row(mailbox):
     out = invoke(["threads", *mailbox.args]).stdout
     rows = out.rstrip("\n").split("\n")
     assert len(rows) == mailbox.json("threads")["count"] + 1
+    subject = rows[0].split("\t").index("subject")
     row = next(r for r in rows if "Tab" in r)
-    assert row.split("\t")[1] == "Tab\\x09inside and newline"
+    assert row.split("\t")[subject] == "Tab\\x09inside and newline"
 
 
 def test_format_tsv_and_format_table_force_either(mailbox):
-    assert invoke(["threads", *mailbox.args, "--format", "tsv"]).stdout.startswith("thread\tsubject\t")
+    assert invoke(["threads", *mailbox.args, "--format", "tsv"]).stdout.startswith("thread\t")
     assert "\t" not in invoke(["threads", *mailbox.args, "--format", "table"]).stdout
     invoke(["threads", *mailbox.args, "--format", "html"], expect=2)
 
@@ -256,6 +273,14 @@ def test_verbose_lists_every_transition(mailbox, tmp_path):
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and line.split()[0] in ids]
     assert sorted(listed) == sorted(ids)
     assert "Order 1000: the parcel" in out and "By transition:" in out and "Most urgent" not in out
+
+
+def test_a_dry_run_first_sweep_summarises_without_an_urgent_list(mailbox, tmp_path):
+    """No store yet and none written: counts by transition, nothing read from a store."""
+    out = invoke(["sweep", *mailbox.args, "--dry-run"], env={"COLUMNS": "80", "GMAILDESK_DATA_DIR": str(tmp_path)})
+    assert out.stdout.startswith("Would change 60 of 60 conversations (full scan")
+    assert "By transition:" in out.stdout and "Most urgent" not in out.stdout and "thread " not in out.stdout
+    assert not (tmp_path / "stores").exists() or not any((tmp_path / "stores").rglob("*.sqlite"))
 
 
 def test_a_sweep_with_few_changes_lists_each_with_its_subject(sandbox, tmp_path, monkeypatch):

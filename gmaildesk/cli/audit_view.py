@@ -50,8 +50,8 @@ def thread_columns(now_ms: int) -> list[Column[ThreadInfo]]:
     """`threads` and `next`: one row per conversation."""
     return [
         Column("thread", lambda t: t.thread_id, key=True),
-        Column("subject", _subject, min_width=12),
-        Column("customer", lambda t: t.customer or "?", min_width=10),
+        Column("subject", _subject, min_width=12, priority=2),
+        Column("customer", lambda t: t.customer or "?", min_width=10, priority=1),
         Column("dept", lambda t: t.department or "-", key=True),
         Column("state", lambda t: t.state or "-", key=True),
         Column("age", lambda t: age(t.age_ms), key=True, right=True),

@@ -57,9 +57,9 @@ def render(
     ]
     if summarised or (verbose and len(changed) > SUMMARY_OVER):
         lines += _by_transition(changed)
-    if summarised:
+    if summarised and not result.dry_run:  # a dry run wrote nothing: the store would show the state before it
         lines += _most_urgent(threads, now_ms, width)
-    elif changed:
+    elif changed and not summarised:
         lines += _indented(render_lines(_transition_columns(threads), changed, width - 2))
     if result.retrying:
         lines.append(
@@ -114,7 +114,7 @@ def _transition_columns(threads: Mapping[str, ThreadInfo]) -> list[Column[Transi
         Column("thread", lambda t: t.thread_id, key=True),
         Column("change", lambda t: f"{t.from_state or '-'} -> {t.to_state or '-'}", key=True),
         Column("subject", subject, min_width=12),
-        Column("why", lambda t: t.reason, min_width=20, wrap=True),
+        Column("why", lambda t: t.reason, min_width=24, wrap=True),
     ]
 
 

@@ -5,7 +5,7 @@ when the terminal is narrow) and the rows. Adding a column to a command's table 
 
 On a terminal (or with `--format table`) the table fits the width (COLUMNS, else the terminal's, else 80):
 key columns (ids, states, ages, departments, counts) are never shortened; the others are shortened with
-an ellipsis down to their min_width, then hidden (the last declared first) and named in a caption.
+an ellipsis down to their min_width, then hidden (lowest priority first) and named in a caption.
 `wide` columns (the Gmail link, absolute deadlines) are shown only with `-o wide`.
 
 Anywhere else (`| cat`, `| cut -f2`, cron mail) or with `--format tsv`: one header line and one line per
@@ -95,6 +95,8 @@ class Column(Generic[R]):
     min_width: int | None = 10  # shortened with an ellipsis down to this; None: shown whole or hidden
     wide: bool = False  # only with -o wide (and in tsv)
     wrap: bool = False  # a long cell wraps onto more lines instead of being shortened (show's reasons)
+    # Of the columns that give way, those of lower priority are hidden first (at equal priority the last one).
+    priority: int = 0
     right: bool = False  # numbers: aligned right
 
 
@@ -218,7 +220,8 @@ def fit(columns: Sequence[Column[R]], cells: Sequence[Sequence[Text]], width: in
 
     A column's full width holds its header and every cell; its floor is what it needs at least (key
     columns and min_width=None ones: every cell whole, the header wrapped at spaces; others: min_width).
-    While the floors and the gaps (two spaces) do not fit, the last non-key column is hidden; the room left
+    While the floors and the gaps (two spaces) do not fit, a non-key column is hidden (the lowest priority,
+    then the last declared); the room left
     then goes to the narrowest columns still short of their full width, one character at a time, so a
     column of small numbers never takes more than it needs and a long subject takes the rest.
     """
@@ -233,7 +236,7 @@ def fit(columns: Sequence[Column[R]], cells: Sequence[Sequence[Text]], width: in
         droppable = [i for i in visible if not columns[i].key]
         if not droppable:
             break  # key columns alone are wider than the terminal: rich wraps them rather than lose them
-        visible.remove(droppable[-1])
+        visible.remove(min(reversed(droppable), key=lambda i: columns[i].priority))
     widths = {i: floor[i] for i in visible}
     spare = width - needed()
     while spare > 0:
