@@ -157,8 +157,8 @@ def test_a_desk_that_does_not_load_and_a_mailbox_twice_are_that_desks_error(sand
 
 def test_several_desks_refuse_one_store_and_one_user(sandbox, desks, tmp_path):
     paths, connection = desks
-    result = invoke(["sweep", *_c(paths[:2]), *connection, "--state", str(tmp_path / "s.db")], ExitCode.USAGE)
-    assert "Error: --state names one store; with several desks each mailbox keeps its own" in result.stderr
+    result = invoke(["sweep", *_c(paths[:2]), *connection, "--store", str(tmp_path / "s.db")], ExitCode.USAGE)
+    assert "Error: --store names one store; with several desks each mailbox keeps its own" in result.stderr
     result = invoke(["sweep", *_c(paths[:2]), *connection, "--user", MAILBOXES[0]], ExitCode.USAGE)
     assert "Error: --user names one mailbox" in result.stderr
     assert not (tmp_path / "s.db").exists()
@@ -368,3 +368,17 @@ def test_show_finds_the_mailbox_whose_store_has_the_conversation(swept, sandbox)
     assert f"ticket #1 is in 4 mailboxes: {', '.join(MAILBOXES)}" in ambiguous.stderr
     unknown = invoke(["show", "#9", *_c(paths), *endpoint], ExitCode.ERROR)
     assert "no conversation has ticket number #9 in any of the 4 sweep stores" in unknown.stderr
+
+
+def test_refresh_sweeps_every_desk_in_parallel_first(swept, sandbox, desks):
+    paths, endpoint = swept
+    _, connection = desks
+    thread = _deliver(sandbox, MAILBOXES[0], "billing late question", "<late@billing>")
+    before = json.loads(invoke(["threads", *_c(paths), *endpoint, "--json"]).stdout)
+    assert thread not in {t["thread"] for t in before["threads"]}
+    after = json.loads(invoke(["threads", *_c(paths), *connection, "--refresh", "--json"]).stdout)
+    assert {(t["mailbox"], t["subject"]) for t in after["threads"] if t["thread"] == thread} == {
+        (MAILBOXES[0], "billing late question")
+    }
+    refused = invoke(["status", *_c(paths), *connection, "--store", str(paths[0].parent / "s.db")], ExitCode.USAGE)
+    assert "Error: --store names one mailbox's store; with several desks each has its own" in refused.stderr

@@ -43,8 +43,9 @@ def opened(configs: Sequence[Path], shared: Shared) -> Iterator[tuple[list[many.
     refresh, endpoint, service_account, user, state = shared
     if state is not None or user is not None:
         raise GmailDeskError(
-            f"{'--state' if state is not None else '--user'} names one mailbox; with several desks each has its own",
-            ["drop it: each desk's store is found by its mailbox"],
+            f"{'--store' if state is not None else '--user'} names one mailbox's "
+            f"{'store' if state is not None else 'account'}; with several desks each has its own",
+            ["drop it: each desk's store and account are found by its mailbox"],
             ExitCode.USAGE,
         )
     if refresh:

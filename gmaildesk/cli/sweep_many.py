@@ -12,7 +12,7 @@ from gmaildesk.cli.sweep import render
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.sweep.many import ManyResult, connect_as, sweep_many
 
-# The flags every desk of the run shares: --endpoint, --service-account, --user, --state.
+# The flags every desk of the run shares: --endpoint, --service-account, --user, --store.
 Connection = tuple[str | None, Path | None, str | None, Path | None]
 
 
@@ -26,8 +26,8 @@ def sweep_all(
     endpoint, service_account, user, state = connection
     if state is not None:
         raise GmailDeskError(
-            "--state names one store; with several desks each mailbox keeps its own",
-            ["drop --state: the stores are per account under the data dir ($GMAILDESK_DATA_DIR)"],
+            "--store names one store; with several desks each mailbox keeps its own",
+            ["drop --store: the stores are per account under the data dir ($GMAILDESK_DATA_DIR)"],
             ExitCode.USAGE,
         )
     if user is not None:
