@@ -58,6 +58,7 @@ def thread_columns(now_ms: int) -> list[Column[ThreadInfo]]:
         Column("due", lambda t: _due(t, now_ms), key=True),
         Column("owner", lambda t: t.owner or "-", min_width=6),
         Column("flags", lambda t: flag_notes(t.flags) or "-", min_width=10),
+        Column("ticket", lambda t: f"#{t.ticket}" if t.ticket is not None else "-", min_width=None, right=True),
         Column("last", lambda t: t.last_actor or "-", wide=True),
         Column("SLA deadline", lambda t: at(t.due_at), wide=True),
         Column("link", lambda t: t.link, wide=True),
@@ -188,6 +189,7 @@ def _facts(detail: ThreadDetail, now_ms: int) -> list[tuple[str, str]]:
     state = (t.state or "-") + (" (set by hand)" if t.manual else "")
     facts = [
         ("thread", t.thread_id),
+        *([("ticket", f"#{t.ticket}")] if t.ticket is not None else []),
         ("link", t.link),
         ("subject", _subject(t)),
         ("customer", t.customer or "?"),
