@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import sqlite3
 from pathlib import Path
 from textwrap import dedent
@@ -391,6 +392,15 @@ def test_assign_usage_errors(team: Team, args: list[str], env: dict[str, str], m
     assert team.agents_on(thread) == {"Alice"}
 
 
+def test_assign_by_ticket_number(team: Team) -> None:
+    thread = team.deliver("c1@customer.test", "One")
+    team.sweep()
+    number = _json(["show", thread, *team.args, "--json"])["thread"]["ticket"]
+    assert invoke(["assign", f"#{number}", "Bob", *team.args]).stdout == f"{thread}: Alice -> Bob\n"
+    result = invoke(["assign", "999", "Bob", *team.args], expect=ExitCode.ERROR)
+    assert result.stderr.startswith("Error: no conversation has ticket number 999 in the sweep store")
+
+
 def test_assign_me_is_the_agent_named_in_the_environment(team: Team) -> None:
     thread = team.deliver("c1@customer.test", "One")
     team.sweep()
@@ -413,3 +423,90 @@ def test_export_writes_the_agents_it_can_name_and_plans_empty(team: Team, tmp_pa
     agents = load_desk(exported).team.agents
     assert [(a.name, a.email) for a in agents] == [("Alice", None), ("Bob", None), ("Carol", None)]
     assert "No changes" in invoke(["plan", "-c", str(exported), "--endpoint", team.sandbox.url]).stdout
+
+
+# --- the audit by agent ------------------------------------------------------------------------------------
+def _json(args: list[str], **kwargs: Any) -> Any:
+    return json.loads(invoke(args, **kwargs).stdout)
+
+
+def test_threads_and_next_by_agent(team: Team) -> None:
+    customers = [team.deliver(f"c{i}@customer.test", f"Invoice {i}") for i in range(4)]
+    team.sweep()
+    mine = _json(["threads", *team.args, "--agent", "alice", "--json"])["threads"]
+    assert [(t["thread"], t["owner"]) for t in mine] == [(customers[0], "Alice"), (customers[2], "Alice")]
+    assert _json(["threads", *team.args, "--agent", "Carol", "--json"])["threads"] == []
+    first = _json(["next", *team.args, "--agent", "me", "--json"], env={"GMAILDESK_AGENT": "Bob"})["thread"]
+    assert (first["thread"], first["owner"]) == (customers[1], "Bob")
+    shown = _json(["show", customers[3], *team.args, "--json"])["thread"]
+    assert shown["owner"] == "Bob"
+    assert "owner:         Bob" in invoke(["show", customers[3], *team.args]).stdout
+    table = invoke(["threads", *team.args, "--format", "table"], env={"COLUMNS": "200"}).stdout
+    header = next(line for line in table.splitlines() if "thread" in line and "subject" in line)
+    assert "owner" in header
+    assert all(("Alice" in line) != ("Bob" in line) for line in table.splitlines() if "Invoice" in line)
+
+
+@pytest.mark.parametrize(
+    ("command", "value", "env", "message", "hint"),
+    [
+        ("threads", "Alicia", {}, "Error: no agent 'Alicia' in", "Hint: did you mean 'Alice'?"),
+        ("next", "me", {}, "Error: --agent me: $GMAILDESK_AGENT is not set", "Hint: export GMAILDESK_AGENT="),
+        ("next", "me", {"GMAILDESK_AGENT": "Zoe"}, "Error: no agent 'Zoe' in", "Hint: agents of this desk:"),
+    ],
+)
+def test_an_unknown_agent_is_a_usage_error(
+    team: Team, command: str, value: str, env: dict[str, str], message: str, hint: str
+) -> None:
+    team.sweep()
+    result = invoke([command, *team.args, "--agent", value], expect=ExitCode.USAGE, env=env)
+    assert result.stdout == "" and result.stderr.startswith(message) and hint in result.stderr
+
+
+def test_agent_me_unset_is_refused_before_the_store_is_read(team: Team) -> None:
+    result = invoke(["threads", *team.args, "--agent", "me"], expect=ExitCode.USAGE)
+    assert result.stderr.startswith("Error: --agent me: $GMAILDESK_AGENT is not set")
+
+
+def test_report_by_agent_groups_by_owner_then_by_the_replying_address(team: Team) -> None:
+    for i in range(4):
+        team.deliver(f"c{i}@customer.test", f"Invoice {i}")
+    unowned = team.deliver("d@customer.test", "Question", to=SUPPORT)  # no department: nobody assigned
+    team.send(unowned, "d@customer.test", "Re: Question", f"<m{team.n}@test>")
+    team.sweep()
+    groups = _json(["report", *team.args, "--by", "agent", "--json"])["groups"]
+    assert {g["key"]: g["volume"] for g in groups} == {"Alice": 2, "Bob": 2, SUPPORT: 1}
+
+
+def test_status_shows_open_conversations_per_agent(team: Team) -> None:
+    for i in range(4):
+        team.deliver(f"c{i}@customer.test", f"Invoice {i}")
+    team.deliver("d@customer.test", "Question", to=SUPPORT)
+    team.sweep()
+    agents = _json(["status", *team.args, "--json"])["agents"]
+    assert agents == [
+        {"agent": "Alice", "open": 2, "overdue": 0},
+        {"agent": "Bob", "open": 2, "overdue": 0},
+        {"agent": "Carol", "open": 0, "overdue": 0},
+        {"agent": None, "open": 1, "overdue": 0},
+    ]
+    text = invoke(["status", *team.args, "--format", "tsv"]).stdout
+    assert "agent\topen\toverdue\nAlice\t2\t0\nBob\t2\t0\nCarol\t0\t0\n(nobody)\t1\t0\n" in text
+
+
+def test_a_run_killed_between_intent_and_label_write_is_completed_by_the_next(team: Team) -> None:
+    """The owners row is written (labelled=0) before messages.batchModify: what a run killed in between
+    leaves. The next sweep writes the label it meant (or confirms the one that landed), once."""
+    missing, landed = team.deliver("c1@customer.test", "One"), team.deliver("c2@customer.test", "Two")
+    team.sweep()
+    team.hand_label(missing, remove="Alice")  # as if the batchModify never went out
+    db = sqlite3.connect(store_path(Account(team.sandbox.url, SUPPORT)))
+    with db:
+        db.execute("UPDATE owners SET labelled = 0")
+    db.close()
+    team.sweep()
+    assert team.agents_on(missing) == {"Alice"} and team.agents_on(landed) == {"Bob"}
+    assert team.owners() == {missing: ("Alice", "rotation"), landed: ("Bob", "rotation")}
+    db = sqlite3.connect(store_path(Account(team.sandbox.url, SUPPORT)))
+    assert db.execute("SELECT count(*) FROM owners WHERE labelled = 0").fetchone() == (0,)
+    db.close()

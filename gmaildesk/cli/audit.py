@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gmaildesk.audit.period import age_ms
-from gmaildesk.cli import options, safe
+from gmaildesk.cli import options, safe, team
 from gmaildesk.cli.files import StoreFile, StoreFileOldName, output_folder, store_file
 from gmaildesk.cli.options import ConfigFiles, Endpoint, ServiceAccount, User, connection_options
 from gmaildesk.cli.table import FormatOption, Output, OutputOption, style
+from gmaildesk.cli.team import AgentOption
 from gmaildesk.errors import ExitCode, GmailDeskError
 
 if TYPE_CHECKING:
@@ -242,7 +243,8 @@ def status(
     """Conversations by department and state, the oldest new and waiting ones, overdue count, last sweep.
 
     Offline from the sweep store. With --check (for monitoring) the problems go to stderr: anything
-    overdue, no completed sweep, or a last sweep older than --max-age.
+    overdue, no completed sweep, or a last sweep older than --max-age. When desk.yaml's team names agents,
+    the open conversations each owns follow (and those nobody owns).
 
     Exit codes: 0 done (with --check: all is well), 1 error (no store, desk.yaml's problems), 2 bad usage,
     8 --check found a problem;
@@ -266,7 +268,7 @@ def status(
         now_ms,
         mailbox,
     ):
-        result = queries.status(db, slas, now_ms, mailbox=mailbox)
+        result = queries.status(db, slas, now_ms, mailbox=mailbox, agents=team.agent_names(_desk(config)))
     problems = result.problems(max_age_ms)
     if not _emit(as_json, as_csv, lambda: shapes.status_json(result, problems), lambda: shapes.status_csv(result)):
         audit_view.show_status(result, style(fmt, output))
@@ -288,6 +290,7 @@ def threads(
         ),
     ] = None,
     dept: Dept = None,
+    agent: AgentOption = None,
     older_than: Annotated[
         str | None,
         typer.Option(
@@ -314,9 +317,9 @@ def threads(
     """One row per conversation: subject, customer, department, state, age, who acted last, SLA deadline,
     Gmail link.
 
-    Offline from the sweep store. --status filters by state (--state, its first name, works too); --store
-    names the store file. Subject and customer show '?' only for conversations an older store has not
-    re-read since (`sweep --full` fills them).
+    Offline from the sweep store. --status filters by state (--state, its first name, works too); --agent by
+    owner (me: $GMAILDESK_AGENT); --store names the store file. Subject and customer show '?' only for
+    conversations an older store has not re-read since (`sweep --full` fills them).
 
     Exit codes: 0 done, 1 error (no store, desk.yaml's problems), 2 bad usage;
     with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
@@ -352,6 +355,7 @@ def threads(
             sort=sort.value,
             limit=limit or None,
             mailbox=mailbox,
+            agent=team.agent_filter(_desk(config), agent),
         )
     if not _emit(as_json, as_csv, lambda: shapes.threads_json(rows, now_ms), lambda: shapes.threads_csv(rows, now_ms)):
         how = style(fmt, output)
@@ -427,6 +431,7 @@ def show(
 def next_(
     config: ConfigFiles = None,
     dept: Dept = None,
+    agent: AgentOption = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     fmt: FormatOption = None,
@@ -441,7 +446,8 @@ def next_(
     """The conversation to handle now: overdue first, then the nearest SLA deadline, then the oldest; with its
     link.
 
-    Only new and waiting conversations count; "Nothing to handle." when there are none.
+    Only new and waiting conversations count; "Nothing to handle." when there are none. --agent: only
+    the conversations that agent owns (me: $GMAILDESK_AGENT).
 
     Exit codes: 0 done (also with nothing to handle), 1 error (no store, desk.yaml's problems), 2 bad usage;
     with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
@@ -463,7 +469,9 @@ def next_(
         now_ms,
         mailbox,
     ):
-        found = queries.next_thread(db, slas, now_ms, slas.department(dept), mailbox=mailbox)
+        found = queries.next_thread(
+            db, slas, now_ms, slas.department(dept), mailbox=mailbox, agent=team.agent_filter(_desk(config), agent)
+        )
     if not _emit(
         as_json,
         as_csv,

@@ -18,12 +18,19 @@ AGENT_ENV = "GMAILDESK_AGENT"
 ME = "me"
 
 
+def _me_now(value: str | None) -> str | None:
+    """`--agent me` is read as the option is parsed: an unset $GMAILDESK_AGENT is a usage error before any
+    file or Gmail is touched."""
+    return None if value is None else agent_name(value, "--agent")
+
+
 AgentOption = Annotated[
     str | None,
     typer.Option(
         "--agent",
         metavar="NAME",
         show_default=False,
+        callback=_me_now,
         help=f"Only the conversations this agent owns (a name from desk.yaml's team; me: ${AGENT_ENV}).",
     ),
 ]
