@@ -311,6 +311,10 @@ def test_tickets_number_conversations_oldest_first_and_show_finds_them(sandbox, 
         shown = json.loads(invoke(["show", reference, *args, "--json"]).stdout)
         assert shown["thread"]["thread"] == second and shown["thread"]["ticket"] == 2
     assert json.loads(invoke(["next", *args, "--json"]).stdout)["thread"]["ticket"] == 1
+    table = invoke(["threads", *args, "--format", "tsv"]).stdout.splitlines()
+    ticket_at = table[0].split("\t").index("ticket")
+    assert sorted(line.split("\t")[ticket_at] for line in table[1:]) == ["#1", "#2", "#3"]
+    assert "ticket:        #2" in invoke(["show", "#2", *args]).stdout.splitlines()
     missing = invoke(["show", "#99", *args], expect=1)
     assert missing.stderr.startswith("Error: no conversation has ticket number #99 in the sweep store")
     assert desk.sweep()["tickets_assigned"] == 0  # numbers are given once
