@@ -318,3 +318,14 @@ def test_tickets_number_conversations_oldest_first_and_show_finds_them(sandbox, 
     missing = invoke(["show", "#99", *args], expect=1)
     assert missing.stderr.startswith("Error: no conversation has ticket number #99 in the sweep store")
     assert desk.sweep()["tickets_assigned"] == 0  # numbers are given once
+
+
+def test_the_sweep_report_says_what_was_acknowledged(sandbox, tmp_path, monkeypatch):
+    desk = AckDesk(sandbox, tmp_path, monkeypatch)
+    desk.sweep()
+    desk.mail("ann@a.test", "Help")
+    desk.mail("noreply@shop.test", "Your receipt")
+    out = invoke(["sweep", "-c", str(desk.path), "--endpoint", sandbox.url]).stdout
+    assert "Acknowledged 1 new conversations; none for 1: 1 automatic." in out.splitlines()
+    quiet = invoke(["sweep", "-c", str(desk.path), "--endpoint", sandbox.url]).stdout
+    assert "Acknowledged" not in quiet  # nothing new: no line

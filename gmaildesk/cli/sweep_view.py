@@ -71,10 +71,22 @@ def render(
             f"Gave up on {len(result.given_up)} conversations Gmail never showed: {', '.join(result.given_up)}"
         )
     lines.append("Now: " + ", ".join(f"{n} {s}" for s, n in result.by_state.items()))
+    lines += _acknowledged(result)
     lines.append(f"{result.api_calls} API calls, ~{result.quota_units} quota units, {result.duration_s:.1f}s.")
     if summarised:
         lines.append(f"--verbose lists all {len(changed)} transitions; `gmaildesk threads` lists the conversations.")
     return "\n".join(_fitted(lines, width))
+
+
+def _acknowledged(result: SweepResult) -> list[str]:
+    """auto_ack mode: sweep: what the acknowledgement pass did; nothing when it had nothing to do."""
+    skipped = sum(result.acks_skipped.values())
+    if not (result.acks_sent or skipped):
+        return []
+    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(result.acks_skipped.items()))
+    return [
+        f"Acknowledged {result.acks_sent} new conversations" + (f"; none for {skipped}: {reasons}." if skipped else ".")
+    ]
 
 
 def _by_transition(changed: Sequence[Transition]) -> list[str]:
