@@ -539,7 +539,8 @@ def report(
     missed: first reply later than the department's first_response SLA, or ever overdue. --by agent: the
     send-as address our last reply went out from ("(no reply)" when none yet).
 
-    Exit codes: 0 done, 1 error (no store, desk.yaml's problems, --html not writable), 2 bad usage;
+    Exit codes: 0 done, 1 error (no store, desk.yaml's problems, --html not writable), 2 bad usage (a bad
+    or empty period, a folder --store or --html names that does not exist);
     with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
     warns).
 
