@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from cli_run import invoke
-from gmaildesk.config import load_desk
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import auth, scopes
 from gmaildesk.gmail.connection import client_for_credentials
@@ -41,23 +40,29 @@ def _desk_text(mailbox: str, sla: str = "4h") -> str:
 
 
 @pytest.fixture
-def desks(sandbox, tmp_path, monkeypatch):
-    """Four desk folders under tmp_path/desks, their mailboxes on one sandbox, each applied, each with
-    its own customers' mail: mailbox i holds i + 1 new conversations."""
+def desk_files(sandbox, tmp_path, monkeypatch):
+    """Four desk folders under tmp_path/desks and a service-account key; nothing on the sandbox yet."""
     monkeypatch.setenv("GMAILDESK_DATA_DIR", str(tmp_path / "data"))
     key = _service_account_key(tmp_path, f"{sandbox.url}sandbox/oauth/token")
-    connection = ["--endpoint", sandbox.url, "--service-account", str(key)]
     paths = []
-    for i, mailbox in enumerate(MAILBOXES):
-        sandbox.control.add_user(mailbox)
+    for mailbox in MAILBOXES:
         folder = tmp_path / "desks" / mailbox.split("@")[0]
         folder.mkdir(parents=True)
-        path = folder / "desk.yaml"
-        path.write_text(_desk_text(mailbox))
+        (folder / "desk.yaml").write_text(_desk_text(mailbox))
+        paths.append(folder / "desk.yaml")
+    return paths, ["--endpoint", sandbox.url, "--service-account", str(key)]
+
+
+@pytest.fixture
+def desks(sandbox, desk_files):
+    """The four desks' mailboxes on one sandbox, each applied, each with its own customers' mail:
+    mailbox i holds i + 1 new conversations."""
+    paths, connection = desk_files
+    for i, (mailbox, path) in enumerate(zip(MAILBOXES, paths, strict=True)):
+        sandbox.control.add_user(mailbox)
         invoke(["apply", "-c", str(path), "--yes", "--skip-tests", *connection, "--user", mailbox])
         for n in range(i + 1):
             _deliver(sandbox, mailbox, f"{mailbox.split('@')[0]} question {n}", f"<q{n}.{mailbox}>")
-        paths.append(path)
     return paths, connection
 
 
@@ -95,87 +100,53 @@ def test_four_mailboxes_swept_in_parallel_each_store_holds_only_its_own(sandbox,
     assert lines[-1].startswith("Total: 4 mailboxes, 4 swept, 0 with problems; changed 10 of 10 conversations")
     assert result.stderr == ""
 
-    doc = json.loads(invoke(["sweep", *_c(paths), *connection, "--json"]).stdout)
+    # -c FOLDER: the desk.yaml of every folder right below it (in name order).
+    doc = json.loads(invoke(["sweep", "-c", str(paths[0].parent.parent), *connection, "--json"]).stdout)
     assert doc["kind"] == "sweep-many" and doc["status"] == "ok" and doc["exit_code"] == 0
+    doc["mailboxes"].sort(key=lambda m: MAILBOXES.index(m["mailbox"]))
     assert [m["mailbox"] for m in doc["mailboxes"]] == list(MAILBOXES)
     assert [m["result"]["full"] for m in doc["mailboxes"]] == [False] * 4  # each has its own history cursor
     assert doc["total"]["threads_seen"] == 10 and doc["total"]["transitions"] == 0
     validate(doc, "sweep-many")
 
-
-def test_a_folder_of_desk_folders_is_every_desk_below_it(sandbox, desks, tmp_path):
-    _, connection = desks
-    doc = json.loads(invoke(["sweep", "-c", str(tmp_path / "desks"), *connection, "--json"]).stdout)
-    assert sorted(m["mailbox"] for m in doc["mailboxes"]) == sorted(MAILBOXES)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    result = invoke(["sweep", "-c", str(empty), "-c", str(tmp_path / "desks"), *connection], ExitCode.USAGE)
-    assert f"Error: -c {empty}: no desk.yaml in this folder or in a folder right below it" in result.stderr
+    # The issue's finding: one desk.yaml run with several --user values shared one store. Stores are per
+    # account now, and another --user than the desk's mailbox is refused before anything is written.
+    own = store_path(Account(sandbox.url, MAILBOXES[0]))
+    before = own.read_bytes()
+    result = invoke(["sweep", "-c", str(paths[0]), *connection, "--user", MAILBOXES[2]], ExitCode.USAGE)
+    assert f"desk.yaml is for {MAILBOXES[0]} but the connection reaches {MAILBOXES[2]} (--user)" in result.stderr
+    assert own.read_bytes() == before and own != store_path(Account(sandbox.url, MAILBOXES[2]))
 
 
-def test_a_mailbox_the_sandbox_lacks_fails_its_run_and_the_other_three_are_swept(sandbox, desks):
+def test_desks_that_cannot_be_swept_fail_alone_and_the_run_exits_with_the_worst(sandbox, desks, tmp_path):
     paths, connection = desks
-    paths[1].write_text(_desk_text("tech@other.example"))
-    result = invoke(["sweep", *_c(paths), *connection], ExitCode.ERROR)
-    assert "tech@other.example: not swept (exit 1; the error is below)" in result.stdout
-    assert "Total: 4 mailboxes, 3 swept, 1 with problems" in result.stdout
-    assert "Error: tech@other.example: reading the profile: Requested entity was not found." in result.stderr
-    for mailbox, count in (("billing", 1), ("sales", 3), ("hr", 4)):
-        assert _subjects(sandbox, f"{mailbox}@acme.example") == {f"{mailbox} question {n}" for n in range(count)}
-
-
-def test_a_desk_for_another_mailbox_is_exit_2_for_the_run_the_others_swept(sandbox, desks, tmp_path):
-    paths, _ = desks
-    # Without a service account the sandbox answers as its default user: only that desk may sweep.
-    support = tmp_path / "support.yaml"
-    support.write_text(_desk_text("support@example.com"))
-    invoke(["apply", "-c", str(support), "--yes", "--skip-tests", "--endpoint", sandbox.url])
-    result = invoke(["sweep", "-c", str(support), "-c", str(paths[0]), "--endpoint", sandbox.url, "--json"], 2)
-    doc = json.loads(result.stdout)
-    assert [m["exit_code"] for m in doc["mailboxes"]] == [0, 2] and doc["status"] == "partial"
-    assert doc["mailboxes"][1]["error"]["message"].startswith(
-        "desk.yaml is for billing@acme.example but the connection reaches support@example.com"
-    )
-    assert doc["mailboxes"][1]["result"] is None
-    assert "Error: billing@acme.example: desk.yaml is for billing@acme.example" in result.stderr
-    assert not store_path(Account(sandbox.url, "billing@acme.example")).exists()
-    validate(doc, "sweep-many")
-
-
-def test_a_desk_that_does_not_load_and_a_mailbox_twice_are_that_desks_error(sandbox, desks, tmp_path):
-    paths, connection = desks
+    paths[1].write_text(_desk_text("tech@other.example"))  # a mailbox the sandbox does not have
     broken = tmp_path / "broken.yaml"
     broken.write_text("version: 1\nmailbox: [\n")
     twice = tmp_path / "twice.yaml"
     twice.write_text(_desk_text(MAILBOXES[0], sla="2h"))
-    result = invoke(["sweep", "-c", str(paths[0]), "-c", str(broken), "-c", str(twice), *connection], ExitCode.ERROR)
-    assert f"{broken}: not swept (exit 1" in result.stdout
+    result = invoke(["sweep", *_c([*paths, broken, twice]), *connection], ExitCode.ERROR)
+    assert "tech@other.example: not swept (exit 1; the error is below)" in result.stdout
+    assert f"{broken}: not swept (exit 1" in result.stdout and f"{twice}: not swept (exit 2" in result.stdout
+    assert "Total: 6 mailboxes, 3 swept, 3 with problems" in result.stdout
+    assert "Error: tech@other.example: reading the profile: Requested entity was not found." in result.stderr
     assert f"Error: {broken}: broken.yaml:3:1:" in result.stderr
     assert f"is the mailbox of {paths[0]} too; swept once, by {paths[0]}" in result.stderr
-    assert "Total: 3 mailboxes, 1 swept, 2 with problems" in result.stdout
+    for mailbox, count in (("billing", 1), ("sales", 3), ("hr", 4)):
+        assert _subjects(sandbox, f"{mailbox}@acme.example") == {f"{mailbox} question {n}" for n in range(count)}
 
 
-def test_several_desks_refuse_one_store_and_one_user(sandbox, desks, tmp_path):
-    paths, connection = desks
+def test_several_desks_refuse_one_store_one_user_and_an_empty_folder(desk_files, tmp_path):
+    paths, connection = desk_files
     result = invoke(["sweep", *_c(paths[:2]), *connection, "--store", str(tmp_path / "s.db")], ExitCode.USAGE)
     assert "Error: --store names one store; with several desks each mailbox keeps its own" in result.stderr
     result = invoke(["sweep", *_c(paths[:2]), *connection, "--user", MAILBOXES[0]], ExitCode.USAGE)
     assert "Error: --user names one mailbox" in result.stderr
     assert not (tmp_path / "s.db").exists()
-
-
-def test_one_desk_with_several_users_never_shares_a_store(sandbox, desks):
-    """The issue's finding: one desk.yaml run with several --user values shared one store. Stores are per
-    account now: the desk's own mailbox gets its store, another --user is refused before anything is
-    written, and no other mailbox's store is touched."""
-    paths, connection = desks
-    invoke(["sweep", "-c", str(paths[0]), *connection, "--user", MAILBOXES[0], "--quiet"])
-    own = store_path(Account(sandbox.url, MAILBOXES[0]))
-    before = own.read_bytes()
-    result = invoke(["sweep", "-c", str(paths[0]), *connection, "--user", MAILBOXES[2]], ExitCode.USAGE)
-    assert f"desk.yaml is for {MAILBOXES[0]} but the connection reaches {MAILBOXES[2]} (--user)" in result.stderr
-    assert own.read_bytes() == before and not store_path(Account(sandbox.url, MAILBOXES[2])).exists()
-    assert store_path(Account(sandbox.url, MAILBOXES[0])) != store_path(Account(sandbox.url, MAILBOXES[2]))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke(["sweep", "-c", str(empty), "-c", str(paths[0].parent.parent), *connection], ExitCode.USAGE)
+    assert f"Error: -c {empty}: no desk.yaml in this folder or in a folder right below it" in result.stderr
 
 
 def test_worst_exit_code_order():
@@ -184,11 +155,6 @@ def test_worst_exit_code_order():
     assert worst([ExitCode.PARTIAL, ExitCode.USAGE, ExitCode.AUTH]) == ExitCode.USAGE
     assert worst([ExitCode.USAGE, ExitCode.ERROR, ExitCode.OK]) == ExitCode.ERROR
     assert worst([ExitCode.QUOTA, ExitCode.PARTIAL]) == ExitCode.QUOTA
-
-
-def test_each_desk_loads(desks):
-    paths, _ = desks
-    assert [load_desk(p).mailbox for p in paths] == list(MAILBOXES)
 
 
 # ---- per-account OAuth logins --------------------------------------------------------------------
@@ -286,7 +252,7 @@ def _tsv(stdout: str) -> list[list[str]]:
     return [line.split("\t") for line in stdout.splitlines()]
 
 
-def test_merged_status_has_a_mailbox_column_and_totals(swept):
+def test_merged_status_and_report_name_each_mailbox_and_total_them_all(swept):
     paths, endpoint = swept
     rows = _tsv(invoke(["status", *_c(paths), *endpoint, "--format", "tsv"]).stdout)
     assert rows[0][:3] == ["mailbox", "dept", "new"] and rows[0][-1] == "last sweep"
@@ -305,9 +271,22 @@ def test_merged_status_has_a_mailbox_column_and_totals(swept):
     assert f"Check failed: {MAILBOXES[1]}: 2 conversations overdue" in check.stderr
     csv_rows = invoke(["status", *_c(paths), *endpoint, "--csv"]).stdout.splitlines()
     assert csv_rows[0].startswith("mailbox,department,") and csv_rows[1].startswith(f"{MAILBOXES[0]},Billing,1,")
+    doc = json.loads(invoke(["report", *_c(paths), *endpoint, "--json"]).stdout)
+    validate(doc, "report-many")
+    assert [(m["mailbox"], m["report"]["total"]["volume"]) for m in doc["mailboxes"]] == [
+        (mailbox, n + 1) for n, mailbox in enumerate(MAILBOXES)
+    ]
+    assert doc["total"]["volume"] == 10 and doc["total"]["key"] == "total"
+    # Missed: tech's two (1h SLA, 2h without a reply); the others are still within their 4h.
+    assert (doc["total"]["sla"]["met"], doc["total"]["sla"]["measured"]) == (0, 2)
+    assert doc["total"]["backlog"]["1-4h"] == 10
+    rows = _tsv(invoke(["report", *_c(paths), *endpoint, "--format", "tsv"]).stdout)
+    assert rows[0][:3] == ["mailbox", "dept", "volume"] and rows[-1][:3] == ["(all)", "total", "10"]
+    html = invoke(["report", *_c(paths), *endpoint, "--html", str(paths[0].parent / "r.html")], ExitCode.USAGE)
+    assert "--html draws one mailbox's report" in html.stderr
 
 
-def test_merged_threads_and_next_name_their_mailbox(swept):
+def test_merged_threads_next_and_show_across_mailboxes(swept):
     paths, endpoint = swept
     doc = json.loads(invoke(["threads", *_c(paths), *endpoint, "--json", "--sort", "sla"]).stdout)
     validate(doc, "threads")
@@ -324,27 +303,6 @@ def test_merged_threads_and_next_name_their_mailbox(swept):
     assert found["thread"]["mailbox"] == MAILBOXES[1] and found["thread"]["overdue"] is True
     calm = json.loads(invoke(["next", *_c(paths), *endpoint, "--json", "--dept", "hr"]).stdout)
     assert calm["thread"]["mailbox"] == MAILBOXES[3] and calm["thread"]["overdue"] is False
-
-
-def test_merged_report_totals_every_mailbox(swept):
-    paths, endpoint = swept
-    doc = json.loads(invoke(["report", *_c(paths), *endpoint, "--json"]).stdout)
-    validate(doc, "report-many")
-    assert [(m["mailbox"], m["report"]["total"]["volume"]) for m in doc["mailboxes"]] == [
-        (mailbox, n + 1) for n, mailbox in enumerate(MAILBOXES)
-    ]
-    assert doc["total"]["volume"] == 10 and doc["total"]["key"] == "total"
-    # Missed: tech's two (1h SLA, 2h without a reply); the others are still within their 4h.
-    assert (doc["total"]["sla"]["met"], doc["total"]["sla"]["measured"]) == (0, 2)
-    assert doc["total"]["backlog"]["1-4h"] == 10
-    rows = _tsv(invoke(["report", *_c(paths), *endpoint, "--format", "tsv"]).stdout)
-    assert rows[0][:3] == ["mailbox", "dept", "volume"] and rows[-1][:3] == ["(all)", "total", "10"]
-    html = invoke(["report", *_c(paths), *endpoint, "--html", str(paths[0].parent / "r.html")], ExitCode.USAGE)
-    assert "--html draws one mailbox's report" in html.stderr
-
-
-def test_show_finds_the_mailbox_whose_store_has_the_conversation(swept, sandbox):
-    paths, endpoint = swept
     doc = json.loads(invoke(["threads", *_c(paths), *endpoint, "--json", "--dept", "sales"]).stdout)
     sales = doc["threads"][0]
     shown = json.loads(invoke(["show", sales["thread"], *_c(paths), *endpoint, "--json"]).stdout)
