@@ -8,9 +8,12 @@ Later issues (sweep, audit) extend the story; each step returns data and the CLI
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +28,11 @@ from gmaildesk.gmail import ConnectionOptions, connect, scopes
 from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.client import GmailClient
 from gmaildesk.sandbox import SandboxHandle, running_sandbox
-from gmaildesk.sandbox.mime import b64url_encode, build_message
+from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message
+from gmaildesk.sweep import ack as sweep_ack
 from gmaildesk.sweep import assign as sweep_assign
 from gmaildesk.sweep import engine as sweep_engine
+from gmaildesk.sweep.result import SweepResult
 from gmaildesk.sweep.store import Store
 from gmaildesk.team.owners import find_agent
 from gmaildesk.team.reply import ReplyRequest, reply, reply_template
@@ -72,6 +77,7 @@ class DemoResult:
     report: dict[str, Any] | None = None  # what `gmaildesk report --json` prints
     steps: list[str] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)  # `gmaildesk reply` from a template, and a collision
+    acknowledgements: list[str] = field(default_factory=list)  # auto_ack mode: sweep, with a ticket number
     threads: list[ThreadRow] = field(default_factory=list)
     colleague_inbox: list[str] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
@@ -101,6 +107,7 @@ def run_demo(finale: Finale | None = None) -> DemoResult:
             result.sweeps.append(
                 _sweep(sb, api, desk, store, "A day later, no new mail: the sweep reads nothing, the clock decides")
             )
+            _ticket_acknowledgement(sb, api, Path(work), store, result)
         _reply_from_template(api, desk, result)
         _read_back(sb, client, result)
         counters = sb.control.counters()
@@ -129,9 +136,17 @@ def _audit(desk: Desk, store_path: Path, now_ms: int) -> tuple[dict[str, Any], d
     return status, report
 
 
+def _swept(sb: SandboxHandle, api: HttpGmailApi, desk: Desk, store: Store) -> SweepResult:
+    """One sweep as `gmaildesk sweep` runs it (sweep/service.py): states, owners, tickets, acknowledgements."""
+    before, now_ms = api.usage(), sb.sandbox.now_ms()
+    outcome = sweep_engine.run(api, desk, store, now_ms=now_ms)
+    sweep_assign.assign(api, desk, store, outcome, now_ms)
+    sweep_ack.after_sweep(api, desk, store, outcome, now_ms, before)
+    return outcome
+
+
 def _sweep(sb: SandboxHandle, api: HttpGmailApi, desk: Desk, store: Store, title: str) -> SweepRun:
-    outcome = sweep_engine.run(api, desk, store, now_ms=sb.sandbox.now_ms())
-    sweep_assign.assign(api, desk, store, outcome, sb.sandbox.now_ms())
+    outcome = _swept(sb, api, desk, store)
     names = {t.thread_id: t for t in outcome.transitions}
     lines = [
         f"{_subject(api, thread_id)}: {t.from_state or '-'} -> {t.to_state} ({t.reason})"
@@ -317,6 +332,41 @@ def _reply_from_template(api: HttpGmailApi, desk: Desk, result: DemoResult) -> N
     result.replies.append(
         f"Alice: reply --template closing --send -> her draft replaced and sent ({sent.message_id}, SENT, "
         "in Ann's conversation)"
+    )
+
+
+def _ticket_acknowledgement(sb: SandboxHandle, api: HttpGmailApi, work: Path, store: Store, result: DemoResult) -> None:
+    """The team switches auto_ack to mode: sweep (apply turns Gmail's responder off); the sweep answers
+    none of the conversations it already knows and acknowledges the next new customer with her ticket
+    number, in her own conversation."""
+    path = work / "desk.yaml"
+    vacation = "  body_text: {file: templates/ack.txt.j2}\n  body_html: {file: templates/ack.html.j2}\n"
+    sweep_mode = "  mode: sweep\n  body_text: {file: templates/ack-ticket.txt.j2}\n"
+    path.write_text(path.read_text().replace(vacation, sweep_mode))
+    desk = load_desk(path)
+    record = Ownership.load(work / "desk-state.json", desk.mailbox)
+    plan = desk_plan.build(desk, read.current(api), record)
+    desk_apply.execute(plan, api, record)
+    switched = " ".join(line.strip() for line in plan.render_text().splitlines() if "enableAutoReply" in line)
+    result.acknowledgements.append(f"desk.yaml: auto_ack mode: sweep; apply: {switched or 'responder already off'}")
+    run = _swept(sb, api, desk, store)
+    known = len(store.threads())
+    result.acknowledgements.append(
+        f"sweep: {run.acks_sent} of the {known} conversations it knows acknowledged (they came before mode: sweep)"
+    )
+    sb.control.advance_clock(600)
+    _customer_mail(
+        sb, "Dana Wu <dana@bigco.example>", "Pricing for 40 seats", "Could you send a quote?", to="sales@example.com"
+    )
+    run = _swept(sb, api, desk, store)
+    ack = sb.control.outbox(SUPPORT, include_raw=True)[-1]
+    message = email.message_from_bytes(b64url_decode(ack["raw"]), policy=email.policy.default)
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if isinstance(body, EmailMessage) else ""
+    ticket = next((line.strip() for line in text.splitlines() if "ticket number" in line), "")
+    result.acknowledgements.append(
+        f"Dana writes to sales@; sweep: {run.acks_sent} acknowledged, to {', '.join(ack['to'])}, "
+        f'"{ack["subject"]}" in her conversation (Auto-Submitted: {message["Auto-Submitted"]}): {ticket}'
     )
 
 

@@ -36,6 +36,12 @@ def test_demo_json_tells_the_whole_story():
     acknowledged = sorted(o["to"][0] for o in data["outbox"] if o["kind"] == "vacation")
     # one acknowledgement per customer; none to the bounce, the list or Carla's out-of-office
     assert acknowledged == ["ann@customer.example", "bob@shop.example", "carla@retail.example"]
+    switched, quiet, acknowledged_dana = data["acknowledgements"]
+    assert switched == "desk.yaml: auto_ack mode: sweep; apply: enableAutoReply: on -> off"
+    assert quiet.startswith("sweep: 0 of the ") and "(they came before mode: sweep)" in quiet
+    assert acknowledged_dana.startswith("Dana writes to sales@; sweep: 1 acknowledged, to dana@bigco.example, ")
+    assert '"Re: Pricing for 40 seats" in her conversation (Auto-Submitted: auto-replied): ' in acknowledged_dana
+    assert "Your ticket number is #6." in acknowledged_dana  # five conversations came before hers
     first, later = data["sweeps"]
     assert first["by_state"] == {"new": 0, "waiting": 1, "handled": 1, "forwarded": 1, "closed": 0, "overdue": 0}
     assert any(line.startswith("App crashes on login: - -> forwarded") for line in first["transitions"])
@@ -61,5 +67,6 @@ def test_demo_human_output():
     assert "gmaildesk demo on an embedded Gmail sandbox at http://127.0.0.1:" in result.stdout
     assert "plan again: No changes" in result.stdout
     assert "5. Replies from templates" in result.stdout
-    assert "7. gmaildesk status" in result.stdout and "8. gmaildesk report --since 30d" in result.stdout
+    assert "6. Ticket numbers in the acknowledgement (auto_ack mode: sweep):" in result.stdout
+    assert "8. gmaildesk status" in result.stdout and "9. gmaildesk report --since 30d" in result.stdout
     assert "Gmail API calls:" in result.stdout

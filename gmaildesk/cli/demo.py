@@ -40,7 +40,7 @@ def _show(result: DemoResult, desk_path: Path, store_path: Path, url: str) -> No
 
     _story(result)
     console = Console()
-    section = len(result.sweeps) + (5 if result.replies else 4)
+    section = len(result.sweeps) + 4 + bool(result.replies) + bool(result.acknowledgements)
     console.print(f"\n[bold]{section}. gmaildesk status[/] (offline, from the sweep's store)")
     audit.status(config=[desk_path], state=store_path, endpoint=url)
     console.print(f"\n[bold]{section + 1}. gmaildesk report --since 30d[/]")
@@ -72,6 +72,11 @@ def _story(result: DemoResult) -> None:
     if result.replies:
         console.print(f"\n[bold]{section}. Replies from templates[/] (gmaildesk reply, as Gmail drafts):")
         for line in result.replies:
+            console.print(f"  {line}", markup=False, highlight=False)
+        section += 1
+    if result.acknowledgements:
+        console.print(f"\n[bold]{section}. Ticket numbers in the acknowledgement[/] (auto_ack mode: sweep):")
+        for line in result.acknowledgements:
             console.print(f"  {line}", markup=False, highlight=False)
         section += 1
     console.print(
