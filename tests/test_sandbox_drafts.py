@@ -379,3 +379,10 @@ def test_send_with_another_conversations_thread_id_starts_a_new_one(gmail, sandb
     assert sent["threadId"] == sent["id"]
     assert _thread_ids(gmail, other["threadId"]) == [other["id"]]
     assert _thread_ids(gmail, question["threadId"]) == [question["id"]]
+
+
+def test_send_with_thread_id_but_no_reference_headers_starts_a_new_one(gmail, question):
+    # The documented rule needs all three (threadId, References/In-Reply-To, subject); Gmail has been seen
+    # to thread on threadId alone (openclaw/gogcli#512), so the sandbox is the stricter of the two.
+    sent = _send(gmail, _reply(answering=None), question["threadId"])
+    assert sent["threadId"] == sent["id"]

@@ -9,7 +9,9 @@ api/guides/drafts) unless a comment says otherwise:
 - "When the draft is sent, the draft is automatically deleted and a new message with an updated ID
   is created with the SENT system label. This message is returned in the drafts.send response."
 - a draft joins a conversation the way a sent message does (Message.threadId in the discovery
-  document: threadId given, References/In-Reply-To set, "The Subject headers must match").
+  document: threadId given, References/In-Reply-To set, "The Subject headers must match"). Gmail has been
+  seen to file a draft by its threadId alone (openclaw/gogcli#512, #488); the sandbox keeps the documented
+  rule, the stricter one, so a client that threads here threads in Gmail too.
 """
 
 from __future__ import annotations
