@@ -222,7 +222,7 @@ def test_ticket_is_given_once_the_conversation_has_one(desk: Desk) -> None:
     thread = desk.deliver()
     result = desk.reply(thread, "-t", "ticket", "--agent", "Alice", expect=ExitCode.ERROR)  # not swept yet
     assert result.stderr.splitlines()[0] == "Error: templates/replies/ticket.txt.j2:1: 'ticket' is undefined"
-    assert "Hint: no ticket number yet: the sweep draws one when it acknowledges (auto_ack mode: sweep)" in (
+    assert "Hint: no ticket number yet: the first sweep that knows the conversation numbers it" in (
         result.stderr.splitlines()
     )
     assert desk.drafts() == []

@@ -77,7 +77,7 @@ def conversation_of(account: Account, override: Path | None, thread: str) -> str
     if found is None:
         raise GmailDeskError(
             f"no conversation has ticket {thread} in the sweep store of {account.address}",
-            ["ticket numbers come from the sweep (auto_ack mode: sweep); `gmaildesk threads` lists them"],
+            ["the sweep numbers each conversation it knows; `gmaildesk threads` lists them"],
         )
     return str(found[0])
 

@@ -3,8 +3,8 @@
 Rendered in the same bounded Jinja2 sandbox as the desk's other templates (config/template_limits.py),
 with StrictUndefined: a variable the reply uses but nobody gave is a one-line error naming it and the
 template's file:line, never a customer reading "Dear ,". `ticket` is given only when the conversation
-has a ticket number (the sweep's acknowledgement draws one): a reply that quotes it before then fails
-rather than promising a number that does not exist.
+has a ticket number (the first sweep that knows a conversation numbers it): a reply that quotes it
+before then fails rather than promising a number that does not exist.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from gmaildesk.team.compose import text_of_html
 REPLIES_DIR = "templates/replies"
 TEXT_SUFFIX = ".txt.j2"
 HTML_SUFFIX = ".html.j2"
-# What `reply` gives every template, besides the desk's `vars`, `mailbox` and `departments`.
-REPLY_VARIABLES = ("customer.name", "customer.email", "ticket", "department", "agent.name", "agent.email", "subject")
 
 
 @dataclass(frozen=True)
@@ -154,7 +152,7 @@ def _render_file(env: limits.BoundedEnvironment, folder: Path, file: str, contex
         if "is undefined" in message or "has no attribute" in message:
             hints.append(f"variables given: {', '.join(_described(context))}")
             if "'ticket'" in message:
-                hints.append("no ticket number yet: the sweep draws one when it acknowledges (auto_ack mode: sweep)")
+                hints.append("no ticket number yet: the first sweep that knows the conversation numbers it")
             hints.append("pass one yourself with --var NAME=VALUE")
         where = _relative(filename, folder) if filename else file
         raise GmailDeskError(f"{where}:{line or 1}: {message}", hints) from None
