@@ -329,3 +329,15 @@ def test_the_sweep_report_says_what_was_acknowledged(sandbox, tmp_path, monkeypa
     assert "Acknowledged 1 new conversations; none for 1: 1 automatic." in out.splitlines()
     quiet = invoke(["sweep", "-c", str(desk.path), "--endpoint", sandbox.url]).stdout
     assert "Acknowledged" not in quiet  # nothing new: no line
+
+
+def test_after_its_end_the_sweep_acknowledges_no_one(sandbox, tmp_path, monkeypatch):
+    ended = ACK_DESK.replace(
+        "  max_per_sender_per_day: 3\n", "  max_per_sender_per_day: 3\n  end: 2000-01-01T00:00:00Z\n"
+    )
+    desk = AckDesk(sandbox, tmp_path, monkeypatch, ended)
+    desk.sweep()
+    desk.mail("ann@a.test", "Help")
+    swept = desk.sweep()
+    assert (swept["acks_sent"], swept["acks_skipped"]) == (0, {"after auto_ack end": 1})
+    assert desk.acks() == []

@@ -14,11 +14,13 @@ responder must not answer the same sender over and over).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Protocol
 
 from gmaildesk.config.desk import Desk
@@ -95,16 +97,12 @@ def acknowledge(api: AckApi, desk: Desk, store: Store, now_ms: int) -> AckOutcom
     since = _since(store, now_ms)
     _settle_intents(api, store, outcome)
     candidates = _candidates(store, max(since, _ms(ack.start)))
+    skips: list[tuple[_Candidate, str, str]] = []
     if ack.end is not None:
-        late = [c for c in candidates if c.at > _ms(ack.end)]
-        _record_skips(store, [(c, "", "after auto_ack end") for c in late], now_ms)
-        outcome.skipped.update("after auto_ack end" for _ in late)
+        skips += [(c, c.sender, "after auto_ack end") for c in candidates if c.at > _ms(ack.end)]
         candidates = [c for c in candidates if c.at <= _ms(ack.end)]
-    if not candidates:
-        return outcome
     headers = _first_headers(api, candidates, outcome)
     to_send: list[tuple[_Candidate, Ack]] = []
-    skips: list[tuple[_Candidate, str, str]] = []
     counts = _recent_counts(store, now_ms)
     for candidate in candidates:
         h = headers.get(candidate.message_id)
@@ -128,8 +126,8 @@ def acknowledge(api: AckApi, desk: Desk, store: Store, now_ms: int) -> AckOutcom
     return outcome
 
 
-def _ms(moment: object) -> int:
-    return int(moment.timestamp() * 1000) if hasattr(moment, "timestamp") else 0
+def _ms(moment: dt.datetime | None) -> int:
+    return 0 if moment is None else int(moment.timestamp() * 1000)
 
 
 def _since(store: Store, now_ms: int) -> int:
@@ -225,8 +223,7 @@ def _recent_counts(store: Store, now_ms: int) -> Counter[str]:
 
 def _compose(candidate: _Candidate, h: Headers, desk: Desk, now_ms: int) -> Ack:
     assert desk.auto_ack is not None and desk.auto_ack.templates is not None
-    names = [n for n in h.get_all("From")]
-    customer_name = _display_name(names[0]) if names else ""
+    customer_name = _display_name(h.value("From"))
     text, html = desk.auto_ack.templates.render(
         {
             "ticket": candidate.ticket,
@@ -253,8 +250,6 @@ def _compose(candidate: _Candidate, h: Headers, desk: Desk, now_ms: int) -> Ack:
 
 
 def _display_name(value: str) -> str:
-    from email.utils import parseaddr
-
     return parseaddr(value)[0].strip()
 
 
