@@ -298,6 +298,13 @@ def test_merged_threads_next_and_show_across_mailboxes(swept):
     assert rows[0][:2] == ["mailbox", "thread"] and {r[0] for r in rows[1:]} == {MAILBOXES[2]} and len(rows) == 4
     wrong = invoke(["threads", *_c(paths), *endpoint, "--dept", "Shipping"], ExitCode.USAGE)
     assert "Error: --dept Shipping: no such department in any of the desks" in wrong.stderr
+    paths[2].write_text(_desk_text(MAILBOXES[2]) + "team:\n  - {name: Sam, email: sam@acme.example}\n")
+    owned = json.loads(invoke(["threads", *_c(paths), *endpoint, "--json", "--agent", "sam"]).stdout)
+    assert owned["count"] == 0  # Sam is sales@'s agent and owns nothing yet
+    nobody = invoke(["next", *_c(paths), *endpoint, "--agent", "Nobody"], ExitCode.USAGE)
+    assert (
+        "Error: no agent 'Nobody' in any of the desks' teams" in nobody.stderr and "Hint: agents: Sam" in nobody.stderr
+    )
     found = json.loads(invoke(["next", *_c(paths), *endpoint, "--json"]).stdout)
     validate(found, "next")
     assert found["thread"]["mailbox"] == MAILBOXES[1] and found["thread"]["overdue"] is True

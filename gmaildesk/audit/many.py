@@ -30,6 +30,7 @@ class Mailbox:
     address: str
     db: sqlite3.Connection
     slas: Slas
+    agents: tuple[str, ...] = ()  # the named agents of the desk's team, as desk.yaml writes them
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,27 @@ def _departments(boxes: Sequence[Mailbox], name: str | None) -> list[tuple[Mailb
     return found
 
 
+def _spelling(agents: Sequence[str], name: str | None) -> str | None:
+    if name is None:
+        return None
+    return next((a for a in agents if a.casefold() == name.casefold()), None)
+
+
+def _with_agent(boxes: Sequence[Mailbox], agent: str | None) -> Sequence[Mailbox]:
+    """The mailboxes whose team names *agent* (all of them without one); none: the one-desk usage error."""
+    if agent is None:
+        return boxes
+    found = [box for box in boxes if _spelling(box.agents, agent) is not None]
+    if not found:
+        every = sorted({a for box in boxes for a in box.agents})
+        raise GmailDeskError(
+            f"no agent '{agent}' in any of the desks' teams",
+            [f"agents: {', '.join(every)}" if every else "name your agents in desk.yaml's team"],
+            ExitCode.USAGE,
+        )
+    return found
+
+
 def threads(
     boxes: Sequence[Mailbox],
     now_ms: int,
@@ -87,11 +109,13 @@ def threads(
     older_than_ms: int | None = None,
     sort: str = "age",
     limit: int | None = None,
+    agent: str | None = None,
 ) -> list[Row]:
-    """queries.threads over every mailbox, one list sorted as it sorts one (mailbox, then thread id on ties)."""
+    """queries.threads over every mailbox, one list sorted as it sorts one (mailbox, then thread id on ties);
+    *agent*: only the conversations that agent owns, in the mailboxes whose team names them."""
     rows = [
         Row(box.address, info)
-        for box, spelled in _departments(boxes, department)
+        for box, spelled in _departments(_with_agent(boxes, agent), department)
         for info in queries.threads(
             box.db,
             box.slas,
@@ -102,20 +126,25 @@ def threads(
             sort=sort,
             limit=limit,
             mailbox=box.address,
+            agent=_spelling(box.agents, agent),
         )
     ]
     rows.sort(key=_by_age if sort == "age" else _by_sla)
     return rows[:limit] if limit else rows
 
 
-def next_thread(boxes: Sequence[Mailbox], now_ms: int, department: str | None = None) -> Row | None:
+def next_thread(
+    boxes: Sequence[Mailbox], now_ms: int, department: str | None = None, agent: str | None = None
+) -> Row | None:
     """The conversation to handle now in any of the mailboxes: overdue first, then the nearest deadline."""
-    found = threads(boxes, now_ms, state="open", department=department, sort="sla", limit=1)
+    found = threads(boxes, now_ms, state="open", department=department, sort="sla", limit=1, agent=agent)
     return found[0] if found else None
 
 
 def status(boxes: Sequence[Mailbox], now_ms: int) -> list[tuple[str, Status]]:
-    return [(box.address, queries.status(box.db, box.slas, now_ms, mailbox=box.address)) for box in boxes]
+    return [
+        (box.address, queries.status(box.db, box.slas, now_ms, mailbox=box.address, agents=box.agents)) for box in boxes
+    ]
 
 
 def show(boxes: Sequence[Mailbox], now_ms: int, thread_id: str) -> tuple[str, ThreadDetail]:

@@ -337,7 +337,7 @@ def threads(
 
         filters = {"state": wanted and wanted.value, "department": dept, "older_than_ms": older_ms}
         shared = (refresh, endpoint, service_account, user, store_file(store, None))
-        filters.update(sort=sort.value, limit=limit or None)
+        filters.update(sort=sort.value, limit=limit or None, agent=agent)
         return audit_many.threads(several, shared, filters, as_json, as_csv, style(fmt, output))
     with _opened(_desk(config), store_file(store, None), refresh, endpoint, service_account, user) as (
         db,
@@ -462,7 +462,7 @@ def next_(
         from gmaildesk.cli import audit_many
 
         shared = (refresh, endpoint, service_account, user, store_file(store, state))
-        return audit_many.next_(several, shared, dept, as_json, as_csv, style(fmt, output))
+        return audit_many.next_(several, shared, (dept, agent), as_json, as_csv, style(fmt, output))
     with _opened(_desk(config), store_file(store, state), refresh, endpoint, service_account, user) as (
         db,
         slas,

@@ -58,7 +58,8 @@ def opened(configs: Sequence[Path], shared: Shared) -> Iterator[tuple[list[many.
         for desk, connection in zip(desks, options, strict=True):
             db = open_store(store_path(Account(connection.endpoint, desk.mailbox), None))
             stack.callback(db.close)
-            boxes.append(many.Mailbox(desk.mailbox, db, Slas.from_desk(desk)))
+            agents = tuple(agent.name for agent in desk.team.agents)
+            boxes.append(many.Mailbox(desk.mailbox, db, Slas.from_desk(desk), agents))
         try:
             yield boxes, now_ms(options[0])
         except UnreadableStore as error:
@@ -230,23 +231,37 @@ def status(
 def threads(
     configs: Sequence[Path], shared: Shared, filters: dict[str, Any], as_json: bool, as_csv: bool, how: Style
 ) -> None:
-    """*filters*: queries.threads's state, department, older_than_ms, sort and limit."""
+    """*filters*: queries.threads's state, department, older_than_ms, sort, limit and agent (a name, or me)."""
     from gmaildesk.cli.audit import _TABLE_ROWS, _emit
+    from gmaildesk.cli.team import agent_name
+
+    if filters.get("agent"):
+        filters = {**filters, "agent": agent_name(filters["agent"], "--agent")}
 
     with opened(configs, shared) as (boxes, now_ms):
         rows = many.threads(boxes, now_ms, **filters)
     if not _emit(as_json, as_csv, lambda: threads_json(rows, now_ms), lambda: threads_csv(rows, now_ms)):
-        shown = rows if filters.get("limit") else rows[:_TABLE_ROWS]
+        shown = rows if filters.get("limit") or is_tsv(how) else rows[:_TABLE_ROWS]
         show_threads(shown, now_ms, f"{len(rows)} conversations in {len(boxes)} mailboxes", how)
         if len(shown) < len(rows):
-            note(how, f"... {len(rows) - len(shown)} more: use --limit 0 with --csv or --json for all.")
+            typer.echo(f"... {len(rows) - len(shown)} more: use --limit 0, or --format tsv, --csv or --json for all.")
 
 
-def next_(configs: Sequence[Path], shared: Shared, dept: str | None, as_json: bool, as_csv: bool, how: Style) -> None:
+def next_(
+    configs: Sequence[Path],
+    shared: Shared,
+    only: tuple[str | None, str | None],
+    as_json: bool,
+    as_csv: bool,
+    how: Style,
+) -> None:
+    """*only*: --dept and --agent (a name, or me)."""
     from gmaildesk.cli.audit import _emit
+    from gmaildesk.cli.team import agent_name
 
+    dept, agent = only
     with opened(configs, shared) as (boxes, now_ms):
-        found = many.next_thread(boxes, now_ms, dept)
+        found = many.next_thread(boxes, now_ms, dept, None if agent is None else agent_name(agent, "--agent"))
     if not _emit(
         as_json, as_csv, lambda: next_json(found, now_ms), lambda: threads_csv([found] if found else [], now_ms)
     ):
@@ -254,7 +269,8 @@ def next_(configs: Sequence[Path], shared: Shared, dept: str | None, as_json: bo
             typer.echo("Nothing to handle.")
         else:
             show_threads([found], now_ms, "Handle next", how)
-            typer.echo(safe.text(found.info.link))
+            if not is_tsv(how):  # tsv: the link is a column of the row already
+                typer.echo(safe.text(found.info.link))
 
 
 def report(
