@@ -53,9 +53,10 @@ def sweep(
     7 another sweep is running.
 
     Several -c (or -c FOLDER: the desk.yaml of each folder right below it) sweep those mailboxes in
-    parallel, each with its own connection, quota pacing, lock and store; with --service-account each
-    desk's mailbox: is the user it acts for. One section per mailbox, then a total; the exit code is the
-    worst of them all (1, then 2, 5, 6, 7, 4).
+    parallel, each with its own connection, quota pacing, lock and store, all within the Cloud project's
+    quota; with --service-account each desk's mailbox: is the user it acts for, otherwise each mailbox
+    uses its own login (`auth login --account MAILBOX` once per mailbox). One section per mailbox, then a
+    total; the exit code is the worst of them all (1, then 2, 5, 6, 7, 4).
 
     Example: gmaildesk sweep -c desk.yaml --quiet
     """
