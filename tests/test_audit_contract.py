@@ -192,6 +192,7 @@ def test_status_json_shape_and_check_codes(env):
         "link": "https://mail.google.com/mail/?authuser=support@example.com#all/a06",
         "since": "2027-01-15T02:00:00Z",
         "age_s": 6 * 3600,
+        "ticket": None,  # written straight into the store: no sweep has numbered it
     }
     assert billing["oldest_waiting"]["thread"] == "a03" and billing["oldest_waiting"]["age_s"] == 3 * 3600
     assert doc["problems"] == ["2 conversations overdue"]

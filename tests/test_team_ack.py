@@ -311,6 +311,8 @@ def test_tickets_number_conversations_oldest_first_and_show_finds_them(sandbox, 
         shown = json.loads(invoke(["show", reference, *args, "--json"]).stdout)
         assert shown["thread"]["thread"] == second and shown["thread"]["ticket"] == 2
     assert json.loads(invoke(["next", *args, "--json"]).stdout)["thread"]["ticket"] == 1
+    status = json.loads(invoke(["status", *args, "--json"]).stdout)
+    assert [d["oldest_new"]["ticket"] for d in status["departments"]] == [1]  # the oldest new one, by its number
     table = invoke(["threads", *args, "--format", "tsv"]).stdout.splitlines()
     ticket_at = table[0].split("\t").index("ticket")
     assert sorted(line.split("\t")[ticket_at] for line in table[1:]) == ["#1", "#2", "#3"]

@@ -22,11 +22,12 @@ A store written by an older version lacks those facts for conversations not read
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sqlite3
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -212,6 +213,7 @@ class Oldest:
     link: str
     since_at: int
     age_ms: int
+    ticket: int | None = None
 
 
 @dataclass
@@ -310,10 +312,21 @@ def status(
             dept(department).oldest_waiting = Oldest(
                 thread_id, gmail_link(thread_id, mailbox), last_at, now_ms - last_at
             )
+    _number_oldest(db, depts.values())
     by_state = {s: sum(d.counts.get(s, 0) for d in depts.values()) for s in STATES}
     ordered = sorted(depts.values(), key=lambda d: (d.department is None, d.department or ""))
     loads = open_by_agent(db, now_ms, agents) if agents else []
     return Status(now_ms, _last_sweep(db), sum(by_state.values()), overdue_total, by_state, ordered, loads)
+
+
+def _number_oldest(db: sqlite3.Connection, departments: Iterable[DepartmentStatus]) -> None:
+    """The oldest conversations' ticket numbers: the handle a team says out loud."""
+    for d in departments:
+        for name in ("oldest_new", "oldest_waiting"):
+            oldest: Oldest | None = getattr(d, name)
+            if oldest is not None:
+                row = db.execute("SELECT number FROM tickets WHERE thread_id = ?", (oldest.thread_id,)).fetchone()
+                setattr(d, name, dataclasses.replace(oldest, ticket=row[0] if row else None))
 
 
 # ---------------------------------------------------------------------------------------------- threads / next

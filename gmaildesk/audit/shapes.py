@@ -23,7 +23,7 @@ status:  {"version", "kind": "status", "now", "last_sweep_at", "last_sweep_age_s
           "by_state": {state: n}, "departments": [{"department", "counts": {state: n}, "overdue",
           "oldest_new": oldest|null, "oldest_waiting": oldest|null}], "problems": [str],
           "agents": [{"agent": name|null, "open", "overdue"}]}: open conversations per agent, null = nobody's
-          oldest = {"thread", "link", "since", "age_s"}
+          oldest = {"thread", "link", "since", "age_s", "ticket"}
 threads: {"version", "kind": "threads", "now", "count", "threads": [thread]}
 next:    {"version", "kind": "next", "now", "thread": thread|null}
 show:    {"version", "kind": "show", "now", "thread": thread, "first_customer_at", "first_response_at",
@@ -111,7 +111,15 @@ def thread_json(t: ThreadInfo, now_ms: int) -> dict[str, Any]:
 
 def _oldest(o: Oldest | None) -> dict[str, Any] | None:
     return (
-        None if o is None else {"thread": o.thread_id, "link": o.link, "since": iso(o.since_at), "age_s": _s(o.age_ms)}
+        None
+        if o is None
+        else {
+            "thread": o.thread_id,
+            "link": o.link,
+            "since": iso(o.since_at),
+            "age_s": _s(o.age_ms),
+            "ticket": o.ticket,
+        }
     )
 
 
