@@ -168,6 +168,10 @@ def test_every_login_is_kept_for_its_account(sandbox, client_secret, config_dir,
     _login_as(sandbox, client_secret, "support@example.com")
     _login_as(sandbox, client_secret, "colleague@example.com")
     assert json.loads(auth.token_path().read_text())["account"] == "colleague@example.com"  # the last login
+    assert auth.status().accounts == ("colleague@example.com", "support@example.com")
+    shown = invoke(["auth", "status"]).stdout
+    assert "Account:    colleague@example.com" in shown
+    assert "Logins:     colleague@example.com, support@example.com (each account's own" in shown
     for mailbox in ("support@example.com", "colleague@example.com"):
         assert auth.login_file(mailbox) == config_dir / "tokens" / f"{mailbox}.json"
         credentials = auth.load_credentials(scopes.READ, endpoint=sandbox.url, account=mailbox)

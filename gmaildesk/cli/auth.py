@@ -179,3 +179,5 @@ def _echo_human(result: AuthStatus) -> None:
     refresh = "refreshable" if result.refreshable else "NOT refreshable: log in again when it expires"
     typer.echo(f"Expires:    {expiry} ({refresh})")
     typer.echo(f"Token file: {result.path}")
+    if len(result.accounts) > 1 or (result.accounts and result.accounts[0] != result.account):
+        typer.echo(f"Logins:     {', '.join(result.accounts)} (each account's own, for `sweep -c A -c B`)")

@@ -74,6 +74,7 @@ class AuthStatus:
     refreshable: bool
     path: Path
     token_uri: str | None = None
+    accounts: tuple[str, ...] = ()  # every account with a login of its own (tokens/), for several mailboxes
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ class AuthStatus:
             "refreshable": self.refreshable,
             "path": str(self.path),
             "token_uri": self.token_uri,
+            "accounts": list(self.accounts),
         }
 
 
@@ -256,7 +258,22 @@ def status() -> AuthStatus:
         refreshable=all(info.get(key) for key in ("refresh_token", "client_id", "client_secret", "token_uri")),
         path=path,
         token_uri=info.get("token_uri"),
+        accounts=logged_in_accounts(),
     )
+
+
+def logged_in_accounts() -> tuple[str, ...]:
+    """The accounts that have a login of their own (tokens/<address>.json), sorted."""
+    folder = token_path().parent / ACCOUNT_TOKENS
+    found = set()
+    for path in folder.glob("*.json") if folder.is_dir() else ():
+        try:
+            account = _read_token(path).get("account")
+        except GmailDeskError:
+            continue  # an unreadable file is not a login
+        if isinstance(account, str) and account:
+            found.add(account)
+    return tuple(sorted(found))
 
 
 @dataclass(frozen=True)
