@@ -210,6 +210,7 @@ def test_four_customers_get_one_acknowledgement_each_in_their_conversation(sandb
     old = desk.mail("old@history.test", "Written before acknowledgements began")
     first = desk.sweep()
     assert first["acks_sent"] == 0 and first["tickets_assigned"] == 1  # the history is numbered, not answered
+    assert first["acks_skipped"] == {"before acknowledgements began": 1}  # recorded once, never looked at again
     customers = {
         desk.mail("Ann Lee <ann@a.test>", "Invoice 7 charged twice", to="billing@example.com"): "ann@a.test",
         desk.mail("ben@b.test", "Cannot log in"): "ben@b.test",

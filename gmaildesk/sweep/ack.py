@@ -34,9 +34,10 @@ from gmaildesk.sweep.result import SweepResult
 from gmaildesk.sweep.store import Store
 from gmaildesk.sweep.tickets import assign_tickets, transaction
 
-__all__ = ["AckApi", "AckOutcome", "acknowledge", "after_sweep", "DAY_MS"]
+__all__ = ["AckApi", "AckOutcome", "acknowledge", "after_sweep", "BEFORE", "DAY_MS"]
 
 DAY_MS = 86_400_000
+BEFORE = "before acknowledgements began"  # the history a first sweep finds, or mail before auto_ack start
 # What the acknowledgement needs of the customer's first message: threading and where it was sent.
 _HEADERS = ("From", "To", "Cc", "Delivered-To", "Subject", "Message-ID", "References", "In-Reply-To", "Return-Path")
 # RFC 3834 §2: responders may refuse return addresses like owner-*, *-request and MAILER-DAEMON;
@@ -96,8 +97,11 @@ def acknowledge(api: AckApi, desk: Desk, store: Store, now_ms: int) -> AckOutcom
         return outcome
     since = _since(store, now_ms)
     _settle_intents(api, store, outcome)
-    candidates = _candidates(store, max(since, _ms(ack.start)))
-    skips: list[tuple[_Candidate, str, str]] = []
+    candidates = _candidates(store)
+    # Recorded once, so that later sweeps never look at them again.
+    began = max(since, _ms(ack.start))
+    skips = [(c, c.sender, BEFORE) for c in candidates if c.at < began]
+    candidates = [c for c in candidates if c.at >= began]
     if ack.end is not None:
         skips += [(c, c.sender, "after auto_ack end") for c in candidates if c.at > _ms(ack.end)]
         candidates = [c for c in candidates if c.at <= _ms(ack.end)]
@@ -157,18 +161,17 @@ def _settle_intents(api: AckApi, store: Store, outcome: AckOutcome) -> None:
                 db.execute("DELETE FROM acks WHERE thread_id = ?", (thread_id,))
 
 
-def _candidates(store: Store, since: int) -> list[_Candidate]:
-    """Conversations without an acknowledgement row whose first message is not older than *since*."""
+def _candidates(store: Store) -> list[_Candidate]:
+    """Conversations without an acknowledgement row (sent or skipped), with their first message."""
     rows = store.db.execute(
-        "SELECT t.thread_id, k.number, m.message_id, m.at, m.kind, COALESCE(m.from_addr, ''), m.flags, "
-        "COALESCE(t.subject, ''), COALESCE(t.department, '') "
-        "FROM threads t JOIN tickets k ON k.thread_id = t.thread_id "
-        "JOIN messages m ON m.thread_id = t.thread_id "
-        "WHERE t.facts_pending = 0 AND m.at >= ? "
-        "AND m.at = (SELECT MIN(at) FROM messages f WHERE f.thread_id = t.thread_id) "
-        "AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.thread_id = t.thread_id) "
-        "ORDER BY m.at, k.number, m.message_id",
-        (since,),
+        "WITH unanswered AS MATERIALIZED (SELECT thread_id, subject, department FROM threads t WHERE facts_pending = 0 "
+        "AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.thread_id = t.thread_id)) "
+        "SELECT u.thread_id, k.number, m.message_id, m.at, m.kind, COALESCE(m.from_addr, ''), m.flags, "
+        "COALESCE(u.subject, ''), COALESCE(u.department, '') "
+        "FROM unanswered u JOIN tickets k ON k.thread_id = u.thread_id "
+        "JOIN messages m ON m.thread_id = u.thread_id "
+        "WHERE m.at = (SELECT MIN(at) FROM messages f WHERE f.thread_id = u.thread_id) "
+        "ORDER BY m.at, k.number, m.message_id"
     ).fetchall()
     seen: dict[str, _Candidate] = {}
     for r in rows:
