@@ -344,3 +344,19 @@ def test_after_its_end_the_sweep_acknowledges_no_one(sandbox, tmp_path, monkeypa
     swept = desk.sweep()
     assert (swept["acks_sent"], swept["acks_skipped"]) == (0, {"after auto_ack end": 1})
     assert desk.acks() == []
+
+
+def test_mail_that_came_while_acknowledgements_were_off_gets_none_when_they_are_on_again(
+    sandbox, tmp_path, monkeypatch
+):
+    desk = AckDesk(sandbox, tmp_path, monkeypatch)
+    desk.sweep()
+    on = desk.path.read_text()
+    desk.path.write_text(on.replace("  mode: sweep\n", "  mode: sweep\n  enabled: false\n"))
+    desk.mail("ann@a.test", "Written while they were off")
+    assert desk.sweep()["acks_sent"] == 0
+    desk.path.write_text(on)
+    assert desk.sweep()["acks_skipped"] == {"before acknowledgements began": 1}
+    desk.mail("ben@b.test", "Written after they were on again")
+    assert desk.sweep()["acks_sent"] == 1
+    assert [str(a["To"]) for a in desk.acks()] == ["ben@b.test"]

@@ -94,6 +94,7 @@ def acknowledge(api: AckApi, desk: Desk, store: Store, now_ms: int) -> AckOutcom
     outcome = AckOutcome()
     ack = desk.auto_ack
     if ack is None or ack.mode != "sweep" or not ack.enabled or ack.templates is None:
+        _stopped(store)
         return outcome
     since = _since(store, now_ms)
     _settle_intents(api, store, outcome)
@@ -140,6 +141,14 @@ def _since(store: Store, now_ms: int) -> int:
         db.execute("INSERT OR IGNORE INTO ack_start (id, at) VALUES (1, ?)", (now_ms,))
         (since,) = db.execute("SELECT at FROM ack_start WHERE id = 1").fetchone()
     return int(since)
+
+
+def _stopped(store: Store) -> None:
+    """Acknowledgements are off: forget when they began, so that turning them on again answers only
+    what arrives after that, never the conversations of the weeks they were off."""
+    if store.db.execute("SELECT 1 FROM ack_start").fetchone() is not None:
+        with transaction(store, "recording that acknowledgements stopped") as db:
+            db.execute("DELETE FROM ack_start")
 
 
 def _settle_intents(api: AckApi, store: Store, outcome: AckOutcome) -> None:
