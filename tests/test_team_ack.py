@@ -6,6 +6,7 @@ Config first (keys, line-numbered errors), then scenarios through the CLI on the
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email
 import email.message
 import email.policy
@@ -27,6 +28,7 @@ from gmaildesk.config import load_desk
 from gmaildesk.desk import vacation
 from gmaildesk.errors import GmailDeskError
 from gmaildesk.sandbox.mime import build_message
+from gmaildesk.sweep.ack_message import Ack, ack_message_id, build, is_ack_message_id
 
 HEAD = "version: 1\nmailbox: support@example.com\n"
 SWEEP_ACK = "auto_ack:\n  mode: sweep\n  body_text: 'Ticket #{{ ticket }} for {{ customer.name }}: {{ subject }}'\n"
@@ -360,3 +362,48 @@ def test_mail_that_came_while_acknowledgements_were_off_gets_none_when_they_are_
     desk.mail("ben@b.test", "Written after they were on again")
     assert desk.sweep()["acks_sent"] == 1
     assert [str(a["To"]) for a in desk.acks()] == ["ben@b.test"]
+
+
+# ---------------------------------------------------------------- the message itself, without Gmail
+def _ack(**changes) -> Ack:
+    base = Ack(
+        sender="billing@example.com",
+        sender_name="Acme Billing",
+        recipient="ann@a.test",
+        subject="Invoice 7",
+        message_id=ack_message_id(12, "1A2B", "Support@Example.com"),
+        in_reply_to="<c1@a.test>",
+        references=tuple(f"<r{i}@a.test>" for i in range(30)) + ("<c1@a.test>",),
+        text="Your ticket number is #12.",
+        html="",
+        date_ms=1_800_000_000_000,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_the_message_threads_and_marks_itself_automatic():
+    message = email.message_from_bytes(build(_ack()), policy=email.policy.default)
+    assert message["Message-ID"] == "<ack-12-1a2b@gmaildesk.example.com>"
+    assert message["Subject"] == "Re: Invoice 7" and message["In-Reply-To"] == "<c1@a.test>"
+    references = str(message["References"]).split()
+    assert len(references) == 20 and references[-1] == "<c1@a.test>"  # the newest ids, the customer's last
+    assert (message["Auto-Submitted"], message["X-Auto-Response-Suppress"], message["Precedence"]) == (
+        "auto-replied",
+        "All",
+        None,
+    )
+    assert is_ack_message_id(message["Message-ID"]) and not is_ack_message_id("<c1@a.test>")
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("RE: Invoice 7", "RE: Invoice 7"),  # already a reply: no second prefix
+        ("Fwd: Invoice 7", "Re: Fwd: Invoice 7"),
+        ("Line\r\nBcc: evil@x.test", "Re: Line Bcc: evil@x.test"),  # one header line, nothing injected
+        ("", "Re:"),
+    ],
+)
+def test_the_subject_stays_the_customers(subject, expected):
+    message = email.message_from_bytes(build(_ack(subject=subject)), policy=email.policy.default)
+    assert message["Subject"] == expected and message["Bcc"] is None

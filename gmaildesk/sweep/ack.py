@@ -45,6 +45,8 @@ _HEADERS = ("From", "To", "Cc", "Delivered-To", "Subject", "Message-ID", "Refere
 _ROBOT = re.compile(
     r"^(?:(?:no|do[-_.]?not)[-_.]?reply(?:[-_.+].*)?|mailer[-_.]?daemon|postmaster|owner-.*|.*-request|bounces?(?:[-+].*)?)$"
 )
+# One plain address, nothing a header could be bent with (the store keeps the From as Gmail showed it).
+_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"@]{1,64}@[A-Za-z0-9.-]{1,253}")
 _KIND_REASONS = {
     Kind.AUTO_REPLY: "automatic",
     Kind.BOUNCE: "bounce",
@@ -208,7 +210,9 @@ def _refusal(candidate: _Candidate, h: Headers, desk: Desk) -> str | None:
         return "ourselves"
     if POSSIBLY_AUTOMATIC in candidate.flags:
         return "possibly automatic"
-    if not candidate.sender or _ROBOT.match(candidate.sender.partition("@")[0]):
+    if not _ADDRESS.fullmatch(candidate.sender):
+        return "no usable address"
+    if _ROBOT.match(candidate.sender.partition("@")[0]):
         return "no-reply"
     # RFC 3834 §2: a null return path (bounces, other responders) must never be answered.
     if any(value.strip() == "<>" for value in h.get_all("Return-Path")):
