@@ -32,6 +32,7 @@ Sections are functions of their own (`table_rows`, `calibration_rows`) for other
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -367,8 +368,10 @@ class Bench:
 
     def gmaildesk(self, store_path: Path, *, lean: bool = True) -> Run:
         def run(client: GmailClient) -> Conv:
+            quota = dataclasses.replace(self.desk.sweep.quota, costs=client.costs)  # as desk.yaml would say
+            desk = dataclasses.replace(self.desk, sweep=dataclasses.replace(self.desk.sweep, quota=quota))
             with Store(store_path) as store:
-                r = engine.run(HttpGmailApi(client), self.desk, store, now_ms=self.sb.sandbox.now_ms(), lean=lean)
+                r = engine.run(HttpGmailApi(client), desk, store, now_ms=self.sb.sandbox.now_ms(), lean=lean)
             return {
                 "status": r.status,
                 "threads_read": r.threads_read,
