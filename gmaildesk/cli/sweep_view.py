@@ -4,13 +4,13 @@ A first full sweep of a real mailbox changes every conversation (1,500 lines for
 reads: above SUMMARY_OVER transitions the sweep prints the counts by transition ("- -> waiting 812") and
 the URGENT_ROWS most urgent open conversations (overdue first, then the longest waiting) with their
 department, age and subject; `--verbose` lists every transition. Subjects, departments and ages come from
-the store the sweep has just written, read as the audit reads it. Every line fits the terminal's width
-(COLUMNS, else the terminal's, else 80: cron mail).
+the store the sweep has just written, read as the audit reads it. The tables fit the terminal's width
+(COLUMNS, else the terminal's, else 80: cron mail); the sentences around them stay one line each, as logs
+and scripts grep them (a conversation id is never split).
 """
 
 from __future__ import annotations
 
-import textwrap
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,7 +75,7 @@ def render(
     lines.append(f"{result.api_calls} API calls, ~{result.quota_units} quota units, {result.duration_s:.1f}s.")
     if summarised:
         lines.append(f"--verbose lists all {len(changed)} transitions; `gmaildesk threads` lists the conversations.")
-    return "\n".join(_fitted(lines, width))
+    return "\n".join(lines)
 
 
 def _acknowledged(result: SweepResult) -> list[str]:
@@ -157,14 +157,3 @@ def _threads_in_store(
 
 def _indented(lines: list[str]) -> list[str]:
     return [f"  {line}" if line else line for line in lines]
-
-
-def _fitted(lines: list[str], width: int) -> list[str]:
-    """Prose lines wrapped at the width (tables are already fitted); an id is never split."""
-    out: list[str] = []
-    for line in lines:
-        if len(line) <= width:
-            out.append(line)
-        else:
-            out += textwrap.wrap(line, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
-    return out
