@@ -96,7 +96,8 @@ def test_refresh_sweeps_first_through_the_sweep_service(env: tuple[Desk, list[st
     doc = json.loads(invoke(["status", *args, "--refresh", "--json"]).stdout)
     assert doc["total"] == 1 and doc["by_state"]["new"] == 1
     calls = desk.calls()
-    assert calls["gmail.users.getProfile"] == 1 and calls["gmail.users.threads.list"] == 1
+    # A first sweep, lean: the scope and the mailbox listed (messages.list), the one conversation read.
+    assert calls["gmail.users.getProfile"] == 1 and calls["gmail.users.messages.list"] == 2
     assert calls.get("gmail.users.messages.batchModify", 0) == 1  # the status label written
     assert "Status/New" in desk.status(next(iter(desk.threads.values())))
 
