@@ -443,3 +443,15 @@ def test_a_running_sweep_leaves_the_owner_unset_but_the_draft_written(desk: Desk
     assert len(desk.drafts()) == 1
     with desk.store() as db:
         assert db.execute("SELECT agent FROM owners WHERE thread_id = ?", (thread,)).fetchall() == []
+
+
+def test_show_lists_the_drafts_and_whose_they_are_with_drafts(desk: Desk) -> None:
+    thread = desk.deliver()
+    invoke(["sweep", *desk.args])
+    desk.reply(thread, "-t", "closing", "--agent", "Alice")
+    [alices] = desk.drafts()
+    offline = invoke(["show", thread, *desk.args]).stdout
+    assert "Drafts" not in offline  # the audit stays offline unless asked
+    shown = invoke(["show", thread, "--drafts", *desk.args]).stdout
+    assert thread in shown.splitlines()[0]
+    assert f"Drafts (live):\n{alices['id']}  Alice  since " in shown

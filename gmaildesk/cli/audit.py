@@ -200,6 +200,25 @@ def _write_page(path: Path, page: str) -> None:
         ) from None
 
 
+def _same_mailbox(thread: str, mailbox: str, desk: Path) -> None:
+    from gmaildesk.audit.links import link_mailbox
+
+    linked = link_mailbox(thread)
+    if linked is not None and linked.lower() != mailbox.lower():
+        # Thread ids are per mailbox: another mailbox's id would only be "not in the sweep store".
+        raise GmailDeskError(
+            f"this link opens {linked}'s Gmail; {desk} is the desk of {mailbox}",
+            [f"pass -c with the desk.yaml whose mailbox is {linked}"],
+            ExitCode.USAGE,
+        )
+
+
+def _drafts_text(desk: Path, connection: tuple[str | None, Path | None, str | None], thread_id: str) -> str:
+    from gmaildesk.cli.reply import drafts_text
+
+    return drafts_text(desk, connection_options(*connection), thread_id)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -373,6 +392,9 @@ def show(
     fmt: FormatOption = None,
     output: OutputOption = Output.NORMAL,
     refresh: Refresh = False,
+    live_drafts: Annotated[
+        bool, typer.Option("--drafts", help="Also list its drafts and whose they are, read live from Gmail.")
+    ] = False,
     store: StoreFile = None,
     state: StoreFileOldName = None,
     endpoint: Endpoint = None,
@@ -380,7 +402,7 @@ def show(
     user: User = None,
 ) -> None:
     """One conversation: its state now, its messages (when, who, counted as) and its state history with
-    reasons.
+    reasons; with --drafts also the drafts in it and whose they are (the one part read from Gmail).
 
     THREAD is a thread id or a Gmail link gmaildesk printed (https://mail.google.com/mail/?authuser=<mailbox>#all/<id>;
     #inbox/<id>, #label/<name>/<id> and /u/N/ work too). A link copied from Gmail's address bar
@@ -393,7 +415,7 @@ def show(
     Example: gmaildesk show -c desk.yaml 18c2f0a1b2c3d4e5
     """
     from gmaildesk.audit import queries, shapes
-    from gmaildesk.audit.links import link_mailbox, thread_id_from, ticket_number
+    from gmaildesk.audit.links import thread_id_from, ticket_number
     from gmaildesk.cli import audit_view
 
     thread_id = thread_id_from(thread) if ticket_number(thread) is None else None  # a bad link: exit 2 at once
@@ -409,14 +431,7 @@ def show(
         mailbox,
     ):
         thread_id = thread_id or queries.ticket_thread(db, thread)
-        linked = link_mailbox(thread)
-        if linked is not None and linked.lower() != mailbox.lower():
-            # Thread ids are per mailbox: another mailbox's id would only be "not in the sweep store".
-            raise GmailDeskError(
-                f"this link opens {linked}'s Gmail; {_desk(config)} is the desk of {mailbox}",
-                [f"pass -c with the desk.yaml whose mailbox is {linked}"],
-                ExitCode.USAGE,
-            )
+        _same_mailbox(thread, mailbox, _desk(config))
         try:
             detail = queries.show(db, slas, now_ms, thread_id, mailbox=mailbox)
         except queries.NotFound:
@@ -426,6 +441,8 @@ def show(
             ) from None
     if not _emit(as_json, as_csv, lambda: shapes.show_json(detail, now_ms), lambda: shapes.show_csv(detail)):
         audit_view.show_thread(detail, now_ms, style(fmt, output))
+    if live_drafts:  # a collision check before replying: drafts live only in Gmail, never in the store
+        typer.echo("\nDrafts (live):\n" + _drafts_text(_desk(config), (endpoint, service_account, user), thread_id))
 
 
 def next_(

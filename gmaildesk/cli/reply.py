@@ -15,6 +15,7 @@ from gmaildesk.errors import ExitCode, GmailDeskError
 
 if TYPE_CHECKING:
     from gmaildesk.config.desk import Agent, Desk
+    from gmaildesk.gmail.connection import ConnectionOptions
     from gmaildesk.team.reply_service import ReplyOutcome
 
 
@@ -94,16 +95,20 @@ def drafts(
 
     Example: gmaildesk drafts 18c2f0a9d1e4b6a7
     """
+    typer.echo(drafts_text(config, connection_options(endpoint, service_account, user), _conversation(thread)))
+
+
+def drafts_text(config: Path, options: ConnectionOptions, thread_id: str) -> str:
+    """The drafts in a conversation, one line each (id, whose, since when), read live from Gmail."""
     from gmaildesk.config import load_desk
     from gmaildesk.team.reply import describe_time
     from gmaildesk.team.reply_service import conversation_drafts
 
-    options = connection_options(endpoint, service_account, user)
-    found = conversation_drafts(load_desk(config), options, _conversation(thread))
+    found = conversation_drafts(load_desk(config), options, thread_id)
     rows = [
         f"{d.id or d.message_id}  {d.author or 'written in Gmail'}  since {describe_time(d.since_ms)}" for d in found
     ]
-    typer.echo(safe.lines("\n".join(rows) if rows else f"No drafts in conversation {thread}."))
+    return safe.lines("\n".join(rows) if rows else f"No drafts in conversation {thread_id}.")
 
 
 def templates(config: ConfigFile = Path("desk.yaml")) -> None:
