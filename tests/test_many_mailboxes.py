@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from cli_run import invoke
+from gmaildesk.config import load_desk
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import auth, scopes
 from gmaildesk.gmail.connection import client_for_credentials
 from gmaildesk.gmail.pacing import ProjectBudget
 from gmaildesk.paths import Account
 from gmaildesk.sandbox.mime import build_message
-from gmaildesk.sweep.many import connect_as, sweep_many, worst
+from gmaildesk.sweep.many import connect_as, project_budget, sweep_many, worst
 from gmaildesk.sweep.service import sweep_once
 from gmaildesk.sweep.store import Store, store_path
 from test_auth import BROWSER, _service_account_key, browser, client_secret, config_dir  # noqa: F401 (fixtures)
@@ -235,6 +236,19 @@ def test_the_daily_guard_is_the_projects_over_every_mailbox(sandbox, desks, tmp_
     assert stopped and result.exit_code == ExitCode.QUOTA
     assert all(run.error.message.startswith("stopped before the project's daily quota: ") for run in stopped)
     assert all(run.exit_code == ExitCode.OK for run in result.runs if run not in stopped)
+
+
+def test_the_project_budget_is_the_strictest_any_desk_states(sandbox, desks, tmp_path, monkeypatch):
+    """Without a budget from the caller, the run's one budget takes the smallest daily_units and
+    project_units_per_minute among the desks' sweep.quota (they share one Cloud project)."""
+    paths, _ = desks
+    monkeypatch.setenv("GMAILDESK_QUOTA_RATE", "100000/min")
+    paths[3].write_text(_desk_text(MAILBOXES[3]) + "  quota: {daily_units: 400, project_units_per_minute: 900000}\n")
+    desks_loaded = [load_desk(p) for p in paths]
+    budget = project_budget(desks_loaded)
+    assert (budget.daily_units, budget.units_per_minute) == (400, 900_000)
+    result = sweep_many(paths, connect_as(sandbox.url, tmp_path / "service-account.json"), sweep_once)
+    assert result.exit_code == ExitCode.QUOTA  # 400 units cannot sweep four mailboxes
 
 
 # ---- the audit over several desks ----------------------------------------------------------------

@@ -284,7 +284,7 @@ class _Sweep:
         cursor = self.profile.history_id
         if self.lean:
             thread_ids, single, members = lean_reading.scope_listing(
-                self.api, self.desk.sweep.scope, self.profile.messages_total, self.desk.sweep.quota.costs
+                self.api, self.desk.sweep.scope, self.profile.messages_total, self.api.usage().costs
             )
             if expired and rows:
                 same = lean_reading.unchanged(self.api, self.desk.sweep.scope, rows, labels.managed, members)

@@ -14,6 +14,7 @@ refuses a desk whose mailbox is not the account reached).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from gmaildesk.config.desk import Desk
 from gmaildesk.errors import ExitCode, GmailDeskError
 from gmaildesk.gmail import auth
 from gmaildesk.gmail.connection import ConnectionOptions
-from gmaildesk.gmail.pacing import ProjectBudget
+from gmaildesk.gmail.pacing import PROJECT_DAILY_UNITS, PROJECT_UNITS_PER_MINUTE, ProjectBudget
 from gmaildesk.sweep.engine import SweepResult
 
 __all__ = ["MailboxRun", "ManyResult", "sweep_many", "worst", "connect_as"]
@@ -134,18 +135,18 @@ def connect_as(endpoint: str | None, service_account: Path | None, budget: Proje
     """How each desk among several connects. A service account acts for the desk's own mailbox (the user
     domain-wide delegation impersonates); otherwise each desk uses its mailbox's own `auth login`
     (gmail.auth keeps one per account) - on a sandbox only when there is one, else the sandbox's
-    anonymous default user. Every connection draws from one project budget: Gmail's per-project limit
-    and the daily guard are the Cloud project's, whichever mailbox spends them."""
-    shared = budget or ProjectBudget()
+    anonymous default user. `budget`, when given, is every connection's project budget; otherwise
+    sweep_many gives them one (project_budget): Gmail's per-project limit and the daily guard are the
+    Cloud project's, whichever mailbox spends them."""
 
     def options(desk: Desk) -> ConnectionOptions:
         if service_account is not None:
             return ConnectionOptions(
-                endpoint=endpoint, service_account=service_account, user=desk.mailbox, project=shared
+                endpoint=endpoint, service_account=service_account, user=desk.mailbox, project=budget
             )
         login = endpoint is None or auth.has_login(desk.mailbox)
         return ConnectionOptions(
-            endpoint=endpoint, use_login=login, login_account=desk.mailbox if login else None, project=shared
+            endpoint=endpoint, use_login=login, login_account=desk.mailbox if login else None, project=budget
         )
 
     return options
@@ -158,6 +159,8 @@ def sweep_many(
     with the run's flags), at most *parallel* at a time; results in the order of *configs*."""
     started = time.monotonic()
     desks = _load(configs)
+    shared = project_budget([d for d in desks if isinstance(d, Desk)])
+    options_for = _drawing_from(shared, options_for)
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(configs))), thread_name_prefix="sweep") as pool:
         futures = [
             pool.submit(_sweep, config, desk, options_for, sweep_one) if isinstance(desk, Desk) else None
@@ -170,6 +173,25 @@ def sweep_many(
             for config, desk, future in zip(configs, desks, futures, strict=True)
         ]
     return ManyResult(runs, time.monotonic() - started)
+
+
+def project_budget(desks: Sequence[Desk]) -> ProjectBudget:
+    """The run's one project budget: the strictest sweep.quota among the desks (they share one Cloud
+    project, so the smallest per-project limit and daily units any of them states hold for all)."""
+    return ProjectBudget(
+        min((d.sweep.quota.project_units_per_minute for d in desks), default=PROJECT_UNITS_PER_MINUTE),
+        min((d.sweep.quota.daily_units for d in desks), default=PROJECT_DAILY_UNITS),
+    )
+
+
+def _drawing_from(budget: ProjectBudget, options_for: ConnectAs) -> ConnectAs:
+    """options_for, with `budget` as the project budget of every connection that names none."""
+
+    def options(desk: Desk) -> ConnectionOptions:
+        chosen = options_for(desk)
+        return chosen if chosen.project is not None else dataclasses.replace(chosen, project=budget)
+
+    return options
 
 
 def _load(configs: Sequence[Path]) -> list[Desk | GmailDeskError]:
