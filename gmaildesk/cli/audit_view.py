@@ -50,15 +50,19 @@ def thread_columns(now_ms: int) -> list[Column[ThreadInfo]]:
     """`threads` and `next`: one row per conversation."""
     return [
         Column("thread", lambda t: t.thread_id, key=True),
+        # What customers quote and `show 1042` takes: hidden after the customer's address, before the subject.
+        Column(
+            "ticket", lambda t: f"#{t.ticket}" if t.ticket is not None else "-", min_width=None, priority=1, right=True
+        ),
         Column("subject", _subject, min_width=12, priority=2),
         Column("customer", lambda t: t.customer or "?", min_width=10, priority=1),
         Column("dept", lambda t: t.department or "-", key=True),
         Column("state", lambda t: t.state or "-", key=True),
         Column("age", lambda t: age(t.age_ms), key=True, right=True),
         Column("due", lambda t: _due(t, now_ms), key=True),
-        Column("owner", lambda t: t.owner or "-", min_width=6),
+        # Who handles it matters more to a team than the customer's address: hidden after it, before the subject.
+        Column("owner", lambda t: t.owner or "-", min_width=6, priority=2),
         Column("flags", lambda t: flag_notes(t.flags) or "-", min_width=10),
-        Column("ticket", lambda t: f"#{t.ticket}" if t.ticket is not None else "-", min_width=None, right=True),
         Column("last", lambda t: t.last_actor or "-", wide=True),
         Column("SLA deadline", lambda t: at(t.due_at), wide=True),
         Column("link", lambda t: t.link, wide=True),
