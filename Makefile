@@ -32,8 +32,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy $(TEST_MYPY) tests
 
+# Every test starts its own sandbox on a free port and keeps its files in tmp_path, so the suite runs on
+# every core (pytest-xdist); `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/sandbox.py
