@@ -455,3 +455,12 @@ def test_show_lists_the_drafts_and_whose_they_are_with_drafts(desk: Desk) -> Non
     shown = invoke(["show", thread, "--drafts", *desk.args]).stdout
     assert thread in shown.splitlines()[0]
     assert f"Drafts (live):\n{alices['id']}  Alice  since " in shown
+
+
+def test_a_collision_names_the_time_in_the_desks_timezone(desk: Desk) -> None:
+    desk.path.write_text(DESK + "timezone: Europe/Paris\n")
+    thread = desk.deliver()
+    desk.reply(thread, "-t", "closing", "--agent", "Alice")
+    refused = desk.reply(thread, "-t", "closing", "--agent", "Bob", expect=ExitCode.DRAFT_CONFLICT)
+    assert refused.stderr.splitlines()[0].endswith((" CET", " CEST"))
+    assert invoke(["drafts", thread, *desk.args]).stdout.rstrip().endswith((" CET", " CEST"))

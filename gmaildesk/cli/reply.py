@@ -104,9 +104,11 @@ def drafts_text(config: Path, options: ConnectionOptions, thread_id: str) -> str
     from gmaildesk.team.reply import describe_time
     from gmaildesk.team.reply_service import conversation_drafts
 
-    found = conversation_drafts(load_desk(config), options, thread_id)
+    desk = load_desk(config)
+    found = conversation_drafts(desk, options, thread_id)
     rows = [
-        f"{d.id or d.message_id}  {d.author or 'written in Gmail'}  since {describe_time(d.since_ms)}" for d in found
+        f"{d.id or d.message_id}  {d.author or 'written in Gmail'}  since {describe_time(d.since_ms, desk.timezone)}"
+        for d in found
     ]
     return safe.lines("\n".join(rows) if rows else f"No drafts in conversation {thread_id}.")
 

@@ -60,7 +60,7 @@ def reply(desk: Desk, api: ReplyApi, request: ReplyRequest, template: ReplyTempl
     conversation = read_conversation(desk, request.thread_id, thread, api.labels(), api.drafts())
     mine, others = _split_drafts(conversation, request.agent)
     if others and not request.force:
-        raise _collision(conversation.thread_id, others)
+        raise _collision(conversation.thread_id, others, desk.timezone)
     text, html = render(folder, template, reply_context(desk, conversation, request, ticket))
     sender = sender_for(desk, conversation)
     raw, subject = build_reply(sender, conversation, text, html, request.agent.name)
@@ -106,16 +106,18 @@ def _split_drafts(conversation: Conversation, agent: Agent) -> tuple[Draft | Non
     return (mine[-1] if mine else None), others
 
 
-def _collision(thread_id: str, others: list[Draft]) -> GmailDeskError:
+def _collision(thread_id: str, others: list[Draft], zone: dt.tzinfo) -> GmailDeskError:
     first = others[0]
     who = first.author or "someone in Gmail (no gmaildesk agent recorded)"
     more = f" and {len(others) - 1} more" if len(others) > 1 else ""
     return GmailDeskError(
-        f"conversation {thread_id} already has a draft by {who} since {describe_time(first.since_ms)}{more}",
+        f"conversation {thread_id} already has a draft by {who} since {describe_time(first.since_ms, zone)}{more}",
         ["agree who answers (`gmaildesk drafts " + thread_id + "` lists them), or add yours anyway with --force"],
         ExitCode.DRAFT_CONFLICT,
     )
 
 
-def describe_time(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+def describe_time(ms: int, zone: dt.tzinfo = dt.UTC) -> str:
+    """'2026-11-30 23:30 CET': the minute in the desk's timezone, with its abbreviation (as the audit shows times)."""
+    moment = dt.datetime.fromtimestamp(ms / 1000, zone)
+    return f"{moment:%Y-%m-%d %H:%M} {moment.tzname()}"
