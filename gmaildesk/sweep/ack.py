@@ -32,7 +32,7 @@ from gmaildesk.sweep.classify import POSSIBLY_AUTOMATIC, UNVERIFIED_SENDER, Kind
 from gmaildesk.sweep.headers import Headers
 from gmaildesk.sweep.result import SweepResult
 from gmaildesk.sweep.store import Store
-from gmaildesk.sweep.tickets import assign_tickets, transaction
+from gmaildesk.sweep.tickets import assign_tickets
 
 __all__ = ["AckApi", "AckOutcome", "acknowledge", "after_sweep", "BEFORE", "DAY_MS"]
 
@@ -139,7 +139,7 @@ def _ms(moment: dt.datetime | None) -> int:
 
 def _since(store: Store, now_ms: int) -> int:
     """When sweep-mode acknowledgements were first enabled for this store (recorded on first use)."""
-    with transaction(store, "recording when acknowledgements started") as db:
+    with store.transaction("recording when acknowledgements started in") as db:
         db.execute("INSERT OR IGNORE INTO ack_start (id, at) VALUES (1, ?)", (now_ms,))
         (since,) = db.execute("SELECT at FROM ack_start WHERE id = 1").fetchone()
     return int(since)
@@ -149,7 +149,7 @@ def _stopped(store: Store) -> None:
     """Acknowledgements are off: forget when they began, so that turning them on again answers only
     what arrives after that, never the conversations of the weeks they were off."""
     if store.db.execute("SELECT 1 FROM ack_start").fetchone() is not None:
-        with transaction(store, "recording that acknowledgements stopped") as db:
+        with store.transaction("recording that acknowledgements stopped in") as db:
             db.execute("DELETE FROM ack_start")
 
 
@@ -162,7 +162,7 @@ def _settle_intents(api: AckApi, store: Store, outcome: AckOutcome) -> None:
         except GmailApiError as error:
             outcome.errors.append(f"checking acknowledgement {message_id}: {error}")
             continue
-        with transaction(store, "recording an acknowledgement") as db:
+        with store.transaction("recording an acknowledgement in") as db:
             if found:
                 db.execute(
                     "UPDATE acks SET status = 'sent', gmail_id = ? WHERE thread_id = ?", (found[0].id, thread_id)
@@ -281,7 +281,7 @@ def _sender(candidate: _Candidate, h: Headers, desk: Desk) -> str:
 def _record_skips(store: Store, skips: list[tuple[_Candidate, str, str]], now_ms: int) -> None:
     if not skips:
         return
-    with transaction(store, "recording skipped acknowledgements") as db:
+    with store.transaction("recording skipped acknowledgements in") as db:
         db.executemany(
             "INSERT OR IGNORE INTO acks (thread_id, ticket, message_id, recipient, status, reason, at) "
             "VALUES (?, ?, ?, ?, 'skipped', ?, ?)",
@@ -298,7 +298,7 @@ def _send_all(
     """Intents first (one transaction), then the sends, then 'sent' (one transaction)."""
     if not to_send:
         return
-    with transaction(store, "recording acknowledgements about to be sent") as db:
+    with store.transaction("recording acknowledgements about to be sent in") as db:
         db.executemany(
             "INSERT INTO acks (thread_id, ticket, message_id, recipient, status, at) VALUES (?, ?, ?, ?, 'intent', ?)",
             [(c.thread_id, c.ticket, a.message_id, a.recipient, now_ms) for c, a in to_send],
@@ -311,7 +311,7 @@ def _send_all(
             except GmailApiError as error:
                 outcome.errors.append(f"sending the acknowledgement of ticket {candidate.ticket}: {error}")
     finally:
-        with transaction(store, "recording sent acknowledgements") as db:
+        with store.transaction("recording sent acknowledgements in") as db:
             db.executemany("UPDATE acks SET status = 'sent', gmail_id = ? WHERE thread_id = ?", sent)
     outcome.sent += len(sent)
 

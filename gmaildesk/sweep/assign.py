@@ -18,11 +18,9 @@ messages.batchModify, then labelled=1. A run killed in between leaves an intent 
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gmaildesk.config.desk import Agent, Desk
@@ -227,7 +225,7 @@ def _write(
         for message_id in row.message_ids if row is not None else ():
             writes[(add, remove)].append((message_id, thread_id))
     cursor = store.checkpoint().history_id or "0"
-    with transaction(store.db):
+    with store.transaction("recording owners in"):
         for thread_id, owner in plan.owners.items():
             _save_owner(store, thread_id, owner, labelled=thread_id not in plan.add, now_ms=now_ms)
         store.db.executemany(
@@ -237,9 +235,7 @@ def _write(
         store.record_writes(cursor, write_id, [OwnWrite(m, a, r) for (a, r), ms in writes.items() for m, _ in ms])
     failed = _modify(api, writes, result)
     done = [t for t in plan.add if t in rows and t not in failed]
-    with transaction(store.db):
-        store.db.executemany("UPDATE owners SET labelled = 1 WHERE thread_id = ?", [(t,) for t in done])
-        store.db.execute("UPDATE own_writes SET committed = 1 WHERE sweep_id = ?", (write_id,))
+    store.confirm_owners(done, write_id)
 
 
 def _save_owner(store: Store, thread_id: str, owner: Owner | None, *, labelled: bool, now_ms: int) -> None:
@@ -271,16 +267,3 @@ def _modify(
             result.errors.append(f"assigning {len(threads)} conversations: {answer.message}")
             failed |= threads
     return failed
-
-
-@contextlib.contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """The store's connection runs without implicit transactions: one explicitly, all or nothing."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")

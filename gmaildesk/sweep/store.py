@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -570,6 +570,20 @@ class Store:
                     "INSERT INTO pending (thread_id, first_missing_at, runs, message_ids) VALUES (?, ?, ?, ?)",
                     [(p.thread_id, p.first_missing_at, p.runs, json.dumps(list(p.message_ids))) for p in pending],
                 )
+
+    @contextlib.contextmanager
+    def transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction, all or nothing, for the passes that keep their own tables in this store
+        (tickets, acknowledgements, owners); an SQLite failure is one GmailDeskError naming the file.
+        `doing` reads before "the sweep store FILE", e.g. "numbering conversations in"."""
+        with self._errors(doing), self._transaction():
+            yield self.db
+
+    def confirm_owners(self, thread_ids: Iterable[str], write_id: str) -> None:
+        """The Agent/ label writes `write_id` are done in Gmail: their owners are labelled, the writes committed."""
+        with self.transaction("recording the agent labels in") as db:
+            db.executemany("UPDATE owners SET labelled = 1 WHERE thread_id = ?", [(t,) for t in thread_ids])
+            db.execute("UPDATE own_writes SET committed = 1 WHERE sweep_id = ?", (write_id,))
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)

@@ -9,14 +9,9 @@ its row, and gets the same number if it comes back.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from gmaildesk.errors import GmailDeskError
 from gmaildesk.sweep.store import Store
 
-__all__ = ["FIRST_TICKET", "assign_tickets", "transaction"]
+__all__ = ["FIRST_TICKET", "assign_tickets"]
 
 FIRST_TICKET = 1
 
@@ -27,29 +22,9 @@ _STARTED = (
 )
 
 
-@contextmanager
-def transaction(store: Store, doing: str) -> Iterator[sqlite3.Connection]:
-    """One write transaction on the store; an SQLite failure is one GmailDeskError naming the file."""
-    db = store.db
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-    except sqlite3.Error as error:
-        raise GmailDeskError(
-            f"{doing} in the sweep store {store.path} failed: {error}",
-            ["the status labels are written; the next sweep does this again"],
-        ) from None
-
-
 def assign_tickets(store: Store, now_ms: int) -> int:
     """Number every conversation the store knows that has no number yet; how many were numbered."""
-    with transaction(store, "numbering conversations") as db:
+    with store.transaction("numbering conversations in") as db:
         new = [
             row[0]
             for row in db.execute(

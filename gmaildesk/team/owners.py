@@ -8,11 +8,8 @@ most - the command is a person's decision, so it replaces a hand-set label too),
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import sqlite3
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +88,7 @@ def assign_thread(
         others = frozenset(label_ids[a.label.casefold()] for a in desk.team.agents if a.label.casefold() in label_ids)
         change = Modify(message_ids, frozenset({wanted} if wanted else ()), others - {wanted})
         now_ms = api.clock()
-        with _transaction(store.db):
+        with store.transaction("recording the owner in"):
             if agent is None:
                 store.db.execute("DELETE FROM owners WHERE thread_id = ?", (thread_id,))
             else:
@@ -107,9 +104,7 @@ def assign_thread(
             [OwnWrite(m, change.add, change.remove) for m in message_ids],
         )
         _modify(api, change)
-        with _transaction(store.db):
-            store.db.execute("UPDATE owners SET labelled = 1 WHERE thread_id = ?", (thread_id,))
-            store.db.execute("UPDATE own_writes SET committed = 1 WHERE sweep_id = ?", (write_id,))
+        store.confirm_owners([thread_id], write_id)
     return Assignment(thread_id, before, agent.name if agent else None)
 
 
@@ -147,15 +142,3 @@ def _modify(api: HttpGmailApi, change: Modify) -> None:
     (answer,) = api.batch_modify([change])
     if answer is not None:
         raise GmailDeskError(f"changing the agent label: {answer.message}", exit_code=answer.exit_code)
-
-
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
