@@ -24,26 +24,14 @@ from textwrap import dedent
 import pytest
 
 from cli_run import invoke
-from gmaildesk.config import load_desk
+from desk_text import HEAD
+from desk_text import load_error as _error
+from desk_text import load_text as _load
 from gmaildesk.desk import vacation
-from gmaildesk.errors import GmailDeskError
 from gmaildesk.sandbox.mime import build_message
 from gmaildesk.sweep.ack_message import Ack, ack_message_id, build, is_ack_message_id
 
-HEAD = "version: 1\nmailbox: support@example.com\n"
 SWEEP_ACK = "auto_ack:\n  mode: sweep\n  body_text: 'Ticket #{{ ticket }} for {{ customer.name }}: {{ subject }}'\n"
-
-
-def _load(tmp_path: Path, text: str):
-    path = tmp_path / "desk.yaml"
-    path.write_text(dedent(text))
-    return load_desk(path)
-
-
-def _error(tmp_path: Path, text: str) -> GmailDeskError:
-    with pytest.raises(GmailDeskError) as caught:
-        _load(tmp_path, text)
-    return caught.value
 
 
 def test_sweep_mode_renders_the_sample_and_each_conversation(tmp_path):

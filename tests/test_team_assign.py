@@ -7,14 +7,16 @@ import base64
 import json
 import sqlite3
 from pathlib import Path
-from textwrap import dedent
 from typing import Any
 
 import pytest
 
 from cli_run import invoke
+from desk_text import HEAD
+from desk_text import load_error as _error
+from desk_text import load_text as _load
 from gmaildesk.config import load_desk
-from gmaildesk.errors import ExitCode, GmailDeskError
+from gmaildesk.errors import ExitCode
 from gmaildesk.gmail import connect, scopes
 from gmaildesk.gmail.connection import ConnectionOptions
 from gmaildesk.paths import Account
@@ -23,20 +25,7 @@ from gmaildesk.sweep.store import store_path
 
 SUPPORT = "support@example.com"
 
-HEAD = "version: 1\nmailbox: support@example.com\n"
 BILLING = "departments:\n  - name: Billing\n    routes: [{to: billing@example.com}]\n    assign: round_robin\n"
-
-
-def _load(tmp_path: Path, text: str):
-    path = tmp_path / "desk.yaml"
-    path.write_text(dedent(text))
-    return load_desk(path)
-
-
-def _error(tmp_path: Path, text: str) -> GmailDeskError:
-    with pytest.raises(GmailDeskError) as caught:
-        _load(tmp_path, text)
-    return caught.value
 
 
 # --- config ------------------------------------------------------------------------------------------------
