@@ -24,12 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gmaildesk.config.desk import Agent, Desk
-from gmaildesk.gmail.api import MAX_MODIFY_IDS, GmailApi
+from gmaildesk.gmail.api import GmailApi
 from gmaildesk.gmail.errors import GmailApiError
 from gmaildesk.gmail.query import normalize_label_name
-from gmaildesk.gmail.types import Modify
 from gmaildesk.sweep.classify import Kind
 from gmaildesk.sweep.headers import Headers
+from gmaildesk.sweep.relabel import Writes, batch_modify
 from gmaildesk.sweep.result import SweepResult
 from gmaildesk.sweep.state import State
 from gmaildesk.sweep.store import OwnWrite, Store, ThreadRow
@@ -217,7 +217,7 @@ def _write(
 ) -> None:
     """Intent, own writes, batchModify, confirmation (see the module docstring)."""
     write_id = uuid.uuid4().hex
-    writes: dict[tuple[frozenset[str], frozenset[str]], list[tuple[str, str]]] = defaultdict(list)
+    writes: Writes = defaultdict(list)
     for thread_id in plan.add.keys() | plan.remove.keys():
         add = frozenset(label_of[a] for a in [plan.add.get(thread_id)] if a in label_of)
         remove = frozenset(label_of[a] for a in [plan.remove.get(thread_id)] if a in label_of)
@@ -233,7 +233,9 @@ def _write(
         )
     if writes:
         store.record_writes(cursor, write_id, [OwnWrite(m, a, r) for (a, r), ms in writes.items() for m, _ in ms])
-    failed = _modify(api, writes, result)
+    relabelled = batch_modify(api, writes, "assigning")
+    result.errors.extend(relabelled.errors)
+    failed = relabelled.failed_threads
     done = [t for t in plan.add if t in rows and t not in failed]
     store.confirm_owners(done, write_id)
 
@@ -248,22 +250,3 @@ def _save_owner(store: Store, thread_id: str, owner: Owner | None, *, labelled: 
         "labelled = excluded.labelled",
         (thread_id, owner.agent, owner.how, now_ms, int(labelled)),
     )
-
-
-def _modify(
-    api: GmailApi, writes: dict[tuple[frozenset[str], frozenset[str]], list[tuple[str, str]]], result: SweepResult
-) -> set[str]:
-    """The label writes, one batchModify per (add, remove) set and 1,000 ids; the threads that failed."""
-    changes: list[Modify] = []
-    members: list[set[str]] = []
-    for (add, remove), entries in sorted(writes.items(), key=lambda kv: (sorted(kv[0][0]), sorted(kv[0][1]))):
-        for start in range(0, len(entries), MAX_MODIFY_IDS):
-            part = entries[start : start + MAX_MODIFY_IDS]
-            changes.append(Modify(tuple(m for m, _ in part), add, remove))
-            members.append({t for _, t in part})
-    failed: set[str] = set()
-    for threads, answer in zip(members, api.batch_modify(changes), strict=True):
-        if answer is not None:
-            result.errors.append(f"assigning {len(threads)} conversations: {answer.message}")
-            failed |= threads
-    return failed

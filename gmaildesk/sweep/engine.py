@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 
 from gmaildesk.config.desk import Desk
 from gmaildesk.errors import GmailDeskError
-from gmaildesk.gmail.api import MAX_MODIFY_IDS, GmailApi
+from gmaildesk.gmail.api import GmailApi
 from gmaildesk.gmail.errors import GmailApiError
-from gmaildesk.gmail.types import Message, Modify, Profile, Thread, Usage
+from gmaildesk.gmail.types import Message, Profile, Thread, Usage
 from gmaildesk.sweep import lean as lean_reading
 from gmaildesk.sweep.classify import (
     CLASSIFIER_HEADERS,
@@ -58,6 +58,7 @@ from gmaildesk.sweep.classify import (
 from gmaildesk.sweep.facts import conversation_facts, with_flags
 from gmaildesk.sweep.headers import Headers
 from gmaildesk.sweep.history import HIDDEN, Delta, StatusLabels, scan
+from gmaildesk.sweep.relabel import Relabelled, Writes, batch_modify
 from gmaildesk.sweep.result import SweepResult, Transition, state_label
 from gmaildesk.sweep.state import Policy, Previous, State, decide, format_duration
 from gmaildesk.sweep.store import Checkpoint, JournalEntry, MessageFact, OwnWrite, Pending, Store, ThreadRow
@@ -75,7 +76,6 @@ BAD_REQUEST = 400
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 # (labels to add, labels to remove) -> the (message, thread) pairs that need exactly that change
-Writes = dict[tuple[frozenset[str], frozenset[str]], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -127,13 +127,6 @@ class _Retries:
     retrying: list[str]
     given_up: list[str]
     dropped: list[str]  # threads we knew that are gone for good (deleted)
-
-
-@dataclass(frozen=True)
-class _Relabelled:
-    failed_threads: set[str]
-    errors: list[str]
-    messages_modified: int
 
 
 def run(
@@ -225,7 +218,7 @@ class _Sweep:
             if decision is not None:
                 reading.take(decision)
 
-        relabelled = _Relabelled(set(), [], 0) if self.dry_run else self._relabel(reading.writes, changes.cursor)
+        relabelled = Relabelled(set(), [], 0, 0) if self.dry_run else self._relabel(reading.writes, changes.cursor)
         errors = [*reading.errors, *relabelled.errors]
         new_recheck = {t: s for t, s in recheck.items() if t in reading.failed}  # not read: keep for the next run
         cursor: str | None = changes.cursor
@@ -710,7 +703,7 @@ class _Sweep:
         return writes
 
     # ------------------------------------------------------------------ writing
-    def _relabel(self, writes: Writes, cursor: str) -> _Relabelled:
+    def _relabel(self, writes: Writes, cursor: str) -> Relabelled:
         """One batchModify per (add, remove) set and 1000 ids; the threads whose writes failed.
 
         The writes are recorded as ours first (with the cursor the next run reads from), so
@@ -722,22 +715,10 @@ class _Sweep:
                 self.sweep_id,
                 [OwnWrite(m, add, remove) for (add, remove), entries in writes.items() for m, _ in entries],
             )
-        changes: list[Modify] = []
-        members: list[set[str]] = []
-        for (add, remove), entries in sorted(writes.items(), key=lambda kv: (sorted(kv[0][0]), sorted(kv[0][1]))):
-            for start in range(0, len(entries), MAX_MODIFY_IDS):
-                part = entries[start : start + MAX_MODIFY_IDS]
-                changes.append(Modify(tuple(m for m, _ in part), add, remove))
-                members.append({t for _, t in part})
-        failed: set[str] = set()
-        errors: list[str] = []
-        for threads, answer in zip(members, self.api.batch_modify(changes), strict=True):
-            if answer is not None:
-                errors.append(f"relabelling {len(threads)} conversations: {answer.message}")
-                failed |= threads
-        if self.progress and changes:
-            self.progress("write", len(changes), len(changes))
-        return _Relabelled(failed, errors, sum(len(c.ids) for c in changes))
+        relabelled = batch_modify(self.api, writes, "relabelling")
+        if self.progress and relabelled.calls:
+            self.progress("write", relabelled.calls, relabelled.calls)
+        return relabelled
 
 
 def _meta(message: Message) -> MessageMeta:
