@@ -175,8 +175,8 @@ def _settle_intents(api: AckApi, store: Store, outcome: AckOutcome) -> None:
 def _candidates(store: Store) -> list[_Candidate]:
     """Conversations without an acknowledgement row (sent or skipped), with their first message."""
     rows = store.db.execute(
-        "WITH unanswered AS MATERIALIZED (SELECT thread_id, subject, department FROM threads t WHERE facts_pending = 0 "
-        "AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.thread_id = t.thread_id)) "
+        "WITH unanswered AS MATERIALIZED (SELECT thread_id, subject, department FROM threads t "
+        "WHERE NOT EXISTS (SELECT 1 FROM acks a WHERE a.thread_id = t.thread_id)) "
         "SELECT u.thread_id, k.number, m.message_id, m.at, m.kind, COALESCE(m.from_addr, ''), m.flags, "
         "COALESCE(u.subject, ''), COALESCE(u.department, '') "
         "FROM unanswered u JOIN tickets k ON k.thread_id = u.thread_id "

@@ -155,9 +155,7 @@ def _v2_safety(db: sqlite3.Connection) -> None:
 
 def _v3_team(db: sqlite3.Connection) -> None:
     """Version 3: a team's desk - who owns a conversation, ticket numbers, the acknowledgements the
-    sweep sends itself - and conversations whose per-message facts a lean full sweep has not read yet."""
-    # 1: decided from list queries only; times, senders and first response still to be read (the audit says "pending")
-    _add_columns(db, "threads", (("facts_pending", "INTEGER NOT NULL DEFAULT 0"),))
+    sweep sends itself."""
     _script(
         db,
         """
