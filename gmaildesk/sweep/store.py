@@ -194,7 +194,14 @@ def _v3_team(db: sqlite3.Connection) -> None:
     )
 
 
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_facts, _v2_safety, _v3_team)
+def _v4_provisional(db: sqlite3.Connection) -> None:
+    """Version 4: conversations the lean first sweep decided from Gmail's listings without reading
+    them whole (sweep/listed.py); their message facts are filled in by later sweeps (the backfill)."""
+    _add_columns(db, "threads", (("provisional", "INTEGER NOT NULL DEFAULT 0"),))
+    _script(db, "CREATE INDEX IF NOT EXISTS threads_provisional ON threads (provisional)")
+
+
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_facts, _v2_safety, _v3_team, _v4_provisional)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -260,6 +267,9 @@ class ThreadRow:
     first_agent: str | None = None
     waiting_since: int | None = None
     flags: list[str] = field(default_factory=list)  # union of the messages' flags, sorted
+    # Decided from Gmail's listings, not read whole yet (sweep/listed.py): the state stands, the
+    # message facts (first response, agents, the messages list) are pending until the backfill reads it.
+    provisional: bool = False
     # The thread's messages when it was read in this sweep; None: not read, keep what the store has.
     messages: list[MessageFact] | None = None
 
@@ -324,6 +334,7 @@ _COLUMNS = (
     "first_agent",
     "waiting_since",
     "flags",
+    "provisional",
 )
 
 _ADVICE = {  # sqlite error name -> (what happened, what to do); {path}, {dir} filled in
@@ -719,6 +730,7 @@ def _row(r: Sequence[Any], path: Path) -> ThreadRow:
         first_agent=r[17],
         waiting_since=r[18],
         flags=_json(r[19], path, where),
+        provisional=bool(r[20]),
     )
 
 
@@ -744,4 +756,5 @@ def _values(t: ThreadRow) -> tuple[object, ...]:
         t.first_agent,
         t.waiting_since,
         json.dumps(sorted(t.flags)),
+        int(t.provisional),
     )
