@@ -40,7 +40,7 @@ def open_store(path: Path) -> sqlite3.Connection:
     return db
 
 
-_FACT_COLUMNS = ("subject", "customer", "agent", "first_agent", "waiting_since", "flags")
+_FACT_COLUMNS = ("subject", "customer", "agent", "first_agent", "waiting_since", "flags", "provisional")
 
 
 def _shim_old_store(db: sqlite3.Connection) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from html import escape
 
+from gmaildesk.audit.pending import report_line
 from gmaildesk.audit.period import Period
 from gmaildesk.audit.queries import AGING_BUCKETS, Report, ReportGroup
 from gmaildesk.audit.zone import zone_name
@@ -201,11 +202,13 @@ def render_html(report: Report, mailbox: str, zone: tzinfo) -> str:
     period = Period(report.since_ms, report.now_ms if report.until_ms is None else report.until_ms)
     title = f"{mailbox}: support report, {period.title(zone)}"
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in report.missing)
+    # Before the charts: every figure below leaves these conversations out.
+    pending = f'<p class="note">Note: {escape(report_line(report.pending))}.</p>' if report.pending.count else ""
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>"
         f'<p class="note">Conversations whose first customer message came from {escape(period.span(zone))}, '
         f"grouped by {escape(report.by)}. Times are {escape(zone_name(zone))} time; weeks start on Monday "
         "there.</p>"
-        f"{''.join(charts)}{notes}</body></html>\n"
+        f"{pending}{''.join(charts)}{notes}</body></html>\n"
     )

@@ -17,6 +17,7 @@ from datetime import UTC, tzinfo
 
 from gmaildesk.audit import queries
 from gmaildesk.audit.db import Slas
+from gmaildesk.audit.pending import Pending
 from gmaildesk.audit.queries import Report, ReportGroup, Status, ThreadDetail, ThreadInfo
 from gmaildesk.errors import ExitCode, GmailDeskError
 
@@ -185,6 +186,12 @@ class ManyReport:
     per_mailbox: list[tuple[str, Report]]
     total: ReportGroup  # every conversation of every mailbox: medians over them all
 
+    @property
+    def pending(self) -> Pending:
+        """The period's provisional conversations of every mailbox (in no figure, the total's neither)."""
+        reports = [report.pending for _, report in self.per_mailbox]
+        return Pending(sum(p.count for p in reports), sum(p.undated for p in reports))
+
     def combined(self) -> Report:
         """One report to show: each mailbox's groups and total keyed `mailbox group`, then the grand total."""
         first = self.per_mailbox[0][1]
@@ -194,14 +201,23 @@ class ManyReport:
             for group in (*report.groups, report.total)
         ]
         missing = [f"{mailbox}: {note}" for mailbox, report in self.per_mailbox for note in report.missing]
-        return Report(first.now_ms, first.since_ms, first.by, groups, self.total, missing, until_ms=first.until_ms)
+        return Report(
+            first.now_ms,
+            first.since_ms,
+            first.by,
+            groups,
+            self.total,
+            missing,
+            until_ms=first.until_ms,
+            pending=self.pending,
+        )
 
 
 # What queries.report reads of a store, copied for the total (journal: reopens and ever-overdue; owners:
 # --by agent).
 _REPORT_COLUMNS = (
     "thread_id, department, state, overdue, last_counted_side, last_counted_at, first_customer_at, "
-    "first_response_at, due_at, waiting_since, agent"
+    "first_response_at, due_at, waiting_since, agent, provisional"
 )
 
 
@@ -253,7 +269,7 @@ def _copy(
             first[key] = box.slas.first_response(department)
             following[key] = box.slas.next_response(department)
         copied.append((f"{prefix}{thread_id}", key, *rest))
-    merged.executemany(f"INSERT INTO threads VALUES ({', '.join('?' * 11)})", copied)
+    merged.executemany(f"INSERT INTO threads VALUES ({', '.join('?' * 12)})", copied)
     merged.executemany(
         "INSERT INTO journal VALUES (?, ?, ?)",
         ((f"{prefix}{t}", f, to) for t, f, to in box.db.execute("SELECT thread_id, from_state, to_state FROM journal")),

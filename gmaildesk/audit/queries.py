@@ -18,6 +18,8 @@ adds every state transition with its reason, stamped with the *sweep's* time. So
 - ages: new and waiting conversations age from the first customer message of the current wait.
 A store written by an older version lacks those facts for conversations not read since (None,
 '?' under `--by agent`) until the sweep reads them again (`gmaildesk sweep --full` reads all).
+A provisional conversation (decided from Gmail's listings, audit/pending.py) lacks them too until a later
+sweep reads it whole: the audit shows its state and says its facts are pending.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 from gmaildesk.audit.db import Slas
 from gmaildesk.audit.links import gmail_link, ticket_number
 from gmaildesk.audit.owners import OWNED_BY, OWNER_COLUMN, AgentLoad, open_by_agent
+from gmaildesk.audit.pending import NOT_PROVISIONAL, Pending, by_department, in_period
 from gmaildesk.audit.zone import week_of
 from gmaildesk.errors import GmailDeskError
 
@@ -77,9 +80,9 @@ _COLS = (
     "thread_id, state, overdue, department, last_counted_side, last_counted_at, first_customer_at, "
     "first_response_at, due_at, manual, message_ids, updated_at, subject, customer, waiting_since, agent, flags, "
     "(SELECT number FROM tickets WHERE tickets.thread_id = threads.thread_id), "
-    f"{OWNER_COLUMN}"
+    f"{OWNER_COLUMN}, provisional"
 )
-_NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None, None, None, None)
+_NO_ROW = (None, 0, None, None, None, None, None, None, 0, "[]", None, None, None, None, None, None, None, None, 0)
 # What `show` says a message counted as.
 COUNTED_AS = {
     "customer": "customer",
@@ -138,6 +141,9 @@ class ThreadInfo:
     flags: tuple[str, ...] = ()  # the classifier's doubts, e.g. "possibly_automatic", "unverified_sender"
     ticket: int | None = None  # the conversation's number (sweep/tickets.py); None until a sweep numbers it
     owner: str | None = None  # the agent who owns it (their Agent/ label); None: nobody
+    # Decided from Gmail's listings, not read whole yet (audit/pending.py): subject, customer, first
+    # response and agent may be None because they are pending, not because an older store lacks them.
+    provisional: bool = False
 
 
 def _since(
@@ -181,6 +187,7 @@ def _info(r: tuple[Any, ...], now_ms: int, slas: Slas, mailbox: str | None) -> T
         flags,
         ticket,
         owner,
+        provisional,
     ) = r
     since = _since(state, department, last_at, first_customer_at, due_at, slas, waiting_since)
     live_overdue = bool(overdue) or (state in OPEN_STATES and due_at is not None and now_ms > due_at)
@@ -203,6 +210,7 @@ def _info(r: tuple[Any, ...], now_ms: int, slas: Slas, mailbox: str | None) -> T
         _flags(flags, thread_id, "its flags"),
         ticket,
         owner,
+        bool(provisional),
     )
 
 
@@ -223,6 +231,7 @@ class DepartmentStatus:
     overdue: int = 0
     oldest_new: Oldest | None = None
     oldest_waiting: Oldest | None = None
+    pending: int = 0  # conversations whose facts are pending (audit/pending.py)
 
 
 @dataclass
@@ -234,6 +243,7 @@ class Status:
     by_state: dict[str, int]
     departments: list[DepartmentStatus]
     agents: list[AgentLoad] = field(default_factory=list)  # open per agent; [] when the team names none
+    pending: int = 0  # conversations whose facts are pending (audit/pending.py)
 
     @property
     def sweep_age_ms(self) -> int | None:
@@ -313,10 +323,13 @@ def status(
                 thread_id, gmail_link(thread_id, mailbox), last_at, now_ms - last_at
             )
     _number_oldest(db, depts.values())
+    for department, n in by_department(db).items():
+        dept(department).pending = n
     by_state = {s: sum(d.counts.get(s, 0) for d in depts.values()) for s in STATES}
     ordered = sorted(depts.values(), key=lambda d: (d.department is None, d.department or ""))
     loads = open_by_agent(db, now_ms, agents) if agents else []
-    return Status(now_ms, _last_sweep(db), sum(by_state.values()), overdue_total, by_state, ordered, loads)
+    pending = sum(d.pending for d in ordered)
+    return Status(now_ms, _last_sweep(db), sum(by_state.values()), overdue_total, by_state, ordered, loads, pending)
 
 
 def _number_oldest(db: sqlite3.Connection, departments: Iterable[DepartmentStatus]) -> None:
@@ -439,6 +452,7 @@ class ThreadDetail:
     first_response_at: int | None
     history: list[HistoryEntry]
     messages: list[MessageEntry] | None  # None: not read since the store started recording messages
+    not_read: int = 0  # provisional: of the conversation's messages, those the sweep has not read yet
 
 
 def show(
@@ -462,7 +476,22 @@ def show(
         if not history:
             raise NotFound(thread_id)
         row = (thread_id, *_NO_ROW)
-    return ThreadDetail(_info(row, now_ms, slas, mailbox), row[6], row[7], history, messages or None)
+    info = _info(row, now_ms, slas, mailbox)
+    if info.provisional:  # what was read so far, possibly nothing
+        not_read = set(_ids(row[10], thread_id)) - {m.message_id for m in messages}
+        return ThreadDetail(info, row[6], row[7], history, messages, len(not_read))
+    return ThreadDetail(info, row[6], row[7], history, messages or None)
+
+
+def _ids(raw: str, thread_id: str) -> list[str]:
+    """The conversation's message ids (a JSON list)."""
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        value = None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UnreadableStore(f"conversation {thread_id}: its message ids are not a JSON list of ids")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -509,6 +538,7 @@ class Report:
     departments: list[ReportGroup] = field(default_factory=list)
     weeks: list[ReportGroup] = field(default_factory=list)
     until_ms: int | None = None  # the period's end (excluded); None: now
+    pending: Pending = Pending()  # the period's provisional conversations, left out of every figure above
 
 
 @lru_cache(maxsize=4096)
@@ -550,6 +580,7 @@ def report(
     dept|week|agent; weeks are ISO weeks in *zone* (the desk's timezone).
 
     Backlog aging counts every open (new/waiting) conversation of the window by its current wait.
+    Provisional conversations (facts pending, audit/pending.py) count in no figure: Report.pending says how many.
     """
     if by not in ("dept", "week", "agent"):
         raise ValueError(f"unknown grouping {by!r}")
@@ -574,7 +605,7 @@ def report(
         "SELECT thread_id, department, state, overdue, last_counted_side, last_counted_at, first_customer_at, "
         f"first_response_at, due_at, waiting_since, agent, {OWNER_COLUMN} FROM threads "
         f"{'NOT INDEXED' if wide else ''} "
-        "WHERE first_customer_at BETWEEN ? AND ? AND state IS NOT NULL",
+        f"WHERE first_customer_at BETWEEN ? AND ? AND state IS NOT NULL AND {NOT_PROVISIONAL}",
         (since_ms, _SQLITE_MAX if until_ms is None else until_ms - 1),
     )
     acc: dict[str, _Tally] = {}
@@ -657,7 +688,8 @@ def report(
         if unknown_agent
         else []
     )
-    return Report(now_ms, since_ms, by, groups[:-1], groups[-1], missing, departments, weeks, end)
+    pending = in_period(db, since_ms, until_ms)
+    return Report(now_ms, since_ms, by, groups[:-1], groups[-1], missing, departments, weeks, end, pending)
 
 
 def _tally(tallies: dict[str, _Tally], key: str) -> _Tally:

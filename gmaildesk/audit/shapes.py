@@ -19,11 +19,15 @@ thread (a row of `threads`, `next`, `show`):
   Gmail's Authentication-Results do not confirm), [] when none or not recorded (CSV: joined by ";");
   ticket: the conversation's number, sequential per mailbox (`show 1042` and `show '#1042'` find it),
   null until a sweep numbers it; owner: the agent whose Agent/ label the conversation carries, null when nobody's.
+  "provisional": true only on a conversation decided from Gmail's listings whose facts are pending (subject,
+  customer, since may be null, messages counts them all); absent on every other row (and from CSV).
 status:  {"version", "kind": "status", "now", "last_sweep_at", "last_sweep_age_s", "total", "overdue",
           "by_state": {state: n}, "departments": [{"department", "counts": {state: n}, "overdue",
           "oldest_new": oldest|null, "oldest_waiting": oldest|null}], "problems": [str],
           "agents": [{"agent": name|null, "open", "overdue"}]}: open conversations per agent, null = nobody's
           oldest = {"thread", "link", "since", "age_s", "ticket"}
+          "provisional": n, in the document and each department, only when some conversation's facts are
+          pending (decided from Gmail's listings, not read whole yet)
 threads: {"version", "kind": "threads", "now", "count", "threads": [thread]}
 next:    {"version", "kind": "next", "now", "thread": thread|null}
 show:    {"version", "kind": "show", "now", "thread": thread, "first_customer_at", "first_response_at",
@@ -32,8 +36,11 @@ show:    {"version", "kind": "show", "now", "thread": thread, "first_customer_at
           kind is the classifier's (customer, ours_reply, ours_forward, ours_note, our_ack, auto_reply,
           bounce, list); counted_as: customer, us, us (forward), note, our auto-reply, auto-reply, bounce,
           list. null when the conversation was not read since the store started recording messages.
+          "messages_not_read": n only for a provisional conversation: messages lists those read so far ([] too).
 report:  {"version", "kind": "report", "now", "since", "until", "by", "groups": [group], "total": group,
           "missing": [str]}; since/until: the period (until excluded)
+          "pending": n, "pending_undated": n only when some of the period's conversations are provisional: they
+          count in no group; undated: their first customer message is not read yet (counted in every period)
           --by agent keys: the owner (an agent's name from desk.yaml's team); without one the send-as address
           of our last reply, "(no reply)", or "?" (not recorded yet, explained in missing)
           group = {"key", "volume", "first_response": stats, "resolution": stats, "reopens",
@@ -87,7 +94,7 @@ def _s(ms: int | None) -> int | None:
 
 
 def thread_json(t: ThreadInfo, now_ms: int) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "thread": t.thread_id,
         "link": t.link,
         "subject": t.subject,
@@ -107,6 +114,9 @@ def thread_json(t: ThreadInfo, now_ms: int) -> dict[str, Any]:
         "ticket": t.ticket,
         "owner": t.owner,
     }
+    if t.provisional:  # only then: every other row's document stays as it was
+        doc["provisional"] = True
+    return doc
 
 
 def _oldest(o: Oldest | None) -> dict[str, Any] | None:
@@ -124,7 +134,7 @@ def _oldest(o: Oldest | None) -> dict[str, Any] | None:
 
 
 def status_json(s: Status, problems: list[str]) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "version": VERSION,
         "kind": "status",
         "now": iso(s.now_ms),
@@ -146,6 +156,11 @@ def status_json(s: Status, problems: list[str]) -> dict[str, Any]:
         "problems": problems,
         "agents": [{"agent": a.agent, "open": a.open, "overdue": a.overdue} for a in s.agents],
     }
+    if s.pending:
+        doc["provisional"] = s.pending
+        for department, d in zip(doc["departments"], s.departments, strict=True):
+            department["provisional"] = d.pending
+    return doc
 
 
 def threads_json(rows: list[ThreadInfo], now_ms: int) -> dict[str, Any]:
@@ -168,7 +183,7 @@ def next_json(t: ThreadInfo | None, now_ms: int) -> dict[str, Any]:
 
 
 def show_json(d: ThreadDetail, now_ms: int) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "version": VERSION,
         "kind": "show",
         "now": iso(now_ms),
@@ -190,6 +205,9 @@ def show_json(d: ThreadDetail, now_ms: int) -> dict[str, Any]:
             for m in d.messages
         ],
     }
+    if d.info.provisional:
+        doc["messages_not_read"] = d.not_read
+    return doc
 
 
 def _stats(s: Stats) -> dict[str, Any]:
@@ -209,7 +227,7 @@ def group_json(g: ReportGroup) -> dict[str, Any]:
 
 
 def report_json(r: Report) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "version": VERSION,
         "kind": "report",
         "now": iso(r.now_ms),
@@ -220,6 +238,9 @@ def report_json(r: Report) -> dict[str, Any]:
         "total": group_json(r.total),
         "missing": r.missing,
     }
+    if r.pending.count:
+        doc["pending"], doc["pending_undated"] = r.pending.count, r.pending.undated
+    return doc
 
 
 # ---------------------------------------------------------------------------------------------- CSV
@@ -230,7 +251,8 @@ def _cell(v: object) -> object:
 
 
 def threads_csv(rows: list[ThreadInfo], now_ms: int) -> tuple[list[str], list[list[Any]]]:
-    return THREAD_FIELDS, [[_cell(v) for v in thread_json(t, now_ms).values()] for t in rows]
+    docs = (thread_json(t, now_ms) for t in rows)
+    return THREAD_FIELDS, [[_cell(doc[k]) for k in THREAD_FIELDS] for doc in docs]
 
 
 STATUS_FIELDS = [

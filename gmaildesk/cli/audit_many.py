@@ -16,6 +16,7 @@ import typer
 
 from gmaildesk.audit import many, shapes
 from gmaildesk.audit.db import iso
+from gmaildesk.audit.pending import report_line, status_line
 from gmaildesk.audit.period import Bound
 from gmaildesk.audit.queries import DepartmentStatus, Report, Status
 from gmaildesk.cli import audit_view, safe
@@ -86,7 +87,7 @@ def _refresh(configs: Sequence[Path], endpoint: str | None, service_account: Pat
 # ---------------------------------------------------------------------------------------------- status
 def status_json(per: list[tuple[str, Status]], problems: list[str], max_age_ms: int) -> dict[str, Any]:
     by_state = {k: sum(s.by_state.get(k, 0) for _, s in per) for k in per[0][1].by_state}
-    return {
+    doc: dict[str, Any] = {
         "version": 1,
         "kind": "status-many",
         "now": iso(per[0][1].now_ms),
@@ -98,6 +99,9 @@ def status_json(per: list[tuple[str, Status]], problems: list[str], max_age_ms: 
         ],
         "problems": problems,
     }
+    if pending := sum(s.pending for _, s in per):  # only then: as one mailbox's status
+        doc["provisional"] = pending
+    return doc
 
 
 def status_problems(per: list[tuple[str, Status]], max_age_ms: int) -> list[str]:
@@ -134,6 +138,9 @@ def show_status(per: list[tuple[str, Status]], how: Style) -> None:
     emit(how, columns, rows, title)
     if is_tsv(how):
         note(how, title)
+    for mailbox, s in per:
+        if s.pending:
+            note(how, f"{mailbox}: {status_line(s.pending)}")
 
 
 def status_csv(per: list[tuple[str, Status]]) -> tuple[list[str], list[list[Any]]]:
@@ -176,7 +183,7 @@ def show_threads(rows: Sequence[many.Row], now_ms: int, title: str, how: Style) 
 # ---------------------------------------------------------------------------------------------- report
 def report_json(result: many.ManyReport) -> dict[str, Any]:
     first = result.per_mailbox[0][1]
-    return {
+    doc: dict[str, Any] = {
         "version": 1,
         "kind": "report-many",
         "now": iso(first.now_ms),
@@ -186,6 +193,9 @@ def report_json(result: many.ManyReport) -> dict[str, Any]:
         "mailboxes": [{"mailbox": mailbox, "report": shapes.report_json(r)} for mailbox, r in result.per_mailbox],
         "total": shapes.group_json(result.total),
     }
+    if result.pending.count:  # only then: as one mailbox's report
+        doc["pending"], doc["pending_undated"] = result.pending.count, result.pending.undated
+    return doc
 
 
 def show_report(result: many.ManyReport, title: str, how: Style) -> None:
@@ -197,6 +207,8 @@ def show_report(result: many.ManyReport, title: str, how: Style) -> None:
     for mailbox, r in result.per_mailbox:
         for missing in r.missing:
             note(how, f"Note: {mailbox}: {missing}")
+        if r.pending.count:
+            note(how, f"Note: {mailbox}: {report_line(r.pending)}")
 
 
 def report_csv(result: many.ManyReport) -> tuple[list[str], list[list[Any]]]:

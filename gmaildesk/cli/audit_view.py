@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.text import Text
 
+from gmaildesk.audit.pending import PENDING_TEXT, report_line, status_line
 from gmaildesk.audit.queries import AGING_BUCKETS, FLAG_NOTES, OPEN_STATES, STATES
 from gmaildesk.audit.zone import local_time
 from gmaildesk.cli import safe
@@ -55,7 +56,7 @@ def thread_columns(now_ms: int) -> list[Column[ThreadInfo]]:
             "ticket", lambda t: f"#{t.ticket}" if t.ticket is not None else "-", min_width=None, priority=1, right=True
         ),
         Column("subject", _subject, min_width=12, priority=2),
-        Column("customer", lambda t: t.customer or "?", min_width=10, priority=1),
+        Column("customer", _customer, min_width=10, priority=1),
         Column("dept", lambda t: t.department or "-", key=True),
         Column("state", lambda t: t.state or "-", key=True),
         Column("age", lambda t: age(t.age_ms), key=True, right=True),
@@ -140,6 +141,8 @@ def show_status(result: Status, how: Style) -> None:
     emit(how, status_columns(), result.departments, title)
     if is_tsv(how):
         note(how, title)
+    if result.pending:
+        note(how, status_line(result.pending))
     if result.agents:
         emit(how, agent_columns(), result.agents, "Open conversations per agent")
 
@@ -154,7 +157,12 @@ def show_thread(detail: ThreadDetail, now_ms: int, how: Style) -> None:
     for name, value in _facts(detail, now_ms):
         typer.echo(_fact_line(name, safe.text(value), width))
     typer.echo("")
-    if detail.messages is None:
+    if detail.info.provisional:  # read so far (maybe nothing), and how many are left
+        read = detail.messages or []
+        typer.echo(f"Messages ({len(read)} read, {detail.not_read} not read yet):")
+        if read:
+            emit(how, message_columns(), read)
+    elif detail.messages is None:
         typer.echo(
             "Messages: not recorded yet (the store has not read this conversation since it started "
             "recording messages; `gmaildesk sweep --full` fills them)."
@@ -172,6 +180,8 @@ def show_report(result: Report, title: str, how: Style) -> None:
     emit(how, report_columns(result.by), [*result.groups, result.total], title)
     for missing in result.missing:
         note(how, f"Note: {missing}")
+    if result.pending.count:
+        note(how, f"Note: {report_line(result.pending)}")
 
 
 # ---------------------------------------------------------------------------------------------- cells
@@ -196,10 +206,11 @@ def _facts(detail: ThreadDetail, now_ms: int) -> list[tuple[str, str]]:
         *([("ticket", f"#{t.ticket}")] if t.ticket is not None else []),
         ("link", t.link),
         ("subject", _subject(t)),
-        ("customer", t.customer or "?"),
+        ("customer", _customer(t)),
         ("department", t.department or "-"),
         ("state", state),
         *([("owner", t.owner)] if t.owner else []),
+        *(_PENDING_FACTS if t.provisional else []),
     ]
     if t.since_at is not None:
         facts.append((f"{t.state or 'state'} since", f"{at(t.since_at)} ({age(now_ms - t.since_at)} ago)"))
@@ -220,8 +231,27 @@ def _fact_line(name: str, value: str, width: int | None) -> str:
     return textwrap.fill(value, max(20, width), initial_indent=label, subsequent_indent=" " * len(label))
 
 
+# `show` of a provisional conversation: its state stands, its message facts are not read yet.
+_PENDING_FACTS = [
+    (
+        "facts",
+        "pending — decided from Gmail's listings; the next sweeps read it whole "
+        "(gmaildesk sweep --backfill N reads them now)",
+    ),
+    ("1st response", "pending"),
+]
+
+
 def _subject(t: ThreadInfo) -> str:
-    return "?" if t.subject is None else t.subject or "(no subject)"
+    if t.subject is None:
+        return PENDING_TEXT if t.provisional else "?"
+    return t.subject or "(no subject)"
+
+
+def _customer(t: ThreadInfo) -> str:
+    if not t.customer:
+        return PENDING_TEXT if t.provisional else "?"
+    return t.customer
 
 
 def _due(t: ThreadInfo, now_ms: int) -> Text:
