@@ -338,7 +338,8 @@ def threads(
 
     Offline from the sweep store. --status filters by state (--state, its first name, works too); --agent by
     owner (me: $GMAILDESK_AGENT); --store names the store file. Subject and customer show '?' only for
-    conversations an older store has not re-read since (`sweep --full` fills them).
+    conversations an older store has not re-read since (`sweep --full` fills them), and '(pending)' for
+    conversations a first sweep decided from Gmail's listings until a later sweep reads them whole.
 
     Exit codes: 0 done, 1 error (no store, desk.yaml's problems), 2 bad usage;
     with --refresh also 5 login needed, 6 quota exhausted, 7 a sweep is running (a partial sweep only
@@ -554,7 +555,8 @@ def report(
     without an offset are in desk.yaml's timezone); states, SLAs and backlog are as of now. Resolution: first
     customer message to our last reply, for handled and closed conversations. Reopens: moves out of closed. SLA
     missed: first reply later than the department's first_response SLA, or ever overdue. --by agent: the
-    send-as address our last reply went out from ("(no reply)" when none yet).
+    send-as address our last reply went out from ("(no reply)" when none yet). Conversations a first sweep
+    decided from Gmail's listings count in no figure until a later sweep reads them whole; a note says how many.
 
     Exit codes: 0 done, 1 error (no store, desk.yaml's problems, --html not writable), 2 bad usage (a bad
     or empty period, a folder --store or --html names that does not exist);

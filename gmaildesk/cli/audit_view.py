@@ -210,7 +210,7 @@ def _facts(detail: ThreadDetail, now_ms: int) -> list[tuple[str, str]]:
         ("department", t.department or "-"),
         ("state", state),
         *([("owner", t.owner)] if t.owner else []),
-        *(_PENDING_FACTS if t.provisional else []),
+        *(_pending_facts(detail) if t.provisional else []),
     ]
     if t.since_at is not None:
         facts.append((f"{t.state or 'state'} since", f"{at(t.since_at)} ({age(now_ms - t.since_at)} ago)"))
@@ -231,15 +231,18 @@ def _fact_line(name: str, value: str, width: int | None) -> str:
     return textwrap.fill(value, max(20, width), initial_indent=label, subsequent_indent=" " * len(label))
 
 
-# `show` of a provisional conversation: its state stands, its message facts are not read yet.
-_PENDING_FACTS = [
-    (
-        "facts",
-        "pending — decided from Gmail's listings; the next sweeps read it whole "
-        "(gmaildesk sweep --backfill N reads them now)",
-    ),
-    ("1st response", "pending"),
-]
+def _pending_facts(detail: ThreadDetail) -> list[tuple[str, str]]:
+    """`show` of a provisional conversation: its state stands, its message facts are not read yet."""
+    facts = [
+        (
+            "facts",
+            "pending — decided from Gmail's listings; the next sweeps read it whole "
+            "(gmaildesk sweep --backfill N reads them now)",
+        )
+    ]
+    if detail.first_response_at is None:  # not "no reply yet": not read yet
+        facts.append(("1st response", "pending"))
+    return facts
 
 
 def _subject(t: ThreadInfo) -> str:
