@@ -61,7 +61,8 @@ def test_the_schemas_refuse_a_document_that_drifts() -> None:
         "by_state": {s: 0 for s in ("new", "waiting", "handled", "forwarded", "closed", "overdue")},
         "api_calls": 1, "calls_by_method": {}, "quota_units": 1, "messages_modified": 0, "duration_s": 0.1,
         "errors": [], "retrying": [], "given_up": [], "tickets_assigned": 0, "acks_sent": 0, "acks_skipped": {},
-        "quota_costs": "current", "rate_limited": 0,
+        "quota_costs": "current", "rate_limited": 0, "provisional": 0, "listing_check": None, "backfilled": 0,
+        "corrected": 0,
     }  # fmt: skip
     validate(sweep, "sweep")
     for drifted in ({**sweep, "surprise": 1}, {**sweep, "threads_read": "2"}, {**sweep, "version": 2}):

@@ -34,6 +34,16 @@ def sweep(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every transition (more than 20 are otherwise summarised).")
     ] = False,
+    backfill: Annotated[
+        int | None,
+        typer.Option(
+            "--backfill",
+            min=0,
+            metavar="N",
+            help="Read up to N conversations a lean first sweep decided from Gmail's listings whole in this run"
+            " (default: a minute of quota, 150 at 6,000 units/min; 0: none).",
+        ),
+    ] = None,
     store: StoreFile = None,
     state: StoreFileOldName = None,
     endpoint: Endpoint = None,
@@ -42,8 +52,10 @@ def sweep(
 ) -> None:
     """Label every support conversation new, waiting, handled, forwarded or closed, plus overdue.
 
-    The first run reads every conversation of sweep.scope; later runs read only what changed since (Gmail
-    history), and move conversations to overdue or closed by the clock without reading them. A status label
+    The first run labels every conversation of sweep.scope, deciding most from Gmail's listings and reading
+    only the customer's message that decides (facts such as first response times stay pending); later runs
+    read only what changed since (Gmail history) plus a minute's worth of those pending conversations
+    (--backfill), and move conversations to overdue or closed by the clock without reading them. A status label
     an agent sets by hand is kept until the customer writes again. A conversation Gmail lists but does not
     show yet (404) is retried on the next runs and reported; the store (one per account, private to you)
     refuses another account's file. A second sweep of the same mailbox while one runs exits at once.
@@ -68,11 +80,11 @@ def sweep(
     if len(config) > 1:
         from gmaildesk.cli.sweep_many import sweep_all
 
-        return sweep_all(config, (endpoint, service_account, user, store), full, dry_run, as_json, quiet)
+        return sweep_all(config, (endpoint, service_account, user, store), full, dry_run, as_json, quiet, backfill)
     desk = load_desk(config[0])
     options = connection_options(endpoint, service_account, user)
     with _ProgressBar(enabled=not quiet and not as_json and sys.stdout.isatty()) as progress:
-        result = sweep_once(desk, options, store, full=full, dry_run=dry_run, progress=progress)
+        result = sweep_once(desk, options, store, full=full, dry_run=dry_run, progress=progress, backfill=backfill)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     elif not quiet:

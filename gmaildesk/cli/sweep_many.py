@@ -17,7 +17,13 @@ Connection = tuple[str | None, Path | None, str | None, Path | None]
 
 
 def sweep_all(
-    configs: list[Path], connection: Connection, full: bool, dry_run: bool, as_json: bool, quiet: bool
+    configs: list[Path],
+    connection: Connection,
+    full: bool,
+    dry_run: bool,
+    as_json: bool,
+    quiet: bool,
+    backfill: int | None = None,
 ) -> None:
     """Sweep every desk; print one section per mailbox and a total (or one JSON document); exit with the
     worst exit code of them all."""
@@ -39,7 +45,7 @@ def sweep_all(
     result = sweep_many(
         configs,
         connect_as(endpoint, service_account),
-        lambda desk, options: sweep_once(desk, options, None, full=full, dry_run=dry_run),
+        lambda desk, options: sweep_once(desk, options, None, full=full, dry_run=dry_run, backfill=backfill),
     )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))

@@ -71,11 +71,30 @@ def render(
             f"Gave up on {len(result.given_up)} conversations Gmail never showed: {', '.join(result.given_up)}"
         )
     lines.append("Now: " + ", ".join(f"{n} {s}" for s, n in result.by_state.items()))
+    lines += _listings(result)
     lines += _acknowledged(result)
     lines.append(f"{result.api_calls} API calls, ~{result.quota_units} quota units, {result.duration_s:.1f}s.")
     if summarised:
         lines.append(f"--verbose lists all {len(changed)} transitions; `gmaildesk threads` lists the conversations.")
     return "\n".join(lines)
+
+
+def _listings(result: SweepResult) -> list[str]:
+    """The lean first sweep's decisions from Gmail's listings, and the backfill that confirms them."""
+    lines = []
+    if result.provisional:
+        lines.append(
+            f"Decided {result.provisional} conversations from Gmail's listings (their facts are pending;"
+            " the next sweeps read them whole, --backfill N sets how many per run)."
+        )
+    if result.listing_check:
+        lines.append(f"Check: {result.listing_check}.")
+    if result.backfilled:
+        lines.append(
+            f"Read {result.backfilled} conversations decided from listings whole"
+            f" ({result.corrected} changed state)."
+        )
+    return lines
 
 
 def _acknowledged(result: SweepResult) -> list[str]:

@@ -44,6 +44,8 @@ from gmaildesk.gmail.api import GmailApi
 from gmaildesk.gmail.errors import GmailApiError
 from gmaildesk.gmail.types import Message, Profile, Thread, Usage
 from gmaildesk.sweep import lean as lean_reading
+from gmaildesk.sweep import listed
+from gmaildesk.sweep.backfill import backfill_ids
 from gmaildesk.sweep.classify import (
     CLASSIFIER_HEADERS,
     POSSIBLY_AUTOMATIC,
@@ -58,6 +60,9 @@ from gmaildesk.sweep.classify import (
 from gmaildesk.sweep.facts import conversation_facts, with_flags
 from gmaildesk.sweep.headers import Headers
 from gmaildesk.sweep.history import HIDDEN, Delta, StatusLabels, scan
+from gmaildesk.sweep.listed_reading import ListedReader, sample_size
+from gmaildesk.sweep.reading import Decision as _Decision
+from gmaildesk.sweep.reading import Reading as _Reading
 from gmaildesk.sweep.relabel import Relabelled, Writes, batch_modify
 from gmaildesk.sweep.result import SweepResult, Transition, state_label
 from gmaildesk.sweep.state import Policy, Previous, State, decide, format_duration
@@ -87,36 +92,7 @@ class _Changes:
     deltas: dict[str, Delta] = field(default_factory=dict)
     hand_set: dict[str, State] = field(default_factory=dict)  # thread -> the status an agent added last
     single: dict[str, str] = field(default_factory=dict)  # lean: thread -> its one message (listed)
-
-
-@dataclass(frozen=True)
-class _Decision:
-    """One conversation decided: its new row, the transition (None: same state) and its label writes."""
-
-    row: ThreadRow
-    transition: Transition | None
-    writes: Writes
-
-
-@dataclass
-class _Reading:
-    """What reading and deciding conversations gave: rows, transitions and writes, and what went wrong."""
-
-    rows: dict[str, ThreadRow] = field(default_factory=dict)
-    transitions: list[Transition] = field(default_factory=list)
-    writes: Writes = field(default_factory=lambda: defaultdict(list))
-    attempted: set[str] = field(default_factory=set)  # read, or tried (404 or an error: old row kept)
-    missing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # new messages not shown; (): 404
-    failed: set[str] = field(default_factory=set)  # read failed (not a 404): the next run retries them
-    errors: list[str] = field(default_factory=list)
-    threads_read: int = 0
-
-    def take(self, decision: _Decision) -> None:
-        self.rows[decision.row.thread_id] = decision.row
-        if decision.transition is not None:
-            self.transitions.append(decision.transition)
-        for change, entries in decision.writes.items():
-            self.writes[change].extend(entries)
+    shapes: dict[str, listed.Shape] = field(default_factory=dict)  # lean first sweep: decided from listings
 
 
 @dataclass(frozen=True)
@@ -141,17 +117,20 @@ def run(
     profile: Profile | None = None,
     usage_from: Usage | None = None,
     lean: bool = True,
+    backfill: int | None = None,
 ) -> SweepResult:
     """One sweep of desk.mailbox; see the module docstring. Raises GmailDeskError when nothing could be done.
 
     `profile`: api.profile() read just before this run (the caller's account check); a full run's
     history cursor. Without it a full run reads the profile itself. `usage_from`: the api's usage
     before that read, so that the summary counts it as this run's call. `lean`: read a conversation
-    of one message with messages.get (sweep/lean.py); False reads every conversation with threads.get.
+    of one message with messages.get (sweep/lean.py) and decide a first sweep from Gmail's listings
+    (sweep/listed.py); False reads every conversation with threads.get. `backfill`: conversations decided
+    from listings to read whole in this run (None: a minute of the quota's worth, sweep/backfill.py).
     """
     started = time.monotonic()
     before = usage_from if usage_from is not None else api.usage()
-    result = _Sweep(api, desk, store, now_ms, dry_run, progress, profile, lean).run(full)
+    result = _Sweep(api, desk, store, now_ms, dry_run, progress, profile, lean, backfill).run(full)
     used = api.usage().since(before)
     result.calls_by_method = dict(used.by_method)
     result.api_calls = used.calls
@@ -171,9 +150,11 @@ class _Sweep:
         progress: Progress | None,
         profile: Profile | None,
         lean: bool = True,
+        backfill: int | None = None,
     ):
         self.api, self.desk, self.store = api, desk, store
         self.lean = lean
+        self.backfill = backfill
         self.now_ms = now_ms
         self.dry_run = dry_run
         self.progress = progress
@@ -201,15 +182,17 @@ class _Sweep:
             changes = self._scope(rows, labels, result.resync_reason == "history expired")
         recheck = self.store.recheck()
         deltas, hand_set = dict(changes.deltas), dict(changes.hand_set)
-        for thread_id in [*pending, *recheck]:  # Gmail answered 404 / others changed it during the last run
+        queued = {*changes.thread_ids, *pending, *recheck}
+        backfilled = [] if result.full else backfill_ids(rows, queued, self.backfill, self.desk.sweep.quota, self.api)
+        for thread_id in [*pending, *recheck, *backfilled]:  # 404 / changed by others during the last run / provisional
             deltas.setdefault(thread_id, Delta()).full = True
         for thread_id, hand_state in recheck.items():
             if hand_state and thread_id not in hand_set:  # this run's history is newer
                 hand_set[thread_id] = hand_state
-        to_read = list(dict.fromkeys([*changes.thread_ids, *pending, *recheck]))
+        to_read = list(dict.fromkeys([*changes.thread_ids, *pending, *recheck, *backfilled]))
 
         single = changes.single or (lean_reading.new_conversations(deltas, rows) if self.lean else {})
-        reading = self._read_threads(to_read, rows, labels, deltas, hand_set, single)
+        reading = self._read_threads(to_read, rows, labels, deltas, hand_set, single, changes.shapes)
         reading.missing |= self._not_shown(reading.rows, deltas, pending)
         retries = self._bound_retries(pending, rows, reading)
         settled_by_reading = reading.rows.keys() | reading.attempted | set(retries.dropped)
@@ -259,6 +242,10 @@ class _Sweep:
                 new_recheck,
             )
         result.threads_read = reading.threads_read
+        result.provisional = sum(r.provisional for r in committed.values())
+        result.listing_check = reading.listing_check
+        result.backfilled = sum(1 for t in backfilled if t in committed and not committed[t].provisional)
+        result.corrected = sum(1 for t in transitions if t.thread_id in set(backfilled))
         result.transitions = transitions
         result.errors = errors
         result.retrying, result.given_up = retries.retrying, retries.given_up
@@ -276,14 +263,45 @@ class _Sweep:
             self.profile = self.api.profile()
         cursor = self.profile.history_id
         if self.lean:
-            thread_ids, single, members = lean_reading.scope_listing(
+            scope = lean_reading.scope_listing(
                 self.api, self.desk.sweep.scope, self.profile.messages_total, self.api.usage().costs
             )
+            thread_ids = scope.thread_ids
             if expired and rows:
-                same = lean_reading.unchanged(self.api, self.desk.sweep.scope, rows, labels.managed, members)
+                same = lean_reading.unchanged(self.api, self.desk.sweep.scope, rows, labels.managed, scope.members)
                 thread_ids = [t for t in thread_ids if t not in same]
-            return _Changes(thread_ids, cursor, single=single)
+            return _Changes(
+                thread_ids, cursor, single=scope.single, shapes=self._shapes(scope, thread_ids, rows, labels)
+            )
         return _Changes(self.api.thread_ids(self.desk.sweep.scope), cursor)
+
+    def _shapes(
+        self, scope: lean_reading.ScopeListing, thread_ids: list[str], rows: dict[str, ThreadRow], labels: StatusLabels
+    ) -> dict[str, listed.Shape]:
+        """Conversations new to the store that the listings decide (listed.py); {} where they may not."""
+        ack = self.desk.auto_ack
+        if scope.everything is None or (ack is not None and ack.enabled and ack.mode == "vacation" and not ack.subject):
+            return {}  # a responder without a subject answers into the conversation, like us (Gmail Help 25922)
+        our_acks = self.store.ack_ids()
+        if ack is not None and ack.enabled and ack.mode == "sweep" and our_acks is None:
+            return {}  # acknowledgements this store did not record may be in the mailbox: they look like replies
+        fresh = [t for t in thread_ids if t not in rows]
+        label_ids = labels.managed | {lid for _, lid in labels.departments}
+        if not listed.pays(len(fresh) - sample_size(len(fresh)), len(label_ids), self.api.usage().costs):
+            return {}
+        close_after = self.desk.sweep.close_after
+        listing = listed.list_mailbox(
+            self.api,
+            self.desk.sweep.scope,
+            scope.in_scope,
+            scope.everything,
+            self.us,
+            label_ids,
+            self.now_ms // 1000 - close_after if close_after else None,
+            ack.subject if ack is not None and ack.enabled and ack.mode == "vacation" else "",
+            our_acks or (),
+        )
+        return listed.shapes(listing, fresh)[0]
 
     def _not_shown(
         self, read: dict[str, ThreadRow], deltas: dict[str, Delta], pending: dict[str, Pending]
@@ -403,20 +421,36 @@ class _Sweep:
         deltas: dict[str, Delta],
         hand_set: dict[str, State],
         single: dict[str, str],
+        shapes: dict[str, listed.Shape] | None = None,
     ) -> _Reading:
         """Read, classify, decide; `attempted` holds every id tried (failed or 404: old row kept).
-        `single`: threads of one message, for messages.get (lean.py says when history's may be)."""
+        `single`: threads of one message, for messages.get (lean.py says when history's may be);
+        `shapes`: threads a first sweep decides from the listings (listed.py), reading a message or two."""
         reading = _Reading()
-        if deltas:
-            done = self._read_new_messages(
-                [t for t in thread_ids if t in deltas], rows, labels, deltas, hand_set, reading
-            )
-            thread_ids = [t for t in thread_ids if t not in done]
 
         def take(thread: Thread) -> None:
             reading.attempted.add(thread.id)
             reading.threads_read += 1
             reading.take(self._decide_thread(thread, rows.get(thread.id), labels, hand_set))
+
+        if shapes:
+            reader = ListedReader(
+                self.api,
+                self.us,
+                self.now_ms,
+                labels,
+                hand_set,
+                self._policy,
+                lambda row, current: self._plan_labels(row, labels, current, False, set(), may_archive=False),
+                self.sweep_id,
+            )
+            done = reader.read(shapes, reading, lambda ids: self._read_whole(ids, reading, take), take)
+            thread_ids = [t for t in thread_ids if t not in done]
+        if deltas:
+            done = self._read_new_messages(
+                [t for t in thread_ids if t in deltas], rows, labels, deltas, hand_set, reading
+            )
+            thread_ids = [t for t in thread_ids if t not in done]
 
         single = {t: m for t, m in single.items() if t in set(thread_ids)}
         whole = self._read_whole([t for t in thread_ids if t not in single], reading, take)
@@ -493,8 +527,10 @@ class _Sweep:
 
     def _eligible(self, delta: Delta | None, row: ThreadRow | None) -> tuple[list[MessageFact], list[str]] | None:
         """(stored message facts, new ids to fetch) when only messages were added to a known thread, else None."""
-        if delta is None or delta.full or row is None or row.state is State.CLOSED:
-            return None  # closed: a reopen restores INBOX by each message's SENT label, which the store lacks
+        if delta is None or delta.full or row is None or row.state is State.CLOSED or row.provisional:
+            # closed: a reopen restores INBOX by each message's SENT label, which the store lacks;
+            # provisional: the store has only the messages read so far
+            return None
         facts = self.store.messages(row.thread_id)
         stored = [f.message_id for f in facts]
         if not facts or len(set(stored)) != len(stored) or set(stored) != set(row.message_ids):
@@ -688,11 +724,17 @@ class _Sweep:
         return _Decision(new, transition, self._plan_labels(new, labels, assumed, reopened=False, sent=set()))
 
     def _plan_labels(
-        self, row: ThreadRow, labels: StatusLabels, current: dict[str, set[str]], reopened: bool, sent: set[str]
+        self,
+        row: ThreadRow,
+        labels: StatusLabels,
+        current: dict[str, set[str]],
+        reopened: bool,
+        sent: set[str],
+        may_archive: bool = True,
     ) -> Writes:
         desired = labels.desired(row.state, row.overdue)
         remove = labels.managed - desired
-        archive = self.desk.sweep.archive_closed
+        archive = self.desk.sweep.archive_closed and may_archive
         if archive and row.state is State.CLOSED:
             remove = remove | {"INBOX"}
         writes: Writes = defaultdict(list)

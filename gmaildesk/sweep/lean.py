@@ -25,24 +25,41 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from gmaildesk.gmail.api import LIST_PAGE, GmailApi
 from gmaildesk.gmail.costs import CostTable, units
-from gmaildesk.gmail.types import Message, Thread
+from gmaildesk.gmail.types import Message, MessageRef, Thread
 from gmaildesk.sweep.classify import CLASSIFIER_HEADERS
 from gmaildesk.sweep.history import Delta
 from gmaildesk.sweep.store import ThreadRow
 
-__all__ = ["scope_listing", "unchanged", "new_conversations", "ids_name_first_messages", "read_single", "READ_CHUNK"]
+__all__ = [
+    "ScopeListing",
+    "scope_listing",
+    "unchanged",
+    "new_conversations",
+    "ids_name_first_messages",
+    "read_single",
+    "READ_CHUNK",
+]
 
 READ_CHUNK = 50
 
 
-def scope_listing(
-    api: GmailApi, scope: str, messages_total: int | None, table: CostTable
-) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
-    """(the scope's conversations in listing order, conversation -> its one message where it has
-    one, conversation -> every message of it as far as listed).
+@dataclass(frozen=True)
+class ScopeListing:
+    """The scope's conversations in listing order, and what the listings say of their messages."""
+
+    thread_ids: list[str]
+    single: dict[str, str]  # conversation -> its one message, where it has one
+    members: dict[str, set[str]]  # conversation -> every message of it as far as listed
+    in_scope: list[MessageRef] = field(default_factory=list)  # messages.list over the scope, newest first
+    everything: list[MessageRef] | None = None  # ... over the whole mailbox; None: not listed (too big)
+
+
+def scope_listing(api: GmailApi, scope: str, messages_total: int | None, table: CostTable) -> ScopeListing:
+    """The scope's conversations, their one message where they have one, every message of each.
 
     messages.list over the scope, then over the whole mailbox - unless the profile's messagesTotal
     says that listing would cost more than the messages.get it could save (a mailbox of years
@@ -59,12 +76,12 @@ def scope_listing(
     elif _listing_pays(sum(len(ids) == 1 for ids in scoped.values()), messages_total, table):
         everything = api.message_refs("")
     else:
-        return thread_ids, {}, scoped
+        return ScopeListing(thread_ids, {}, dict(scoped), in_scope, None)
     members: dict[str, set[str]] = defaultdict(set)
     for ref in everything:
         members[ref.thread_id].add(ref.id)
     single = {t: next(iter(members[t])) for t in thread_ids if len(members.get(t, ())) == 1 and scoped[t] <= members[t]}
-    return thread_ids, single, members
+    return ScopeListing(thread_ids, single, dict(members), in_scope, everything)
 
 
 def _listing_pays(candidates: int, messages_total: int | None, table: CostTable) -> bool:

@@ -45,6 +45,10 @@ class SweepResult:
     acks_skipped: dict[str, int] = field(default_factory=dict)  # reason -> new conversations left unanswered
     quota_costs: str = "current"  # the cost table quota_units are priced by
     rate_limited: int = 0  # answers refused for quota (429s) and retried: the pacer's safety net at work
+    provisional: int = 0  # conversations decided from Gmail's listings, not read whole yet (sweep/listed.py)
+    listing_check: str | None = None  # what the sample read whole found of the listings' habits
+    backfilled: int = 0  # provisional conversations read whole in this sweep
+    corrected: int = 0  # ... whose state the whole read changed
 
     @property
     def status(self) -> str:
@@ -87,6 +91,10 @@ class SweepResult:
             "acks_skipped": dict(sorted(self.acks_skipped.items())),
             "quota_costs": self.quota_costs,
             "rate_limited": self.rate_limited,
+            "provisional": self.provisional,
+            "listing_check": self.listing_check,
+            "backfilled": self.backfilled,
+            "corrected": self.corrected,
         }
 
 

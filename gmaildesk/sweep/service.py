@@ -30,6 +30,7 @@ def sweep_once(
     full: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
+    backfill: int | None = None,
 ) -> SweepResult:
     """One sweep of desk.mailbox; raises GmailDeskError when nothing could be done (wrong
     account, another sweep holding the lock, a store that is not this account's)."""
@@ -53,6 +54,7 @@ def sweep_once(
             progress=progress,
             profile=profile,
             usage_from=before,
+            backfill=backfill,
         )
         if not dry_run:
             assign.assign(api, desk, store, result, now_ms)

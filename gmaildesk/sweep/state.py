@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from gmaildesk.sweep.classify import Classified, Kind
 
-__all__ = ["State", "Policy", "Previous", "Verdict", "decide", "format_duration"]
+__all__ = ["State", "Policy", "Previous", "Verdict", "decide", "keep_hand_set", "format_duration"]
 
 
 class State(StrEnum):
@@ -68,11 +68,19 @@ def decide(
     """
     ordered = sorted(classified, key=lambda c: c.message.internal_date)  # stable for equal dates
     counted = [c for c in ordered if c.counted]
-    verdict = _from_messages(counted, policy, now_ms)
+    return keep_hand_set(
+        _from_messages(counted, policy, now_ms), [c.message.id for c in counted], manual_state, previous
+    )
+
+
+def keep_hand_set(
+    verdict: Verdict, counted_ids: Sequence[str], manual_state: State | None, previous: Previous | None
+) -> Verdict:
+    """*verdict*, or the state an agent set by hand when no counted message (ids oldest first) came since."""
     manual = manual_state
     if manual is None and previous is not None and previous.manual:
         manual = previous.state
-    if manual is None or manual == verdict.state or not _nothing_counted_since(counted, previous):
+    if manual is None or manual == verdict.state or not _nothing_counted_since(counted_ids, previous):
         return verdict
     return Verdict(
         state=manual,
@@ -85,11 +93,10 @@ def decide(
     )
 
 
-def _nothing_counted_since(counted: list[Classified], previous: Previous | None) -> bool:
+def _nothing_counted_since(ids: Sequence[str], previous: Previous | None) -> bool:
     anchor = previous.last_counted_id if previous is not None else None
     if anchor is None:
-        return not counted
-    ids = [c.message.id for c in counted]
+        return not ids
     # An anchor no longer in the thread (message deleted) cannot be ordered: the messages decide.
     return anchor in ids and ids.index(anchor) == len(ids) - 1
 

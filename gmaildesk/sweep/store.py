@@ -494,6 +494,14 @@ class Store:
                 for r in self.db.execute("SELECT thread_id, first_missing_at, runs, message_ids FROM pending")
             }
 
+    def ack_ids(self) -> set[str] | None:
+        """Gmail ids of the acknowledgements the sweep sent; None: this store never sent any
+        (auto_ack mode sweep has not run with it), so it cannot tell which sent mail they are."""
+        with self._errors("reading"):
+            if self.db.execute("SELECT 1 FROM ack_start").fetchone() is None:
+                return None
+            return {r[0] for r in self.db.execute("SELECT gmail_id FROM acks WHERE gmail_id IS NOT NULL")}
+
     # ---- the writes
     def record_writes(self, after_history_id: str, sweep_id: str, writes: list[OwnWrite]) -> None:
         """Before the label writes go out: remember them as ours (see the module docstring);
