@@ -91,8 +91,7 @@ def _listings(result: SweepResult) -> list[str]:
         lines.append(f"Check: {result.listing_check}.")
     if result.backfilled:
         lines.append(
-            f"Read {result.backfilled} conversations decided from listings whole"
-            f" ({result.corrected} changed state)."
+            f"Read {result.backfilled} conversations decided from listings whole ({result.corrected} changed state)."
         )
     return lines
 
