@@ -295,3 +295,45 @@ def test_merged_report_and_status_over_mailboxes_count_pending(tmp_path: Path, m
     assert status["provisional"] == 3 and status["mailboxes"][0]["status"]["provisional"] == 3
     assert "provisional" not in status["mailboxes"][1]["status"]
     assert f"billing@example.com: {PENDING_STATUS}" in _table(["status", *args])
+
+
+# ---------------------------------------------------------------------------------------------- through a real sweep
+def test_a_lean_first_sweep_shows_pending_facts_until_the_backfill_reads_them(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows the lean first sweep writes (sandbox, real client), as the audit shows them, then read whole."""
+    from gmaildesk.sweep import listed_reading
+    from sweep_helpers import Desk, make_desk
+
+    config, path = make_desk(sandbox, tmp_path, monkeypatch)
+    monkeypatch.setattr(listed_reading, "SAMPLE_MIN", 0)  # no sample read whole: every one by the listings
+    desk = Desk(sandbox, config, store_path(Account(sandbox.url, config.mailbox)))
+    for i in range(30):  # enough for the listings to pay
+        first = desk.customer(subject=f"Order {i}", frm=f"c{i}@customer.test")
+        if i % 3 == 0:
+            desk.send(desk.thread_of(first), to=f"c{i}@customer.test", subject=f"Re: Order {i}", in_reply_to=first)
+    sandbox.control.advance_clock(3600)
+    args = ["-c", str(path), "--endpoint", sandbox.url]
+    swept = json.loads(invoke(["sweep", *args, "--json"]).stdout)
+    n = swept["provisional"]
+    assert n > 0
+    status = _json(["status", *args])
+    assert status["provisional"] == n and status["total"] == 30
+    assert f"facts pending for {n} conversations" in _table(["status", *args])
+    rows = [t for t in _json(["threads", *args])["threads"] if t.get("provisional")]
+    assert len(rows) == n
+    text = _table(["threads", *args], width=250)
+    assert "None" not in text
+    detail = _json(["show", rows[0]["thread"], *args])
+    assert detail["first_response_at"] is None
+    assert detail["messages_not_read"] + len(detail["messages"]) == rows[0]["messages"]
+    assert "facts:         pending" in _table(["show", rows[0]["thread"], *args])
+    report = _json(["report", *args])
+    assert report["pending"] == n and report["total"]["volume"] == 30 - n
+    # The backfill reads them whole: nothing pending, every conversation in the figures.
+    invoke(["sweep", *args, "--backfill", "1000"])
+    assert "provisional" not in _json(["status", *args])
+    assert "pending" not in _table(["status", *args])
+    after = _json(["report", *args])
+    assert "pending" not in after and after["total"]["volume"] == 30
+    assert after["total"]["first_response"]["n"] == 10  # every reply we sent, now read
