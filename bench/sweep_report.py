@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gmaildesk.gmail.costs import units
+
 Row = dict[str, Any]
 PER_MINUTE = {"current": 6_000, "legacy": 15_000}  # Gmail's per-user limits (quota page)
 PROJECT_DAILY_UNITS = 80_000_000
@@ -29,6 +31,7 @@ def check(rows: list[Row], table: str, rate: float) -> list[Row]:
     follow = get(rows, table, "gmaildesk: incremental, 100 new messages")
     fresh = get(rows, table, "gmaildesk: incremental, 100 new conversations")
     full_read = get(rows, table, "gmaildesk: first full sweep, every")
+    backfill = get(rows, table, "gmaildesk: backfill")
     naive_full = get(rows, table, "naive: full pass")
     conversations = naive_full["threads_read"]  # every conversation in the scope
     per_conversation = full["quota_units"] / conversations
@@ -55,6 +58,14 @@ def check(rows: list[Row], table: str, rate: float) -> list[Row]:
             "value": full["disagree_with_full_read"],
             "pass": full["disagree_with_full_read"] == 0,
             "why": "final status labels of the lean first sweep vs engine.run(lean=False), per conversation",
+        },
+        {
+            "target": "the backfill reads every provisional conversation whole and ends where a full read ends",
+            "value": f"{backfill['backfilled']:,} read in {backfill['sweeps']} sweeps, "
+            f"{backfill['corrected']} corrected, {backfill['disagree_with_full_read']} disagree",
+            "pass": backfill["backfilled"] == backfill["provisional_before"]
+            and backfill["disagree_with_full_read"] == 0,
+            "why": f"{backfill['quota_units']:,} units, a minute of the per-user quota per sweep",
         },
         {
             "target": "no-change incremental <= 3 calls",
@@ -170,8 +181,8 @@ def readme_table(rows: list[Row], messages_per_conversation: float, tables: list
     per_message = messages_per_conversation - 1
     lines = [
         "| conversations | cost table | first full sweep | at the per-user limit | naive full pass "
-        "| a day of incremental runs | share of the project's daily units |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| then the backfill, from idle quota | a day of incremental runs | share of the project's daily units |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for size in SIZES:
         for table in tables:
@@ -186,9 +197,13 @@ def readme_table(rows: list[Row], messages_per_conversation: float, tables: list
             new_per_day = size / SCOPE_DAYS
             day = RUNS_PER_DAY * nochange["quota_units"] + new_per_day * (per_fresh + per_message * per_follow)
             per_minute = PER_MINUTE[table]
+            backfill = get(rows, table, "gmaildesk: backfill")
+            scale = size / conversations
+            sweeps = -(-backfill["provisional_before"] * scale // (per_minute // units("users.threads.get", table)))  # type: ignore[arg-type]
             lines.append(
                 f"| {size:,} | {table} ({per_minute:,}/min) | {first:,.0f} units | {first / per_minute:,.1f} min "
-                f"| {naive_full['quota_units'] / conversations * size:,.0f} units | {day:,.0f} units "
+                f"| {naive_full['quota_units'] * scale:,.0f} units "
+                f"| {backfill['quota_units'] * scale:,.0f} units over {sweeps:,.0f} sweeps | {day:,.0f} units "
                 f"| {100 * day / PROJECT_DAILY_UNITS:.3f}% |"
             )
     return "\n".join(lines)

@@ -9,12 +9,15 @@ listings' path; the check itself has tests of its own at the end.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli_run import invoke
+from gmaildesk.errors import ExitCode
 from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.types import MessageRef
 from gmaildesk.sweep import engine, listed_reading
@@ -280,7 +283,8 @@ def test_a_listing_not_newest_first_turns_the_listings_off_for_the_run(desk, tmp
     with Store(desk.store_path) as store:
         lean = engine.run(_OldestFirst(desk.client), desk.desk, store, now_ms=desk.now())
     assert not lean.errors and lean.provisional == 0
-    assert lean.listing_check is not None and lean.listing_check.startswith("listings off for this run")
+    assert lean.listing_check is not None and lean.listing_check.startswith("listings off, all read whole: ")
+    assert lean.listing_check.endswith(" not listed newest first")
     full = _full_read(desk, tmp_path / "full.sqlite")
     assert _rows(desk.store_path) == full
 
@@ -289,9 +293,30 @@ def test_the_sample_read_whole_reports_what_it_found(desk, tmp_path, monkeypatch
     monkeypatch.setattr(listed_reading, "SAMPLE_MIN", 10)
     _plain(desk)
     lean = desk.sweep()
-    assert lean.listing_check == (
-        f"10 of {PLAIN} conversations read whole as a check: listed newest first, none missing;"
-        " 0 decided differently from listings alone"
-    )
+    assert lean.listing_check == f"10 of {PLAIN} read whole, listed newest first; 0 decided otherwise"
     assert lean.calls_by_method["users.threads.get"] == 10
     assert lean.provisional > 0
+
+
+# ---------------------------------------------------------------- from the command line
+def test_the_sweep_says_what_it_decided_from_listings_and_backfill_reads_it(sandbox, tmp_path, monkeypatch):
+    config, path = make_desk(sandbox, tmp_path, monkeypatch)
+    desk = Desk(sandbox, config, tmp_path / "unused.sqlite")
+    plain = _plain(desk)
+    args = ["sweep", "-c", str(path), "--endpoint", sandbox.url, "--store", str(tmp_path / "s.sqlite")]
+    first = invoke(args, env={"COLUMNS": "80"}).stdout
+    provisional = sum(1 for kind in plain.values() if kind not in ("new", "billing"))
+    sample = listed_reading.SAMPLE_MIN  # the real one here: 20 of the 30 read whole as the check
+    assert provisional > 0
+    lines = first.splitlines()
+    decided = next(line for line in lines if line.startswith("From listings: "))
+    assert decided.endswith(" conversations; their facts are read by the next sweeps.")
+    assert f"Check: {sample} of {PLAIN} read whole, listed newest first; 0 decided otherwise." in lines
+    assert max(len(line) for line in lines) <= 80
+    invoke([*args, "--backfill", "-1"], expect=ExitCode.USAGE)
+    again = invoke([*args, "--backfill", "1000", "--json"]).stdout
+    doc = json.loads(again)
+    assert doc["provisional"] == 0 and doc["corrected"] == 0 and doc["backfilled"] == int(decided.split()[2])
+    assert doc["listing_check"] is None and doc["full"] is False
+    idle = json.loads(invoke([*args, "--json"]).stdout)
+    assert idle["backfilled"] == 0 and idle["api_calls"] <= 3

@@ -83,16 +83,11 @@ def _listings(result: SweepResult) -> list[str]:
     """The lean first sweep's decisions from Gmail's listings, and the backfill that confirms them."""
     lines = []
     if result.provisional:
-        lines.append(
-            f"Decided {result.provisional} conversations from Gmail's listings (their facts are pending;"
-            " the next sweeps read them whole, --backfill N sets how many per run)."
-        )
+        lines.append(f"From listings: {result.provisional} conversations; their facts are read by the next sweeps.")
     if result.listing_check:
         lines.append(f"Check: {result.listing_check}.")
     if result.backfilled:
-        lines.append(
-            f"Read {result.backfilled} conversations decided from listings whole ({result.corrected} changed state)."
-        )
+        lines.append(f"Read whole: {result.backfilled} decided from listings ({result.corrected} changed state).")
     return lines
 
 

@@ -76,11 +76,10 @@ class ListedReader:
         threads = read_whole(sample)
         broken, differ = self._check(shapes, threads)
         if broken:
-            reading.listing_check = f"listings off for this run: {broken}; every conversation read whole"
+            reading.listing_check = f"listings off, all read whole: {broken}"
             return set(sample)
         reading.listing_check = (
-            f"{len(threads)} of {len(shapes)} conversations read whole as a check: listed newest first, none missing;"
-            f" {differ} decided differently from listings alone"
+            f"{len(threads):,} of {len(shapes):,} read whole, listed newest first; {differ} decided otherwise"
         )
         rest = {t: s for t, s in shapes.items() if t not in set(sample)}
         return set(sample) | self._rounds(rest, reading, take)
@@ -96,10 +95,10 @@ class ListedReader:
             shown = [m for m in thread.messages if not m.label_ids & HIDDEN and "DRAFT" not in m.label_ids]
             dates = {m.id: m.internal_date for m in shown}
             if set(dates) != set(shape.messages):
-                return f"conversation {thread.id} holds other messages than listed", differ
+                return f"{thread.id} holds other messages than listed", differ
             listed_dates = [dates[m] for m in shape.messages]
             if listed_dates != sorted(listed_dates):
-                return f"conversation {thread.id} was not listed newest first", differ
+                return f"{thread.id} not listed newest first", differ
             by_id = {m.id: m for m in shown}
             read: list[Classified] = []
             for m in shape.candidates:
