@@ -58,11 +58,11 @@ from gmaildesk.sweep.classify import (
     customer_addresses,
 )
 from gmaildesk.sweep.facts import conversation_facts, with_flags
-from gmaildesk.sweep.headers import Headers
 from gmaildesk.sweep.history import HIDDEN, Delta, StatusLabels, scan
 from gmaildesk.sweep.listed_reading import ListedReader, sample_size
 from gmaildesk.sweep.reading import Decision as _Decision
 from gmaildesk.sweep.reading import Reading as _Reading
+from gmaildesk.sweep.reading import message_meta
 from gmaildesk.sweep.relabel import Relabelled, Writes, batch_modify
 from gmaildesk.sweep.result import SweepResult, Transition, state_label
 from gmaildesk.sweep.state import Policy, Previous, State, decide, format_duration
@@ -575,7 +575,7 @@ class _Sweep:
                 )
             )
         messages = [m for m in fetched if not m.label_ids & HIDDEN]
-        metas = sorted((_meta(m) for m in messages), key=lambda m: m.internal_date)
+        metas = sorted((message_meta(m) for m in messages), key=lambda m: m.internal_date)
         if metas and metas[0].internal_date < facts[-1].at:
             return None  # older than what we have: the customers learned in between would differ
         customers = {f.from_addr for f in facts if f.kind == Kind.CUSTOMER.value and f.from_addr}
@@ -621,7 +621,7 @@ class _Sweep:
         messages = [m for m in thread.messages if not m.label_ids & HIDDEN]
         on_thread: set[str] = set().union(*(m.label_ids for m in messages))
         department = next((name for name, lid in labels.departments if lid in on_thread), None)
-        classified = classify_thread([_meta(m) for m in messages], self.us)
+        classified = classify_thread([message_meta(m) for m in messages], self.us)
         labelled = [m for m in messages if "DRAFT" not in m.label_ids]
         return self._conclude(
             thread.id,
@@ -761,15 +761,6 @@ class _Sweep:
         if self.progress and relabelled.calls:
             self.progress("write", relabelled.calls, relabelled.calls)
         return relabelled
-
-
-def _meta(message: Message) -> MessageMeta:
-    return MessageMeta(
-        id=message.id,
-        internal_date=message.internal_date,
-        label_ids=message.label_ids,
-        headers=Headers(message.headers),
-    )
 
 
 def _by_state(rows: Iterable[ThreadRow]) -> dict[str, int]:

@@ -41,7 +41,7 @@ from gmaildesk.gmail.api import GmailApi
 from gmaildesk.gmail.costs import CostTable, units
 from gmaildesk.gmail.types import MessageRef
 from gmaildesk.sweep.classify import Classified, Kind, Us
-from gmaildesk.sweep.state import Policy, State, Verdict, format_duration
+from gmaildesk.sweep.state import Policy, State, Verdict, format_duration, with_deadline
 
 __all__ = ["Listing", "Shape", "MAX_READS", "THREAD_CAP", "pays", "list_mailbox", "shapes", "verdict", "counted_ids"]
 
@@ -275,15 +275,7 @@ def verdict(shape: Shape, read: Sequence[Classified], policy: Policy, now_ms: in
 
 
 def _timed(state: State, reason: str, start: int, sla_s: int | None, last: Classified, now_ms: int) -> Verdict:
-    due_at = None if sla_s is None else start + sla_s * 1000
-    overdue = due_at is not None and now_ms > due_at
-    if due_at is not None:
-        reason += (
-            f"; overdue by {format_duration(now_ms - due_at)}"
-            if overdue
-            else f"; due in {format_duration(due_at - now_ms)}"
-        )
-    return Verdict(state, overdue, due_at, last, None, reason)
+    return with_deadline(state, reason, None if sla_s is None else start + sla_s * 1000, last, None, now_ms)
 
 
 def counted_ids(shape: Shape, read: Mapping[str, Classified]) -> list[str]:

@@ -32,7 +32,7 @@ from gmaildesk.sweep.classify import (
 )
 from gmaildesk.sweep.headers import Headers
 from gmaildesk.sweep.history import HIDDEN, StatusLabels
-from gmaildesk.sweep.reading import Decision, Reading
+from gmaildesk.sweep.reading import Decision, Reading, message_meta
 from gmaildesk.sweep.relabel import Writes
 from gmaildesk.sweep.result import Transition, state_label
 from gmaildesk.sweep.state import Policy, State, Verdict, decide, keep_hand_set
@@ -116,7 +116,8 @@ class ListedReader:
         shown = [m for m in thread.messages if not m.label_ids & HIDDEN]
         on_thread: set[str] = set().union(*(m.label_ids for m in shown))
         department = next((name for name, lid in self.labels.departments if lid in on_thread), None)
-        verdict = decide(classify_thread([_meta(m) for m in shown], self.us), self.policy(department), self.now_ms)
+        classified = classify_thread([message_meta(m) for m in shown], self.us)
+        verdict = decide(classified, self.policy(department), self.now_ms)
         return verdict.state, verdict.overdue
 
     def _rounds(self, shapes: Mapping[str, listed.Shape], reading: Reading, take: Callable[[Thread], None]) -> set[str]:
@@ -157,7 +158,7 @@ class ListedReader:
     def _classify(self, shape: listed.Shape, message: Message, read: Mapping[str, Classified]) -> Classified:
         """A customer-side message, after what the listings make of the messages before it."""
         earlier = [self._presumed(shape, m, read) for m in shape.messages[: shape.messages.index(message.id)]]
-        return classify_message(_meta(message), self.us, frozenset(), earlier)
+        return classify_message(message_meta(message), self.us, frozenset(), earlier)
 
     @staticmethod
     def _presumed(shape: listed.Shape, message_id: str, read: Mapping[str, Classified]) -> Classified:
@@ -242,12 +243,3 @@ def _subject(classified: Classified) -> str | None:
     headers = classified.message.headers
     value = headers.value("Subject") if isinstance(headers, Headers) else headers.get("Subject", "")
     return value or None
-
-
-def _meta(message: Message) -> MessageMeta:
-    return MessageMeta(
-        id=message.id,
-        internal_date=message.internal_date,
-        label_ids=message.label_ids,
-        headers=Headers(message.headers),
-    )

@@ -5,11 +5,24 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from gmaildesk.gmail.types import Message
+from gmaildesk.sweep.classify import MessageMeta
+from gmaildesk.sweep.headers import Headers
 from gmaildesk.sweep.relabel import Writes
 from gmaildesk.sweep.result import Transition
 from gmaildesk.sweep.store import ThreadRow
 
-__all__ = ["Decision", "Reading"]
+__all__ = ["Decision", "Reading", "message_meta"]
+
+
+def message_meta(message: Message) -> MessageMeta:
+    """A message read from Gmail as the classifier sees it."""
+    return MessageMeta(
+        id=message.id,
+        internal_date=message.internal_date,
+        label_ids=message.label_ids,
+        headers=Headers(message.headers),
+    )
 
 
 @dataclass(frozen=True)

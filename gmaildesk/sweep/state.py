@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from gmaildesk.sweep.classify import Classified, Kind
 
-__all__ = ["State", "Policy", "Previous", "Verdict", "decide", "keep_hand_set", "format_duration"]
+__all__ = ["State", "Policy", "Previous", "Verdict", "decide", "keep_hand_set", "with_deadline", "format_duration"]
 
 
 class State(StrEnum):
@@ -121,14 +121,7 @@ def _from_messages(counted: list[Classified], policy: Policy, now_ms: int) -> Ve
     last_at = last.message.internal_date
 
     def verdict(state: State, reason: str, due_at: int | None = None) -> Verdict:
-        overdue = due_at is not None and now_ms > due_at
-        if due_at is not None:
-            reason += (
-                f"; overdue by {format_duration(now_ms - due_at)}"
-                if overdue
-                else f"; due in {format_duration(due_at - now_ms)}"
-            )
-        return Verdict(state, overdue, due_at, last, first_response_at, reason)
+        return with_deadline(state, reason, due_at, last, first_response_at, now_ms)
 
     if last.kind is Kind.CUSTOMER:
         ours = [i for i, c in enumerate(counted) if c.kind is not Kind.CUSTOMER]
@@ -155,6 +148,17 @@ def _from_messages(counted: list[Classified], policy: Policy, now_ms: int) -> Ve
             f" (closes after {format_duration(policy.close_after_s * 1000)})",
         )
     return verdict(State.HANDLED, f"we replied last ({_ago(now_ms, last_at)})")
+
+
+def with_deadline(
+    state: State, reason: str, due_at: int | None, last: Classified | None, first_response_at: int | None, now_ms: int
+) -> Verdict:
+    """A verdict that is overdue past `due_at` (None: no deadline), the reason saying by how much or when."""
+    overdue = due_at is not None and now_ms > due_at
+    if due_at is not None:
+        late = f"; overdue by {format_duration(now_ms - due_at)}"
+        reason += late if overdue else f"; due in {format_duration(due_at - now_ms)}"
+    return Verdict(state, overdue, due_at, last, first_response_at, reason)
 
 
 def _due(start_ms: int, sla_s: int | None) -> int | None:
