@@ -203,7 +203,8 @@ def readme_table(rows: list[Row], messages_per_conversation: float, tables: list
             lines.append(
                 f"| {size:,} | {table} ({per_minute:,}/min) | {first:,.0f} units | {first / per_minute:,.1f} min "
                 f"| {naive_full['quota_units'] * scale:,.0f} units "
-                f"| {backfill['quota_units'] * scale:,.0f} units over {sweeps:,.0f} sweeps | {day:,.0f} units "
+                f"| {backfill['quota_units'] * scale:,.0f} units over {sweeps:,.0f} sweep{'s' if sweeps != 1 else ''} "
+                f"| {day:,.0f} units "
                 f"| {100 * day / PROJECT_DAILY_UNITS:.3f}% |"
             )
     return "\n".join(lines)
