@@ -499,3 +499,26 @@ def test_a_run_killed_between_intent_and_label_write_is_completed_by_the_next(te
     db = sqlite3.connect(store_path(Account(team.sandbox.url, SUPPORT)))
     assert db.execute("SELECT count(*) FROM owners WHERE labelled = 0").fetchone() == (0,)
     db.close()
+
+
+def test_replies_in_conversations_a_lean_first_sweep_did_not_read_make_owners_once_backfilled(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lean first sweep decides answered conversations from Gmail's listings without reading our
+    replies (sweep/listed.py); the backfill reads them whole, and then who answered owns them."""
+    from gmaildesk.sweep import listed_reading
+
+    monkeypatch.setattr(listed_reading, "SAMPLE_MIN", 0)  # every conversation through the listings
+    team = Team(sandbox, tmp_path, monkeypatch, "none")
+    answered = []
+    for i in range(30):
+        thread = team.deliver(f"c{i}@customer.test", f"Question {i}", to=SUPPORT)
+        sender = (("Sender", "alice@example.com"),)  # Gmail Help 138350: a delegate answers from the shared address
+        team.send(thread, f"c{i}@customer.test", f"Re: Question {i}", f"<m{team.n}@test>", sender)
+        answered.append(thread)
+    first = _json(["sweep", *team.args, "--json", "--backfill", "0"])
+    assert first["provisional"] == 30 and team.owners() == {}
+    again = _json(["sweep", *team.args, "--json"])
+    assert again["backfilled"] == 30 and again["corrected"] == 0
+    assert team.owners() == {t: ("Alice", "reply") for t in answered}
+    assert all(team.agents_on(t) == {"Alice"} for t in answered)

@@ -73,7 +73,9 @@ def assign(api: GmailApi, desk: Desk, store: Store, result: SweepResult, now_ms:
     plan = _Plan()
     _reconcile(plan, owners, _labels_in_gmail(api, labelled, rows, desk.sweep.scope), agents)
     owned = {t for t, o in {**owners, **plan.owners}.items() if o is not None}
-    touched = dict.fromkeys(t.thread_id for t in result.transitions)
+    # Conversations whose messages this sweep read: changed ones, and those the backfill read whole
+    # (a lean first sweep left their replies unread: who answered is known only now).
+    touched = dict.fromkeys([*(t.thread_id for t in result.transitions), *result.backfilled_threads])
     _by_reply(plan, api, store, [t for t in touched if t not in owned and t in rows], labelled)
     owned |= {t for t, o in plan.owners.items() if o is not None}
     first_seen = [t.thread_id for t in result.transitions if t.from_state is None and _is_new(t.to_state)]

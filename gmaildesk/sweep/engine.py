@@ -244,7 +244,8 @@ class _Sweep:
         result.threads_read = reading.threads_read
         result.provisional = sum(r.provisional for r in committed.values())
         result.listing_check = reading.listing_check
-        result.backfilled = sum(1 for t in backfilled if t in committed and not committed[t].provisional)
+        result.backfilled_threads = [t for t in backfilled if t in committed and not committed[t].provisional]
+        result.backfilled = len(result.backfilled_threads)
         result.corrected = sum(1 for t in transitions if t.thread_id in set(backfilled))
         result.transitions = transitions
         result.errors = errors

@@ -73,7 +73,7 @@ def scope_listing(api: GmailApi, scope: str, messages_total: int | None, table: 
         scoped[ref.thread_id].add(ref.id)
     if not scope.strip():
         everything = in_scope
-    elif _listing_pays(sum(len(ids) == 1 for ids in scoped.values()), messages_total, table):
+    elif _listing_pays(len(scoped), messages_total, table):
         everything = api.message_refs("")
     else:
         return ScopeListing(thread_ids, {}, dict(scoped), in_scope, None)
@@ -86,7 +86,9 @@ def scope_listing(api: GmailApi, scope: str, messages_total: int | None, table: 
 
 def _listing_pays(candidates: int, messages_total: int | None, table: CostTable) -> bool:
     """Listing every message (pages of 500) costs less than reading `candidates` conversations
-    with messages.get instead of threads.get would save."""
+    with messages.get instead of threads.get would save: a conversation of one message is read
+    so, and one the listings decide (listed.py) costs at most one messages.get, both only with
+    the whole mailbox listed (a conversation may hold messages outside the scope)."""
     if messages_total is None:
         return True
     pages = max(1, -(-messages_total // LIST_PAGE))

@@ -48,6 +48,7 @@ class SweepResult:
     provisional: int = 0  # conversations decided from Gmail's listings, not read whole yet (sweep/listed.py)
     listing_check: str | None = None  # what the sample read whole found of the listings' habits
     backfilled: int = 0  # provisional conversations read whole in this sweep
+    backfilled_threads: list[str] = field(default_factory=list)  # ... which (the assignment pass reads their replies)
     corrected: int = 0  # ... whose state the whole read changed
 
     @property
