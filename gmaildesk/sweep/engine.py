@@ -242,7 +242,7 @@ class _Sweep:
                 new_recheck,
             )
         result.threads_read = reading.threads_read
-        result.provisional = sum(r.provisional for r in committed.values())
+        result.provisional = sum(r.provisional for r in final.values())
         result.listing_check = reading.listing_check
         result.backfilled_threads = [t for t in backfilled if t in committed and not committed[t].provisional]
         result.backfilled = len(result.backfilled_threads)
@@ -443,7 +443,7 @@ class _Sweep:
                 hand_set,
                 self._policy,
                 lambda row, current: self._plan_labels(row, labels, current, False, set(), may_archive=False),
-                self.sweep_id,
+                self.desk.mailbox,
             )
             done = reader.read(shapes, reading, lambda ids: self._read_whole(ids, reading, take), take)
             thread_ids = [t for t in thread_ids if t not in done]

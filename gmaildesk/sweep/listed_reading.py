@@ -62,7 +62,9 @@ class ListedReader:
     hand_set: Mapping[str, State]
     policy: Callable[[str | None], Policy]
     plan_labels: PlanLabels
-    seed: str  # the sweep's id: which conversations the sample takes
+    # Which conversations the sample takes: the same for the same mailbox and conversations, so that
+    # a run killed and run again reads what the first would have (no more calls than a clean run).
+    seed: str
 
     def read(
         self,

@@ -45,7 +45,7 @@ class SweepResult:
     acks_skipped: dict[str, int] = field(default_factory=dict)  # reason -> new conversations left unanswered
     quota_costs: str = "current"  # the cost table quota_units are priced by
     rate_limited: int = 0  # answers refused for quota (429s) and retried: the pacer's safety net at work
-    provisional: int = 0  # conversations decided from Gmail's listings, not read whole yet (sweep/listed.py)
+    provisional: int = 0  # conversations the store holds decided from Gmail's listings, not read whole yet
     listing_check: str | None = None  # what the sample read whole found of the listings' habits
     backfilled: int = 0  # provisional conversations read whole in this sweep
     backfilled_threads: list[str] = field(default_factory=list)  # ... which (the assignment pass reads their replies)
