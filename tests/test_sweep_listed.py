@@ -326,3 +326,30 @@ def test_the_sweep_says_what_it_decided_from_listings_and_backfill_reads_it(sand
     assert doc["listing_check"] is None and doc["full"] is False
     idle = json.loads(invoke([*args, "--json"]).stdout)
     assert idle["backfilled"] == 0 and idle["api_calls"] <= 3
+
+
+def test_closed_from_listings_is_archived_only_once_read_whole(desk, tmp_path):
+    """A conversation we answered before the close cutoff is closed by the listings (in:sent before:),
+    but not archived on a presumption: the backfill archives what a full read closes, and leaves the
+    inbox alone where the read finds a forward (an agent's own archiving included)."""
+    c1 = desk.customer(subject="Old order")
+    closed = desk.thread_of(c1)
+    desk.send(closed, subject="Re: Old order", in_reply_to=c1)
+    c2 = desk.customer(subject="Old repair")
+    vendor = desk.thread_of(c2)
+    desk.send(vendor, to=VENDOR, subject="Re: Old repair", in_reply_to=c2)
+    desk.sandbox.control.advance_clock(8 * 24 * H)  # past close_after: 7d
+    _plain(desk)
+    lean = desk.sweep()
+    assert not lean.errors
+    with Store(desk.store_path) as store:
+        rows = store.threads()
+    assert rows[closed].state is rows[vendor].state is State.CLOSED
+    assert rows[closed].provisional and rows[vendor].provisional
+    assert desk.status(closed) == {"Status/Closed", "INBOX"}  # not archived on a presumption
+    archive = {"removeLabelIds": ["INBOX"]}  # an agent archives the other one by hand
+    desk.client.execute(desk.users.threads().modify(userId="me", id=vendor, body=archive))
+    again = desk.sweep(backfill=1000)
+    assert not again.errors and again.provisional == 0
+    assert desk.status(closed) == {"Status/Closed"}  # read whole: closed, so archived now
+    assert desk.status(vendor) == {"Status/Forwarded"}  # corrected; the agent's archiving stands

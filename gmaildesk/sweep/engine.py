@@ -685,7 +685,8 @@ class _Sweep:
         transition = None
         if state_label(state, verdict.overdue) != old_label:
             transition = Transition(thread_id, old_label, state_label(state, verdict.overdue), verdict.reason)
-        reopened = row is not None and row.state is State.CLOSED and state is not State.CLOSED
+        # A provisional closed conversation was never archived (listed.py): nothing to bring back.
+        reopened = row is not None and row.state is State.CLOSED and not row.provisional and state is not State.CLOSED
         return _Decision(new, transition, self._plan_labels(new, labels, current, reopened, sent))
 
     def _time_driven(self, row: ThreadRow, labels: StatusLabels) -> _Decision | None:
