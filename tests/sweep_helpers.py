@@ -140,3 +140,14 @@ class Desk:
 
     def calls(self) -> dict[str, int]:
         return {k: v for k, v in self.sandbox.control.counters()["calls"].items() if k.startswith("gmail.")}
+
+
+def alias_and_team_replies(desk: Desk) -> tuple[str, str, str]:
+    """Our alias and a team member answer from their own mailboxes, the desk in Cc, and a colleague
+    writes first from his: (the alias's conversation, the team member's, the colleague's), all ours."""
+    c1 = desk.customer(subject="Invoice", to=("billing@example.com",))
+    desk.customer(frm="billing@example.com", to=(ALICE,), cc=(SUPPORT,), subject="Re: Invoice", reply_to_mid=c1)
+    c2 = desk.customer(subject="Login")
+    desk.customer(frm="bob@example.com", to=(ALICE,), cc=(SUPPORT,), subject="Re: Login", reply_to_mid=c2)
+    colleague = desk.customer(frm="eve@staff.example.com", to=("frank@customer.test",), cc=(SUPPORT,))
+    return desk.thread_of(c1), desk.thread_of(c2), desk.thread_of(colleague)

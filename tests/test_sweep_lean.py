@@ -18,7 +18,7 @@ from gmaildesk.sandbox.mime import build_message
 from gmaildesk.sweep import engine
 from gmaildesk.sweep.state import State
 from gmaildesk.sweep.store import Store
-from sweep_helpers import ALICE, SUPPORT, Desk, H, make_desk
+from sweep_helpers import ALICE, SUPPORT, Desk, H, alias_and_team_replies, make_desk
 
 D = 24 * H
 VENDOR = "vendor@parts.test"
@@ -124,14 +124,7 @@ def test_a_bounce_into_our_thread_leaves_it_handled(desk, tmp_path):
 
 
 def test_alias_and_team_replies_count_as_ours(desk, tmp_path):
-    c1 = desk.customer(subject="Invoice", to=("billing@example.com",))
-    t1 = desk.thread_of(c1)
-    desk.customer(frm="billing@example.com", to=(ALICE,), cc=(SUPPORT,), subject="Re: Invoice", reply_to_mid=c1)
-    c2 = desk.customer(subject="Login")
-    t2 = desk.thread_of(c2)
-    desk.customer(frm="bob@example.com", to=(ALICE,), cc=(SUPPORT,), subject="Re: Login", reply_to_mid=c2)
-    # A colleague writes first from his own mailbox, the desk in Cc: one message, ours.
-    t3 = desk.thread_of(desk.customer(frm="eve@staff.example.com", to=("frank@customer.test",), cc=(SUPPORT,)))
+    t1, t2, t3 = alias_and_team_replies(desk)  # the colleague's: one message, ours
     lean, rows = _lean_then_full(desk, tmp_path)
     assert [_state(rows, t) for t in (t1, t2, t3)] == [State.HANDLED] * 3
     assert rows[t1][0]["department"] == "Billing"

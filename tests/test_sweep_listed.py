@@ -23,7 +23,7 @@ from gmaildesk.gmail.types import MessageRef
 from gmaildesk.sweep import engine, listed_reading
 from gmaildesk.sweep.state import State
 from gmaildesk.sweep.store import Store
-from sweep_helpers import ALICE, SUPPORT, Desk, H, make_desk
+from sweep_helpers import ALICE, SUPPORT, Desk, H, alias_and_team_replies, make_desk
 from test_sweep_lean import _send_new
 
 VENDOR = "vendor@parts.test"
@@ -131,14 +131,7 @@ def test_hard_cases_decided_from_listings_agree_with_a_full_read(desk, tmp_path)
             headers=[("Return-Path", "<>")],
         )
     )
-    # Our alias and a team member answer from their own mailboxes, the desk in Cc; a colleague writes first.
-    c5 = desk.customer(subject="Invoice", to=("billing@example.com",))
-    alias = desk.thread_of(c5)
-    desk.customer(frm="billing@example.com", to=(ALICE,), cc=(SUPPORT,), subject="Re: Invoice", reply_to_mid=c5)
-    c6 = desk.customer(subject="Login")
-    team = desk.thread_of(c6)
-    desk.customer(frm="bob@example.com", to=(ALICE,), cc=(SUPPORT,), subject="Re: Login", reply_to_mid=c6)
-    colleague = desk.thread_of(desk.customer(frm="eve@staff.example.com", to=("frank@customer.test",), cc=(SUPPORT,)))
+    alias, team, colleague = alias_and_team_replies(desk)
     # List mail alone, and a customer asking about it in its conversation.
     list_headers = [("List-Id", "<news.vendor.test>"), ("List-Unsubscribe", "<mailto:u@vendor.test>")]
     news = desk.thread_of(desk.customer(frm="news@vendor.test", subject="Monthly news", headers=list_headers))
