@@ -164,3 +164,38 @@ def test_around_and_links_through_the_client(gmail, sandbox):
     assert _found(gmail, '"vacation AROUND 25 holiday"') == set()
     assert _found(gmail, "has:youtube") == {far}
     assert _found(gmail, "is:snoozed OR has:youtube") == {far}
+
+
+def test_a_query_too_long_for_a_get_is_served_as_the_get(gmail, sandbox):
+    """googleapiclient sends a GET whose URI passes 2,048 characters as a POST with
+    X-HTTP-Method-Override: GET and the query string as a form body (googleapiclient/http.py)."""
+    wanted = _deliver(sandbox, "Refund", "hello", "<long@test>")
+    others = " ".join(f"from:person{i}@example{i}.com" for i in range(120))
+    query = "{" + others + " from:ann@customer.example}"
+    assert len(query) > 2048
+    before = sandbox.control.counters()["calls"].get("gmail.users.messages.list", 0)
+    assert _found(gmail, query) == {wanted}
+    assert sandbox.control.counters()["calls"]["gmail.users.messages.list"] == before + 1
+
+
+@pytest.mark.parametrize(
+    ("verb", "override", "content_type", "status"),
+    [
+        ("POST", "PATCH", "application/x-www-form-urlencoded", 400),  # only the GET the client sends
+        ("GET", "GET", "application/x-www-form-urlencoded", 400),  # an override rides on a POST
+        ("POST", "GET", "application/json", 415),  # the query string comes as a form
+        ("POST", None, "application/x-www-form-urlencoded", 415),  # a form alone stays refused (CSRF)
+    ],
+)
+def test_a_method_override_is_taken_only_as_googleapiclient_sends_it(sandbox, verb, override, content_type, status):
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": content_type, **({"X-HTTP-Method-Override": override} if override else {})}
+    body = b"q=from%3Aann%40customer.example" if verb == "POST" else None
+    request = urllib.request.Request(
+        f"{sandbox.url}gmail/v1/users/me/messages", data=body, method=verb, headers=headers
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == status

@@ -31,6 +31,10 @@ def error_response(error: ApiError) -> Response:
 
 def call(sb: Sandbox, verb: str, target: str, headers: dict[str, str], body: bytes) -> Response:
     """Serve one Gmail API request (path + query string, as sent on the wire or in a batch part)."""
+    try:
+        verb, target, body = method_override(verb, target, headers, body)
+    except ApiError as error:
+        return error_response(error)
     url = urlsplit(target)
     path, query = url.path, parse_qs(url.query, keep_blank_values=True)
     method_id = "unknown"
@@ -75,6 +79,32 @@ def call(sb: Sandbox, verb: str, target: str, headers: dict[str, str], body: byt
     except Exception as error:  # a sandbox bug: this call fails (state rolled back), the server goes on
         sb.counters.record_call(method_id, 0, 500)
         return error_response(internal_error(error))
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def method_override(verb: str, target: str, headers: dict[str, str], body: bytes) -> tuple[str, str, bytes]:
+    """A GET sent as a POST: googleapiclient turns a GET whose URI exceeds 2,048 characters (a long
+    `q`) into a POST with `X-HTTP-Method-Override: GET` and the query string as a form body
+    (googleapiclient/http.py, HttpRequest.execute, MAX_URI_LENGTH), which Google's APIs serve as the
+    GET. Only GET is taken: the one override the client sends on its own, and a read. A browser
+    cannot send the header cross-site without a CORS preflight, so the form body stays no way in."""
+    override = header(headers, "X-HTTP-Method-Override")
+    if override is None:
+        return verb, target, body
+    if verb != "POST" or override.strip().upper() != "GET":
+        raise bad_request(
+            f"X-HTTP-Method-Override: {override.strip()[:20]} is not supported on {verb}; only GET on POST"
+        )
+    if (header(headers, "Content-Type") or "").split(";")[0].strip().lower() != FORM:
+        raise ApiError(415, f"Content-Type must be {FORM} with X-HTTP-Method-Override: GET", "badContent")
+    try:
+        query = body.decode("ascii")
+    except UnicodeDecodeError:
+        raise bad_request("the form body of an X-HTTP-Method-Override request is not URL-encoded ASCII") from None
+    path = urlsplit(target).path
+    return "GET", f"{path}?{query}" if query else path, b""
 
 
 def internal_error(error: Exception) -> ApiError:
