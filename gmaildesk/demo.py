@@ -28,6 +28,7 @@ from gmaildesk.gmail import ConnectionOptions, connect, scopes
 from gmaildesk.gmail.api import HttpGmailApi
 from gmaildesk.gmail.client import GmailClient
 from gmaildesk.sandbox import SandboxHandle, running_sandbox
+from gmaildesk.sandbox.delivery import deliver, store_message
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message
 from gmaildesk.sweep import ack as sweep_ack
 from gmaildesk.sweep import assign as sweep_assign
@@ -40,6 +41,17 @@ from gmaildesk.team.reply import ReplyRequest, reply, reply_template
 SUPPORT = "support@example.com"
 COLLEAGUE = "devteam@example.com"
 HOUR_MS = 3600 * 1000
+HISTORY = "help@example.org"  # a second desk, with months of mail, in a sandbox of its own
+HISTORY_CONVERSATIONS = 300
+HISTORY_DESK = f"""\
+version: 1
+mailbox: {HISTORY}
+departments:
+  - name: Help
+    sla: {{first_response: 4h, next_response: 8h}}
+sweep:
+  scope: newer_than:90d
+"""
 
 
 @dataclass
@@ -69,6 +81,22 @@ class SweepRun:
 
 
 @dataclass
+class FirstSweep:
+    """A first sweep of a mailbox with history: decided from Gmail's listings, then backfilled."""
+
+    conversations: int
+    messages: int
+    read_all_units: int  # what reading every conversation costs (a dry run of the full read)
+    listed_units: int  # the lean first sweep, every status label set
+    provisional: int
+    check: str | None
+    differ: list[str]  # conversations labelled otherwise than reading everything labels them
+    backfill_sweeps: int
+    backfill_units: int
+    corrected: list[str]  # the backfill's changes of state
+
+
+@dataclass
 class DemoResult:
     url: str
     desk: DeskSetup | None = None
@@ -78,6 +106,7 @@ class DemoResult:
     steps: list[str] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)  # `gmaildesk reply` from a template, and a collision
     acknowledgements: list[str] = field(default_factory=list)  # auto_ack mode: sweep, with a ticket number
+    history: FirstSweep | None = None  # a second mailbox's first sweep, decided from Gmail's listings
     threads: list[ThreadRow] = field(default_factory=list)
     colleague_inbox: list[str] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
@@ -110,6 +139,7 @@ def run_demo(finale: Finale | None = None) -> DemoResult:
             _ticket_acknowledgement(sb, api, Path(work), store, result)
         _reply_from_template(api, desk, result)
         _read_back(sb, client, result)
+        result.history = _first_sweep_of_a_history(Path(work))
         counters = sb.control.counters()
         result.api_calls = counters["total_calls"]
         result.quota_units = counters["total_units"]
@@ -404,3 +434,90 @@ def _read_back(sb: SandboxHandle, client: GmailClient, result: DemoResult) -> No
             users.messages().get(userId=COLLEAGUE, id=ref["id"], format="metadata", metadataHeaders=["Subject"])
         )
         result.colleague_inbox.append(msg["payload"]["headers"][0]["value"])
+
+
+def _first_sweep_of_a_history(work: Path) -> FirstSweep:
+    """Months of mail in another mailbox, swept for the first time: what reading every conversation
+    would cost (a dry run), what the lean first sweep costs deciding from Gmail's listings, and the
+    next sweeps reading those conversations whole (the backfill). Its own sandbox: the counters of
+    the story above stay the story's."""
+    with running_sandbox(users=(HISTORY,)) as sb:
+        client = connect(ConnectionOptions(endpoint=sb.url), scopes.SWEEP)
+        api = HttpGmailApi(client)
+        (work / "history").mkdir()
+        (work / "history" / "desk.yaml").write_text(HISTORY_DESK)
+        desk = load_desk(work / "history" / "desk.yaml")
+        record = Ownership.load(work / "history" / "desk-state.json", desk.mailbox)
+        desk_apply.execute(desk_plan.build(desk, read.current(api), record), api, record)
+        messages = _seed_history(sb)
+        now_ms = sb.sandbox.now_ms()
+        with Store(work / "history" / "read-all.sqlite") as store:
+            everything = sweep_engine.run(api, desk, store, now_ms=now_ms, lean=False, dry_run=True)
+        with Store(work / "history" / "sweep.sqlite") as store:
+            listed = sweep_engine.run(api, desk, store, now_ms=now_ms)
+            runs, units, corrected = 0, 0, []
+            while _provisional(store) and runs < 10:
+                later = sweep_engine.run(api, desk, store, now_ms=sb.sandbox.now_ms())
+                runs, units = runs + 1, units + later.quota_units
+                corrected += [f"{t.from_state} -> {t.to_state}" for t in later.transitions]
+        truth = {t.thread_id: t.to_state for t in everything.transitions}
+        first = {t.thread_id: t.to_state for t in listed.transitions}
+        differ = [f"{first.get(t)}, where reading says {s}" for t, s in truth.items() if first.get(t) != s]
+        return FirstSweep(
+            HISTORY_CONVERSATIONS + 1,
+            messages,
+            everything.quota_units,
+            listed.quota_units,
+            listed.provisional,
+            listed.listing_check,
+            differ,
+            runs,
+            units,
+            corrected,
+        )
+
+
+def _provisional(store: Store) -> int:
+    return sum(row.provisional for row in store.threads().values())
+
+
+def _seed_history(sb: SandboxHandle) -> int:
+    """HISTORY_CONVERSATIONS conversations over the last weeks - a third new, a third answered, a third
+    answered and followed up - and one answered to a vendor instead (a forward without "Fwd:"); the
+    number of messages. Delivered through the sandbox's own API: seconds, not minutes."""
+    core = sb.sandbox
+    mailbox = core.mailbox(HISTORY)
+    ids: list[str] = []  # every Message-ID so far: each message answers the one before in its conversation
+
+    def mail(frm: str, to: str, subject: str, thread: str | None = None, *, sent: bool = False) -> str:
+        earlier = ids[-1:] if thread else []
+        ids.append(f"<h{len(ids)}@{HISTORY.split('@')[1]}>")
+        raw = build_message(
+            from_=frm,
+            to=[to],
+            subject=subject,
+            text="...",
+            message_id=ids[-1],
+            in_reply_to=earlier[0] if earlier else None,
+            references=earlier,
+            date_ms=core.now_ms(),
+        )
+        if sent:  # Gmail threads our reply into the conversation it answers
+            labels = ["SENT"]
+            return store_message(
+                core, mailbox, raw, label_ids=labels, date_source="receivedTime", thread_id=thread
+            ).thread_id
+        return str(deliver(core, mailbox, raw)["threadId"])
+
+    with core.lock, core.store.transaction():
+        for i in range(HISTORY_CONVERSATIONS):
+            customer, subject = f"customer{i}@shop.example", f"Order {1000 + i}"
+            thread = mail(customer, HISTORY, subject)
+            if i % 3:
+                mail(HISTORY, customer, f"Re: {subject}", thread, sent=True)
+            if i % 3 == 2:
+                mail(customer, HISTORY, f"Re: {subject}", thread)
+            core.clock_offset_ms += 20 * 60 * 1000
+        vendor = mail("dora@shop.example", HISTORY, "Broken hinge")
+        mail(HISTORY, "repairs@vendor.example", "Re: Broken hinge", vendor, sent=True)
+    return len(ids)

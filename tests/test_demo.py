@@ -59,6 +59,13 @@ def test_demo_json_tells_the_whole_story():
     billing_row = next(g for g in data["report"]["groups"] if g["key"] == "Billing")
     assert billing_row["first_response"]["median_s"] == 2 * 3600 + 600  # the 2h10m of the story
     assert data["api_calls"] > 0 and data["quota_units"] >= data["api_calls"]
+    history = data["history"]  # a second mailbox, swept for the first time from Gmail's listings
+    assert history["conversations"] == 301 and history["messages"] == 602
+    assert history["read_all_units"] > 2 * history["listed_units"]
+    assert history["check"].endswith("listed newest first; 0 decided otherwise")
+    # The one presumption (a reply addressed to a vendor is a forward), corrected by the backfill.
+    assert history["differ"] == ["handled, where reading says forwarded"]
+    assert history["corrected"] == ["handled -> forwarded"] and history["backfill_sweeps"] >= 1
 
 
 def test_demo_human_output():
@@ -68,5 +75,7 @@ def test_demo_human_output():
     assert "plan again: No changes" in result.stdout
     assert "5. Replies from templates" in result.stdout
     assert "6. Ticket numbers in the acknowledgement (auto_ack mode: sweep):" in result.stdout
-    assert "8. gmaildesk status" in result.stdout and "9. gmaildesk report --since 30d" in result.stdout
+    assert "8. A mailbox with weeks of mail, swept for the first time (301 conversations):" in result.stdout
+    assert "labels unlike reading all: handled, where reading says forwarded" in result.stdout
+    assert "9. gmaildesk status" in result.stdout and "10. gmaildesk report --since 30d" in result.stdout
     assert "Gmail API calls:" in result.stdout

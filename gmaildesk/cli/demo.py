@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from gmaildesk.demo import DemoResult
+    from gmaildesk.demo import DemoResult, FirstSweep
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +40,7 @@ def _show(result: DemoResult, desk_path: Path, store_path: Path, url: str) -> No
 
     _story(result)
     console = Console()
-    section = len(result.sweeps) + 4 + bool(result.replies) + bool(result.acknowledgements)
+    section = len(result.sweeps) + 4 + bool(result.replies) + bool(result.acknowledgements) + bool(result.history)
     console.print(f"\n[bold]{section}. gmaildesk status[/] (offline, from the sweep's store)")
     audit.status(config=[desk_path], state=store_path, endpoint=url)
     console.print(f"\n[bold]{section + 1}. gmaildesk report --since 30d[/]")
@@ -94,6 +94,29 @@ def _story(result: DemoResult) -> None:
         "Left the mailbox (outbox): " + "; ".join(f"{o['kind']} to {', '.join(o['to'])}" for o in result.outbox)
     )
     console.print(f"Gmail API calls: {result.api_calls}, quota units: {result.quota_units}")
+    if result.history:
+        _first_sweep(console, section + 1, result.history)
+
+
+def _first_sweep(console: Console, section: int, run: FirstSweep) -> None:
+    """The lean first sweep of a mailbox with history, in lines that fit 80 columns."""
+    console.print(
+        f"\n[bold]{section}. A mailbox with weeks of mail, swept for the first time[/] "
+        f"({run.conversations} conversations):"
+    )
+    differ = "; ".join(run.differ) or "none"
+    lines = [
+        f"reading all of it: {run.read_all_units:,} units; the first sweep: {run.listed_units:,} "
+        f"({run.read_all_units / run.listed_units:.1f}x fewer)",
+        f"decided from Gmail's listings: {run.provisional}, facts pending; the rest read",
+        f"check: {run.check}",
+        f"labels unlike reading all: {differ}",
+        "  (a reply addressed to a vendor: no search tells whom it went to)",
+        f"the next {run.backfill_sweeps} sweeps read those {run.provisional} whole ({run.backfill_units:,} units): "
+        + (", ".join(run.corrected) or "nothing corrected"),
+    ]
+    for line in lines:
+        console.print(f"  {line}", markup=False, highlight=False)
 
 
 def _name(address: str) -> str:
