@@ -346,3 +346,19 @@ def test_closed_from_listings_is_archived_only_once_read_whole(desk, tmp_path):
     assert not again.errors and again.provisional == 0
     assert desk.status(closed) == {"Status/Closed"}  # read whole: closed, so archived now
     assert desk.status(vendor) == {"Status/Forwarded"}  # corrected; the agent's archiving stands
+
+
+def test_a_message_gmail_lists_but_does_not_show_yet_is_retried_not_guessed(desk, tmp_path):
+    """Gmail is briefly inconsistent after delivery (the sandbox's fresh_not_found_s): a customer
+    message the listings named answers 404. Its conversation goes to threads.get (404 too), is
+    reported as retrying and decided on the next run, as a full read decides it - never guessed."""
+    plain = _plain(desk)
+    desk.sandbox.control.set_faults(fresh_not_found_s=30)
+    late = desk.thread_of(desk.customer(subject="Just arrived"))
+    first = desk.sweep()
+    assert first.retrying == [late] and not first.errors
+    with Store(desk.store_path) as store:
+        assert late not in store.threads() and len(store.threads()) == len(plain)
+    desk.sandbox.control.advance_clock(60)
+    second = desk.sweep()
+    assert second.retrying == [] and [t.to_state for t in second.transitions if t.thread_id == late] == ["new"]

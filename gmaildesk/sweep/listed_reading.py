@@ -148,11 +148,14 @@ class ListedReader:
                 chunk = wanted[start : start + READ_CHUNK]
                 answers = self.api.messages([m for _, m in chunk], CLASSIFIER_HEADERS)
                 for (thread_id, message_id), answer in zip(chunk, answers, strict=True):
-                    usable = isinstance(answer, Message) and answer.id == message_id and answer.thread_id == thread_id
-                    if not usable or answer.label_ids & HIDDEN:  # type: ignore[union-attr]
-                        open_.pop(thread_id, None)  # gone, moved or failed: threads.get tells the whole story
+                    # Failed, gone, moved or hidden since the listing: threads.get tells the whole story.
+                    if (
+                        not isinstance(answer, Message)
+                        or (answer.id, answer.thread_id) != (message_id, thread_id)
+                        or answer.label_ids & HIDDEN
+                    ):
+                        open_.pop(thread_id, None)
                         continue
-                    assert isinstance(answer, Message)
                     fetched[thread_id][message_id] = answer
                     read[thread_id][message_id] = self._classify(shapes[thread_id], answer, read[thread_id])
         return done
