@@ -8,11 +8,10 @@ import os
 import socket
 import time
 
-import httplib2
 import pytest
 import tzlocal
-from googleapiclient.discovery import build
 
+from gmail_client import gmail_users, upload_users
 from gmaildesk.sandbox import running_sandbox
 
 SUPPORT = "support@example.com"
@@ -98,13 +97,13 @@ def sandbox():
 @pytest.fixture
 def gmail(sandbox):
     """The real googleapiclient Gmail service, over HTTP, against the sandbox."""
-    return build(
-        "gmail",
-        "v1",
-        http=httplib2.Http(timeout=30),
-        static_discovery=True,
-        client_options={"api_endpoint": sandbox.url},
-    ).users()
+    return gmail_users(sandbox.url)
+
+
+@pytest.fixture
+def uploads(sandbox):
+    """The client with rootUrl rewritten, so /upload/ URLs keep the sandbox's http:// scheme."""
+    return upload_users(sandbox.url)
 
 
 def pytest_addoption(parser):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 
-import httplib2
 import pytest
-from googleapiclient.discovery import build, build_from_document
-from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.http import MediaInMemoryUpload
 
 from api_errors import api_error
+from gmail_client import gmail_users
 from gmaildesk.sandbox import running_sandbox
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message, parse
 
@@ -278,15 +275,6 @@ def test_a_draft_without_recipients_is_not_sent_and_stays(gmail, sandbox, questi
 
 
 # ---- uploads, quota, persistence -------------------------------------------------------------
-@pytest.fixture
-def uploads(sandbox):
-    """The client with rootUrl rewritten, so /upload/ URLs keep the sandbox's http:// scheme."""
-    doc = json.loads(get_static_doc("gmail", "v1"))
-    doc["rootUrl"] = doc["baseUrl"] = sandbox.url
-    doc.pop("mtlsRootUrl", None)
-    return build_from_document(doc, http=httplib2.Http(timeout=30)).users()
-
-
 def test_create_update_and_send_by_media_upload(uploads, gmail, sandbox, question):
     def media(raw: bytes) -> MediaInMemoryUpload:
         return MediaInMemoryUpload(raw, mimetype="message/rfc822", resumable=False)
@@ -336,20 +324,11 @@ def test_quota_units_of_drafts_calls(gmail, sandbox, question):
 def test_drafts_survive_a_restart(tmp_path):
     db = str(tmp_path / "s.sqlite")
 
-    def client(handle):
-        return build(
-            "gmail",
-            "v1",
-            http=httplib2.Http(timeout=30),
-            static_discovery=True,
-            client_options={"api_endpoint": handle.url},
-        ).users()
-
     with running_sandbox((SUPPORT,), db=db) as first:
         question = first.control.deliver(SUPPORT, _question())
-        draft = _create(client(first), _reply(), question["threadId"])
+        draft = _create(gmail_users(first.url), _reply(), question["threadId"])
     with running_sandbox((SUPPORT,), db=db) as second:
-        again = client(second).drafts().get(userId="me", id=draft["id"], format="minimal").execute()
+        again = gmail_users(second.url).drafts().get(userId="me", id=draft["id"], format="minimal").execute()
         assert again["message"] == draft["message"] | {
             "historyId": again["message"]["historyId"],
             "internalDate": again["message"]["internalDate"],

@@ -3,13 +3,9 @@ label changes and their errors, attachments - through the real client over HTTP.
 
 from __future__ import annotations
 
-import json
 from email.message import EmailMessage
 
-import httplib2
 import pytest
-from googleapiclient.discovery import build_from_document
-from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaInMemoryUpload
 
@@ -61,15 +57,6 @@ def _bulk_deliver(sandbox, count: int) -> None:
     with sb.lock, sb.store.transaction():
         for n in range(count):
             delivery.deliver(sb, mailbox, _mail(f"Bulk {n}", sender=f"c{n}@customer.example"))
-
-
-@pytest.fixture
-def uploads(sandbox):
-    """The client with rootUrl rewritten, so /upload/ URLs keep the sandbox's http:// scheme."""
-    doc = json.loads(get_static_doc("gmail", "v1"))
-    doc["rootUrl"] = doc["baseUrl"] = sandbox.url
-    doc.pop("mtlsRootUrl", None)
-    return build_from_document(doc, http=httplib2.Http(timeout=30)).users()
 
 
 # ---- delivery and listing ----------------------------------------------------------------------

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import httplib2
 import pytest
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from gmail_client import gmail_users
 from gmaildesk.sandbox import running_sandbox
 from gmaildesk.sandbox.mime import b64url_decode, b64url_encode, build_message
 
@@ -17,13 +16,7 @@ DAY_S = 24 * 3600
 
 
 def _client(handle):
-    return build(
-        "gmail",
-        "v1",
-        http=httplib2.Http(timeout=30),
-        static_discovery=True,
-        client_options={"api_endpoint": handle.url},
-    ).users()
+    return gmail_users(handle.url)
 
 
 def _mail(subject: str, **extra) -> bytes:
