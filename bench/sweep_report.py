@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gmaildesk.gmail.costs import units
+from gmaildesk.gmail.costs import TABLES, units
+from gmaildesk.gmail.pacing import per_user_limit
 
 Row = dict[str, Any]
-PER_MINUTE = {"current": 6_000, "legacy": 15_000}  # Gmail's per-user limits (quota page)
+PER_MINUTE: dict[str, int] = {t: per_user_limit(t) for t in TABLES}  # Gmail's per-user limits (quota page)
 PROJECT_DAILY_UNITS = 80_000_000
 RUNS_PER_DAY = 24 * 60 // 5  # an incremental sweep every 5 minutes
 SCOPE_DAYS = 90  # the bench desk's scope: newer_than:90d

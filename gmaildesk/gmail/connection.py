@@ -25,8 +25,6 @@ from gmaildesk.gmail.costs import DEFAULT_TABLE, TABLES, CostTable, cost_functio
 from gmaildesk.gmail.envvars import ENDPOINT_ENV, SERVICE_ACCOUNT_ENV, USER_ENV  # noqa: F401 (re-exported)
 from gmaildesk.gmail.errors import SERVICE_ACCOUNT_SETUP, translate
 from gmaildesk.gmail.pacing import (
-    GMAIL_UNITS_PER_MINUTE,
-    LEGACY_UNITS_PER_MINUTE,
     PROJECT_DAILY_UNITS,
     PROJECT_UNITS_PER_MINUTE,
     QUOTA_COSTS_ENV,
@@ -35,6 +33,7 @@ from gmaildesk.gmail.pacing import (
     QuotaPacer,
     pacer_for,
     parse_rate,
+    per_user_limit,
 )
 from gmaildesk.gmail.retry import RetryPolicy
 
@@ -180,7 +179,7 @@ def quota_pacer(options: ConnectionOptions) -> QuotaPacer | None:
     if rate is None:
         rate = parse_rate(os.environ.get(QUOTA_RATE_ENV))
     if rate is None and options.endpoint is None:
-        rate = (LEGACY_UNITS_PER_MINUTE if costs == "legacy" else GMAIL_UNITS_PER_MINUTE) / 60
+        rate = per_user_limit(costs) / 60
     return pacer_for(rate, options.endpoint, cost_of=cost_function(costs), project=options.budget())
 
 

@@ -39,7 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gmaildesk.errors import ExitCode, GmailDeskError
-from gmaildesk.gmail.costs import DEFAULT_TABLE, cost_function
+from gmaildesk.gmail.costs import DEFAULT_TABLE, CostTable, cost_function
 
 __all__ = [
     "DailyQuotaExceeded",
@@ -53,6 +53,7 @@ __all__ = [
     "QUOTA_RATE_ENV",
     "QUOTA_COSTS_ENV",
     "method_id",
+    "per_user_limit",
     "parse_rate",
     "pacer_for",
 ]
@@ -78,6 +79,11 @@ SAFETY = 0.97
 WINDOW_GUARD_S = 1.0
 _EPSILON = 1e-9
 _OFF = ("0", "off", "none", "no", "false")
+
+
+def per_user_limit(costs: CostTable) -> int:
+    """Gmail's units per minute per user for projects on the cost table *costs* (the quota page)."""
+    return LEGACY_UNITS_PER_MINUTE if costs == "legacy" else GMAIL_UNITS_PER_MINUTE
 
 
 def method_id(request: Any) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from gmaildesk.config.desk import Quota
 from gmaildesk.gmail.api import GmailApi
 from gmaildesk.gmail.costs import units
-from gmaildesk.gmail.pacing import GMAIL_UNITS_PER_MINUTE, LEGACY_UNITS_PER_MINUTE
+from gmaildesk.gmail.pacing import per_user_limit
 from gmaildesk.sweep.state import State
 from gmaildesk.sweep.store import ThreadRow
 
@@ -27,7 +27,7 @@ _CUSTOMER_DECIDED = (State.NEW, State.WAITING)
 def per_run(quota: Quota, api: GmailApi) -> int:
     """Conversations one sweep reads whole for the backfill when not told: a minute of the quota."""
     table = api.usage().costs
-    limit = quota.units_per_minute or (LEGACY_UNITS_PER_MINUTE if table == "legacy" else GMAIL_UNITS_PER_MINUTE)
+    limit = quota.units_per_minute or per_user_limit(table)
     return max(1, limit // units("users.threads.get", table))
 
 
