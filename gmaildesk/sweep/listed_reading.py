@@ -28,14 +28,13 @@ from gmaildesk.sweep.classify import (
     Us,
     author,
     classify_message,
-    classify_thread,
 )
 from gmaildesk.sweep.headers import Headers
 from gmaildesk.sweep.history import HIDDEN, StatusLabels
 from gmaildesk.sweep.reading import Decision, Reading, message_meta
 from gmaildesk.sweep.relabel import Writes
 from gmaildesk.sweep.result import Transition, state_label
-from gmaildesk.sweep.state import Policy, State, Verdict, decide, keep_hand_set
+from gmaildesk.sweep.state import Policy, State, Verdict, keep_hand_set
 from gmaildesk.sweep.store import MessageFact, ThreadRow
 
 __all__ = ["ListedReader", "SAMPLE_MIN", "SAMPLE_SHARE", "READ_CHUNK", "sample_size"]
@@ -76,7 +75,7 @@ class ListedReader:
         """Decide `shapes`; the conversations done (decided, or read whole here). The others: threads.get."""
         sample = self._sample(shapes)
         threads = read_whole(sample)
-        broken, differ = self._check(shapes, threads)
+        broken, differ = self._check(shapes, threads, reading.rows)
         if broken:
             reading.listing_check = f"listings off, all read whole: {broken}"
             return set(sample)
@@ -89,8 +88,11 @@ class ListedReader:
     def _sample(self, shapes: Mapping[str, listed.Shape]) -> list[str]:
         return sorted(random.Random(self.seed).sample(sorted(shapes), sample_size(len(shapes))))
 
-    def _check(self, shapes: Mapping[str, listed.Shape], threads: Iterable[Thread]) -> tuple[str | None, int]:
-        """(what the listings got wrong about order or membership, or None; how many states differ)."""
+    def _check(
+        self, shapes: Mapping[str, listed.Shape], threads: Iterable[Thread], rows: Mapping[str, ThreadRow]
+    ) -> tuple[str | None, int]:
+        """(what the listings got wrong about order or membership, or None; how many states differ from
+        the `rows` the whole reads of `threads` decided)."""
         differ = 0
         for thread in threads:
             shape = shapes[thread.id]
@@ -109,18 +111,10 @@ class ListedReader:
                     break
             department = self._department(shape)
             guess = listed.verdict(shape, read, self.policy(department), self.now_ms)
-            exact = self._exact_state(thread)
-            if guess is None or (guess.state, guess.overdue) != exact:
+            exact = rows[thread.id]
+            if guess is None or (guess.state, guess.overdue) != (exact.state, exact.overdue):
                 differ += 1
         return None, differ
-
-    def _exact_state(self, thread: Thread) -> tuple[State | None, bool]:
-        shown = [m for m in thread.messages if not m.label_ids & HIDDEN]
-        on_thread: set[str] = set().union(*(m.label_ids for m in shown))
-        department = next((name for name, lid in self.labels.departments if lid in on_thread), None)
-        classified = classify_thread([message_meta(m) for m in shown], self.us)
-        verdict = decide(classified, self.policy(department), self.now_ms)
-        return verdict.state, verdict.overdue
 
     def _rounds(self, shapes: Mapping[str, listed.Shape], reading: Reading, take: Callable[[Thread], None]) -> set[str]:
         done: set[str] = set()
